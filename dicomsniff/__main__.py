@@ -1,0 +1,5 @@
+"""``python -m dicomsniff``."""
+
+from .cli import main
+
+main()

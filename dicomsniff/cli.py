@@ -1,0 +1,190 @@
+"""Command line: arguments only; the work is done by the pipeline and the output modules."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+
+import click
+
+from . import __version__
+from .reading import CaptureFormatError, read_events
+from .pipeline import Analyzer
+
+
+def _ports(values: tuple[int, ...]) -> set[int]:
+    return set(values)
+
+
+def friendly_errors(fn):
+    """No traceback reaches a user: known errors are one line, exit 2; others say how to report."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except CaptureFormatError as e:
+            click.echo(f"dicomsniff: {e}", err=True)
+            sys.exit(2)
+        except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
+            click.echo(f"dicomsniff: {e.filename or ''}: {e.strerror}", err=True)
+            sys.exit(2)
+        except BrokenPipeError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(0)
+        except KeyboardInterrupt:
+            click.echo("dicomsniff: interrupted", err=True)
+            sys.exit(130)
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException:
+            raise
+        except SystemExit:
+            raise
+        except Exception as e:  # the last line of defence for users
+            if os.environ.get("DICOMSNIFF_DEBUG"):
+                raise
+            click.echo(f"dicomsniff: internal error: {type(e).__name__}: {e} "
+                       "(set DICOMSNIFF_DEBUG=1 for the traceback)", err=True)
+            sys.exit(3)
+    return wrapper
+
+
+port_option = click.option("--port", "-p", "ports", type=click.IntRange(1, 65535), multiple=True,
+                           help="Treat TCP traffic on this port as DICOM (repeatable). "
+                                "Without it DICOM is recognised from the bytes on any port.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dicomsniff")
+def main() -> None:
+    """dicomsniff: see what two DICOM systems said to each other, and why they did not get along."""
+
+
+@main.command()
+@click.argument("capture", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("-V", "--verbose", is_flag=True, help="Print each PDU's whole field tree and each DIMSE message.")
+@port_option
+@friendly_errors
+def dump(capture: str, verbose: bool, ports: tuple[int, ...]) -> None:
+    """One line per DICOM PDU: frame, time, source → destination, PDU and summary."""
+    from .output.dump import write_dump
+    an = Analyzer(ports=_ports(ports), keep_pdus=False, decode_data=verbose)
+    path = sys.stdin.buffer if capture == "-" else capture
+    out = click.get_text_stream("stdout")
+    write = lambda line: out.write(line + "\n")  # noqa: E731
+    n = write_dump(read_events(path, an), write, verbose=verbose, t0=lambda: an.first_ts or 0)
+    if n == 0:
+        click.echo("dicomsniff: no DICOM traffic found"
+                   + ("" if ports else " (use --port N if DICOM runs on a known port)"), err=True)
+
+
+def collect(capture: str, an: Analyzer) -> list:
+    """Run a whole capture; returns the capture-level notices (stream ones live in associations)."""
+    from .notice import Notice
+    path = sys.stdin.buffer if capture == "-" else capture
+    return [ev for ev in read_events(path, an) if type(ev) is Notice and ev.where in ("capture", "tcp")]
+
+
+def console_for(no_color: bool):
+    from rich.console import Console
+    return Console(no_color=no_color, highlight=False, markup=False, emoji=False,
+                   soft_wrap=not sys.stdout.isatty())
+
+
+@main.command()
+@click.argument("capture", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--no-color", is_flag=True, help="Plain text even on a terminal.")
+@port_option
+@friendly_errors
+def summary(capture: str, no_color: bool, ports: tuple[int, ...]) -> None:
+    """Associations, their negotiation and every request with its outcome."""
+    from .output.summary import print_summary
+    an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_limit=256 << 10)
+    notices = collect(capture, an)
+    print_summary(console_for(no_color), an.associations, an.first_ts or 0, notices)
+
+
+@main.command()
+@click.argument("capture", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="JSON file to write ('-' for standard output).")
+@click.option("--jsonl", is_flag=True,
+              help="One JSON record per line, written as the capture is read (any capture size).")
+@click.option("--no-trees", is_flag=True, help="Leave out the per-PDU field trees.")
+@port_option
+@friendly_errors
+def export(capture: str, output: str, jsonl: bool, no_trees: bool, ports: tuple[int, ...]) -> None:
+    """Decoded sessions as JSON (schema dicomsniff/schema/session-v1.json; DICOM JSON model data sets)."""
+    from .output import json_export as J
+    from .notice import Notice
+    from .pipeline import AssociationClosed
+    an = Analyzer(ports=_ports(ports), keep_pdus=True, keep_limit=256 << 10)
+    path = sys.stdin.buffer if capture == "-" else capture
+    out = click.open_file(output, "w", encoding="utf-8", lazy=False)
+    with out:
+        if not jsonl:
+            notices = collect(capture, an)
+            J.write_document(out, capture, an.associations, notices, frames=an.frames,
+                             t0=an.first_ts or 0, trees=not no_trees)
+            return
+        out.write(J.jsonl_record("header", J.header_json(capture)) + "\n")
+        for ev in read_events(path, an):
+            t = type(ev)
+            if t is AssociationClosed:
+                a = ev.association
+                out.write(J.jsonl_record("association", J.association_json(a, trees=not no_trees)) + "\n")
+                an.forget(a)
+            elif t is Notice and ev.where in ("capture", "tcp"):
+                out.write(J.jsonl_record("notice", J.notice_json(ev)) + "\n")
+        out.write(J.jsonl_record("end", {"frames": an.frames}) + "\n")
+
+
+@main.command()
+@click.option("-i", "--interface", required=True, help="Interface to capture on (e.g. eth0, lo, any).")
+@click.option("-f", "--filter", "bpf", default=None, help="Capture filter, tcpdump syntax (e.g. 'tcp port 104').")
+@click.option("-w", "--write", "write_path", type=click.Path(dir_okay=False, allow_dash=False), default=None,
+              help="Also save every captured packet to this pcap file.")
+@click.option("--jsonl", is_flag=True, help="JSON lines instead of text (closed associations as export records).")
+@click.option("-c", "--count", type=click.IntRange(1), default=None, help="Stop after this many packets.")
+@click.option("--duration", type=click.FloatRange(0, min_open=True), default=None, help="Stop after this many seconds.")
+@click.option("-s", "--snaplen", type=click.IntRange(64, 262144), default=262144, show_default=True,
+              help="Bytes kept of each packet.")
+@port_option
+@friendly_errors
+def capture(interface: str, bpf: str | None, write_path: str | None, jsonl: bool, count: int | None,
+            duration: float | None, snaplen: int, ports: tuple[int, ...]) -> None:
+    """Capture live traffic and print each association event and exchange as it happens.
+
+    Ctrl-C (or SIGTERM) stops: the pcap is completed, open associations are
+    reported as incomplete, and a last line counts packets and kernel drops.
+    """
+    from .capture.live import LiveCaptureError, open_live
+    from .output.live_text import run_live
+    out = click.get_text_stream("stdout")
+
+    def write(line: str) -> None:
+        out.write(line + "\n")
+        out.flush()
+
+    try:
+        source = open_live(interface, bpf, snaplen)
+    except LiveCaptureError as e:
+        click.echo(f"dicomsniff: {e}", err=True)
+        sys.exit(2)
+    writer = None
+    if write_path:
+        from .capture.pcapwriter import PcapWriter
+        try:
+            writer = PcapWriter(write_path, source.linktype, snaplen)
+        except BaseException:
+            source.close()
+            raise
+    an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_limit=256 << 10)
+    run_live(source, an, write, jsonl=jsonl, writer=writer, count=count, duration=duration,
+             err=lambda line: click.echo(line, err=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+"""Reassembles PDV fragments into DIMSE messages (PS3.7 §6.3, PS3.8 Annex E).
+
+A message is a command set (PDVs with the command bit set, until the one
+flagged last) optionally followed by a data set on the same presentation
+context. Fragments are tracked per direction and context. Command sets are
+small and buffered (bounded); data sets stream into a
+:class:`~dicomsniff.dimse.dataset.DataSetCollector` and, when asked, out as
+:class:`DataChunk` events for exporters, so a 2 GB object is never held.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..field import ERROR, WARN, Finding
+from ..ul.events import PdvChunk, SpanMap
+from .command_set import CommandSet, decode_command_set
+from .commands import command_name
+from .dataset import DataSetCollector, DataSetInfo
+
+MAX_COMMAND = 1 << 16      # command sets are a few hundred bytes; anything bigger is broken
+
+
+@dataclass(slots=True)
+class Message:
+    """One DIMSE message: its command set, its data set (if any), and where they came from."""
+
+    stream: int
+    direction: int
+    context_id: int
+    ts_ns: int
+    end_ts_ns: int = 0
+    command: CommandSet | None = None
+    command_spans: SpanMap = field(default_factory=SpanMap)
+    transfer_syntax: str | None = None
+    data: DataSetInfo | None = None
+    data_spans: SpanMap | None = None
+    complete: bool = False
+    findings: list[Finding] = field(default_factory=list)
+    index: int = 0              # order within the association, set by the model
+
+    @property
+    def name(self) -> str:
+        if self.command is None:
+            return "Unknown message"
+        return command_name(self.command.command_field) if self.command.command_field is not None \
+            else "Unknown message"
+
+    @property
+    def frames(self) -> list[int]:
+        out = list(self.command_spans.frames)
+        if self.data_spans is not None:
+            for f in self.data_spans.frames:
+                if not out or out[-1] != f:
+                    out.append(f)
+        return out
+
+    @property
+    def data_length(self) -> int:
+        return self.data_spans.length if self.data_spans is not None else 0
+
+
+@dataclass(slots=True)
+class DataChunk:
+    """Bytes of a message's data set as they arrive (only emitted when asked for)."""
+
+    message: Message
+    data: bytes | memoryview
+    offset: int
+    frame: int
+    frame_offset: int
+
+
+@dataclass(slots=True)
+class DataStarted:
+    message: Message
+
+
+@dataclass(slots=True)
+class DataEnded:
+    message: Message
+    complete: bool
+
+
+@dataclass(slots=True)
+class MessageDone:
+    """A message is complete (or ended broken: see ``message.complete``)."""
+
+    message: Message
+
+
+class _Slot:
+    """Fragment state of one (direction, context)."""
+
+    __slots__ = ("cmd", "msg", "collector")
+
+    def __init__(self):
+        self.cmd: bytearray | None = None
+        self.msg: Message | None = None
+        self.collector: DataSetCollector | None = None
+
+
+class MessageAssembler:
+    """Sans-I/O: ``feed(PdvChunk)`` → Message events; ``finish()`` closes what is open.
+
+    ``transfer_syntax_of(direction, context_id)`` answers the transfer syntax
+    accepted for a context (None if unknown); ``stream_data`` asks for
+    DataStarted/DataChunk/DataEnded events; ``keep_limit`` bounds what a
+    data set keeps for decoding.
+    """
+
+    def __init__(self, transfer_syntax_of: Callable[[int, int], str | None], *,
+                 stream_data: bool = False, keep_limit: int = 1 << 20, decode_data: bool = True):
+        self.ts_of = transfer_syntax_of
+        self.stream_data = stream_data
+        self.keep_limit = keep_limit
+        self.decode_data = decode_data
+        self.slots: dict[tuple[int, int], _Slot] = {}
+
+    def feed(self, ch: PdvChunk) -> list:
+        key = (ch.direction, ch.pdv.context_id)
+        slot = self.slots.get(key)
+        if slot is None:
+            slot = self.slots[key] = _Slot()
+        out: list = []
+        if ch.pdv.is_command:
+            self._command(slot, ch, out)
+        else:
+            self._data(slot, ch, out)
+        return out
+
+    def finish(self) -> list:
+        out: list = []
+        for slot in self.slots.values():
+            if slot.msg is not None:
+                why = "the stream ended before the message was complete"
+                self._close(slot, out, Finding(ERROR, "message-incomplete", why), complete=False)
+            elif slot.cmd:
+                slot.cmd = None
+        return out
+
+    # -- command fragments ----------------------------------------------------
+
+    def _command(self, slot: _Slot, ch: PdvChunk, out: list) -> None:
+        if slot.msg is not None and slot.cmd is None:
+            # A new command while the previous message still waits for its data set.
+            self._close(slot, out, Finding(
+                ERROR, "dataset-missing",
+                "a new command set began before the announced data set was complete"), complete=False)
+        if slot.msg is None:
+            slot.msg = Message(ch.stream, ch.direction, ch.pdv.context_id, ch.ts_ns)
+            slot.cmd = bytearray()
+        msg = slot.msg
+        cmd = slot.cmd
+        if len(cmd) < MAX_COMMAND:
+            cmd += ch.data[:MAX_COMMAND - len(cmd)]
+        if ch.data:
+            msg.command_spans.add(ch.frame, ch.frame_offset, len(ch.data))
+        msg.end_ts_ns = ch.ts_ns
+        if ch.broken:
+            msg.command = decode_command_set(bytes(cmd))
+            self._close(slot, out, Finding(ERROR, "command-incomplete",
+                                           "command set cut short (TCP gap or end of capture)"), complete=False)
+            return
+        if not (ch.done and ch.pdv.is_last):
+            return
+        if msg.command_spans.length > MAX_COMMAND:
+            msg.findings.append(Finding(ERROR, "command-too-long",
+                                        f"command set of {msg.command_spans.length} bytes; decoded the first {MAX_COMMAND}"))
+        msg.command = decode_command_set(bytes(cmd))
+        slot.cmd = None
+        if msg.command.has_data_set:
+            msg.transfer_syntax = self.ts_of(ch.direction, ch.pdv.context_id)
+            msg.data_spans = SpanMap()
+            if self.decode_data and msg.transfer_syntax:
+                slot.collector = DataSetCollector(msg.transfer_syntax, keep_limit=self.keep_limit)
+            if msg.transfer_syntax is None:
+                msg.findings.append(Finding(WARN, "no-transfer-syntax",
+                                            f"no accepted transfer syntax known for context {ch.pdv.context_id}:"
+                                            " data set not decoded"))
+            if self.stream_data:
+                out.append(DataStarted(msg))
+        else:
+            msg.complete = True
+            out.append(MessageDone(msg))
+            slot.msg = None
+
+    # -- data fragments -------------------------------------------------------
+
+    def _data(self, slot: _Slot, ch: PdvChunk, out: list) -> None:
+        msg = slot.msg
+        if msg is None or slot.cmd is not None or msg.data_spans is None:
+            if ch.first:
+                what = "before its command set was complete" if (msg is not None and slot.cmd is not None) \
+                    else "with no command set announcing it"
+                out.append(_orphan(ch, what))
+            return
+        if ch.data:
+            offset = msg.data_spans.length
+            msg.data_spans.add(ch.frame, ch.frame_offset, len(ch.data))
+            if slot.collector is not None:
+                slot.collector.feed(ch.data)
+            if self.stream_data:
+                out.append(DataChunk(msg, ch.data, offset, ch.frame, ch.frame_offset))
+        msg.end_ts_ns = ch.ts_ns
+        if ch.broken:
+            self._close(slot, out, Finding(ERROR, "dataset-incomplete",
+                                           "data set cut short (TCP gap or end of capture)"), complete=False)
+        elif ch.done and ch.pdv.is_last:
+            self._close(slot, out, None, complete=True)
+
+    def _close(self, slot: _Slot, out: list, why: Finding | None, *, complete: bool) -> None:
+        msg = slot.msg
+        if msg is None:
+            return
+        if why is not None:
+            msg.findings.append(why)
+        if msg.command is None and slot.cmd is not None:
+            msg.command = decode_command_set(bytes(slot.cmd))
+        if slot.collector is not None:
+            msg.data = slot.collector.finish()
+        msg.complete = complete
+        if self.stream_data and msg.data_spans is not None:
+            out.append(DataEnded(msg, complete))
+        out.append(MessageDone(msg))
+        slot.msg = None
+        slot.cmd = None
+        slot.collector = None
+
+
+@dataclass(slots=True, frozen=True)
+class OrphanData:
+    """A data PDV that belongs to no message (protocol violation or capture started mid-message)."""
+
+    stream: int
+    direction: int
+    context_id: int
+    frame: int
+    finding: Finding
+
+
+def _orphan(ch: PdvChunk, what: str) -> OrphanData:
+    return OrphanData(ch.stream, ch.direction, ch.pdv.context_id, ch.frame,
+                      Finding(WARN, "orphan-data", f"data fragment on context {ch.pdv.context_id} {what}"))

@@ -1,0 +1,370 @@
+"""The association model: what two DICOM peers negotiated and said (PS3.8 §7, PS3.7 §9-10).
+
+An :class:`Association` is fed the PDUs and DIMSE messages of one TCP stream
+and keeps the negotiation outcome (requested versus accepted presentation
+contexts, max PDU, implementation, roles, user identity), the state
+(released, rejected, aborted, incomplete), and the request/response
+exchanges with their statuses. Every view reads this model; none re-decodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..capture.frame import endpoint_text, ip_text
+from ..dimse.assembler import Message
+from ..dimse.commands import command_name, is_request, is_response
+from ..dimse.status import status_info
+from ..field import ERROR, NOTE, WARN
+from ..ul.events import PduEvent
+from ..ul.pdus import (ABORT, ASSOCIATE_AC, ASSOCIATE_RJ, ASSOCIATE_RQ, P_DATA_TF, RELEASE_RP, RELEASE_RQ,
+                       Abort, AssociateRJ, AssociateRQ, PresentationContext)
+from ..ul.tables import abort_reason_text, abort_source_text, context_result_text, reject_text
+from .findings import Finding
+
+C_CANCEL_RQ = 0x0FFF
+PENDING = {0xFF00, 0xFF01}
+
+REQUESTED, ESTABLISHED, RELEASING = "requested", "established", "releasing"
+RELEASED, REJECTED, ABORTED, INCOMPLETE = "released", "rejected", "aborted", "incomplete"
+
+
+@dataclass(slots=True, frozen=True)
+class Endpoint:
+    ip: bytes
+    port: int
+
+    def __str__(self) -> str:
+        return endpoint_text(self.ip, self.port)
+
+    def to_json(self) -> dict:
+        return {"ip": ip_text(self.ip), "port": self.port}
+
+
+@dataclass(slots=True)
+class ContextInfo:
+    """A presentation context as proposed and as answered."""
+
+    id: int
+    abstract_syntax: str | None
+    proposed: list[str]
+    result: int | None = None            # None: no answer seen
+    transfer_syntax: str | None = None   # accepted one
+
+    @property
+    def accepted(self) -> bool:
+        return self.result == 0
+
+    @property
+    def result_text(self) -> str:
+        return "not answered" if self.result is None else context_result_text(self.result)
+
+
+@dataclass(slots=True)
+class Exchange:
+    """A request and its responses, paired by Message ID (PS3.7 §9.1.1)."""
+
+    request: Message | None
+    responses: list[Message] = field(default_factory=list)
+    cancel: Message | None = None
+
+    @property
+    def final(self) -> Message | None:
+        for r in reversed(self.responses):
+            st = r.command.status if r.command else None
+            if st is None or st not in PENDING:
+                return r
+        return None
+
+    @property
+    def pending(self) -> int:
+        return sum(1 for r in self.responses if r.command and r.command.status in PENDING)
+
+    @property
+    def status(self) -> int | None:
+        f = self.final
+        return f.command.status if f is not None and f.command is not None else None
+
+    @property
+    def command_field(self) -> int | None:
+        m = self.request or (self.responses[0] if self.responses else None)
+        return m.command.command_field if m is not None and m.command is not None else None
+
+    @property
+    def status_info(self):
+        st = self.status
+        if st is None:
+            return None
+        sop = self.request.command.affected_sop_class_uid if self.request and self.request.command else None
+        return status_info(st, self.command_field, sop)
+
+    @property
+    def duration_ns(self) -> int | None:
+        f = self.final
+        if self.request is None or f is None:
+            return None
+        return f.end_ts_ns - self.request.ts_ns
+
+    @property
+    def message_id(self) -> int | None:
+        if self.request is not None and self.request.command is not None:
+            return self.request.command.message_id
+        if self.responses and self.responses[0].command is not None:
+            return self.responses[0].command.responds_to
+        return None
+
+
+class Association:
+    """One association (one TCP stream carrying DICOM), built from its PDUs and messages."""
+
+    def __init__(self, number: int, stream: int, client: Endpoint, server: Endpoint, client_dir: int,
+                 *, handshake_seen: bool, keep_pdus: bool = True):
+        self.number = number
+        self.stream = stream
+        self.client = client
+        self.server = server
+        self.client_dir = client_dir
+        self.handshake_seen = handshake_seen
+        self.keep_pdus = keep_pdus
+        self.state = REQUESTED
+        self.rq: AssociateRQ | None = None
+        self.ac: AssociateRQ | None = None
+        self.rj: AssociateRJ | None = None
+        self.abort: Abort | None = None
+        self.abort_by: str | None = None      # "client" or "server"
+        self.release_by: str | None = None
+        self.released = False
+        self.start_ns: int | None = None
+        self.end_ns: int | None = None
+        self.end_how: str | None = None       # fin, rst, eof
+        self.pdus: list[PduEvent] = []
+        self.pdu_count = 0
+        self.messages: list[Message] = []
+        self.exchanges: list[Exchange] = []
+        self._open: dict[tuple[int, int], Exchange] = {}
+        self.contexts: dict[int, ContextInfo] = {}
+        self.findings: list[Finding] = []
+        self.bytes = [0, 0]
+        self.pdus_by_dir = [0, 0]
+        self.objects = 0
+        self.gaps = 0
+        self.first_frame = 0
+        self.last_frame = 0
+        self.closed = False
+
+    # -- names ----------------------------------------------------------------
+
+    def side(self, direction: int) -> str:
+        return "client" if direction == self.client_dir else "server"
+
+    @property
+    def calling_ae(self) -> str | None:
+        return self.rq.calling_ae if self.rq else (self.ac.calling_ae if self.ac else None)
+
+    @property
+    def called_ae(self) -> str | None:
+        return self.rq.called_ae if self.rq else (self.ac.called_ae if self.ac else None)
+
+    @property
+    def started_mid(self) -> bool:
+        return self.rq is None
+
+    @property
+    def outcome(self) -> str:
+        return self.state if self.state in (RELEASED, REJECTED, ABORTED, INCOMPLETE) else INCOMPLETE
+
+    @property
+    def duration_ns(self) -> int | None:
+        if self.start_ns is None or self.end_ns is None:
+            return None
+        return self.end_ns - self.start_ns
+
+    @property
+    def max_pdu(self) -> dict:
+        return {"requestor": self.rq.user_info.max_pdu_length if self.rq else None,
+                "acceptor": self.ac.user_info.max_pdu_length if self.ac else None}
+
+    @property
+    def failures(self) -> int:
+        n = 0
+        for ex in self.exchanges:
+            info = ex.status_info
+            if info is not None and info.category == "Failure":
+                n += 1
+        return n
+
+    def transfer_syntax_of(self, direction: int, context_id: int) -> str | None:
+        ctx = self.contexts.get(context_id)
+        return ctx.transfer_syntax if ctx is not None and ctx.accepted else None
+
+    def reject_text(self) -> str | None:
+        if self.rj is None:
+            return None
+        return reject_text(self.rj.result, self.rj.source, self.rj.reason)
+
+    def abort_text(self) -> str | None:
+        if self.abort is None:
+            return None
+        return f"{abort_source_text(self.abort.source)}: {abort_reason_text(self.abort.source, self.abort.reason)}"
+
+    # -- feeding --------------------------------------------------------------
+
+    def _touch(self, ts: int, frame: int) -> None:
+        if self.start_ns is None or ts < self.start_ns:
+            self.start_ns = ts
+        if self.end_ns is None or ts > self.end_ns:
+            self.end_ns = ts
+        if frame:
+            if not self.first_frame:
+                self.first_frame = frame
+            self.last_frame = max(self.last_frame, frame)
+
+    def on_pdu(self, pdu: PduEvent) -> None:
+        self.pdu_count += 1
+        self.pdus_by_dir[pdu.direction] += 1
+        self.bytes[pdu.direction] += 6 + pdu.length if pdu.complete else pdu.spans.length
+        self._touch(pdu.ts_ns, pdu.frame)
+        self._touch(pdu.end_ts_ns, pdu.spans.spans[-1].frame if pdu.spans.spans else 0)
+        if self.keep_pdus:
+            self.pdus.append(pdu)
+        body = pdu.decoded.body if pdu.decoded is not None else None
+        who = self.side(pdu.direction)
+        t = pdu.pdu_type
+        if t == ASSOCIATE_RQ and isinstance(body, AssociateRQ):
+            self.rq = body
+            if pdu.direction != self.client_dir:
+                self._swap_sides()
+            for pc in body.contexts:
+                if pc.id is not None:
+                    self.contexts[pc.id] = ContextInfo(pc.id, pc.abstract_syntax, list(pc.transfer_syntaxes))
+        elif t == ASSOCIATE_AC and isinstance(body, AssociateRQ):
+            self.ac = body
+            self.state = ESTABLISHED
+            self._answer_contexts(body.contexts, pdu)
+        elif t == ASSOCIATE_RJ and isinstance(body, AssociateRJ):
+            self.rj = body
+            self.state = REJECTED
+            self.add_finding(ERROR, "association-rejected",
+                             f"association rejected: {self.reject_text()}", [pdu.frame])
+        elif t == RELEASE_RQ:
+            if self.state not in (ABORTED, REJECTED):
+                self.state = RELEASING
+            self.release_by = self.release_by or who
+        elif t == RELEASE_RP:
+            if self.state not in (ABORTED, REJECTED):
+                self.state = RELEASED
+                self.released = True
+        elif t == ABORT and isinstance(body, Abort):
+            self.abort = body
+            self.abort_by = who
+            self.state = ABORTED
+            inflight = [ex for ex in self._open.values() if ex.request is not None]
+            what = ""
+            if inflight:
+                ex = inflight[-1]
+                what = f" during {ex.request.name} #{ex.message_id}"
+            self.add_finding(ERROR, "association-aborted",
+                             f"association aborted by the {who}{what}: {self.abort_text()}", [pdu.frame])
+        elif t == P_DATA_TF and self.state == REQUESTED and self.rq is None:
+            self.state = ESTABLISHED     # capture began mid-association
+        if not pdu.complete:
+            self.add_finding(WARN, "pdu-incomplete", f"{pdu.name} in frame {pdu.frame} is incomplete", [pdu.frame])
+
+    def _swap_sides(self) -> None:
+        self.client, self.server = self.server, self.client
+        self.client_dir = 1 - self.client_dir
+
+    def _answer_contexts(self, answers: list[PresentationContext], pdu: PduEvent) -> None:
+        for pc in answers:
+            if pc.id is None:
+                continue
+            ctx = self.contexts.get(pc.id)
+            if ctx is None:
+                ctx = self.contexts[pc.id] = ContextInfo(pc.id, None, [])
+                if self.rq is not None:
+                    self.add_finding(WARN, "context-not-proposed",
+                                     f"A-ASSOCIATE-AC answers presentation context {pc.id}, which the RQ did"
+                                     " not propose", [pdu.frame])
+            ctx.result = pc.result
+            if pc.result == 0:
+                ctx.transfer_syntax = pc.transfer_syntaxes[0] if pc.transfer_syntaxes else None
+
+    def on_message(self, msg: Message) -> Exchange | None:
+        msg.index = len(self.messages) + 1
+        self.messages.append(msg)
+        self._touch(msg.ts_ns, msg.command_spans.first_frame)
+        cmd = msg.command
+        for f in msg.findings:
+            self.add_finding(f.severity, f.code, f.message, msg.frames[:3])
+        if cmd is None or cmd.command_field is None:
+            return None
+        cf = cmd.command_field
+        if cf == 0x0001 and msg.data_spans is not None:
+            self.objects += 1
+        ctx = self.contexts.get(msg.context_id)
+        if self.ac is not None and (ctx is None or not ctx.accepted):
+            self.add_finding(ERROR, "context-not-accepted",
+                             f"{msg.name} sent on presentation context {msg.context_id}, which was not accepted",
+                             msg.frames[:3])
+        if cf == C_CANCEL_RQ:
+            ex = self._open.get((msg.direction, cmd.responds_to or 0))
+            if ex is not None:
+                ex.cancel = msg
+                return ex
+            return None
+        if is_request(cf):
+            ex = Exchange(msg)
+            self.exchanges.append(ex)
+            self._open[(msg.direction, cmd.message_id or 0)] = ex
+            return ex
+        if is_response(cf):
+            key = (1 - msg.direction, cmd.responds_to or 0)
+            ex = self._open.get(key)
+            if ex is None:
+                ex = Exchange(None, [msg])
+                self.exchanges.append(ex)
+                self.add_finding(WARN, "response-unmatched",
+                                 f"{msg.name} responds to message ID {cmd.responds_to}, which no request used",
+                                 msg.frames[:3])
+                return ex
+            ex.responses.append(msg)
+            if cmd.status not in PENDING:
+                del self._open[key]
+            return ex
+        return None
+
+    def add_finding(self, severity: str, code: str, message: str, frames: list[int], hint: str = "") -> None:
+        if len(self.findings) < 1000:
+            self.findings.append(Finding(severity, code, message, self.number, list(frames), hint))
+
+    def note_gap(self, length: int, frame: int) -> None:
+        self.gaps += 1
+        self.add_finding(WARN, "tcp-gap", f"{length} bytes missing from the capture before frame {frame}",
+                         [frame])
+
+    def close(self, how: str, ts: int) -> None:
+        """Both directions ended (FIN, RST or end of capture)."""
+        if self.closed:
+            return
+        self.closed = True
+        self.end_how = how
+        if ts and (self.end_ns is None or ts > self.end_ns):
+            self.end_ns = ts
+        if self.state in (REQUESTED, ESTABLISHED, RELEASING):
+            self.state = INCOMPLETE
+            why = {"rst": "the TCP connection was reset", "fin": "the TCP connection was closed",
+                   "eof": "the capture ended"}.get(how, how)
+            self.add_finding(WARN, "association-incomplete",
+                             f"association did not end with A-RELEASE or A-ABORT: {why}", [self.last_frame])
+        for ex in self._open.values():
+            if ex.request is not None:
+                self.add_finding(WARN, "no-response",
+                                 f"{ex.request.name} #{ex.message_id} got no final response",
+                                 ex.request.frames[:1])
+        if self.started_mid:
+            self.add_finding(NOTE, "started-mid-association",
+                             "the capture began after this association was negotiated: contexts unknown",
+                             [self.first_frame])
+
+    def title(self) -> str:
+        return f"{self.calling_ae or '?'} → {self.called_ae or '?'}"

@@ -1,0 +1,181 @@
+"""JSON export of decoded sessions (schema: ``dicomsniff/schema/session-v1.json``).
+
+Command sets and data sets use the DICOM JSON model of PS3.18 §F; bulk values
+are replaced by a ``BulkDataURI`` of the form
+``frame:N;offset=O;length=L`` (the frame and offset in it where the value
+starts, and its length in the reassembled data set), never inlined.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import IO
+
+from .. import __version__
+from ..capture.frame import ip_text
+from ..model.association import Association, Exchange
+from ..textsafe import safe_text
+from ..ul.tables import (abort_reason_text, abort_source_text, context_result_text, reject_reason_text,
+                         reject_result_text, reject_source_text, user_identity_type_text)
+from ..uids import uid_name
+from .text import iso_time
+
+SCHEMA_ID = "https://dicomsniff.invalid/schema/session-v1.json"
+SCHEMA_VERSION = 1
+
+
+def _ms(ns: int | None) -> float | None:
+    return None if ns is None else round(ns / 1e6, 3)
+
+
+def bulk_uri(msg, offset: int, length: int) -> str:
+    """Where a bulk value of a message's data set is: frame and offset in it, and length."""
+    loc = msg.data_spans.locate(offset) if msg.data_spans is not None else None
+    if loc is None:
+        return f"dataset-offset:{offset};length={length}"
+    return f"frame:{loc[0]};offset={loc[1]};length={length}"
+
+
+def message_json(a: Association, msg, ex: Exchange | None, *, t0: int) -> dict:
+    cmd = msg.command
+    status = cmd.status if cmd is not None else None
+    info = None
+    if status is not None:
+        from ..dimse.status import status_info
+        sop_rq = ex.request.command.affected_sop_class_uid if ex and ex.request and ex.request.command else None
+        info = status_info(status, cmd.command_field, sop_rq)
+    data = None
+    if msg.data is not None:
+        data = msg.data.json_with(lambda off, ln: bulk_uri(msg, off, ln)) \
+            if hasattr(msg.data, "json_with") else msg.data.json
+    return {
+        "index": msg.index,
+        "command": msg.name,
+        "direction": a.side(msg.direction),
+        "time": iso_time(msg.ts_ns),
+        "message_id": cmd.message_id if cmd is not None else None,
+        "responds_to": cmd.responds_to if cmd is not None else None,
+        "context_id": msg.context_id,
+        "affected_sop_class_uid": cmd.affected_sop_class_uid if cmd is not None else None,
+        "affected_sop_instance_uid": cmd.affected_sop_instance_uid if cmd is not None else None,
+        "status": status,
+        "status_text": info.meaning if info else None,
+        "status_category": info.category if info else None,
+        "frames": msg.frames,
+        "complete": msg.complete,
+        "transfer_syntax": msg.transfer_syntax,
+        "command_set": cmd.json if cmd is not None else None,
+        "data_set": data,
+        "data_set_length": msg.data_length if msg.data_spans is not None else None,
+        "findings": [f.to_json() for f in msg.findings],
+    }
+
+
+def pdu_json(a: Association, pdu, *, trees: bool) -> dict:
+    spans = pdu.spans.spans
+    out = {
+        "frame": spans[-1].frame if spans else 0,
+        "frames": pdu.spans.frames,
+        "time": iso_time(pdu.end_ts_ns),
+        "direction": a.side(pdu.direction),
+        "type": pdu.name,
+        "length": pdu.length,
+        "info": safe_text(pdu.info),
+        "complete": pdu.complete,
+    }
+    if trees:
+        out["tree"] = pdu.tree().to_json()
+    return out
+
+
+def association_json(a: Association, *, t0: int = 0, trees: bool = True) -> dict:
+    rq, ac = a.rq, a.ac
+    reject = None
+    if a.rj is not None:
+        reject = {"result": a.rj.result, "result_text": reject_result_text(a.rj.result),
+                  "source": a.rj.source, "source_text": reject_source_text(a.rj.source),
+                  "reason": a.rj.reason, "reason_text": reject_reason_text(a.rj.source, a.rj.reason)}
+    abort = None
+    if a.abort is not None:
+        abort = {"source": a.abort.source, "source_text": abort_source_text(a.abort.source),
+                 "reason": a.abort.reason, "reason_text": abort_reason_text(a.abort.source, a.abort.reason),
+                 "by": a.abort_by}
+    ident = None
+    if rq is not None and rq.user_info.user_identity is not None:
+        u = rq.user_info.user_identity
+        ident = {"type": u.type, "type_text": user_identity_type_text(u.type),
+                 "user": u.primary.decode("utf-8", "replace") if u.type in (1, 2) else None,
+                 "primary_length": len(u.primary), "password_present": bool(u.secondary),
+                 "response_requested": bool(u.response_requested),
+                 "server_response_present": bool(ac and ac.user_info.user_identity
+                                                 and ac.user_info.user_identity.server_response)}
+
+    def impl(x):
+        if x is None:
+            return None
+        return {"class_uid": x.user_info.implementation_class_uid,
+                "version": x.user_info.implementation_version}
+
+    exchange_of: dict[int, Exchange] = {}
+    for ex in a.exchanges:
+        for m in ([ex.request] if ex.request else []) + ex.responses + ([ex.cancel] if ex.cancel else []):
+            exchange_of[id(m)] = ex
+    return {
+        "number": a.number,
+        "stream": a.stream,
+        "calling_ae": a.calling_ae,
+        "called_ae": a.called_ae,
+        "client": {"ip": ip_text(a.client.ip), "port": a.client.port},
+        "server": {"ip": ip_text(a.server.ip), "port": a.server.port},
+        "state": a.outcome,
+        "start": iso_time(a.start_ns),
+        "end": iso_time(a.end_ns),
+        "duration_ms": _ms(a.duration_ns),
+        "started_mid_association": a.started_mid,
+        "reject": reject,
+        "abort": abort,
+        "max_pdu": a.max_pdu,
+        "implementation": {"requestor": impl(rq), "acceptor": impl(ac)},
+        "application_context": rq.application_context if rq else None,
+        "user_identity": ident,
+        "roles": [{"sop_class_uid": r.sop_class_uid, "scu": r.scu_role, "scp": r.scp_role, "side": side}
+                  for side, x in (("requestor", rq), ("acceptor", ac)) if x is not None
+                  for r in x.user_info.roles],
+        "contexts": [{"id": c.id, "abstract_syntax": c.abstract_syntax,
+                      "abstract_syntax_name": uid_name(c.abstract_syntax) if c.abstract_syntax else None,
+                      "transfer_syntaxes": c.proposed, "result": c.result,
+                      "result_text": c.result_text if c.result is not None else "not answered",
+                      "transfer_syntax": c.transfer_syntax if c.accepted else None}
+                     for c in sorted(a.contexts.values(), key=lambda c: c.id)],
+        "counts": {"pdus": a.pdu_count, "messages": len(a.messages), "objects": a.objects,
+                   "bytes_client": a.bytes[a.client_dir], "bytes_server": a.bytes[1 - a.client_dir],
+                   "failures": a.failures, "gaps": a.gaps},
+        "messages": [message_json(a, m, exchange_of.get(id(m)), t0=t0) for m in a.messages],
+        "pdus": [pdu_json(a, p, trees=trees) for p in a.pdus],
+        "findings": [f.to_json() for f in a.findings],
+    }
+
+
+def notice_json(n) -> dict:
+    return {"where": n.where, "severity": n.severity, "code": n.finding.code, "message": n.message,
+            "frame": n.frame}
+
+
+def header_json(capture: str) -> dict:
+    return {"schema": SCHEMA_ID, "schema_version": SCHEMA_VERSION,
+            "generator": {"name": "dicomsniff", "version": __version__}, "capture": capture}
+
+
+def write_document(fp: IO[str], capture: str, assocs: list[Association], notices: list, *,
+                   frames: int, t0: int, trees: bool = True) -> None:
+    doc = header_json(capture)
+    doc["frames"] = frames
+    doc["associations"] = [association_json(a, t0=t0, trees=trees) for a in assocs]
+    doc["findings"] = [f.to_json() for a in assocs for f in a.findings]
+    doc["notices"] = [notice_json(n) for n in notices]
+    json.dump(doc, fp, indent=1, ensure_ascii=False)
+    fp.write("\n")
+
+
+def jsonl_record(kind: str, body: dict) -> str:
+    return json.dumps({"record": kind, **body}, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,37 @@
+"""Runs a capture file through the analyzer: the one place file reading meets the core."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from .capture.reader import CaptureFormatError, open_capture
+from .pipeline import Analyzer
+
+__all__ = ["CaptureFormatError", "read_events"]
+
+
+def read_events(path, analyzer: Analyzer, *, reader_out: list | None = None) -> Iterator:
+    """Yield every event of the capture at ``path``: reader notices, then analyzer events, in order.
+
+    Raises CaptureFormatError (before yielding anything) when the file is no capture.
+    ``reader_out``, if given, receives the open reader (for progress: ``bytes_read``/``size``).
+    """
+    reader = open_capture(path)
+    if reader_out is not None:
+        reader_out.append(reader)
+    try:
+        seen = 0
+        feed = analyzer.feed
+        notices = reader.notices
+        for frame in reader:
+            evs = feed(frame)
+            if evs:
+                yield from evs
+            if len(notices) > seen:
+                yield from notices[seen:]
+                seen = len(notices)
+        if len(notices) > seen:
+            yield from notices[seen:]
+        yield from analyzer.finish()
+    finally:
+        reader.close()

@@ -1,0 +1,62 @@
+"""Command Field / Priority / Command Data Set Type tables (PS3.7 Annex E)."""
+
+import pytest
+
+from dicomsniff.dimse.commands import (COMMAND_FIELDS, command_display, command_name, has_data_set,
+                                       is_request, is_response, priority_display, priority_name,
+                                       request_of, service_of)
+
+EXPECTED = {
+    0x0001: "C-STORE-RQ", 0x8001: "C-STORE-RSP", 0x0010: "C-GET-RQ", 0x8010: "C-GET-RSP",
+    0x0020: "C-FIND-RQ", 0x8020: "C-FIND-RSP", 0x0021: "C-MOVE-RQ", 0x8021: "C-MOVE-RSP",
+    0x0030: "C-ECHO-RQ", 0x8030: "C-ECHO-RSP", 0x0100: "N-EVENT-REPORT-RQ", 0x8100: "N-EVENT-REPORT-RSP",
+    0x0110: "N-GET-RQ", 0x8110: "N-GET-RSP", 0x0120: "N-SET-RQ", 0x8120: "N-SET-RSP",
+    0x0130: "N-ACTION-RQ", 0x8130: "N-ACTION-RSP", 0x0140: "N-CREATE-RQ", 0x8140: "N-CREATE-RSP",
+    0x0150: "N-DELETE-RQ", 0x8150: "N-DELETE-RSP", 0x0FFF: "C-CANCEL-RQ",
+}
+
+
+@pytest.mark.parametrize("cf,name", sorted(EXPECTED.items()))
+def test_every_command_field(cf, name):
+    assert command_name(cf) == name
+    assert command_display(cf) == f"{name} (0x{cf:04X})"
+    assert is_request(cf) == name.endswith("-RQ")
+    assert is_response(cf) == name.endswith("-RSP")
+    assert service_of(cf) == name.rsplit("-", 1)[0]
+
+
+def test_table_is_complete():
+    assert COMMAND_FIELDS == EXPECTED
+
+
+def test_pairs():
+    assert request_of(0x8020) == 0x0020 and request_of(0x0021) == 0x0021
+    assert request_of(0x1234) is None
+    assert service_of(0x0020) == service_of(0x8020) == "C-FIND"
+    assert service_of(0x0FFF) == "C-CANCEL"
+
+
+@pytest.mark.parametrize("bad", [0x1234, 0x8FFF, -1, 1 << 40, None, "x", 1.5])
+def test_unknown_never_raises(bad):
+    name = command_name(bad)
+    assert name.startswith("Unknown")
+    assert not is_request(bad) and not is_response(bad)
+    assert service_of(bad).startswith("Unknown")
+    command_display(bad)
+
+
+def test_unknown_hex():
+    assert command_name(0x1234) == "Unknown (0x1234)"
+
+
+def test_priority():
+    assert priority_name(0) == "MEDIUM" and priority_name(1) == "HIGH" and priority_name(2) == "LOW"
+    assert priority_display(0) == "MEDIUM (0x0000)"
+    assert priority_name(7) == "Unknown (0x0007)"
+    assert priority_name(None).startswith("Unknown")
+
+
+def test_data_set_type():
+    assert has_data_set(0x0101) is False
+    assert has_data_set(0x0001) is True and has_data_set(0x0000) is True and has_data_set(0xFEFE) is True
+    assert has_data_set(None) is False

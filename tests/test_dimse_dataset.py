@@ -1,0 +1,266 @@
+"""Data sets under each transfer syntax (PS3.5 §7, §A), streamed with bounded memory."""
+
+import json
+import zlib
+
+import pytest
+from hypothesis import given, settings, strategies as st
+from pydicom.dataset import Dataset
+from pydicom.encaps import encapsulate
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
+
+from dicomsniff.dimse.dataset import (DEFAULT_KEEP, EXPLICIT_BE, EXPLICIT_LE, IMPLICIT_LE, DataSetCollector,
+                                      DataSetInfo, decode_data_set)
+
+DEFLATED = "1.2.840.10008.1.2.1.99"
+JPEG = "1.2.840.10008.1.2.4.50"
+
+
+def enc(ds: Dataset, implicit: bool = True, little: bool = True) -> bytes:
+    fp = DicomBytesIO()
+    fp.is_implicit_VR, fp.is_little_endian = implicit, little
+    write_dataset(fp, ds)
+    return fp.getvalue()
+
+
+def deflate(data: bytes) -> bytes:
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return c.compress(data) + c.flush()
+
+
+def sample() -> Dataset:
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.PatientName = "Müller^Hans"
+    ds.PatientID = "ID\\2"
+    ds.Rows, ds.Columns, ds.BitsAllocated = 2, 2, 16
+    ds.PixelSpacing = [0.5, 0.25]
+    inner = Dataset()
+    inner.CodeMeaning = "inner"
+    item = Dataset()
+    item.CodeValue = "X1"
+    item.ConceptNameCodeSequence = [inner]
+    ds.ProcedureCodeSequence = [item, Dataset()]
+    ds.add_new(0x00090010, "LO", "ACME")
+    ds.add_new(0x00091001, "LO", "private value")
+    ds.PixelData = b"\x01\x02" * 2000
+    return ds
+
+
+def check_spans(info: DataSetInfo, size: int) -> None:
+    for _, f in info.tree.walk():
+        assert 0 <= f.offset and f.end <= size, f
+        for c in f.children:
+            assert f.offset <= c.offset and c.end <= f.end, (f, c)
+
+
+@pytest.mark.parametrize("ts,implicit,little", [(IMPLICIT_LE, True, True), (EXPLICIT_LE, False, True),
+                                                 (EXPLICIT_BE, False, False)])
+def test_round_trip(ts, implicit, little):
+    ds = sample()
+    data = enc(ds, implicit, little)
+    info = decode_data_set(data, ts)
+    assert info.findings == [] and not info.truncated and info.length == len(data)
+    out = info.dataset
+    assert str(out.PatientName) == "Müller^Hans"
+    assert list(out.PatientID) == ["ID", "2"]
+    assert [float(x) for x in out.PixelSpacing] == [0.5, 0.25]
+    assert out.Rows == 2
+    assert out.ProcedureCodeSequence[0].ConceptNameCodeSequence[0].CodeMeaning == "inner"
+    assert len(out.ProcedureCodeSequence) == 2
+    # implicit VR: an unregistered private tag has no known VR, so it stays UN bytes (PS3.5 §6.2.2)
+    assert out[0x00091001].value == (b"private value " if implicit else "private value")
+    # tree: keys, labels, exact spans
+    t = info.tree
+    assert t.key == "dicom.dataset"
+    pid = t.find("PatientID")
+    assert pid.label == "(0010,0020) Patient ID" and pid.display == "ID\\2"
+    assert data[pid.offset:pid.offset + 4] == (b"\x10\x00\x20\x00" if little else b"\x00\x10\x00\x20")
+    assert t.find("Private (0009,1001)").label == "(0009,1001) Private tag data [ACME]"
+    assert [c.label for c in t.find("ProcedureCodeSequence").children if c.key == "dicom.item"] == ["Item 1", "Item 2"]
+    top = [c for c in t.children]
+    assert top[0].offset == 0 and top[-1].end == len(data)
+    for a, b in zip(top, top[1:]):
+        assert a.end == b.offset
+    check_spans(info, len(data))
+    # bulk pixel data: referenced, not kept
+    (tag, off, ln), = info.bulk
+    assert tag == 0x7FE00010 and ln == 4000 and data[off:off + ln] == b"\x01\x02" * 2000
+    assert out.PixelData == b""
+    js = info.json
+    assert js["7FE00010"]["BulkDataURI"] == f"dataset-offset:{off};length=4000"
+    assert js["00100020"]["Value"] == ["ID", "2"]
+    assert info.json_with(lambda o, n: f"x:{o}:{n}")["7FE00010"]["BulkDataURI"] == f"x:{off}:4000"
+    json.dumps(js)
+
+
+def test_json_equals_pydicom_for_small_sets():
+    ds = Dataset()
+    ds.PatientName, ds.PatientID, ds.QueryRetrieveLevel, ds.StudyInstanceUID = "A^B", "1", "STUDY", "1.2.3"
+    info = decode_data_set(enc(ds, False), EXPLICIT_LE)
+    assert info.json == ds.to_json_dict()
+
+
+def test_deflated():
+    ds = sample()
+    raw = enc(ds, False, True)
+    z = deflate(raw)
+    info = decode_data_set(z, DEFLATED)
+    assert info.findings == []
+    assert info.length == len(z) and info.kept == len(raw) and info.inflated
+    assert "inflated" in info.tree.display
+    assert str(info.dataset.PatientName) == "Müller^Hans"
+    off = info.bulk[0][1]
+    assert raw[off:off + 4000] == b"\x01\x02" * 2000
+    assert info.json["7FE00010"]["BulkDataURI"].startswith("inflated-offset:")
+    col = DataSetCollector(DEFLATED)
+    for i in range(0, len(z), 7):
+        col.feed(memoryview(z)[i:i + 7])
+    assert col.finish().dataset.ProcedureCodeSequence[0].CodeValue == "X1"
+
+
+def test_deflate_bomb_is_bounded():
+    z = deflate(b"\x00" * (64 << 20))          # 64 MiB of zeros, ~64 KiB compressed
+    col = DataSetCollector(DEFLATED, keep_limit=1 << 20)
+    for i in range(0, len(z), 16384):
+        col.feed(z[i:i + 16384])
+        assert col.kept <= 1 << 20
+    info = col.finish()
+    assert info.truncated and info.kept == 1 << 20 and info.length == len(z)
+
+
+def test_bad_deflate_stream():
+    info = decode_data_set(b"\xff" * 50, DEFLATED)
+    assert any(f.code == "dataset-inflate" for f in info.findings)
+
+
+def test_encapsulated_pixel_data():
+    ds = Dataset()
+    ds.PatientID = "1"
+    ds.BitsAllocated = 8
+    ds.PixelData = encapsulate([b"\xff\xd8" + b"a" * 3000, b"b" * 10])
+    ds["PixelData"].VR = "OB"
+    ds["PixelData"].is_undefined_length = True
+    data = enc(ds, False, True)
+    info = decode_data_set(data, JPEG)
+    assert info.findings == []
+    px = info.tree.find("PixelData")
+    assert px.end == len(data)
+    frags = [c for c in px.children if c.key == "dicom.fragment"]
+    assert [c.label for c in frags] == ["Basic Offset Table", "Fragment 1", "Fragment 2"]
+    assert data[frags[1].offset + 8:frags[1].offset + 10] == b"\xff\xd8"
+    (tag, off, ln), = info.bulk
+    assert off == frags[0].offset and off + ln == len(data)
+    assert info.json["7FE00010"]["BulkDataURI"]
+    check_spans(info, len(data))
+
+
+def test_big_store_streamed_with_bounded_memory():
+    ds = Dataset()
+    ds.PatientID, ds.SOPInstanceUID, ds.BitsAllocated = "BIG", "1.2.3", 8
+    ds.PixelData = b"\x00" * (20 << 20)
+    data = enc(ds, False, True)
+    limit = 1 << 20
+    col = DataSetCollector(EXPLICIT_LE, keep_limit=limit)
+    for i in range(0, len(data), 16384):
+        col.feed(data[i:i + 16384])
+        assert col.kept <= limit
+    info = col.finish()
+    assert info.truncated and info.length == len(data) and info.kept == limit
+    assert info.dataset.PatientID == "BIG" and info.dataset.SOPInstanceUID == "1.2.3"
+    assert info.bulk[0][2] == 20 << 20
+    assert [f.severity for f in info.findings] == ["note"]
+    assert info.tree.length == len(data)
+    check_spans(info, len(data))
+
+
+def test_truncated_prefix_via_total_length():
+    data = enc(sample(), False, True)
+    cut = data[:len(data) // 5]
+    info = decode_data_set(cut, EXPLICIT_LE, total_length=len(data))
+    assert info.truncated and all(f.severity == "note" for f in info.findings)
+    assert info.dataset.SpecificCharacterSet == "ISO_IR 100"
+
+
+def test_every_cut_point_never_raises():
+    data = enc(sample(), False, True)
+    boundaries = {f.end for f in decode_data_set(data, EXPLICIT_LE).tree.children}
+    for cut in range(len(data)):
+        info = decode_data_set(data[:cut], EXPLICIT_LE)
+        check_spans(info, cut)
+        if cut in boundaries:       # a cut between top-level elements is itself a valid, shorter data set
+            assert info.findings == [], cut
+        elif cut:
+            assert any(f.severity == "error" for f in info.findings), cut
+
+
+def test_deep_nesting_bounded():
+    ds = Dataset()
+    cur = ds
+    for _ in range(80):
+        child = Dataset()
+        cur.ProcedureCodeSequence = [child]
+        cur = child
+    cur.CodeValue = "deep"
+    info = decode_data_set(enc(ds, False), EXPLICIT_LE)
+    assert any(f.code == "dataset-too-deep" for f in info.findings)
+
+
+def test_undefined_length_sequence_and_items():
+    ds = Dataset()
+    item = Dataset()
+    item.CodeValue = "U"
+    ds.ProcedureCodeSequence = [item]
+    ds["ProcedureCodeSequence"].is_undefined_length = True
+    item.is_undefined_length_sequence_item = True
+    data = enc(ds, True)
+    info = decode_data_set(data, IMPLICIT_LE)
+    assert info.findings == []
+    assert info.dataset.ProcedureCodeSequence[0].CodeValue == "U"
+    seq = info.tree.find("ProcedureCodeSequence")
+    assert seq.end == len(data) and seq.children[-1].key == "dicom.seq.delim"
+
+
+def test_bad_charset_is_a_finding():
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 999"
+    ds.PatientName = "Abc"
+    info = decode_data_set(enc(ds, False), EXPLICIT_LE)
+    assert any(f.code == "dataset-bad-charset" for f in info.findings)
+    assert info.tree.find("PatientName").display == "Abc"
+
+
+@pytest.mark.parametrize("ts", [IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE, JPEG, "1.2.3.4.5"])
+def test_garbage_gives_finding(ts):
+    info = decode_data_set(b"garbage!" * 10, ts)
+    assert any("does not parse as" in f.message for f in info.findings)
+
+
+def test_unknown_transfer_syntax_noted():
+    info = decode_data_set(enc(sample(), False), "1.2.3.4.5")
+    assert [f.code for f in info.findings] == ["dataset-unknown-ts"]
+    assert list(info.dataset.PatientID) == ["ID", "2"]
+
+
+def test_collector_equals_whole_decode_and_finish_is_idempotent():
+    data = enc(sample(), True)
+    col = DataSetCollector(IMPLICIT_LE)
+    for i in range(0, len(data), 100):
+        col.feed(data[i:i + 100])
+    a = col.finish()
+    assert a is col.finish()
+    b = decode_data_set(data, IMPLICIT_LE)
+    assert [(f.key, f.offset, f.length, f.display) for _, f in a.tree.walk()] == \
+           [(f.key, f.offset, f.length, f.display) for _, f in b.tree.walk()]
+    assert DEFAULT_KEEP == 8 << 20
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300), st.sampled_from([IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE, DEFLATED]))
+def test_random_bytes_never_raise(data, ts):
+    info = decode_data_set(data, ts)
+    json.dumps(info.json)
+    json.dumps(info.tree.to_json())
+    if ts != DEFLATED:
+        check_spans(info, len(data))
