@@ -89,19 +89,22 @@ def collect(capture: str, an: Analyzer) -> list:
 
 def console_for(no_color: bool):
     from rich.console import Console
+    tty = sys.stdout.isatty()
     return Console(no_color=no_color, highlight=False, markup=False, emoji=False,
-                   soft_wrap=not sys.stdout.isatty())
+                   width=None if tty else 200)
 
 
 @main.command()
 @click.argument("capture", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--no-color", is_flag=True, help="Plain text even on a terminal.")
+@click.option("--max-exchanges", type=click.IntRange(1), default=1000, show_default=True,
+              help="Exchanges listed per association; later ones are counted by outcome (bounds memory).")
 @port_option
 @friendly_errors
-def summary(capture: str, no_color: bool, ports: tuple[int, ...]) -> None:
+def summary(capture: str, no_color: bool, max_exchanges: int, ports: tuple[int, ...]) -> None:
     """Associations, their negotiation and every request with its outcome."""
     from .output.summary import print_summary
-    an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_limit=256 << 10)
+    an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_limit=64 << 10, keep_exchanges=max_exchanges)
     notices = collect(capture, an)
     print_summary(console_for(no_color), an.associations, an.first_ts or 0, notices)
 
@@ -184,6 +187,55 @@ def capture(interface: str, bpf: str | None, write_path: str | None, jsonl: bool
     an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_limit=256 << 10)
     run_live(source, an, write, jsonl=jsonl, writer=writer, count=count, duration=duration,
              err=lambda line: click.echo(line, err=True))
+
+
+@main.command("export-objects")
+@click.argument("capture", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--all", "all_data_sets", is_flag=True,
+              help="Also export identifiers (C-FIND/C-GET/C-MOVE), C-FIND responses and N-* data sets.")
+@click.option("--association", "associations", type=click.IntRange(1), multiple=True,
+              help="Only this association number, as in 'summary' (repeatable).")
+@click.option("--ae", "aes", multiple=True, metavar="TITLE",
+              help="Only associations with this calling or called AE title (case-insensitive; repeatable).")
+@click.option("--sop-class", "sop_classes", multiple=True, metavar="UID-OR-NAME",
+              help="Only this SOP class: a UID, or part of its name such as 'CT Image' (repeatable).")
+@click.option("--list", "list_only", is_flag=True, help="Show what would be written; write nothing.")
+@click.option("--incomplete", is_flag=True,
+              help="Also write objects cut by a gap, an abort or the end of the capture, as NAME.dcm.partial.")
+@click.option("--force", is_flag=True, help="Overwrite existing files (by default they are skipped).")
+@port_option
+@friendly_errors
+def export_objects(capture: str, directory: str, all_data_sets: bool, associations: tuple[int, ...],
+                   aes: tuple[str, ...], sop_classes: tuple[str, ...], list_only: bool, incomplete: bool,
+                   force: bool, ports: tuple[int, ...]) -> None:
+    """Write every C-STORE data set in CAPTURE to DIRECTORY as a DICOM Part-10 file.
+
+    The data set bytes are exactly those on the wire, behind a file meta
+    naming the negotiated transfer syntax. Objects stream to disk, so any
+    object size works. Existing files are kept unless --force.
+    """
+    from .output import export_objects as X
+    options = X.ExportOptions(all_data_sets=all_data_sets, associations=frozenset(associations), aes=aes,
+                              sop_classes=sop_classes, list_only=list_only, incomplete=incomplete, force=force)
+    an = Analyzer(ports=_ports(ports), keep_pdus=False, stream_data=True, decode_data=False)
+    path = sys.stdin.buffer if capture == "-" else capture
+    box: list = []
+    err = lambda line: click.echo(line, err=True)  # noqa: E731
+    try:
+        records = X.export_objects(read_events(path, an, reader_out=box), directory, options, say=err,
+                                   reader_box=box, progress=sys.stderr.isatty(), forget=an.forget)
+    except OSError as e:
+        if isinstance(e, (FileNotFoundError, IsADirectoryError, PermissionError)):
+            raise
+        click.echo(f"dicomsniff: {e.filename or directory}: {e.strerror or e}", err=True)
+        sys.exit(2)
+    out = click.get_text_stream("stdout")
+    if list_only:
+        for line in X.list_lines(records):
+            out.write(line + "\n")
+    for line in X.summary_lines(records, directory, options):
+        out.write(line + "\n")
 
 
 if __name__ == "__main__":

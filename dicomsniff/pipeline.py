@@ -101,12 +101,14 @@ class Analyzer:
     """Frames in, events out. ``ports`` forces DICOM on those TCP ports."""
 
     def __init__(self, *, ports: set[int] | frozenset[int] = frozenset(), keep_pdus: bool = True,
-                 stream_data: bool = False, decode_data: bool = True, keep_limit: int = 1 << 20):
+                 stream_data: bool = False, decode_data: bool = True, keep_limit: int = 1 << 20,
+                 keep_exchanges: int | None = None):
         self.ports = set(ports)
         self.keep_pdus = keep_pdus
         self.stream_data = stream_data
         self.decode_data = decode_data
         self.keep_limit = keep_limit
+        self.keep_exchanges = keep_exchanges
         self.tcp = TcpReassembler()
         self.pending: dict[int, _Pending] = {}
         self.dicom: dict[int, _Dicom] = {}
@@ -264,7 +266,8 @@ class Analyzer:
         client, server = (a, b) if client_dir == 0 else (b, a)
         self.count += 1
         assoc = Association(self.count, stream, client, server, client_dir,
-                            handshake_seen=p.opened.handshake_seen, keep_pdus=self.keep_pdus)
+                            handshake_seen=p.opened.handshake_seen, keep_pdus=self.keep_pdus,
+                            keep_exchanges=self.keep_exchanges)
         self.associations.append(assoc)
         framers = [PduFramer(stream, 0), PduFramer(stream, 1)]
         if resync:

@@ -17,7 +17,7 @@ from ..field import ERROR, WARN, Finding
 from ..ul.events import PdvChunk, SpanMap
 from .command_set import CommandSet, decode_command_set
 from .commands import command_name
-from .dataset import DataSetCollector, DataSetInfo
+from .dataset import DataSetCollector, KeptDataSet
 
 MAX_COMMAND = 1 << 16      # command sets are a few hundred bytes; anything bigger is broken
 
@@ -34,7 +34,7 @@ class Message:
     command: CommandSet | None = None
     command_spans: SpanMap = field(default_factory=SpanMap)
     transfer_syntax: str | None = None
-    data: DataSetInfo | None = None
+    data: KeptDataSet | None = None
     data_spans: SpanMap | None = None
     complete: bool = False
     findings: list[Finding] = field(default_factory=list)
@@ -219,7 +219,7 @@ class MessageAssembler:
         if msg.command is None and slot.cmd is not None:
             msg.command = decode_command_set(bytes(slot.cmd))
         if slot.collector is not None:
-            msg.data = slot.collector.finish()
+            msg.data = slot.collector.keep()
         msg.complete = complete
         if self.stream_data and msg.data_spans is not None:
             out.append(DataEnded(msg, complete))

@@ -11,6 +11,7 @@ partial set with findings, never an exception.
 from __future__ import annotations
 
 import base64
+import functools
 import struct
 from typing import Any
 
@@ -55,6 +56,7 @@ REQUIRED: dict[int, tuple[str, ...]] = {
 _SOFT = frozenset({"CommandGroupLength"})
 
 
+@functools.lru_cache(maxsize=512)
 def _entry(tag: int) -> tuple[str, str, str] | None:
     """(VR, keyword, name) from the PS3.6 dictionary, or None for an unknown tag."""
     try:
@@ -62,6 +64,17 @@ def _entry(tag: int) -> tuple[str, str, str] | None:
     except Exception:
         return None
     return vr, keyword, name
+
+
+@functools.lru_cache(maxsize=512)
+def _vr_keyword(tag: int) -> tuple[str, str]:
+    """(VR, keyword) of a command element, with the fallbacks the tree uses."""
+    entry = _entry(tag)
+    group, elem = tag >> 16, tag & 0xFFFF
+    if entry is None:
+        return "UN", f"Unknown {_tag_text(group, elem)}"
+    vr, keyword, _name = entry
+    return (vr.split(" or ")[0] if vr else "UN"), (keyword or f"Unknown {_tag_text(group, elem)}")
 
 
 def _tag_text(group: int, elem: int) -> str:
@@ -118,16 +131,43 @@ def _value_key(vr: str) -> str:
 
 
 class CommandSet:
-    """A decoded command set: its field tree, keyword → value map and validation findings."""
+    """A decoded command set: keyword → value map, and (on demand) its field tree and findings.
 
-    __slots__ = ("tree", "elements", "vrs", "raw_length", "_json")
+    The model keeps one of these per message of captures with millions, so
+    only the raw bytes (a few hundred) and the values pairing needs are held;
+    the other values, the tree and the JSON model are decoded again from
+    ``raw`` whenever asked for, and not kept.
+    """
 
-    def __init__(self, tree: Field, elements: dict[str, Any], vrs: dict[str, tuple[int, str]], raw_length: int):
-        self.tree = tree
-        self.elements = elements
-        self.vrs = vrs              # keyword → (tag, VR), for the JSON model
-        self.raw_length = raw_length
-        self._json: dict | None = None
+    __slots__ = ("raw", "command_field", "message_id", "responds_to", "status", "data_set_type")
+
+    def __init__(self, raw: bytes):
+        self.raw = raw
+        el = self.elements
+        self.command_field = _as_int(el.get("CommandField"))
+        self.message_id = _as_int(el.get("MessageID"))
+        self.responds_to = _as_int(el.get("MessageIDBeingRespondedTo"))
+        self.status = _as_int(el.get("Status"))
+        self.data_set_type = _as_int(el.get("CommandDataSetType"))
+
+    @property
+    def elements(self) -> dict[str, Any]:
+        """Keyword → value of every element (first occurrence of a duplicate)."""
+        return _scan(self.raw)[0]
+
+    @property
+    def vrs(self) -> dict[str, tuple[int, str]]:
+        """Keyword → (tag, VR), for the JSON model."""
+        return _scan(self.raw)[1]
+
+    @property
+    def raw_length(self) -> int:
+        return len(self.raw)
+
+    @property
+    def tree(self) -> Field:
+        """The field tree with validation findings, decoded from ``raw`` (not cached)."""
+        return _decode_tree(self.raw)
 
     def _int(self, keyword: str) -> int | None:
         v = self.elements.get(keyword)
@@ -137,25 +177,13 @@ class CommandSet:
         v = self.elements.get(keyword)
         return v if isinstance(v, str) else None
 
-    @property
-    def command_field(self) -> int | None:
-        return self._int("CommandField")
 
     @property
     def name(self) -> str:
         return command_name(self.command_field) if self.command_field is not None else "Unknown (no Command Field)"
 
-    @property
-    def message_id(self) -> int | None:
-        return self._int("MessageID")
 
-    @property
-    def responds_to(self) -> int | None:
-        return self._int("MessageIDBeingRespondedTo")
 
-    @property
-    def status(self) -> int | None:
-        return self._int("Status")
 
     @property
     def affected_sop_class_uid(self) -> str | None:
@@ -178,9 +206,6 @@ class CommandSet:
     def requested_sop_instance_uid(self) -> str | None:
         return self._str("RequestedSOPInstanceUID")
 
-    @property
-    def data_set_type(self) -> int | None:
-        return self._int("CommandDataSetType")
 
     @property
     def has_data_set(self) -> bool:
@@ -229,17 +254,47 @@ class CommandSet:
     @property
     def json(self) -> dict:
         """The command set in the DICOM JSON model (PS3.18 §F.2)."""
-        if self._json is None:
-            self._json = command_set_json(self)
-        return self._json
+        return command_set_json(self)
 
     def __repr__(self) -> str:
-        return f"CommandSet({self.name}, {self.tree.display})"
+        return f"CommandSet({self.name}, {len(self.raw)} bytes)"
 
 
 def decode_command_set(data: bytes | bytearray | memoryview) -> CommandSet:
-    """Decode a whole command set (Implicit VR Little Endian, PS3.7 §6.3.1); never raises."""
-    buf = bytes(data)
+    """Decode a whole command set (Implicit VR Little Endian, PS3.7 §6.3.1); never raises.
+
+    This is the per-message fast path: values only. ``CommandSet.tree`` builds
+    the fields (and the validation findings) when a view needs them.
+    """
+    return CommandSet(bytes(data))
+
+
+def _as_int(v: Any) -> int | None:
+    return v if isinstance(v, int) else None
+
+
+def _scan(buf: bytes) -> tuple[dict[str, Any], dict[str, tuple[int, str]]]:
+    """Values (and tags/VRs) of the elements, stopping at the first one that overruns."""
+    end = len(buf)
+    elements: dict[str, Any] = {}
+    vrs: dict[str, tuple[int, str]] = {}
+    pos = 0
+    unpack = _HDR.unpack_from
+    while end - pos >= 8:
+        group, elem, vl = unpack(buf, pos)
+        if vl > end - pos - 8:
+            break
+        tag = (group << 16) | elem
+        vr, keyword = _vr_keyword(tag)
+        if keyword not in elements:
+            elements[keyword] = _convert(vr, buf[pos + 8:pos + 8 + vl])
+            vrs[keyword] = (tag, vr)
+        pos += 8 + vl
+    return elements, vrs
+
+
+def _decode_tree(buf: bytes) -> Field:
+    """The field tree of a command set, element by element, with validation findings."""
     end = len(buf)
     root = Field("dicom.command", "Command Set", None, "", 0, end)
     elements: dict[str, Any] = {}
@@ -308,9 +363,8 @@ def decode_command_set(data: bytes | bytearray | memoryview) -> CommandSet:
         if declared != actual:
             gf.findings.append(Finding(WARN, "command-group-length",
                                        f"Command Group Length says {declared} bytes, the group has {actual}"))
-    cs = CommandSet(root, elements, vrs, end)
-    _check_required(cs)
-    return cs
+    _check_required(root, elements)
+    return root
 
 
 def _annotate(root: Field, elements: dict[str, Any], by_kw: dict[str, Field]) -> None:
@@ -343,23 +397,24 @@ def _annotate(root: Field, elements: dict[str, Any], by_kw: dict[str, Field]) ->
     root.display = ", ".join(parts)
 
 
-def _check_required(cs: CommandSet) -> None:
-    cf = cs.command_field
+def _check_required(tree: Field, elements: dict[str, Any]) -> None:
+    cf = elements.get("CommandField")
+    cf = cf if isinstance(cf, int) else None
     if cf is None:
-        cs.tree.findings.append(Finding(ERROR, "command-missing-element",
+        tree.findings.append(Finding(ERROR, "command-missing-element",
                                         "no Command Field (0000,0100): not a decodable command set"))
         return
     required = REQUIRED.get(cf)
     if required is None:
-        cs.tree.findings.append(Finding(WARN, "command-unknown", f"unknown Command Field 0x{cf:04X} (PS3.7 Annex E)"))
+        tree.findings.append(Finding(WARN, "command-unknown", f"unknown Command Field 0x{cf:04X} (PS3.7 Annex E)"))
         return
     for kw in required:
-        if kw not in cs.elements:
+        if kw not in elements:
             sev = WARN if kw in _SOFT else ERROR
-            cs.tree.findings.append(Finding(sev, "command-missing-element",
+            tree.findings.append(Finding(sev, "command-missing-element",
                                             f"{command_name(cf)} without mandatory {kw} (PS3.7 §9.3/§10.3)"))
-    if is_response(cf) and cs.status is None and "Status" in cs.elements:
-        cs.tree.findings.append(Finding(ERROR, "command-bad-status", "Status value is not a 2-byte US"))
+    if is_response(cf) and not isinstance(elements.get("Status"), int) and "Status" in elements:
+        tree.findings.append(Finding(ERROR, "command-bad-status", "Status value is not a 2-byte US"))
 
 
 def _json_value(vr: str, value: Any) -> dict:

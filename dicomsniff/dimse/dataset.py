@@ -544,6 +544,58 @@ class _Inflater:
         return []
 
 
+class KeptDataSet:
+    """A collected data set kept as its (bounded) bytes and decoded on each access.
+
+    The association model holds one per message of a capture that may have
+    millions, so nothing decoded is kept: ``dataset``, ``tree``, ``bulk``,
+    ``findings`` and the JSON model are computed again when a view asks.
+    """
+
+    __slots__ = ("length", "transfer_syntax", "truncated", "inflated", "kept", "_buf", "_total", "_extra")
+
+    def __init__(self, buf: bytes, transfer_syntax: str, *, length: int, truncated: bool, inflated: bool,
+                 total: int | None, extra: list[Finding]):
+        self.length = length
+        self.transfer_syntax = transfer_syntax
+        self.truncated = truncated
+        self.inflated = inflated
+        self.kept = len(buf)
+        self._buf = buf
+        self._total = total
+        self._extra = extra
+
+    def decode(self) -> DataSetInfo:
+        return _decode(self._buf, self.transfer_syntax, wire_length=self.length, truncated=self.truncated,
+                       total=self._total, inflated=self.inflated, extra=list(self._extra))
+
+    @property
+    def dataset(self) -> Dataset | None:
+        return self.decode().dataset
+
+    @property
+    def tree(self) -> Field:
+        return self.decode().tree
+
+    @property
+    def bulk(self) -> list[tuple[int, int, int]]:
+        return self.decode().bulk
+
+    @property
+    def findings(self) -> list[Finding]:
+        return self.decode().findings
+
+    @property
+    def json(self) -> dict:
+        return self.decode().json
+
+    def json_with(self, uri: UriFn) -> dict:
+        return self.decode().json_with(uri)
+
+    def __repr__(self) -> str:
+        return f"KeptDataSet({self.length} bytes, {self.kept} kept)"
+
+
 class DataSetCollector:
     """Collects a data set PDV by PDV with bounded memory; ``finish()`` decodes it (PS3.7 §6.3.1)."""
 
@@ -575,16 +627,17 @@ class DataSetCollector:
     def finish(self) -> DataSetInfo:
         """Decode what was kept; repeated calls return the same result."""
         if self._result is None:
-            inf = self._inflater
-            if inf is not None:
-                self._result = _decode(bytes(inf.out), self.transfer_syntax_uid, wire_length=self.length,
-                                       truncated=inf.over, total=None, inflated=True, extra=inf.findings())
-            else:
-                self._result = _decode(bytes(self._buf), self.transfer_syntax_uid, wire_length=self.length,
-                                       truncated=self.length > len(self._buf), total=self.length,
-                                       inflated=False, extra=[])
-            self._buf = bytearray()
+            self._result = self.keep().decode()
         return self._result
+
+    def keep(self) -> KeptDataSet:
+        """What was collected, to be decoded on demand (the model's bounded form)."""
+        inf = self._inflater
+        if inf is not None:
+            return KeptDataSet(bytes(inf.out), self.transfer_syntax_uid, length=self.length, truncated=inf.over,
+                               inflated=True, total=None, extra=inf.findings())
+        return KeptDataSet(bytes(self._buf), self.transfer_syntax_uid, length=self.length,
+                           truncated=self.length > len(self._buf), inflated=False, total=self.length, extra=[])
 
 
 def decode_data_set(data: bytes | bytearray | memoryview, transfer_syntax_uid: str,

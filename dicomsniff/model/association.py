@@ -67,6 +67,8 @@ class Exchange:
     request: Message | None
     responses: list[Message] = field(default_factory=list)
     cancel: Message | None = None
+    folded: bool = False        # beyond the association's detail cap: counted, not kept
+    extra_pending: int = 0      # pending responses counted but not kept (folded exchanges)
 
     @property
     def final(self) -> Message | None:
@@ -78,7 +80,7 @@ class Exchange:
 
     @property
     def pending(self) -> int:
-        return sum(1 for r in self.responses if r.command and r.command.status in PENDING)
+        return self.extra_pending + sum(1 for r in self.responses if r.command and r.command.status in PENDING)
 
     @property
     def status(self) -> int | None:
@@ -118,7 +120,7 @@ class Association:
     """One association (one TCP stream carrying DICOM), built from its PDUs and messages."""
 
     def __init__(self, number: int, stream: int, client: Endpoint, server: Endpoint, client_dir: int,
-                 *, handshake_seen: bool, keep_pdus: bool = True):
+                 *, handshake_seen: bool, keep_pdus: bool = True, keep_exchanges: int | None = None):
         self.number = number
         self.stream = stream
         self.client = client
@@ -126,6 +128,11 @@ class Association:
         self.client_dir = client_dir
         self.handshake_seen = handshake_seen
         self.keep_pdus = keep_pdus
+        # With a cap, only the first exchanges (and their messages) are kept in
+        # detail; later ones are counted in ``folded`` so memory stays bounded.
+        self.keep_exchanges = keep_exchanges
+        self.folded: dict[tuple[str, str, str], int] = {}
+        self.message_count = 0
         self.state = REQUESTED
         self.rq: AssociateRQ | None = None
         self.ac: AssociateRQ | None = None
@@ -186,12 +193,19 @@ class Association:
 
     @property
     def failures(self) -> int:
-        n = 0
+        n = sum(c for (_, cat, _), c in self.folded.items() if cat == "Failure")
         for ex in self.exchanges:
             info = ex.status_info
             if info is not None and info.category == "Failure":
                 n += 1
         return n
+
+    @property
+    def folded_count(self) -> int:
+        return sum(self.folded.values())
+
+    def _full(self) -> bool:
+        return self.keep_exchanges is not None and len(self.exchanges) >= self.keep_exchanges
 
     def transfer_syntax_of(self, direction: int, context_id: int) -> str | None:
         ctx = self.contexts.get(context_id)
@@ -290,8 +304,10 @@ class Association:
                 ctx.transfer_syntax = pc.transfer_syntaxes[0] if pc.transfer_syntaxes else None
 
     def on_message(self, msg: Message) -> Exchange | None:
-        msg.index = len(self.messages) + 1
-        self.messages.append(msg)
+        self.message_count += 1
+        msg.index = self.message_count
+        if not self._full():
+            self.messages.append(msg)
         self._touch(msg.ts_ns, msg.command_spans.first_frame)
         cmd = msg.command
         for f in msg.findings:
@@ -314,7 +330,10 @@ class Association:
             return None
         if is_request(cf):
             ex = Exchange(msg)
-            self.exchanges.append(ex)
+            if self._full():
+                ex.folded = True
+            else:
+                self.exchanges.append(ex)
             self._open[(msg.direction, cmd.message_id or 0)] = ex
             return ex
         if is_response(cf):
@@ -322,16 +341,29 @@ class Association:
             ex = self._open.get(key)
             if ex is None:
                 ex = Exchange(None, [msg])
-                self.exchanges.append(ex)
+                if not self._full():
+                    self.exchanges.append(ex)
                 self.add_finding(WARN, "response-unmatched",
                                  f"{msg.name} responds to message ID {cmd.responds_to}, which no request used",
                                  msg.frames[:3])
                 return ex
-            ex.responses.append(msg)
+            if ex.folded and cmd.status in PENDING:
+                ex.extra_pending += 1
+            else:
+                ex.responses.append(msg)
             if cmd.status not in PENDING:
                 del self._open[key]
+                if ex.folded:
+                    self._fold(ex)
             return ex
         return None
+
+    def _fold(self, ex: Exchange) -> None:
+        """Count an exchange beyond the detail cap by command and outcome."""
+        info = ex.status_info
+        name = ex.request.name if ex.request is not None else "?"
+        key = (name, info.category if info else "No response", info.display if info else "no response")
+        self.folded[key] = self.folded.get(key, 0) + 1
 
     def add_finding(self, severity: str, code: str, message: str, frames: list[int], hint: str = "") -> None:
         if len(self.findings) < 1000:

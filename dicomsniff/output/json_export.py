@@ -147,7 +147,7 @@ def association_json(a: Association, *, t0: int = 0, trees: bool = True) -> dict
                       "result_text": c.result_text if c.result is not None else "not answered",
                       "transfer_syntax": c.transfer_syntax if c.accepted else None}
                      for c in sorted(a.contexts.values(), key=lambda c: c.id)],
-        "counts": {"pdus": a.pdu_count, "messages": len(a.messages), "objects": a.objects,
+        "counts": {"pdus": a.pdu_count, "messages": a.message_count, "objects": a.objects,
                    "bytes_client": a.bytes[a.client_dir], "bytes_server": a.bytes[1 - a.client_dir],
                    "failures": a.failures, "gaps": a.gaps},
         "messages": [message_json(a, m, exchange_of.get(id(m)), t0=t0) for m in a.messages],

@@ -27,7 +27,7 @@ def associations_table(assocs: list[Association], t0: int) -> Table:
         fails = a.failures
         t.add_row(str(a.number), rel_time(a.start_ns or t0, t0), Text(f"{a.client} → {a.server}"),
                   Text(association_title(a)), Text(a.outcome, style=OUTCOME_STYLE.get(a.outcome, "")),
-                  str(len(a.messages)), Text(str(fails), style="bold red" if fails else ""),
+                  str(a.message_count), Text(str(fails), style="bold red" if fails else ""),
                   duration_text(a.duration_ns))
     return t
 
@@ -40,7 +40,7 @@ def association_detail(a: Association, t0: int) -> Group:
     head.append(outcome_text(a), style=OUTCOME_STYLE.get(a.outcome, ""))
     lines.append(head)
     lines.append(Text(f"  start {rel_time(a.start_ns or t0, t0)} s, duration {duration_text(a.duration_ns)},"
-                      f" {a.pdu_count} PDUs, {len(a.messages)} messages, {a.objects} objects,"
+                      f" {a.pdu_count} PDUs, {a.message_count} messages, {a.objects} objects,"
                       f" {a.bytes[a.client_dir]} bytes from client, {a.bytes[1 - a.client_dir]} from server"))
     for label, assoc_rq in (("client", a.rq), ("server", a.ac)):
         if assoc_rq is None:
@@ -79,6 +79,10 @@ def association_detail(a: Association, t0: int) -> Group:
             elif info.category == "Warning":
                 style = "yellow"
             lines.append(Text("    " + exchange_line(ex), style=style))
+        if a.folded:
+            lines.append(Text(f"    … {a.folded_count} more exchanges, by outcome:"))
+            for (name, cat, text), n in sorted(a.folded.items(), key=lambda kv: -kv[1]):
+                lines.append(Text(f"      {n:>8} × {name} → {text}", style="red" if cat == "Failure" else ""))
     if a.findings:
         lines.append(Text("  Findings:"))
         for f in sorted(a.findings, key=lambda f: -f.rank):
