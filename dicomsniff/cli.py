@@ -121,27 +121,19 @@ def summary(capture: str, no_color: bool, max_exchanges: int, ports: tuple[int, 
 def export(capture: str, output: str, jsonl: bool, no_trees: bool, ports: tuple[int, ...]) -> None:
     """Decoded sessions as JSON (schema dicomsniff/schema/session-v1.json; DICOM JSON model data sets)."""
     from .output import json_export as J
-    from .notice import Notice
-    from .pipeline import AssociationClosed
-    an = Analyzer(ports=_ports(ports), keep_pdus=True, keep_limit=256 << 10)
     path = sys.stdin.buffer if capture == "-" else capture
     out = click.open_file(output, "w", encoding="utf-8", lazy=False)
     with out:
         if not jsonl:
+            an = Analyzer(ports=_ports(ports), keep_pdus=True, keep_limit=256 << 10)
             notices = collect(capture, an)
             J.write_document(out, capture, an.associations, notices, frames=an.frames,
                              t0=an.first_ts or 0, trees=not no_trees)
             return
-        out.write(J.jsonl_record("header", J.header_json(capture)) + "\n")
-        for ev in read_events(path, an):
-            t = type(ev)
-            if t is AssociationClosed:
-                a = ev.association
-                out.write(J.jsonl_record("association", J.association_json(a, trees=not no_trees)) + "\n")
-                an.forget(a)
-            elif t is Notice and ev.where in ("capture", "tcp"):
-                out.write(J.jsonl_record("notice", J.notice_json(ev)) + "\n")
-        out.write(J.jsonl_record("end", {"frames": an.frames}) + "\n")
+        # Streaming: nothing is kept per PDU or message, so memory does not grow with the capture.
+        an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_exchanges=0, keep_limit=256 << 10)
+        write = lambda line: out.write(line + "\n")  # noqa: E731
+        J.write_jsonl(read_events(path, an), write, capture, an, trees=not no_trees)
 
 
 @main.command()

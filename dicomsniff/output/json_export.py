@@ -147,6 +147,8 @@ def association_json(a: Association, *, t0: int = 0, trees: bool = True) -> dict
                       "result_text": c.result_text if c.result is not None else "not answered",
                       "transfer_syntax": c.transfer_syntax if c.accepted else None}
                      for c in sorted(a.contexts.values(), key=lambda c: c.id)],
+        "exchange_outcomes": [{"command": name, "category": cat, "status_text": text, "count": n}
+                              for (name, cat, text), n in sorted(a.folded.items())],
         "counts": {"pdus": a.pdu_count, "messages": a.message_count, "objects": a.objects,
                    "bytes_client": a.bytes[a.client_dir], "bytes_server": a.bytes[1 - a.client_dir],
                    "failures": a.failures, "gaps": a.gaps},
@@ -179,3 +181,28 @@ def write_document(fp: IO[str], capture: str, assocs: list[Association], notices
 
 def jsonl_record(kind: str, body: dict) -> str:
     return json.dumps({"record": kind, **body}, ensure_ascii=False, separators=(",", ":"))
+
+
+def write_jsonl(events, write, capture: str, analyzer, *, trees: bool = True) -> None:
+    """Stream records as the capture is read: ``header``; ``pdu`` and ``message`` records (each with
+    its ``association`` number) as they are decoded; an ``association`` record when one ends (its
+    ``messages`` and ``pdus`` arrays empty, ``"streamed": true``: they went out as records); ``notice``
+    records; ``end``. Grouping the pdu/message records by association gives the ``-o`` document."""
+    from ..notice import Notice
+    from ..pipeline import AssociationClosed, MessageSeen, PduSeen
+    write(jsonl_record("header", header_json(capture)))
+    for ev in events:
+        t = type(ev)
+        if t is PduSeen:
+            write(jsonl_record("pdu", {"association": ev.association.number,
+                                       **pdu_json(ev.association, ev.pdu, trees=trees)}))
+        elif t is MessageSeen:
+            write(jsonl_record("message", {"association": ev.association.number,
+                                           **message_json(ev.association, ev.message, ev.exchange, t0=0)}))
+        elif t is AssociationClosed:
+            a = ev.association
+            write(jsonl_record("association", {**association_json(a, trees=trees), "streamed": True}))
+            analyzer.forget(a)
+        elif t is Notice and ev.where in ("capture", "tcp"):
+            write(jsonl_record("notice", notice_json(ev)))
+    write(jsonl_record("end", {"frames": analyzer.frames}))
