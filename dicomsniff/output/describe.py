@@ -23,35 +23,56 @@ def context_line(ctx: ContextInfo) -> str:
     return f"{ctx.id:>3}  {name}  {ctx.result_text}" + (f" (proposed: {proposed})" if proposed else "")
 
 
+# For storage requests the object's identity says more than its first elements.
+STORE_KEYS = ("PatientID", "Modality", "InstanceNumber")
+
+
 def identifier_keys(msg) -> str:
-    """The non-empty top-level keys of a message's data set, e.g. 'PatientID=123456, Modality=CT'."""
+    """The keys of a message's data set worth a glance: 'PatientID=123456, Modality=CT'.
+
+    Matching keys with values first; a query of only return keys lists their names.
+    """
     data = getattr(msg, "data", None)
-    ds = getattr(data, "dataset", None) if data is not None else None
+    if data is None:
+        return ""
+    try:
+        ds = data.dataset
+    except Exception:       # the data set does not decode: its findings say why
+        return ""
     if ds is None:
         return ""
     parts: list[str] = []
+    empty: list[str] = []
+    cmd = msg.command
     try:
+        if cmd is not None and cmd.command_field == 0x0001:
+            for kw in STORE_KEYS:
+                v = ds.get(kw)
+                if v not in (None, ""):
+                    parts.append(f"{kw}={_short(v)}")
+            return safe_text(", ".join(parts))
         for elem in ds:
-            if elem.tag.group == 0x0008 and elem.tag.element == 0x0005:   # Specific Character Set
+            if elem.tag == 0x00080005 or elem.tag.element == 0:     # charset, group lengths
                 continue
             kw = elem.keyword or f"({elem.tag.group:04X},{elem.tag.element:04X})"
             if elem.VR == "SQ":
-                inner = []
-                for item in elem.value or []:
-                    for sub in item:
-                        if sub.value not in (None, "", b"") and sub.VR != "SQ":
-                            inner.append(f"{sub.keyword}={_short(sub.value)}")
+                inner = [f"{sub.keyword}={_short(sub.value)}" for item in (elem.value or []) for sub in item
+                         if sub.VR != "SQ" and sub.value not in (None, "", b"")]
                 if inner:
                     parts.append(f"{kw}[{', '.join(inner[:2])}]")
-                continue
-            if elem.value in (None, "", b"") or elem.VR in ("OB", "OW", "OF", "OD", "UN"):
-                continue
-            parts.append(f"{kw}={_short(elem.value)}")
-            if len(parts) >= KEYS_SHOWN:
-                break
+                else:
+                    empty.append(kw)
+            elif elem.value in (None, "", b"") or elem.VR in ("OB", "OW", "OF", "OD", "UN"):
+                empty.append(kw)
+            else:
+                parts.append(f"{kw}={_short(elem.value)}")
     except Exception:       # a value pydicom cannot convert: show what we have
         pass
-    return safe_text(", ".join(parts[:KEYS_SHOWN]))
+    if parts:
+        return safe_text(", ".join(parts[:KEYS_SHOWN]) + (", …" if len(parts) > KEYS_SHOWN else ""))
+    if empty:
+        return safe_text("return keys " + ", ".join(empty[:KEYS_SHOWN]) + (", …" if len(empty) > KEYS_SHOWN else ""))
+    return ""
 
 
 def _short(value, limit: int = 24) -> str:
