@@ -122,11 +122,10 @@ def key(rec: dict) -> tuple:
 
 
 def export_keys(pcap: Path) -> list[tuple]:
-    run = subprocess.run([sys.executable, "-m", "dicomsniff", "export", str(pcap), "-o", "-", "--jsonl",
+    run = subprocess.run([sys.executable, "-m", "dicomsniff", "export", str(pcap), "-o", "-",
                           "--no-trees"], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert run.returncode == 0, run.stderr
-    recs = [json.loads(line) for line in run.stdout.splitlines() if line]
-    return [key(r) for r in recs if r["record"] == "association"]
+    return [key(a) for a in json.loads(run.stdout)["associations"]]
 
 
 def frame_count(pcap: Path) -> int:
