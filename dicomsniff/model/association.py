@@ -201,6 +201,14 @@ class Association:
         return n
 
     @property
+    def throughput(self) -> float | None:
+        """Bytes per second over the association's life, both directions."""
+        d = self.duration_ns
+        if not d:
+            return None
+        return (self.bytes[0] + self.bytes[1]) * 1e9 / d
+
+    @property
     def folded_count(self) -> int:
         return sum(self.folded.values())
 

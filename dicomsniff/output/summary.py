@@ -10,7 +10,7 @@ from ..model.association import Association
 from ..textsafe import safe_text
 from ..uids import uid_name
 from .describe import association_title, context_line, exchange_line, outcome_text
-from .text import duration_text, rel_time
+from .text import duration_text, rel_time, size_text
 
 OUTCOME_STYLE = {"released": "green", "rejected": "bold red", "aborted": "bold red", "incomplete": "yellow"}
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "note": "cyan", "chat": "dim"}
@@ -41,7 +41,8 @@ def association_detail(a: Association, t0: int) -> Group:
     lines.append(head)
     lines.append(Text(f"  start {rel_time(a.start_ns or t0, t0)} s, duration {duration_text(a.duration_ns)},"
                       f" {a.pdu_count} PDUs, {a.message_count} messages, {a.objects} objects,"
-                      f" {a.bytes[a.client_dir]} bytes from client, {a.bytes[1 - a.client_dir]} from server"))
+                      f" {size_text(a.bytes[a.client_dir])} from client, {size_text(a.bytes[1 - a.client_dir])}"
+                      f" from server" + (f", {size_text(int(a.throughput))}/s" if a.throughput else "")))
     for label, assoc_rq in (("client", a.rq), ("server", a.ac)):
         if assoc_rq is None:
             continue
