@@ -230,5 +230,149 @@ def export_objects(capture: str, directory: str, all_data_sets: bool, associatio
         out.write(line + "\n")
 
 
+@main.command()
+@click.argument("capture", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--slow", "slow", type=click.FloatRange(0, min_open=True), default=5.0, show_default=True,
+              help="A response later than this many seconds is reported as slow.")
+@click.option("--json", "as_json", is_flag=True, help="Findings as JSON (for tools) instead of text.")
+@click.option("--no-color", is_flag=True, help="Plain text even on a terminal.")
+@port_option
+@friendly_errors
+def diagnose(capture: str, slow: float, as_json: bool, no_color: bool, ports: tuple[int, ...]) -> None:
+    """Why two DICOM systems did not get along: findings per association, with evidence and a hint.
+
+    Each finding names its association, the frames that show it, and what to
+    check. Exit status: 0 no findings (or notes only), 1 warnings, 2 errors.
+    An unreadable file also exits with 2, with a one-line message on stderr.
+    """
+    import json
+    from .model.diagnosis import PduWatch, diagnose as run_rules
+    from .notice import Notice
+    from .output.diagnose import diagnosis_json, exit_status, notice_findings, print_diagnosis
+    an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_limit=256 << 10)
+    watch = PduWatch()
+    notices = []
+    for ev in read_events(sys.stdin.buffer if capture == "-" else capture, an):
+        if type(ev) is Notice:
+            if ev.where in ("capture", "tcp"):
+                notices.append(ev)
+        else:
+            watch.event(ev)
+    findings = run_rules(an.associations, slow_s=slow, watch=watch) + notice_findings(notices)
+    if as_json:
+        click.echo(json.dumps(diagnosis_json(capture, an.associations, findings, slow), indent=2))
+    else:
+        print_diagnosis(console_for(no_color), capture, an.associations, findings, slow)
+    sys.exit(exit_status(findings))
+
+
+@main.command()
+@click.argument("capture", required=False, type=click.Path(dir_okay=False))
+@click.option("--live", is_flag=True, help="Capture from an interface instead of reading a file.")
+@click.option("-i", "--interface", default=None, help="Interface for --live (e.g. eth0, lo, any).")
+@click.option("-f", "--filter", "bpf", default=None, help="Capture filter for --live, tcpdump syntax.")
+@click.option("-w", "--write", "write_path", type=click.Path(dir_okay=False), default=None,
+              help="With --live: also save every captured packet to this pcap file.")
+@port_option
+@friendly_errors
+def view(capture: str | None, live: bool, interface: str | None, bpf: str | None, write_path: str | None,
+         ports: tuple[int, ...]) -> None:
+    """Terminal UI: associations, each one's messages as a ladder, field tree and bytes.
+
+    Keys: arrows or j/k, tab between panes, enter to open, / filter, ctrl+f search,
+    c contexts, f findings, ctrl+p commands, ? help, q quit.
+    """
+    from .output.tui.app import ViewerApp
+    if live:
+        if capture:
+            raise click.UsageError("give either a CAPTURE file or --live -i IFACE, not both")
+        if not interface:
+            raise click.UsageError("--live needs -i IFACE")
+        from .capture.live import LiveCaptureError, open_live
+        try:
+            source = open_live(interface, bpf)
+        except LiveCaptureError as e:
+            click.echo(f"dicomsniff: {e}", err=True)
+            sys.exit(2)
+        writer = None
+        if write_path:
+            from .capture.pcapwriter import PcapWriter
+            try:
+                writer = PcapWriter(write_path, source.linktype, source.snaplen)
+            except BaseException:
+                source.close()
+                raise
+        app = ViewerApp(live=source, writer=writer, ports=ports)
+        app.run()
+        if writer is not None:
+            click.echo(f"dicomsniff: capture saved to {write_path} ({writer.frames} packets)", err=True)
+        return
+    if not capture:
+        raise click.UsageError("give a CAPTURE file (or --live -i IFACE)")
+    if interface or bpf or write_path:
+        raise click.UsageError("-i, -f and -w go with --live")
+    from .capture.reader import open_capture
+    reader = open_capture(capture)
+    app = ViewerApp(capture, reader=reader, ports=ports)
+    app.run()
+    if app.error:
+        click.echo(f"dicomsniff: {app.error}", err=True)
+        sys.exit(2)
+
+
+def _split_target(target: str) -> tuple[str, int | None]:
+    """``FILE#N`` → (FILE, N); a FILE whose own name has a '#' still works when it exists."""
+    path, sep, num = target.rpartition("#")
+    if sep and num.isdigit() and not os.path.exists(target):
+        return path, int(num)
+    return target, None
+
+
+def _associations_of(target: str, ports: tuple[int, ...]) -> list:
+    path, number = _split_target(target)
+    an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_limit=256 << 10)
+    collect(path, an)
+    if number is None:
+        return an.associations
+    chosen = [a for a in an.associations if a.number == number]
+    if not chosen:
+        click.echo(f"dicomsniff: {path} has no association #{number} (it has {len(an.associations)};"
+                   " numbers as in `dicomsniff summary`)", err=True)
+        sys.exit(2)
+    return chosen
+
+
+@main.command()
+@click.argument("a", metavar="A")
+@click.argument("b", metavar="B")
+@click.option("--json", "as_json", is_flag=True, help="The comparison as JSON (for tools).")
+@click.option("--all", "show_all", is_flag=True, help="Show equal items too, not only differences.")
+@click.option("--no-color", is_flag=True, help="Plain text even on a terminal.")
+@port_option
+@friendly_errors
+def diff(a: str, b: str, as_json: bool, show_all: bool, no_color: bool, ports: tuple[int, ...]) -> None:
+    """Compare two captures, or two associations (CAPTURE#N, N as in `summary`).
+
+    Side by side: negotiation (AE titles, contexts and transfer syntaxes, max
+    PDU, implementation, user information, roles, user identity), then the
+    DIMSE exchanges aligned by command: command set and data set/identifier
+    elements (added +, removed -, changed ~, VR) and statuses. Captures with
+    several associations are compared association by association in order.
+    Exit status: 0 no differences, 1 differences, 2 trouble (e.g. unreadable file).
+    """
+    import json
+    from .output.diff import diff_json, pair_up, print_diff
+    aa = _associations_of(a, ports)
+    bb = _associations_of(b, ports)
+    pairs, notes = pair_up(aa, bb)
+    if not aa or not bb:
+        notes.insert(0, "no DICOM associations in " + " and ".join(x for x, y in ((a, aa), (b, bb)) if not y))
+    if as_json:
+        click.echo(json.dumps(diff_json(a, b, pairs, notes, show_all), indent=2))
+    else:
+        print_diff(console_for(no_color), a, b, pairs, notes, show_all)
+    sys.exit(1 if any(p.differences for p in pairs) or len(aa) != len(bb) else 0)
+
+
 if __name__ == "__main__":
     main()

@@ -20,7 +20,7 @@ from .tcp.events import StreamClosed, StreamData, StreamGap, StreamOpened
 from .tcp.reassembly import TcpReassembler
 from .ul.detect import classify_stream_start, plausible_pdu_header
 from .ul.events import PduEvent, PdvChunk
-from .ul.framer import PduFramer
+from .ul.framer import LOOKAHEAD, PduFramer
 
 # How many bytes of a direction are looked at before deciding a stream is not DICOM.
 DETECT_LIMIT = 64 << 10
@@ -270,8 +270,11 @@ class Analyzer:
                             keep_exchanges=self.keep_exchanges)
         self.associations.append(assoc)
         framers = [PduFramer(stream, 0), PduFramer(stream, 1)]
-        if resync:
-            for f in framers:
+        for direction, f in enumerate(framers):
+            # Without the handshake a direction may begin inside a PDU (even when the
+            # other one begins at a PDU header): frame it from the first plausible header.
+            if resync or (not p.opened.handshake_seen
+                          and not plausible_pdu_header(self._prefix(p, direction, LOOKAHEAD))):
                 f._enter_resync(0)
         assembler = MessageAssembler(assoc.transfer_syntax_of, stream_data=self.stream_data,
                                      decode_data=self.decode_data, keep_limit=self.keep_limit)

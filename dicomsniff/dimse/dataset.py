@@ -263,9 +263,10 @@ class _Walker:
                 self.sequence(ds, tag, f, vs, vs + vl, depth, implicit, little)
                 pos = vs + vl
                 continue
-            if vr in BULK_VRS and vl > BULK_THRESHOLD:
+            if (vr in BULK_VRS and vl > BULK_THRESHOLD) or tag == PIXEL_DATA:
                 self.add_bulk(ds, tag, vr, f, vs, vl)
                 if vs + vl > self.avail:
+                    f.length = self.avail - pos                   # the field covers the bytes we have
                     self.past_prefix(vs + vl, f"{label} value cut short")
                 pos = vs + vl
                 continue
@@ -386,7 +387,7 @@ class _Walker:
                 if itag != ITEM or ivl == UNDEFINED:
                     self.fail(f, pos, f"expected a fragment Item, found ({itag >> 16:04X},{itag & 0xFFFF:04X})")
                 label = "Basic Offset Table" if n == 0 else f"Fragment {n}"
-                f.add(Field("dicom.fragment", label, None, f"{ivl} bytes", pos, 8 + ivl))
+                f.add(Field("dicom.fragment", label, None, f"{ivl} bytes", pos, min(8 + ivl, self.avail - pos)))
                 n += 1
                 if self.total is not None and pos + 8 + ivl > self.total:
                     self.fail(f, pos, f"fragment length {ivl} runs past the end of the data set")
@@ -396,6 +397,7 @@ class _Walker:
                 pos += 8 + ivl
         finally:
             self.add_bulk(ds, tag, vr, f, start, max(0, min(pos, self.avail) - start))
+            f.length = max(f.length, min(self._deepest_end(f), self.avail) - f.offset)
             f.display = f"encapsulated, {max(0, n - 1)} fragment{'s' if n != 2 else ''}" \
                         f" + offset table, {pos - start} bytes"
         return pos

@@ -312,10 +312,16 @@ class Association:
                 ctx.transfer_syntax = pc.transfer_syntaxes[0] if pc.transfer_syntaxes else None
 
     def on_message(self, msg: Message) -> Exchange | None:
+        full = self._full()
+        ex = self._pair(msg)
+        # Messages of kept exchanges are kept, even a response arriving after the cap is reached.
+        if (not ex.folded) if ex is not None else not full:
+            self.messages.append(msg)
+        return ex
+
+    def _pair(self, msg: Message) -> Exchange | None:
         self.message_count += 1
         msg.index = self.message_count
-        if not self._full():
-            self.messages.append(msg)
         self._touch(msg.ts_ns, msg.command_spans.first_frame)
         cmd = msg.command
         for f in msg.findings:
@@ -351,6 +357,9 @@ class Association:
                 ex = Exchange(None, [msg])
                 if not self._full():
                     self.exchanges.append(ex)
+                else:
+                    ex.folded = True
+                    self._fold(ex)
                 self.add_finding(WARN, "response-unmatched",
                                  f"{msg.name} responds to message ID {cmd.responds_to}, which no request used",
                                  msg.frames[:3])
@@ -397,6 +406,8 @@ class Association:
             self.add_finding(WARN, "association-incomplete",
                              f"association did not end with A-RELEASE or A-ABORT: {why}", [self.last_frame])
         for ex in self._open.values():
+            if ex.folded:
+                self._fold(ex)
             if ex.request is not None:
                 self.add_finding(WARN, "no-response",
                                  f"{ex.request.name} #{ex.message_id} got no final response",

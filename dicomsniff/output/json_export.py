@@ -8,6 +8,7 @@ starts, and its length in the reassembled data set), never inlined.
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import IO
 
@@ -191,8 +192,10 @@ def write_jsonl(events, write, capture: str, analyzer, *, trees: bool = True) ->
     records; ``end``. Grouping the pdu/message records by association gives the ``-o`` document."""
     from ..notice import Notice
     from ..pipeline import AssociationClosed, MessageSeen, PduSeen
+    events = iter(events)
+    first = next(events, None)     # a file that is no capture raises here, before any record is written
     write(jsonl_record("header", header_json(capture)))
-    for ev in events:
+    for ev in itertools.chain(() if first is None else (first,), events):
         t = type(ev)
         if t is PduSeen:
             write(jsonl_record("pdu", {"association": ev.association.number,

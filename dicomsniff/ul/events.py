@@ -111,7 +111,9 @@ class PduEvent:
         if self.decoded is not None:
             return self.decoded.tree
         from .dissect import build_pdata_tree
-        return build_pdata_tree(self.length, self.pdvs, list(self.findings))
+        # a PDU cut by a gap or the capture's end: spans only over the bytes present
+        return build_pdata_tree(self.length, self.pdvs, list(self.findings),
+                                available=None if self.complete else self.spans.length)
 
     def all_findings(self) -> list[Finding]:
         if self.pdu_type == P_DATA_TF or self.decoded is None:

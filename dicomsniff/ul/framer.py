@@ -304,11 +304,15 @@ class PduFramer:
         joined = b"".join(bytes(p[0]) for p in pieces)
         base = self.offset - sum(len(p[0]) for p in self.carry)
         hit = -1
-        for i in range(len(joined) - LOOKAHEAD + 1):
+        for i in range(len(joined) - 5):
             t = joined[i]
             if 1 <= t <= 7 and joined[i + 1] == 0 and plausible_pdu_header(joined, i):
-                hit = i
-                break
+                # Near the end, accept only a PDU that is wholly here (a 10-byte
+                # A-RELEASE-RQ may be the last thing in the stream); otherwise
+                # wait for the full look-ahead.
+                if len(joined) - i >= LOOKAHEAD or i + 6 + _U32.unpack_from(joined, i + 2)[0] <= len(joined):
+                    hit = i
+                    break
         if hit < 0:
             keep = LOOKAHEAD - 1
             self.skipped += max(0, len(joined) - keep)
@@ -326,15 +330,21 @@ class PduFramer:
             self.offset += len(data)
             return
         skipped = self.skipped + hit
-        resume_frame = frame
+        resume_frame, at = frame, 0
+        for piece in pieces:
+            if at + len(piece[0]) > hit:
+                resume_frame = piece[1]
+                break
+            at += len(piece[0])
         self.offset = base + hit
         self.state = HEADER
         self._reset_unit()
         self.carry, self.skipped = [], 0
-        out.append(self._notice(
-            WARN if skipped else NOTE, "resync",
-            f"resynchronised at stream offset {self.offset} (frame {resume_frame}) after skipping {skipped} bytes",
-            resume_frame))
+        if skipped or self.offset:     # a stream that simply begins with a PDU needs no notice
+            out.append(self._notice(
+                WARN if skipped else NOTE, "resync",
+                f"resynchronised at stream offset {self.offset} (frame {resume_frame}) after skipping {skipped} bytes",
+                resume_frame))
         # Replay from the hit, piece by piece, so spans stay exact.
         at = 0
         for piece, pf, pfo, pts in pieces:

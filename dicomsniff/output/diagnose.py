@@ -1,0 +1,112 @@
+"""``dicomsniff diagnose``: findings grouped by association, most severe first, with frames and hints.
+
+Reads the findings :func:`dicomsniff.model.diagnosis.diagnose` returns; the
+exit status says the worst severity (0 none or notes only, 1 warnings, 2 errors).
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.text import Text
+
+from ..field import ERROR, NOTE, SEVERITY_RANK, WARN
+from ..model.association import Association
+from ..model.findings import Finding
+from ..textsafe import safe_text
+from .describe import association_title, outcome_text
+
+SEVERITY_STYLE = {ERROR: "bold red", WARN: "yellow", NOTE: "cyan", "chat": "dim"}
+EXIT_NONE, EXIT_WARNINGS, EXIT_ERRORS = 0, 1, 2
+
+
+def notice_findings(notices: list) -> list[Finding]:
+    """Capture-level notices (reader, TCP outside any association) as findings of 'association 0'."""
+    out = []
+    for n in notices:
+        if n.severity in (ERROR, WARN):
+            out.append(Finding(n.severity, n.finding.code, f"{n.where}: {n.message}", 0,
+                               [n.frame] if n.frame else [],
+                               "the capture file itself is damaged or truncated: recapture if possible"))
+    return out
+
+
+def exit_status(findings: list[Finding]) -> int:
+    rank = max((f.rank for f in findings), default=0)
+    if rank >= SEVERITY_RANK[ERROR]:
+        return EXIT_ERRORS
+    if rank >= SEVERITY_RANK[WARN]:
+        return EXIT_WARNINGS
+    return EXIT_NONE
+
+
+def counts(findings: list[Finding]) -> dict[str, int]:
+    out = {ERROR: 0, WARN: 0, NOTE: 0}
+    for f in findings:
+        out[f.severity] = out.get(f.severity, 0) + 1
+    return out
+
+
+def grouped(assocs: list[Association], findings: list[Finding]) -> list[tuple[Association | None, list[Finding]]]:
+    """(association or None for the capture, its findings most severe first); groups most severe first."""
+    by: dict[int, list[Finding]] = {}
+    for f in findings:
+        by.setdefault(f.association, []).append(f)
+    known = {a.number: a for a in assocs}
+    groups = []
+    for num, fs in by.items():
+        fs.sort(key=lambda f: (-f.rank, f.frames[0] if f.frames else 0))
+        groups.append((known.get(num), fs))
+    groups.sort(key=lambda g: (-g[1][0].rank, g[0].number if g[0] is not None else 0))
+    return groups
+
+
+def _frames(f: Finding) -> str:
+    if not f.frames:
+        return ""
+    shown = ", ".join(map(str, f.frames[:6])) + (" …" if len(f.frames) > 6 else "")
+    return f" [frame{'s' if len(f.frames) > 1 else ''} {shown}]"
+
+
+def print_diagnosis(console: Console, capture: str, assocs: list[Association], findings: list[Finding],
+                    slow_s: float) -> None:
+    c = counts(findings)
+    head = Text(f"{safe_text(capture)}: {len(assocs)} association{'s' if len(assocs) != 1 else ''}, ",
+                style="bold")
+    head.append(f"{c[ERROR]} error{'s' if c[ERROR] != 1 else ''}", style=SEVERITY_STYLE[ERROR] if c[ERROR] else "")
+    head.append(", ")
+    head.append(f"{c[WARN]} warning{'s' if c[WARN] != 1 else ''}", style=SEVERITY_STYLE[WARN] if c[WARN] else "")
+    head.append(f", {c[NOTE]} note{'s' if c[NOTE] != 1 else ''} (slow response threshold {slow_s:g} s)")
+    console.print(head)
+    if not findings:
+        console.print(Text("No problems found." if assocs else "No DICOM associations found."))
+        return
+    for a, fs in grouped(assocs, findings):
+        console.print()
+        if a is None:
+            console.print(Text("Capture", style="bold"))
+        else:
+            t = Text(f"Association #{a.number}  {association_title(a)}  ({a.client} → {a.server})  ", style="bold")
+            t.append(outcome_text(a))
+            console.print(t)
+        for f in fs:
+            line = Text("  ")
+            line.append(f"{f.severity.upper():<7}", style=SEVERITY_STYLE.get(f.severity, ""))
+            line.append(f" {f.code}: ", style="bold")
+            line.append(safe_text(f.message))
+            line.append(_frames(f), style="dim")
+            console.print(line)
+            if f.hint:
+                console.print(Text(f"          → {safe_text(f.hint)}", style="dim" if f.severity == NOTE else ""))
+
+
+def diagnosis_json(capture: str, assocs: list[Association], findings: list[Finding], slow_s: float) -> dict:
+    return {
+        "capture": capture,
+        "slow_threshold_s": slow_s,
+        "associations": [{"number": a.number, "client": str(a.client), "server": str(a.server),
+                          "calling_ae": a.calling_ae, "called_ae": a.called_ae, "outcome": a.outcome}
+                         for a in assocs],
+        "counts": counts(findings),
+        "exit_status": exit_status(findings),
+        "findings": [f.to_json() for f in findings],
+    }

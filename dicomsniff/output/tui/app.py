@@ -1,0 +1,516 @@
+"""``dicomsniff view``: the Textual app tying the panes to a background loader.
+
+Layout: associations (top), the selected association's ladder (middle), the
+selected PDU's or message's field tree and bytes (bottom). A thread worker
+feeds the capture (or a live interface) through the Analyzer and posts a
+:class:`Loaded` message every 0.2 s; the panes only render what is on screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import threading
+import time
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widgets import Footer, Input, ProgressBar, Static, Tree
+
+from ...textsafe import safe_text
+from ...ul.pdus import P_DATA_TF
+from .association_list import AssociationList
+from .commands import DicomCommands
+from .field_tree import FieldRef, FieldTree
+from .filter import FilterError, check, filter_associations, parse
+from .hex_pane import HexPane
+from .ladder import Ladder
+from .rows import ByteSource, association_detail, contexts_text, findings_text, item_search_text
+from .session import Loader, Progress, new_analyzer, new_session
+from .text_screen import TextScreen
+
+HELP = """Keys
+  ↑ ↓  j k      move in the focused pane        PgUp PgDn  g G   page, first, last
+  tab / shift+tab   next / previous pane        enter      open (association → messages → fields)
+  /             filter (checked as you type; empty clears)      escape    close the input
+  ctrl+f        search decoded values           n / N      next / previous match
+  c             presentation contexts           f          findings of the association
+  p             show / hide P-DATA-TF rows      e          export the association to JSON
+  ctrl+p        command palette (go to association or frame, filter, export)
+  ?             this help                       q          quit
+Mouse: click a row to select it, double-click to open it; the wheel scrolls.
+"""
+
+
+class Loaded(Message):
+    """A batch from the loader: progress and 'there is more to show'."""
+
+    def __init__(self, progress: Progress):
+        super().__init__()
+        self.progress = progress
+
+
+class ViewerApp(App):
+    """The dicomsniff viewer over a capture file or a live source."""
+
+    TITLE = "dicomsniff"
+    COMMANDS = App.COMMANDS | {DicomCommands}
+    CSS = """
+    #status { height: 1; padding: 0 1; background: $boost; }
+    #progress { height: 1; padding: 0 1; }
+    #progress.-done { display: none; }
+    AssociationList { height: 1fr; min-height: 5; }
+    #detail { height: 1; padding: 0 1; }
+    Ladder { height: 2fr; min-height: 5; }
+    #bottom { height: 2fr; min-height: 6; }
+    #filter, #search { display: none; }
+    #filter.-open, #search.-open { display: block; }
+    #filter.-invalid { border: tall $error; }
+    #filter-error { display: none; color: $error; height: 1; padding: 0 1; }
+    #filter-error.-open { display: block; }
+    """
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("slash", "filter", "Filter"),
+        Binding("ctrl+f", "search", "Search"),
+        Binding("n", "search_next(1)", "Next", show=False),
+        Binding("N", "search_next(-1)", "Prev", show=False),
+        Binding("c", "contexts", "Contexts"),
+        Binding("f", "findings", "Findings"),
+        Binding("p", "toggle_pdata", "P-DATA"),
+        Binding("e", "export", "Export"),
+        Binding("question_mark", "help", "Help"),
+        Binding("escape", "close_inputs", "Close", show=False),
+    ]
+
+    def __init__(self, path: str | None = None, *, reader=None, live=None, writer=None, ports=(),
+                 name: str | None = None, show_timing: bool = True):
+        super().__init__()
+        self.show_timing = show_timing
+        self.path = path
+        self.reader = reader
+        self.live = live
+        self.writer = writer
+        self.ports = tuple(ports)
+        label = name or (f"live on {live.interface}" if live is not None else os.path.basename(str(path)))
+        self.session = new_session(label, live=live is not None, path=path)
+        self.analyzer = new_analyzer(self.ports)
+        self.loader: Loader | None = None
+        self.finished = threading.Event()
+        self.progress: Progress | None = None
+        self.expr = None
+        self.filter_text = ""
+        self.hide_pdata = False
+        self.search_query = ""
+        self.error: str | None = None
+        self.first_screen_at: float | None = None
+        self.loaded_at: float | None = None
+        self.started = time.monotonic()
+        self._hex_unit: str | None = None
+        self._item = None
+
+    # -- layout ----------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="status", markup=False)
+        yield ProgressBar(total=None, id="progress", show_eta=False)
+        yield AssociationList(id="assocs")
+        yield Static(id="detail", markup=False)
+        yield Ladder(id="ladder")
+        with Horizontal(id="bottom"):
+            yield FieldTree(id="tree")
+            yield HexPane(id="hex")
+        yield Input(placeholder="filter, e.g. state == rejected or (command == C-STORE and status != success)",
+                    id="filter")
+        yield Static(id="filter-error", markup=False)
+        yield Input(placeholder="search decoded values (enter; then n / N)", id="search")
+        yield Footer()
+
+    @property
+    def assoc_list(self) -> AssociationList:
+        return self.query_one(AssociationList)
+
+    @property
+    def ladder(self) -> Ladder:
+        return self.query_one(Ladder)
+
+    @property
+    def tree(self) -> FieldTree:
+        return self.query_one(FieldTree)
+
+    @property
+    def hex(self) -> HexPane:
+        return self.query_one(HexPane)
+
+    def on_mount(self) -> None:
+        self.assoc_list.focus()
+        self._set_status(Text(f"{safe_text(self.session.name)}: loading…"))
+        if self.live is None and self.reader is None:
+            from ...capture.reader import CaptureFormatError, open_capture
+            try:
+                self.reader = open_capture(self.path)
+            except CaptureFormatError as e:
+                self._fail(str(e))
+                return
+            except OSError as e:
+                self._fail(f"{safe_text(self.path)}: {e.strerror or e}")
+                return
+        self.loader = Loader(self.session, self.analyzer, self._post)
+        self.load()
+
+    def _fail(self, message: str) -> None:
+        self.error = message
+        self.query_one("#progress").add_class("-done")
+        self._set_status(Text(f"cannot read the capture: {safe_text(message)}", style="bold red"))
+        self.finished.set()
+
+    def _post(self, progress: Progress) -> None:
+        self.post_message(Loaded(progress))
+
+    @work(thread=True, exclusive=True, name="loader")
+    def load(self) -> None:
+        """Background: feed every frame to the Analyzer; the loader posts Loaded batches."""
+        try:
+            if self.live is not None:
+                self.loader.run_live(self.live, self.writer)
+            else:
+                self.loader.run_file(self.reader)
+        finally:
+            self.finished.set()
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def on_loaded(self, message: Loaded) -> None:
+        p = message.progress
+        self.progress = p
+        bar = self.query_one(ProgressBar)
+        if p.size:
+            bar.update(total=p.size, progress=min(p.bytes_read, p.size))
+        if p.done:
+            bar.add_class("-done")
+            self.loaded_at = time.monotonic()
+        self._refresh_associations()
+        self.ladder.grow()
+        if self.first_screen_at is None and (self.session.associations or p.done):
+            self.first_screen_at = time.monotonic()
+        self._update_status()
+        if p.error:
+            self.notify(f"loading stopped: {safe_text(p.error)}", severity="error", markup=False)
+
+    def _update_status(self) -> None:
+        p = self.progress
+        s = self.session
+        out = Text(no_wrap=True, overflow="ellipsis")
+        out.append(safe_text(s.name), style="bold")
+        if p is not None:
+            n = len(s.associations)
+            out.append(f"  {p.frames} frames, {n} association{'s' if n != 1 else ''}")
+            if s.live:
+                out.append(f", {p.drops} dropped" if p.drops else "")
+                if self.writer is not None:
+                    out.append(f", saving to {safe_text(self.writer.path)}")
+                if p.done:
+                    out.append("  (capture stopped)")
+            elif p.done:
+                out.append(f"  loaded in {p.elapsed:.2f} s" if self.show_timing else "  loaded")
+            elif p.size:
+                out.append(f"  {100 * p.bytes_read // max(1, p.size)}%")
+            if p.done and not s.associations:
+                out.append("  no DICOM traffic found" + ("" if self.ports else " (try --port N)"),
+                           style="yellow")
+        if self.expr is not None:
+            out.append(f"  filter: {safe_text(self.filter_text)} ({len(self.assoc_list.shown)} shown)",
+                       style="cyan")
+        self._set_status(out)
+
+    def _set_status(self, text: Text) -> None:
+        self.query_one("#status", Static).update(text)
+
+    def _refresh_associations(self, *, reset: bool = False) -> None:
+        s = self.session
+        assocs = list(s.associations)
+        shown = filter_associations(self.expr, assocs) if self.expr is not None else assocs
+        t1 = max(s.last_ts, s.t0)
+        lst = self.assoc_list
+        before = lst.cursor
+        lst.set_rows(shown, s.t0, t1, reset=reset)
+        if lst.cursor != before or (reset and lst.cursor >= 0):
+            self._show_association(lst.selected)
+        elif lst.selected is not None and self.ladder.assoc is not lst.selected:
+            self._show_association(lst.selected)
+        elif lst.selected is None:
+            self._show_association(None)
+        self._update_detail()
+
+    def _update_detail(self) -> None:
+        a = self.assoc_list.selected
+        self.query_one("#detail", Static).update(association_detail(a) if a is not None else Text(""))
+
+    # -- selection ---------------------------------------------------------------------------
+
+    def on_line_list_activated(self, message) -> None:
+        (self.ladder if message.list is self.assoc_list else self.tree).focus()
+
+    def on_line_list_selected(self, message) -> None:
+        if message.list is self.assoc_list:
+            a = self.assoc_list.selected
+            if a is not self.ladder.assoc:
+                self._show_association(a)
+            self._update_detail()
+        elif message.list is self.ladder:
+            self._show_item(self.ladder.selected)
+
+    def _show_association(self, a) -> None:
+        if a is None:
+            self.ladder.show(None, [], 0, self.expr, self.hide_pdata)
+            self._show_item(None)
+            return
+        self.ladder.show(a, self.session.items_of(a), self.session.t0, self.expr, self.hide_pdata)
+        self._show_item(self.ladder.selected)
+
+    def _show_item(self, item) -> None:
+        self._item = item
+        tree, hexp = self.tree, self.hex
+        if item is None:
+            tree.show_units(Text("(nothing selected)"), [])
+            hexp.show(None, "Bytes")
+            self._hex_unit = None
+            return
+        if item.message is None:
+            pdu = item.pdu
+            title = Text(f"{pdu.name} ({6 + pdu.length} bytes, frame {item.frame})", style="bold")
+            tree.show_units(title, [("pdu", pdu.tree())])
+            self._show_unit("pdu")
+            return
+        m = item.message
+        units = []
+        if m.command is not None:
+            units.append(("command", m.command.tree))
+        if m.data is not None:
+            units.append(("data", m.data.tree))
+        title = Text(f"{m.name} on context {m.context_id}", style="bold")
+        tree.show_units(title, units)
+        self._show_unit("command")
+        if m.command is not None and m.command.status is not None:
+            tree.select_field(lambda f: f.key == "Status")
+
+    def _show_unit(self, unit: str) -> None:
+        item = self._item
+        self._hex_unit = unit
+        read = self.session.read_frame
+        if item is None:
+            self.hex.show(None, "Bytes")
+        elif unit == "pdu":
+            self.hex.show(ByteSource(item.pdu.spans, read), f"PDU bytes ({item.pdu.name})")
+        elif unit == "command":
+            spans = item.message.command_spans
+            self.hex.show(ByteSource(spans, read), "Command set bytes")
+        else:
+            m = item.message
+            if m.data_spans is None:
+                self.hex.show(None, "Data set bytes")
+                return
+            note = ""
+            if m.data is not None and m.data.inflated:
+                note = "deflated on the wire: field offsets refer to the inflated bytes, not shown here"
+            self.hex.show(ByteSource(m.data_spans, read), "Data set bytes", note)
+
+    def on_tree_node_highlighted(self, event: Tree.NodeHighlighted) -> None:
+        ref = event.node.data
+        if not isinstance(ref, FieldRef):
+            return
+        if ref.unit != self._hex_unit:
+            self._show_unit(ref.unit)
+        m = self._item.message if self._item is not None else None
+        if ref.unit == "data" and m is not None and m.data is not None and m.data.inflated:
+            return
+        self.hex.set_highlight(ref.field.offset, ref.field.length)
+
+    # -- filter and search -----------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("-open")
+        box.value = self.filter_text
+        box.focus()
+
+    def action_search(self) -> None:
+        box = self.query_one("#search", Input)
+        box.add_class("-open")
+        box.value = self.search_query
+        box.focus()
+
+    def action_close_inputs(self) -> None:
+        for sel in ("#filter", "#search", "#filter-error"):
+            self.query_one(sel).remove_class("-open")
+        if isinstance(self.focused, Input) or self.focused is None:
+            self.assoc_list.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id != "filter":
+            return
+        err = check(event.value)
+        box = event.input
+        label = self.query_one("#filter-error", Static)
+        if err is not None:
+            box.add_class("-invalid")
+            label.update(Text(safe_text(err)))
+            label.add_class("-open")
+            return
+        box.remove_class("-invalid")
+        label.remove_class("-open")
+        self.apply_filter(event.value)
+
+    def apply_filter(self, text: str) -> bool:
+        """Apply a filter expression (empty clears it); False (and no change) if it is invalid."""
+        text = text.strip()
+        try:
+            expr = parse(text) if text else None
+        except FilterError:
+            return False
+        self.expr, self.filter_text = expr, text
+        self.ladder.set_filter(expr)
+        self._refresh_associations(reset=True)
+        self._update_status()
+        return True
+
+    def action_clear_filter(self) -> None:
+        self.query_one("#filter", Input).value = ""
+        self.apply_filter("")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            if check(event.value) is None:
+                event.input.remove_class("-open")
+                self.assoc_list.focus()
+        elif event.input.id == "search":
+            self.search_query = event.value.strip()
+            event.input.remove_class("-open")
+            self.ladder.focus()
+            self.action_search_next(1)
+
+    def action_search_next(self, direction: int) -> None:
+        """Select the next (or previous) ladder row whose decoded values contain the query."""
+        q = self.search_query.lower()
+        if not q:
+            self.action_search()
+            return
+        lst = self.assoc_list
+        if not lst.shown:
+            return
+        n_assocs = len(lst.shown)
+        start_a = max(0, lst.cursor)
+        for step in range(n_assocs + 1):
+            ai = (start_a + direction * step) % n_assocs
+            a = lst.shown[ai]
+            items = self.ladder.items if step == 0 else self._view_items(a)
+            if step == 0:
+                rng = range(self.ladder.cursor + direction, len(items) if direction > 0 else -1, direction)
+            else:
+                rng = range(0, len(items)) if direction > 0 else range(len(items) - 1, -1, -1)
+            for i in rng:
+                if q in item_search_text(items[i]):
+                    if ai != lst.cursor:
+                        lst.select(ai, notify=False)
+                        self._show_association(a)
+                        self._update_detail()
+                    self.ladder.select(i)
+                    self._show_item(items[i])
+                    self.tree.select_field(lambda f: q in f.text().lower())
+                    return
+        self.notify(f"not found: {safe_text(self.search_query)}", severity="warning", markup=False)
+
+    def _view_items(self, a) -> list:
+        items = self.session.items_of(a)
+        if self.hide_pdata:
+            return [i for i in items if i.message is not None or i.pdu.pdu_type != P_DATA_TF]
+        return list(items)
+
+    # -- panels, export, navigation ----------------------------------------------------------
+
+    def action_contexts(self) -> None:
+        a = self.assoc_list.selected
+        if a is not None:
+            self.push_screen(TextScreen("Presentation contexts", contexts_text(a), close_key="c"))
+
+    def action_findings(self) -> None:
+        a = self.assoc_list.selected
+        if a is not None:
+            self.push_screen(TextScreen("Findings", findings_text(a), close_key="f"))
+
+    def action_help(self) -> None:
+        from . import filter as filter_module
+        body = Text(HELP + "\nFilter language\n" + (filter_module.__doc__ or ""))
+        self.push_screen(TextScreen("Help", body, close_key="question_mark"))
+
+    def action_toggle_pdata(self) -> None:
+        self.hide_pdata = not self.hide_pdata
+        self._show_association(self.assoc_list.selected)
+        self.notify("P-DATA-TF rows hidden" if self.hide_pdata else "P-DATA-TF rows shown")
+
+    def action_export(self) -> str | None:
+        """Write the selected association as JSON into the current directory; returns the path."""
+        from ..json_export import association_json
+        a = self.assoc_list.selected
+        if a is None:
+            self.notify("no association selected", severity="warning")
+            return None
+        stem = re.sub(r"[^A-Za-z0-9_-]+", "_", f"{a.calling_ae or 'unknown'}-{a.called_ae or 'unknown'}")[:60]
+        path = f"dicomsniff-association-{a.number}-{stem}.json"
+        try:
+            with open(path, "x", encoding="utf-8") as f:
+                json.dump(association_json(a, t0=self.session.t0), f, indent=1, default=str)
+        except FileExistsError:
+            path = f"dicomsniff-association-{a.number}-{stem}-{int(time.time())}.json"
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump(association_json(a, t0=self.session.t0), f, indent=1, default=str)
+        except OSError as e:
+            self.notify(f"export failed: {safe_text(e)}", severity="error", markup=False)
+            return None
+        self.notify(f"association #{a.number} written to {os.path.abspath(path)}", markup=False)
+        return path
+
+    def goto_association(self, number: int) -> bool:
+        """Select association ``number`` (clearing the filter if it hides it)."""
+        lst = self.assoc_list
+        for attempt in range(2):
+            for i, a in enumerate(lst.shown):
+                if a.number == number:
+                    lst.select(i)
+                    lst.focus()
+                    return True
+            if attempt == 0 and self.expr is not None:
+                self.action_clear_filter()
+        self.notify(f"no association #{number}", severity="warning")
+        return False
+
+    def goto_frame(self, frame: int) -> bool:
+        """Select the association and ladder row whose bytes include ``frame``."""
+        for a in list(self.session.associations):
+            if not (a.first_frame <= frame <= max(a.last_frame, a.first_frame)):
+                continue
+            for i, item in enumerate(self._view_items(a)):
+                if frame in item.frames:
+                    self.goto_association(a.number)
+                    self.ladder.select(i)
+                    self.ladder.focus()
+                    return True
+        self.notify(f"frame {frame} holds no PDU of a shown association", severity="warning")
+        return False
+
+    async def action_quit(self) -> None:
+        """Stop the loader (a live capture finishes its pcap), then exit."""
+        if self.loader is not None:
+            self.loader.stop.set()
+        if self.live is not None:
+            self.live.close()
+        await asyncio.get_running_loop().run_in_executor(None, self.finished.wait, 3.0)
+        if self.session.frames is not None:
+            self.session.frames.close()
+        self.exit()

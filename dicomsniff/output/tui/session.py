@@ -1,0 +1,221 @@
+"""What the TUI shows, loaded in a background thread: associations, ladder items, frame bytes.
+
+Knows nothing of Textual (as toolong keeps its model apart): a :class:`Loader`
+feeds frames from a capture file or a live source through the
+:class:`~dicomsniff.pipeline.Analyzer` and appends to a :class:`Session`,
+calling ``post(progress)`` at most every ``BATCH_SECONDS`` (and as soon as
+the first association appears). The UI thread only reads the session's lists,
+which only grow.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ...capture.index import FrameIndex, MemoryFrames
+from ...notice import Notice
+from ...pipeline import Analyzer, AssociationOpened, MessageSeen, PduSeen
+
+BATCH_SECONDS = 0.2
+KEEP_LIMIT = 64 << 10
+
+
+class LadderItem:
+    """One row of an association's ladder: a PDU, or a DIMSE message with its exchange."""
+
+    __slots__ = ("pdu", "message", "exchange")
+
+    def __init__(self, pdu=None, message=None, exchange=None):
+        self.pdu = pdu
+        self.message = message
+        self.exchange = exchange
+
+    @property
+    def is_message(self) -> bool:
+        return self.message is not None
+
+    @property
+    def direction(self) -> int:
+        return self.message.direction if self.message is not None else self.pdu.direction
+
+    @property
+    def ts_ns(self) -> int:
+        if self.message is not None:
+            return self.message.end_ts_ns or self.message.ts_ns
+        return self.pdu.end_ts_ns
+
+    @property
+    def frame(self) -> int:
+        if self.message is not None:
+            frames = self.message.frames
+            return frames[-1] if frames else 0
+        spans = self.pdu.spans.spans
+        return spans[-1].frame if spans else 0
+
+    @property
+    def frames(self) -> list[int]:
+        return self.message.frames if self.message is not None else self.pdu.spans.frames
+
+
+@dataclass
+class Progress:
+    """A batch notice from the loader: how far it got."""
+
+    bytes_read: int
+    size: int | None
+    frames: int
+    associations: int
+    done: bool = False
+    error: str | None = None
+    elapsed: float = 0.0
+    drops: int = 0
+
+
+@dataclass
+class Session:
+    """Everything loaded so far; lists only grow, so the UI reads them without locks."""
+
+    name: str
+    live: bool = False
+    associations: list = field(default_factory=list)
+    items: dict = field(default_factory=dict)        # association number -> list[LadderItem]
+    notices: list = field(default_factory=list)
+    frames: FrameIndex | MemoryFrames | None = None
+    first_ts: int | None = None
+    last_ts: int = 0
+    done: bool = False
+
+    def items_of(self, assoc) -> list[LadderItem]:
+        return self.items.get(assoc.number, [])
+
+    @property
+    def t0(self) -> int:
+        return self.first_ts or 0
+
+    def read_frame(self, number: int) -> bytes | None:
+        return self.frames.read(number) if self.frames is not None else None
+
+
+class Loader:
+    """Runs frames through an Analyzer into a Session; ``stop`` ends it early (from any thread)."""
+
+    def __init__(self, session: Session, analyzer: Analyzer, post: Callable[[Progress], None]):
+        self.session = session
+        self.analyzer = analyzer
+        self.post = post
+        self.stop = threading.Event()
+        self.started = time.monotonic()
+        self._last_post = 0.0
+        self._assocs_posted = 0
+
+    def _event(self, ev) -> None:
+        s = self.session
+        t = type(ev)
+        if t is PduSeen:
+            s.items.setdefault(ev.association.number, []).append(LadderItem(pdu=ev.pdu))
+        elif t is MessageSeen:
+            s.items.setdefault(ev.association.number, []).append(
+                LadderItem(message=ev.message, exchange=ev.exchange))
+        elif t is AssociationOpened:
+            s.items.setdefault(ev.association.number, [])
+            s.associations.append(ev.association)
+        elif t is Notice:
+            s.notices.append(ev)
+
+    def _progress(self, source, done: bool = False, error: str | None = None) -> Progress:
+        an = self.analyzer
+        drops = 0
+        stats = getattr(source, "stats", None)
+        if callable(stats):
+            try:
+                drops = stats()[1]
+            except (OSError, TypeError, IndexError, ValueError):
+                drops = 0
+        return Progress(getattr(source, "bytes_read", 0) or 0, getattr(source, "size", None), an.frames,
+                        len(self.session.associations), done, error, time.monotonic() - self.started, drops)
+
+    def _maybe_post(self, source, force: bool = False) -> None:
+        now = time.monotonic()
+        fresh = len(self.session.associations) > self._assocs_posted and self._assocs_posted == 0
+        if force or fresh or now - self._last_post >= BATCH_SECONDS:
+            self._last_post = now
+            self._assocs_posted = len(self.session.associations)
+            self.post(self._progress(source))
+
+    def _frame(self, frame, index, writer) -> None:
+        s = self.session
+        if index is not None:
+            index.add(frame)
+        if writer is not None:
+            writer.write(frame)
+        for ev in self.analyzer.feed(frame):
+            self._event(ev)
+        if s.first_ts is None:
+            s.first_ts = frame.ts_ns
+        s.last_ts = max(s.last_ts, frame.ts_ns)
+
+    def run_file(self, reader) -> None:
+        """Read a whole capture file (``reader`` from open_capture); posts a final ``done`` progress."""
+        s = self.session
+        index = s.frames
+        seen = 0
+        error = None
+        try:
+            for frame in reader:
+                self._frame(frame, index, None)
+                if len(reader.notices) > seen:
+                    s.notices.extend(reader.notices[seen:])
+                    seen = len(reader.notices)
+                self._maybe_post(reader)
+                if self.stop.is_set():
+                    break
+            s.notices.extend(reader.notices[seen:])
+            for ev in self.analyzer.finish():
+                self._event(ev)
+        except Exception as e:          # never let the worker's failure become a traceback
+            error = f"{type(e).__name__}: {e}"
+        finally:
+            reader.close()
+        s.done = True
+        self.post(self._progress(reader, done=True, error=error))
+
+    def run_live(self, source, writer=None) -> None:
+        """Read a live source until ``stop`` (or the source closes); then finish the analysis."""
+        s = self.session
+        error = None
+        seen = 0
+        try:
+            for frame in source.iter_frames(self.stop, idle=True):
+                if frame is not None:
+                    self._frame(frame, s.frames, writer)
+                if len(source.notices) > seen:
+                    s.notices.extend(source.notices[seen:])
+                    seen = len(source.notices)
+                self._maybe_post(source)
+                if self.stop.is_set():
+                    break
+            for ev in self.analyzer.finish():
+                self._event(ev)
+        except Exception as e:
+            error = f"{type(e).__name__}: {e}"
+        finally:
+            source.close()
+            if writer is not None:
+                try:
+                    writer.close()
+                except OSError as e:
+                    error = error or f"saving the capture failed: {e}"
+        s.done = True
+        self.post(self._progress(source, done=True, error=error))
+
+
+def new_session(name: str, *, live: bool = False, path=None) -> Session:
+    """A session with the right frame store: a file index, or recent frames in memory when live."""
+    return Session(name, live=live, frames=MemoryFrames() if live else FrameIndex(path))
+
+
+def new_analyzer(ports=()) -> Analyzer:
+    return Analyzer(ports=set(ports), keep_pdus=True, keep_limit=KEEP_LIMIT)

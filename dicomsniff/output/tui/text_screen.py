@@ -1,0 +1,44 @@
+"""A modal panel of read-only text: presentation contexts (``c``), findings (``f``), help (``?``)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+
+class TextScreen(ModalScreen):
+    """Shows one Rich Text (literal, never markup) until escape, q or the panel's key."""
+
+    BINDINGS = [Binding("escape,q", "dismiss", "Close")]
+    DEFAULT_CSS = """
+    TextScreen { align: center middle; }
+    TextScreen > VerticalScroll { width: 90%; height: 80%; border: thick $accent; background: $surface;
+                                  padding: 0 1; }
+    """
+
+    def __init__(self, title: str, body: Text, close_key: str | None = None):
+        super().__init__()
+        self.title_text = title
+        self.body = body
+        self.close_key = close_key
+
+    def compose(self) -> ComposeResult:
+        scroll = VerticalScroll()
+        scroll.border_title = self.title_text
+        with scroll:
+            yield Static(self.body, id="panel-body", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()
+
+    def on_key(self, event) -> None:
+        if self.close_key and event.key == self.close_key:
+            event.stop()
+            self.dismiss()
+
+    def action_dismiss(self) -> None:
+        self.dismiss()

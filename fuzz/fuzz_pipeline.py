@@ -1,0 +1,173 @@
+"""Long-running fuzz target for the whole analysis pipeline (capture reader → TCP → UL → DIMSE → model → JSON).
+
+    python fuzz/fuzz_pipeline.py --minutes 60            # atheris (libFuzzer) when installed
+    python fuzz/fuzz_pipeline.py --minutes 60 --hypothesis   # or hypothesis, looped until time is up
+
+An input is either a whole capture file (mode byte even: seeds are captures/*.pcap and
+tests/malformed/*) or, mode byte odd, the client side of a DICOM conversation after a valid
+A-ASSOCIATE-RQ/AC, cut into TCP segments of the size in the next byte. A finding is any
+exception escaping ``Analyzer.feed``/``finish``/``association_json``, a Field outside its
+parent or unit, or an input slower than ``--timeout`` seconds. atheris writes failing inputs
+to fuzz/artifacts/; ``python fuzz/fuzz_pipeline.py --replay FILE`` re-runs one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "malformed"))
+
+from dicomsniff.capture.reader import CaptureFormatError, open_capture  # noqa: E402
+from dicomsniff.output.json_export import association_json  # noqa: E402
+from dicomsniff.pipeline import Analyzer, MessageSeen, PduSeen  # noqa: E402
+
+import make_corpus as MC  # noqa: E402
+
+TIMEOUT = 20.0
+PREFIX = MC.assoc()
+
+
+class Finding(AssertionError):
+    pass
+
+
+def check_tree(root, unit_length, what):
+    if root.offset < 0 or root.length < 0 or (unit_length is not None and root.end > unit_length):
+        raise Finding(f"{what}: root [{root.offset},{root.end}) outside unit of {unit_length} bytes")
+    stack = [root]
+    while stack:
+        f = stack.pop()
+        for c in f.children:
+            if c.length < 0 or c.offset < f.offset or c.end > f.end:
+                raise Finding(f"{what}: {c.key} [{c.offset},{c.end}) outside {f.key} [{f.offset},{f.end})")
+            stack.append(c)
+
+
+def run_capture(data: bytes) -> None:
+    start = time.monotonic()
+    try:
+        reader = open_capture(data)
+        frames = iter(reader)
+        an = Analyzer()
+        events = []
+        for fr in frames:
+            events.extend(an.feed(fr))
+    except CaptureFormatError:
+        return
+    events.extend(an.finish())
+    for ev in events:
+        if type(ev) is PduSeen:
+            p = ev.pdu
+            check_tree(p.tree(), 6 + p.length if p.complete else p.spans.length, p.name)
+        elif type(ev) is MessageSeen:
+            m = ev.message
+            if m.command is not None:
+                check_tree(m.command.tree, m.command_spans.length, "command set")
+            if m.data is not None:
+                info = m.data.decode()
+                check_tree(info.tree, None if m.data.inflated else max(m.data.length, m.data.kept), "data set")
+                m.data.json  # noqa: B018
+    for a in an.associations:
+        association_json(a)
+    took = time.monotonic() - start
+    if took > TIMEOUT:
+        raise Finding(f"slow input: {took:.1f} s")
+
+
+def one_input(data: bytes) -> None:
+    if not data:
+        return
+    if data[0] % 2 == 0:
+        run_capture(data[1:])
+        return
+    seg = max(1, data[1] * 64 if len(data) > 1 else 1500)
+    run_capture(MC.conversation_pcap(PREFIX + [(0, data[2:])], seg=seg, fin=bool(data[0] & 2)))
+
+
+def seeds() -> list[bytes]:
+    out = []
+    for p in sorted((ROOT / "captures").glob("*.pcap")) + sorted((ROOT / "tests" / "malformed").glob("*.pcap*")):
+        if p.stat().st_size < 64 << 10:
+            out.append(b"\x00" + p.read_bytes())
+    for name in ("echo.pcap", "pynetdicom.pcap", "find_mwl.pcap"):
+        import test_fuzz_pipeline as T  # the real PDUs of a capture, client side
+        client = b"".join(b for d, b in T.real_pdus(name) if d == 0)
+        rq_len = 6 + int.from_bytes(client[2:6], "big")
+        out.append(b"\x01\x17" + client[rq_len:])
+    return out
+
+
+def run_atheris(minutes: float, workdir: Path) -> int:
+    import atheris
+    corpus = workdir / "corpus"
+    artifacts = workdir / "artifacts"
+    corpus.mkdir(parents=True, exist_ok=True)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    for i, s in enumerate(seeds()):
+        (corpus / f"seed-{i:03d}").write_bytes(s)
+    args = [sys.argv[0], str(corpus), f"-max_total_time={int(minutes * 60)}", f"-timeout={int(TIMEOUT) + 10}",
+            "-rss_limit_mb=2048", "-max_len=70000", f"-artifact_prefix={artifacts}/", "-print_final_stats=1"]
+    atheris.instrument_all()
+    atheris.Setup(args, one_input)
+    atheris.Fuzz()
+    return 0
+
+
+def run_hypothesis(minutes: float) -> int:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    import test_fuzz_pipeline as T
+    deadline = time.monotonic() + minutes * 60
+    rounds = 0
+
+    @settings(max_examples=500, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(st.one_of(T.mutated_conversation(), T.random_payloads()))
+    def prop(pcap):
+        run_capture(pcap)
+
+    while time.monotonic() < deadline:
+        prop()
+        rounds += 1
+        print(f"hypothesis round {rounds} ok ({rounds * 500} inputs)", flush=True)
+    return 0
+
+
+def main() -> int:
+    global TIMEOUT
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=60.0)
+    ap.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds allowed per input")
+    ap.add_argument("--hypothesis", action="store_true", help="use hypothesis even if atheris is installed")
+    ap.add_argument("--workdir", type=Path, default=Path(__file__).resolve().parent)
+    ap.add_argument("--replay", type=Path, nargs="*", help="run these inputs once and report")
+    a = ap.parse_args()
+    TIMEOUT = a.timeout
+    if a.replay:
+        for p in a.replay:
+            one_input(p.read_bytes())
+            print(f"{p}: ok")
+        return 0
+    if not a.hypothesis:
+        try:
+            import atheris  # noqa: F401
+        except ImportError:
+            print("atheris not installed (pip install atheris): using hypothesis", file=sys.stderr)
+            a.hypothesis = True
+    if a.hypothesis:
+        return run_hypothesis(a.minutes)
+    sys.argv = [sys.argv[0]]
+    os.chdir(a.workdir)
+    return run_atheris(a.minutes, a.workdir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

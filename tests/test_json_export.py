@@ -1,0 +1,232 @@
+"""``dicomsniff export``: schema-valid JSON for every capture, DICOM JSON model data sets, no passwords.
+
+Checks the document against ``dicomsniff/schema/session-v1.json`` (jsonschema), the keys
+consumers rely on, that ``--jsonl`` association records equal the document's
+associations, that command and data sets round-trip through pydicom's
+``Dataset.from_json``, that bulk data is referenced (BulkDataURI), never inlined, and
+that the user-identity password of pynetdicom.pcap appears nowhere.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+from pydicom.dataset import Dataset
+
+from dicomsniff.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+CAPTURES = ROOT / "captures"
+MANIFEST = json.loads((CAPTURES / "manifest.json").read_text())["captures"]
+NAMES = sorted(MANIFEST)
+SCHEMA = json.loads((ROOT / "dicomsniff" / "schema" / "session-v1.json").read_text())
+V = jsonschema.Draft202012Validator
+
+
+def _user_identity_schema(schema: dict) -> dict:
+    return schema["$defs"]["association"]["properties"]["user_identity"]
+
+
+PASSWORD = MANIFEST["pynetdicom"]["user_identity"]["secondary_field"]      # "s3cret" (scripts/make_captures.py)
+BULK_URI = re.compile(r"^frame:\d+;offset=\d+;length=\d+$")
+
+
+def _export(name: str, tmp: Path, *extra: str) -> str:
+    out = tmp / (name + ("l" if "--jsonl" in extra else "") + ".json")
+    r = CliRunner().invoke(main, ["export", str(CAPTURES / MANIFEST[name]["file"]), "-o", str(out), *extra])
+    assert r.exit_code == 0, r.output
+    return out.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def tmp(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("export")
+
+
+@lru_cache(maxsize=None)
+def _cache() -> dict:
+    return {}
+
+
+def document(name: str, tmp: Path) -> dict:
+    c = _cache()
+    if name not in c:
+        c[name] = json.loads(_export(name, tmp))
+    return c[name]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_document_validates_against_schema(name, tmp):
+    doc = document(name, tmp)
+    jsonschema.validate(doc, SCHEMA, cls=V)
+    assert len(doc["associations"]) == len(MANIFEST[name]["associations"])
+
+
+def test_schema_accepts_null_user_identity():
+    assert V({"$defs": {}, **_user_identity_schema(SCHEMA)}).is_valid(None)
+
+
+def test_schema_rejects_a_password_key():
+    assert not V(_user_identity_schema(SCHEMA)).is_valid({"type": 2, "password": "x"})
+
+
+ASSOC_KEYS = ["calling_ae", "called_ae", "client", "server", "state", "start", "end", "reject", "abort", "max_pdu",
+              "contexts", "messages", "pdus"]
+CTX_KEYS = ["id", "abstract_syntax", "transfer_syntaxes", "result", "result_text", "transfer_syntax"]
+MSG_KEYS = ["command", "message_id", "responds_to", "context_id", "affected_sop_class_uid", "status", "status_text",
+            "frames", "command_set", "data_set"]
+PDU_KEYS = ["frame", "time", "direction", "type", "length", "tree"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_required_keys(name, tmp):
+    doc = document(name, tmp)
+    for a, e in zip(doc["associations"], MANIFEST[name]["associations"]):
+        for k in ASSOC_KEYS:
+            assert k in a, k
+        assert (a["calling_ae"], a["called_ae"]) == (e["calling_ae"], e["called_ae"])
+        assert {"ip", "port"} <= set(a["client"]) and {"ip", "port"} <= set(a["server"])
+        for c in a["contexts"]:
+            assert all(k in c for k in CTX_KEYS), c
+        for m in a["messages"]:
+            assert all(k in m for k in MSG_KEYS), m.keys()
+            assert m["frames"] and all(isinstance(f, int) for f in m["frames"])
+            assert m["command_set"]["00000100"]["vr"] == "US"
+        assert a["pdus"]
+        for p in a["pdus"]:
+            assert all(k in p for k in PDU_KEYS), p.keys()
+            assert p["tree"]["length"] == p["length"] + 6 or not p.get("complete", True) or p["type"] == "P-DATA-TF"
+        if e["result"] == "rejected":
+            assert a["state"] == "rejected" and a["reject"]["reason"] == e["reject"]["reason"]
+        elif e["end"] == "abort":
+            assert a["state"] == "aborted" and a["abort"]["source"] == e["abort"]["source"]
+        else:
+            assert a["state"] == "released" and a["reject"] is None and a["abort"] is None
+
+
+def _jsonl_associations(text: str) -> list[dict]:
+    """Association records of a --jsonl export, with streamed pdu/message records folded back in."""
+    pdus: dict[int, list] = {}
+    msgs: dict[int, list] = {}
+    out = []
+    records = [json.loads(line) for line in text.splitlines()]
+    assert records[0]["record"] == "header" and records[-1]["record"] == "end"
+    for r in records:
+        kind = r.pop("record")
+        if kind == "pdu":
+            pdus.setdefault(r.pop("association"), []).append(r)
+        elif kind == "message":
+            msgs.setdefault(r.pop("association"), []).append(r)
+        elif kind == "association":
+            if r.pop("streamed", False):
+                r["pdus"] = pdus.pop(r["number"], [])
+                r["messages"] = msgs.pop(r["number"], [])
+                r.pop("exchange_outcomes", None)
+            out.append(r)
+    return out
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_jsonl_associations_equal_document(name, tmp):
+    doc = document(name, tmp)
+    got = _jsonl_associations(_export(name, tmp, "--jsonl"))
+    key = lambda a: a["number"]  # noqa: E731
+    want = sorted(doc["associations"], key=key)
+    for a in want:
+        a.pop("exchange_outcomes", None)
+    assert sorted(got, key=key) == want
+
+
+def _datasets(doc: dict):
+    for a in doc["associations"]:
+        for m in a["messages"]:
+            yield m, "command_set", m["command_set"]
+            if m["data_set"] is not None:
+                yield m, "data_set", m["data_set"]
+
+
+def _bulk_values(js: dict):
+    for tag, el in js.items():
+        if "BulkDataURI" in el:
+            yield tag, el
+        for item in el.get("Value", []) if el.get("vr") == "SQ" else []:
+            yield from _bulk_values(item)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_data_sets_use_dicom_json_model(name, tmp):
+    doc = document(name, tmp)
+    n = 0
+    for m, which, js in _datasets(doc):
+        ds = Dataset.from_json(js, bulk_data_uri_handler=lambda tag, vr, uri: b"")
+        back = ds.to_json_dict(bulk_data_threshold=1 << 30, bulk_data_element_handler=None)
+        assert set(back) == {k for k in js if "BulkDataURI" not in js[k]} | \
+            {k for k in js if "BulkDataURI" in js[k]}
+        if which == "command_set":
+            assert ds.CommandField is not None
+            assert m["message_id"] == ds.get("MessageID") and m["responds_to"] == ds.get("MessageIDBeingRespondedTo")
+            assert m["status"] == ds.get("Status")
+        n += 1
+    assert n == 2 * sum(MANIFEST[name]["commands"].values()) - sum(
+        1 for a in doc["associations"] for m in a["messages"] if m["data_set"] is None) or not n
+
+
+STORE_CAPTURES = [n for n in NAMES if MANIFEST[n]["commands"].get("C-STORE-RQ")]
+
+
+BULK_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "UN"}
+
+
+def _inlined_bulk(js: dict, limit: int):
+    """Binary values of more than ``limit`` bytes written inline."""
+    import base64
+    for tag, el in js.items():
+        if el.get("vr") in BULK_VRS and "InlineBinary" in el and len(base64.b64decode(el["InlineBinary"])) > limit:
+            yield tag
+        for item in el.get("Value", []) if el.get("vr") == "SQ" else []:
+            yield from _inlined_bulk(item, limit)
+
+
+@pytest.mark.parametrize("name", STORE_CAPTURES)
+def test_big_binary_values_are_bulk(name, tmp):
+    doc = document(name, tmp)
+    for _, _, js in _datasets(doc):
+        assert not list(_inlined_bulk(js, 1024))
+        for _, el in _bulk_values(js):
+            assert "Value" not in el and "InlineBinary" not in el
+            assert BULK_URI.match(el["BulkDataURI"]), el
+
+
+def test_rle_pixel_data_carries_bulk_uri(tmp):
+    """store.pcap's RLE object (32x32, encapsulated) has its Pixel Data as a BulkDataURI into a frame."""
+    doc = document("store", tmp)
+    m = [m for m in doc["associations"][0]["messages"] if m["command"] == "C-STORE-RQ"][-1]
+    pix = m["data_set"]["7FE00010"]
+    assert BULK_URI.match(pix["BulkDataURI"]), pix
+    frame, _, length = map(int, re.findall(r"\d+", pix["BulkDataURI"]))
+    assert frame in m["frames"] and length > 0
+
+
+@pytest.mark.parametrize("name", ["pynetdicom", "abort"])
+def test_small_pixel_data_is_bulk(name, tmp):
+    doc = document(name, tmp)
+    for m in (m for a in doc["associations"] for m in a["messages"] if m["command"] == "C-STORE-RQ"):
+        assert "BulkDataURI" in m["data_set"]["7FE00010"]
+
+
+def test_no_password_anywhere(tmp):
+    assert PASSWORD and PASSWORD.encode() in (CAPTURES / "pynetdicom.pcap").read_bytes()
+    for extra in ((), ("--jsonl",), ("--no-trees",)):
+        text = _export("pynetdicom", tmp, *extra)
+        assert PASSWORD not in text
+        assert PASSWORD.encode().hex() not in text
+        assert "s3cr" not in text.lower()
+    doc = document("pynetdicom", tmp)
+    ident = doc["associations"][0]["user_identity"]
+    assert ident["type"] == 2 and ident["password_present"] is True and ident["user"] == "dicomsniff"

@@ -1,0 +1,345 @@
+"""PduFramer (PS3.8 §9.3.1): framing by PDU length across any segmentation, PDV streaming, resync."""
+
+import re
+import struct
+import tracemalloc
+import zlib
+
+from hypothesis import given, settings, strategies as st
+
+from dicomsniff.notice import Notice
+from dicomsniff.tcp.events import StreamData, StreamGap
+from dicomsniff.ul.events import PduEvent, PdvChunk
+from dicomsniff.ul.framer import PduFramer
+from pdu_fixtures import (COMMAND, DATA, LAST, VERIFICATION, CT_STORAGE, IMPLICIT_LE, abort, assoc_ac, assoc_rq,
+                          pdata, pdu, release_rp, release_rq)
+
+HDR = 54          # bytes of link/IP/TCP headers before the payload in each "frame"
+
+
+class Feeder:
+    """Feeds pieces of one direction as frames 1, 2, ... (payload at HDR in each) and keeps the frames."""
+
+    def __init__(self, framer: PduFramer | None = None, keep_frames: bool = True):
+        self.f = framer or PduFramer(0, 0)
+        self.keep_frames = keep_frames
+        self.frames: dict[int, bytes] = {}
+        self.starts: dict[int, int] = {}     # frame -> stream offset of its first payload byte
+        self.next_frame = 1
+        self.pos = 0
+
+    def feed(self, data: bytes) -> list:
+        n = self.next_frame
+        self.next_frame += 1
+        if self.keep_frames:
+            self.frames[n] = bytes(HDR) + data
+        self.starts[n] = self.pos
+        ev = StreamData(0, 0, self.pos, data, n, HDR, n * 1000)
+        self.pos += len(data)
+        return self.f.feed(ev)
+
+    def gap(self, length: int) -> list:
+        out = self.f.gap(StreamGap(0, 0, self.pos, length, self.next_frame - 1, self.next_frame, 0))
+        self.pos += length
+        return out
+
+    def all(self, pieces) -> list:
+        out = []
+        for p in pieces:
+            out += self.feed(p)
+        return out + self.f.finish()
+
+    def stream_ranges(self, spans) -> list[tuple[int, int]]:
+        """A span map as merged (stream offset, length) ranges: the same whatever the segmentation."""
+        out: list[list[int]] = []
+        for s in spans.spans:
+            off = self.starts[s.frame] + s.frame_offset - HDR
+            if out and out[-1][0] + out[-1][1] == off:
+                out[-1][1] += s.length
+            else:
+                out.append([off, s.length])
+        return [tuple(r) for r in out]
+
+
+def summary(fd: Feeder, events: list) -> list:
+    """Events as segmentation-independent facts; PDV values concatenated per PDV."""
+    out, values = [], {}
+    for e in events:
+        if type(e) is PdvChunk:
+            key = id(e.pdv)
+            if key not in values:
+                values[key] = [e.pdv.context_id, e.pdv.control, b""]
+                out.append(("pdv", values[key]))
+            assert e.value_offset == len(values[key][2]) or e.broken
+            values[key][2] += bytes(e.data)
+            if e.broken:
+                values[key].append("broken")
+        elif type(e) is PduEvent:
+            out.append(("pdu", e.pdu_type, e.length, e.stream_offset, e.complete,
+                        [f.code for f in e.findings], fd.stream_ranges(e.spans),
+                        [(p.offset, p.length, p.context_id, p.control) for p in e.pdvs]))
+        else:
+            assert type(e) is Notice
+            out.append(("notice", e.finding.code, re.sub(r"\(frame \d+\)", "", e.message)))
+    return [(o[0], tuple(o[1])) if o[0] == "pdv" else o for o in out]
+
+
+def pdus(events) -> list[PduEvent]:
+    return [e for e in events if type(e) is PduEvent]
+
+
+def codes(ev: PduEvent) -> list[str]:
+    return [f.code for f in ev.findings]
+
+
+def chunks_by_pdv(events) -> list[bytes]:
+    vals: dict[int, bytes] = {}
+    for e in events:
+        if type(e) is PdvChunk:
+            vals[id(e.pdv)] = vals.get(id(e.pdv), b"") + bytes(e.data)
+    return list(vals.values())
+
+
+CONVERSATION = (
+    assoc_rq(contexts=[(1, VERIFICATION, [IMPLICIT_LE]), (3, CT_STORAGE, [IMPLICIT_LE])])
+    + assoc_ac(results=[(1, 0, IMPLICIT_LE), (3, 0, IMPLICIT_LE)])
+    + pdata([(1, COMMAND | LAST, b"C" * 70)])
+    + pdata([(3, COMMAND, b"c1" * 9), (3, COMMAND | LAST, b"c2" * 5), (3, DATA, b"d" * 301)])
+    + pdata([(3, DATA, b""), (3, DATA | LAST, bytes(range(256)) * 3)])
+    + release_rq() + release_rp()
+)
+
+
+def test_several_pdus_in_one_piece():
+    fd = Feeder()
+    evs = fd.all([CONVERSATION])
+    ps = pdus(evs)
+    assert [p.pdu_type for p in ps] == [1, 2, 4, 4, 4, 5, 6]
+    assert all(p.complete and not p.findings for p in ps)
+    assert not [e for e in evs if type(e) is Notice]
+    assert ps[0].decoded.body.contexts[1].abstract_syntax == CT_STORAGE
+    offs = [p.stream_offset for p in ps]
+    assert offs[0] == 0 and all(offs[i] + 6 + ps[i].length == offs[i + 1] for i in range(len(ps) - 1))
+    assert chunks_by_pdv(evs) == [b"C" * 70, b"c1" * 9, b"c2" * 5, b"d" * 301, b"", bytes(range(256)) * 3]
+    assert [(p.offset, p.length, p.context_id, p.control) for p in ps[3].pdvs] == \
+        [(6, 20, 3, 1), (30, 12, 3, 3), (46, 303, 3, 0)]
+
+
+def test_one_pdu_byte_by_byte_equals_whole():
+    whole = Feeder()
+    ref = summary(whole, whole.all([CONVERSATION]))
+    bytewise = Feeder()
+    assert summary(bytewise, bytewise.all([CONVERSATION[i:i + 1] for i in range(len(CONVERSATION))])) == ref
+
+
+def _split(data: bytes, cuts: list[int]) -> list[bytes]:
+    cuts = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
+    return [data[a:b] for a, b in zip(cuts, cuts[1:])]
+
+
+MESSY = (release_rq() + b"GARBAGE\x00\x01\x02garbage" + pdata([(1, LAST, b"v" * 40)])
+         + pdu(0x05, bytes(4), length=0xFFFFFFFF) + b"\x00" * 7
+         + pdu(0x04, struct.pack(">IBB", 0xFFFFFFFF, 1, 3) + b"abcd") + abort(2, 1) + release_rp())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=10**6), max_size=40), st.booleans())
+def test_random_splits_give_identical_events(cuts, messy):
+    data = CONVERSATION + (MESSY if messy else b"")
+    whole = Feeder()
+    ref = summary(whole, whole.all([data]))
+    split = Feeder()
+    assert summary(split, split.all(_split(data, cuts))) == ref
+
+
+def test_messy_stream_reference():
+    fd = Feeder()
+    s = summary(fd, fd.all([MESSY]))
+    assert [x[:2] for x in s] == [("pdu", 5), ("pdu", 0x47), ("notice", "resync"), ("pdv", (1, 2, b"v" * 40)),
+                                  ("pdu", 4), ("pdu", 5), ("notice", "resync"), ("pdu", 7), ("pdu", 6)]
+    # "GARBAGE..." reads as an unknown PDU header with an absurd length; the rest of it is skipped.
+    assert s[1][2:6] == (int.from_bytes(b"RBAG", "big"), 10, False, ["pdu-length-implausible"])
+    assert s[2][2] == "resynchronised at stream offset 27  after skipping 11 bytes"
+    assert s[4][2:] == (46, 27, True, [], [(27, 52)], [(6, 42, 1, 2)])
+    # The lying A-RELEASE-RQ; its body, the padding and a P-DATA whose PDV cannot fit are skipped.
+    assert s[5][2:7] == (0xFFFFFFFF, 79, False, ["pdu-length-implausible"], [(79, 6)])
+    assert s[6][2] == "resynchronised at stream offset 112  after skipping 27 bytes"
+    assert s[7][3:5] == (112, True) and s[8][3:5] == (122, True)
+
+
+def test_big_pdata_streams_without_buffering_the_value():
+    piece = bytes(range(256)) * 256                # 64 KiB
+    n = 80                                         # 5 MiB value
+    value_len = len(piece) * n
+    head = struct.pack(">BBI", 4, 0, 6 + value_len) + struct.pack(">IBB", 2 + value_len, 1, 2)
+    fd = Feeder(keep_frames=False)
+    crc, total, first_last, sizes = 0, 0, [], []
+    tracemalloc.start()
+    try:
+        evs = fd.feed(head)
+        for i in range(n):
+            for e in fd.feed(piece):
+                if type(e) is PdvChunk:
+                    crc = zlib.crc32(e.data, crc)
+                    total += len(e.data)
+                    first_last.append((e.first, e.done))
+                else:
+                    evs.append(e)
+            f = fd.f
+            sizes.append((len(f.body), len(f.hdr), len(f.pdvhdr), len(f.carry), len(f.pdvs),
+                          len(f.spans.spans)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert total == value_len and crc == zlib.crc32(piece * n)
+    assert first_last[0] == (True, False) and first_last[-1] == (False, True)
+    assert all(fl == (False, False) for fl in first_last[1:-1])
+    assert all(s[0] == 0 and s[1] <= 6 and s[2] <= 6 and s[3] == 0 and s[4] <= 1 for s in sizes[:-1])
+    assert all(s == (0, 0, 0, 0, 0, 0) for s in sizes[-1:])      # reset after the PDU ended
+    assert peak < 1 << 20, peak        # the value is 5 MiB
+    ps = pdus(evs)
+    assert len(ps) == 1 and ps[0].complete and ps[0].length == 6 + value_len
+    assert ps[0].spans.length == 12 + value_len and len(ps[0].spans.frames) == n + 1
+
+
+def test_span_maps_point_into_the_frames():
+    data = CONVERSATION
+    pieces = _split(data, [7, 100, 101, 333, 500, 501, 502, 900, 1200])
+    fd = Feeder()
+    evs = fd.all(pieces)
+    for p in pdus(evs):
+        raw = data[p.stream_offset:p.stream_offset + 6 + p.length]
+        assert p.spans.length == len(raw)
+        for s in p.spans.spans:
+            assert fd.frames[s.frame][s.frame_offset:s.frame_offset + s.length] == \
+                raw[s.unit_offset:s.unit_offset + s.length]
+        fr, fo = p.spans.locate(0)
+        assert fd.frames[fr][fo] == p.pdu_type and fr == p.frame
+    for e in evs:
+        if type(e) is PdvChunk and e.data:
+            assert fd.frames[e.frame][e.frame_offset:e.frame_offset + len(e.data)] == bytes(e.data)
+
+
+def test_implausible_length_on_non_pdata():
+    fd = Feeder()
+    evs = fd.all([release_rq() + pdu(0x05, bytes(4), length=0xFFFFFFFF) + release_rp()])
+    ps = pdus(evs)
+    assert [p.pdu_type for p in ps] == [5, 5, 6]
+    bad = ps[1]
+    assert bad.complete is False and codes(bad) == ["pdu-length-implausible"]
+    assert bad.length == 0xFFFFFFFF and bad.stream_offset == 10 and bad.spans.length == 6
+    assert ps[2].complete and ps[2].stream_offset == 20
+    notices = [e for e in evs if type(e) is Notice]
+    assert [n.finding.code for n in notices] == ["resync"] and "skipping 4 bytes" in notices[0].message
+
+
+def test_invalid_pdv_length_resyncs_to_next_pdu():
+    fd = Feeder()
+    bad = pdu(0x04, struct.pack(">IBB", 0xFFFFFFFF, 1, 3) + b"abcd")
+    evs = fd.all([pdata([(1, 3, b"ok")]) + bad + assoc_ac()])
+    ps = pdus(evs)
+    assert [p.pdu_type for p in ps] == [4, 4, 2]
+    assert ps[1].complete is False and codes(ps[1]) == ["pdv-length-invalid"]
+    assert ps[2].complete and ps[2].stream_offset == 14 + len(bad) and ps[2].decoded.body.calling_ae == "FINDSCU"
+    assert [e.finding.code for e in evs if type(e) is Notice] == ["resync"]
+    assert chunks_by_pdv(evs) == [b"ok"]
+
+
+def test_garbage_between_pdus_is_skipped_and_counted():
+    garbage = b"\xff" * 13                       # no byte can start a PDU header
+    fd = Feeder()
+    evs = fd.all([release_rq()[:3], release_rq()[3:] + garbage[:5], garbage[5:], assoc_rq()])
+    # 0xFF... reads as an unknown PDU header with an absurd length: flagged, then skipped.
+    notices = [e for e in evs if type(e) is Notice]
+    assert len(notices) == 1 and notices[0].finding.code == "resync"
+    ps = pdus(evs)
+    assert ps[0].pdu_type == 5 and ps[-1].pdu_type == 1 and ps[-1].complete
+    assert ps[-1].stream_offset == 10 + len(garbage)
+    skipped = int(re.search(r"skipping (\d+) bytes", notices[0].message)[1])
+    accounted = sum(p.spans.length for p in ps[1:-1])
+    assert skipped + accounted == len(garbage)
+    assert notices[0].frame == 4
+
+
+def test_gap_inside_a_pdv():
+    value = bytes(range(200))
+    p = pdata([(5, DATA, value)])
+    fd = Feeder()
+    evs = fd.feed(p[:60])
+    evs += fd.gap(40)
+    ps = pdus(evs)
+    chunks = [e for e in evs if type(e) is PdvChunk]
+    assert chunks[-1].broken and chunks[-1].done and not chunks[-1].data
+    assert b"".join(bytes(c.data) for c in chunks) == value[:48]
+    assert len(ps) == 1 and ps[0].complete is False and codes(ps[0]) == ["tcp-gap"]
+    assert ps[0].spans.length == 60
+    # The rest of that PDU is noise now; the next plausible header is framed.
+    evs = fd.feed(p[100:] + release_rq())
+    evs += fd.feed(pdata([(5, LAST, b"z")]))
+    evs += fd.f.finish()
+    assert [e.finding.code for e in evs if type(e) is Notice] == ["resync"]
+    assert [x.pdu_type for x in pdus(evs)] == [5, 4]
+    assert pdus(evs)[0].stream_offset == len(p) and pdus(evs)[0].complete
+    assert chunks_by_pdv(evs) == [b"z"]
+
+
+def test_gap_between_pdus_resyncs_without_a_broken_unit():
+    fd = Feeder()
+    evs = fd.feed(release_rq())
+    evs += fd.gap(100)
+    evs += fd.feed(release_rp())
+    assert [p.pdu_type for p in pdus(evs)] == [5, 6]
+    assert all(p.complete for p in pdus(evs))
+    notices = [e for e in evs if type(e) is Notice]
+    assert [n.finding.code for n in notices] == ["resync"] and "skipping 0 bytes" in notices[0].message
+
+
+def test_finish_inside_a_pdu():
+    fd = Feeder()
+    rq = assoc_rq()
+    evs = fd.all([rq[:40]])
+    ps = pdus(evs)
+    assert len(ps) == 1 and ps[0].complete is False and codes(ps[0]) == ["pdu-truncated"]
+    assert f"40 of {len(rq)} bytes" in ps[0].findings[0].message
+    fd = Feeder()
+    evs = fd.all([pdata([(1, DATA, b"x" * 50)])[:30]])
+    assert [type(e).__name__ for e in evs] == ["PdvChunk", "PdvChunk", "PduEvent"]
+    assert evs[1].broken and codes(evs[2]) == ["pdu-truncated"]
+    fd = Feeder()
+    evs = fd.all([b"\x04\x00\x00"])
+    assert codes(pdus(evs)[0]) == ["pdu-truncated"] and "PDU header" in pdus(evs)[0].findings[0].message
+
+
+def test_zero_length_pdv_value():
+    fd = Feeder()
+    evs = fd.all([pdata([(1, COMMAND | LAST, b""), (3, DATA | LAST, b"ab")])])
+    chunks = [e for e in evs if type(e) is PdvChunk]
+    assert [(c.pdv.context_id, bytes(c.data), c.first, c.done) for c in chunks] == \
+        [(1, b"", True, True), (3, b"ab", True, True)]
+    assert pdus(evs)[0].complete and not pdus(evs)[0].findings
+
+
+def test_unknown_pdu_type_with_sane_length():
+    fd = Feeder()
+    evs = fd.all([pdu(0x09, b"hello") + release_rq()])
+    ps = pdus(evs)
+    assert [p.pdu_type for p in ps] == [9, 5]
+    assert ps[0].complete and ps[0].length == 5 and ps[0].decoded is not None
+    assert "Unknown" in ps[0].name and ps[0].decoded.body is None
+    assert not [e for e in evs if type(e) is Notice]
+
+
+def test_zero_length_pdu_and_empty_pdata():
+    fd = Feeder()
+    evs = fd.all([pdu(0x04, b"") + pdu(0x06, b"") + release_rq()])
+    ps = pdus(evs)
+    assert [(p.pdu_type, p.length, p.stream_offset) for p in ps] == [(4, 0, 0), (6, 0, 6), (5, 4, 12)]
+
+
+def test_resync_notice_names_the_frame_where_the_pdu_starts():
+    data = release_rq() + b"\xff" * 9 + release_rp() + release_rq()
+    fd = Feeder()
+    evs = fd.all([data[i:i + 1] for i in range(len(data))])       # one byte per frame
+    (notice,) = [e for e in evs if type(e) is Notice]
+    rp = [p for p in pdus(evs) if p.pdu_type == 6][0]
+    assert notice.frame == rp.frame == 20 and "(frame 20)" in notice.message
