@@ -175,6 +175,11 @@ class Analyzer:
             if d is not None:
                 d.assoc.note_gap(ev.length, ev.before_frame)
                 self._route(d, ev.direction, d.framers[ev.direction].gap(ev), out)
+                held = d.held[ev.direction]
+                for m in d.assembler.gap(ev.direction, f"TCP gap of {ev.length} bytes before frame {ev.before_frame}"):
+                    self._message_event(d, m, held, out)
+                out.extend(held)
+                held.clear()
             elif ev.stream in self.pending:
                 self.pending[ev.stream].events.append(ev)
             return

@@ -168,8 +168,6 @@ def test_broken_chunk_gives_incomplete_message():
     assert m.complete is False and [f.code for f in m.findings] == ["command-incomplete"]
 
 
-@pytest.mark.xfail(strict=True, reason="DataSetCollector.keep() cannot mark a data set cut by a gap as"
-                                        " truncated (dataset.py), so the cut reads as a parse error")
 def test_data_set_cut_by_a_gap_decodes_as_a_prefix():
     data = patient(PatientComments="y" * 500)
     w = Wire()

@@ -242,3 +242,28 @@ def test_no_handshake_but_whole_association_has_no_resync_noise():
     (a,) = an.associations
     assert a.outcome == "released" and not a.started_mid
     assert [f.code for f in a.findings] == []
+
+
+def test_gap_exactly_between_pdus_cuts_the_open_message():
+    # The data set travels in three P-DATA-TF PDUs; the middle one is missing from the capture.
+    # No PDU is cut, so only the assembler can tell: the message must not pass as complete.
+    data = patient(PatientComments="x" * 3000)
+    c = Conv()
+    c.send(0, assoc_rq("STORESCU", "STORESCP", [(1, CT_STORAGE, [IMPLICIT_LE])]))
+    c.send(1, assoc_ac("STORESCU", "STORESCP", [(1, 0, IMPLICIT_LE)]))
+    c.send(0, pdata([(1, COMMAND | LAST, store_rq(7))]))
+    c.send(0, pdata([(1, DATA, data[:1000])]))
+    c.send(0, pdata([(1, DATA, data[1000:2000])]), skip=True)
+    c.send(0, pdata([(1, DATA | LAST, data[2000:])]))
+    c.send(1, pdata([(1, COMMAND | LAST, store_rsp(7))]))
+    c.send(0, release_rq())
+    c.send(1, release_rp())
+    an, events = run(c.fin())
+    (a,) = an.associations
+    rq = [e.message for e in of(events, MessageSeen) if e.message.name == "C-STORE-RQ"]
+    assert len(rq) == 1 and rq[0].complete is False
+    assert [f.code for f in rq[0].findings] == ["dataset-incomplete"]
+    assert rq[0].data.truncated and rq[0].data_length == 1000
+    # The fragment after the gap belongs to no message: said so, not glued on.
+    assert "orphan-data" in [f.code for f in a.findings]
+    assert [ex.status for ex in a.exchanges] == [0]

@@ -140,6 +140,24 @@ class MessageAssembler:
                 slot.cmd = None
         return out
 
+    def gap(self, direction: int, message: str) -> list:
+        """Bytes of ``direction`` are missing: every message open there is cut.
+
+        The framer closes a PDU that the gap cut, but a gap that falls exactly
+        between PDUs cuts no PDU; the messages then open would otherwise go on
+        collecting the fragments after the gap as if nothing were missing.
+        """
+        out: list = []
+        for (d, _ctx), slot in self.slots.items():
+            if d != direction:
+                continue
+            if slot.msg is not None:
+                what = "command set" if slot.cmd is not None else "data set"
+                code = "command-incomplete" if slot.cmd is not None else "dataset-incomplete"
+                self._close(slot, out, Finding(ERROR, code, f"{what} cut by a {message}"), complete=False)
+            slot.cmd = None
+        return out
+
     # -- command fragments ----------------------------------------------------
 
     def _command(self, slot: _Slot, ch: PdvChunk, out: list) -> None:
@@ -219,7 +237,7 @@ class MessageAssembler:
         if msg.command is None and slot.cmd is not None:
             msg.command = decode_command_set(bytes(slot.cmd))
         if slot.collector is not None:
-            msg.data = slot.collector.keep()
+            msg.data = slot.collector.keep(cut=not complete)
         msg.complete = complete
         if self.stream_data and msg.data_spans is not None:
             out.append(DataEnded(msg, complete))

@@ -258,7 +258,7 @@ class _Walker:
             if self.total is not None and vs + vl > self.total:
                 f.length = max(0, min(self.total, self.avail) - pos)
                 self.fail(f, pos, f"{label} length {vl} runs past the end of the data set")
-            f.length = hdr + vl
+            f.length = hdr + vl if vs + vl <= self.avail else self.avail - pos   # only the bytes we have
             if vr == "SQ":
                 self.sequence(ds, tag, f, vs, vs + vl, depth, implicit, little)
                 pos = vs + vl
@@ -498,7 +498,7 @@ def _decode(buf: bytes, transfer_syntax_uid: str, *, wire_length: int, truncated
             root.findings.append(Finding(NOTE, "dataset-pydicom-warning", f"pydicom: {msg}"[:200]))
     if w.cut_at is not None:
         root.findings.append(Finding(NOTE, "dataset-truncated",
-                                     f"only the first {len(buf)} bytes were kept; elements decoded up to"
+                                     f"only the first {len(buf)} bytes were kept or received; elements decoded up to"
                                      f" offset {w.cut_at}"))
     parts = [name, f"{wire_length} bytes", f"{w.count} elements"]
     if inflated:
@@ -632,14 +632,19 @@ class DataSetCollector:
             self._result = self.keep().decode()
         return self._result
 
-    def keep(self) -> KeptDataSet:
-        """What was collected, to be decoded on demand (the model's bounded form)."""
+    def keep(self, cut: bool = False) -> KeptDataSet:
+        """What was collected, to be decoded on demand (the model's bounded form).
+
+        ``cut``: the data set ended early (TCP gap, abort, end of capture), so what
+        was collected is a prefix of unknown total length and decodes as one.
+        """
         inf = self._inflater
         if inf is not None:
-            return KeptDataSet(bytes(inf.out), self.transfer_syntax_uid, length=self.length, truncated=inf.over,
-                               inflated=True, total=None, extra=inf.findings())
+            return KeptDataSet(bytes(inf.out), self.transfer_syntax_uid, length=self.length,
+                               truncated=inf.over or cut, inflated=True, total=None, extra=inf.findings())
         return KeptDataSet(bytes(self._buf), self.transfer_syntax_uid, length=self.length,
-                           truncated=self.length > len(self._buf), inflated=False, total=self.length, extra=[])
+                           truncated=cut or self.length > len(self._buf), inflated=False,
+                           total=None if cut else self.length, extra=[])
 
 
 def decode_data_set(data: bytes | bytearray | memoryview, transfer_syntax_uid: str,

@@ -327,6 +327,11 @@ class TcpReassembler:
                 d.base = (seg.seq + 1) & _M
             if flags & ACK and peer.base is None:
                 peer.base = seg.ack & _M
+        if flags & ACK:
+            # The ACK speaks of what the sender had received before it sent this
+            # segment: a hole it acknowledges is a capture loss that comes first.
+            peer.ack = seg.ack
+            self._ack_flush(peer, out)
         p = seg.payload
         n = len(p)
         if not d.closed:
@@ -344,9 +349,6 @@ class TcpReassembler:
                 if d.held > self.max_buffer:
                     self._bound(d, seg, out)
                 self._ack_flush(d, out)
-        if flags & ACK:
-            peer.ack = seg.ack
-            self._ack_flush(peer, out)
         if flags & RST:
             for x in d.st.dirs:
                 if not x.closed:

@@ -15,7 +15,6 @@ from .pdus import ABORT, ASSOCIATE_AC, ASSOCIATE_RJ, ASSOCIATE_RQ, RELEASE_RP, R
 ASSOC_MAX = 1 << 20        # an A-ASSOCIATE of 1 MiB would hold thousands of contexts
 PDATA_MAX = 1 << 26        # default bound for a P-DATA-TF length (max PDU is negotiated, 0 = unlimited)
 ASSOC_MIN = 68 + 4 + 1     # fixed part + an application context item with at least one character
-_AE_OK = frozenset(range(0x20, 0x7F)) - {0x5C}      # PS3.5 AE: no control characters, no backslash
 _UID_CHARS = frozenset(b"0123456789.")
 _U16, _U32 = struct.Struct(">H"), struct.Struct(">I")
 # PDU types whose length is fixed at 4 (PS3.8 §9.3.4, §9.3.6-9.3.8).
@@ -23,9 +22,14 @@ _FIXED4 = frozenset((ASSOCIATE_RJ, RELEASE_RQ, RELEASE_RP, ABORT))
 
 
 def _ae_ok(field: bytes) -> bool:
-    """A 16-byte AE title: printable, space padded (trailing NULs tolerated), not all padding."""
-    text = field.rstrip(b"\x00").rstrip(b" ")
-    return bool(text.strip(b" ")) and all(b in _AE_OK for b in text)
+    """A 16-byte AE title that is not all padding.
+
+    Its characters are not checked here: a peer sending control characters or
+    a backslash (invalid in PS3.5 AE) is still DICOM, and exactly what users
+    need to see (the diagnosis reports ``ae-title-invalid``); the rest of the
+    header and the application context UID make detection specific enough.
+    """
+    return bool(field.strip(b"\x00 "))
 
 
 def looks_like_associate_rq(buf: bytes | memoryview) -> bool:

@@ -233,6 +233,12 @@ def corpus() -> dict[str, tuple[bytes, str]]:
         store_session(zlib.compress(b"\x10\x00\x20\x00LO\x02\x00XX" + b"\x09\x00\x00\x10OB\x00\x00"
                                     + struct.pack("<I", 8_000_000) + bytes(8_000_000), 9)[2:-4], DEFLATED),
         "deflated data set inflating to 8 MB of zeros (bounded inflation)")
+    add("deflate_sequence_past_kept.pcap",
+        store_session(zlib.compress(b"\x08\x00\x18\x22SQ\x00\x00" + struct.pack("<I", 3_000_000)
+                                    + struct.pack("<HHI", 0xFFFE, 0xE000, 2_999_992)
+                                    + b"\x09\x00\x00\x10OB\x00\x00" + struct.pack("<I", 2_999_980)
+                                    + bytes(2_999_980), 9)[2:-4], DEFLATED),
+        "deflated data set whose 3 MB sequence runs past the 1 MiB kept for decoding (found by atheris)")
     pixel = b"\xe0\x7f\x10\x00OB\x00\x00\xff\xff\xff\xff"
     add("encapsulated_fragment_overflow.pcap",
         store_session(b"\x10\x00\x20\x00LO\x02\x00P1" + pixel + struct.pack("<HHI", 0xFFFE, 0xE000, 0)
