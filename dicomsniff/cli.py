@@ -56,6 +56,35 @@ port_option = click.option("--port", "-p", "ports", type=click.IntRange(1, 65535
                                 "Without it DICOM is recognised from the bytes on any port.")
 
 
+def threshold_options(fn):
+    """--slow and --idle: the thresholds of the diagnosis' performance rules (summary, export, diagnose)."""
+    fn = click.option("--idle", "idle", type=click.FloatRange(0, min_open=True), default=10.0, show_default=True,
+                      help="No PDU for this many seconds inside an association is reported as a long gap.")(fn)
+    return click.option("--slow", "slow", type=click.FloatRange(0, min_open=True), default=5.0, show_default=True,
+                        help="A response later than this many seconds is reported as slow.")(fn)
+
+
+def run_diagnosed(capture: str, an: Analyzer, *, slow: float, idle: float) -> tuple[list, list]:
+    """Read a whole capture, diagnosing as it goes without keeping PDUs: (capture notices, findings).
+
+    The findings are those of ``dicomsniff diagnose``: the model's, refined, plus the rules';
+    capture-level notices become findings of association 0.
+    """
+    from .model.diagnosis import PduWatch, diagnose as run_rules
+    from .notice import Notice
+    from .output.diagnose import notice_findings
+    watch = PduWatch()
+    notices = []
+    for ev in read_events(sys.stdin.buffer if capture == "-" else capture, an):
+        if type(ev) is Notice:
+            if ev.where in ("capture", "tcp"):
+                notices.append(ev)
+        else:
+            watch.event(ev)
+    findings = run_rules(an.associations, slow_s=slow, idle_s=idle, watch=watch) + notice_findings(notices)
+    return notices, findings
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dicomsniff")
 def main() -> None:
@@ -99,14 +128,20 @@ def console_for(no_color: bool):
 @click.option("--no-color", is_flag=True, help="Plain text even on a terminal.")
 @click.option("--max-exchanges", type=click.IntRange(1), default=1000, show_default=True,
               help="Exchanges listed per association; later ones are counted by outcome (bounds memory).")
+@threshold_options
 @port_option
 @friendly_errors
-def summary(capture: str, no_color: bool, max_exchanges: int, ports: tuple[int, ...]) -> None:
-    """Associations, their negotiation and every request with its outcome."""
+def summary(capture: str, no_color: bool, max_exchanges: int, slow: float, idle: float,
+            ports: tuple[int, ...]) -> None:
+    """Associations, their negotiation, every request with its outcome, and the diagnosis findings.
+
+    The findings are those of `dicomsniff diagnose` (one line each, with frames and what to check).
+    """
     from .output.summary import print_summary
     an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_limit=64 << 10, keep_exchanges=max_exchanges)
-    notices = collect(capture, an)
-    print_summary(console_for(no_color), an.associations, an.first_ts or 0, notices)
+    notices, findings = run_diagnosed(capture, an, slow=slow, idle=idle)
+    print_summary(console_for(no_color), an.associations, an.first_ts or 0, notices,
+                  findings=[f for f in findings if f.association != 0])
 
 
 @main.command()
@@ -116,10 +151,15 @@ def summary(capture: str, no_color: bool, max_exchanges: int, ports: tuple[int, 
 @click.option("--jsonl", is_flag=True,
               help="One JSON record per line, written as the capture is read (any capture size).")
 @click.option("--no-trees", is_flag=True, help="Leave out the per-PDU field trees.")
+@threshold_options
 @port_option
 @friendly_errors
-def export(capture: str, output: str, jsonl: bool, no_trees: bool, ports: tuple[int, ...]) -> None:
-    """Decoded sessions as JSON (schema dicomsniff/schema/session-v1.json; DICOM JSON model data sets)."""
+def export(capture: str, output: str, jsonl: bool, no_trees: bool, slow: float, idle: float,
+           ports: tuple[int, ...]) -> None:
+    """Decoded sessions as JSON (schema dicomsniff/schema/session-v1.json; DICOM JSON model data sets).
+
+    Top-level findings[] (--jsonl: "finding" records at the end) are those of `dicomsniff diagnose`.
+    """
     from .output import json_export as J
     path = sys.stdin.buffer if capture == "-" else capture
     out = click.open_file(output, "w", encoding="utf-8", lazy=False)
@@ -127,13 +167,18 @@ def export(capture: str, output: str, jsonl: bool, no_trees: bool, ports: tuple[
         if not jsonl:
             an = Analyzer(ports=_ports(ports), keep_pdus=True, keep_limit=256 << 10)
             notices = collect(capture, an)
+            findings = J.diagnosis_findings(an.associations, notices, slow_s=slow, idle_s=idle)
             J.write_document(out, capture, an.associations, notices, frames=an.frames,
-                             t0=an.first_ts or 0, trees=not no_trees)
+                             t0=an.first_ts or 0, trees=not no_trees, findings=findings)
             return
-        # Streaming: nothing is kept per PDU or message, so memory does not grow with the capture.
-        an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_exchanges=0, keep_limit=256 << 10)
+        # Streaming: PDUs are not kept, and each association is diagnosed and dropped when it ends;
+        # the exchanges kept for its diagnosis are capped (later ones are counted by outcome).
+        an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_exchanges=STREAM_EXCHANGES, keep_limit=256 << 10)
         write = lambda line: out.write(line + "\n")  # noqa: E731
-        J.write_jsonl(read_events(path, an), write, capture, an, trees=not no_trees)
+        J.write_jsonl(read_events(path, an), write, capture, an, trees=not no_trees, slow_s=slow, idle_s=idle)
+
+
+STREAM_EXCHANGES = 200      # exchanges (with their messages) an open association keeps for export --jsonl
 
 
 @main.command()
@@ -205,18 +250,22 @@ def export_objects(capture: str, directory: str, all_data_sets: bool, associatio
 
     The data set bytes are exactly those on the wire, behind a file meta
     naming the negotiated transfer syntax. Objects stream to disk, so any
-    object size works. Existing files are kept unless --force.
+    object size works. Names stay inside DIRECTORY whatever the UIDs hold;
+    existing files are kept unless --force, and symbolic links always.
     """
     from .output import export_objects as X
     options = X.ExportOptions(all_data_sets=all_data_sets, associations=frozenset(associations), aes=aes,
                               sop_classes=sop_classes, list_only=list_only, incomplete=incomplete, force=force)
-    an = Analyzer(ports=_ports(ports), keep_pdus=False, stream_data=True, decode_data=False)
+    # Nothing kept per PDU or exchange: memory does not grow with the objects an association carries.
+    an = Analyzer(ports=_ports(ports), keep_pdus=False, stream_data=True, decode_data=False, keep_exchanges=0)
     path = sys.stdin.buffer if capture == "-" else capture
     box: list = []
+    left_out: dict[str, int] = {}
     err = lambda line: click.echo(line, err=True)  # noqa: E731
     try:
         records = X.export_objects(read_events(path, an, reader_out=box), directory, options, say=err,
-                                   reader_box=box, progress=sys.stderr.isatty(), forget=an.forget)
+                                   reader_box=box, progress=sys.stderr.isatty(), forget=an.forget,
+                                   left_out=left_out)
     except OSError as e:
         if isinstance(e, (FileNotFoundError, IsADirectoryError, PermissionError)):
             raise
@@ -226,19 +275,18 @@ def export_objects(capture: str, directory: str, all_data_sets: bool, associatio
     if list_only:
         for line in X.list_lines(records):
             out.write(line + "\n")
-    for line in X.summary_lines(records, directory, options):
+    for line in X.summary_lines(records, directory, options, left_out):
         out.write(line + "\n")
 
 
 @main.command()
 @click.argument("capture", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("--slow", "slow", type=click.FloatRange(0, min_open=True), default=5.0, show_default=True,
-              help="A response later than this many seconds is reported as slow.")
+@threshold_options
 @click.option("--json", "as_json", is_flag=True, help="Findings as JSON (for tools) instead of text.")
 @click.option("--no-color", is_flag=True, help="Plain text even on a terminal.")
 @port_option
 @friendly_errors
-def diagnose(capture: str, slow: float, as_json: bool, no_color: bool, ports: tuple[int, ...]) -> None:
+def diagnose(capture: str, slow: float, idle: float, as_json: bool, no_color: bool, ports: tuple[int, ...]) -> None:
     """Why two DICOM systems did not get along: findings per association, with evidence and a hint.
 
     Each finding names its association, the frames that show it, and what to
@@ -246,23 +294,13 @@ def diagnose(capture: str, slow: float, as_json: bool, no_color: bool, ports: tu
     An unreadable file also exits with 2, with a one-line message on stderr.
     """
     import json
-    from .model.diagnosis import PduWatch, diagnose as run_rules
-    from .notice import Notice
-    from .output.diagnose import diagnosis_json, exit_status, notice_findings, print_diagnosis
+    from .output.diagnose import diagnosis_json, exit_status, print_diagnosis
     an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_limit=256 << 10)
-    watch = PduWatch()
-    notices = []
-    for ev in read_events(sys.stdin.buffer if capture == "-" else capture, an):
-        if type(ev) is Notice:
-            if ev.where in ("capture", "tcp"):
-                notices.append(ev)
-        else:
-            watch.event(ev)
-    findings = run_rules(an.associations, slow_s=slow, watch=watch) + notice_findings(notices)
+    _notices, findings = run_diagnosed(capture, an, slow=slow, idle=idle)
     if as_json:
-        click.echo(json.dumps(diagnosis_json(capture, an.associations, findings, slow), indent=2))
+        click.echo(json.dumps(diagnosis_json(capture, an.associations, findings, slow, idle), indent=2))
     else:
-        print_diagnosis(console_for(no_color), capture, an.associations, findings, slow)
+        print_diagnosis(console_for(no_color), capture, an.associations, findings, slow, idle)
     sys.exit(exit_status(findings))
 
 

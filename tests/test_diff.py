@@ -80,3 +80,27 @@ def test_identical_is_exit_0_and_bad_input_exit_2():
     assert r.exit_code == 2 and "no association #7" in r.stderr
     r = invoke(CAPTURES / "README.md", CAPTURES / "echo.pcap")
     assert r.exit_code == 2 and "Traceback" not in r.output
+
+
+def test_worklist_key_differences_stand_out_first_in_words():
+    """The first lines after the pair title name the differing query keys, empty vs absent and VR in words,
+    before negotiation details (implementation UIDs, max PDU) that rarely explain a failing query."""
+    out = invoke(A, B, "--no-color").output
+    lines = out.splitlines()
+    start = lines.index("  key differences:")
+    glance = lines[start + 1:start + 7]
+    assert glance == [
+        "   ~ identifier key PatientName: encoded as VR PN by A, VR LO by B, same value",
+        "   - identifier key PatientID: A sends it empty (LO); B leaves it out (absent)",
+        "   ~ identifier key ScheduledProcedureStepSequence[0].ScheduledStationAETitle: A 'CT01' (AE)  →  B 'CT1' (AE)",
+        "   + identifier key AccessionNumber: A leaves it out (absent); B sends it empty (SH)",
+        "   ~ command set Priority: A 0  |  B 2",
+        "   ~ exchange 1 outcome: A 2 pending, 0x0000 Success  |  B 0 pending, 0x0000 Success",
+    ]
+    assert start < lines.index("  negotiation")
+
+
+def test_key_differences_name_the_exchange_when_there_are_several():
+    out = invoke(CAPTURES / "store.pcap", CAPTURES / "abort.pcap", "--no-color").output
+    assert "   ~ exchange 1: data set transfer syntax: A Implicit VR Little Endian  |  B Explicit VR Little Endian" in out
+    assert "   - exchange 3: A C-STORE-RQ #3  |  B absent" in out

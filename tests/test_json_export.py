@@ -110,13 +110,18 @@ def test_required_keys(name, tmp):
             assert a["state"] == "released" and a["reject"] is None and a["abort"] is None
 
 
+def _jsonl_records(text: str) -> list[dict]:
+    records = [json.loads(line) for line in text.splitlines()]
+    assert records[0]["record"] == "header" and records[-1]["record"] == "end"
+    return records
+
+
 def _jsonl_associations(text: str) -> list[dict]:
-    """Association records of a --jsonl export, with streamed pdu/message records folded back in."""
+    """Association records of a --jsonl export, with streamed pdu/message/finding records folded back in."""
     pdus: dict[int, list] = {}
     msgs: dict[int, list] = {}
     out = []
-    records = [json.loads(line) for line in text.splitlines()]
-    assert records[0]["record"] == "header" and records[-1]["record"] == "end"
+    records = _jsonl_records(text)
     for r in records:
         kind = r.pop("record")
         if kind == "pdu":
@@ -129,6 +134,10 @@ def _jsonl_associations(text: str) -> list[dict]:
                 r["messages"] = msgs.pop(r["number"], [])
                 r.pop("exchange_outcomes", None)
             out.append(r)
+    by_number = {a["number"]: a for a in out}
+    for r in records:
+        if r.get("record", "finding") == "finding" and "severity" in r and r["association"] in by_number:
+            by_number[r["association"]]["findings"].append({k: v for k, v in r.items() if k != "record"})
     return out
 
 
@@ -141,6 +150,60 @@ def test_jsonl_associations_equal_document(name, tmp):
     for a in want:
         a.pop("exchange_outcomes", None)
     assert sorted(got, key=key) == want
+
+
+FINDING_KEYS = ["severity", "code", "message", "association", "frames", "hint"]
+
+
+def _diagnose_json(path: Path) -> dict:
+    r = CliRunner().invoke(main, ["diagnose", "--json", str(path)])
+    assert r.exit_code in (0, 1, 2), r.output
+    return json.loads(r.output)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_findings_are_the_diagnosis_in_one_place(name, tmp):
+    """Top-level findings[] = `dicomsniff diagnose --json`; associations[].findings = its part per association;
+    --jsonl: the same as "finding" records at the end, and association records carry none themselves."""
+    doc = document(name, tmp)
+    want = _diagnose_json(CAPTURES / MANIFEST[name]["file"])["findings"]
+    assert doc["findings"] == want
+    for f in doc["findings"]:
+        assert list(f) == FINDING_KEYS
+    for a in doc["associations"]:
+        assert a["findings"] == [f for f in want if f["association"] == a["number"]]
+    records = _jsonl_records(_export(name, tmp, "--jsonl"))
+    kinds = [r["record"] for r in records]
+    tail = kinds[kinds.index("finding"):-1] if "finding" in kinds else []
+    assert set(tail) <= {"finding"}                      # finding records come last, before "end"
+    assert [{k: v for k, v in r.items() if k != "record"} for r in records if r["record"] == "finding"] == want
+    assert all(r["findings"] == [] for r in records if r["record"] == "association")
+
+
+def test_findings_in_the_document_name_causes(tmp):
+    doc = document("move", tmp)
+    codes = {(f["association"], f["code"]) for f in doc["findings"]}
+    assert {(1, "move-sub-association"), (2, "move-sub-association"), (3, "dimse-failure")} <= codes
+    fail = [f for f in doc["findings"] if f["code"] == "dimse-failure"][0]
+    assert "0xA801" in fail["message"] and "NOWHERE" in fail["hint"] and fail["frames"]
+    # the model's own finding is refined, not listed twice
+    doc = document("reject", tmp)
+    assert [f["code"] for f in doc["findings"]] == ["association-rejected"] * 3
+    assert "AE configuration" in doc["findings"][0]["hint"]
+
+
+def test_jsonl_exchange_outcomes_count_every_exchange(tmp):
+    records = _jsonl_records(_export("pynetdicom", tmp, "--jsonl"))
+    (a,) = [r for r in records if r["record"] == "association"]
+    counts = {(o["command"], o["status_text"]): o["count"] for o in a["exchange_outcomes"]}
+    assert counts[("C-STORE-RQ", "0xA700 Refused: Out of Resources")] == 1
+    assert sum(counts.values()) == 7       # C-ECHO, 2 C-STORE, C-FIND, C-GET and its 2 C-STORE sub-operations
+
+
+def test_schema_finding_keys_are_required():
+    fdef = SCHEMA["$defs"]["finding"]
+    assert fdef["required"] == FINDING_KEYS
+    assert not V(fdef).is_valid({"severity": "error", "code": "x", "message": "m", "association": 1, "frames": []})
 
 
 def _datasets(doc: dict):

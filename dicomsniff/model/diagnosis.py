@@ -8,8 +8,12 @@ context negotiation (PS3.8 §9.3.3-9.3.4), DIMSE statuses (PS3.7 Annex C,
 PS3.4), aborts with what was in flight, protocol violations (max PDU length
 PS3.8 §D.1, PDV fragmentation PS3.8 Annex E, command/data set decoding),
 C-MOVE sub-associations (PS3.4 §C.4.2), performance smells and capture
-problems. It is called by its consumers (``dicomsniff diagnose``), after the
-capture is read, because some rules need every association at once.
+problems. It is the one source of findings for every view (``diagnose``,
+``summary``, ``export``, the TUI): they show its list, never the model's raw
+``Association.findings`` beside it. It runs after the capture is read, because
+some rules need every association at once; :class:`Diagnoser` does the same
+association by association for streaming consumers (``export --jsonl``),
+keeping only a small :class:`Digest` of each for the rules across associations.
 """
 
 from __future__ import annotations
@@ -56,12 +60,45 @@ def diagnose(associations: list[Association], *, slow_s: float = 5.0, idle_s: fl
     one, the PDUs the associations kept. Never raises on odd input: a rule that
     fails on one association is skipped for it.
     """
-    opts = Options(slow_s, idle_s, tiny_pdu, per_object_min)
-    if watch is not None:
-        opts.facts = dict(watch.facts)
+    d = Diagnoser(slow_s=slow_s, idle_s=idle_s, tiny_pdu=tiny_pdu, per_object_min=per_object_min, watch=watch)
     out: list[Finding] = []
     for a in associations:
-        out.extend(_refine_model(a, opts))
+        out.extend(d.association(a))
+    out.extend(d.finish())
+    order = {a.number: i for i, a in enumerate(associations)}
+    return ordered(out, order)
+
+
+def ordered(findings: list[Finding], order: dict[int, int] | None = None) -> list[Finding]:
+    """Findings by association (``order``: number → position; default by number), most severe first."""
+    key = (lambda n: order.get(n, -1)) if order is not None else (lambda n: n)
+    return sorted(findings, key=lambda f: (key(f.association), -f.rank, f.frames[0] if f.frames else 0))
+
+
+class Diagnoser:
+    """The same diagnosis, association by association, for consumers that cannot keep them all.
+
+    Call :meth:`association` when an association has ended (before it is dropped),
+    then :meth:`finish` once for the rules across associations (C-MOVE
+    sub-associations, one association per object), which read a small digest
+    kept per association. ``diagnose()`` is this, run over a list.
+    """
+
+    def __init__(self, *, slow_s: float = 5.0, idle_s: float = 10.0, tiny_pdu: int = 8192,
+                 per_object_min: int = 5, watch: "PduWatch | None" = None):
+        self.opts = Options(slow_s, idle_s, tiny_pdu, per_object_min)
+        self.watch = watch
+        self.digests: list[Digest] = []
+
+    def association(self, a: Association, *, forget: bool = False) -> list[Finding]:
+        """This association's findings (the model's, refined, plus the per-association rules').
+
+        ``forget`` drops what was kept for it (its PduFacts, in the watch too) once read.
+        """
+        opts = self.opts
+        if self.watch is not None and a.number in self.watch.facts:
+            opts.facts[a.number] = self.watch.facts[a.number]
+        out = list(_refine_model(a, opts))
         for rule in _RULES:
             try:
                 out.extend(rule(a, opts))
@@ -69,16 +106,28 @@ def diagnose(associations: list[Association], *, slow_s: float = 5.0, idle_s: fl
                 if os.environ.get("DICOMSNIFF_DEBUG"):
                     raise
                 continue
-    for rule in _CAPTURE_RULES:
         try:
-            out.extend(rule(associations, opts))
+            self.digests.append(Digest.of(a))
         except Exception:
             if os.environ.get("DICOMSNIFF_DEBUG"):
                 raise
-            continue
-    order = {a.number: i for i, a in enumerate(associations)}
-    out.sort(key=lambda f: (order.get(f.association, -1), -f.rank, f.frames[0] if f.frames else 0))
-    return out
+        if forget:
+            opts.facts.pop(a.number, None)
+            if self.watch is not None:
+                self.watch.facts.pop(a.number, None)
+        return out
+
+    def finish(self) -> list[Finding]:
+        """Findings of the rules across associations (call once, after the last association)."""
+        out: list[Finding] = []
+        for rule in _CAPTURE_RULES:
+            try:
+                out.extend(rule(self.digests, self.opts))
+            except Exception:
+                if os.environ.get("DICOMSNIFF_DEBUG"):
+                    raise
+                continue
+        return out
 
 
 def worst(findings: list[Finding]) -> str | None:
@@ -274,7 +323,26 @@ def _refine_model(a: Association, opts: Options) -> list[Finding]:
             f.hint = f.hint or H.MODEL_HINTS[f.code]
         elif not f.hint and f.code in H.MODEL_HINTS:
             f.hint = H.MODEL_HINTS[f.code]
-    return list(a.findings)
+    # A message on a context that was not accepted has no transfer syntax either: say it once.
+    unaccepted = {tuple(f.frames) for f in a.findings if f.code == "context-not-accepted"}
+    out = [f for f in a.findings if not (f.code == "no-transfer-syntax" and tuple(f.frames) in unaccepted)]
+    if a.started_mid:
+        # Without the negotiation no data set can be decoded: one capture finding says so, not one per message.
+        undecoded = sum(1 for f in out if f.code == "no-transfer-syntax")
+        out = [f for f in out if f.code != "no-transfer-syntax"]
+        for f in out:
+            if f.code == "started-mid-association":         # rewritten from counts each run: idempotent
+                f.message = ("the capture began after this association was negotiated: presentation contexts,"
+                             " transfer syntaxes and AE titles are unknown, so rules on them cannot run"
+                             + (f" and {undecoded} data set{'s were' if undecoded != 1 else ' was'} not decoded"
+                                if undecoded else ""))
+    if a.gaps:
+        for f in out:
+            if f.code == "response-unmatched" and "TCP gap" not in f.message:
+                f.message += " (the capture misses bytes of this association: its request may be in a TCP gap)"
+                f.hint = ("if a tcp-gap finding comes before it, recapture without packet loss; otherwise "
+                          + H.MODEL_HINTS["response-unmatched"])
+    return out
 
 
 def _reject_text(a: Association) -> tuple[str, str]:
@@ -404,8 +472,8 @@ def _sop_classes(a: Association, opts: Options) -> list[Finding]:
                              f" {m.context_id}, which was not accepted ({state}){also}")
             continue
         if sop not in accepted:
-            why = "whose presentation context was rejected" if sop in rejected else \
-                "that no accepted presentation context covers"
+            why = "whose presentation context the SCP rejected" if sop in rejected else \
+                "which was never proposed: no accepted presentation context covers it"
             out.append(_f(a, ERROR, "sop-class-not-negotiated",
                           f"{m.name} #{cmd.message_id} sent for {_sop(sop)}, {why} (context {m.context_id})",
                           m.frames[:3],
@@ -616,8 +684,16 @@ def _decoding(a: Association, opts: Options) -> list[Finding]:
 def _pdu_findings(a: Association, opts: Options) -> list[Finding]:
     """Expert findings of the Upper Layer dissector (warnings and errors), per PDU."""
     seen = {(f.code, tuple(f.frames)) for f in a.findings}
-    return [_f(a, sev, code, msg, [frame], "the sender's PDU breaks PS3.8 §9.3: check the sender's DICOM stack")
-            for sev, code, msg, frame in _facts(a, opts).expert if (code, (frame,)) not in seen]
+    model_codes = {f.code for f in a.findings}
+    out = []
+    for sev, code, msg, frame in _facts(a, opts).expert:
+        if (code, (frame,)) in seen:
+            continue
+        if code in ("tcp-gap", "resync") and code in model_codes:
+            continue            # the model already reported this gap (capture problem, not the sender's fault)
+        out.append(_f(a, sev, code, msg, [frame], "the sender's PDU breaks PS3.8 §9.3: check the sender's DICOM"
+                                                  " stack"))
+    return out
 
 
 _AE_OK = set(" !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{|}~")
@@ -681,17 +757,38 @@ def _idle(a: Association, opts: Options) -> list[Finding]:
             s = ex.request.end_ts_ns or ex.request.ts_ns
             if ex.responses[0].ts_ns - s > slow_limit:
                 waits.append((s, ex.responses[0].ts_ns))
-    for gap, prev_name, prev_frame, prev_end, name, frame, ts in sorted(_facts(a, opts).gaps, key=lambda g: g[5]):
-        if gap <= limit:
-            continue
+    gaps = [g for g in _facts(a, opts).gaps if g[0] > limit]
+    named = _message_names(a, {g[2] for g in gaps} | {g[5] for g in gaps}) if gaps else {}
+    for gap, prev_name, prev_frame, prev_end, name, frame, ts in sorted(gaps, key=lambda g: g[5]):
         if any(s <= prev_end + 1 and ts <= e + 1 for s, e in waits):
             continue                  # explained by a slow-response finding
+        before = named[prev_frame][1] if prev_frame in named else prev_name
+        after = named[frame][0] if frame in named else name
         out.append(_f(a, WARN, "idle-gap",
-                      f"no PDU for {_secs(gap)} inside the association, between {prev_name} (frame {prev_frame})"
-                      f" and {name} (frame {frame})", [prev_frame, frame],
+                      f"no PDU for {_secs(gap)} inside the association, between {before} (frame {prev_frame})"
+                      f" and {after} (frame {frame})", [prev_frame, frame],
                       "an association held open while idle: the application waits (user, database) between"
                       " operations, and idle timeouts or firewalls may cut it"))
     return _capped(out)
+
+
+def _message_names(a: Association, frames: set[int]) -> dict[int, tuple[str, str]]:
+    """Frame → (the message that starts in it, the message that ends in it), for the frames asked."""
+    out: dict[int, tuple[str | None, str | None]] = {}
+    for m in a.messages:
+        fr = m.frames
+        if not fr or not (frames & {fr[0], fr[-1]}):
+            continue
+        cmd = m.command
+        label = m.name + (f" #{cmd.message_id}" if cmd is not None and cmd.message_id is not None else
+                          f" #{cmd.responds_to}" if cmd is not None and cmd.responds_to is not None else "")
+        if fr[0] in frames:
+            first, last = out.get(fr[0], (None, None))
+            out[fr[0]] = (first or label, last)
+        if fr[-1] in frames:
+            first, last = out.get(fr[-1], (None, None))
+            out[fr[-1]] = (first, label)
+    return {k: (v[0] or v[1] or "", v[1] or v[0] or "") for k, v in out.items()}
 
 
 _RULES = (_contexts, _sop_classes, _statuses, _releases, _max_pdu, _pdv_sequence, _decoding, _pdu_findings,
@@ -701,81 +798,138 @@ _RULES = (_contexts, _sop_classes, _statuses, _releases, _max_pdu, _pdv_sequence
 # -- rules across associations ---------------------------------------------------
 
 
-def _sub_associations(assocs: list[Association], opts: Options) -> list[Finding]:
-    """Link each C-MOVE to the C-STORE association its SCP opened to the move destination (PS3.4 §C.4.2)."""
-    out: list[Finding] = []
-    used: set[int] = set()
-    for a in assocs:
+@dataclass(slots=True)
+class MoveDigest:
+    """What the sub-association rule needs of one C-MOVE request."""
+
+    message_id: int | None
+    destination: str
+    start_ns: int
+    end_ns: int
+    request_frame: int
+    final_frame: int
+    suboperations: int | None        # largest completed + failed + warning count reported, None if never
+    failed: bool                     # final status a failure other than 0xA801 (no sub-association expected)
+
+
+@dataclass(slots=True)
+class Digest:
+    """An association as the rules across associations see it: small, kept after the association is gone."""
+
+    number: int
+    calling: str
+    called: str
+    client_ip: bytes
+    server_ip: bytes
+    server_port: int
+    start_ns: int | None
+    first_frame: int
+    outcome: str
+    moves: list[MoveDigest]
+    stores: int                                   # C-STORE requests (kept and folded)
+    origins: set[tuple[str, int | None]]          # (Move Originator AE, Message ID) of its C-STOREs, bounded
+    has_origin: bool                              # some C-STORE carried a Move Originator Message ID
+    single_store: bool                            # exactly one C-STORE and nothing but C-ECHO besides
+
+    MAX_ORIGINS = 64
+
+    @classmethod
+    def of(cls, a: Association) -> "Digest":
+        moves = []
         for ex in a.exchanges:
             req = ex.request
             if req is None or req.command is None or ex.command_field != C_MOVE:
                 continue
-            dest = (req.command.move_destination or "").strip()
-            scp = (a.called_ae or "").strip()
-            start = req.ts_ns
             final = ex.final
-            end = final.end_ts_ns if final is not None else (a.end_ns or start)
-            best: tuple[int, Association, int] | None = None
+            counts = [(c.completed or 0) + (c.failed or 0) + (c.warning or 0)
+                      for c in (r.command for r in ex.responses) if c is not None]
+            info = ex.status_info
+            moves.append(MoveDigest(
+                ex.message_id, (req.command.move_destination or "").strip(), req.ts_ns,
+                final.end_ts_ns if final is not None else (a.end_ns or req.ts_ns), req.frames[0] if req.frames else 0,
+                (final.frames[0] if final is not None and final.frames else (req.frames[0] if req.frames else 0)),
+                max(counts) if counts else None,
+                info is not None and info.category == "Failure" and ex.status != 0xA801))
+        origins: set[tuple[str, int | None]] = set()
+        has_origin = False
+        kept_stores = 0
+        for m in a.messages:
+            c = m.command
+            if c is None or c.command_field != C_STORE:
+                continue
+            kept_stores += 1
+            if c.move_originator_message_id is not None:
+                has_origin = True
+                if len(origins) < cls.MAX_ORIGINS:
+                    origins.add(((c.move_originator_ae or "").strip(), c.move_originator_message_id))
+        folded_stores = sum(n for (name, _c, _t), n in a.folded.items() if name == "C-STORE-RQ")
+        store_ex = [ex for ex in a.exchanges if ex.command_field == C_STORE]
+        others = [ex for ex in a.exchanges if ex.command_field not in (C_STORE, 0x0030)]
+        return cls(a.number, (a.calling_ae or "").strip(), (a.called_ae or "").strip(), a.client.ip, a.server.ip,
+                   a.server.port, a.start_ns, a.first_frame, a.outcome, moves, kept_stores + folded_stores,
+                   origins, has_origin, len(store_ex) == 1 and not others and not a.folded)
+
+
+def _sub_associations(assocs: list[Digest], opts: Options) -> list[Finding]:
+    """Link each C-MOVE to the C-STORE association its SCP opened to the move destination (PS3.4 §C.4.2).
+
+    Candidates: an association from the C-MOVE's called AE to its Move Destination, opened between
+    1 s before the request and its final response. A candidate whose C-STOREs carry a Move Originator
+    (AE, Message ID) must name this C-MOVE; the first such match wins over one by AE titles and time.
+    """
+    out: list[Finding] = []
+    used: set[int] = set()
+    for a in assocs:
+        for mv in a.moves:
+            dest, scp = mv.destination, a.called
+            best: tuple[int, Digest] | None = None
             for b in assocs:
                 if b is a or b.number in used or b.start_ns is None:
                     continue
-                if (b.calling_ae or "").strip() != scp or (b.called_ae or "").strip() != dest:
+                if b.calling != scp or b.called != dest:
                     continue
-                if not (start - 1_000_000_000 <= b.start_ns <= end):
+                if not (mv.start_ns - 1_000_000_000 <= b.start_ns <= mv.end_ns):
                     continue
-                stores = [m for m in b.messages if m.command is not None and m.command.command_field == C_STORE]
-                origin = [(m.command.move_originator_ae, m.command.move_originator_message_id) for m in stores]
                 score = 1
-                if any(o[1] is not None for o in origin):
-                    if any((o[0] or "").strip() == (a.calling_ae or "").strip() and o[1] == ex.message_id
-                           for o in origin):
+                if b.has_origin:
+                    if (a.calling, mv.message_id) in b.origins:
                         score = 2
                     else:
                         continue     # these C-STOREs say they belong to another C-MOVE
                 if best is None or score > best[0]:
-                    best = (score, b, len(stores))
-            label = f"C-MOVE #{ex.message_id}"
+                    best = (score, b)
+            label = f"C-MOVE #{mv.message_id}"
             if best is not None:
-                _, b, n = best
+                score, b = best
                 used.add(b.number)
-                how = "Move Originator in its C-STOREs" if best[0] == 2 else "AE titles and time"
+                how = "Move Originator in its C-STOREs" if score == 2 else "AE titles and time"
                 out.append(Finding(NOTE, "move-sub-association",
                                    f"{label} to '{safe_text(dest)}': its sub-operations ran on association"
-                                   f" #{b.number} ({safe_text(b.calling_ae or '?')} → {safe_text(b.called_ae or '?')},"
-                                   f" {n} C-STORE, {b.outcome}; matched by {how})", a.number, req.frames[:1]))
+                                   f" #{b.number} ({safe_text(b.calling or '?')} → {safe_text(b.called or '?')},"
+                                   f" {b.stores} C-STORE, {b.outcome}; matched by {how})", a.number,
+                                   [mv.request_frame] if mv.request_frame else []))
                 out.append(Finding(NOTE, "move-sub-association",
                                    f"sub-association #{b.number} carries {label} of association #{a.number}"
-                                   f" ({safe_text(a.calling_ae or '?')} → {safe_text(a.called_ae or '?')})",
-                                   b.number, [b.first_frame]))
+                                   f" ({safe_text(a.calling or '?')} → {safe_text(a.called or '?')})",
+                                   b.number, [b.first_frame] if b.first_frame else []))
                 continue
-            counts = []
-            for r in ex.responses:
-                c = r.command
-                if c is not None:
-                    counts.append((c.completed or 0) + (c.failed or 0) + (c.warning or 0))
-            info = ex.status_info
-            failed = info is not None and info.category == "Failure" and ex.status != 0xA801
-            if (counts and max(counts) > 0) or failed:
+            if (mv.suboperations or 0) > 0 or mv.failed:
                 out.append(Finding(WARN, "move-sub-association-missing",
-                                   f"{label} to '{safe_text(dest)}' reports {max(counts) if counts else 0}"
+                                   f"{label} to '{safe_text(dest)}' reports {mv.suboperations or 0}"
                                    f" sub-operations but no association from '{safe_text(scp)}' to"
                                    f" '{safe_text(dest)}' appears in the capture", a.number,
-                                   (final.frames[:1] if final is not None else req.frames[:1]),
+                                   [mv.final_frame] if mv.final_frame else [],
                                    "capture the SCP's outgoing connection too (the move destination's host and"
                                    " port may be outside this capture filter), and check the host/port the SCP"
                                    f" has configured for '{safe_text(dest)}'"))
     return out
 
 
-def _association_per_object(assocs: list[Association], opts: Options) -> list[Finding]:
-    groups: dict[tuple, list[Association]] = defaultdict(list)
+def _association_per_object(assocs: list[Digest], opts: Options) -> list[Finding]:
+    groups: dict[tuple, list[Digest]] = defaultdict(list)
     for a in assocs:
-        stores = [ex for ex in a.exchanges if ex.command_field == C_STORE]
-        others = [ex for ex in a.exchanges if ex.command_field not in (C_STORE, 0x0030)]
-        if len(stores) == 1 and not others:
-            key = (a.client.ip, a.server.ip, a.server.port, (a.calling_ae or "").strip(),
-                   (a.called_ae or "").strip())
-            groups[key].append(a)
+        if a.single_store:
+            groups[(a.client_ip, a.server_ip, a.server_port, a.calling, a.called)].append(a)
     out: list[Finding] = []
     for key, group in groups.items():
         if len(group) >= opts.per_object_min:

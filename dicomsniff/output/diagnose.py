@@ -67,15 +67,29 @@ def _frames(f: Finding) -> str:
     return f" [frame{'s' if len(f.frames) > 1 else ''} {shown}]"
 
 
+def finding_line(f: Finding, *, code: bool = True) -> Text:
+    """One finding as one line: severity, code, message, frames (the hint goes on its own line)."""
+    line = Text()
+    line.append(f"{f.severity.upper():<7}", style=SEVERITY_STYLE.get(f.severity, ""))
+    if code:
+        line.append(f" {f.code}: ", style="bold")
+    else:
+        line.append(" ")
+    line.append(safe_text(f.message))
+    line.append(_frames(f), style="dim")
+    return line
+
+
 def print_diagnosis(console: Console, capture: str, assocs: list[Association], findings: list[Finding],
-                    slow_s: float) -> None:
+                    slow_s: float, idle_s: float = 10.0) -> None:
     c = counts(findings)
     head = Text(f"{safe_text(capture)}: {len(assocs)} association{'s' if len(assocs) != 1 else ''}, ",
                 style="bold")
     head.append(f"{c[ERROR]} error{'s' if c[ERROR] != 1 else ''}", style=SEVERITY_STYLE[ERROR] if c[ERROR] else "")
     head.append(", ")
     head.append(f"{c[WARN]} warning{'s' if c[WARN] != 1 else ''}", style=SEVERITY_STYLE[WARN] if c[WARN] else "")
-    head.append(f", {c[NOTE]} note{'s' if c[NOTE] != 1 else ''} (slow response threshold {slow_s:g} s)")
+    head.append(f", {c[NOTE]} note{'s' if c[NOTE] != 1 else ''} (slow response threshold {slow_s:g} s,"
+                f" idle gap threshold {idle_s:g} s)")
     console.print(head)
     if not findings:
         console.print(Text("No problems found." if assocs else "No DICOM associations found."))
@@ -89,20 +103,17 @@ def print_diagnosis(console: Console, capture: str, assocs: list[Association], f
             t.append(outcome_text(a))
             console.print(t)
         for f in fs:
-            line = Text("  ")
-            line.append(f"{f.severity.upper():<7}", style=SEVERITY_STYLE.get(f.severity, ""))
-            line.append(f" {f.code}: ", style="bold")
-            line.append(safe_text(f.message))
-            line.append(_frames(f), style="dim")
-            console.print(line)
+            console.print(Text("  ").append_text(finding_line(f)))
             if f.hint:
                 console.print(Text(f"          → {safe_text(f.hint)}", style="dim" if f.severity == NOTE else ""))
 
 
-def diagnosis_json(capture: str, assocs: list[Association], findings: list[Finding], slow_s: float) -> dict:
+def diagnosis_json(capture: str, assocs: list[Association], findings: list[Finding], slow_s: float,
+                   idle_s: float = 10.0) -> dict:
     return {
         "capture": capture,
         "slow_threshold_s": slow_s,
+        "idle_threshold_s": idle_s,
         "associations": [{"number": a.number, "client": str(a.client), "server": str(a.server),
                           "calling_ae": a.calling_ae, "called_ae": a.called_ae, "outcome": a.outcome}
                          for a in assocs],

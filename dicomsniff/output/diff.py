@@ -348,6 +348,8 @@ def print_diff(console: Console, label_a: str, label_b: str, pairs: list[Pair], 
         console.print()
         console.print(Text(f"A {_title(p.a)}\nB {_title(p.b)}  —  {p.differences} difference"
                            f"{'s' if p.differences != 1 else ''}", style="bold"))
+        for line in glance_lines(p):
+            console.print(line)
         section = None
         for r in p.rows:
             if r.equal and not show_all and not (r.label == "command" and _section_has_diff(p, r.section)):
@@ -369,6 +371,65 @@ def print_diff(console: Console, label_a: str, label_b: str, pairs: list[Pair], 
     console.print()
     console.print(Text("No differences." if total == 0 else f"{total} difference{'s' if total != 1 else ''}"
                        " in total.", style="bold"))
+
+
+def _elements(v: str | None) -> tuple[str, str] | None:
+    """'value (VR)' → (value, VR); None stays None."""
+    if v is None:
+        return None
+    value, sep, vr = v.rpartition(" (")
+    return (value, vr.rstrip(")")) if sep else (v, "")
+
+
+def _said(v: tuple[str, str] | None) -> str:
+    if v is None:
+        return "absent"
+    value, vr = v
+    shown = "empty" if value == "(empty)" else value
+    return f"{shown} ({vr})" if vr else shown
+
+
+def glance_lines(p: Pair) -> list[Text]:
+    """What changes behaviour, first and in words: data set / identifier keys (added, removed, changed,
+    VR, empty versus absent), its transfer syntax, command set elements and the outcome of each exchange."""
+    rows = [r for r in p.rows if not r.equal and r.section.startswith("exchange ")]
+    if not rows:
+        return []
+    vr_paths = {r.label[:-3] for r in rows if r.kind == "vr"}
+    changed = {r.label for r in rows if r.kind == "changed"}
+    order = {"identifier": 0, "data set": 0, "command set": 1, "": 2}
+    rows.sort(key=lambda r: (int(r.section.split(" ")[1]), order.get(r.section.split(" ", 2)[2]
+                                                                   if r.section.count(" ") >= 2 else "", 2)))
+    several = len({r.section.split(" ")[1] for r in rows}) > 1
+    out = [Text("  key differences:", style="bold")]
+    for r in rows:
+        where = r.section.split(" ", 2)
+        what = where[2] if len(where) > 2 else ""
+        head = f"   {MARK.get(r.kind, '?')} "
+        line = Text(head, style=STYLE.get(r.kind, ""))
+        ex = f"exchange {where[1]}"
+        ex_of = f"{ex}: " if several else ""
+        if r.label == "status":
+            line.append(f"{ex} outcome: A {_show(r.a)}  |  B {_show(r.b)}")
+        elif r.label == "command" and not what:
+            line.append(f"{ex}: A {_show(r.a)}  |  B {_show(r.b)}")
+        elif what in ("identifier", "data set") and r.label != "transfer syntax":
+            a, b = _elements(r.a), _elements(r.b)
+            if r.kind == "vr":
+                same = "" if r.label[:-3] in changed else ", same value"
+                line.append(f"{ex_of}{what} key {r.label[:-3]}: encoded as VR {r.a} by A, VR {r.b} by B{same}")
+            elif r.kind == "removed":
+                line.append(f"{ex_of}{what} key {r.label}: A sends it {_said(a)}; B leaves it out (absent)")
+            elif r.kind == "added":
+                line.append(f"{ex_of}{what} key {r.label}: A leaves it out (absent); B sends it {_said(b)}")
+            else:
+                va = a[0] if r.label in vr_paths and a else _said(a)
+                vb = b[0] if r.label in vr_paths and b else _said(b)
+                line.append(f"{ex_of}{what} key {r.label}: A {va}  →  B {vb}")
+        else:
+            line.append(f"{ex_of}{what + ' ' if what else ''}{r.label}: A {_show(r.a)}  |  B {_show(r.b)}")
+        out.append(line)
+    return out
 
 
 def _section_has_diff(p: Pair, section: str) -> bool:

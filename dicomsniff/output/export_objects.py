@@ -8,17 +8,21 @@ for byte what the peer sent (PS3.10 §7.1; :mod:`dicomsniff.output.part10`).
 The :class:`ObjectExporter` reads the analyzer's streaming events
 (``DataStarted``/``DataChunk``/``DataEnded``): the file meta and each chunk
 go to a temporary file in the output directory as they arrive, and the file
-is renamed only when the data set ended complete, so no object is held in
-memory and no cut object ever looks complete (it is dropped, or kept with a
-``.partial`` suffix when asked).
+is given its name only when the data set ended complete, so no object is held
+in memory and no cut object ever looks complete (it is dropped, or kept with a
+``.partial`` suffix when asked). Names never leave the directory, links there
+are never followed, and nothing is overwritten without ``force``.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 import tempfile
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -33,11 +37,26 @@ from .part10 import (MAX_NAME, FileMeta, UnsafePath, clean_uid, derived_uid, fil
 
 PARTIAL = ".partial"
 SUMMARY_NAMES = 10          # file names listed per summary group (every skip is also reported as it happens)
+# Data sets stream to files concurrently (one per association and direction at most): at most MAX_OPEN
+# stay open, each with a BUFFER-byte write buffer; the least recently written is closed and reopened
+# when its next chunk comes, so thousands of concurrent transfers neither exhaust file descriptors
+# nor multiply buffers.
+MAX_OPEN = 64
+BUFFER = 256 << 10
+_REOPEN = os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 _UID_LIKE = re.compile(r"[0-9.]+")
-_UI_CHARS = re.compile(r"[0-9.]{1,64}")
+# A UID a file meta can carry: digit components joined by single dots, at most 64 characters (PS3.5 §9.1).
+# Leading zeros are tolerated (some devices send them): the meta then repeats the data set's own UID.
+_UI_CHARS = re.compile(r"(?=.{1,64}\Z)[0-9]+(?:\.[0-9]+)*")
 
 WRITTEN, WOULD_WRITE, PARTIAL_WRITTEN = "written", "would write", "written as .partial"
 INCOMPLETE, EXISTS, NO_TS, UNSAFE = "incomplete", "exists", "no transfer syntax", "unsafe name"
+LINK, IN_THE_WAY = "symbolic link", "in the way"
+NO_COMMAND = "no command set decoded before them (which object they are is unknown)"
+SKIPPED = frozenset({EXISTS, NO_TS, UNSAFE, LINK, IN_THE_WAY})
+EXISTS_WHY = "already exists (use --force to overwrite)"
+# os.link errors meaning "no hard links here" (some FUSE, SMB, FAT file systems): fall back to rename.
+_NO_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.ENOSYS})
 
 
 @dataclass(slots=True)
@@ -107,6 +126,14 @@ def _data_kind(cf: int | None) -> str:
     return "identifier" if service in ("C-FIND", "C-GET", "C-MOVE") else "dataset"
 
 
+def _cut_reason(msg) -> str:
+    """Why a data set ended incomplete: the assembler's finding when it left one (names the gap), else generic."""
+    for f in reversed(getattr(msg, "findings", None) or ()):
+        if f.code in ("dataset-incomplete", "dataset-missing"):
+            return f.message
+    return "cut short (gap, abort or end of capture)"
+
+
 class ObjectExporter:
     """Turns the streaming data-set events of an :class:`~dicomsniff.pipeline.Analyzer` into files.
 
@@ -123,10 +150,13 @@ class ObjectExporter:
         self.say = say
         self.records: list[ExportedObject] = []
         self._open: dict[int, _Open] = {}
+        self._files: OrderedDict[int, _Open] = OrderedDict()     # those with an open file, oldest write first
         self._taken: set[str] = set()
         self._index = 0
         self._dir_ready = False
         self._mode = _file_mode()
+        self.written = 0                        # files written so far (for the progress bar)
+        self.unselected: dict[str, int] = {}    # data sets left out: "C-FIND-RQ identifier" (no --all), "filters"
 
     # -- selection ------------------------------------------------------------
 
@@ -134,20 +164,25 @@ class ObjectExporter:
         cmd = msg.command
         cf = cmd.command_field if cmd is not None else None
         if cf != C_STORE and not self.options.all_data_sets:
+            self._left_out(f"{command_name(cf)} {_data_kind(cf)}")
             return False
         o = self.options
         if o.associations and assoc.number not in o.associations:
-            return False
+            return self._left_out("filters")
         if o.aes:
             titles = {_ae_text(assoc.calling_ae).upper(), _ae_text(assoc.called_ae).upper()}
             if not any(_ae_text(t).upper() in titles for t in o.aes):
-                return False
+                return self._left_out("filters")
         if o.sop_classes:
             uid = self._sop_class(assoc, msg)
             name = uid_name(uid).lower() if uid else ""
             if not any(f == uid if _UID_LIKE.fullmatch(f) else f.lower() in name for f in o.sop_classes):
-                return False
+                return self._left_out("filters")
         return True
+
+    def _left_out(self, why: str) -> bool:
+        self.unselected[why] = self.unselected.get(why, 0) + 1
+        return False
 
     @staticmethod
     def _sop_class(assoc, msg) -> str:
@@ -200,7 +235,11 @@ class ObjectExporter:
         t = type(d)
         if t is DataChunk:
             o = self._open.get(id(d.message))
-            if o is not None and o.file is not None:
+            if o is not None and o.tmp is not None:
+                if o.file is None:
+                    self._reopen(o)
+                else:
+                    self._files.move_to_end(id(o))
                 o.file.write(d.data)
             return None
         if t is DataStarted:
@@ -215,7 +254,10 @@ class ObjectExporter:
 
     def _start(self, assoc, msg) -> None:
         self._index += 1            # every data set counts, so names do not depend on the filters
-        if msg.command is None or not self._selected(assoc, msg):
+        if msg.command is None:
+            self._left_out(NO_COMMAND)
+            return
+        if not self._selected(assoc, msg):
             return
         rec = self._record(assoc, msg)
         self.records.append(rec)
@@ -227,19 +269,41 @@ class ObjectExporter:
         try:
             target = inside(self.directory, rec.name)
         except UnsafePath:
-            rec.status, rec.reason = UNSAFE, "would resolve outside the output directory"
+            rec.status, rec.reason = UNSAFE, "not a plain file name inside the output directory"
             return
-        if target.exists() and not self.options.force:
-            rec.status, rec.reason = EXISTS, "already exists (use --force to overwrite)"
+        obstacle = self._obstacle(target)
+        if obstacle is not None:            # known now: do not stream the object for nothing
+            rec.status, rec.reason = obstacle
             return
         if self.options.list_only:
             return
         self._ensure_dir()
+        self._make_room()
         fd, o.tmp = tempfile.mkstemp(prefix=".dicomsniff-", suffix=".tmp", dir=self.directory)
-        o.file = os.fdopen(fd, "wb")
+        o.file = os.fdopen(fd, "wb", buffering=BUFFER)
+        self._files[id(o)] = o
         os.chmod(o.tmp, self._mode)
         o.file.write(file_meta_bytes(FileMeta(rec.sop_class_uid, rec.sop_instance_uid, rec.transfer_syntax,
                                               rec.source_ae)))
+
+    def _make_room(self) -> None:
+        """Close the least recently written files until one more may be opened (see :data:`MAX_OPEN`)."""
+        while len(self._files) >= MAX_OPEN:
+            _, old = self._files.popitem(last=False)
+            old.file.close()
+            old.file = None
+
+    def _reopen(self, o: _Open) -> None:
+        """Open a closed temporary file again to append (never through a link swapped in meanwhile)."""
+        self._make_room()
+        o.file = os.fdopen(os.open(o.tmp, _REOPEN), "ab", buffering=BUFFER)
+        self._files[id(o)] = o
+
+    def _close_file(self, o: _Open) -> None:
+        if o.file is not None:
+            self._files.pop(id(o), None)
+            o.file.close()
+            o.file = None
 
     def _ensure_dir(self) -> None:
         if not self._dir_ready:
@@ -249,14 +313,17 @@ class ObjectExporter:
     def _end(self, o: _Open, msg, complete: bool) -> None:
         rec = o.record
         rec.size = msg.data_length
-        if o.file is not None:
-            o.file.close()
+        try:
+            self._close_file(o)             # flushes: may fail (disk full) and must not leave the file behind
+        except BaseException:
             o.file = None
+            self._drop(o)
+            raise
         if rec.status:                      # decided at the start: nothing was written
             self._drop(o)
             self._report(rec)
             return
-        why = "cut short (gap, abort or end of capture)"
+        why = _cut_reason(msg)
         if complete and o.association.gaps != o.gaps:
             # A gap that fell between two PDUs leaves no trace in the PDVs: trust no byte of it.
             complete, why = False, "bytes missing: a TCP gap on the association while it was received"
@@ -273,19 +340,59 @@ class ObjectExporter:
         try:
             target = inside(self.directory, rec.name)
         except UnsafePath:
-            rec.status, rec.reason = UNSAFE, "would resolve outside the output directory"
+            rec.status, rec.reason = UNSAFE, "not a plain file name inside the output directory"
             self._drop(o)
             self._report(rec)
             return
-        if target.exists() and not self.options.force:
-            rec.status, rec.reason = EXISTS, "already exists (use --force to overwrite)"
+        obstacle = self._place(o.tmp, target)
+        if obstacle is not None:
+            rec.status, rec.reason = obstacle
             self._drop(o)
             self._report(rec)
             return
-        os.replace(o.tmp, target)
         o.tmp = None
         rec.path = target
         rec.status = WRITTEN if complete else PARTIAL_WRITTEN
+        self.written += 1
+
+    def _obstacle(self, target: Path) -> tuple[str, str] | None:
+        """(status, reason) if what is at ``target`` now forbids writing there; links are looked at, not followed."""
+        try:
+            mode = os.lstat(target).st_mode
+        except FileNotFoundError:
+            return None
+        if stat.S_ISLNK(mode):
+            return LINK, "a symbolic link has this name (links are never followed nor replaced)"
+        if stat.S_ISDIR(mode):
+            return IN_THE_WAY, "a directory has this name"
+        if not self.options.force:
+            return EXISTS, EXISTS_WHY
+        return None
+
+    def _place(self, tmp: str, target: Path) -> tuple[str, str] | None:
+        """Give the finished temporary file its name; returns why not, if it could not be.
+
+        Without ``--force`` the name is taken with ``os.link``, which fails if anything
+        appeared there since the check (no overwrite, even racing another writer); with
+        ``--force``, ``os.replace`` swaps the directory entry atomically. Neither follows
+        a symbolic link at ``target``.
+        """
+        obstacle = self._obstacle(target)
+        if obstacle is not None:
+            return obstacle
+        if not self.options.force:
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                return self._obstacle(target) or (EXISTS, EXISTS_WHY)
+            except OSError as e:
+                if e.errno not in _NO_LINKS:
+                    raise
+            else:
+                os.unlink(tmp)
+                return None
+        os.replace(tmp, target)
+        return None
 
     def _report(self, rec: ExportedObject) -> None:
         if rec.status != INCOMPLETE and not self.options.list_only:
@@ -303,11 +410,13 @@ class ObjectExporter:
     def close(self) -> None:
         """Close and remove every temporary file still open (end of input, error or interrupt)."""
         for o in self._open.values():
-            if o.file is not None:
-                o.file.close()
+            try:
+                self._close_file(o)
+            except OSError:                 # e.g. the disk is full: the file goes anyway
                 o.file = None
             self._drop(o)
         self._open.clear()
+        self._files.clear()
 
 
 def _size_text(n: int) -> str:
@@ -341,8 +450,23 @@ def _names(group: list[ExportedObject], received: bool = False) -> list[str]:
     return lines
 
 
-def summary_lines(records: list[ExportedObject], directory: str | os.PathLike, options: ExportOptions) -> list[str]:
-    """The closing summary: objects written, skipped (with why) and incomplete."""
+def _left_out_lines(left_out: dict[str, int], options: ExportOptions) -> list[str]:
+    """Data sets not selected: other kinds (without --all) by command, and those the filters dropped."""
+    lines = []
+    kinds = {k: n for k, n in left_out.items() if k not in ("filters", NO_COMMAND)}
+    if kinds:
+        what = ", ".join(k if n == 1 else f"{k} ×{n}" for k, n in kinds.items())
+        lines.append(f"{sum(kinds.values())} other data set(s) not exported ({safe_text(what)}; --all writes them)")
+    if left_out.get("filters"):
+        lines.append(f"{left_out['filters']} data set(s) left out by --association/--ae/--sop-class")
+    if left_out.get(NO_COMMAND):
+        lines.append(f"{left_out[NO_COMMAND]} data set(s) not exported: {NO_COMMAND}")
+    return lines
+
+
+def summary_lines(records: list[ExportedObject], directory: str | os.PathLike, options: ExportOptions,
+                  left_out: dict[str, int] | None = None) -> list[str]:
+    """The closing summary: objects written (and their size), skipped (with why), incomplete, left out."""
     where = safe_text(os.fspath(directory))
     if options.list_only:
         n = sum(1 for r in records if r.status.startswith("would write"))
@@ -350,12 +474,13 @@ def summary_lines(records: list[ExportedObject], directory: str | os.PathLike, o
     else:
         written = [r for r in records if r.status == WRITTEN]
         partial = [r for r in records if r.status == PARTIAL_WRITTEN]
-        lines = [f"{len(written)} object(s) written to {where}"]
+        size = f" ({_size_text(sum(r.size for r in written))} of data sets)" if written else ""
+        lines = [f"{len(written)} object(s) written to {where}{size}"]
         if partial:
             lines.append(f"{len(partial)} incomplete object(s) written with the {PARTIAL} suffix")
     skipped: dict[str, list[ExportedObject]] = {}
     for r in records:
-        if r.status in (EXISTS, NO_TS, UNSAFE):
+        if r.status in SKIPPED:
             skipped.setdefault(r.reason, []).append(r)
     for reason, group in skipped.items():
         lines.append(f"{len(group)} skipped: {safe_text(reason)}")
@@ -366,10 +491,15 @@ def summary_lines(records: list[ExportedObject], directory: str | os.PathLike, o
                      f" --incomplete keeps them as {PARTIAL}):")
         lines += _names(incomplete, received=True)
     if not records:
-        lines.append("no data sets matched" if (options.associations or options.aes or options.sop_classes)
-                     else "no data sets found" + ("" if options.all_data_sets else " in C-STORE requests"
-                                                  " (--all also exports identifiers and N-* data sets)"))
-    return lines
+        if options.associations or options.aes or options.sop_classes:
+            lines.append("no data sets matched")
+        elif options.all_data_sets:
+            lines.append("no data sets found")
+        elif not left_out:
+            lines.append("no data sets found in C-STORE requests (--all also exports identifiers and N-* data sets)")
+        else:
+            lines.append("no data sets found in C-STORE requests")
+    return lines + _left_out_lines(left_out or {}, options)
 
 
 @dataclass(slots=True)
@@ -386,19 +516,20 @@ class _Progress:
         from rich.console import Console
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
         self.console = Console(stderr=True, highlight=False, markup=False, emoji=False)
-        self.bar = Progress(TextColumn("reading capture"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-                            console=self.console, transient=True)
+        self.bar = Progress(TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(),
+                            TimeRemainingColumn(), console=self.console, transient=True)
         self.bar.start()
-        self.task = self.bar.add_task("read", total=None)
+        self.task = self.bar.add_task("reading capture", total=None)
 
-    def tick(self, force: bool = False) -> None:
+    def tick(self, written: int = 0, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self.last < 0.1:
             return
         self.last = now
         if self.reader_box:
             r = self.reader_box[0]
-            self.bar.update(self.task, completed=r.bytes_read, total=r.size)
+            self.bar.update(self.task, completed=r.bytes_read, total=r.size,
+                            description=f"reading capture, {written} written")
 
     def stop(self) -> None:
         if self.bar is not None:
@@ -407,12 +538,13 @@ class _Progress:
 
 def export_objects(events: Iterable, directory: str | os.PathLike, options: ExportOptions, *,
                    say: Callable[[str], None], reader_box: list | None = None, progress: bool = False,
-                   forget: Callable | None = None) -> list[ExportedObject]:
+                   forget: Callable | None = None, left_out: dict[str, int] | None = None) -> list[ExportedObject]:
     """Run ``events`` (from :func:`dicomsniff.reading.read_events`) through an :class:`ObjectExporter`.
 
     ``progress`` shows a progress bar on stderr (``reader_box`` holds the open
     reader); ``forget`` is called with each closed association so memory stays
-    bounded. Temporary files are removed whatever happens.
+    bounded; ``left_out``, if given, receives the count of data sets not selected,
+    by why (for :func:`summary_lines`). Temporary files are removed whatever happens.
     """
     bar = _Progress(reader_box if reader_box is not None else []) if progress else None
     message = say
@@ -426,9 +558,11 @@ def export_objects(events: Iterable, directory: str | os.PathLike, options: Expo
             if forget is not None and type(ev) is AssociationClosed:
                 forget(ev.association)
             if bar is not None:
-                bar.tick()
+                bar.tick(exporter.written)
     finally:
         exporter.close()
         if bar is not None:
             bar.stop()
+        if left_out is not None:
+            left_out.update(exporter.unselected)
     return exporter.records

@@ -4,6 +4,13 @@ Command sets and data sets use the DICOM JSON model of PS3.18 §F; bulk values
 are replaced by a ``BulkDataURI`` of the form
 ``frame:N;offset=O;length=L`` (the frame and offset in it where the value
 starts, and its length in the reassembled data set), never inlined.
+
+Findings have one source, :func:`dicomsniff.model.diagnosis.diagnose` (which
+refines the model's own findings and adds its rules'): the document's
+top-level ``findings[]`` is its list, the same as ``dicomsniff diagnose
+--json`` gives (capture-level ones with association 0), and
+``associations[].findings`` is the part of that list for each association.
+``Association.findings`` (the model's raw ones) is never exported beside it.
 """
 
 from __future__ import annotations
@@ -89,7 +96,8 @@ def pdu_json(a: Association, pdu, *, trees: bool) -> dict:
     return out
 
 
-def association_json(a: Association, *, t0: int = 0, trees: bool = True) -> dict:
+def association_json(a: Association, *, t0: int = 0, trees: bool = True, findings: list | None = None) -> dict:
+    """One association; ``findings``: its diagnosis findings (default: what the model raised itself)."""
     rq, ac = a.rq, a.ac
     reject = None
     if a.rj is not None:
@@ -156,8 +164,22 @@ def association_json(a: Association, *, t0: int = 0, trees: bool = True) -> dict
                    "bytes_per_second": round(a.throughput) if a.throughput else None},
         "messages": [message_json(a, m, exchange_of.get(id(m)), t0=t0) for m in a.messages],
         "pdus": [pdu_json(a, p, trees=trees) for p in a.pdus],
-        "findings": [f.to_json() for f in a.findings],
+        "findings": [f.to_json() for f in (a.findings if findings is None else findings)],
     }
+
+
+def outcome_counts(a: Association) -> list[dict]:
+    """Every exchange of an association counted by command and outcome (kept ones and folded ones)."""
+    counts = dict(a.folded)
+    for ex in a.exchanges:
+        if ex.folded:
+            continue
+        info = ex.status_info
+        key = (ex.request.name if ex.request is not None else "?", info.category if info else "No response",
+               info.display if info else "no response")
+        counts[key] = counts.get(key, 0) + 1
+    return [{"command": name, "category": cat, "status_text": text, "count": n}
+            for (name, cat, text), n in sorted(counts.items())]
 
 
 def notice_json(n) -> dict:
@@ -171,33 +193,63 @@ def header_json(capture: str) -> dict:
 
 
 def write_document(fp: IO[str], capture: str, assocs: list[Association], notices: list, *,
-                   frames: int, t0: int, trees: bool = True) -> None:
+                   frames: int, t0: int, trees: bool = True, findings: list | None = None) -> None:
+    """The ``-o`` document. ``findings``: the diagnosis (computed here from the kept PDUs when None)."""
+    if findings is None:
+        findings = diagnosis_findings(assocs, notices)
+    by: dict[int, list] = {}
+    for f in findings:
+        by.setdefault(f.association, []).append(f)
     doc = header_json(capture)
     doc["frames"] = frames
-    doc["associations"] = [association_json(a, t0=t0, trees=trees) for a in assocs]
-    doc["findings"] = [f.to_json() for a in assocs for f in a.findings]
+    doc["associations"] = [association_json(a, t0=t0, trees=trees, findings=by.get(a.number, []))
+                           for a in assocs]
+    doc["findings"] = [f.to_json() for f in findings]
     doc["notices"] = [notice_json(n) for n in notices]
     json.dump(doc, fp, indent=1, ensure_ascii=False)
     fp.write("\n")
+
+
+def diagnosis_findings(assocs: list[Association], notices: list, *, watch=None, slow_s: float = 5.0,
+                       idle_s: float = 10.0) -> list:
+    """What ``dicomsniff diagnose`` finds: the associations' findings, then the capture notices' (association 0)."""
+    from ..model.diagnosis import diagnose
+    from .diagnose import notice_findings
+    return diagnose(assocs, slow_s=slow_s, idle_s=idle_s, watch=watch) + notice_findings(notices)
 
 
 def jsonl_record(kind: str, body: dict) -> str:
     return json.dumps({"record": kind, **body}, ensure_ascii=False, separators=(",", ":"))
 
 
-def write_jsonl(events, write, capture: str, analyzer, *, trees: bool = True) -> None:
+def write_jsonl(events, write, capture: str, analyzer, *, trees: bool = True, slow_s: float = 5.0,
+                idle_s: float = 10.0) -> None:
     """Stream records as the capture is read: ``header``; ``pdu`` and ``message`` records (each with
     its ``association`` number) as they are decoded; an ``association`` record when one ends (its
-    ``messages`` and ``pdus`` arrays empty, ``"streamed": true``: they went out as records); ``notice``
-    records; ``end``. Grouping the pdu/message records by association gives the ``-o`` document."""
+    ``messages``, ``pdus`` and ``findings`` arrays empty, ``"streamed": true``: they go out as records;
+    ``exchange_outcomes`` counts all its exchanges); ``notice`` records; then one ``finding`` record per
+    diagnosis finding (as ``dicomsniff diagnose --json`` lists them: the rules across associations
+    need the whole capture); ``end``. Grouping the pdu/message/finding records by association gives
+    the ``-o`` document.
+
+    Each association is diagnosed when it ends and then forgotten; only its findings and a small
+    digest (for the C-MOVE and one-association-per-object rules) stay until the end.
+    """
+    from ..model.diagnosis import Diagnoser, PduWatch, ordered
     from ..notice import Notice
     from ..pipeline import AssociationClosed, MessageSeen, PduSeen
+    from .diagnose import notice_findings
+    watch = PduWatch()
+    diag = Diagnoser(slow_s=slow_s, idle_s=idle_s, watch=watch)
+    findings: list = []
+    notices: list = []
     events = iter(events)
     first = next(events, None)     # a file that is no capture raises here, before any record is written
     write(jsonl_record("header", header_json(capture)))
     for ev in itertools.chain(() if first is None else (first,), events):
         t = type(ev)
         if t is PduSeen:
+            watch.event(ev)
             write(jsonl_record("pdu", {"association": ev.association.number,
                                        **pdu_json(ev.association, ev.pdu, trees=trees)}))
         elif t is MessageSeen:
@@ -205,8 +257,17 @@ def write_jsonl(events, write, capture: str, analyzer, *, trees: bool = True) ->
                                            **message_json(ev.association, ev.message, ev.exchange, t0=0)}))
         elif t is AssociationClosed:
             a = ev.association
-            write(jsonl_record("association", {**association_json(a, trees=trees), "streamed": True}))
+            findings.extend(diag.association(a, forget=True))
+            write(jsonl_record("association", {**association_json(a, trees=trees, findings=[]),
+                                               "exchange_outcomes": outcome_counts(a), "streamed": True}))
             analyzer.forget(a)
         elif t is Notice and ev.where in ("capture", "tcp"):
+            if ev.severity in ("error", "warning") and len(notices) < 1000:
+                notices.append(ev)
             write(jsonl_record("notice", notice_json(ev)))
+    for a in list(analyzer.associations):          # never closed (should not happen): diagnose them anyway
+        findings.extend(diag.association(a, forget=True))
+    findings.extend(diag.finish())
+    for f in ordered(findings) + notice_findings(notices):
+        write(jsonl_record("finding", f.to_json()))
     write(jsonl_record("end", {"frames": analyzer.frames}))

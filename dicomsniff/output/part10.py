@@ -114,15 +114,22 @@ def object_file_name(index: int, label: str | None, suffix: str = ".dcm", reserv
 
 
 class UnsafePath(Exception):
-    """A file name that would resolve outside the output directory (e.g. through a symlink)."""
+    """A file name that is not one plain entry of the output directory."""
 
 
 def inside(directory: Path, name: str) -> Path:
-    """``directory / name`` resolved; raises :class:`UnsafePath` unless it is a direct child of ``directory``."""
-    if not name or name in (".", "..") or "/" in name or os.sep in name or (os.altsep and os.altsep in name):
+    """The entry ``name`` of ``directory`` (the directory itself resolved, the entry never).
+
+    The last component is left unresolved on purpose: a symbolic link already
+    there is seen as a link (``os.path.islink``) rather than followed, and
+    ``os.replace``/``os.link`` act on the entry, not on what it points to.
+    Raises :class:`UnsafePath` unless ``name`` is one plain component.
+    """
+    if (not name or name in (".", "..") or "/" in name or "\x00" in name or os.sep in name
+            or (os.altsep and os.altsep in name)):
         raise UnsafePath(name)
     base = directory.resolve()
-    target = (base / name).resolve()
-    if target.parent != base:
+    target = base / name
+    if target.parent != base or target.name != name:
         raise UnsafePath(name)
     return target

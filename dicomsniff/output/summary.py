@@ -10,29 +10,47 @@ from ..model.association import Association
 from ..textsafe import safe_text
 from ..uids import uid_name
 from .describe import association_title, context_line, exchange_line, outcome_text
+from .diagnose import finding_line
 from .text import duration_text, rel_time, size_text
 
 OUTCOME_STYLE = {"released": "green", "rejected": "bold red", "aborted": "bold red", "incomplete": "yellow"}
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "note": "cyan", "chat": "dim"}
 
 
-def associations_table(assocs: list[Association], t0: int) -> Table:
+def _finding_counts(fs: list) -> Text:
+    """'2 err 1 warn' style count of an association's findings (notes are left to the detail)."""
+    out = Text()
+    for sev, word in (("error", "err"), ("warning", "warn")):
+        n = sum(1 for f in fs if f.severity == sev)
+        if n:
+            if out.plain:
+                out.append(" ")
+            out.append(f"{n} {word}", style=SEVERITY_STYLE[sev])
+    return out
+
+
+def associations_table(assocs: list[Association], t0: int, findings: dict | None = None) -> Table:
     t = Table(title=f"{len(assocs)} association{'s' if len(assocs) != 1 else ''}", title_justify="left",
               expand=False, show_edge=False, pad_edge=False)
     for col, just in (("#", "right"), ("Start", "right"), ("Client → Server", "left"),
                       ("Calling → Called AE", "left"), ("Outcome", "left"), ("Msgs", "right"),
-                      ("Fail", "right"), ("Duration", "right")):
+                      ("Fail", "right"), ("Duration", "right")) + ((("Findings", "left"),) if findings is not None
+                                                                  else ()):
         t.add_column(col, justify=just, no_wrap=(col != "Outcome"))
     for a in assocs:
         fails = a.failures
-        t.add_row(str(a.number), rel_time(a.start_ns or t0, t0), Text(f"{a.client} → {a.server}"),
-                  Text(association_title(a)), Text(a.outcome, style=OUTCOME_STYLE.get(a.outcome, "")),
-                  str(a.message_count), Text(str(fails), style="bold red" if fails else ""),
-                  duration_text(a.duration_ns))
+        row = [str(a.number), rel_time(a.start_ns or t0, t0), Text(f"{a.client} → {a.server}"),
+               Text(association_title(a)), Text(a.outcome, style=OUTCOME_STYLE.get(a.outcome, "")),
+               str(a.message_count), Text(str(fails), style="bold red" if fails else ""),
+               duration_text(a.duration_ns)]
+        if findings is not None:
+            row.append(_finding_counts(findings.get(a.number, [])))
+        t.add_row(*row)
     return t
 
 
-def association_detail(a: Association, t0: int) -> Group:
+def association_detail(a: Association, t0: int, findings: list | None = None) -> Group:
+    """One association in detail; ``findings``: its diagnosis (``diagnose()``), default none shown."""
     lines: list[Text] = []
     head = Text(f"Association #{a.number}  ", style="bold")
     head.append(association_title(a), style="bold")
@@ -84,23 +102,30 @@ def association_detail(a: Association, t0: int) -> Group:
             lines.append(Text(f"    … {a.folded_count} more exchanges, by outcome:"))
             for (name, cat, text), n in sorted(a.folded.items(), key=lambda kv: -kv[1]):
                 lines.append(Text(f"      {n:>8} × {name} → {text}", style="red" if cat == "Failure" else ""))
-    if a.findings:
+    if findings:
         lines.append(Text("  Findings:"))
-        for f in sorted(a.findings, key=lambda f: -f.rank):
-            frames = f" (frames {', '.join(map(str, f.frames[:5]))})" if f.frames else ""
-            lines.append(Text(f"    [{f.severity}] {safe_text(f.message)}{frames}",
-                              style=SEVERITY_STYLE.get(f.severity, "")))
+        for f in sorted(findings, key=lambda f: (-f.rank, f.frames[0] if f.frames else 0)):
+            line = Text("    ").append_text(finding_line(f))
+            if f.hint:
+                line.append(f"  → {safe_text(f.hint)}", style="dim")
+            lines.append(line)
     return Group(*lines)
 
 
-def print_summary(console: Console, assocs: list[Association], t0: int, notices: list) -> None:
+def print_summary(console: Console, assocs: list[Association], t0: int, notices: list,
+                  findings: list | None = None) -> None:
+    """The table, then each association with its diagnosis ``findings`` (those of ``dicomsniff diagnose``;
+    the model's own findings are refined there and never listed a second time)."""
+    by: dict[int, list] = {}
+    for f in findings or []:
+        by.setdefault(f.association, []).append(f)
     if not assocs:
         console.print("No DICOM associations found.")
     else:
-        console.print(associations_table(assocs, t0))
+        console.print(associations_table(assocs, t0, by))
         for a in assocs:
             console.print()
-            console.print(association_detail(a, t0))
+            console.print(association_detail(a, t0, by.get(a.number, [])))
     if notices:
         console.print()
         console.print(Text("Capture notices:", style="bold"))
