@@ -264,3 +264,31 @@ def test_random_bytes_never_raise(data, ts):
     json.dumps(info.tree.to_json())
     if ts != DEFLATED:
         check_spans(info, len(data))
+
+
+def _nested_sequences(depth: int, tail: int) -> bytes:
+    """Implicit VR LE: ``depth`` defined-length ReferencedSeriesSequence items nested in each other."""
+    import struct
+    inner = struct.pack("<HHI", 0x0010, 0x0020, tail) + b"P" * tail
+    for _ in range(depth):
+        item = struct.pack("<HHI", 0xFFFE, 0xE000, len(inner)) + inner
+        inner = struct.pack("<HHI", 0x0008, 0x1115, len(item)) + item
+    return inner
+
+
+@pytest.mark.parametrize("cut", [40, 200, 1000, 1500, 1700])
+def test_nested_sequences_cut_short_stay_inside_their_parents(cut):
+    # Found by atheris: a data set cut by a gap (total length unknown) whose nested items all claim
+    # lengths past the cut; every field must stay inside its parent for the hex pane.
+    data = _nested_sequences(80, 600)      # deeper than MAX_DEPTH: the walk skips the innermost by claim
+    c = DataSetCollector(IMPLICIT_LE)
+    c.feed(data[:cut])
+    info = c.keep(cut=True).decode()
+    assert info.truncated
+    stack = [info.tree]
+    while stack:
+        f = stack.pop()
+        for ch in f.children:
+            assert f.offset <= ch.offset and ch.offset + ch.length <= f.offset + f.length, (f.key, ch.key)
+            stack.append(ch)
+    assert info.tree.length == cut

@@ -468,6 +468,26 @@ def _patch_bulk(js: dict, ds: Dataset, ids: dict[int, tuple[int, int]], uri: Uri
                 _patch_bulk(ijs, ids_, ids, uri)
 
 
+def _clamp(root: Field) -> None:
+    """Keep every field inside its parent, whatever lengths a malformed data set claimed.
+
+    The walk already stops at what it can prove; this is the guarantee the views
+    (hex highlighting, spans in JSON) rely on when claims nest inconsistently,
+    e.g. an undefined-length item running past its defined-length sequence.
+    """
+    stack = [root]
+    while stack:
+        f = stack.pop()
+        lo, hi = f.offset, f.offset + f.length
+        for c in f.children:
+            if c.offset < lo or c.offset > hi:
+                c.offset = min(max(c.offset, lo), hi)
+            if c.offset + c.length > hi or c.length < 0:
+                c.length = max(0, hi - c.offset)
+            if c.children:
+                stack.append(c)
+
+
 def _decode(buf: bytes, transfer_syntax_uid: str, *, wire_length: int, truncated: bool,
             total: int | None, inflated: bool, extra: list[Finding]) -> DataSetInfo:
     implicit, little, _deflated, name, known = ts_encoding(transfer_syntax_uid)
@@ -490,6 +510,7 @@ def _decode(buf: bytes, transfer_syntax_uid: str, *, wire_length: int, truncated
         except Exception as exc:                                # a walker bug must not escape either
             root.findings.append(Finding(ERROR, "dataset-parse",
                                          f"data set does not parse as {enc}: {type(exc).__name__}: {exc}"[:200]))
+    _clamp(root)
     seen: set[str] = set()
     for wm in caught:
         msg = str(wm.message)
