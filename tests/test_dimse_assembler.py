@@ -228,3 +228,25 @@ def test_finish_closes_open_messages_as_incomplete():
     assert sorted((m.name, m.complete) for m in msgs) == [("C-ECHO-RSP", False), ("C-FIND-RQ", False)]
     assert all("message-incomplete" in [f.code for f in m.findings] for m in msgs)
     assert w.asm.finish() == []
+
+
+def test_unknown_transfer_syntax_is_said_once_per_context():
+    # Context 9 has no accepted transfer syntax (capture started after the negotiation):
+    # the first message says so, the following ones on the same context do not repeat it.
+    w = Wire(stream_data=True)
+    data = patient(PatientID="X")
+    evs = []
+    for mid in (1, 2, 3):
+        evs += w.send(0, pdata([(9, COMMAND | LAST, store_rq(mid)), (9, DATA | LAST, data)]))
+    msgs = done(evs)
+    assert [[f.code for f in m.findings] for m in msgs] == [["no-transfer-syntax"], [], []]
+    ends = [e for e in evs if type(e) is DataEnded]
+    assert [(e.complete, e.reason) for e in ends] == [(True, "")] * 3
+
+
+def test_data_ended_says_why_it_was_cut():
+    w = Wire(stream_data=True)
+    p = pdata([(1, COMMAND | LAST, store_rq(4)), (1, DATA | LAST, patient(PatientComments="y" * 500))])
+    evs = w.send(0, p[:200]) + w.send(0, p[200:300], skip=True)
+    (end,) = [e for e in evs if type(e) is DataEnded]
+    assert end.complete is False and "cut short" in end.reason

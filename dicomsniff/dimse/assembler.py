@@ -81,6 +81,7 @@ class DataStarted:
 class DataEnded:
     message: Message
     complete: bool
+    reason: str = ""          # why an incomplete data set ended early, in words ("" when complete)
 
 
 @dataclass(slots=True)
@@ -117,6 +118,7 @@ class MessageAssembler:
         self.keep_limit = keep_limit
         self.decode_data = decode_data
         self.slots: dict[tuple[int, int], _Slot] = {}
+        self._no_ts_said: set[int] = set()
 
     def feed(self, ch: PdvChunk) -> list:
         key = (ch.direction, ch.pdv.context_id)
@@ -193,7 +195,8 @@ class MessageAssembler:
             msg.data_spans = SpanMap()
             if self.decode_data and msg.transfer_syntax:
                 slot.collector = DataSetCollector(msg.transfer_syntax, keep_limit=self.keep_limit)
-            if msg.transfer_syntax is None:
+            if msg.transfer_syntax is None and ch.pdv.context_id not in self._no_ts_said:
+                self._no_ts_said.add(ch.pdv.context_id)     # once per context, not once per message
                 msg.findings.append(Finding(WARN, "no-transfer-syntax",
                                             f"no accepted transfer syntax known for context {ch.pdv.context_id}:"
                                             " data set not decoded"))
@@ -240,7 +243,7 @@ class MessageAssembler:
             msg.data = slot.collector.keep(cut=not complete)
         msg.complete = complete
         if self.stream_data and msg.data_spans is not None:
-            out.append(DataEnded(msg, complete))
+            out.append(DataEnded(msg, complete, "" if complete or why is None else why.message))
         out.append(MessageDone(msg))
         slot.msg = None
         slot.cmd = None

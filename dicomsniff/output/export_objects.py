@@ -248,7 +248,7 @@ class ObjectExporter:
         if t is DataEnded:
             o = self._open.pop(id(d.message), None)
             if o is not None:
-                self._end(o, d.message, d.complete)
+                self._end(o, d.message, d.complete, d.reason)
                 return o.record
         return None
 
@@ -310,7 +310,7 @@ class ObjectExporter:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._dir_ready = True
 
-    def _end(self, o: _Open, msg, complete: bool) -> None:
+    def _end(self, o: _Open, msg, complete: bool, reason: str = "") -> None:
         rec = o.record
         rec.size = msg.data_length
         try:
@@ -323,7 +323,7 @@ class ObjectExporter:
             self._drop(o)
             self._report(rec)
             return
-        why = _cut_reason(msg)
+        why = reason or _cut_reason(msg)
         if complete and o.association.gaps != o.gaps:
             # A gap that fell between two PDUs leaves no trace in the PDVs: trust no byte of it.
             complete, why = False, "bytes missing: a TCP gap on the association while it was received"
