@@ -120,7 +120,7 @@ def console_for(no_color: bool):
     from rich.console import Console
     tty = sys.stdout.isatty()
     return Console(no_color=no_color, highlight=False, markup=False, emoji=False,
-                   width=None if tty else 200)
+                   width=None if tty else 200, soft_wrap=not tty)   # piped: a line is a line
 
 
 @main.command()

@@ -18,6 +18,7 @@ from dicomsniff.capture.reader import open_capture
 from dicomsniff.cli import main
 from dicomsniff.output.tui.app import ViewerApp
 from dicomsniff.output.tui.field_tree import FieldRef
+from dicomsniff.output.tui.rows import item_search_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from capwriter import ACK, ETHERNET, FIN, PSH, frame, pcap_bytes, tcp_packet  # noqa: E402
@@ -197,8 +198,9 @@ async def test_search_goto_and_export(tmp_path, monkeypatch):
         app.action_search_next(1)
         await pilot.pause()
         item = app.ladder.selected
-        assert item is not None and "mr image storage" in (item.message.name + " " + str(
-            item.message.command.affected_sop_class_uid) + " MR Image Storage").lower()
+        # the first hit is the first row whose decoded values name it (the A-ASSOCIATE-RQ proposing it)
+        assert item is not None and "mr image storage" in item_search_text(item)
+        assert app.assoc_list.selected.calling_ae.strip() == "SCU2"
         first = (app.assoc_list.cursor, app.ladder.cursor)
         await pilot.press("n")
         assert (app.assoc_list.cursor, app.ladder.cursor) != first
@@ -286,6 +288,8 @@ async def test_live_source_appears_follows_and_saves(tmp_path):
         await pilot.pause(0.3)
         assert app.assoc_list.count == 3
         assert app.ladder.count > 0
+        # nobody moved the cursor: the view followed the newest association
+        assert app.assoc_list.cursor == 2 and app.ladder.assoc is app.session.associations[2]
         await pilot.press("q")
     assert live.closed and app.finished.is_set()
     assert out.stat().st_size > 1000

@@ -27,24 +27,25 @@ from ...textsafe import safe_text
 from ...ul.pdus import P_DATA_TF
 from .association_list import AssociationList
 from .commands import DicomCommands
+from .exporting import export_association_objects, fresh_directory
 from .field_tree import FieldRef, FieldTree
 from .filter import FilterError, check, filter_associations, parse
 from .hex_pane import HexPane
+from .keymap import Keys, display_keys, keys_help, load_keys
 from .ladder import Ladder
 from .rows import ByteSource, association_detail, contexts_text, findings_text, item_search_text
-from .session import Loader, Progress, new_analyzer, new_session
+from .session import Diagnosis, Loader, Progress, new_analyzer, new_session
 from .text_screen import TextScreen
 
-HELP = """Keys
-  ↑ ↓  j k      move in the focused pane        PgUp PgDn  g G   page, first, last
-  tab / shift+tab   next / previous pane        enter      open (association → messages → fields)
-  /             filter (checked as you type; empty clears)      escape    close the input
-  ctrl+f        search decoded values           n / N      next / previous match
-  c             presentation contexts           f          findings of the association
-  p             show / hide P-DATA-TF rows      e          export the association to JSON
-  ctrl+p        command palette (go to association or frame, filter, export)
-  ?             this help                       q          quit
+HELP = """Panes: associations (top), the selected association's messages as a ladder (middle), the
+selected message's fields (bottom left) and their bytes (bottom right).
+  tab / shift+tab   next / previous pane        ctrl+p     command palette (go to association or
+                                                           frame, filter, search, export, panels)
+Ladder rows marked ! (red: error, yellow: warning) hold frames that a diagnosis finding names;
+the association list's err / warn columns count those findings (f shows them).
 Mouse: click a row to select it, double-click to open it; the wheel scrolls.
+
+Keys (as now mapped)
 """
 
 
@@ -54,6 +55,14 @@ class Loaded(Message):
     def __init__(self, progress: Progress):
         super().__init__()
         self.progress = progress
+
+
+class Diagnosed(Message):
+    """The loader diagnosed the session (once loaded; every few seconds when live)."""
+
+    def __init__(self, diagnosis: Diagnosis):
+        super().__init__()
+        self.diagnosis = diagnosis
 
 
 class ViewerApp(App):
@@ -75,24 +84,28 @@ class ViewerApp(App):
     #filter-error { display: none; color: $error; height: 1; padding: 0 1; }
     #filter-error.-open { display: block; }
     """
-    BINDINGS = [
-        Binding("q", "quit", "Quit"),
-        Binding("slash", "filter", "Filter"),
-        Binding("ctrl+f", "search", "Search"),
-        Binding("n", "search_next(1)", "Next", show=False),
-        Binding("N", "search_next(-1)", "Prev", show=False),
-        Binding("c", "contexts", "Contexts"),
-        Binding("f", "findings", "Findings"),
-        Binding("p", "toggle_pdata", "P-DATA"),
-        Binding("e", "export", "Export"),
-        Binding("question_mark", "help", "Help"),
-        Binding("escape", "close_inputs", "Close", show=False),
+    BINDINGS = [                       # ids: remappable in keys.toml (keymap.py)
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("slash", "filter", "Filter", id="filter"),
+        Binding("ctrl+f", "search", "Search", id="search"),
+        Binding("n", "search_next(1)", "Next", show=False, id="search_next"),
+        Binding("N", "search_next(-1)", "Prev", show=False, id="search_previous"),
+        Binding("c", "contexts", "Contexts", id="contexts"),
+        Binding("f", "findings", "Findings", id="findings"),
+        Binding("p", "toggle_pdata", "P-DATA", id="toggle_pdata"),
+        Binding("e", "export", "JSON", id="export"),
+        Binding("o", "export_objects", "Objects", id="export_objects"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("escape", "close_inputs", "Close", show=False, id="close"),
     ]
 
     def __init__(self, path: str | None = None, *, reader=None, live=None, writer=None, ports=(),
-                 name: str | None = None, show_timing: bool = True):
+                 name: str | None = None, show_timing: bool = True, keys: Keys | None = None,
+                 slow_s: float = 5.0):
         super().__init__()
         self.show_timing = show_timing
+        self.keys = load_keys() if keys is None else keys
+        self.slow_s = slow_s
         self.path = path
         self.reader = reader
         self.live = live
@@ -111,6 +124,8 @@ class ViewerApp(App):
         self.error: str | None = None
         self.first_screen_at: float | None = None
         self.loaded_at: float | None = None
+        self.diagnosed_at: float | None = None
+        self.exports: list = []           # (association number, directory, records) of finished object exports
         self.started = time.monotonic()
         self._hex_unit: str | None = None
         self._item = None
@@ -148,7 +163,15 @@ class ViewerApp(App):
     def hex(self) -> HexPane:
         return self.query_one(HexPane)
 
+    @property
+    def diagnosis(self) -> Diagnosis | None:
+        return self.session.diagnosis
+
     def on_mount(self) -> None:
+        if self.keys.keymap:
+            self.set_keymap(self.keys.keymap)
+        for problem in self.keys.problems[:5]:
+            self.notify(f"keys: {problem}", severity="warning", markup=False, timeout=10)
         self.assoc_list.focus()
         self._set_status(Text(f"{safe_text(self.session.name)}: loading…"))
         if self.live is None and self.reader is None:
@@ -161,7 +184,7 @@ class ViewerApp(App):
             except OSError as e:
                 self._fail(f"{safe_text(self.path)}: {e.strerror or e}")
                 return
-        self.loader = Loader(self.session, self.analyzer, self._post)
+        self.loader = Loader(self.session, self.analyzer, self._post, self._post_diagnosis, slow_s=self.slow_s)
         self.load()
 
     def _fail(self, message: str) -> None:
@@ -172,6 +195,9 @@ class ViewerApp(App):
 
     def _post(self, progress: Progress) -> None:
         self.post_message(Loaded(progress))
+
+    def _post_diagnosis(self, diagnosis: Diagnosis) -> None:
+        self.post_message(Diagnosed(diagnosis))
 
     @work(thread=True, exclusive=True, name="loader")
     def load(self) -> None:
@@ -203,6 +229,24 @@ class ViewerApp(App):
         if p.error:
             self.notify(f"loading stopped: {safe_text(p.error)}", severity="error", markup=False)
 
+    def on_diagnosed(self, message: Diagnosed) -> None:
+        """New findings: counts in the list, ! marks in the ladder, the findings pane if open."""
+        d = message.diagnosis
+        if d.final:
+            self.diagnosed_at = time.monotonic()
+        self.assoc_list.set_diagnosis(d)
+        a = self.ladder.assoc
+        if a is not None:
+            self.ladder.set_marks(d.frame_marks(a.number))
+        self._update_detail()
+        screen = self.screen
+        if isinstance(screen, TextScreen) and screen.kind == "findings":
+            shown = next((x for x in list(self.session.associations) if x.number == screen.association), None)
+            if shown is not None:
+                screen.set_body(findings_text(shown, d))
+        if d.error:
+            self.notify(f"diagnosis failed: {safe_text(d.error)}", severity="error", markup=False)
+
     def _update_status(self) -> None:
         p = self.progress
         s = self.session
@@ -230,7 +274,8 @@ class ViewerApp(App):
         self._set_status(out)
 
     def _set_status(self, text: Text) -> None:
-        self.query_one("#status", Static).update(text)
+        # one fixed-height line: no layout pass (a reflow of every pane, several times a second while loading)
+        self.query_one("#status", Static).update(text, layout=False)
 
     def _refresh_associations(self, *, reset: bool = False) -> None:
         s = self.session
@@ -250,7 +295,12 @@ class ViewerApp(App):
 
     def _update_detail(self) -> None:
         a = self.assoc_list.selected
-        self.query_one("#detail", Static).update(association_detail(a) if a is not None else Text(""))
+        d = self.diagnosis
+        counts = d.count(a.number) if (a is not None and d is not None) else None
+        text = association_detail(a, counts) if a is not None else Text("")
+        if text != getattr(self, "_detail_text", None):
+            self._detail_text = text
+            self.query_one("#detail", Static).update(text, layout=False)
 
     # -- selection ---------------------------------------------------------------------------
 
@@ -258,6 +308,8 @@ class ViewerApp(App):
         (self.ladder if message.list is self.assoc_list else self.tree).focus()
 
     def on_line_list_selected(self, message) -> None:
+        if not self.query(AssociationList):       # a message that arrives while the app closes
+            return
         if message.list is self.assoc_list:
             a = self.assoc_list.selected
             if a is not self.ladder.assoc:
@@ -271,7 +323,12 @@ class ViewerApp(App):
             self.ladder.show(None, [], 0, self.expr, self.hide_pdata)
             self._show_item(None)
             return
+        d = self.diagnosis
+        self.ladder.marks = d.frame_marks(a.number) if d is not None else ([], {})
+        follow = self.session.live and not a.closed and self.assoc_list.following
         self.ladder.show(a, self.session.items_of(a), self.session.t0, self.expr, self.hide_pdata)
+        if follow and self.ladder.count:
+            self.ladder.select(self.ladder.count - 1, notify=False)
         self._show_item(self.ladder.selected)
 
     def _show_item(self, item) -> None:
@@ -434,20 +491,31 @@ class ViewerApp(App):
 
     # -- panels, export, navigation ----------------------------------------------------------
 
+    def _close_keys(self, action: str) -> tuple[str, ...]:
+        keys = App._normalize_keymap({action: self.keys.keys(action)})[action]
+        return tuple(k.strip() for k in keys.split(",") if k.strip())
+
     def action_contexts(self) -> None:
         a = self.assoc_list.selected
         if a is not None:
-            self.push_screen(TextScreen("Presentation contexts", contexts_text(a), close_key="c"))
+            self.push_screen(TextScreen("Presentation contexts", contexts_text(a),
+                                        close_key=self._close_keys("contexts")))
 
     def action_findings(self) -> None:
+        """The diagnosis findings of the selected association (live: asks for a fresh diagnosis)."""
         a = self.assoc_list.selected
-        if a is not None:
-            self.push_screen(TextScreen("Findings", findings_text(a), close_key="f"))
+        if a is None:
+            return
+        if self.session.live and self.loader is not None and not self.session.done:
+            self.loader.want_diagnosis.set()
+        screen = TextScreen("Findings", findings_text(a, self.diagnosis), close_key=self._close_keys("findings"))
+        screen.kind, screen.association = "findings", a.number
+        self.push_screen(screen)
 
     def action_help(self) -> None:
         from . import filter as filter_module
-        body = Text(HELP + "\nFilter language\n" + (filter_module.__doc__ or ""))
-        self.push_screen(TextScreen("Help", body, close_key="question_mark"))
+        body = Text(HELP + keys_help(self.keys) + "\n\nFilter language\n" + (filter_module.__doc__ or ""))
+        self.push_screen(TextScreen("Help", body, close_key=self._close_keys("help")))
 
     def action_toggle_pdata(self) -> None:
         self.hide_pdata = not self.hide_pdata
@@ -475,6 +543,40 @@ class ViewerApp(App):
             return None
         self.notify(f"association #{a.number} written to {os.path.abspath(path)}", markup=False)
         return path
+
+    def action_export_objects(self) -> None:
+        """Write the selected association's C-STORE objects as .dcm files, in a worker."""
+        a = self.assoc_list.selected
+        if a is None:
+            self.notify("no association selected", severity="warning")
+            return
+        if self.path is None or self.live is not None:
+            self.notify("exporting objects needs a capture file: save the live capture with -w, then "
+                        "dicomsniff view FILE", severity="warning")
+            return
+        stores = sum(1 for m in list(a.messages) if m.command is not None and m.command.command_field == 0x0001)
+        if not stores:
+            self.notify(f"association #{a.number} carries no C-STORE request", severity="warning")
+            return
+        directory = fresh_directory(".", a.number)
+        self.notify(f"exporting the objects of association #{a.number} to {os.path.abspath(directory)}…",
+                    markup=False)
+        self._export_objects(a.number, str(directory), a.last_frame if a.closed else None)
+
+    @work(thread=True, group="export-objects", exit_on_error=False)
+    def _export_objects(self, number: int, directory: str, last_frame: int | None) -> None:
+        stop = self.loader.stop if self.loader is not None else None
+        skipped: list[str] = []
+        try:
+            records, summary = export_association_objects(self.path, number, directory, ports=self.ports,
+                                                          last_frame=last_frame, stop=stop, say=skipped.append)
+        except Exception as e:           # never a traceback: say what went wrong
+            self.call_from_thread(self.notify, f"object export failed: {safe_text(e)}", severity="error",
+                                  markup=False)
+            return
+        self.exports.append((number, directory, records))
+        self.call_from_thread(self.notify, summary + "".join(f"\n{line}" for line in skipped[:3]),
+                              markup=False, timeout=10)
 
     def goto_association(self, number: int) -> bool:
         """Select association ``number`` (clearing the filter if it hides it)."""

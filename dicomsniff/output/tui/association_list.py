@@ -21,8 +21,9 @@ class AssociationList(LineList):
         self.shown: list = []
         self.t0 = 0
         self.t1 = 0
-        self.width_hint = 150
+        self.width_hint = 160
         self.border_title = "Associations"
+        self.diagnosis = None          # session.Diagnosis once computed: the err / warn columns
 
     def set_rows(self, shown: list, t0: int, t1: int, *, reset: bool = False) -> None:
         """Show these associations (a filtered view of the session's list)."""
@@ -41,5 +42,11 @@ class AssociationList(LineList):
     def selected(self):
         return self.shown[self.cursor] if 0 <= self.cursor < len(self.shown) else None
 
+    def set_diagnosis(self, diagnosis) -> None:
+        self.diagnosis = diagnosis
+        self.invalidate()
+
     def row_text(self, row: int) -> Text:
-        return association_row(self.shown[row], self.t0, self.t1)
+        a = self.shown[row]
+        counts = self.diagnosis.count(a.number) if self.diagnosis is not None else None
+        return association_row(a, self.t0, self.t1, counts)

@@ -20,7 +20,9 @@ class DicomCommands(Provider):
         return [
             ("Filter associations…", app.action_filter, "Open the filter input (/)"),
             ("Search decoded values…", app.action_search, "Free-text search (ctrl+f, then n / N)"),
-            ("Export selected association to JSON", app.action_export, "Write it into the current directory"),
+            ("Export selected association to JSON", app.action_export, "Write it into the current directory (e)"),
+            ("Export selected association's objects to .dcm", app.action_export_objects,
+             "Its C-STORE data sets as Part-10 files in ./dicomsniff-objects-N/ (o)"),
             ("Show presentation contexts", app.action_contexts, "Accepted and rejected contexts (c)"),
             ("Show findings", app.action_findings, "What went wrong in this association (f)"),
             ("Toggle P-DATA-TF rows", app.action_toggle_pdata, "Show or hide data PDUs in the ladder (p)"),

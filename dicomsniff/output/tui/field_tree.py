@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -44,6 +45,10 @@ def field_label(f: Field) -> Text:
 class FieldTree(Tree):
     """A Textual Tree of Field nodes; highlighting a node posts Tree.NodeHighlighted as usual."""
 
+    BINDINGS = [
+        Binding("k", "cursor_up", "Up", show=False, id="tree.up"),
+        Binding("j", "cursor_down", "Down", show=False, id="tree.down"),
+    ]
     DEFAULT_CSS = """
     FieldTree { border: round $primary 50%; width: 1fr; height: 1fr; }
     FieldTree:focus { border: round $accent; }

@@ -7,6 +7,8 @@ the filter are dimmed, not hidden, so request/response pairs stay readable.
 
 from __future__ import annotations
 
+import bisect
+
 from rich.text import Text
 
 from ...ul.pdus import P_DATA_TF
@@ -32,8 +34,9 @@ class Ladder(LineList):
         self._pos = 0
         self.t0 = 0
         self.expr = None
-        self.width_hint = 150
+        self.width_hint = 160
         self.border_title = "Messages"
+        self.marks: tuple[list[int], dict[int, str]] = ([], {})
 
     def show(self, assoc, source: list, t0: int, expr=None, hide_pdata: bool = False) -> None:
         """Switch to another association (``source`` is its live, growing item list)."""
@@ -60,6 +63,35 @@ class Ladder(LineList):
         if len(self.items) != self.count:
             self.set_count(len(self.items))
 
+    def set_marks(self, marks: tuple[list[int], dict[int, str]]) -> None:
+        """Frames named by the diagnosis' errors and warnings (sorted list, frame → severity)."""
+        if marks != self.marks:
+            self.marks = marks
+            self.invalidate()
+
+    def mark_of(self, item) -> str | None:
+        """The worst severity among the marked frames that belong to ``item`` (None: unmarked)."""
+        frames, severity = self.marks
+        if not frames:
+            return None
+        own = item.frames
+        if not own:
+            return None
+        lo, hi = min(own[0], own[-1]), max(own[0], own[-1])
+        i = bisect.bisect_left(frames, lo)
+        worst = None
+        own_set = None
+        while i < len(frames) and frames[i] <= hi:
+            f = frames[i]
+            if own_set is None:
+                own_set = set(own) if len(own) > 8 else own
+            if f in own_set:
+                if severity[f] == "error":
+                    return "error"
+                worst = severity[f]
+            i += 1
+        return worst
+
     def set_filter(self, expr) -> None:
         self.expr = expr
         self.invalidate()
@@ -73,4 +105,4 @@ class Ladder(LineList):
         dim = False
         if self.expr is not None and item.message is not None:
             dim = not matches_message(self.expr, self.assoc, item.message, item.exchange)
-        return ladder_row(item, self.assoc, self.t0, dim)
+        return ladder_row(item, self.assoc, self.t0, dim, self.mark_of(item))

@@ -22,14 +22,14 @@ from textual.strip import Strip
 class LineList(ScrollView, can_focus=True):
     """Rows 0..count-1 rendered on demand; ``cursor`` is the selected row (-1: none)."""
 
-    BINDINGS = [
-        Binding("up,k", "move(-1)", "Up", show=False),
-        Binding("down,j", "move(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home,g", "jump(0)", "First", show=False),
-        Binding("end,G", "jump(-1)", "Last", show=False),
-        Binding("enter", "activate", "Open", show=False),
+    BINDINGS = [                         # ids: remappable in keys.toml (see keymap.py)
+        Binding("up,k", "move(-1)", "Up", show=False, id="list.up"),
+        Binding("down,j", "move(1)", "Down", show=False, id="list.down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="list.page_up"),
+        Binding("pagedown", "page(1)", "Page down", show=False, id="list.page_down"),
+        Binding("home,g", "jump(0)", "First", show=False, id="list.first"),
+        Binding("end,G", "jump(-1)", "Last", show=False, id="list.last"),
+        Binding("enter", "activate", "Open", show=False, id="list.open"),
     ]
     DEFAULT_CSS = """
     LineList { background: $surface; }
@@ -76,7 +76,7 @@ class LineList(ScrollView, can_focus=True):
         """Set the number of rows; follow the newest if the cursor was on the last row."""
         old = self.count
         if follow is None:
-            follow = old > 0 and self.cursor == old - 1
+            follow = old > 0 and self.following
         self.count = count
         self._cache.clear()
         self.virtual_size = Size(self.width_hint, count + self.header_lines)
@@ -87,6 +87,17 @@ class LineList(ScrollView, can_focus=True):
         elif follow and count > old:
             self.select(count - 1)
         self.refresh()
+
+    @property
+    def following(self) -> bool:
+        """True while new rows should move the cursor: it is on the last row and not scrolled away."""
+        if self.count == 0 or self.cursor != self.count - 1:
+            return False
+        height = self.scrollable_content_region.height - self.header_lines
+        if height <= 0:
+            return True
+        top = int(self.scroll_offset.y)
+        return top <= self.cursor < top + height
 
     def reset(self, count: int) -> None:
         """New content: clear the cursor, then show ``count`` rows."""

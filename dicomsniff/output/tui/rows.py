@@ -44,11 +44,16 @@ def time_bar(start: int | None, end: int | None, t0: int, t1: int, cells: int = 
 
 
 ASSOC_HEADER = (f"{'#':>4} {'time':>10}  {'client → server':<44} {'calling → called AE':<34} "
-                f"{'outcome':<10} {'msgs':>5} {'fail':>4} {'duration':>9}  timeline")
+                f"{'outcome':<10} {'msgs':>5} {'err':>4} {'warn':>4} {'duration':>9}  timeline")
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "note": "cyan", "chat": "dim"}
+MARK = {"error": ("!", "bold red"), "warning": ("!", "bold yellow")}
 
 
-def association_row(a, t0: int, t1: int) -> Text:
-    """One association-list row: number, time, peers, AE titles, outcome, counts, duration, bar."""
+def association_row(a, t0: int, t1: int, counts: tuple[int, int] | None = None) -> Text:
+    """One association-list row: number, time, peers, AE titles, outcome, counts, duration, bar.
+
+    ``counts`` is (errors, warnings) of the diagnosis; None while it is not computed yet.
+    """
     row = Text(no_wrap=True, overflow="ellipsis")
     start = a.start_ns if a.start_ns is not None else t0
     row.append(f"{a.number:>4} {rel_time(start, t0):>10}  ")
@@ -57,9 +62,13 @@ def association_row(a, t0: int, t1: int) -> Text:
     row.append(aes[:34].ljust(34) + " ", style="bold")
     outcome = a.outcome
     row.append(f"{outcome:<10}", style=OUTCOME_STYLE.get(outcome, ""))
-    fails = a.failures
     row.append(f" {len(a.messages):>5} ")
-    row.append(f"{fails:>4}", style="bold red" if fails else "dim")
+    if counts is None:
+        row.append(f"{'…':>4} {'…':>4}", style="dim")
+    else:
+        err, warn = counts
+        row.append(f"{err:>4}", style="bold red" if err else "dim")
+        row.append(f" {warn:>4}", style="yellow" if warn else "dim")
     row.append(f" {duration_text(a.duration_ns):>9}  ")
     row.append(time_bar(a.start_ns, a.end_ns, t0, t1), style=OUTCOME_STYLE.get(outcome, ""))
     return row
@@ -107,10 +116,16 @@ def item_summary(item) -> str:
     return " ".join(parts)
 
 
-def ladder_row(item, a, t0: int, dim: bool = False) -> Text:
-    """One ladder row: time, frame, arrow between SCU and SCP, message ID, summary, status."""
+def ladder_row(item, a, t0: int, dim: bool = False, mark: str | None = None) -> Text:
+    """One ladder row: marker, time, frame, arrow between SCU and SCP, message ID, summary, status.
+
+    ``mark`` is the worst severity of the diagnosis findings naming a frame of this row
+    (a red ``!`` for an error, a yellow one for a warning).
+    """
     to_server = item.direction == a.client_dir
     row = Text(no_wrap=True, overflow="ellipsis")
+    sign, style = MARK.get(mark, (" ", ""))
+    row.append(sign, style=style)
     row.append(f"{rel_time(item.ts_ns, t0):>11} {item.frame:>7}  ", style="dim" if dim else "")
     if item.message is not None:
         m = item.message
@@ -176,32 +191,65 @@ def contexts_text(a) -> Text:
     return out
 
 
-def findings_text(a) -> Text:
-    """The findings panel: every finding of the association with its frames and hint."""
-    out = Text()
-    out.append(f"Association #{a.number} findings\n\n", style="bold")
-    if not a.findings:
-        out.append("No findings: nothing looked wrong.\n", style="green")
-    style = {"error": "bold red", "warning": "yellow", "note": "cyan", "chat": "dim"}
-    for f in list(a.findings):
-        out.append(f"[{f.severity}] ", style=style.get(f.severity, ""))
-        out.append(safe_text(f.message))
+def _finding_lines(out: Text, findings: list) -> None:
+    for f in findings:
+        style = SEVERITY_STYLE.get(f.severity, "")
+        out.append(f"[{f.severity}] ", style=style)
+        out.append(safe_text(f.message), style="bold" if f.severity == "error" else "")
+        code = getattr(f, "code", "")
+        if code:
+            out.append(f"  ({safe_text(code)})", style="dim")
         if f.frames:
-            out.append(f"  (frame {', '.join(str(x) for x in f.frames[:5])})", style="dim")
+            more = f" … {len(f.frames) - 8} more" if len(f.frames) > 8 else ""
+            out.append(f"\n    frames {', '.join(str(x) for x in f.frames[:8])}{more}", style="dim")
         out.append("\n")
         if f.hint:
             out.append(f"    {safe_text(f.hint)}\n", style="italic")
+
+
+def findings_text(a, diagnosis=None) -> Text:
+    """The findings panel: the diagnosis findings of the association (frames, hints), worst first.
+
+    Without a diagnosis yet (still loading) it shows the model's own findings and says so.
+    """
+    out = Text()
+    out.append(f"Association #{a.number} ", style="bold")
+    out.append(f"{safe_text(a.calling_ae or '?')} → {safe_text(a.called_ae or '?')}\n", style="bold")
+    if diagnosis is None:
+        found = list(a.findings)
+        out.append("Diagnosis runs when loading is done; these are the decoder's findings so far.\n\n",
+                   style="dim")
+    else:
+        found = diagnosis.of(a.number)
+        err, warn = diagnosis.count(a.number) or (0, 0)
+        notes = len(found) - err - warn
+        out.append(f"{err} error{'s' if err != 1 else ''}, {warn} warning{'s' if warn != 1 else ''}, "
+                   f"{notes} note{'s' if notes != 1 else ''}", style="bold red" if err else
+                   ("yellow" if warn else "green"))
+        if not diagnosis.final:
+            out.append("  (live: diagnosis of what was captured so far)", style="dim")
+        out.append("\n")
+        if diagnosis.error:
+            out.append(f"diagnosis failed: {safe_text(diagnosis.error)}\n", style="bold red")
+        out.append("\n")
+    if not found:
+        out.append("No findings: nothing looked wrong.\n", style="green")
+    _finding_lines(out, found)
+    if diagnosis is not None and diagnosis.capture:
+        out.append("\nCapture (no association)\n", style="bold")
+        _finding_lines(out, diagnosis.capture[:20])
     return out
 
 
-def association_detail(a) -> Text:
+def association_detail(a, counts: tuple[int, int] | None = None) -> Text:
     """A one-line header above the ladder for the selected association."""
     out = Text(no_wrap=True, overflow="ellipsis")
     out.append(f"#{a.number} ", style="bold")
     out.append(f"{safe_text(a.calling_ae or '?')} → {safe_text(a.called_ae or '?')}", style="bold")
     out.append(f"  {ip_text(a.client.ip)}:{a.client.port} → {ip_text(a.server.ip)}:{a.server.port}  ")
     out.append(safe_text(outcome_text(a)), style=OUTCOME_STYLE.get(a.outcome, ""))
-    out.append(f"   c: contexts ({len(a.contexts)})  f: findings ({len(a.findings)})", style="dim")
+    found = "…" if counts is None else f"{counts[0]} err, {counts[1]} warn"
+    out.append(f"   c: contexts ({len(a.contexts)})  f: findings ({found})", style="dim")
     return out
 
 

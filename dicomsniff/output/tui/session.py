@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ...capture.index import FrameIndex, MemoryFrames
+from ...field import ERROR, WARN
 from ...notice import Notice
 from ...pipeline import Analyzer, AssociationOpened, MessageSeen, PduSeen
 
 BATCH_SECONDS = 0.2
 KEEP_LIMIT = 64 << 10
+LIVE_DIAGNOSIS_SECONDS = 5.0     # live: re-diagnose at most this often (and when the findings pane opens)
 
 
 class LadderItem:
@@ -61,6 +63,66 @@ class LadderItem:
 
 
 @dataclass
+class Diagnosis:
+    """The diagnosis rules' findings, indexed for the panes (computed off the UI thread).
+
+    ``marked`` maps an association number to the sorted frames that an error or
+    warning names, with the worst severity of each; ``counts`` to its number of
+    (errors, warnings). ``capture`` holds findings of no association (reader and TCP).
+    """
+
+    findings: list = field(default_factory=list)
+    by_association: dict = field(default_factory=dict)
+    capture: list = field(default_factory=list)
+    marked: dict = field(default_factory=dict)
+    counts: dict = field(default_factory=dict)
+    elapsed: float = 0.0
+    final: bool = False
+    error: str | None = None
+    numbers: set = field(default_factory=set)
+
+    def of(self, number: int) -> list:
+        return self.by_association.get(number, [])
+
+    def count(self, number: int) -> tuple[int, int] | None:
+        """(errors, warnings) of an association; None if it was not diagnosed (live, too new)."""
+        return self.counts.get(number, (0, 0)) if number in self.numbers else None
+
+    def frame_marks(self, number: int) -> tuple[list[int], dict[int, str]]:
+        """(sorted frames, frame → worst severity) named by errors and warnings of an association."""
+        return self.marked.get(number, ([], {}))
+
+
+def diagnose_session(associations: list, notices: list, *, slow_s: float = 5.0, final: bool = True) -> Diagnosis:
+    """Run :func:`~dicomsniff.model.diagnosis.diagnose` and index its findings for the TUI.
+
+    Call it from the thread that feeds the analyzer (the loader), so that no
+    association changes while the rules read it.
+    """
+    from ...model.diagnosis import diagnose
+    from ..diagnose import notice_findings
+    t0 = time.monotonic()
+    assocs = list(associations)
+    found = diagnose(assocs, slow_s=slow_s)
+    capture = notice_findings([n for n in notices if getattr(n, "where", None) in ("capture", "tcp")])
+    d = Diagnosis(found + capture, capture=capture, final=final, numbers={a.number for a in assocs})
+    marks: dict[int, dict[int, str]] = {}
+    for f in found:
+        d.by_association.setdefault(f.association, []).append(f)
+        if f.severity not in (ERROR, WARN):
+            continue
+        err, warn = d.counts.get(f.association, (0, 0))
+        d.counts[f.association] = (err + (f.severity == ERROR), warn + (f.severity == WARN))
+        m = marks.setdefault(f.association, {})
+        for frame in f.frames:
+            if m.get(frame) != ERROR:
+                m[frame] = f.severity
+    d.marked = {n: (sorted(m), m) for n, m in marks.items()}
+    d.elapsed = time.monotonic() - t0
+    return d
+
+
+@dataclass
 class Progress:
     """A batch notice from the loader: how far it got."""
 
@@ -87,6 +149,7 @@ class Session:
     first_ts: int | None = None
     last_ts: int = 0
     done: bool = False
+    diagnosis: Diagnosis | None = None
 
     def items_of(self, assoc) -> list[LadderItem]:
         return self.items.get(assoc.number, [])
@@ -102,11 +165,17 @@ class Session:
 class Loader:
     """Runs frames through an Analyzer into a Session; ``stop`` ends it early (from any thread)."""
 
-    def __init__(self, session: Session, analyzer: Analyzer, post: Callable[[Progress], None]):
+    def __init__(self, session: Session, analyzer: Analyzer, post: Callable[[Progress], None],
+                 post_diagnosis: Callable[[Diagnosis], None] | None = None, slow_s: float = 5.0):
         self.session = session
         self.analyzer = analyzer
         self.post = post
+        self.post_diagnosis = post_diagnosis
+        self.slow_s = slow_s
         self.stop = threading.Event()
+        self.want_diagnosis = threading.Event()     # set from the UI: diagnose soon (live)
+        self.diagnosis_interval = LIVE_DIAGNOSIS_SECONDS
+        self._last_diagnosis = time.monotonic()
         self.started = time.monotonic()
         self._last_post = 0.0
         self._assocs_posted = 0
@@ -145,6 +214,29 @@ class Loader:
             self._assocs_posted = len(self.session.associations)
             self.post(self._progress(source))
 
+    def diagnose(self, final: bool = True) -> None:
+        """Diagnose what was read so far (in the loader thread) and hand it to ``post_diagnosis``."""
+        if self.post_diagnosis is None:
+            return
+        s = self.session
+        try:
+            d = diagnose_session(s.associations, s.notices, slow_s=self.slow_s, final=final)
+        except Exception as e:        # the viewer works without a diagnosis; say why there is none
+            d = Diagnosis(final=final, error=f"{type(e).__name__}: {e}")
+        s.diagnosis = d
+        self._last_diagnosis = time.monotonic()
+        # a slow diagnosis (a big live capture) runs less often, so capture keeps up
+        self.diagnosis_interval = max(LIVE_DIAGNOSIS_SECONDS, 20 * d.elapsed)
+        self.post_diagnosis(d)
+
+    def _maybe_diagnose(self) -> None:
+        if self.post_diagnosis is None:
+            return
+        due = time.monotonic() - self._last_diagnosis >= self.diagnosis_interval
+        if self.want_diagnosis.is_set() or (due and self.session.associations):
+            self.want_diagnosis.clear()
+            self.diagnose(final=False)
+
     def _frame(self, frame, index, writer) -> None:
         s = self.session
         if index is not None:
@@ -164,8 +256,10 @@ class Loader:
         seen = 0
         error = None
         try:
-            for frame in reader:
+            for n, frame in enumerate(reader):
                 self._frame(frame, index, None)
+                if not n & 63:
+                    time.sleep(0)       # hand the GIL to the UI thread now and then, so keys answer at once
                 if len(reader.notices) > seen:
                     s.notices.extend(reader.notices[seen:])
                     seen = len(reader.notices)
@@ -181,6 +275,8 @@ class Loader:
             reader.close()
         s.done = True
         self.post(self._progress(reader, done=True, error=error))
+        if not self.stop.is_set():
+            self.diagnose()
 
     def run_live(self, source, writer=None) -> None:
         """Read a live source until ``stop`` (or the source closes); then finish the analysis."""
@@ -195,6 +291,7 @@ class Loader:
                     s.notices.extend(source.notices[seen:])
                     seen = len(source.notices)
                 self._maybe_post(source)
+                self._maybe_diagnose()
                 if self.stop.is_set():
                     break
             for ev in self.analyzer.finish():
@@ -210,6 +307,8 @@ class Loader:
                     error = error or f"saving the capture failed: {e}"
         s.done = True
         self.post(self._progress(source, done=True, error=error))
+        if not self.stop.is_set():
+            self.diagnose()
 
 
 def new_session(name: str, *, live: bool = False, path=None) -> Session:

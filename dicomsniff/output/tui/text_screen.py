@@ -20,11 +20,19 @@ class TextScreen(ModalScreen):
                                   padding: 0 1; }
     """
 
-    def __init__(self, title: str, body: Text, close_key: str | None = None):
+    def __init__(self, title: str, body: Text, close_key: str | tuple[str, ...] | None = None):
         super().__init__()
         self.title_text = title
         self.body = body
-        self.close_key = close_key
+        self.close_keys = (close_key,) if isinstance(close_key, str) else tuple(close_key or ())
+        self.kind = title.lower()
+        self.association: int | None = None
+
+    def set_body(self, body: Text) -> None:
+        """Replace the text (the findings pane when a fresher diagnosis arrives)."""
+        self.body = body
+        if self.is_mounted:
+            self.query_one("#panel-body", Static).update(body)
 
     def compose(self) -> ComposeResult:
         scroll = VerticalScroll()
@@ -36,7 +44,7 @@ class TextScreen(ModalScreen):
         self.query_one(VerticalScroll).focus()
 
     def on_key(self, event) -> None:
-        if self.close_key and event.key == self.close_key:
+        if event.key in self.close_keys:
             event.stop()
             self.dismiss()
 
