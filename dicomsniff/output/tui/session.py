@@ -256,10 +256,8 @@ class Loader:
         seen = 0
         error = None
         try:
-            for n, frame in enumerate(reader):
+            for frame in reader:
                 self._frame(frame, index, None)
-                if not n & 63:
-                    time.sleep(0)       # hand the GIL to the UI thread now and then, so keys answer at once
                 if len(reader.notices) > seen:
                     s.notices.extend(reader.notices[seen:])
                     seen = len(reader.notices)
