@@ -311,10 +311,12 @@ def diagnose(capture: str, slow: float, idle: float, as_json: bool, no_color: bo
 @click.option("-f", "--filter", "bpf", default=None, help="Capture filter for --live, tcpdump syntax.")
 @click.option("-w", "--write", "write_path", type=click.Path(dir_okay=False), default=None,
               help="With --live: also save every captured packet to this pcap file.")
+@click.option("--slow", "slow", type=click.FloatRange(0, min_open=True), default=5.0, show_default=True,
+              help="A response later than this many seconds is reported as slow.")
 @port_option
 @friendly_errors
 def view(capture: str | None, live: bool, interface: str | None, bpf: str | None, write_path: str | None,
-         ports: tuple[int, ...]) -> None:
+         slow: float, ports: tuple[int, ...]) -> None:
     """Terminal UI: associations, each one's messages as a ladder, field tree and bytes.
 
     Keys: arrows or j/k, tab between panes, enter to open, / filter, ctrl+f search,
@@ -340,7 +342,7 @@ def view(capture: str | None, live: bool, interface: str | None, bpf: str | None
             except BaseException:
                 source.close()
                 raise
-        app = ViewerApp(live=source, writer=writer, ports=ports)
+        app = ViewerApp(live=source, writer=writer, ports=ports, slow_s=slow)
         app.run()
         if writer is not None:
             click.echo(f"dicomsniff: capture saved to {write_path} ({writer.frames} packets)", err=True)
@@ -351,7 +353,7 @@ def view(capture: str | None, live: bool, interface: str | None, bpf: str | None
         raise click.UsageError("-i, -f and -w go with --live")
     from .capture.reader import open_capture
     reader = open_capture(capture)
-    app = ViewerApp(capture, reader=reader, ports=ports)
+    app = ViewerApp(capture, reader=reader, ports=ports, slow_s=slow)
     app.run()
     if app.error:
         click.echo(f"dicomsniff: {app.error}", err=True)
