@@ -178,6 +178,24 @@ def export(capture: str, output: str, jsonl: bool, no_trees: bool, slow: float, 
         J.write_jsonl(read_events(path, an), write, capture, an, trees=not no_trees, slow_s=slow, idle_s=idle)
 
 
+def _open_live(interface: str, bpf: str | None, snaplen: int | None, write_path: str | None):
+    """(live source, pcap writer or None); a capture that cannot start is one line and exit status 2."""
+    from .capture.live import LiveCaptureError, open_live
+    try:
+        source = open_live(interface, bpf) if snaplen is None else open_live(interface, bpf, snaplen)
+    except LiveCaptureError as e:
+        click.echo(f"dicomsniff: {e}", err=True)
+        sys.exit(2)
+    if not write_path:
+        return source, None
+    from .capture.pcapwriter import PcapWriter
+    try:
+        return source, PcapWriter(write_path, source.linktype, source.snaplen)
+    except BaseException:
+        source.close()
+        raise
+
+
 STREAM_EXCHANGES = 200      # exchanges (with their messages) an open association keeps for export --jsonl
 
 
@@ -200,7 +218,6 @@ def capture(interface: str, bpf: str | None, write_path: str | None, jsonl: bool
     Ctrl-C (or SIGTERM) stops: the pcap is completed, open associations are
     reported as incomplete, and a last line counts packets and kernel drops.
     """
-    from .capture.live import LiveCaptureError, open_live
     from .output.live_text import run_live
     out = click.get_text_stream("stdout")
 
@@ -208,19 +225,7 @@ def capture(interface: str, bpf: str | None, write_path: str | None, jsonl: bool
         out.write(line + "\n")
         out.flush()
 
-    try:
-        source = open_live(interface, bpf, snaplen)
-    except LiveCaptureError as e:
-        click.echo(f"dicomsniff: {e}", err=True)
-        sys.exit(2)
-    writer = None
-    if write_path:
-        from .capture.pcapwriter import PcapWriter
-        try:
-            writer = PcapWriter(write_path, source.linktype, snaplen)
-        except BaseException:
-            source.close()
-            raise
+    source, writer = _open_live(interface, bpf, snaplen, write_path)
     an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_limit=256 << 10)
     run_live(source, an, write, jsonl=jsonl, writer=writer, count=count, duration=duration,
              err=lambda line: click.echo(line, err=True))
@@ -328,20 +333,7 @@ def view(capture: str | None, live: bool, interface: str | None, bpf: str | None
             raise click.UsageError("give either a CAPTURE file or --live -i IFACE, not both")
         if not interface:
             raise click.UsageError("--live needs -i IFACE")
-        from .capture.live import LiveCaptureError, open_live
-        try:
-            source = open_live(interface, bpf)
-        except LiveCaptureError as e:
-            click.echo(f"dicomsniff: {e}", err=True)
-            sys.exit(2)
-        writer = None
-        if write_path:
-            from .capture.pcapwriter import PcapWriter
-            try:
-                writer = PcapWriter(write_path, source.linktype, source.snaplen)
-            except BaseException:
-                source.close()
-                raise
+        source, writer = _open_live(interface, bpf, None, write_path)
         app = ViewerApp(live=source, writer=writer, ports=ports, slow_s=slow)
         app.run()
         if writer is not None:
