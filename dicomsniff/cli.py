@@ -11,6 +11,7 @@ import click
 from . import __version__
 from .reading import CaptureFormatError, read_events
 from .pipeline import Analyzer
+from .ul.events import BRIEF_SPANS
 
 
 def _ports(values: tuple[int, ...]) -> set[int]:
@@ -138,7 +139,8 @@ def summary(capture: str, no_color: bool, max_exchanges: int, slow: float, idle:
     The findings are those of `dicomsniff diagnose` (one line each, with frames and what to check).
     """
     from .output.summary import print_summary
-    an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_limit=64 << 10, keep_exchanges=max_exchanges)
+    an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_limit=64 << 10, keep_exchanges=max_exchanges,
+                  data_span_limit=BRIEF_SPANS)
     notices, findings = run_diagnosed(capture, an, slow=slow, idle=idle)
     print_summary(console_for(no_color), an.associations, an.first_ts or 0, notices,
                   findings=[f for f in findings if f.association != 0])
@@ -196,7 +198,8 @@ def _open_live(interface: str, bpf: str | None, snaplen: int | None, write_path:
         raise
 
 
-STREAM_EXCHANGES = 200      # exchanges (with their messages) an open association keeps for export --jsonl
+STREAM_EXCHANGES = 200
+      # exchanges (with their messages) an open association keeps for export --jsonl
 
 
 @main.command()
@@ -300,7 +303,7 @@ def diagnose(capture: str, slow: float, idle: float, as_json: bool, no_color: bo
     """
     import json
     from .output.diagnose import diagnosis_json, exit_status, print_diagnosis
-    an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_limit=256 << 10)
+    an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_limit=256 << 10, data_span_limit=BRIEF_SPANS)
     _notices, findings = run_diagnosed(capture, an, slow=slow, idle=idle)
     if as_json:
         click.echo(json.dumps(diagnosis_json(capture, an.associations, findings, slow, idle), indent=2))
@@ -362,7 +365,7 @@ def _split_target(target: str) -> tuple[str, int | None]:
 
 def _associations_of(target: str, ports: tuple[int, ...]) -> list:
     path, number = _split_target(target)
-    an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_limit=256 << 10)
+    an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_limit=256 << 10, data_span_limit=BRIEF_SPANS)
     collect(path, an)
     if number is None:
         return an.associations

@@ -19,7 +19,7 @@ from .notice import Notice
 from .tcp.events import StreamClosed, StreamData, StreamGap, StreamOpened
 from .tcp.reassembly import TcpReassembler
 from .ul.detect import classify_stream_start, plausible_pdu_header
-from .ul.events import PduEvent, PdvChunk
+from .ul.events import MAX_SPANS, PduEvent, PdvChunk
 from .ul.framer import LOOKAHEAD, PduFramer
 
 # How many bytes of a direction are looked at before deciding a stream is not DICOM.
@@ -102,13 +102,16 @@ class Analyzer:
 
     def __init__(self, *, ports: set[int] | frozenset[int] = frozenset(), keep_pdus: bool = True,
                  stream_data: bool = False, decode_data: bool = True, keep_limit: int = 1 << 20,
-                 keep_exchanges: int | None = None):
+                 keep_exchanges: int | None = None, data_span_limit: int = MAX_SPANS):
         self.ports = set(ports)
         self.keep_pdus = keep_pdus
         self.stream_data = stream_data
         self.decode_data = decode_data
         self.keep_limit = keep_limit
         self.keep_exchanges = keep_exchanges
+        # Spans (frame, offset) remembered per data set: views that re-read data-set bytes
+        # (hex pane, bulk-data URIs) need them all; summaries only the first frames.
+        self.data_span_limit = data_span_limit
         self.tcp = TcpReassembler()
         self.pending: dict[int, _Pending] = {}
         self.dicom: dict[int, _Dicom] = {}
@@ -282,7 +285,8 @@ class Analyzer:
                           and not plausible_pdu_header(self._prefix(p, direction, LOOKAHEAD))):
                 f._enter_resync(0)
         assembler = MessageAssembler(assoc.transfer_syntax_of, stream_data=self.stream_data,
-                                     decode_data=self.decode_data, keep_limit=self.keep_limit)
+                                     decode_data=self.decode_data, keep_limit=self.keep_limit,
+                                     data_span_limit=self.data_span_limit)
         d = self.dicom[stream] = _Dicom(assoc, framers, assembler)
         out.append(AssociationOpened(assoc))
         for ev in p.events:

@@ -250,3 +250,16 @@ def test_data_ended_says_why_it_was_cut():
     evs = w.send(0, p[:200]) + w.send(0, p[200:300], skip=True)
     (end,) = [e for e in evs if type(e) is DataEnded]
     assert end.complete is False and "cut short" in end.reason
+
+
+def test_data_span_limit_bounds_what_a_message_remembers():
+    # summary/diagnose keep only the first frames of each data set: memory must not grow with object size.
+    data = patient(PatientComments="z" * 4000)
+    p = pdata([(1, COMMAND | LAST, store_rq(3))] + frags(1, DATA, data, 100))
+    w = Wire(data_span_limit=3)
+    (m,) = done(w.send(0, p, piece=120))
+    assert m.complete and m.data_length == len(data)
+    assert len(m.data_spans.spans) == 3 and m.data_spans.dropped > 0
+    assert m.data.dataset.PatientComments == "z" * 4000       # decoding does not need the spans
+    m.data_spans.trim(1)
+    assert len(m.data_spans.spans) == 1 and m.data_spans.length == len(data)

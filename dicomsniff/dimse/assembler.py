@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..field import ERROR, WARN, Finding
-from ..ul.events import PdvChunk, SpanMap
+from ..ul.events import MAX_SPANS, PdvChunk, SpanMap
 from .command_set import CommandSet, decode_command_set
 from .commands import command_name
 from .dataset import DataSetCollector, KeptDataSet
@@ -112,11 +112,13 @@ class MessageAssembler:
     """
 
     def __init__(self, transfer_syntax_of: Callable[[int, int], str | None], *,
-                 stream_data: bool = False, keep_limit: int = 1 << 20, decode_data: bool = True):
+                 stream_data: bool = False, keep_limit: int = 1 << 20, decode_data: bool = True,
+                 data_span_limit: int = MAX_SPANS):
         self.ts_of = transfer_syntax_of
         self.stream_data = stream_data
         self.keep_limit = keep_limit
         self.decode_data = decode_data
+        self.data_span_limit = data_span_limit      # where a data set's bytes lie: frames remembered
         self.slots: dict[tuple[int, int], _Slot] = {}
         self._no_ts_said: set[int] = set()
 
@@ -192,7 +194,7 @@ class MessageAssembler:
         slot.cmd = None
         if msg.command.has_data_set:
             msg.transfer_syntax = self.ts_of(ch.direction, ch.pdv.context_id)
-            msg.data_spans = SpanMap()
+            msg.data_spans = SpanMap(limit=self.data_span_limit)
             if self.decode_data and msg.transfer_syntax:
                 slot.collector = DataSetCollector(msg.transfer_syntax, keep_limit=self.keep_limit)
             if msg.transfer_syntax is None and ch.pdv.context_id not in self._no_ts_said:

@@ -238,6 +238,7 @@ def write_jsonl(events, write, capture: str, analyzer, *, trees: bool = True, sl
     from ..model.diagnosis import Diagnoser, PduWatch, ordered
     from ..notice import Notice
     from ..pipeline import AssociationClosed, MessageSeen, PduSeen
+    from ..ul.events import BRIEF_SPANS
     from .diagnose import notice_findings
     watch = PduWatch()
     diag = Diagnoser(slow_s=slow_s, idle_s=idle_s, watch=watch)
@@ -255,6 +256,8 @@ def write_jsonl(events, write, capture: str, analyzer, *, trees: bool = True, sl
         elif t is MessageSeen:
             write(jsonl_record("message", {"association": ev.association.number,
                                            **message_json(ev.association, ev.message, ev.exchange, t0=0)}))
+            if ev.message.data_spans is not None:
+                ev.message.data_spans.trim(BRIEF_SPANS)     # written: the diagnosis needs only the first frames
         elif t is AssociationClosed:
             a = ev.association
             findings.extend(diag.association(a, forget=True))

@@ -15,6 +15,7 @@ from .pdus import P_DATA_TF, DecodedPdu, Pdv, pdu_name
 # At most this many (frame, offset) spans are remembered for one unit; a
 # 2 GB PDU over a million frames keeps the first ones and a count.
 MAX_SPANS = 4096
+BRIEF_SPANS = 64     # what views that never re-read a unit's bytes keep: the first frames, as evidence
 
 
 @dataclass(slots=True)
@@ -33,7 +34,8 @@ class SpanMap:
 
     spans: list[Span] = field(default_factory=list)
     length: int = 0
-    dropped: int = 0   # spans not remembered past MAX_SPANS
+    dropped: int = 0   # spans not remembered past ``limit``
+    limit: int = MAX_SPANS
 
     def add(self, frame: int, frame_offset: int, length: int) -> None:
         spans = self.spans
@@ -43,11 +45,17 @@ class SpanMap:
                 last.length += length
                 self.length += length
                 return
-        if len(spans) < MAX_SPANS:
+        if len(spans) < self.limit:
             spans.append(Span(self.length, frame, frame_offset, length))
         else:
             self.dropped += 1
         self.length += length
+
+    def trim(self, keep: int) -> None:
+        """Forget all but the first ``keep`` spans (counted in ``dropped``), once nobody will re-read the bytes."""
+        if len(self.spans) > keep:
+            self.dropped += len(self.spans) - keep
+            del self.spans[keep:]
 
     @property
     def frames(self) -> list[int]:
