@@ -291,3 +291,25 @@ async def test_hostile_values_are_literal_in_findings_palette_and_help(tmp_path,
         assert "[red]X[31m" in app.screen.body.plain
         # and the notification of that problem was plain text
         assert any("[red]X" in str(n.message) for n in app._notifications)
+
+
+@run_async
+async def test_a_file_view_does_not_follow_new_rows():
+    # Following the newest rows is for live captures; reading a file, new associations arriving
+    # while the user looks at the last one must not move the selection away from it.
+    from test_tui_app import loaded
+    app = ViewerApp(str(Path(__file__).resolve().parent.parent / "captures" / "concurrent.pcap"), show_timing=False)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await loaded(app, pilot)
+        lst = app.assoc_list
+        assert lst.auto_follow is False and app.ladder.auto_follow is False
+        every = list(app.session.associations)
+        assert len(every) == 3
+        t0, t1 = lst.t0, lst.t1
+        for follow, expected in ((False, 1), (True, 2)):
+            lst.auto_follow = follow
+            lst.set_rows(every[:2], t0, t1, reset=True)
+            lst.select(1)
+            await pilot.pause()
+            lst.set_rows(every, t0, t1)          # a batch brings association 3 while #2 is selected
+            assert lst.cursor == expected, (follow, lst.cursor)

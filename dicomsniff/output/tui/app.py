@@ -168,6 +168,8 @@ class ViewerApp(App):
         return self.session.diagnosis
 
     def on_mount(self) -> None:
+        for lst in (self.assoc_list, self.ladder):
+            lst.auto_follow = self.session.live
         if self.keys.keymap:
             self.set_keymap(self.keys.keymap)
         for problem in self.keys.problems[:5]:

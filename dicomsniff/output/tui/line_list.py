@@ -76,7 +76,7 @@ class LineList(ScrollView, can_focus=True):
         """Set the number of rows; follow the newest if the cursor was on the last row."""
         old = self.count
         if follow is None:
-            follow = old > 0 and self.following
+            follow = self.auto_follow and old > 0 and self.following
         self.count = count
         self._cache.clear()
         self.virtual_size = Size(self.width_hint, count + self.header_lines)
@@ -87,6 +87,8 @@ class LineList(ScrollView, can_focus=True):
         elif follow and count > old:
             self.select(count - 1)
         self.refresh()
+
+    auto_follow = True      # live views follow new rows; a file view stays where the user put it
 
     @property
     def following(self) -> bool:
