@@ -509,7 +509,7 @@ def _statuses(a: Association, opts: Options) -> list[Finding]:
         subops = None
         if cf is not None and cf & 0x7FFF in (C_MOVE, C_GET) and cmd is not None:
             counts = [cmd.completed, cmd.failed, cmd.warning]
-            if any(c is not None for c in counts):
+            if any(counts):                 # all zero (a refused C-MOVE) says nothing worth a line
                 subops = counts
                 extra += f"; sub-operations completed {counts[0] or 0}, failed {counts[1] or 0}," \
                          f" warning {counts[2] or 0}"
