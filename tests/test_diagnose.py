@@ -26,6 +26,7 @@ def test_errors_exit_2_grouped_most_severe_first():
     assert "ERROR   dimse-failure: C-MOVE-RQ #1" in out and "[frame 83]" in out
     assert "→ the C-MOVE destination AE 'NOWHERE' is not configured on the SCP" in out
     assert "\x1b[" not in out
+    assert "sub-operations completed 0, failed 0" not in out     # a refused C-MOVE ran none: no noise
 
 
 def test_warnings_exit_1_and_notes_only_exit_0():
