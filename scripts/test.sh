@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for tool in storescu:dcmtk tcpdump:tcpdump tshark:tshark tmux:tmux; do
+# DCMTK by its path: pynetdicom installs Python scripts with the same names (storescu, echoscu, ...).
+[ -x /usr/bin/storescu ] || need+=(dcmtk)
+for tool in tcpdump:tcpdump tshark:tshark tmux:tmux; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
