@@ -26,9 +26,10 @@ sys.path.insert(0, str(ROOT / "tests" / "malformed"))
 
 from dicomsniff.capture.reader import CaptureFormatError, open_capture  # noqa: E402
 from dicomsniff.output.json_export import association_json  # noqa: E402
-from dicomsniff.pipeline import Analyzer, MessageSeen, PduSeen  # noqa: E402
+from dicomsniff.pipeline import Analyzer  # noqa: E402
 
 import make_corpus as MC  # noqa: E402
+import test_fuzz_pipeline as T  # noqa: E402  (the CI-sized version of the same properties)
 
 TIMEOUT = 20.0
 PREFIX = MC.assoc()
@@ -36,18 +37,6 @@ PREFIX = MC.assoc()
 
 class Finding(AssertionError):
     pass
-
-
-def check_tree(root, unit_length, what):
-    if root.offset < 0 or root.length < 0 or (unit_length is not None and root.end > unit_length):
-        raise Finding(f"{what}: root [{root.offset},{root.end}) outside unit of {unit_length} bytes")
-    stack = [root]
-    while stack:
-        f = stack.pop()
-        for c in f.children:
-            if c.length < 0 or c.offset < f.offset or c.end > f.end:
-                raise Finding(f"{what}: {c.key} [{c.offset},{c.end}) outside {f.key} [{f.offset},{f.end})")
-            stack.append(c)
 
 
 def run_capture(data: bytes) -> None:
@@ -62,18 +51,7 @@ def run_capture(data: bytes) -> None:
     except CaptureFormatError:
         return
     events.extend(an.finish())
-    for ev in events:
-        if type(ev) is PduSeen:
-            p = ev.pdu
-            check_tree(p.tree(), 6 + p.length if p.complete else p.spans.length, p.name)
-        elif type(ev) is MessageSeen:
-            m = ev.message
-            if m.command is not None:
-                check_tree(m.command.tree, m.command_spans.length, "command set")
-            if m.data is not None:
-                info = m.data.decode()
-                check_tree(info.tree, None if m.data.inflated else max(m.data.length, m.data.kept), "data set")
-                m.data.json  # noqa: B018
+    T.check_events(events)          # the invariants of tests/test_fuzz_pipeline.py: spans inside units
     for a in an.associations:
         association_json(a)
     took = time.monotonic() - start
@@ -97,7 +75,6 @@ def seeds() -> list[bytes]:
         if p.stat().st_size < 64 << 10:
             out.append(b"\x00" + p.read_bytes())
     for name in ("echo.pcap", "pynetdicom.pcap", "find_mwl.pcap"):
-        import test_fuzz_pipeline as T  # the real PDUs of a capture, client side
         client = b"".join(b for d, b in T.real_pdus(name) if d == 0)
         rq_len = 6 + int.from_bytes(client[2:6], "big")
         out.append(b"\x01\x17" + client[rq_len:])
@@ -124,7 +101,6 @@ def run_hypothesis(minutes: float) -> int:
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    import test_fuzz_pipeline as T
     deadline = time.monotonic() + minutes * 60
     rounds = 0
 
@@ -165,6 +141,7 @@ def main() -> int:
     if a.hypothesis:
         return run_hypothesis(a.minutes)
     sys.argv = [sys.argv[0]]
+    Path(a.workdir).mkdir(parents=True, exist_ok=True)
     os.chdir(a.workdir)
     return run_atheris(a.minutes, a.workdir)
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from capwriter import ETHERNET  # noqa: E402
 from dimse_fixtures import Conv, echo_rq, echo_rsp, pcap  # noqa: E402
 from pdu_fixtures import assoc_ac, assoc_rq, pdata, release_rp, release_rq  # noqa: E402
-from test_tui_app import run_async  # noqa: E402
+from test_tui_app import FakeLive, run_async  # noqa: E402
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 ECHOES = 25_000
@@ -114,18 +114,11 @@ async def test_100k_ladder_rows_render_only_what_is_visible(big_capture):
         assert app.hex.source is not None and app.hex.source.length == 10
 
 
-class SteppedLive:
+class SteppedLive(FakeLive):
     """A fake live source (capture.live.LiveSource's interface) that releases frames when told to."""
 
     def __init__(self, path: Path):
-        self.frames = list(open_capture(str(path)))
-        self.interface = "fake0"
-        self.linktype = ETHERNET
-        self.snaplen = 262144
-        self.notices: list = []
-        self.bytes_read = 0
-        self.size = None
-        self.closed = False
+        super().__init__(path)
         self.allowed = 0
         self.sent = 0
         self._cond = threading.Condition()
@@ -154,7 +147,7 @@ class SteppedLive:
         return (self.sent, 0)
 
     def close(self):
-        self.closed = True
+        super().close()
         with self._cond:
             self._cond.notify_all()
 
