@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the tests need (Debian: dcmtk, tcpdump, tshark, tmux; PyPI: the package with its
-# test extras) and runs the whole test suite. The README's test command and .ci/run call this.
+# Installs what the tests need: Debian dcmtk, tcpdump, tshark, tmux (apt-get, when missing) and the
+# package with its test extras (pip). The README's test command (and so .ci/run) runs it before pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,4 +19,3 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 python3 -m pip install -q --disable-pip-version-check -e ".[test]"
-exec python3 -m pytest "$@"
