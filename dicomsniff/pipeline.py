@@ -176,7 +176,7 @@ class Analyzer:
         if isinstance(ev, StreamGap):
             d = self.dicom.get(ev.stream)
             if d is not None:
-                d.assoc.note_gap(ev.length, ev.before_frame)
+                d.assoc.note_gap(ev.length, ev.before_frame, ev.direction, ev.ts_ns)
                 self._route(d, ev.direction, d.framers[ev.direction].gap(ev), out)
                 held = d.held[ev.direction]
                 for m in d.assembler.gap(ev.direction, f"TCP gap of {ev.length} bytes before frame {ev.before_frame}"):
@@ -195,6 +195,7 @@ class Analyzer:
             if d is not None:
                 self._route(d, ev.direction, d.framers[ev.direction].finish(ev.ts_ns), out)
                 d.closed[ev.direction] = True
+                d.assoc.note_close(ev.direction, ev.how, ev.frame, ev.ts_ns)
                 if all(d.closed) or ev.how == "rst":
                     self._close_stream(ev.stream, d, ev.how, ev.ts_ns, out)
             return
@@ -330,6 +331,8 @@ class Analyzer:
             if not d.closed[direction]:
                 self._route(d, direction, d.framers[direction].finish(ts), out)
                 d.closed[direction] = True
+                if how == "eof":
+                    d.assoc.note_close(direction, "eof", 0, ts)
         held: list = []
         for m in d.assembler.finish():
             self._message_event(d, m, held, out)

@@ -42,6 +42,36 @@ class Endpoint:
 
 
 @dataclass(slots=True)
+class LossTally:
+    """Bytes of one direction the capture lost (TCP gaps): what the capture-loss finding rests on."""
+
+    gaps: int = 0
+    bytes: int = 0
+    first_frame: int = 0          # first frame after the first hole
+    last_frame: int = 0           # first frame after the last hole
+    first_ts: int = 0
+    last_ts: int = 0
+
+    def add(self, length: int, frame: int, ts: int) -> None:
+        if not self.gaps:
+            self.first_frame, self.first_ts = frame, ts
+        self.gaps += 1
+        self.bytes += length
+        self.last_frame, self.last_ts = frame, ts
+
+
+@dataclass(slots=True, frozen=True)
+class CloseEvent:
+    """One direction of the TCP connection ended: ``how`` is fin, rst or eof (capture ended)."""
+
+    direction: int
+    side: str                     # "client" or "server" (the sender of the FIN/RST)
+    how: str
+    frame: int
+    ts_ns: int
+
+
+@dataclass(slots=True)
 class ContextInfo:
     """A presentation context as proposed and as answered."""
 
@@ -155,6 +185,8 @@ class Association:
         self.pdus_by_dir = [0, 0]
         self.objects = 0
         self.gaps = 0
+        self.loss = [LossTally(), LossTally()]    # per direction
+        self.closes: list[CloseEvent] = []        # per direction, in the order they happened
         self.first_frame = 0
         self.last_frame = 0
         self.closed = False
@@ -386,10 +418,17 @@ class Association:
         if len(self.findings) < 1000:
             self.findings.append(Finding(severity, code, message, self.number, list(frames), hint))
 
-    def note_gap(self, length: int, frame: int) -> None:
+    def note_gap(self, length: int, frame: int, direction: int = 0, ts_ns: int = 0) -> None:
+        """The capture lost ``length`` bytes of ``direction`` before ``frame``."""
         self.gaps += 1
+        self.loss[direction].add(length, frame, ts_ns)
         self.add_finding(WARN, "tcp-gap", f"{length} bytes missing from the capture before frame {frame}",
                          [frame])
+
+    def note_close(self, direction: int, how: str, frame: int, ts_ns: int) -> None:
+        """One direction ended (FIN, RST, or the capture's end): who closed first is in ``closes``."""
+        if all(c.direction != direction for c in self.closes):
+            self.closes.append(CloseEvent(direction, self.side(direction), how, frame, ts_ns))
 
     def close(self, how: str, ts: int) -> None:
         """Both directions ended (FIN, RST or end of capture)."""
