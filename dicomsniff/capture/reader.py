@@ -23,6 +23,7 @@ from typing import BinaryIO, Iterator
 
 from ..field import ERROR, NOTE, WARN, Finding
 from ..notice import Notice
+from ..timefmt import in_calendar, raw_seconds
 from .frame import Frame
 
 CHUNK = 4 << 20
@@ -287,6 +288,7 @@ class CaptureReader:
         number = 0
         cut = 0
         ifaces: list[tuple] = []   # (linktype, mul, shift, div, offset_ns, snaplen)
+        odd_time: set[int] = set()   # interfaces (of this section) already reported for a time off the calendar
         endian = "<"
         u32x2 = struct.Struct("<II").unpack_from
         epb = struct.Struct("<IIIII").unpack_from
@@ -315,6 +317,7 @@ class CaptureReader:
                     epb = struct.Struct(endian + "IIIII").unpack_from
                     btype, blen = u32x2(buf, pos)
                     ifaces = []
+                    odd_time = set()
                 if blen < 12 or blen & 3 or blen > MAX_RECORD:
                     self._note(ERROR, "pcapng-bad-block",
                                f"block at offset {base + pos} claims length {blen}; "
@@ -347,6 +350,9 @@ class CaptureReader:
                     linktype, mul, shift, div, off, _ = ifaces[iface]
                     units = hi << 32 | lo
                     ts = (units * mul >> shift) // div + off
+                    if iface not in odd_time and not in_calendar(ts):
+                        odd_time.add(iface)
+                        self._odd_time(number + 1, ts, iface)
                 elif btype == B_SPB:
                     if not ifaces:
                         self._note(WARN, "pcapng-no-interface",
@@ -386,6 +392,13 @@ class CaptureReader:
             self.frames = number
             self._cut += cut
             self._end_notes()
+
+    def _odd_time(self, number: int, ts: int, iface: int) -> None:
+        """Once per interface: a timestamp no calendar can show (a wild if_tsoffset/if_tsresol or stamp)."""
+        self._note(WARN, "timestamp-out-of-range",
+                   f"frame {number}: timestamp {raw_seconds(ts)[1:]} s since 1970 (interface {iface}) is "
+                   f"outside the calendar (years 1-9999): its times are shown as raw seconds "
+                   f"(@seconds), not as dates", number)
 
     def _bad_block(self, btype: int, offset: int, blen: int, number: int, caplen: int = -1) -> None:
         what = f"captured length {caplen} does not fit" if caplen >= 0 else "too short"

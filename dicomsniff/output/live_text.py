@@ -15,7 +15,6 @@ the same traffic can be compared record by record.
 
 from __future__ import annotations
 
-import datetime as _dt
 import signal
 import threading
 import time
@@ -25,6 +24,7 @@ from ..model.association import ABORTED, INCOMPLETE, REJECTED, Association
 from ..notice import Notice
 from ..pipeline import AssociationClosed, AssociationOpened, MessageSeen, PduSeen
 from ..textsafe import safe_text
+from ..timefmt import clock_time
 from ..ul.pdus import ASSOCIATE_AC, ASSOCIATE_RJ, ASSOCIATE_RQ
 from . import json_export as J
 from .describe import association_title, exchange_line, outcome_text
@@ -32,9 +32,8 @@ from .text import duration_text, iso_time
 
 
 def clock(ts_ns: int) -> str:
-    """Local wall-clock time with milliseconds, e.g. '08:46:44.491'."""
-    sec, ns = divmod(ts_ns, 1_000_000_000)
-    return _dt.datetime.fromtimestamp(sec).strftime("%H:%M:%S") + f".{ns // 1_000_000:03d}"
+    """Local wall-clock time with milliseconds, e.g. '08:46:44.491' (raw seconds outside the calendar)."""
+    return clock_time(ts_ns)
 
 
 class LiveReporter:

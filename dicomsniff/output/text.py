@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as _dt
-
 from ..field import Field
 from ..textsafe import safe_text
+from ..timefmt import iso_time
+
+__all__ = ["duration_text", "iso_time", "rel_time", "size_text", "tree_lines"]
 
 
 def rel_time(ts_ns: int, t0_ns: int) -> str:
     """Seconds since the first frame, like Wireshark's default time column."""
     return f"{(ts_ns - t0_ns) / 1e9:.6f}"
-
-
-def iso_time(ts_ns: int | None) -> str | None:
-    """ISO 8601 UTC with microseconds (the JSON export's time format)."""
-    if ts_ns is None:
-        return None
-    sec, ns = divmod(ts_ns, 1_000_000_000)
-    t = _dt.datetime.fromtimestamp(sec, _dt.timezone.utc).replace(microsecond=ns // 1000)
-    return t.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def duration_text(ns: int | None) -> str:
