@@ -353,8 +353,9 @@ class TcpReassembler:
             for x in d.st.dirs:
                 if not x.closed:
                     self._flush(x, out)
-                    if not x.closed:
-                        self._close(x, "rst", seg.frame, seg.ts_ns, out)
+            for x in (d, peer):         # the sender's direction first: its close names who reset
+                if not x.closed:
+                    self._close(x, "rst", seg.frame, seg.ts_ns, out)
         d.refresh()
         peer.refresh()
 
