@@ -187,6 +187,10 @@ class Association:
         self.gaps = 0
         self.loss = [LossTally(), LossTally()]    # per direction
         self.closes: list[CloseEvent] = []        # per direction, in the order they happened
+        # Per direction: the last frame of the last complete PDU so far, and (frozen at the first gap)
+        # the frame from which findings on that direction's bytes may rest on lost bytes (0: no loss).
+        self.pdu_end_frame = [0, 0]
+        self.loss_from = [0, 0]
         self.first_frame = 0
         self.last_frame = 0
         self.closed = False
@@ -248,7 +252,11 @@ class Association:
         return self.keep_exchanges is not None and len(self.exchanges) >= self.keep_exchanges
 
     def transfer_syntax_of(self, direction: int, context_id: int) -> str | None:
+        """The accepted transfer syntax of a context; without a captured A-ASSOCIATE-AC, the only one proposed."""
         ctx = self.contexts.get(context_id)
+        if ctx is not None and ctx.result is None and self.ac is None and self.rj is None \
+                and len(ctx.proposed) == 1:
+            return ctx.proposed[0]
         return ctx.transfer_syntax if ctx is not None and ctx.accepted else None
 
     def reject_text(self) -> str | None:
@@ -277,6 +285,9 @@ class Association:
         self.pdu_count += 1
         self.pdus_by_dir[pdu.direction] += 1
         self.bytes[pdu.direction] += 6 + pdu.length if pdu.complete else pdu.spans.length
+        if pdu.complete:
+            end = pdu.spans.spans[-1].frame if pdu.spans.spans else pdu.frame
+            self.pdu_end_frame[pdu.direction] = max(self.pdu_end_frame[pdu.direction], end)
         self._touch(pdu.ts_ns, pdu.frame)
         self._touch(pdu.end_ts_ns, pdu.spans.spans[-1].frame if pdu.spans.spans else 0)
         if self.keep_pdus:
@@ -319,10 +330,12 @@ class Association:
                 what = f" during {ex.request.name} #{ex.message_id}"
             self.add_finding(ERROR, "association-aborted",
                              f"association aborted by the {who}{what}: {self.abort_text()}", [pdu.frame])
-        elif t == P_DATA_TF and self.state == REQUESTED and self.rq is None:
-            self.state = ESTABLISHED     # capture began mid-association
+        elif t == P_DATA_TF and self.state == REQUESTED:
+            self.state = ESTABLISHED     # capture began mid-association, or its A-ASSOCIATE-AC was not captured
         if not pdu.complete:
-            self.add_finding(WARN, "pdu-incomplete", f"{pdu.name} in frame {pdu.frame} is incomplete", [pdu.frame])
+            last = pdu.spans.spans[-1].frame if pdu.spans.spans else pdu.frame
+            self.add_finding(WARN, "pdu-incomplete", f"{pdu.name} in frame {pdu.frame} is incomplete", [pdu.frame],
+                             direction=pdu.direction, last=last)
 
     def _swap_sides(self) -> None:
         self.client, self.server = self.server, self.client
@@ -357,7 +370,8 @@ class Association:
         self._touch(msg.ts_ns, msg.command_spans.first_frame)
         cmd = msg.command
         for f in msg.findings:
-            self.add_finding(f.severity, f.code, f.message, msg.frames[:3])
+            self.add_finding(f.severity, f.code, f.message, msg.frames[:3], direction=msg.direction,
+                             last=msg.frames[-1] if msg.frames else 0)
         if cmd is None or cmd.command_field is None:
             return None
         cf = cmd.command_field
@@ -367,7 +381,7 @@ class Association:
         if self.ac is not None and (ctx is None or not ctx.accepted):
             self.add_finding(ERROR, "context-not-accepted",
                              f"{msg.name} sent on presentation context {msg.context_id}, which was not accepted",
-                             msg.frames[:3])
+                             msg.frames[:3], direction=msg.direction)
         if cf == C_CANCEL_RQ:
             ex = self._open.get((msg.direction, cmd.responds_to or 0))
             if ex is not None:
@@ -394,7 +408,7 @@ class Association:
                     self._fold(ex)
                 self.add_finding(WARN, "response-unmatched",
                                  f"{msg.name} responds to message ID {cmd.responds_to}, which no request used",
-                                 msg.frames[:3])
+                                 msg.frames[:3], direction=msg.direction)
                 return ex
             if ex.folded and cmd.status in PENDING:
                 ex.extra_pending += 1
@@ -414,16 +428,24 @@ class Association:
         key = (name, info.category if info else "No response", info.display if info else "no response")
         self.folded[key] = self.folded.get(key, 0) + 1
 
-    def add_finding(self, severity: str, code: str, message: str, frames: list[int], hint: str = "") -> None:
+    def add_finding(self, severity: str, code: str, message: str, frames: list[int], hint: str = "", *,
+                    direction: int | None = None, last: int = 0) -> None:
+        """Record a finding (bounded: the first 1000); ``direction``: whose bytes it rests on; ``last``: the
+        evidence's last frame when ``frames`` shows only its start."""
         if len(self.findings) < 1000:
-            self.findings.append(Finding(severity, code, message, self.number, list(frames), hint))
+            f = Finding(severity, code, message, self.number, list(frames), hint, direction=direction)
+            if last and last > max(f.frames, default=0):
+                f.first_frame, f.last_frame = min(f.frames, default=last), last
+            self.findings.append(f)
 
     def note_gap(self, length: int, frame: int, direction: int = 0, ts_ns: int = 0) -> None:
         """The capture lost ``length`` bytes of ``direction`` before ``frame``."""
         self.gaps += 1
+        if not self.loss[direction].gaps:
+            self.loss_from[direction] = self.pdu_end_frame[direction] or 1
         self.loss[direction].add(length, frame, ts_ns)
         self.add_finding(WARN, "tcp-gap", f"{length} bytes missing from the capture before frame {frame}",
-                         [frame])
+                         [frame], direction=direction)
 
     def note_close(self, direction: int, how: str, frame: int, ts_ns: int) -> None:
         """One direction ended (FIN, RST, or the capture's end): who closed first is in ``closes``."""
@@ -450,7 +472,7 @@ class Association:
             if ex.request is not None:
                 self.add_finding(WARN, "no-response",
                                  f"{ex.request.name} #{ex.message_id} got no final response",
-                                 ex.request.frames[:1])
+                                 ex.request.frames[:1], direction=ex.request.direction)
         if self.started_mid:
             self.add_finding(NOTE, "started-mid-association",
                              "the capture began after this association was negotiated: contexts unknown",

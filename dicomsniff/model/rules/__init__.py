@@ -1,0 +1,23 @@
+"""The diagnosis rules, one module per family, registered in :mod:`.registry` (read its docstring to add one).
+
+Importing this package imports every rule module, in this order (the order rules run in and the
+catalogue's declaration order): declared codes first, then the families. ``RULE_MODULES`` also
+lists modules outside the package that register rules through the same API; each is imported
+when it exists, so a rule family can land without touching this file again.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+from . import declared, model  # noqa: F401  (declarations and the model's refinement)
+from . import negotiation, statuses, termination, protocol, performance, subassoc, capture  # noqa: F401
+from .registry import CATALOGUE, RULES, catalogue_rows, emit, finalize, post, register, rule  # noqa: F401
+
+RULE_MODULES = ("dicomsniff.model.evidence", "dicomsniff.model.rules.evidence_rules",
+                "dicomsniff.model.rules.closing", "dicomsniff.model.rules.failure_hints")
+
+for _name in RULE_MODULES:
+    if importlib.util.find_spec(_name.rsplit(".", 1)[0]) is not None and importlib.util.find_spec(_name) is not None:
+        importlib.import_module(_name)
