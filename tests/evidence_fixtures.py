@@ -75,8 +75,10 @@ def cmd(ctx: int, payload: bytes) -> bytes:
     return P.pdata([(ctx, COMMAND | LAST, payload)])
 
 
-def data(ctx: int, payload: bytes) -> bytes:
-    return P.pdata([(ctx, LAST, payload)])
+def data(ctx: int, payload: bytes, max_pdv: int = 16000) -> bytes:
+    """A data set as P-DATA-TF PDUs of one PDV each, at most ``max_pdv`` bytes (under the 16384 max PDU)."""
+    parts = [payload[i:i + max_pdv] for i in range(0, len(payload), max_pdv)] or [b""]
+    return b"".join(P.pdata([(ctx, LAST if i == len(parts) - 1 else 0, p)]) for i, p in enumerate(parts))
 
 
 def established(contexts, *, client=("10.0.0.1", 40000), server=("10.0.0.2", 104), calling="SCU",
