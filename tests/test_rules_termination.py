@@ -14,7 +14,7 @@ from dicomsniff.model.diagnosis import Digest
 from dicomsniff.model.rules.registry import CATALOGUE, discipline_errors
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
-CLOSE_CODES = ("peer-closed", "open-at-capture-end", "peer-ended")
+CLOSE_CODES = ("peer-closed", "peer-ended")
 
 
 def codes(findings, number=None):
@@ -29,8 +29,9 @@ def one(findings, code):
 
 def test_codes_are_declared_with_their_groups():
     assert {c: (CATALOGUE[c].group, CATALOGUE[c].severity) for c in CLOSE_CODES} == {
-        "peer-closed": ("response", "warning"), "open-at-capture-end": ("capture", "warning"),
-        "peer-ended": ("response", "error")}
+        "peer-closed": ("response", "warning"), "peer-ended": ("response", "error")}
+    assert (CATALOGUE["association-incomplete"].group, CATALOGUE["association-incomplete"].severity) == \
+        ("capture", "warning")
     assert not [e for e in discipline_errors() if e.split(":")[0] in CLOSE_CODES]
 
 
@@ -63,15 +64,16 @@ def test_fin_with_nothing_outstanding_is_a_warning():
 def test_capture_end_is_a_capture_warning_that_blames_no_peer():
     _assocs, fs = X.analyse(X.capture_ends_mid_association())
     (f,) = fs
-    assert (f.code, f.severity) == ("open-at-capture-end", "warning")
+    assert (f.code, f.severity) == ("association-incomplete", "warning")
     assert "still open when the capture ended" in f.message and "C-STORE-RQ #2 had no response yet" in f.message
     assert "closed" not in f.message and "reset" not in f.message
+    assert f.hint.startswith("capture longer") and "not at fault" in f.hint
 
 
 def test_released_and_aborted_captures_get_no_close_line():
     for name in ("store.pcap", "pynetdicom.pcap", "abort.pcap", "move.pcap", "concurrent.pcap"):
         _a, fs = X.analyse((CAPTURES / name).read_bytes())
-        assert not set(codes(fs)) & set(CLOSE_CODES), name
+        assert not set(codes(fs)) & {*CLOSE_CODES, "association-incomplete"}, name
 
 
 def test_real_abort_keeps_its_abort_line():
@@ -87,7 +89,7 @@ def test_diagnose_exit_status_follows_the_severity():
             Path("x.pcap").write_bytes(build())
             res = r.invoke(main, ["diagnose", "x.pcap"])
             assert res.exit_code == status, (build.__name__, res.output)
-            assert "peer-closed" in res.output or "open-at-capture-end" in res.output
+            assert "peer-closed" in res.output or "still open when the capture ended" in res.output
 
 
 @pytest.mark.skipif("closing" not in getattr(Digest, "__dataclass_fields__", {}),

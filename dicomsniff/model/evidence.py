@@ -257,8 +257,8 @@ def termination(f: CloseFacts) -> tuple[str, str, str, list[int]]:
                 and f.last_label else f" right after {f.last_label}" if f.last_label else "")
         if pending:
             msg += f"; {pending}"
-        hint = ("the capture stopped before the association ended, so how it ended is unknown: capture until the"
-                " peers release (or longer)")
+        hint = ("capture longer (until the peers release): the capture stopped before the association ended, so"
+                " how it ended is unknown; the peers are not at fault for what is missing")
         return WARN, msg, hint, frames
     verb = "reset" if f.how == "rst" else "closed"
     who = f"the {f.side}" if f.side else "one side"

@@ -4,7 +4,8 @@ For an association that ended by a TCP FIN or RST, or was still open when the
 capture ended, one line says which side closed first, how long after the last
 PDU, and what was lost (requests without a final response, a message cut while
 being sent) — in place of the model's ``association-incomplete``, the
-``no-response`` per request and the cut-unit codes. Where a reset or the end of
+``no-response`` per request and the cut-unit codes (at the end of the capture the
+model's ``association-incomplete`` stays, worded from the same evidence). Where a reset or the end of
 the capture cut a unit in flight, the capture rules' ``connection-reset`` /
 ``capture-ended`` line already says it and this one steps aside. Across
 associations, connections of one host that closed within a few milliseconds of
@@ -31,25 +32,42 @@ TEST = "tests/test_rules_termination.py"
       evidence="Association.closes (first FIN/RST and its frame), last PDU/message times, exchanges without a"
                " final response, incomplete messages",
       test=TEST, supersedes=("association-incomplete", "no-response") + CUT_CODES)
-@rule(code="open-at-capture-end", severity=WARN, group="capture",
-      summary="the capture ended while the association was still open: how it ended is unknown",
-      evidence="end-of-capture close events, last PDU/message, exchanges without a final response",
-      test=TEST, supersedes=("association-incomplete", "no-response"))
 def closing(a: Association, opts: Options) -> list[Finding]:
     f = E.close_facts(a, _facts(a, opts).last)
-    if f is None:
+    if f is None or f.how == "eof":
         return []
     severity, message, hint, frames = E.termination(f)
-    code = "open-at-capture-end" if f.how == "eof" else "peer-closed"
-    return [emit(a, code, message, frames, hint, severity=severity, key=f.how)]
+    return [emit(a, "peer-closed", message, frames, hint, severity=severity, key=f.how)]
 
 
 @post
 def one_close_line(a: Association, findings: list[Finding], opts: Options) -> list[Finding]:
-    """A reset or capture end that cut a unit is already one ``connection-reset`` / ``capture-ended`` line."""
-    if not any(f.code in ("connection-reset", "capture-ended") for f in findings):
+    """One line per association on how it ended.
+
+    A reset or capture end that cut a unit is already one ``connection-reset`` /
+    ``capture-ended`` line: ``peer-closed`` steps aside. An association still open
+    when the capture ended keeps the model's ``association-incomplete`` (group
+    capture), worded from the evidence (how long after what, which requests had no
+    response yet), in place of a ``no-response`` line per request.
+    """
+    codes = {f.code for f in findings}
+    if codes & {"connection-reset", "capture-ended"}:
+        return [f for f in findings if f.code != "peer-closed"]
+    if "association-incomplete" not in codes or "peer-closed" in codes:
         return findings
-    return [f for f in findings if f.code not in ("peer-closed", "open-at-capture-end")]
+    facts = E.close_facts(a, _facts(a, opts).last)
+    if facts is None or facts.how != "eof":
+        return findings
+    _severity, message, hint, frames = E.termination(facts)
+    out = []
+    for f in findings:
+        if f.code == "no-response":
+            continue
+        if f.code == "association-incomplete":
+            f.message, f.hint = message, hint
+            f.frames = frames or f.frames
+        out.append(f)
+    return out
 
 
 @rule(code="peer-ended", severity=ERROR, group="response", scope="capture",
