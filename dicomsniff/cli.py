@@ -11,6 +11,8 @@ import click
 from . import __version__
 from .reading import CaptureFormatError, read_events
 from .pipeline import Analyzer
+from .safeio import OutputError
+from .textsafe import json_text, safe_text
 from .ul.events import BRIEF_SPANS
 
 
@@ -24,16 +26,17 @@ def friendly_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except CaptureFormatError as e:
-            click.echo(f"dicomsniff: {e}", err=True)
-            sys.exit(2)
-        except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
-            click.echo(f"dicomsniff: {e.filename or ''}: {e.strerror}", err=True)
+        except (CaptureFormatError, OutputError) as e:
+            click.echo(f"dicomsniff: {safe_text(e)}", err=True)
             sys.exit(2)
         except BrokenPipeError:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             sys.exit(0)
+        except OSError as e:         # missing, a directory, unreadable, disk full: the file and why
+            where = e.filename if e.filename is not None else "output"
+            click.echo(f"dicomsniff: {safe_text(os.fsdecode(where))}: {safe_text(e.strerror or e)}", err=True)
+            sys.exit(2)
         except KeyboardInterrupt:
             click.echo("dicomsniff: interrupted", err=True)
             sys.exit(130)
@@ -164,20 +167,44 @@ def export(capture: str, output: str, jsonl: bool, no_trees: bool, slow: float, 
     """
     from .output import json_export as J
     path = sys.stdin.buffer if capture == "-" else capture
-    out = click.open_file(output, "w", encoding="utf-8", lazy=False)
-    with out:
-        if not jsonl:
-            an = Analyzer(ports=_ports(ports), keep_pdus=True, keep_limit=256 << 10)
-            notices = collect(capture, an)
-            findings = J.diagnosis_findings(an.associations, notices, slow_s=slow, idle_s=idle)
-            J.write_document(out, capture, an.associations, notices, frames=an.frames,
-                             t0=an.first_ts or 0, trees=not no_trees, findings=findings)
-            return
-        # Streaming: PDUs are not kept, and each association is diagnosed and dropped when it ends;
-        # the exchanges kept for its diagnosis are capped (later ones are counted by outcome).
-        an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_exchanges=STREAM_EXCHANGES, keep_limit=256 << 10)
-        write = lambda line: out.write(line + "\n")  # noqa: E731
-        J.write_jsonl(read_events(path, an), write, capture, an, trees=not no_trees, slow_s=slow, idle_s=idle)
+    # PDUs are not kept, and each association is diagnosed and dropped when it ends; the exchanges kept
+    # for its diagnosis are capped (later ones are counted by outcome). The document spools its records.
+    an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_exchanges=STREAM_EXCHANGES, keep_limit=256 << 10)
+    with output_file(output, [capture], binary=False) as out:
+        write = out.write
+        if jsonl:
+            J.write_jsonl(read_events(path, an), lambda line: write(line + "\n"), capture, an,
+                          trees=not no_trees, slow_s=slow, idle_s=idle)
+        else:
+            J.write_document_stream(read_events(path, an), write, capture, an, trees=not no_trees,
+                                    slow_s=slow, idle_s=idle)
+
+
+class _Stdout:
+    """Standard output behind the same interface as :class:`~dicomsniff.safeio.AtomicOutput`."""
+
+    def __init__(self, binary: bool):
+        self.file = sys.stdout.buffer if binary else sys.stdout
+
+    def write(self, data) -> int:
+        return self.file.write(data)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if exc[0] is None:
+            self.file.flush()
+
+
+def output_file(path: str, inputs, *, binary: bool):
+    """Where a command's output goes: ``-`` is standard output; a file is written beside its target and
+    renamed into place only when the command succeeds (never the input itself; see :mod:`dicomsniff.safeio`)."""
+    from .safeio import AtomicOutput, refuse_same_file
+    if path == "-":
+        return _Stdout(binary)
+    refuse_same_file(inputs, path)
+    return AtomicOutput(path, binary=binary)
 
 
 def _open_live(interface: str, bpf: str | None, snaplen: int | None, write_path: str | None):
@@ -288,25 +315,38 @@ def export_objects(capture: str, directory: str, all_data_sets: bool, associatio
 
 
 @main.command()
-@click.argument("capture", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("capture", required=False, type=click.Path(dir_okay=False, allow_dash=True))
 @threshold_options
 @click.option("--json", "as_json", is_flag=True, help="Findings as JSON (for tools) instead of text.")
 @click.option("--no-color", is_flag=True, help="Plain text even on a terminal.")
+@click.option("--list-rules", "list_rules", is_flag=True,
+              help="Print the catalogue of findings (code, severity, group, meaning) and exit; with CAPTURE as a"
+                   " code (or its start), only those.")
 @port_option
 @friendly_errors
-def diagnose(capture: str, slow: float, idle: float, as_json: bool, no_color: bool, ports: tuple[int, ...]) -> None:
+def diagnose(capture: str | None, slow: float, idle: float, as_json: bool, no_color: bool, list_rules: bool,
+             ports: tuple[int, ...]) -> None:
     """Why two DICOM systems did not get along: findings per association, with evidence and a hint.
 
     Each finding names its association, the frames that show it, and what to
-    check. Exit status: 0 no findings (or notes only), 1 warnings, 2 errors.
-    An unreadable file also exits with 2, with a one-line message on stderr.
+    check; repeats of one cause are one line with a count. Exit status: 0 no
+    findings (or notes only), 1 warnings, 2 errors. An unreadable file also
+    exits with 2, with a one-line message on stderr. --list-rules prints every
+    finding code the diagnosis can report.
     """
-    import json
-    from .output.diagnose import diagnosis_json, exit_status, print_diagnosis
+    from .output.diagnose import diagnosis_json, exit_status, print_diagnosis, print_rules, rules_json
+    if list_rules:
+        if as_json:
+            click.echo(json_text(rules_json(capture), indent=2))
+        else:
+            print_rules(console_for(no_color), capture)
+        return
+    if capture is None:
+        raise click.UsageError("Missing argument 'CAPTURE'.")
     an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_limit=256 << 10, data_span_limit=BRIEF_SPANS)
     _notices, findings = run_diagnosed(capture, an, slow=slow, idle=idle)
     if as_json:
-        click.echo(json.dumps(diagnosis_json(capture, an.associations, findings, slow, idle), indent=2))
+        click.echo(json_text(diagnosis_json(capture, an.associations, findings, slow, idle), indent=2))
     else:
         print_diagnosis(console_for(no_color), capture, an.associations, findings, slow, idle)
     sys.exit(exit_status(findings))
@@ -395,7 +435,6 @@ def diff(a: str, b: str, as_json: bool, show_all: bool, no_color: bool, ports: t
     several associations are compared association by association in order.
     Exit status: 0 no differences, 1 differences, 2 trouble (e.g. unreadable file).
     """
-    import json
     from .output.diff import diff_json, pair_up, print_diff
     aa = _associations_of(a, ports)
     bb = _associations_of(b, ports)
@@ -403,7 +442,7 @@ def diff(a: str, b: str, as_json: bool, show_all: bool, no_color: bool, ports: t
     if not aa or not bb:
         notes.insert(0, "no DICOM associations in " + " and ".join(x for x, y in ((a, aa), (b, bb)) if not y))
     if as_json:
-        click.echo(json.dumps(diff_json(a, b, pairs, notes, show_all), indent=2))
+        click.echo(json_text(diff_json(a, b, pairs, notes, show_all), indent=2))
     else:
         print_diff(console_for(no_color), a, b, pairs, notes, show_all)
     sys.exit(1 if any(p.differences for p in pairs) or len(aa) != len(bb) else 0)

@@ -195,10 +195,12 @@ def test_pcap_writer_flushes_whole_records_before_close(tmp_path):
     w.write(frames[0])
     w.flush()
     w.write(frames[1])
-    with open_capture(str(path)) as r:          # as seen by a reader while capturing
+    with open_capture(str(w.writing_to)) as r:  # as seen by a reader while capturing
         assert len(list(r)) == 1 and not r.notices
+    assert not path.exists()                     # renamed into place by close() only
     w.close()
     w.close()
+    assert len(list(open_capture(str(path)))) == 2 and not path.with_name(os.path.basename(w.writing_to)).exists()
 
 
 @pytest.mark.skipif(not shutil.which("tshark"), reason="tshark not installed")

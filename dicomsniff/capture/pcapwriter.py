@@ -2,8 +2,11 @@
 
 Magic 0xA1B23C4D (nanosecond resolution, native byte order written as
 little-endian), version 2.4. Records are buffered and flushed at least every
-``FLUSH_SECONDS``, always whole, so a capture stopped by Ctrl-C or killed
-leaves a file that tshark, Wireshark and dicomsniff read up to the last flush.
+``FLUSH_SECONDS``, always whole. The file is written beside its target
+(``.NAME.XXXXXXXX.tmp``, see :mod:`dicomsniff.safeio`) and renamed into place by
+:meth:`PcapWriter.close`, so an existing file of that name is replaced only by
+a complete capture; a capture killed outright leaves the temporary file, which
+tshark, Wireshark and dicomsniff read up to the last flush.
 """
 
 from __future__ import annotations
@@ -35,18 +38,28 @@ class PcapWriter:
         self.snaplen = snaplen
         self.frames = 0
         self.bytes_written = 0
+        self._out = None
+        self.writing_to = path
         if path == "-":
             import sys
             self._f = sys.stdout.buffer
             self._own = False
         else:
-            self._f = open(path, "wb", buffering=0)
+            from ..safeio import AtomicOutput
+            self._out = AtomicOutput(path)
+            self.writing_to = self._out.tmp       # where the packets are until close() renames the file
+            self._f = self._out.file
             self._own = True
         self._pending: list[bytes] = []
         self._pending_bytes = 0
         self._last_flush = time.monotonic()
         header = _FILE_HEADER.pack(PCAP_NS_MAGIC, 2, 4, 0, 0, snaplen, linktype)
-        self._f.write(header)
+        try:
+            self._f.write(header)
+        except BaseException:
+            if self._out is not None:
+                self._out.discard()
+            raise
         self.bytes_written = len(header)
 
     def write(self, frame: Frame) -> None:
@@ -64,6 +77,8 @@ class PcapWriter:
 
     def flush(self) -> None:
         """Write the buffered records to the file (whole records only)."""
+        if self._f is None:
+            return
         if self._pending:
             blob = b"".join(self._pending)
             self._pending.clear()
@@ -73,23 +88,39 @@ class PcapWriter:
                 n = self._f.write(view)
                 view = view[n if n is not None else len(view):]
             self.bytes_written += len(blob)
-        if not self._own:
-            self._f.flush()
+        self._f.flush()
         self._last_flush = time.monotonic()
 
-    def close(self) -> None:
-        """Flush and close; safe to call twice."""
+    def close(self, ok: bool = True) -> None:
+        """Flush, close and rename the file into place; safe to call twice.
+
+        ``ok=False`` (the capture failed): a file that was already at the path is kept as it was and
+        the new one dropped; with nothing there before, the packets captured so far are kept.
+        """
         if self._f is None:
+            return
+        out = self._out
+        if out is None:                     # standard output
+            try:
+                self.flush()
+            finally:
+                self._f = None
+            return
+        if not ok and out.existed:
+            self._f = None
+            out.discard()
             return
         try:
             self.flush()
-        finally:
-            if self._own:
-                self._f.close()
+        except BaseException:
             self._f = None
+            out.discard()
+            raise
+        self._f = None
+        out.commit()
 
     def __enter__(self) -> "PcapWriter":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        self.close(ok=exc_type is None)

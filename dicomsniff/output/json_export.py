@@ -22,7 +22,7 @@ from typing import IO
 from .. import __version__
 from ..capture.frame import ip_text
 from ..model.association import Association, Exchange
-from ..textsafe import safe_text
+from ..textsafe import json_text, safe_text
 from ..ul.tables import (abort_reason_text, abort_source_text, context_result_text, reject_reason_text,
                          reject_result_text, reject_source_text, user_identity_type_text)
 from ..uids import uid_name
@@ -206,8 +206,143 @@ def write_document(fp: IO[str], capture: str, assocs: list[Association], notices
                            for a in assocs]
     doc["findings"] = [f.to_json() for f in findings]
     doc["notices"] = [notice_json(n) for n in notices]
-    json.dump(doc, fp, indent=1, ensure_ascii=False)
+    fp.write(json_text(doc, indent=1))
     fp.write("\n")
+
+
+class _Spool:
+    """Records kept on disk until the document needs them: an unnamed temporary file and, per list,
+    the extents (offset, length) that hold its records. Consecutive records of one list share an
+    extent, so memory grows with how often associations interleave, not with their messages."""
+
+    def __init__(self, directory: str | None = None):
+        self._dir = directory
+        self._f = None
+        self._end = 0
+
+    def add(self, extents: "array", text: str) -> None:
+        """Append one record (``text``, JSON) to the list whose extents are ``extents``."""
+        if self._f is None:
+            import tempfile
+            self._f = tempfile.TemporaryFile(dir=self._dir)
+        data = (",\n" + text).encode("utf-8")
+        self._f.seek(self._end)
+        self._f.write(data)
+        if len(extents) and extents[-2] + extents[-1] == self._end:
+            extents[-1] += len(data)
+        else:
+            extents.extend((self._end, len(data)))
+        self._end += len(data)
+
+    def copy(self, extents: "array", write, chunk: int = 1 << 20) -> None:
+        """Write the list's records, comma-separated (the first record's leading comma is left out)."""
+        first = True
+        for i in range(0, len(extents), 2):
+            off, n = extents[i], extents[i + 1]
+            if first:
+                off, n, first = off + 1, n - 1, False
+            self._f.seek(off)
+            while n > 0:
+                data = self._f.read(min(n, chunk))
+                if not data:
+                    break
+                n -= len(data)
+                write(data.decode("utf-8"))
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+
+def write_document_stream(events, write, capture: str, analyzer, *, trees: bool = True, slow_s: float = 5.0,
+                          idle_s: float = 10.0, spool_dir: str | None = None) -> None:
+    """The ``-o`` document, built as the capture is read, in memory that does not grow with the messages.
+
+    Each PDU and message is turned into JSON as it is decoded and kept in a temporary file (``spool_dir``,
+    default the system's); an association is diagnosed and dropped when it ends. At the end the
+    document is written: header, ``associations`` (by number; each with its ``messages``, ``pdus``
+    and ``findings``, its findings being its part of the top-level list, which needs the rules across
+    associations, hence the wait), then ``frames``, ``findings`` and ``notices``. It is the document
+    :func:`write_document` writes, keys in this order.
+    """
+    from array import array
+
+    from ..model.diagnosis import Diagnoser, PduWatch, ordered
+    from ..notice import Notice
+    from ..pipeline import AssociationClosed, MessageSeen, PduSeen
+    from ..ul.events import BRIEF_SPANS
+    from .diagnose import notice_findings
+    watch = PduWatch()
+    diag = Diagnoser(slow_s=slow_s, idle_s=idle_s, watch=watch)
+    spool = _Spool(spool_dir)
+    findings: list = []
+    notices: list = []                       # errors and warnings, for their findings (capped)
+    notice_records = array("q")
+    parts: dict[int, tuple] = {}             # open association number -> (messages extents, pdus extents)
+    done: list[tuple] = []                   # (number, head extents, messages extents, pdus extents)
+
+    def of(a) -> tuple:
+        p = parts.get(a.number)
+        if p is None:
+            p = parts[a.number] = (array("q"), array("q"))
+        return p
+
+    def close(a) -> None:
+        findings.extend(diag.association(a, forget=True))
+        body = association_json(a, trees=trees, findings=[])
+        body["exchange_outcomes"] = outcome_counts(a)
+        for key in ("messages", "pdus", "findings"):
+            del body[key]
+        head = array("q")
+        spool.add(head, json_text(body, compact=True)[:-1])
+        msgs, pdus = parts.pop(a.number, None) or (array("q"), array("q"))
+        done.append((a.number, head, msgs, pdus))
+        analyzer.forget(a)
+
+    try:
+        for ev in events:
+            t = type(ev)
+            if t is PduSeen:
+                watch.event(ev)
+                spool.add(of(ev.association)[1], json_text(pdu_json(ev.association, ev.pdu, trees=trees),
+                                                           compact=True))
+            elif t is MessageSeen:
+                spool.add(of(ev.association)[0],
+                          json_text(message_json(ev.association, ev.message, ev.exchange, t0=0), compact=True))
+                if ev.message.data_spans is not None:
+                    ev.message.data_spans.trim(BRIEF_SPANS)     # written: the diagnosis needs only the first frames
+            elif t is AssociationClosed:
+                close(ev.association)
+            elif t is Notice and ev.where in ("capture", "tcp"):
+                if ev.severity in ("error", "warning") and len(notices) < 1000:
+                    notices.append(ev)
+                spool.add(notice_records, json_text(notice_json(ev), compact=True))
+        for a in list(analyzer.associations):      # never closed (should not happen): written anyway
+            close(a)
+        findings.extend(diag.finish())
+        every = ordered(findings) + notice_findings(notices)
+        mine: dict[int, list] = {}
+        for f in every:
+            mine.setdefault(f.association, []).append(f)
+        head = json_text(header_json(capture), compact=True)[:-1]
+        write(head + ',\n"associations":[')
+        for i, (number, head_ext, msgs, pdus) in enumerate(sorted(done, key=lambda x: x[0])):
+            write("\n" if i == 0 else ",\n")
+            spool.copy(head_ext, write)
+            write(',"messages":[\n')
+            spool.copy(msgs, write)
+            write('],\n"pdus":[\n')
+            spool.copy(pdus, write)
+            write('],\n"findings":' + json_text([f.to_json() for f in mine.get(number, [])], compact=True) + "}")
+        write('],\n"frames":' + str(int(analyzer.frames)) + ',\n"findings":[')
+        for i, f in enumerate(every):
+            write(("\n" if i == 0 else ",\n") + json_text(f.to_json(), compact=True))
+        write('],\n"notices":[\n')
+        spool.copy(notice_records, write)
+        write("]}\n")
+    finally:
+        spool.close()
 
 
 def diagnosis_findings(assocs: list[Association], notices: list, *, watch=None, slow_s: float = 5.0,
@@ -219,7 +354,7 @@ def diagnosis_findings(assocs: list[Association], notices: list, *, watch=None, 
 
 
 def jsonl_record(kind: str, body: dict) -> str:
-    return json.dumps({"record": kind, **body}, ensure_ascii=False, separators=(",", ":"))
+    return json_text({"record": kind, **body}, compact=True)
 
 
 def write_jsonl(events, write, capture: str, analyzer, *, trees: bool = True, slow_s: float = 5.0,

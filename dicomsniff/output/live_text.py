@@ -206,6 +206,7 @@ def run_live(source, analyzer, write: Callable[[str], None], *, jsonl: bool = Fa
             reporter.drops(time.time_ns(), now_dropped, now_dropped - dropped)
             dropped = now_dropped
 
+    ok = False
     try:
         reporter.start(source.describe() if hasattr(source, "describe") else str(source))
         for frame in source.iter_frames(stop, idle=True):
@@ -228,11 +229,12 @@ def run_live(source, analyzer, write: Callable[[str], None], *, jsonl: bool = Fa
                     writer.flush()
             if deadline is not None and now >= deadline:
                 break
+        ok = True           # Ctrl-C, SIGTERM, --count and --duration are normal ends: the pcap goes into place
     finally:
         source.close()
         try:
             if writer is not None:
-                writer.close()
+                writer.close(ok=ok)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -300,7 +300,7 @@ class Loader:
             source.close()
             if writer is not None:
                 try:
-                    writer.close()
+                    writer.close(ok=error is None)
                 except OSError as e:
                     error = error or f"saving the capture failed: {e}"
         s.done = True

@@ -1,0 +1,153 @@
+"""Output files that are never destroyed: written beside the target, renamed into place on success.
+
+``dicomsniff export -o FILE`` used to empty FILE before the capture was even
+opened, so a typo in the capture path wiped an existing export, and
+``export x.pcap -o x.pcap`` destroyed the capture. :class:`AtomicOutput` writes
+to ``.NAME.XXXXXXXX.tmp`` in the target's directory (created with ``O_EXCL``
+and ``O_NOFOLLOW``: never through a link, never over anything), and only
+:meth:`AtomicOutput.commit` renames it over the target, atomically; any
+failure (an unreadable capture, a full disk, Ctrl-C, an exception) removes the
+temporary file and leaves the target as it was, byte for byte.
+:func:`refuse_same_file` stops an output that is the input itself (same inode,
+whatever the spelling or link).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import stat
+
+_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+          | getattr(os, "O_BINARY", 0))
+
+
+class OutputError(Exception):
+    """An output path that cannot or must not be written; the message is one line, ``<path>: <why>``."""
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True when both paths name one existing file (same device and inode; links and spellings resolved)."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
+
+
+def refuse_same_file(inputs, output: str | os.PathLike) -> None:
+    """Raise :class:`OutputError` if ``output`` is one of the ``inputs`` (``"-"`` is never a file here)."""
+    if output == "-":
+        return
+    for src in inputs:
+        if isinstance(src, (str, os.PathLike)) and src != "-" and same_file(src, output):
+            raise OutputError(f"{os.fsdecode(output)}: is the input capture {os.fsdecode(src)}: "
+                              "refusing to overwrite it (choose another output file)")
+
+
+def check_target(path: str | os.PathLike) -> None:
+    """Raise :class:`OutputError` now if ``path`` cannot become a regular file (so no work is wasted)."""
+    text = os.fsdecode(path)
+    folder = os.path.dirname(os.path.abspath(text))
+    try:
+        st = os.stat(text)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise OutputError(f"{text}: {e.strerror or e}") from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise OutputError(f"{text}: is a directory")
+    if not os.path.isdir(folder):
+        raise OutputError(f"{text}: directory {folder} does not exist" if not os.path.exists(folder)
+                          else f"{text}: {folder} is not a directory")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{text}: cannot create files in {folder} (permission denied)")
+
+
+class AtomicOutput:
+    """A file written beside ``target`` and renamed over it only by :meth:`commit`.
+
+    As a context manager it commits when the block ends normally and discards on any exception
+    (KeyboardInterrupt included). ``binary=False`` gives a UTF-8 text file. An existing target's
+    permission bits are kept; a new file gets the usual ``0o666 & ~umask``.
+    """
+
+    def __init__(self, target: str | os.PathLike, *, binary: bool = True):
+        self.target = os.fsdecode(target)
+        check_target(self.target)
+        folder = os.path.dirname(os.path.abspath(self.target))
+        base = os.path.basename(self.target)
+        mode = 0o666
+        self.existed = os.path.lexists(self.target)
+        try:
+            st = os.stat(self.target)
+            if stat.S_ISREG(st.st_mode):
+                mode = stat.S_IMODE(st.st_mode)
+        except OSError:
+            pass
+        for _ in range(100):
+            tmp = os.path.join(folder, f".{base[:200]}.{secrets.token_hex(4)}.tmp")
+            try:
+                fd = os.open(tmp, _FLAGS, mode)
+                break
+            except FileExistsError:
+                continue
+            except OSError as e:
+                raise OutputError(f"{self.target}: cannot create a file beside it: {e.strerror or e}") from None
+        else:
+            raise OutputError(f"{self.target}: cannot create a temporary file beside it")
+        self.tmp = tmp
+        if mode != 0o666:
+            try:
+                os.fchmod(fd, mode)
+            except (OSError, AttributeError):
+                pass
+        raw = os.fdopen(fd, "wb", buffering=1 << 16)
+        self.file = raw if binary else io.TextIOWrapper(raw, encoding="utf-8", newline="\n", write_through=False)
+        self.done = False
+
+    def write(self, data) -> int:
+        return self.file.write(data)
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def commit(self) -> None:
+        """Flush, sync and rename the finished file over the target (atomic on one file system)."""
+        if self.done:
+            return
+        try:
+            self.file.flush()
+            try:
+                os.fsync(self.file.fileno())
+            except OSError:
+                pass
+            self.file.close()
+            os.replace(self.tmp, self.target)
+        except BaseException:
+            self.discard()
+            raise
+        self.done = True
+
+    def discard(self) -> None:
+        """Drop the temporary file; the target stays as it was. Safe to call twice."""
+        if self.done:
+            return
+        self.done = True
+        try:
+            self.file.close()
+        except Exception:       # e.g. the flush at close hits a full disk: the file goes anyway
+            pass
+        try:
+            os.unlink(self.tmp)
+        except OSError:
+            pass
+
+    def __enter__(self) -> "AtomicOutput":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()
