@@ -102,12 +102,14 @@ def test_capture_started_after_the_negotiation():
     assert "no-transfer-syntax" not in [x.code for x in fs]    # said once, not per message
 
 
-def test_tcp_gap_is_reported_once_and_explains_the_unmatched_response():
+def test_tcp_gap_is_one_capture_loss_line_that_explains_the_unmatched_response():
     _, fs = run(_store_pcap_without(lambda n: n == 26), ports={11112})
-    gap = one(fs, "tcp-gap")
-    assert gap.severity == "warning" and "1550 bytes missing" in gap.message and "-s 0" in gap.hint
-    un = one(fs, "response-unmatched")
-    assert "message ID 3" in un.message and "TCP gap" in un.message
+    assert "tcp-gap" not in [x.code for x in fs] and "response-unmatched" not in [x.code for x in fs]
+    loss = one(fs, "capture-loss")
+    assert loss.severity == "warning" and "-B" in loss.hint and "not the peers' fault" in loss.hint
+    assert loss.message.startswith("client → server: 1 gap, 1550 bytes lost before frame 31")
+    assert "the request of C-STORE-RSP #3 not captured" in loss.message
+    assert all(f.severity != "error" for f in fs)
 
 
 def test_capture_that_ends_mid_association():

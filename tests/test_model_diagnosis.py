@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dicomsniff.model.diagnosis import diagnose
+from dicomsniff.model.diagnosis import diagnose, worst
 from dicomsniff.pipeline import Analyzer
 from dicomsniff.reading import read_events
 
@@ -147,16 +147,28 @@ def test_reject_reasons_with_hints_per_reason():
     assert codes(fs).count("association-rejected") == 3     # refined, not duplicated
 
 
-def test_context_rejected_per_reason_with_proposed_syntaxes():
+def test_rejected_contexts_nothing_needed_are_one_note():
+    # CT/RLE (context 3) rejected but CT travelled on context 1; MR (context 5) rejected and never sent.
     _, fs = run(CAPTURES / "context_rejected.pcap")
-    rej = sorted((f for f in fs if f.code == "context-rejected"), key=lambda f: f.message)
-    assert len(rej) == 2
-    ct, mr = rej
-    assert "context 3 (CT Image Storage)" in ct.message and "transfer-syntaxes-not-supported" in ct.message
-    assert "proposed: RLE Lossless" in ct.message and "Implicit VR Little Endian" in ct.hint
-    assert "context 5 (MR Image Storage)" in mr.message and "abstract-syntax-not-supported" in mr.message
-    assert "does not support MR Image Storage" in mr.hint
+    assert "context-rejected" not in codes(fs)
+    f = one(fs, "contexts-rejected-unneeded")
+    assert f.severity == "note" and f.frames == [6]
+    assert f.message.startswith("2 of 3 proposed presentation contexts rejected, none needed: CT (RLE Lossless only), MR")
+    assert "transfer-syntaxes-not-supported 1" in f.message and "abstract-syntax-not-supported 1" in f.message
     assert "sop-class-not-negotiated" not in codes(fs)        # the MR object was never sent
+    assert worst(fs) == "note"
+
+
+def test_rejected_context_a_message_needed_is_a_warning():
+    # diag_status #2 sends C-STORE MR on the rejected MR context 7: the rejection mattered.
+    _, fs = run(CAPTURES / "diag_status.pcap")
+    mine = [f for f in fs if f.association == 2 and f.code == "context-rejected"]
+    assert len(mine) == 1 and mine[0].severity == "warning"
+    assert "context 7 (MR Image Storage)" in mine[0].message and "C-STORE-RQ #1 needed it" in mine[0].message
+    assert "does not support MR Image Storage" in mine[0].hint
+    # association 1 rejected MR too, but never sent one: a note, not a warning
+    first = [f for f in fs if f.association == 1 and "context" in f.code]
+    assert [(f.code, f.severity) for f in first] == [("contexts-rejected-unneeded", "note")]
 
 
 def test_abort_by_client_says_who_and_what_was_in_flight():

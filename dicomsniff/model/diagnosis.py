@@ -30,7 +30,7 @@ from .association import Association
 from .findings import Finding
 from .rules.base import Options, PduFacts, PduWatch, facts_from_pdus  # noqa: F401  (public API)
 from .rules.model import refine_model
-from .rules.registry import POST, association_rules, capture_rules, finalize, group
+from .rules.registry import DIGEST_HOOKS, POST, association_rules, capture_rules, finalize, group
 from .rules.subassoc import Digest, MoveDigest  # noqa: F401  (public API)
 
 __all__ = ["Diagnoser", "Digest", "MoveDigest", "Options", "PduFacts", "PduWatch", "diagnose", "facts_from_pdus",
@@ -108,7 +108,10 @@ class Diagnoser:
                     raise
                 continue
         try:
-            self.digests.append(Digest.of(a))
+            dg = Digest.of(a)
+            self.digests.append(dg)
+            for h in DIGEST_HOOKS:
+                h(a, opts, dg)
         except Exception:
             if _debug():
                 raise

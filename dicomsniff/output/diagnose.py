@@ -1,7 +1,9 @@
 """``dicomsniff diagnose``: findings grouped by association, most severe first, with frames and hints.
 
-Reads the findings :func:`dicomsniff.model.diagnosis.diagnose` returns; the
-exit status says the worst severity (0 none or notes only, 1 warnings, 2 errors).
+Reads the findings :func:`dicomsniff.model.diagnosis.diagnose` returns (repeats of one
+cause already grouped, with a count); the exit status says the worst severity (0 none
+or notes only, 1 warnings, 2 errors). ``--list-rules`` prints the catalogue of codes
+from the registry (:mod:`dicomsniff.model.rules.registry`).
 """
 
 from __future__ import annotations
@@ -20,14 +22,15 @@ EXIT_NONE, EXIT_WARNINGS, EXIT_ERRORS = 0, 1, 2
 
 
 def notice_findings(notices: list) -> list[Finding]:
-    """Capture-level notices (reader, TCP outside any association) as findings of 'association 0'."""
+    """Capture-level notices (reader, TCP outside any association) as findings of 'association 0', grouped."""
+    from ..model.rules.registry import finalize
     out = []
     for n in notices:
         if n.severity in (ERROR, WARN):
             out.append(Finding(n.severity, n.finding.code, f"{n.where}: {n.message}", 0,
                                [n.frame] if n.frame else [],
                                "the capture file itself is damaged or truncated: recapture if possible"))
-    return out
+    return finalize(out)
 
 
 def exit_status(findings: list[Finding]) -> int:
@@ -63,6 +66,8 @@ def grouped(assocs: list[Association], findings: list[Finding]) -> list[tuple[As
 def _frames(f: Finding) -> str:
     if not f.frames:
         return ""
+    if f.count > 1 and f.first != f.last:
+        return f" [frames {f.first} … {f.last}]"
     shown = ", ".join(map(str, f.frames[:6])) + (" …" if len(f.frames) > 6 else "")
     return f" [frame{'s' if len(f.frames) > 1 else ''} {shown}]"
 
@@ -71,10 +76,11 @@ def finding_line(f: Finding, *, code: bool = True) -> Text:
     """One finding as one line: severity, code, message, frames (the hint goes on its own line)."""
     line = Text()
     line.append(f"{f.severity.upper():<7}", style=SEVERITY_STYLE.get(f.severity, ""))
+    times = f" ×{f.count}" if f.count > 1 else ""
     if code:
-        line.append(f" {f.code}: ", style="bold")
+        line.append(f" {f.code}{times}: ", style="bold")
     else:
-        line.append(" ")
+        line.append(f"{times} ")
     line.append(safe_text(f.message))
     line.append(_frames(f), style="dim")
     return line
@@ -121,3 +127,34 @@ def diagnosis_json(capture: str, assocs: list[Association], findings: list[Findi
         "exit_status": exit_status(findings),
         "findings": [f.to_json() for f in findings],
     }
+
+
+def _rules(prefix: str | None) -> list:
+    from ..model.rules import catalogue_rows
+    rows = catalogue_rows()
+    return [c for c in rows if not prefix or c.code.startswith(prefix)]
+
+
+def print_rules(console: Console, prefix: str | None = None) -> None:
+    """The catalogue: code, default severity, group, meaning (and, for one code, its evidence and test)."""
+    rows = _rules(prefix)
+    if not rows:
+        console.print(Text(f"no finding code starts with {safe_text(prefix or '')!r}"))
+        return
+    width = max(len(c.code) for c in rows)
+    for c in rows:
+        line = Text(f"{c.code:<{width}}  ")
+        line.append(f"{c.severity.upper():<7}", style=SEVERITY_STYLE.get(c.severity, ""))
+        line.append(f"  {c.group:<11}  {c.summary}")
+        console.print(line)
+        if len(rows) == 1 or (prefix and c.code == prefix):
+            console.print(Text(f"{'':<{width}}  evidence: {c.evidence or '-'}; raised by: {c.source}"
+                               f"{' ' + c.rule if c.rule else ''}" + (f"; test: {c.test}" if c.test else "")
+                               + ("; not raised when its direction lost bytes (folds into capture-loss)"
+                                  if c.fragile else ""), style="dim"))
+
+
+def rules_json(prefix: str | None = None) -> list[dict]:
+    return [{"code": c.code, "severity": c.severity, "group": c.group, "summary": c.summary,
+             "evidence": c.evidence, "source": c.source, "rule": c.rule, "test": c.test,
+             "fragile": c.fragile, "supersedes": list(c.supersedes)} for c in _rules(prefix)]

@@ -9,6 +9,7 @@ when it exists, so a rule family can land without touching this file again.
 from __future__ import annotations
 
 import importlib
+import os
 import importlib.util
 
 from . import declared, model  # noqa: F401  (declarations and the model's refinement)
@@ -18,6 +19,19 @@ from .registry import CATALOGUE, RULES, catalogue_rows, emit, finalize, post, re
 RULE_MODULES = ("dicomsniff.model.evidence", "dicomsniff.model.rules.evidence_rules",
                 "dicomsniff.model.rules.closing", "dicomsniff.model.rules.failure_hints")
 
+IMPORT_ERRORS: dict[str, str] = {}     # module → error, for modules of RULE_MODULES that failed to import
+
+
+def _load(name: str) -> None:
+    try:
+        if importlib.util.find_spec(name) is None:
+            return
+        importlib.import_module(name)
+    except Exception as exc:            # a rule family being written must not take the whole diagnosis down
+        if os.environ.get("DICOMSNIFF_DEBUG"):
+            raise
+        IMPORT_ERRORS[name] = repr(exc)
+
+
 for _name in RULE_MODULES:
-    if importlib.util.find_spec(_name.rsplit(".", 1)[0]) is not None and importlib.util.find_spec(_name) is not None:
-        importlib.import_module(_name)
+    _load(_name)

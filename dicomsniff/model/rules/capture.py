@@ -14,6 +14,7 @@ each message's ``complete`` flag — not the framer's wording.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -63,6 +64,7 @@ class _Bucket:
 
     codes: Counter = field(default_factory=Counter)
     unanswered: list[str] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)
 
 
 def _folds(a: Association, f: Finding, lossy: dict[int, int]) -> int | None:
@@ -85,7 +87,7 @@ def _folds(a: Association, f: Finding, lossy: dict[int, int]) -> int | None:
         return None
     dirs = (f.direction,) if f.direction is not None else tuple(lossy)
     for d in dirs:
-        if d in lossy and f.last >= lossy[d]:
+        if d in lossy and (f.last >= lossy[d] or (not f.last and f.code in CUT)):
             return d
     return None
 
@@ -124,6 +126,9 @@ def fold_capture(a: Association, findings: list[Finding], opts: Options) -> list
             b = buckets[d]
             if f.code in ANSWERS:
                 b.unanswered.append(f.message.split(" got no")[0].split(" from the")[0])
+            elif f.code == "response-unmatched":
+                m = re.match(r"(\S+) responds to message ID (\S+),", f.message)
+                b.unmatched.append(f"{m.group(1)} #{m.group(2)}" if m else f.message)
             elif f.code != "tcp-gap":
                 b.codes[f.code] += f.count
             continue
@@ -155,6 +160,10 @@ def _incomplete(a: Association, d: int, since: int) -> tuple[list[str], list[str
     return objs, msgs
 
 
+def _bytes(n: int) -> str:
+    return f"{n} bytes" if n < 10240 else _size(n)
+
+
 def _list(items: list[str], n: int = 5) -> str:
     return ", ".join(items[:n]) + (f", … ({len(items) - n} more)" if len(items) > n else "")
 
@@ -165,15 +174,17 @@ def _loss_finding(a: Association, d: int, b: _Bucket) -> Finding:
     span = (t.last_ts - t.first_ts) / 1e9 if t.last_ts and t.first_ts else 0.0
     where = f"before frame {t.first_frame}" if t.gaps == 1 else \
         f"between frames {t.first_frame} and {t.last_frame} over {span:.1f} s"
-    parts = [f"{sender} → {receiver}: {t.gaps} gap{'s' if t.gaps != 1 else ''}, {_size(t.bytes)} lost {where}"]
+    parts = [f"{sender} → {receiver}: {t.gaps} gap{'s' if t.gaps != 1 else ''}, {_bytes(t.bytes)} lost {where}"]
     objs, msgs = _incomplete(a, d, a.loss_from[d] or 1)
     if objs:
         parts.append(f"{len(objs)} C-STORE data set{'s' if len(objs) != 1 else ''} incomplete ({_list(objs)})")
     if msgs:
         parts.append(f"{len(msgs)} message{'s' if len(msgs) != 1 else ''} incomplete ({_list(msgs)})")
     if b.unanswered:
-        parts.append(f"no response captured for {_list(b.unanswered)} (the capture lost {_size(t.bytes)} of the"
+        parts.append(f"no response captured for {_list(b.unanswered)} (the capture lost {_bytes(t.bytes)} of the"
                      f" {sender}'s bytes)")
+    if b.unmatched:
+        parts.append(f"the request{'s' if len(b.unmatched) > 1 else ''} of {_list(b.unmatched, 3)} not captured")
     judged = [(c, n) for c, n in b.codes.most_common() if c not in CUT]
     if judged:
         parts.append("not judged, as they would rest on lost bytes: "

@@ -61,7 +61,7 @@ _d("resync", WARN, "capture", "after lost bytes the framer searched for the next
    "TCP gap, PDU header validation")
 _d("resync-failed", WARN, "capture", "after lost bytes no valid PDU header was found",
    "TCP gap, PDU header validation")
-_d("pdu-truncated", ERROR, "capture", "the stream ends inside a PDU (end of capture, reset or loss)",
+_d("pdu-truncated", WARN, "capture", "the stream ends inside a PDU (end of capture, reset or loss)",
    "PDU length versus bytes present")
 _d("pdu-length-implausible", ERROR, "malformed", "a PDU claims a length over the decoder's bound",
    "PDU length field")
@@ -118,11 +118,11 @@ for _code, _sev, _sum in (
        fragile=False)
 
 # -- DIMSE assembly (dimse/assembler.py), command sets and data sets -----------------------
-_d("message-incomplete", ERROR, "capture", "a message without its last fragment (cut by an abort, a reset,"
+_d("message-incomplete", WARN, "capture", "a message without its last fragment (cut by an abort, a reset,"
    " the end of the capture or lost bytes)", "PDV last-fragment flags")
-_d("command-incomplete", ERROR, "capture", "a command set cut short (lost bytes, reset or end of capture)",
+_d("command-incomplete", WARN, "capture", "a command set cut short (lost bytes, reset or end of capture)",
    "PDV last-fragment flags")
-_d("dataset-incomplete", ERROR, "capture", "a data set cut short (lost bytes, reset or end of capture)",
+_d("dataset-incomplete", WARN, "capture", "a data set cut short (lost bytes, reset or end of capture)",
    "PDV last-fragment flags")
 _d("dataset-missing", ERROR, "protocol", "a new command set began before the announced data set ended"
    " (PS3.8 Annex E)", "PDV sequence")

@@ -92,29 +92,30 @@ def contexts(a: Association, opts: Options) -> list[Finding]:
             continue
         sop = _strip(ctx.abstract_syntax)
         needed = [m for m in requested.get(sop, [])] if sop not in accepted_sops else []
-        if not needed:
+        if not needed and accepted:
             unneeded.append(ctx)
             continue
         proposed = ", ".join(safe_text(uid_name(t)) for t in ctx.proposed) or "none"
         hint = H.fill(H.CONTEXT_HINTS.get(ctx.result, "check the SCP's conformance statement"),
                       sop=_sop(ctx.abstract_syntax), proposed=proposed, **vals)
-        first = needed[0]
-        label = f"{first.name} #{first.command.message_id}" + (f" and {len(needed) - 1} more" if len(needed) > 1
-                                                               else "")
+        if needed:
+            first = needed[0]
+            label = f"{first.name} #{first.command.message_id}" + (f" and {len(needed) - 1} more"
+                                                                   if len(needed) > 1 else "")
+            why, frames = f"{label} needed it and no accepted context carries this SOP class", first.frames[:1]
+        else:
+            why, frames = "no context was accepted, so nothing could be sent", []
         out.append(_f(a, WARN, "context-rejected",
                       f"presentation context {ctx.id} ({_sop(ctx.abstract_syntax)}) rejected:"
-                      f" {context_result_text(ctx.result)}; proposed: {proposed}; {label} needed it and no"
-                      " accepted context carries this SOP class", [frame] + first.frames[:1], hint, key=sop or ""))
+                      f" {context_result_text(ctx.result)}; proposed: {proposed}; {why}", [frame] + frames, hint,
+                      key=f"{ctx.id}"))
     if unneeded and accepted:
         out.append(_unneeded_note(a, unneeded, frame))
     if a.contexts and not accepted:
-        rejected = Counter(context_result_text(c.result) for c in a.contexts.values() if c.result is not None)
-        why = ", ".join(f"{r} {n}" for r, n in rejected.most_common())
         out.append(_f(a, ERROR, "no-context-accepted",
-                      f"the SCP accepted the association but none of its {len(a.contexts)} presentation"
-                      f" contexts ({why}): nothing can be exchanged", [frame],
-                      "check which SOP classes and transfer syntaxes the SCP supports for calling AE"
-                      f" '{vals['calling']}' and propose those"))
+                      f"the SCP accepted the association but none of its presentation contexts ({len(a.contexts)}"
+                      " proposed): nothing can be exchanged", [frame], "see the context-rejected findings for"
+                      " each context"))
     return out
 
 
@@ -128,11 +129,11 @@ def _unneeded_note(a: Association, unneeded: list, frame: int) -> Finding:
             names.append(n)
     shown = ", ".join(names[:NAMES_SHOWN]) + (f", … ({len(names) - NAMES_SHOWN} more)"
                                                if len(names) > NAMES_SHOWN else "")
-    reasons = Counter(context_result_text(c.result) for c in unneeded)
-    by = "; ".join(f"{r}: {n}" for r, n in reasons.most_common())
+    reasons = Counter(context_result_text(c.result).split(" (")[0] for c in unneeded)
+    by = ", ".join(f"{r} {n}" for r, n in reasons.most_common())
     return _f(a, NOTE, "contexts-rejected-unneeded",
-              f"{len(unneeded)} of {len(a.contexts)} proposed presentation contexts rejected, none needed: {shown}"
-              f" ({by})", [frame],
+              f"{len(unneeded)} of {len(a.contexts)} proposed presentation contexts rejected, none needed: {shown};"
+              f" by reason: {by}", [frame],
               "nothing was sent for these SOP classes on a rejected context (or another accepted context"
               " carried them): usual when an SCU proposes many contexts; `dicomsniff summary` lists them")
 

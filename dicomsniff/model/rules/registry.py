@@ -110,6 +110,7 @@ class Rule:
 CATALOGUE: dict[str, Code] = {}
 RULES: dict[str, Rule] = {}           # by function qualified name, in registration order
 POST: list[Callable] = []             # association-level passes run after every rule, before grouping
+DIGEST_HOOKS: list[Callable] = []     # fn(a, opts, digest): add facts to an association's Digest
 
 
 def declare(code: str, severity: str, group: str, summary: str, *, evidence: str = "", source: str = "decoder",
@@ -161,6 +162,14 @@ def post(fn: Callable) -> Callable:
     """Register an association-level pass ``fn(a, findings, opts) -> findings`` run after every rule."""
     if fn not in POST:
         POST.append(fn)
+    return fn
+
+
+def digest_hook(fn: Callable) -> Callable:
+    """Register ``fn(a, opts, digest)``, called when an association's Digest is made: it may set facts on it
+    that a rule across associations (``scope="capture"``) reads later."""
+    if fn not in DIGEST_HOOKS:
+        DIGEST_HOOKS.append(fn)
     return fn
 
 

@@ -46,6 +46,7 @@ class Digest:
     origins: set[tuple[str, int | None]]          # (Move Originator AE, Message ID) of its C-STOREs, bounded
     has_origin: bool                              # some C-STORE carried a Move Originator Message ID
     single_store: bool                            # exactly one C-STORE and nothing but C-ECHO besides
+    closing: object = None                        # how it ended (set by a digest hook, see termination.py)
 
     MAX_ORIGINS = 64
 

@@ -8,7 +8,7 @@ from ...ul.pdus import RELEASE_RP, RELEASE_RQ
 from ..association import Association
 from ..findings import Finding
 from .base import Options, _f, _facts
-from .registry import rule
+from .registry import digest_hook, rule
 
 
 @rule(code="release-no-reply", severity=WARN, group="protocol",
@@ -25,3 +25,15 @@ def releases(a: Association, opts: Options) -> list[Finding]:
                f"A-RELEASE-RQ from the {a.release_by or '?'} got no A-RELEASE-RP", [frame],
                "the peer closed the connection or stopped answering instead of confirming the release:"
                " usually harmless for the data, but check the peer's log and its release timeout")]
+
+
+@digest_hook
+def closing_facts(a: Association, opts: Options, digest) -> None:
+    """The close facts of ``model/evidence.py`` on the digest, for the peer-ended rule across associations."""
+    try:
+        from .. import evidence
+    except ImportError:
+        return
+    fn = getattr(evidence, "close_facts", None)
+    if fn is not None:
+        digest.closing = fn(a, _facts(a, opts).last)
