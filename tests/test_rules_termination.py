@@ -103,3 +103,37 @@ def test_peer_crash_across_associations():
     assert codes(fs).count("peer-closed") == 2
     _assocs, fs = X.analyse(X.two_clients_close_apart())
     assert "peer-ended" not in codes(fs)
+
+
+# -- real peers killed (scripts/make_close_captures.py) ----------------------------------------
+
+
+@pytest.mark.skipif("closing" not in getattr(Digest, "__dataclass_fields__", {}),
+                    reason="Digest does not carry the close facts yet (evidence.close_facts): see the report")
+def test_real_scu_process_killed_mid_requests():
+    """close_crash.pcap: CRASHSCU killed (SIGKILL) while its C-STORE and C-FIND wait on two associations."""
+    assocs, fs = X.analyse((CAPTURES / "close_crash.pcap").read_bytes())
+    assert [a.calling_ae.strip() for a in assocs] == ["CRASHSCU", "CRASHSCU"]
+    closed = [f for f in fs if f.code == "peer-closed"]
+    assert [(f.association, f.severity) for f in closed] == [(1, "error"), (2, "error")]
+    assert all(f.message.startswith("the client closed the connection (FIN, frame ") for f in closed)
+    assert "C-STORE-RQ #1 got no response" in closed[0].message
+    assert "C-FIND-RQ #1 got no response" in closed[1].message
+    f = one(fs, "peer-ended")
+    assert f.association == 1 and f.severity == "error"
+    assert f.message.startswith("peer process ended (crash or kill) while C-STORE-RQ #1 on #1 and C-FIND-RQ #1 on"
+                                " #2 were waiting for a response: the client 127.0.0.1 ('CRASHSCU') closed both of"
+                                " its connections (associations #1 and #2, FIN) within ")
+    assert not {"association-incomplete", "no-response"} & set(codes(fs))
+
+
+def test_real_scp_killed_mid_data_set():
+    """close_scp_killed.pcap: storescp stopped, then killed with data unread: RST from the server."""
+    (a,), fs = X.analyse((CAPTURES / "close_scp_killed.pcap").read_bytes())
+    assert (a.closes[0].side, a.closes[0].how) == ("server", "rst")
+    f = one(fs, "peer-closed")
+    assert f.severity == "error"
+    assert f.message.startswith(f"the server reset the connection (RST, frame {a.closes[0].frame}) while the client"
+                                " was sending C-STORE-RQ #1 (")
+    assert "KB of its data set sent), with no A-RELEASE" in f.message
+    assert codes(fs) == ["peer-closed"], [(x.code, x.message) for x in fs]

@@ -342,8 +342,9 @@ def ended_together(facts: Iterable[CloseFacts], window_ns: int = CRASH_WINDOW_NS
 
 def peer_ended(group: list[CloseFacts]) -> tuple[str, str, str, list[int]]:
     """(severity, message, hint, frames) for connections of one host that closed together mid-request."""
+    span = group[-1].ts_ns - group[0].ts_ns
+    group = sorted(group, key=lambda f: f.number)      # named in association order
     first = group[0]
-    span = group[-1].ts_ns - first.ts_ns
     cut = [f"{f.cut.label} on #{f.number}" for f in group if f.cut is not None]
     waiting = []
     for f in group:

@@ -80,6 +80,7 @@ def peer_ended(digests: list, opts: Options) -> list[Finding]:
     out = []
     for group in E.ended_together(facts):
         severity, message, hint, frames = E.peer_ended(group)
-        out.append(emit(group[0].number, "peer-ended", message, frames, hint, severity=severity,
-                        key=f"{group[0].host_text}:{group[0].ts_ns}"))
+        first = min(group, key=lambda f: f.number)
+        out.append(emit(first.number, "peer-ended", message, frames, hint, severity=severity,
+                        key=f"{first.host_text}:{group[0].ts_ns}"))
     return out
