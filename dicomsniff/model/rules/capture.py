@@ -132,7 +132,10 @@ def fold_capture(a: Association, findings: list[Finding], opts: Options) -> list
             elif f.code != "tcp-gap":
                 b.codes[f.code] += f.count
             continue
-        td = _folds(a, f, tail_from) if tails else None
+        td = None
+        if tails:
+            # the capture's end or the reset leaves every open request without a response: said once there
+            td = next(iter(tails)) if f.code in ANSWERS else _folds(a, f, tail_from)
         if td is not None:
             tail_buckets[td].codes[f.code] += f.count
             if f.code in ANSWERS:
@@ -255,3 +258,35 @@ def drop_unknown_negotiation(a: Association, findings: list[Finding], opts: Opti
         return findings
     return [f for f in findings if f.code not in ("no-transfer-syntax", "context-not-accepted",
                                                   "context-not-answered")]
+
+
+CLOSE_CODES = frozenset({"peer-closed", "association-incomplete", "connection-reset", "open-at-capture-end"})
+
+
+@post
+def close_after_loss(a: Association, findings: list[Finding], opts: Options) -> list[Finding]:
+    """How an association ended is unknown when the capture lost what a side sent last.
+
+    A side's direction that lost bytes after its last complete PDU, or after a request it had to
+    answer, may have carried the response, an A-ABORT or an A-RELEASE: a finding about the close
+    then says so and is at most a WARNING (the intact capture may well show an orderly end).
+    """
+    lossy = [d for d in (0, 1) if a.loss[d].gaps]
+    if not lossy:
+        return findings
+    open_req = [ex.request for ex in a.exchanges if ex.request is not None and ex.final is None]
+    tails = []
+    for d in lossy:
+        t = a.loss[d]
+        waiting = [m for m in open_req if m.direction == 1 - d and m.frames and t.last_frame >= m.frames[0]]
+        if t.last_frame >= (a.pdu_end_frame[d] or 0) or waiting:
+            tails.append(d)
+    if not tails:
+        return findings
+    for f in findings:
+        if f.code in CLOSE_CODES and f.severity == ERROR:
+            f.severity = WARN
+            who = " and ".join(f"the {a.side(d)}" for d in tails)
+            f.message += (f" (the capture lost bytes {who} sent at the end: a response, A-ABORT or A-RELEASE may"
+                          " be among them)")
+    return findings

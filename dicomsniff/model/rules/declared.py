@@ -13,7 +13,7 @@ from .registry import declare
 
 def _d(code, severity, group, summary, evidence="", source="decoder", fragile=None):
     if fragile is None:
-        fragile = source == "decoder" and group in ("malformed", "protocol", "capture")
+        fragile = source == "decoder" and group in ("malformed", "protocol", "capture", "info")
     declare(code, severity, group, summary, evidence=evidence, source=source, fragile=fragile)
 
 
@@ -88,7 +88,7 @@ for _code, _sev, _sum in (
         ("no-pdv", WARN, "a P-DATA-TF without a PDV (PS3.8 §9.3.5)"),
         ("too-many-pdvs", NOTE, "more PDVs than shown"),
 ):
-    _d(_code, _sev, "malformed" if _sev != NOTE else "info", _sum, "PDU bytes (PS3.8 §9.3)")
+    _d(_code, _sev, "malformed" if _sev != NOTE else "info", _sum, "PDU bytes (PS3.8 §9.3)", fragile=True)
 for _code, _sev, _sum in (
         ("zero-length-item", WARN, "an empty item"),
         ("unexpected-item", WARN, "an item that does not belong where it is"),
@@ -115,7 +115,7 @@ for _code, _sev, _sum in (
         ("reserved-nonzero", NOTE, "a reserved field that is not zero (not to be tested, PS3.8)"),
 ):
     _d(_code, _sev, "protocol" if _sev != NOTE else "info", _sum, "A-ASSOCIATE/A-ABORT/P-DATA fields",
-       fragile=False)
+       fragile=True)
 
 # -- DIMSE assembly (dimse/assembler.py), command sets and data sets -----------------------
 _d("message-incomplete", WARN, "capture", "a message without its last fragment (cut by an abort, a reset,"

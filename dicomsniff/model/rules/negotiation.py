@@ -48,25 +48,26 @@ def _short(name: str) -> str:
 
 @rule(code="context-not-answered", severity=ERROR, group="protocol",
       summary="the A-ASSOCIATE-AC does not answer a proposed presentation context (PS3.8 §9.3.3)",
-      evidence="A-ASSOCIATE-RQ and a complete A-ASSOCIATE-AC", test="tests/test_rules_negotiation.py")
+      evidence="A-ASSOCIATE-RQ and a complete A-ASSOCIATE-AC", test="tests/test_rules_negotiation.py", fragile=True)
 @rule(code="context-ts-not-proposed", severity=ERROR, group="protocol",
       summary="a context accepted with a transfer syntax the RQ did not propose",
-      evidence="A-ASSOCIATE-RQ/AC transfer syntaxes", test="tests/test_model_diagnosis.py")
+      evidence="A-ASSOCIATE-RQ/AC transfer syntaxes", test="tests/test_model_diagnosis.py", fragile=True)
 @rule(code="context-rejected", severity=WARN, group="response",
       summary="a presentation context was rejected and a message needed it (its SOP class was sent on no"
               " accepted context)", evidence="A-ASSOCIATE-AC results, requests' SOP classes",
-      test="tests/test_rules_negotiation.py")
+      test="tests/test_rules_negotiation.py", fragile=True)
 @rule(code="contexts-rejected-unneeded", severity=NOTE, group="info",
       summary="presentation contexts rejected that nothing needed: one line per association, by reason",
       evidence="A-ASSOCIATE-AC results, requests' SOP classes", test="tests/test_rules_negotiation.py")
 @rule(code="no-context-accepted", severity=ERROR, group="response",
       summary="the association was accepted but none of its presentation contexts: nothing can be exchanged",
-      evidence="A-ASSOCIATE-AC results", test="tests/test_model_diagnosis.py")
+      evidence="A-ASSOCIATE-AC results", test="tests/test_model_diagnosis.py", fragile=True)
 def contexts(a: Association, opts: Options) -> list[Finding]:
     out: list[Finding] = []
     if a.ac is None:
         return out
     frame = _facts(a, opts).frame_of(ASSOCIATE_AC)
+    sd = 1 - a.client_dir                # the A-ASSOCIATE-AC's direction
     vals = _values(a)
     accepted = [c for c in a.contexts.values() if c.accepted]
     accepted_sops = {_strip(c.abstract_syntax) for c in accepted}
@@ -79,7 +80,7 @@ def contexts(a: Association, opts: Options) -> list[Finding]:
                               f"A-ASSOCIATE-AC does not answer presentation context {ctx.id}"
                               f" ({_sop(ctx.abstract_syntax)}) proposed in the RQ", [frame],
                               "the AC must answer every proposed context (PS3.8 §9.3.3): the SCP's DICOM"
-                              " stack is faulty; the SCU cannot use this context", key=str(ctx.id)))
+                              " stack is faulty; the SCU cannot use this context", key=str(ctx.id), direction=sd))
             continue
         if ctx.accepted:
             if ctx.proposed and ctx.transfer_syntax not in ctx.proposed:
@@ -88,7 +89,7 @@ def contexts(a: Association, opts: Options) -> list[Finding]:
                               f" transfer syntax {safe_text(uid_name(ctx.transfer_syntax or '?'))},"
                               f" which the RQ did not propose", [frame],
                               "the SCP must pick one of the proposed transfer syntaxes: its DICOM stack is"
-                              " faulty; data sets on this context may be misread", key=str(ctx.id)))
+                              " faulty; data sets on this context may be misread", key=str(ctx.id), direction=sd))
             continue
         sop = _strip(ctx.abstract_syntax)
         needed = [m for m in requested.get(sop, [])] if sop not in accepted_sops else []
@@ -108,14 +109,14 @@ def contexts(a: Association, opts: Options) -> list[Finding]:
         out.append(_f(a, WARN, "context-rejected",
                       f"presentation context {ctx.id} ({_sop(ctx.abstract_syntax)}) rejected:"
                       f" {context_result_text(ctx.result)}; proposed: {proposed}; {why}", [frame] + frames, hint,
-                      key=f"{ctx.id}"))
+                      key=f"{ctx.id}", direction=sd))
     if unneeded and accepted:
         out.append(_unneeded_note(a, unneeded, frame))
     if a.contexts and not accepted:
         out.append(_f(a, ERROR, "no-context-accepted",
                       f"the SCP accepted the association but none of its presentation contexts ({len(a.contexts)}"
                       " proposed): nothing can be exchanged", [frame], "see the context-rejected findings for"
-                      " each context"))
+                      " each context", direction=sd))
     return out
 
 
@@ -195,10 +196,10 @@ _AE_OK = set(" !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`a
 
 @rule(code="ae-title-invalid", severity=ERROR, group="protocol",
       summary="an AE title that is empty, too long or has characters PS3.5 §6.2 does not allow",
-      evidence="A-ASSOCIATE-RQ calling/called AE", test="tests/test_model_diagnosis.py")
+      evidence="A-ASSOCIATE-RQ calling/called AE", test="tests/test_model_diagnosis.py", fragile=True)
 @rule(code="ac-ae-mismatch", severity=NOTE, group="info",
       summary="the A-ASSOCIATE-AC echoes other AE titles than the RQ's (harmless, not to be tested)",
-      evidence="A-ASSOCIATE-RQ/AC AE titles", test="tests/test_model_diagnosis.py")
+      evidence="A-ASSOCIATE-RQ/AC AE titles", test="tests/test_model_diagnosis.py", fragile=True)
 def ae_titles(a: Association, opts: Options) -> list[Finding]:
     """AE titles: 1-16 characters of the default repertoire, no backslash or control characters (PS3.5 §6.2)."""
     out: list[Finding] = []
@@ -216,7 +217,7 @@ def ae_titles(a: Association, opts: Options) -> list[Finding]:
             if why:
                 out.append(_f(a, ERROR, "ae-title-invalid", f"{role} AE title '{safe_text(ae or '')}' {why}",
                               [frame], f"fix the {role} AE title in the configuration: many SCPs reject or"
-                                       " mismatch such titles"))
+                                       " mismatch such titles", direction=a.client_dir))
     if a.rq is not None and a.ac is not None:
         for role in ("calling_ae", "called_ae"):
             x, y = getattr(a.rq, role), getattr(a.ac, role)
@@ -225,5 +226,5 @@ def ae_titles(a: Association, opts: Options) -> list[Finding]:
                               f"A-ASSOCIATE-AC echoes {role.replace('_ae', '')} AE '{safe_text(y)}' instead of"
                               f" the RQ's '{safe_text(x)}'", [facts.frame_of(ASSOCIATE_AC)],
                               "PS3.8 §9.3.3 says the AC repeats the RQ's AE titles (not to be tested):"
-                              " harmless, but shows how the SCP sees itself"))
+                              " harmless, but shows how the SCP sees itself", direction=1 - a.client_dir))
     return out
