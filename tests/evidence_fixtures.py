@@ -232,3 +232,19 @@ def capture_ends_mid_association() -> bytes:
     c.send(1, cmd(1, store_rsp(1, 0)))
     c.send(0, cmd(1, D.store_rq(2, "1.2.3.9")) + data(1, ct_object("1.2.3.9")))
     return pcap_of(c)
+
+
+def move_scu_crash() -> bytes:
+    """10.0.0.1 is both a C-MOVE SCU (MOVESCU → QRSCP at 10.0.0.2) and the move destination's storage SCP
+    (QRSCP → MOVESCU on 10.0.0.1:11113). With C-MOVE #1 and the sub-association's C-STORE #1 waiting, its
+    process dies: it closes the sub-association as server (FIN), 0.4 ms later the C-MOVE association as
+    client (RST)."""
+    a = established([(1, MOVE)], client=("10.0.0.1", 40000), server=("10.0.0.2", 104), calling="MOVESCU",
+                    called="QRSCP", t=T0)
+    a.send(0, cmd(1, move_rq(1, "MOVESCU")) + data(1, study_key()))
+    b = established([(1, CT)], client=("10.0.0.2", 50000), server=("10.0.0.1", 11113), calling="QRSCP",
+                    called="MOVESCU", t=T0 + 5 * MS)
+    b.send(0, cmd(1, D.store_rq(1, "1.2.3.1")) + data(1, ct_object("1.2.3.1")))
+    b.at(T0 + 10 * MS).close(1)
+    a.at(T0 + 10 * MS + 400_000).close(0, RST | ACK)
+    return pcap_of(a, b)

@@ -206,8 +206,8 @@ def test_peer_crash_groups_connections_of_one_host():
     sev, msg, hint, frames = E.peer_ended(group)
     assert sev == "error"
     assert msg == ("peer process ended (crash or kill) while C-STORE-RQ #5 on #1 and C-FIND-RQ #1 on #2 were"
-                   " waiting for a response: the client 10.0.0.1 ('STORESCU') closed both of its connections"
-                   " (associations #1 and #2, FIN/RST) within 1.5 ms, with no A-RELEASE")
+                   " waiting for a response: the client 10.0.0.1 ('STORESCU', 'FINDSCU') closed both of its"
+                   " connections (associations #1 and #2, FIN/RST) within 1.5 ms, with no A-RELEASE")
     assert frames == [group[0].frame, group[1].frame]
     assert "crash" in hint and "10.0.0.1" in hint
 

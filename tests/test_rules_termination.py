@@ -137,3 +137,31 @@ def test_real_scp_killed_mid_data_set():
                                 " was sending C-STORE-RQ #1 (")
     assert "KB of its data set sent), with no A-RELEASE" in f.message
     assert codes(fs) == ["peer-closed"], [(x.code, x.message) for x in fs]
+
+
+@pytest.mark.skipif("closing" not in getattr(Digest, "__dataclass_fields__", {}),
+                    reason="Digest does not carry the close facts yet (evidence.close_facts): see the report")
+def test_peer_crash_of_a_process_that_is_client_and_server():
+    """A C-MOVE SCU that is also the move destination dies: one host, one connection as client, one as server."""
+    _assocs, fs = X.analyse(X.move_scu_crash())
+    f = one(fs, "peer-ended")
+    assert f.message == ("peer process ended (crash or kill) while C-MOVE-RQ #1 on #1 and C-STORE-RQ #1 on #2 were"
+                         " waiting for a response: the peer at 10.0.0.1 ('MOVESCU') closed both of its connections"
+                         " (associations #1 as client and #2 as server; FIN/RST) within 0.4 ms, with no A-RELEASE")
+    by = {x.association: x for x in fs if x.code == "peer-closed"}
+    assert by[1].message.startswith("the client reset the connection (RST")
+    assert by[2].message.startswith("the server closed the connection (FIN")
+    assert "instead of answering the client's C-STORE-RQ #1" in by[2].hint
+
+
+@pytest.mark.skipif(not (CAPTURES / "peer_gdcm_move_crash.pcap").exists(), reason="peer capture not made")
+def test_real_gdcmscu_dying_mid_move():
+    """peer_gdcm_move_crash.pcap (scripts/make_peer_captures.py): gdcmscu, C-MOVE SCU and its own move
+    destination, dies (SIGABRT) when Orthanc's sub-association sends the first C-STORE."""
+    if "closing" not in getattr(Digest, "__dataclass_fields__", {}):
+        pytest.skip("Digest does not carry the close facts yet")
+    _assocs, fs = X.analyse((CAPTURES / "peer_gdcm_move_crash.pcap").read_bytes())
+    f = one(fs, "peer-ended")
+    assert "the peer at 127.0.0.1 ('GDCMSCU') closed both of its connections (associations #1 as client and" \
+           " #2 as server; FIN/RST)" in f.message
+    assert "C-MOVE-RQ #1 on #1 and C-STORE-RQ #1 on #2 were waiting for a response" in f.message

@@ -74,7 +74,7 @@ def message_label(m) -> str:
     """``C-STORE-RQ #7`` (requests by Message ID, responses by the ID they answer)."""
     cmd = m.command
     if cmd is None or cmd.command_field is None:
-        return "a message whose command set was cut"
+        return "a message"
     ident = cmd.message_id if cmd.message_id is not None else cmd.responds_to
     return f"{m.name} #{ident}" if ident is not None else m.name
 
@@ -226,7 +226,7 @@ def _cut_text(f: CloseFacts, closer_is_sender: bool) -> str:
     c = f.cut
     seen = "seen" if f.lost_bytes else "sent"
     size = f" ({size_text(c.data_seen)} of its data set {seen})" if c.data_seen else \
-        " (its command set incomplete)" if c.label.startswith("a message") else ""
+        " (its command set cut short)" if c.label == "a message" else ""
     if closer_is_sender:
         return f"while sending {c.label}{size}"
     return f"while the {c.side} was sending {c.label}{size}"
@@ -293,9 +293,9 @@ def _lost_hint(f: CloseFacts, other: str) -> str:
         if f.cut.side == f.side:
             return (f"the {f.side} stopped in the middle of sending its {f.cut.label}: look in the {f.side}'s log"
                     " at this time (an error reading the object, a cancel, an exit)")
-        return (f"the {f.side} dropped the connection in the middle of the {other}'s {f.cut.label} instead of"
-                f" answering it: look in the {f.side}'s log at this time (crash, restart, a refused object or an"
-                " internal error)")
+        what = f"the {other}'s {f.cut.label}" if f.cut.label != "a message" else f"a message from the {other}"
+        return (f"the {f.side} dropped the connection in the middle of {what}: look in the {f.side}'s log at this"
+                " time (crash, restart, a refused object or an internal error)")
     x = f.outstanding[-1] if f.outstanding else None
     if x is None:
         return "look in both peers' logs at this time for why the connection ended"
@@ -321,10 +321,10 @@ def ended_together(facts: Iterable[CloseFacts], window_ns: int = CRASH_WINDOW_NS
 
     Only FIN/RST count (``eof`` is the capture's end, not a peer's act).
     """
-    by_host: dict[tuple[bytes, str | None], list[CloseFacts]] = {}
+    by_host: dict[bytes, list[CloseFacts]] = {}
     for f in facts:
         if f.how in ("fin", "rst") and f.ts_ns and f.side:
-            by_host.setdefault((f.host, f.side), []).append(f)
+            by_host.setdefault(f.host, []).append(f)      # one process may be client of one, server of another
     groups: list[list[CloseFacts]] = []
     for members in by_host.values():
         members.sort(key=lambda f: f.ts_ns)
@@ -345,7 +345,7 @@ def peer_ended(group: list[CloseFacts]) -> tuple[str, str, str, list[int]]:
     span = group[-1].ts_ns - group[0].ts_ns
     group = sorted(group, key=lambda f: f.number)      # named in association order
     first = group[0]
-    cut = [f"{f.cut.label} on #{f.number}" for f in group if f.cut is not None]
+    cut = [f"{f.cut.label} on #{f.number}" for f in group if f.cut is not None and f.cut.side == f.side]
     waiting = []
     for f in group:
         waiting += [f"{x.label} on #{f.number}" for x in f.outstanding]
@@ -358,18 +358,26 @@ def peer_ended(group: list[CloseFacts]) -> tuple[str, str, str, list[int]]:
         parts.append(f"{_list(cut)} {'was' if len(cut) == 1 else 'were'} being sent")
     if waiting:
         parts.append(f"{_list(waiting)} {'was' if n_wait == 1 else 'were'} waiting for a response")
-    hows = sorted({"RST" if f.how == "rst" else "FIN" for f in group})
-    nums = _list([f"#{f.number}" for f in group])
-    msg = (f"peer process ended (crash or kill) while {' and '.join(parts)}: the"
-           f" {first.side} {first.host_text}"
-           + (f" ('{first.calling if first.side == 'client' else first.called}')"
-              if (first.calling if first.side == 'client' else first.called) else "")
-           + f" closed {'both' if len(group) == 2 else 'all ' + str(len(group))} of its connections"
-           f" (associations {nums}, {'/'.join(hows)}) within {delay_text(span)}, with no A-RELEASE")
+    hows = "/".join(sorted({"RST" if f.how == "rst" else "FIN" for f in group}))
+    aes = []
+    for f in group:
+        ae = f.calling if f.side == "client" else f.called
+        if ae and ae not in aes:
+            aes.append(ae)
+    named = f" ({', '.join(repr(x) for x in aes)})" if aes else ""
+    count = "both" if len(group) == 2 else f"all {len(group)}"
+    if len({f.side for f in group}) == 1:
+        who = f"the {first.side} {first.host_text}{named}"
+        which = f"associations {_list([f'#{f.number}' for f in group])}, {hows}"
+    else:
+        who = f"the peer at {first.host_text}{named}"
+        which = f"associations {_list([f'#{f.number} as {f.side}' for f in group])}; {hows}"
+    msg = (f"peer process ended (crash or kill) while {' and '.join(parts)}: {who} closed {count} of its"
+           f" connections ({which}) within {delay_text(span)}, with no A-RELEASE")
     hint = (f"connections of one process closing within {delay_text(span)} of each other in the middle of requests"
             f" is what a crash or a kill looks like: look for a crash, an out-of-memory kill or a service restart"
             f" on {first.host_text} at this time (system log, service manager, core dumps)")
-    frames = [f.frame for f in group if f.frame]
+    frames = sorted(f.frame for f in group if f.frame)
     return ERROR, msg, hint, frames
 
 
