@@ -227,3 +227,15 @@ def test_closes_together_without_outstanding_requests_are_not_a_crash():
 def test_delay_text_units():
     assert [E.delay_text(n) for n in (40_000, 300_000, 12_000_000, 2_500_000_000)] == \
         ["40 µs", "0.3 ms", "12 ms", "2.50 s"]
+
+
+def test_offending_element_value_is_quoted_from_the_data_set():
+    """A complete data set: the hint keeps the table's cause and says what the named element holds."""
+    ex, (extra, hint) = evidence_of(X.store_missing_study_uid(dataset=X.ct_object(), comment="bad patient",
+                                                             offending=(0x00100020,), status=0xC000))
+    assert extra == ' — Error Comment "bad patient"; Offending Element (0010,0020)'
+    assert hint.startswith(generic(ex))
+    assert hint.endswith("; the SCP names (0010,0020) Patient ID, which the data set has as 'PID7'")
+    ex, (_extra, hint) = evidence_of(X.store_missing_study_uid(dataset=X.ct_object(), comment=None,
+                                                              offending=(0x00081030,), status=0xC000))
+    assert hint.endswith("; the SCP names (0008,1030) Study Description, which the data set does not have")

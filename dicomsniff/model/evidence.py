@@ -31,6 +31,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
+from pydicom.datadict import dictionary_description
+
 from ..field import ERROR, WARN
 from ..textsafe import safe_text
 from ..uids import uid_name
@@ -526,6 +528,57 @@ def _move_hint(ex: Exchange, code: int, dest: str, generic: str) -> str | None:
     return None
 
 
+def _offending_tags(ex: Exchange) -> list[int]:
+    final = ex.final
+    cmd = final.command if final is not None else None
+    try:
+        off = cmd.elements.get("OffendingElement") if cmd is not None else None
+    except Exception:
+        return []
+    out = []
+    for t in (off if isinstance(off, list) else [off]):
+        if isinstance(t, tuple) and len(t) == 2 and all(isinstance(x, int) for x in t):
+            out.append(t[0] << 16 | t[1])
+    return out[:4]
+
+
+def offending_values(ex: Exchange) -> str:
+    """What the request's data set holds for the response's Offending Element(s), as words ('' when unknown):
+    ``(0010,0020) Patient ID, which the data set has as 'PID7'``."""
+    tags = _offending_tags(ex)
+    req = ex.request
+    if not tags or req is None or req.data is None:
+        return ""
+    try:
+        ds = req.data.dataset
+    except Exception:
+        return ""
+    if ds is None:
+        return ""
+    parts = []
+    for tag in tags:
+        if tag >> 16 == 0:
+            continue                           # a command element: the message already shows it
+        try:
+            name = f" {dictionary_description(tag)}"
+        except Exception:
+            name = ""
+        label = f"{_tag_text(tag)}{name}"
+        if tag not in ds:
+            parts.append(f"{label}, which the data set does not have")
+            continue
+        try:
+            value = ds[tag].value
+        except Exception:
+            continue
+        text = safe_text(_strip(value))
+        if not text:
+            parts.append(f"{label}, which the data set has empty")
+        else:
+            parts.append(f"{label}, which the data set has as '{text[:64]}{'…' if len(text) > 64 else ''}'")
+    return "; ".join(parts)
+
+
 def failure_evidence(ex: Exchange, generic_hint: str) -> tuple[str, str]:
     """(text to append to the failure's message, hint) for a failed exchange, from what the request carried.
 
@@ -549,6 +602,10 @@ def failure_evidence(ex: Exchange, generic_hint: str) -> tuple[str, str]:
                     + (f", {why}" if why else "") + "; fix the sending application's object")
         elif problems is not None and 0xA700 <= code <= 0xA7FF:
             hint = generic_hint + " (the data set's Type 1 identity attributes are present and match the command)"
+        if not problems:
+            named = offending_values(ex)
+            if named:
+                hint += f"; the SCP names {named}"
     elif cf == C_MOVE and req is not None and req.command is not None:
         dest = _strip(req.command.move_destination)
         refined = _move_hint(ex, code, dest, _lower_first(generic_hint))
