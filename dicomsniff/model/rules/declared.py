@@ -69,6 +69,8 @@ _d("pdu-too-long", ERROR, "malformed", "a PDU body over the decode bound: the re
    "PDU length field")
 _d("pdv-truncated", ERROR, "malformed", "a PDU ends inside a PDV header or value", "PDV item lengths")
 _d("pdv-length-invalid", ERROR, "malformed", "a PDV length does not fit its PDU", "PDV item length")
+_d("framer-stalled", WARN, "capture", "the framer made no progress on these bytes and skipped them (a safety"
+   " stop)", "framer state")
 
 # -- Upper Layer PDUs (ul/dissect.py) --------------------------------------------------
 for _code, _sev, _sum in (
@@ -100,6 +102,9 @@ for _code, _sev, _sum in (
         ("no-transfer-syntax", ERROR, "a presentation context without transfer syntax / data set without one"),
         ("multiple-transfer-syntax", WARN, "an accepted context answering more than one transfer syntax"),
         ("no-abstract-syntax", ERROR, "a proposed context without abstract syntax"),
+        ("no-application-context", ERROR, "an A-ASSOCIATE-RQ/AC without an Application Context item"),
+        ("no-presentation-context", ERROR, "an A-ASSOCIATE-RQ/AC without presentation context items"),
+        ("no-user-info", WARN, "an A-ASSOCIATE-RQ/AC without a User Information item (PS3.8 §9.3.2.3)"),
         ("multiple-abstract-syntax", WARN, "a proposed context with more than one abstract syntax"),
         ("no-max-length", WARN, "no Maximum Length sub-item in the user information"),
         ("no-implementation-uid", WARN, "no Implementation Class UID (required by PS3.7 Annex D)"),

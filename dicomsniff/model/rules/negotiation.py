@@ -40,7 +40,7 @@ def _requested_sops(a: Association) -> dict[str, list]:
 
 
 def _short(name: str) -> str:
-    for tail in (" Image Storage", " Storage", " Information Model"):
+    for tail in (" Image Storage", " Storage", " Information Model", " SOP Class"):
         if name.endswith(tail) and len(name) > len(tail):
             return name[: -len(tail)]
     return name

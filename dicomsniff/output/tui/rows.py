@@ -192,16 +192,24 @@ def contexts_text(a) -> Text:
 
 
 def _finding_lines(out: Text, findings: list) -> None:
+    """One entry per cause: repeats are already grouped (``count``, first and last frame)."""
     for f in findings:
         style = SEVERITY_STYLE.get(f.severity, "")
+        count = getattr(f, "count", 1)
         out.append(f"[{f.severity}] ", style=style)
+        if count > 1:
+            out.append(f"×{count} ", style=style)
         out.append(safe_text(f.message), style="bold" if f.severity == "error" else "")
         code = getattr(f, "code", "")
         if code:
             out.append(f"  ({safe_text(code)})", style="dim")
         if f.frames:
-            more = f" … {len(f.frames) - 8} more" if len(f.frames) > 8 else ""
-            out.append(f"\n    frames {', '.join(str(x) for x in f.frames[:8])}{more}", style="dim")
+            first, last = getattr(f, "first", f.frames[0]), getattr(f, "last", f.frames[-1])
+            if count > 1 and first != last:
+                out.append(f"\n    frames {first} … {last} ({count} times)", style="dim")
+            else:
+                more = f" … {len(f.frames) - 8} more" if len(f.frames) > 8 else ""
+                out.append(f"\n    frames {', '.join(str(x) for x in f.frames[:8])}{more}", style="dim")
         out.append("\n")
         if f.hint:
             out.append(f"    {safe_text(f.hint)}\n", style="italic")
@@ -216,7 +224,8 @@ def findings_text(a, diagnosis=None) -> Text:
     out.append(f"Association #{a.number} ", style="bold")
     out.append(f"{safe_text(a.calling_ae or '?')} → {safe_text(a.called_ae or '?')}\n", style="bold")
     if diagnosis is None:
-        found = list(a.findings)
+        from ...model.rules.registry import group
+        found = group(list(a.findings))
         out.append("Diagnosis runs when loading is done; these are the decoder's findings so far.\n\n",
                    style="dim")
     else:
