@@ -208,3 +208,13 @@ def test_ac_that_changes_the_called_ae_title():
     _, fs = run(_negotiation([(1, 0, P.IMPLICIT_LE), (3, 0, P.IMPLICIT_LE)], ac_called="OTHER"))
     f = one(fs, "ac-ae-mismatch")
     assert f.severity == "note" and "echoes called AE 'OTHER' instead of the RQ's 'SCP'" in f.message
+
+
+def test_orthanc_refusals_each_said_once():
+    """Orthanc aborts a C-FIND it does not serve and answers 0xC000 to a C-MOVE to an unknown AE."""
+    assocs, fs = run(CAPTURES / "peer_orthanc_fail.pcap")
+    by = {a.number: [f for f in fs if f.association == a.number] for a in assocs}
+    (ab,) = by[3]                                          # the abort names the request; no no-response line
+    assert ab.code == "association-aborted" and "during C-FIND-RQ #1 with a 22 bytes identifier" in ab.message
+    (mv,) = by[4]                                          # refused: no sub-association was expected
+    assert mv.code == "dimse-failure" and "0xC000" in mv.message and "'NOWHERE'" in mv.hint

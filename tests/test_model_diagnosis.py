@@ -309,12 +309,19 @@ def test_release_without_reply_and_unmatched_response():
     assert "message ID 9" in un.message and un.hint
 
 
-def test_no_response_gets_a_hint():
+def test_an_abort_names_the_request_it_left_unanswered_once():
     data = conversation(established() + [("c", P.pdata([(1, COMMAND | LAST, echo_rq())]), 0.01),
                                          ("c", P.abort(), 0.01)])
     _, fs = run(data)
     assert "during C-ECHO-RQ #1" in one(fs, "association-aborted").message
-    assert one(fs, "no-response").hint
+    assert "no-response" not in codes(fs)
+
+
+def test_no_response_before_a_release_gets_a_hint():
+    data = conversation(established() + [("c", P.pdata([(1, COMMAND | LAST, echo_rq())]), 0.01)] + RELEASE)
+    _, fs = run(data)
+    f = one(fs, "no-response")
+    assert f.severity == "warning" and "C-ECHO-RQ #1 got no final response" in f.message and f.hint
 
 
 def test_abort_in_the_middle_of_an_object():

@@ -151,8 +151,9 @@ for _code, _sev in (("dataset-bad-charset", WARN), ("dataset-bad-value", WARN),
 # -- the association model (model/association.py) -------------------------------------
 _d("association-rejected", ERROR, "response", "A-ASSOCIATE-RJ: the association was refused (who, why)",
    "A-ASSOCIATE-RJ source/reason", "model", False)
-_d("association-aborted", ERROR, "response", "A-ABORT: who aborted, why, and what was in flight",
-   "A-ABORT source/reason, open exchanges", "model", False)
+declare("association-aborted", ERROR, "response", "A-ABORT: who aborted, why, and what was in flight (the"
+        " requests it left without a response are named there, not listed again)",
+        evidence="A-ABORT source/reason, open exchanges", source="model", supersedes=("no-response",))
 _d("association-incomplete", WARN, "capture", "the association ended without A-RELEASE or A-ABORT (FIN, RST"
    " or end of capture)", "TCP close events", "model", False)
 _d("pdu-incomplete", WARN, "capture", "a PDU with bytes missing (lost, reset or end of capture)",

@@ -74,7 +74,10 @@ def abort_text_of(a: Association, opts: Options) -> tuple[str, str]:
         inflight = f" during {_req_label(ex)}"
         if req.data_spans is not None:
             size = _size(req.data_length)
-            inflight += f" of a {size} object" if req.complete else f" after {size} of its data set (incomplete)"
+            if not req.complete:
+                inflight += f" after {size} of its data set (incomplete)"
+            else:
+                inflight += f" of a {size} object" if ex.command_field == 0x0001 else f" with a {size} identifier"
         if ex.responses:
             inflight += f" ({len(ex.responses)} responses so far)"
         break

@@ -136,7 +136,7 @@ def sub_associations(assocs: list[Digest], opts: Options) -> list[Finding]:
                                    f" ({safe_text(a.calling or '?')} → {safe_text(a.called or '?')})",
                                    b.number, [b.first_frame] if b.first_frame else []))
                 continue
-            if (mv.suboperations or 0) > 0 or mv.failed:
+            if (mv.suboperations or 0) > 0:       # a refused C-MOVE (0 sub-operations) opens none
                 out.append(Finding(WARN, "move-sub-association-missing",
                                    f"{label} to '{safe_text(dest)}' reports {mv.suboperations or 0}"
                                    f" sub-operations but no association from '{safe_text(scp)}' to"
