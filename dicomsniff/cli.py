@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import sys
@@ -89,14 +90,52 @@ def run_diagnosed(capture: str, an: Analyzer, *, slow: float, idle: float) -> tu
     return notices, findings
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def usage_line(e: click.ClickException) -> str:
+    """A Click error as ``dicomsniff: <what>: <why>`` on one line (Click's own is a four-line block)."""
+    text = e.format_message() if isinstance(e, click.MissingParameter) else e.message
+    why = " ".join(str(text).split()).rstrip(".")
+    param = getattr(e, "param", None)
+    ctx = getattr(e, "ctx", None)
+    if isinstance(e, click.BadParameter) and not isinstance(e, click.MissingParameter) and param is not None:
+        what = (param.opts[0] if getattr(param, "opts", None) and param.param_type_name == "option"
+                else (param.human_readable_name or "").upper())
+        return f"dicomsniff: {what}: {why}"
+    if isinstance(e, click.UsageError):
+        cmd = ctx.info_name if ctx is not None and ctx.parent is not None else None
+        where = f"dicomsniff {cmd}" if cmd else "dicomsniff"
+        return f"dicomsniff: {cmd or 'usage'}: {why} (see '{where} --help')"
+    return f"dicomsniff: {why}"
+
+
+class CommandGroup(click.Group):
+    """The command group, with every usage error on one line of stderr and exit status 2."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            super().main(args, prog_name, complete_var, False, **extra)
+        except click.exceptions.Abort:
+            click.echo("dicomsniff: interrupted", err=True)
+            sys.exit(130)
+        except click.ClickException as e:
+            click.echo(safe_text(usage_line(e)), err=True)
+            sys.exit(e.exit_code)
+        except OSError as e:        # a broken pipe while Click itself writes (e.g. --help | head)
+            if e.errno != errno.EPIPE:
+                raise
+            sys.exit(0)
+        sys.exit(0)
+
+
+@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dicomsniff")
 def main() -> None:
     """dicomsniff: see what two DICOM systems said to each other, and why they did not get along."""
 
 
 @main.command()
-@click.argument("capture", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("capture", type=click.Path(allow_dash=True))
 @click.option("-V", "--verbose", is_flag=True, help="Print each PDU's whole field tree and each DIMSE message.")
 @port_option
 @friendly_errors
@@ -128,7 +167,7 @@ def console_for(no_color: bool):
 
 
 @main.command()
-@click.argument("capture", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("capture", type=click.Path(allow_dash=True))
 @click.option("--no-color", is_flag=True, help="Plain text even on a terminal.")
 @click.option("--max-exchanges", type=click.IntRange(1), default=1000, show_default=True,
               help="Exchanges listed per association; later ones are counted by outcome (bounds memory).")
@@ -150,8 +189,8 @@ def summary(capture: str, no_color: bool, max_exchanges: int, slow: float, idle:
 
 
 @main.command()
-@click.argument("capture", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+@click.argument("capture", type=click.Path(allow_dash=True))
+@click.option("-o", "--output", "output", required=True, type=click.Path(allow_dash=True),
               help="JSON file to write ('-' for standard output).")
 @click.option("--jsonl", is_flag=True,
               help="One JSON record per line, written as the capture is read (any capture size).")
@@ -177,7 +216,8 @@ def export(capture: str, output: str, jsonl: bool, no_trees: bool, slow: float, 
                           trees=not no_trees, slow_s=slow, idle_s=idle)
         else:
             J.write_document_stream(read_events(path, an), write, capture, an, trees=not no_trees,
-                                    slow_s=slow, idle_s=idle)
+                                    slow_s=slow, idle_s=idle,      # spooled beside the output (not in a RAM /tmp)
+                                    spool_dir=None if output == "-" else os.path.dirname(os.path.abspath(output)))
 
 
 class _Stdout:
@@ -232,7 +272,7 @@ STREAM_EXCHANGES = 200
 @main.command()
 @click.option("-i", "--interface", required=True, help="Interface to capture on (e.g. eth0, lo, any).")
 @click.option("-f", "--filter", "bpf", default=None, help="Capture filter, tcpdump syntax (e.g. 'tcp port 104').")
-@click.option("-w", "--write", "write_path", type=click.Path(dir_okay=False, allow_dash=False), default=None,
+@click.option("-w", "--write", "write_path", type=click.Path(), default=None,
               help="Also save every captured packet to this pcap file.")
 @click.option("--jsonl", is_flag=True, help="JSON lines instead of text (closed associations as export records).")
 @click.option("-c", "--count", type=click.IntRange(1), default=None, help="Stop after this many packets.")
@@ -262,7 +302,7 @@ def capture(interface: str, bpf: str | None, write_path: str | None, jsonl: bool
 
 
 @main.command("export-objects")
-@click.argument("capture", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("capture", type=click.Path(allow_dash=True))
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--all", "all_data_sets", is_flag=True,
               help="Also export identifiers (C-FIND/C-GET/C-MOVE), C-FIND responses and N-* data sets.")
@@ -315,7 +355,7 @@ def export_objects(capture: str, directory: str, all_data_sets: bool, associatio
 
 
 @main.command()
-@click.argument("capture", required=False, type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("capture", required=False, type=click.Path(allow_dash=True))
 @threshold_options
 @click.option("--json", "as_json", is_flag=True, help="Findings as JSON (for tools) instead of text.")
 @click.option("--no-color", is_flag=True, help="Plain text even on a terminal.")
@@ -353,11 +393,11 @@ def diagnose(capture: str | None, slow: float, idle: float, as_json: bool, no_co
 
 
 @main.command()
-@click.argument("capture", required=False, type=click.Path(dir_okay=False))
+@click.argument("capture", required=False, type=click.Path())
 @click.option("--live", is_flag=True, help="Capture from an interface instead of reading a file.")
 @click.option("-i", "--interface", default=None, help="Interface for --live (e.g. eth0, lo, any).")
 @click.option("-f", "--filter", "bpf", default=None, help="Capture filter for --live, tcpdump syntax.")
-@click.option("-w", "--write", "write_path", type=click.Path(dir_okay=False), default=None,
+@click.option("-w", "--write", "write_path", type=click.Path(), default=None,
               help="With --live: also save every captured packet to this pcap file.")
 @click.option("--slow", "slow", type=click.FloatRange(0, min_open=True), default=5.0, show_default=True,
               help="A response later than this many seconds is reported as slow.")

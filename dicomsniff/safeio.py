@@ -56,7 +56,7 @@ def check_target(path: str | os.PathLike) -> None:
     except OSError as e:
         raise OutputError(f"{text}: {e.strerror or e}") from None
     if st is not None and stat.S_ISDIR(st.st_mode):
-        raise OutputError(f"{text}: is a directory")
+        raise OutputError(f"{text}: Is a directory")
     if not os.path.isdir(folder):
         raise OutputError(f"{text}: directory {folder} does not exist" if not os.path.exists(folder)
                           else f"{text}: {folder} is not a directory")
@@ -107,10 +107,20 @@ class AtomicOutput:
         self.done = False
 
     def write(self, data) -> int:
-        return self.file.write(data)
+        try:
+            return self.file.write(data)
+        except OSError as e:
+            raise self._named(e) from None
 
     def flush(self) -> None:
-        self.file.flush()
+        try:
+            self.file.flush()
+        except OSError as e:
+            raise self._named(e) from None
+
+    def _named(self, e: OSError) -> OSError:
+        """The error, naming the target (not the temporary file): 'out.json: No space left on device'."""
+        return OSError(e.errno, e.strerror or str(e), self.target) if e.errno else e
 
     def commit(self) -> None:
         """Flush, sync and rename the finished file over the target (atomic on one file system)."""
@@ -124,6 +134,9 @@ class AtomicOutput:
                 pass
             self.file.close()
             os.replace(self.tmp, self.target)
+        except OSError as e:
+            self.discard()
+            raise self._named(e) from None
         except BaseException:
             self.discard()
             raise

@@ -48,7 +48,7 @@ class PcapWriter:
             from ..safeio import AtomicOutput
             self._out = AtomicOutput(path)
             self.writing_to = self._out.tmp       # where the packets are until close() renames the file
-            self._f = self._out.file
+            self._f = self._out            # its write/flush errors name the target, not the temporary file
             self._own = True
         self._pending: list[bytes] = []
         self._pending_bytes = 0

@@ -222,12 +222,17 @@ class _Spool:
 
     def add(self, extents: "array", text: str) -> None:
         """Append one record (``text``, JSON) to the list whose extents are ``extents``."""
-        if self._f is None:
-            import tempfile
-            self._f = tempfile.TemporaryFile(dir=self._dir)
         data = (",\n" + text).encode("utf-8")
-        self._f.seek(self._end)
-        self._f.write(data)
+        try:
+            if self._f is None:
+                import tempfile
+                self._f = tempfile.TemporaryFile(dir=self._dir)
+            self._f.seek(self._end)
+            self._f.write(data)
+        except OSError as e:
+            import tempfile
+            where = f"temporary file in {self._dir or tempfile.gettempdir()}"
+            raise OSError(e.errno, e.strerror or str(e), where) from None
         if len(extents) and extents[-2] + extents[-1] == self._end:
             extents[-1] += len(data)
         else:
