@@ -398,7 +398,9 @@ def sc_ctn_scp(work: M.Work, procs: M.Procs, pcap: Path, ports):
     port = ports[0]
     store = work.root / f"ctn-{port}"
     store.mkdir(parents=True, exist_ok=True)
-    scp = procs.start("simple_storage", [SIMPLE_STORAGE, "-c", "CTNSCP", "-s", "-x", store, port], cwd=store)
+    # stdbuf: CTN writes its log with stdio; line-buffered, nothing is lost when it is stopped
+    scp = procs.start("simple_storage", ["stdbuf", "-oL", SIMPLE_STORAGE, "-c", "CTNSCP", "-s", "-x", store, port],
+                      cwd=store)
     M.wait_listening(port, scp)
     files = [work.objects[n] for n in PAIR]
     with M.tcpdump(pcap, ports, procs.logdir):
