@@ -45,7 +45,8 @@ declare("capture-ended", WARN, "capture",
         rule="fold_capture", test="tests/test_capture_loss_diagnosis.py", supersedes=("association-incomplete",))
 declare("connection-reset", ERROR, "response",
         "a peer reset the TCP connection while a PDU or message was in flight (ERROR when an operation was"
-        " lost, else WARNING); reported once, not as pdu/command/data set cut", evidence="RST close event,"
+        " lost, else WARNING); reported once, not as pdu/command/data set cut (peer-closed says it when the"
+        " termination rules are loaded)", evidence="RST close event,"
         " incomplete units at the end of the direction", source="rule", rule="fold_capture",
         test="tests/test_capture_loss_diagnosis.py", supersedes=("association-incomplete",))
 
@@ -96,16 +97,15 @@ def _tail(a: Association) -> dict[int, tuple[str, object]]:
     """Directions whose last unit was cut by the end of the capture or a reset: d → (how, close event)."""
     out = {}
     rst = next((c for c in a.closes if c.how == "rst"), None)
-    for c in a.closes:
-        cut = any(not m.complete and m.direction == c.direction for m in a.messages[-4:]) or \
-            any(f.code in ("pdu-incomplete", "pdu-truncated") and f.direction == c.direction
-                and f.last >= a.pdu_end_frame[c.direction] for f in a.findings)
-        if not cut:
+    for d in (0, 1):
+        ended = next((c for c in a.closes if c.direction == d), None)
+        if rst is None and (ended is None or ended.how != "eof"):
             continue
-        if rst is not None:
-            out[c.direction] = ("rst", rst)
-        elif c.how == "eof":
-            out[c.direction] = ("eof", c)
+        cut = any(not m.complete and m.direction == d for m in a.messages[-4:]) or \
+            any(f.code in ("pdu-incomplete", "pdu-truncated") and f.direction == d
+                and f.last >= a.pdu_end_frame[d] for f in a.findings)
+        if cut:
+            out[d] = ("rst", rst) if rst is not None else ("eof", ended)
     return out
 
 
@@ -145,6 +145,8 @@ def fold_capture(a: Association, findings: list[Finding], opts: Options) -> list
     for d, b in buckets.items():
         out.append(_loss_finding(a, d, b))
     for d, (how, ev) in tails.items():
+        if how == "rst" and "peer-closed" in CATALOGUE:
+            continue             # the termination rule's one line says who reset and what was cut
         out.append(_tail_finding(a, d, how, ev, tail_buckets[d]))
     return out
 
