@@ -144,7 +144,7 @@ def dump(capture: str, verbose: bool, ports: tuple[int, ...]) -> None:
     from .output.dump import write_dump
     an = Analyzer(ports=_ports(ports), keep_pdus=False, decode_data=verbose)
     path = sys.stdin.buffer if capture == "-" else capture
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     write = lambda line: out.write(line + "\n")  # noqa: E731
     n = write_dump(read_events(path, an), write, verbose=verbose, t0=lambda: an.first_ts or 0)
     if n == 0:
@@ -289,7 +289,7 @@ def capture(interface: str, bpf: str | None, write_path: str | None, jsonl: bool
     reported as incomplete, and a last line counts packets and kernel drops.
     """
     from .output.live_text import run_live
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
 
     def write(line: str) -> None:
         out.write(line + "\n")
@@ -346,7 +346,7 @@ def export_objects(capture: str, directory: str, all_data_sets: bool, associatio
             raise
         click.echo(f"dicomsniff: {e.filename or directory}: {e.strerror or e}", err=True)
         sys.exit(2)
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     if list_only:
         for line in X.list_lines(records):
             out.write(line + "\n")

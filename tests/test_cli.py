@@ -173,3 +173,57 @@ def test_export_keeps_hostile_text_as_data(hostile):
     (a,) = doc["associations"]
     assert a["calling_ae"] in (ANSI, "\\x1b[31mRED\\x1b[0m")
     assert a["called_ae"] == MARKUP
+
+
+# -- one error format, through a real process (issue 13 item 3) ---------------------------------------
+
+def _bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
+    """(arguments, a part of the one-line message) for every kind of bad input a user can give."""
+    text = tmp / "notes.txt"
+    text.write_text("not a capture\n")
+    echo = str(CAPTURES / "echo.pcap")
+    return [
+        (["dump", str(tmp / "missing.pcap")], "missing.pcap: No such file or directory"),
+        (["summary", str(tmp)], f"{tmp}: Is a directory"),
+        (["diagnose", str(tmp)], f"{tmp}: Is a directory"),
+        (["export", str(tmp), "-o", "-"], f"{tmp}: Is a directory"),
+        (["view", str(tmp)], f"{tmp}: Is a directory"),
+        (["diff", str(tmp), echo], f"{tmp}: Is a directory"),
+        (["dump", str(text)], "not a pcap or pcapng file"),
+        (["export", echo, "-o", str(tmp / "nowhere" / "x.json")], "does not exist"),
+        (["export", echo, "-o", str(tmp)], f"{tmp}: Is a directory"),
+        (["export", echo], "export: Missing option '-o' / '--output'"),
+        (["export"], "export: Missing argument 'CAPTURE'"),
+        (["export", echo, "-o", "-", "--slow", "abc"], "--slow: 'abc' is not a valid float range"),
+        (["diagnose", echo, "--idle", "-1"], "--idle: -1.0 is not in the range x>0"),
+        (["dump", "--port", "70000", echo], "--port: 70000 is not in the range 1<=x<=65535"),
+        (["dump", "--bogus", echo], "dump: No such option '--bogus'"),
+        (["bogus"], "No such command 'bogus'"),
+        (["export-objects", echo, str(text)], "DIRECTORY"),
+        (["view", "--live"], "view: --live needs -i IFACE"),
+    ]
+
+
+def test_every_bad_input_is_one_line_and_exit_2(tmp_path):
+    for args, part in _bad_inputs(tmp_path):
+        r = run(*args)
+        lines = r.stderr.splitlines()
+        assert r.returncode == 2, (args, r.returncode, r.stderr)
+        assert len(lines) == 1 and lines[0].startswith("dicomsniff: "), (args, r.stderr)
+        assert part in lines[0], (args, part, lines[0])
+        assert r.stdout == "", (args, r.stdout)
+
+
+def test_no_deprecation_warnings_with_W_error(tmp_path):
+    """Warnings as errors (Click 9 removes get_text_stream): every command still works."""
+    echo = str(CAPTURES / "echo.pcap")
+    for args in (["dump", echo], ["dump", "-V", echo], ["summary", echo], ["diagnose", echo],
+                 ["export", echo, "-o", str(tmp_path / "x.json")], ["export", echo, "--jsonl", "-o", "-"],
+                 ["export-objects", str(CAPTURES / "store.pcap"), str(tmp_path / "objects")]):
+        r = subprocess.run([sys.executable, "-W", "error", "-m", "dicomsniff", *args], capture_output=True,
+                           text=True, timeout=120, cwd=ROOT)
+        assert r.returncode == 0, (args, r.stderr)
+        assert "Warning" not in r.stderr, (args, r.stderr)
+    assert "A-ASSOCIATE-RQ ECHOSCU" in subprocess.run(
+        [sys.executable, "-W", "error", "-m", "dicomsniff", "dump", echo], capture_output=True, text=True,
+        timeout=60, cwd=ROOT).stdout

@@ -293,3 +293,90 @@ def test_no_password_anywhere(tmp):
     doc = document("pynetdicom", tmp)
     ident = doc["associations"][0]["user_identity"]
     assert ident["type"] == 2 and ident["password_present"] is True and ident["user"] == "dicomsniff"
+
+
+# -- control characters: one encoder escapes C0 and C1 in every JSON writer (issue 12 item 8) ----------
+
+EVIL_AE = "EVIL\x9b31m\x85X"            # U+009B is a terminal's CSI: ESC [ in one character
+EVIL_NAME = "Doe\x9b2J^\x90John"
+
+
+def _control_capture(path: Path, calling: str = EVIL_AE) -> None:
+    from dimse_fixtures import HAS_DATA, Conv, command, echo_rq, echo_rsp, encode, pcap
+    from pdu_fixtures import (COMMAND, DATA, IMPLICIT_LE, LAST, STUDY_ROOT_FIND, VERIFICATION, assoc_ac,
+                              assoc_rq, pdata, release_rp, release_rq)
+    ctx = [(1, VERIFICATION, [IMPLICIT_LE]), (3, STUDY_ROOT_FIND, [IMPLICIT_LE])]
+    ident = Dataset()
+    ident.SpecificCharacterSet = "ISO_IR 100"
+    ident.QueryRetrieveLevel = "PATIENT"
+    ident.PatientName = EVIL_NAME
+    c = Conv()
+    c.send(0, assoc_rq(calling.encode("latin-1"), "ANY-SCP", ctx))
+    c.send(1, assoc_ac(calling.encode("latin-1"), "ANY-SCP", [(1, 0, IMPLICIT_LE), (3, 0, IMPLICIT_LE)]))
+    c.send(0, pdata([(1, COMMAND | LAST, echo_rq(1))]))
+    c.send(1, pdata([(1, COMMAND | LAST, echo_rsp(1))]))
+    c.send(0, pdata([(3, COMMAND | LAST, command(AffectedSOPClassUID=STUDY_ROOT_FIND, CommandField=0x0020,
+                                                 MessageID=2, Priority=0, CommandDataSetType=HAS_DATA))]))
+    c.send(0, pdata([(3, DATA | LAST, encode(ident))]))
+    c.send(0, release_rq())
+    c.send(1, release_rp())
+    c.fin()
+    path.write_bytes(pcap(c))
+
+
+def _no_raw_controls(text: str) -> None:
+    bad = sorted({f"U+{ord(ch):04X}" for ch in text if ord(ch) < 0x20 and ch != "\n" or 0x7F <= ord(ch) <= 0x9F})
+    assert bad == [], bad
+
+
+def test_every_json_writer_escapes_c0_and_c1(tmp):
+    cap, other = tmp / "evil.pcap", tmp / "plain.pcap"
+    _control_capture(cap)
+    _control_capture(other, "PLAIN")
+    runner = CliRunner()
+    out = tmp / "evil.json"
+    r = runner.invoke(main, ["export", str(cap), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    text = out.read_text(encoding="utf-8")
+    _no_raw_controls(text)
+    doc = json.loads(text)
+    assert doc["associations"][0]["calling_ae"] == EVIL_AE                  # escaped, not altered
+    find = [m for m in doc["associations"][0]["messages"] if m["command"] == "C-FIND-RQ"][0]
+    assert find["data_set"]["00100010"]["Value"][0]["Alphabetic"] == EVIL_NAME
+    assert "\\u009b" in text
+    outputs = {"--jsonl": runner.invoke(main, ["export", str(cap), "-o", "-", "--jsonl"]),
+               "diagnose": runner.invoke(main, ["diagnose", str(cap), "--json"]),
+               "diff": runner.invoke(main, ["diff", str(cap), str(other), "--json"])}
+    for name, r in outputs.items():
+        assert r.exit_code in (0, 1, 2) and r.output.strip(), (name, r.output)
+        _no_raw_controls(r.output)
+    assert EVIL_AE in [json.loads(x).get("calling_ae") for x in outputs["--jsonl"].output.splitlines()]
+    assert "EVIL\\u009b31m" in outputs["diff"].output and "EVIL\\u009b31m" in outputs["diagnose"].output
+
+
+def test_live_jsonl_escapes_c0_and_c1(tmp):
+    from dicomsniff.capture.reader import open_capture
+    from dicomsniff.output.live_text import run_live
+    from dicomsniff.pipeline import Analyzer
+    cap = tmp / "evil.pcap"
+    _control_capture(cap)
+
+    class Source:
+        linktype, snaplen, notices = 1, 262144, []
+
+        def iter_frames(self, stop, idle=False):
+            for f in open_capture(str(cap)):
+                f.file_offset = None
+                yield f
+
+        def stats(self):
+            return (0, 0)
+
+        def close(self):
+            pass
+
+    lines: list[str] = []
+    run_live(Source(), Analyzer(keep_pdus=False), lines.append, jsonl=True)
+    _no_raw_controls("\n".join(lines))
+    records = [json.loads(x) for x in lines]
+    assert EVIL_AE in [r.get("calling_ae") for r in records]
