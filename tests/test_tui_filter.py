@@ -81,13 +81,33 @@ def test_check_accepts_valid_and_empty():
     assert check("command == C-STORE and status == 0xA700") is None
 
 
-def test_tokenizer_never_raises_on_odd_input():
-    for text in ("!!!", "&&||", "((((", "ae==\x1b[31m", "[red]X", "~~~", "==", "ae ~ \"\\"):
-        try:
-            tokenize(text)
-            parse(text)
-        except FilterError:
-            pass
+FIELDS_HINT = "expected a field name"
+
+
+@pytest.mark.parametrize("text, message, column", [
+    ("!!!", FIELDS_HINT, 3),                        # three 'not's, then nothing to negate
+    ("&&||", "unknown field 'and'", 0),             # && and || are words for and/or, not a field
+    ("((((", FIELDS_HINT, 4),
+    ("[red]X", "unknown field '[red]X'", 0),        # markup is not a field name
+    ("~~~", FIELDS_HINT, 0),
+    ("==", FIELDS_HINT, 0),
+    ("ae ~ \"\\", "unterminated string", 5),
+    ("sop ~ 'CT", "unterminated string", 6),
+])
+def test_odd_input_is_a_filter_error_at_its_column(text, message, column):
+    with pytest.raises(FilterError) as e:
+        parse(text)
+    assert message in str(e.value) and e.value.position == column
+    assert check(text) == f"{e.value} (at column {column + 1})"
+
+
+def test_odd_input_tokens_and_values():
+    assert [t.text for t in tokenize("!!!")][:3] == ["not", "not", "not"]
+    assert [(t.kind, t.text) for t in tokenize("&&||")] == [("word", "and"), ("word", "or"), ("end", "")]
+    assert parse("ae==\x1b[31m") == Compare("ae", "==", "\x1b[31m")      # a control character is a value
+    with pytest.raises(FilterError) as e:
+        tokenize("ae == \"x")
+    assert e.value.position == 6
 
 
 # -- evaluation on real captures ------------------------------------------------------------------
@@ -165,8 +185,17 @@ _ALPHABET = st.sampled_from(list("aestuspoc=!~<>&|()\"' 0x1.-") + ["ae", "==", "
 @settings(max_examples=300, deadline=1000)
 @given(st.lists(_ALPHABET, max_size=30).map("".join))
 def test_any_text_parses_or_is_a_filter_error(text):
-    # check() is what the filter bar calls on every keystroke: it must answer, never raise or hang.
+    # check() is what the filter bar calls on every keystroke: it must answer, never raise or hang, and
+    # agree with parse(): None exactly when parse() succeeds, else parse()'s FilterError with its column.
     err = check(text)
-    assert err is None or isinstance(err, str)
-    if err is None and text.strip():
-        parse(text)
+    if not text.strip():
+        assert err is None
+        return
+    try:
+        tree = parse(text)
+    except FilterError as e:
+        assert 0 <= e.position <= len(text)
+        assert err == f"{e} (at column {e.position + 1})"
+    else:
+        assert err is None
+        assert isinstance(tree, (Compare, BoolOp, Not))
