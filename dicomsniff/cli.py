@@ -340,7 +340,7 @@ def export_objects(capture: str, directory: str, all_data_sets: bool, associatio
     try:
         records = X.export_objects(read_events(path, an, reader_out=box), directory, options, say=err,
                                    reader_box=box, progress=sys.stderr.isatty(), forget=an.forget,
-                                   left_out=left_out)
+                                   left_out=left_out, protect=(capture,))
     except OSError as e:
         if isinstance(e, (FileNotFoundError, IsADirectoryError, PermissionError)):
             raise

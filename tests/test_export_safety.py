@@ -154,3 +154,59 @@ def test_write_error_leaves_no_temporary_file(tmp_path, monkeypatch):
     assert result.stderr.startswith("dicomsniff: ") and "No space left on device" in result.stderr
     assert "Traceback" not in result.output
     assert sorted(p.name[:4] for p in out.iterdir()) == ["0001", "0002"]
+
+
+# -- existing files are never destroyed (issue 12 item 10) ---------------------------------------------
+
+
+def test_capture_named_like_an_object_is_never_replaced_even_with_force(tmp_path):
+    """The capture sits in DIR under the name its first object would get: --force still leaves it alone."""
+    out = tmp_path / "out"
+    listing = run(CAPTURES / "store.pcap", out, "--list")
+    an = Analyzer(keep_pdus=False, stream_data=True, decode_data=False)
+    ex = X.ObjectExporter(out, X.ExportOptions(list_only=True))
+    for ev in read_events(CAPTURES / "store.pcap", an):
+        ex.on_event(ev)
+    ex.close()
+    name = ex.records[0].name
+    assert name in listing.stdout
+    out.mkdir()
+    cap = out / name
+    cap.write_bytes((CAPTURES / "store.pcap").read_bytes())
+    before = cap.read_bytes()
+    result = run(cap, out, "--force")
+    assert result.exit_code == 0, result.output
+    assert cap.read_bytes() == before
+    assert "the input capture has this name" in result.stderr
+    assert len([p for p in out.iterdir() if p.suffix == ".dcm"]) == 5     # the 4 others, and the capture itself
+    assert not [p for p in out.iterdir() if p.name.startswith(".dicomsniff-")]
+
+
+def test_interrupt_mid_object_keeps_the_existing_file_with_force(tmp_path):
+    """Ctrl-C while an object streams over an existing file of its name (--force): that file is unchanged."""
+    out = tmp_path / "out"
+    assert run(CAPTURES / "store.pcap", out).exit_code == 0
+    names = sorted(p.name for p in out.iterdir())
+    for n in names:
+        (out / n).write_bytes(b"earlier export " + n.encode())
+
+    def interrupted():
+        an = Analyzer(keep_pdus=False, stream_data=True, decode_data=False)
+        seen = 0
+        for ev in read_events(CAPTURES / "store.pcap", an):
+            yield ev
+            if type(ev) is DataSeen and type(ev.event) is DataStarted:
+                seen += 1
+                if seen == 3:
+                    raise KeyboardInterrupt
+    try:
+        X.export_objects(interrupted(), out, X.ExportOptions(force=True), say=lambda line: None)
+    except KeyboardInterrupt:
+        pass
+    else:
+        raise AssertionError("the interrupt was swallowed")
+    now = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert sorted(now) == names                          # no temporary file left, no new name
+    written = [n for n in names if now[n] != b"earlier export " + n.encode()]
+    assert len(written) == 2                            # objects 1 and 2 finished before the interrupt: replaced
+    assert all(now[n][128:132] == b"DICM" for n in written)

@@ -30,6 +30,7 @@ from typing import Callable, Iterable
 from ..dimse.assembler import DataChunk, DataEnded, DataStarted
 from ..dimse.commands import C_STORE, command_name, request_of, service_of
 from ..pipeline import AssociationClosed, DataSeen
+from ..safeio import same_file
 from ..textsafe import safe_text
 from ..uids import uid_name
 from .part10 import (MAX_NAME, FileMeta, UnsafePath, clean_uid, derived_uid, file_meta_bytes, inside,
@@ -156,6 +157,7 @@ class ObjectExporter:
         self._dir_ready = False
         self._mode = _file_mode()
         self.written = 0                        # files written so far (for the progress bar)
+        self.protect: tuple = ()                # input files that no object may replace, even with --force
         self.unselected: dict[str, int] = {}    # data sets left out: "C-FIND-RQ identifier" (no --all), "filters"
 
     # -- selection ------------------------------------------------------------
@@ -365,6 +367,8 @@ class ObjectExporter:
             return LINK, "a symbolic link has this name (links are never followed nor replaced)"
         if stat.S_ISDIR(mode):
             return IN_THE_WAY, "a directory has this name"
+        if any(same_file(p, target) for p in self.protect):
+            return IN_THE_WAY, "the input capture has this name (it is never overwritten)"
         if not self.options.force:
             return EXISTS, EXISTS_WHY
         return None
@@ -538,13 +542,15 @@ class _Progress:
 
 def export_objects(events: Iterable, directory: str | os.PathLike, options: ExportOptions, *,
                    say: Callable[[str], None], reader_box: list | None = None, progress: bool = False,
-                   forget: Callable | None = None, left_out: dict[str, int] | None = None) -> list[ExportedObject]:
+                   forget: Callable | None = None, left_out: dict[str, int] | None = None,
+                   protect: tuple = ()) -> list[ExportedObject]:
     """Run ``events`` (from :func:`dicomsniff.reading.read_events`) through an :class:`ObjectExporter`.
 
     ``progress`` shows a progress bar on stderr (``reader_box`` holds the open
     reader); ``forget`` is called with each closed association so memory stays
     bounded; ``left_out``, if given, receives the count of data sets not selected,
-    by why (for :func:`summary_lines`). Temporary files are removed whatever happens.
+    by why (for :func:`summary_lines`). Temporary files are removed whatever happens. ``protect``: input
+    files (the capture) that an object must never replace.
     """
     bar = _Progress(reader_box if reader_box is not None else []) if progress else None
     message = say
@@ -552,6 +558,7 @@ def export_objects(events: Iterable, directory: str | os.PathLike, options: Expo
         bar.start()
         message = lambda line: bar.console.print(line)  # noqa: E731
     exporter = ObjectExporter(directory, options, message)
+    exporter.protect = tuple(p for p in protect if isinstance(p, (str, os.PathLike)) and p != "-")
     try:
         for ev in events:
             exporter.on_event(ev)

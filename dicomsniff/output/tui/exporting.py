@@ -56,7 +56,7 @@ def export_association_objects(path: str, number: int, directory: str | os.PathL
             reader.close()
 
     records = export_objects(events(), directory, ExportOptions(associations=frozenset({number})), say=say,
-                             forget=an.forget)
+                             forget=an.forget, protect=(path,))
     written = sum(1 for r in records if r.status == WRITTEN)
     partial = sum(1 for r in records if r.status == PARTIAL_WRITTEN)
     incomplete = sum(1 for r in records if r.status == INCOMPLETE)
