@@ -166,6 +166,8 @@ class Association:
         self.state = REQUESTED
         self.rq: AssociateRQ | None = None
         self.ac: AssociateRQ | None = None
+        self.rq_complete = True               # False: the A-ASSOCIATE-RQ / AC was cut (lost bytes): what it
+        self.ac_complete = True               # lacks is unknown, so RQ and AC are not compared
         self.rj: AssociateRJ | None = None
         self.abort: Abort | None = None
         self.abort_by: str | None = None      # "client" or "server"
@@ -297,13 +299,20 @@ class Association:
         t = pdu.pdu_type
         if t == ASSOCIATE_RQ and isinstance(body, AssociateRQ):
             self.rq = body
+            self.rq_complete = pdu.complete
             if pdu.direction != self.client_dir:
                 self._swap_sides()
             for pc in body.contexts:
-                if pc.id is not None:
+                if pc.id is None:
+                    continue
+                ctx = self.contexts.get(pc.id)
+                if ctx is None:
                     self.contexts[pc.id] = ContextInfo(pc.id, pc.abstract_syntax, list(pc.transfer_syntaxes))
+                else:                 # an RQ cut by lost bytes is framed after its AC: keep the answer
+                    ctx.abstract_syntax, ctx.proposed = pc.abstract_syntax, list(pc.transfer_syntaxes)
         elif t == ASSOCIATE_AC and isinstance(body, AssociateRQ):
             self.ac = body
+            self.ac_complete = pdu.complete
             self.state = ESTABLISHED
             self._answer_contexts(body.contexts, pdu)
         elif t == ASSOCIATE_RJ and isinstance(body, AssociateRJ):
@@ -348,7 +357,7 @@ class Association:
             ctx = self.contexts.get(pc.id)
             if ctx is None:
                 ctx = self.contexts[pc.id] = ContextInfo(pc.id, None, [])
-                if self.rq is not None:
+                if self.rq is not None and self.rq_complete and self.ac_complete:
                     self.add_finding(WARN, "context-not-proposed",
                                      f"A-ASSOCIATE-AC answers presentation context {pc.id}, which the RQ did"
                                      " not propose", [pdu.frame])
@@ -378,7 +387,8 @@ class Association:
         if cf == 0x0001 and msg.data_spans is not None:
             self.objects += 1
         ctx = self.contexts.get(msg.context_id)
-        if self.ac is not None and (ctx is None or not ctx.accepted):
+        judged = self.rq_complete and self.ac_complete or (ctx is not None and ctx.result is not None)
+        if self.ac is not None and (ctx is None or not ctx.accepted) and judged:
             self.add_finding(ERROR, "context-not-accepted",
                              f"{msg.name} sent on presentation context {msg.context_id}, which was not accepted",
                              msg.frames[:3], direction=msg.direction)

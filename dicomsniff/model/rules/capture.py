@@ -44,9 +44,8 @@ declare("capture-ended", WARN, "capture",
         evidence="end of capture (eof close) with an incomplete PDU or message", source="rule",
         rule="fold_capture", test="tests/test_capture_loss_diagnosis.py", supersedes=("association-incomplete",))
 declare("connection-reset", ERROR, "response",
-        "a peer reset the TCP connection while a PDU or message was in flight (ERROR when an operation was"
-        " lost, else WARNING); reported once, not as pdu/command/data set cut (peer-closed says it when the"
-        " termination rules are loaded)", evidence="RST close event,"
+        "a peer reset the TCP connection mid-PDU or mid-message, said once (ERROR when an operation was lost);"
+        " peer-closed says it when loaded", evidence="RST close event,"
         " incomplete units at the end of the direction", source="rule", rule="fold_capture",
         test="tests/test_capture_loss_diagnosis.py", supersedes=("association-incomplete",))
 
@@ -180,6 +179,10 @@ def _loss_finding(a: Association, d: int, b: _Bucket) -> Finding:
     where = f"before frame {t.first_frame}" if t.gaps == 1 else \
         f"between frames {t.first_frame} and {t.last_frame} over {span:.1f} s"
     parts = [f"{sender} → {receiver}: {t.gaps} gap{'s' if t.gaps != 1 else ''}, {_bytes(t.bytes)} lost {where}"]
+    cut_negotiation = [n for n, ok, dd in (("A-ASSOCIATE-RQ", a.rq_complete, a.client_dir),
+                                            ("A-ASSOCIATE-AC", a.ac_complete, 1 - a.client_dir)) if not ok and dd == d]
+    if cut_negotiation:
+        parts.append(f"the {cut_negotiation[0]} is incomplete, so the negotiation is not judged")
     objs, msgs = _incomplete(a, d, a.loss_from[d] or 1)
     if objs:
         parts.append(f"{len(objs)} C-STORE data set{'s' if len(objs) != 1 else ''} incomplete ({_list(objs)})")
@@ -285,10 +288,22 @@ def close_after_loss(a: Association, findings: list[Finding], opts: Options) -> 
             tails.append(d)
     if not tails:
         return findings
+    who = " and ".join(f"the {a.side(d)}" for d in tails)
+    out = []
+    unknown_end = False
     for f in findings:
+        if f.code == "association-incomplete":
+            unknown_end = True         # said in capture-loss: the end may well have been an orderly release
+            continue
         if f.code in CLOSE_CODES and f.severity == ERROR:
             f.severity = WARN
-            who = " and ".join(f"the {a.side(d)}" for d in tails)
             f.message += (f" (the capture lost bytes {who} sent at the end: a response, A-ABORT or A-RELEASE may"
                           " be among them)")
-    return findings
+        out.append(f)
+    if unknown_end:
+        for f in out:
+            if f.code == "capture-loss" and f.direction == tails[0]:
+                f.message += (f"; how the association ended is unknown: the capture lost bytes {who} sent at the"
+                              " end (an A-RELEASE or A-ABORT may be among them)")
+                break
+    return out

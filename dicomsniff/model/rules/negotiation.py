@@ -75,7 +75,7 @@ def contexts(a: Association, opts: Options) -> list[Finding]:
     unneeded = []
     for ctx in sorted(a.contexts.values(), key=lambda c: c.id):
         if ctx.result is None:
-            if a.rq is not None and ctx.abstract_syntax is not None:
+            if a.rq is not None and ctx.abstract_syntax is not None and a.rq_complete and a.ac_complete:
                 out.append(_f(a, ERROR, "context-not-answered",
                               f"A-ASSOCIATE-AC does not answer presentation context {ctx.id}"
                               f" ({_sop(ctx.abstract_syntax)}) proposed in the RQ", [frame],
@@ -83,7 +83,7 @@ def contexts(a: Association, opts: Options) -> list[Finding]:
                               " stack is faulty; the SCU cannot use this context", key=str(ctx.id), direction=sd))
             continue
         if ctx.accepted:
-            if ctx.proposed and ctx.transfer_syntax not in ctx.proposed:
+            if ctx.proposed and ctx.transfer_syntax not in ctx.proposed and a.rq_complete:
                 out.append(_f(a, ERROR, "context-ts-not-proposed",
                               f"presentation context {ctx.id} ({_sop(ctx.abstract_syntax)}) accepted with"
                               f" transfer syntax {safe_text(uid_name(ctx.transfer_syntax or '?'))},"

@@ -24,7 +24,8 @@ def releases(a: Association, opts: Options) -> list[Finding]:
     return [_f(a, WARN, "release-no-reply",
                f"A-RELEASE-RQ from the {a.release_by or '?'} got no A-RELEASE-RP", [frame],
                "the peer closed the connection or stopped answering instead of confirming the release:"
-               " usually harmless for the data, but check the peer's log and its release timeout")]
+               " usually harmless for the data, but check the peer's log and its release timeout",
+               direction=a.client_dir if a.release_by != "server" else 1 - a.client_dir)]
 
 
 @digest_hook
