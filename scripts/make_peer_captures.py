@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -69,6 +70,17 @@ def available() -> dict[str, bool]:
 # --------------------------------------------------------------------------
 # Orthanc
 # --------------------------------------------------------------------------
+
+
+class PeerProcs(M.Procs):
+    """make_captures.Procs, but Orthanc is killed outright: its graceful shutdown takes ~2.5 s and its
+    database is thrown away anyway (the tests run five Orthancs)."""
+
+    def stop_all(self) -> None:
+        for name, p, log in reversed(self.procs):
+            self.stop(p, signal.SIGKILL if name.startswith("orthanc-") else signal.SIGTERM)
+            log.close()
+        self.procs.clear()
 
 
 def orthanc_config(root: Path, dicom_port: int, http_port: int, modalities: dict[str, tuple[str, int]],
@@ -129,8 +141,23 @@ class Orthanc:
         return self.rest("GET", "/system")["Version"]
 
 
+def free_port(preferred: int | None = None) -> int:
+    """`preferred` if nothing listens there and it can be bound on loopback, else a free ephemeral port."""
+    import socket
+
+    for port in ([preferred] if preferred else []) + [0]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError("no free TCP port on 127.0.0.1")
+
+
 def http_port_for(dicom_port: int) -> int:
-    return dicom_port + 1000
+    """Orthanc's REST port (never captured): DICOM port + 1000 when free (stable for the committed captures)."""
+    return free_port(dicom_port + 1000 if dicom_port + 1000 < 65536 else None)
 
 
 def obj_info(work: M.Work, name: str) -> dict:
@@ -265,7 +292,7 @@ def sc_orthanc_mwl(work: M.Work, procs: M.Procs, pcap: Path, ports):
 def sc_orthanc_scu(work: M.Work, procs: M.Procs, pcap: Path, ports):
     port = ports[0]
     storescp(procs, work, port)
-    oport = port + 100   # Orthanc's own DICOM port, not captured
+    oport = free_port(port + 100 if port + 100 < 65536 else None)   # Orthanc's own DICOM port, not captured
     o = Orthanc(procs, work.root / f"orthanc-{oport}", oport, http_port_for(oport), {"STORESCP": ("127.0.0.1", port)})
     o.upload([work.objects[n] for n in PAIR])
     (study_id,) = o.rest("GET", "/studies")
@@ -654,7 +681,7 @@ def run_scenario(name: str, work: M.Work, out_pcap: Path, ports: list[int] | Non
     """Run one scenario (on its own ports unless given), copy its pcap to out_pcap, return its facts."""
     sc = SCENARIOS[name]
     ports = list(ports or sc["ports"])
-    procs = M.Procs(work.log_dir(f"{name}-{ports[0]}"))
+    procs = PeerProcs(work.log_dir(f"{name}-{ports[0]}"))
     tmp = work.root / "pcap" / f"{name}-{ports[0]}.pcap"
     try:
         facts = sc["fn"](work, procs, tmp, ports)

@@ -249,7 +249,7 @@ def test_data_ended_says_why_it_was_cut():
     p = pdata([(1, COMMAND | LAST, store_rq(4)), (1, DATA | LAST, patient(PatientComments="y" * 500))])
     evs = w.send(0, p[:200]) + w.send(0, p[200:300], skip=True)
     (end,) = [e for e in evs if type(e) is DataEnded]
-    assert end.complete is False and "cut short" in end.reason
+    assert end.complete is False and "capture-loss" in end.reason and end.message.cut == "capture-loss"
 
 
 def test_data_span_limit_bounds_what_a_message_remembers():

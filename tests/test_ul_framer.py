@@ -155,16 +155,14 @@ def test_random_splits_give_identical_events(cuts, messy):
 def test_messy_stream_reference():
     fd = Feeder()
     s = summary(fd, fd.all([MESSY]))
-    assert [x[:2] for x in s] == [("pdu", 5), ("pdu", 0x47), ("notice", "resync"), ("pdv", (1, 2, b"v" * 40)),
-                                  ("pdu", 4), ("pdu", 5), ("notice", "resync"), ("pdu", 7), ("pdu", 6)]
-    # "GARBAGE..." reads as an unknown PDU header with an absurd length; the rest of it is skipped.
+    assert [x[:2] for x in s] == [("pdu", 5), ("pdu", 0x47), ("notice", "resync"), ("pdu", 7), ("pdu", 6)]
+    # "GARBAGE..." reads as an unknown PDU header with an absurd length: flagged, then a search.
     assert s[1][2:6] == (int.from_bytes(b"RBAG", "big"), 10, False, ["pdu-length-implausible"])
-    assert s[2][2] == "resynchronised at stream offset 27  after skipping 11 bytes"
-    assert s[4][2:] == (46, 27, True, [], [(27, 52)], [(6, 42, 1, 2)])
-    # The lying A-RELEASE-RQ; its body, the padding and a P-DATA whose PDV cannot fit are skipped.
-    assert s[5][2:7] == (0xFFFFFFFF, 79, False, ["pdu-length-implausible"], [(79, 6)])
-    assert s[6][2] == "resynchronised at stream offset 112  after skipping 27 bytes"
-    assert s[7][3:5] == (112, True) and s[8][3:5] == (122, True)
+    # The P-DATA-TF at 27 is well formed, but the header after it (an A-RELEASE-RQ claiming
+    # 0xFFFFFFFF bytes) is not, so it never validates; nor does the P-DATA whose PDV cannot fit.
+    # The search accepts the A-ABORT, the first PDU followed by a valid header (or the end).
+    assert s[2][2] == "resynchronised at stream offset 112  after skipping 96 bytes"
+    assert s[3][3:5] == (112, True) and s[4][3:5] == (122, True)
 
 
 def test_big_pdata_streams_without_buffering_the_value():
@@ -233,15 +231,16 @@ def test_implausible_length_on_non_pdata():
     assert [n.finding.code for n in notices] == ["resync"] and "skipping 4 bytes" in notices[0].message
 
 
-def test_invalid_pdv_length_resyncs_to_next_pdu():
+def test_invalid_pdv_length_skips_to_the_pdu_end():
     fd = Feeder()
     bad = pdu(0x04, struct.pack(">IBB", 0xFFFFFFFF, 1, 3) + b"abcd")
     evs = fd.all([pdata([(1, 3, b"ok")]) + bad + assoc_ac()])
     ps = pdus(evs)
     assert [p.pdu_type for p in ps] == [4, 4, 2]
-    assert ps[1].complete is False and codes(ps[1]) == ["pdv-length-invalid"]
+    # The PDU header framed it: only its PDV structure is lost, framing goes on by its length.
+    assert ps[1].complete and codes(ps[1]) == ["pdv-length-invalid"] and ps[1].spans.length == len(bad)
     assert ps[2].complete and ps[2].stream_offset == 14 + len(bad) and ps[2].decoded.body.calling_ae == "FINDSCU"
-    assert [e.finding.code for e in evs if type(e) is Notice] == ["resync"]
+    assert [e for e in evs if type(e) is Notice] == []
     assert chunks_by_pdv(evs) == [b"ok"]
 
 
@@ -267,20 +266,35 @@ def test_gap_inside_a_pdv():
     fd = Feeder()
     evs = fd.feed(p[:60])
     evs += fd.gap(40)
-    ps = pdus(evs)
     chunks = [e for e in evs if type(e) is PdvChunk]
-    assert chunks[-1].broken and chunks[-1].done and not chunks[-1].data
+    assert chunks[-1].broken and chunks[-1].lost and chunks[-1].done and not chunks[-1].data
+    assert chunks[-1].frame == 1                      # where the PDV's last captured byte was
     assert b"".join(bytes(c.data) for c in chunks) == value[:48]
-    assert len(ps) == 1 and ps[0].complete is False and codes(ps[0]) == ["tcp-gap"]
-    assert ps[0].spans.length == 60
-    # The rest of that PDU is noise now; the next plausible header is framed.
+    assert pdus(evs) == []                            # the PDU ends where its length says, not at the hole
+    # The rest of that PDV is passed over by arithmetic; the next PDU is framed where it starts.
     evs = fd.feed(p[100:] + release_rq())
     evs += fd.feed(pdata([(5, LAST, b"z")]))
     evs += fd.f.finish()
-    assert [e.finding.code for e in evs if type(e) is Notice] == ["resync"]
-    assert [x.pdu_type for x in pdus(evs)] == [5, 4]
-    assert pdus(evs)[0].stream_offset == len(p) and pdus(evs)[0].complete
+    assert [e for e in evs if type(e) is Notice] == []
+    ps = pdus(evs)
+    assert [x.pdu_type for x in ps] == [4, 5, 4]
+    assert ps[0].complete is False and ps[0].lost == [(60, 40)] and codes(ps[0]) == ["tcp-gap"]
+    assert "capture-loss" in ps[0].findings[0].message and ps[0].spans.length == len(p) - 40
+    assert [(x.stream_offset, x.complete) for x in ps[1:]] == [(len(p), True), (len(p) + 10, True)]
     assert chunks_by_pdv(evs) == [b"z"]
+
+
+def test_gap_swallowing_a_pdv_header_skips_to_the_pdu_end():
+    p = pdata([(1, COMMAND | LAST, b"C" * 30), (3, DATA | LAST, b"D" * 30)])
+    fd = Feeder()
+    evs = fd.feed(p[:44])                             # PDU header, first PDV whole, 2 bytes of the second header
+    evs += fd.gap(10)
+    evs += fd.feed(p[54:] + release_rq())
+    evs += fd.f.finish()
+    ps = pdus(evs)
+    assert [(x.pdu_type, x.complete, x.lost) for x in ps] == [(4, False, [(44, 10)]), (5, True, [])]
+    assert [type(e).__name__ for e in evs if type(e) is not Notice][:3] == ["PdvChunk", "PdvLoss", "PduEvent"]
+    assert chunks_by_pdv(evs) == [b"C" * 30] and [e for e in evs if type(e) is Notice] == []
 
 
 def test_gap_between_pdus_resyncs_without_a_broken_unit():
@@ -288,8 +302,9 @@ def test_gap_between_pdus_resyncs_without_a_broken_unit():
     evs = fd.feed(release_rq())
     evs += fd.gap(100)
     evs += fd.feed(release_rp())
-    assert [p.pdu_type for p in pdus(evs)] == [5, 6]
+    assert [p.pdu_type for p in pdus(evs)] == [5, 6]    # whole, valid, and the captured bytes end there
     assert all(p.complete for p in pdus(evs))
+    assert [type(e).__name__ for e in evs].count("PdvLoss") == 1
     notices = [e for e in evs if type(e) is Notice]
     assert [n.finding.code for n in notices] == ["resync"] and "skipping 0 bytes" in notices[0].message
 
