@@ -244,3 +244,20 @@ def test_loss_before_a_cut_does_not_blame_the_sender(tmp_path):
     assert loss[0].message.startswith("client → server: 1 gap, ")
     assert "C-STORE data set" in loss[0].message and "#2" in loss[0].message
     assert exit_status(fs) == 1
+
+
+def test_a_cut_associate_rq_is_not_compared_with_its_ac(tmp_path):
+    """CTN's storescu proposes 128 contexts (9.6 KB): losing a segment inside the RQ leaves a partial RQ,
+    framed after its AC; no context is then 'not answered' or 'not accepted'."""
+    dst = tmp_path / "rq.pcap"
+    rep = L.drop_segments(CAPTURES / "peer_ctn_scp.pcap", dst, mss=1448,
+                          only=lambda s: s.flow[3] == 8108 and 6000 <= s.offset < 9000)
+    assert rep.dropped
+    assocs, fs = diagnosed(dst)
+    codes = {f.code for f in fs}
+    assert not {"context-not-answered", "context-not-accepted", "context-not-proposed",
+                "context-ts-not-proposed"} & codes, [(f.code, f.message) for f in fs]
+    assert not errors(fs)
+    loss = [f for f in fs if f.code == "capture-loss"]
+    assert len(loss) == 1 and "the A-ASSOCIATE-RQ is incomplete, so the negotiation is not judged" in loss[0].message
+    assert exit_status(fs) == 1
