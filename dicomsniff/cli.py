@@ -240,11 +240,11 @@ class _Stdout:
 def output_file(path: str, inputs, *, binary: bool):
     """Where a command's output goes: ``-`` is standard output; a file is written beside its target and
     renamed into place only when the command succeeds (never the input itself; see :mod:`dicomsniff.safeio`)."""
-    from .safeio import AtomicOutput, refuse_same_file
+    from .safeio import open_output, refuse_same_file
     if path == "-":
         return _Stdout(binary)
     refuse_same_file(inputs, path)
-    return AtomicOutput(path, binary=binary)
+    return open_output(path, binary=binary)
 
 
 def _open_live(interface: str, bpf: str | None, snaplen: int | None, write_path: str | None):

@@ -164,3 +164,60 @@ class AtomicOutput:
             self.commit()
         else:
             self.discard()
+
+
+class DirectOutput:
+    """A target that is no regular file (``/dev/null``, ``/dev/stdout``, a FIFO, ``>(cmd)``): written in
+    place, since renaming over it would replace the device or pipe entry itself (and nothing there can be
+    destroyed by writing). Same interface as :class:`AtomicOutput`."""
+
+    def __init__(self, target: str | os.PathLike, *, binary: bool = True):
+        self.target = os.fsdecode(target)
+        self.existed = True
+        self.tmp = self.target
+        try:
+            raw = open(self.target, "wb", buffering=1 << 16)
+        except OSError as e:
+            raise OutputError(f"{self.target}: {e.strerror or e}") from None
+        self.file = raw if binary else io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
+        self.done = False
+
+    def write(self, data) -> int:
+        return self.file.write(data)
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def commit(self) -> None:
+        if not self.done:
+            self.done = True
+            self.file.close()
+
+    def discard(self) -> None:
+        if not self.done:
+            self.done = True
+            try:
+                self.file.close()
+            except Exception:
+                pass
+
+    def __enter__(self) -> "DirectOutput":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()
+
+
+def open_output(target: str | os.PathLike, *, binary: bool = True) -> "AtomicOutput | DirectOutput":
+    """The output for ``target``: :class:`AtomicOutput` for a file, :class:`DirectOutput` for an existing
+    device, FIFO or socket (followed through links: ``/dev/stdout``, ``/dev/fd/N``)."""
+    try:
+        st = os.stat(target)
+    except OSError:
+        st = None
+    if st is not None and not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+        return DirectOutput(target, binary=binary)
+    return AtomicOutput(target, binary=binary)

@@ -266,3 +266,45 @@ def test_capture_duration_replaces_the_file_with_a_complete_pcap(tmp_path):
         list(reader)
         assert reader.format == "pcap-ns" and not reader.notices
     assert leftovers(tmp_path) == []
+
+
+# -- targets that are no regular file are written in place (renaming over them would replace them) -------
+
+
+def _private_null(tmp_path: Path) -> Path:
+    null = tmp_path / "null"
+    try:
+        os.mknod(null, 0o666 | __import__("stat").S_IFCHR, os.makedev(1, 3))
+    except (PermissionError, AttributeError, OSError):
+        pytest.skip("creating a character device needs root")
+    return null
+
+
+@pytest.mark.parametrize("jsonl", [False, True])
+def test_a_device_stays_a_device(tmp_path, jsonl):
+    """`-o /dev/null` (here a private copy of it, and a link to it like /dev/stdout) is written, not replaced."""
+    import stat as S
+    null = _private_null(tmp_path)
+    link = tmp_path / "stdout"
+    link.symlink_to(null)
+    for target in (null, link):
+        r = dicomsniff("export", CAPTURES / "echo.pcap", "-o", target, *(["--jsonl"] if jsonl else []))
+        assert r.returncode == 0, r.stderr
+        assert S.S_ISCHR(os.stat(null).st_mode) and link.is_symlink()
+    with PcapWriter(link, ETHERNET) as w:
+        w.write(next(iter(open_capture(str(CAPTURES / "echo.pcap")))))
+    assert S.S_ISCHR(os.stat(null).st_mode) and link.is_symlink() and leftovers(tmp_path) == []
+
+
+def test_a_fifo_is_written_in_place(tmp_path):
+    import stat as S
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(open(fifo, "rb").read()), daemon=True)
+    reader.start()
+    r = dicomsniff("export", CAPTURES / "echo.pcap", "--jsonl", "-o", fifo)
+    reader.join(30)
+    assert r.returncode == 0, r.stderr
+    assert S.S_ISFIFO(os.stat(fifo).st_mode)
+    assert json.loads(got[0].splitlines()[0])["record"] == "header"

@@ -45,8 +45,8 @@ class PcapWriter:
             self._f = sys.stdout.buffer
             self._own = False
         else:
-            from ..safeio import AtomicOutput
-            self._out = AtomicOutput(path)
+            from ..safeio import open_output
+            self._out = open_output(path)
             self.writing_to = self._out.tmp       # where the packets are until close() renames the file
             self._f = self._out            # its write/flush errors name the target, not the temporary file
             self._own = True
