@@ -4,6 +4,7 @@
 Run as root (tcpdump on ``lo``):
 
     python scripts/make_peer_captures.py [--out captures/] [--only NAME[,NAME]] [--work DIR] [--list]
+                                         [--keep-work] [--no-verify]
 
 Debian 12 packages (installed by scripts/test-deps.sh): ``orthanc`` 1.10.1 (with its
 ModalityWorklists sample plugin), ``libgdcm-tools`` 3.0.21 (``gdcmscu``), ``ctn`` 3.2.0
@@ -717,6 +718,7 @@ def main(argv=None) -> int:
     ap.add_argument("--work", default="/tmp/dicomsniff-peer-work")
     ap.add_argument("--keep-work", action="store_true")
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--no-verify", action="store_true", help="skip the verify_captures.py check at the end")
     args = ap.parse_args(argv)
     if args.list:
         for n, s in SCENARIOS.items():
@@ -755,6 +757,14 @@ def main(argv=None) -> int:
     manifest["peer_generator"] = "scripts/make_peer_captures.py"
     manifest["peer_tools"] = tool_versions()
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=False) + "\n")
+    # the independent decoder of verify_captures.py (and tshark) as a second opinion on the facts
+    checked = [n for n in only if n not in failed and SCENARIOS[n]["section"] == "captures"]
+    if checked and not args.no_verify:
+        import verify_captures
+
+        M.LOG("== verifying with scripts/verify_captures.py")
+        if verify_captures.main(["--dir", str(out)] + checked) != 0:
+            failed.append("verification")
     if not args.keep_work:
         shutil.rmtree(work.root, ignore_errors=True)
     if failed:
