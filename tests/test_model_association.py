@@ -208,3 +208,28 @@ def test_capture_starting_mid_association():
     # Without negotiation the transfer syntax is unknown: said so, not guessed.
     assert a.messages[0].transfer_syntax is None
     assert "started-mid-association" in codes(a) and "context-not-accepted" not in codes(a)
+
+
+def test_a_request_cut_by_loss_and_emitted_after_its_response_is_paired_with_it():
+    """The data set of C-STORE-RQ #2 loses its last PDU; the loss is seen only when the client sends again,
+    after the server's C-STORE-RSP #2: the response is not 'unmatched' and the request not 'unanswered'."""
+    import dimse_fixtures as D
+    import pdu_fixtures as P
+    from dicomsniff.pipeline import Analyzer
+    from dicomsniff.reading import read_events
+    c = D.Conv()
+    c.send(0, P.assoc_rq("SCU", "SCP", [(1, P.CT_STORAGE, [P.IMPLICIT_LE])]))
+    c.send(1, P.assoc_ac("SCU", "SCP", [(1, 0, P.IMPLICIT_LE)]))
+    c.send(0, P.pdata([(1, 0x03, D.store_rq(2))]))
+    c.send(0, P.pdata([(1, 0x00, D.patient())]))
+    c.send(0, P.pdata([(1, 0x02, bytes(4000))]), skip=True)
+    c.send(1, P.pdata([(1, 0x03, D.store_rsp(2))]))
+    c.send(0, P.release_rq()).send(1, P.release_rp()).fin()
+    an = Analyzer(keep_pdus=True)
+    for _ in read_events(D.pcap(c), an):
+        pass
+    (a,) = an.associations
+    assert a.loss[0].gaps == 1
+    (ex,) = a.exchanges
+    assert ex.request is not None and not ex.request.complete and ex.status == 0
+    assert {f.code for f in a.findings} & {"response-unmatched", "no-response"} == set()

@@ -181,6 +181,9 @@ class Association:
         self.messages: list[Message] = []
         self.exchanges: list[Exchange] = []
         self._open: dict[tuple[int, int], Exchange] = {}
+        # Responses that matched no request: (request direction, ID) → (exchange, its finding). A request cut by
+        # lost bytes is emitted when the loss is seen, which can be after its response: it is paired then.
+        self._late: dict[tuple[int, int], tuple[Exchange, Finding | None]] = {}
         self.contexts: dict[int, ContextInfo] = {}
         self.findings: list[Finding] = []
         self.bytes = [0, 0]
@@ -399,6 +402,15 @@ class Association:
                 return ex
             return None
         if is_request(cf):
+            late = self._late.pop((msg.direction, cmd.message_id or 0), None) if not msg.complete else None
+            if late is not None:
+                ex, found = late
+                ex.request = msg
+                if found is not None and found in self.findings:
+                    self.findings.remove(found)
+                if ex.final is None:
+                    self._open[(msg.direction, cmd.message_id or 0)] = ex
+                return ex
             ex = Exchange(msg)
             if self._full():
                 ex.folded = True
@@ -416,9 +428,12 @@ class Association:
                 else:
                     ex.folded = True
                     self._fold(ex)
+                n = len(self.findings)
                 self.add_finding(WARN, "response-unmatched",
                                  f"{msg.name} responds to message ID {cmd.responds_to}, which no request used",
                                  msg.frames[:3], direction=msg.direction)
+                if len(self._late) < 256:
+                    self._late[key] = (ex, self.findings[n] if len(self.findings) > n else None)
                 return ex
             if ex.folded and cmd.status in PENDING:
                 ex.extra_pending += 1

@@ -197,8 +197,8 @@ def _loss_finding(a: Association, d: int, b: _Bucket) -> Finding:
     if judged:
         parts.append("not judged, as they would rest on lost bytes: "
                      + ", ".join(f"{c} ×{n}" if n > 1 else c for c, n in judged))
-    f = _f(a, WARN, "capture-loss", "; ".join(parts), [t.first_frame, t.last_frame], LOSS_HINT, key=str(d),
-           direction=d)
+    frames = [t.first_frame] if t.last_frame == t.first_frame else [t.first_frame, t.last_frame]
+    f = _f(a, WARN, "capture-loss", "; ".join(parts), frames, LOSS_HINT, key=str(d), direction=d)
     return f
 
 
