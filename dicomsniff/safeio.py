@@ -211,13 +211,19 @@ class DirectOutput:
             self.discard()
 
 
+_IN_PLACE = ("/dev/", "/proc/")        # /dev/stdout, /dev/fd/N, /proc/self/fd/N: the caller's own descriptors
+
+
 def open_output(target: str | os.PathLike, *, binary: bool = True) -> "AtomicOutput | DirectOutput":
-    """The output for ``target``: :class:`AtomicOutput` for a file, :class:`DirectOutput` for an existing
-    device, FIFO or socket (followed through links: ``/dev/stdout``, ``/dev/fd/N``)."""
+    """The output for ``target``: :class:`AtomicOutput` for a file (a symbolic link there is replaced, not
+    followed); :class:`DirectOutput` for an existing device, FIFO or socket, and for any existing path
+    under /dev or /proc (``/dev/stdout`` is a link there even when standard output is a file)."""
+    text = os.fsdecode(target)
     try:
-        st = os.stat(target)
+        st = os.stat(text)
     except OSError:
         st = None
-    if st is not None and not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
-        return DirectOutput(target, binary=binary)
-    return AtomicOutput(target, binary=binary)
+    if st is not None and not stat.S_ISDIR(st.st_mode) and (
+            not stat.S_ISREG(st.st_mode) or os.path.abspath(text).startswith(_IN_PLACE)):
+        return DirectOutput(text, binary=binary)
+    return AtomicOutput(text, binary=binary)

@@ -308,3 +308,15 @@ def test_a_fifo_is_written_in_place(tmp_path):
     assert r.returncode == 0, r.stderr
     assert S.S_ISFIFO(os.stat(fifo).st_mode)
     assert json.loads(got[0].splitlines()[0])["record"] == "header"
+
+
+def test_own_descriptor_path_with_stdout_a_file(tmp_path):
+    """`-o /proc/self/fd/1` (what /dev/stdout links to) while standard output is a regular file: written
+    through the descriptor, nothing created or renamed in /proc (the same rule keeps /dev/stdout a link)."""
+    out = tmp_path / "redirected.json"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    with open(out, "wb") as f:
+        r = subprocess.run([sys.executable, "-m", "dicomsniff", "export", str(CAPTURES / "echo.pcap"), "-o",
+                            "/proc/self/fd/1"], stdout=f, stderr=subprocess.PIPE, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(out.read_text())["associations"][0]["calling_ae"] == "ECHOSCU"
