@@ -156,6 +156,11 @@ def free_port(preferred: int | None = None) -> int:
     raise RuntimeError("no free TCP port on 127.0.0.1")
 
 
+def config_facts(o: Orthanc, work: M.Work) -> dict:
+    """Orthanc's configuration for the manifest, paths relative to the work directory ("WORK/...")."""
+    return json.loads(o.config.read_text().replace(str(work.root), "WORK"))
+
+
 def http_port_for(dicom_port: int) -> int:
     """Orthanc's REST port (never captured): DICOM port + 1000 when free (stable for the committed captures)."""
     return free_port(dicom_port + 1000 if dicom_port + 1000 < 65536 else None)
@@ -232,7 +237,7 @@ def sc_orthanc_scp(work: M.Work, procs: M.Procs, pcap: Path, ports):
                          + f" 127.0.0.1 {port}",
                          "movescu -S -aet MOVESCU -aec ORTHANC -aem STORESCP "
                          + " ".join(f"-k {k}" for k in qr_keys()) + f" 127.0.0.1 {port}"],
-        "orthanc_config": json.loads(o.config.read_text()),
+        "orthanc_config": config_facts(o, work),
         "calling_ae": "ECHOSCU", "called_ae": "ORTHANC",
         "query_keys": qr_keys(), "find_keys": FIND_KEYS,
         "associations": [
@@ -388,7 +393,7 @@ def sc_orthanc_fail(work: M.Work, procs: M.Procs, pcap: Path, ports):
                          "movescu -S -aet MOVESCU -aec ORTHANC -aem NOWHERE "
                          + " ".join(f"-k {k}" for k in qr_keys()) + f" 127.0.0.1 {port}",
                          f"storescu -R -aet STORESCU -aec ORTHANC 127.0.0.1 {port} ct_no_study_uid.dcm"],
-        "orthanc_config": json.loads(o.config.read_text()),
+        "orthanc_config": config_facts(o, work),
         "scu_exit_codes": {"echoscu-intruder": rc_intruder, "echoscu-wrongae": rc_wrongae,
                            "findscu-nofind": rc_nofind, "movescu-nowhere": rc_move, "storescu-nostudy": rc_store},
         "calling_ae": "INTRUDER", "called_ae": "ORTHANC",
