@@ -261,3 +261,27 @@ def test_a_cut_associate_rq_is_not_compared_with_its_ac(tmp_path):
     loss = [f for f in fs if f.code == "capture-loss"]
     assert len(loss) == 1 and "the A-ASSOCIATE-RQ is incomplete, so the negotiation is not judged" in loss[0].message
     assert exit_status(fs) == 1
+
+
+def test_a_long_lossy_transfer_fits_on_one_screen():
+    """60 objects, a PDU lost in every third one (both the data and some responses): a handful of lines."""
+    c = D.Conv(mss=1460)
+    c.send(0, P.assoc_rq("SCU", "SCP", [(1, P.CT_STORAGE, [P.IMPLICIT_LE])]))
+    c.send(1, P.assoc_ac("SCU", "SCP", [(1, 0, P.IMPLICIT_LE)]))
+    for mid in range(1, 61):
+        c.send(0, P.pdata([(1, 0x03, D.store_rq(mid))]))
+        for i in range(0, len(OBJECT), 16000):
+            last = i + 16000 >= len(OBJECT)
+            c.send(0, P.pdata([(1, 0x02 if last else 0x00, OBJECT[i:i + 16000])]), skip=(mid % 3 == 0 and i == 48000))
+        c.send(1, P.pdata([(1, 0x03, D.store_rsp(mid))]), skip=(mid % 7 == 0))
+    c.send(0, P.release_rq()).send(1, P.release_rp()).fin()
+    assocs, fs = diagnosed(D.pcap(c))
+    (a,) = assocs
+    assert a.loss[0].gaps == 20 and a.loss[1].gaps == 8
+    assert not errors(fs), [(f.code, f.message) for f in fs if f.severity == "error"]
+    assert len(fs) <= 4, [(f.code, f.count, f.message[:120]) for f in fs]
+    client = [f for f in fs if f.code == "capture-loss" and f.key == "0"][0]
+    assert client.message.startswith("client → server: 20 gaps, 312.") and "20 C-STORE data sets incomplete" in client.message
+    assert "(#3, #6, #9, #12, #15, … (15 more))" in client.message
+    server = [f for f in fs if f.code == "capture-loss" and f.key == "1"][0]
+    assert server.message.startswith("server → client: 8 gaps")
