@@ -248,3 +248,12 @@ def move_scu_crash() -> bytes:
     b.at(T0 + 10 * MS).close(1)
     a.at(T0 + 10 * MS + 400_000).close(0, RST | ACK)
     return pcap_of(a, b)
+
+
+def server_idle_close(idle_s: int = 30) -> bytes:
+    """C-ECHO #1 answered, then nothing; the server closes (FIN) ``idle_s`` later, the client follows."""
+    c = established([(1, P.VERIFICATION)])
+    c.send(0, cmd(1, D.echo_rq(1)))
+    c.send(1, cmd(1, D.echo_rsp(1)))
+    c.at(c.clock + idle_s * 1_000_000_000).close(1).close(0)
+    return pcap_of(c)

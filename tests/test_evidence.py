@@ -239,3 +239,12 @@ def test_offending_element_value_is_quoted_from_the_data_set():
     ex, (_extra, hint) = evidence_of(X.store_missing_study_uid(dataset=X.ct_object(), comment=None,
                                                               offending=(0x00081030,), status=0xC000))
     assert hint.endswith("; the SCP names (0008,1030) Study Description, which the data set does not have")
+
+
+def test_server_closing_an_idle_association_reads_as_an_idle_timeout():
+    ((a, f, (sev, msg, hint, frames)),) = ended(X.server_idle_close(30))
+    assert sev == "warning"
+    assert msg == (f"the server closed the connection (FIN, frame {f.frame}) 30.00 s after its C-ECHO-RSP #1 with no"
+                   " A-RELEASE; no request was outstanding")
+    assert hint.startswith("the server closed 30.00 s after the last PDU with nothing outstanding: an idle timeout"
+                           " of about 30 s on the server is likely")

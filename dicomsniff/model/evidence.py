@@ -275,6 +275,11 @@ def termination(f: CloseFacts) -> tuple[str, str, str, list[int]]:
     elif f.cut is None:
         msg += "; no request was outstanding"
     other = {"client": "server", "server": "client"}.get(f.side or "", "other side")
+    if not f.lost_operation and f.delay_ns is not None and f.delay_ns >= 1_000_000_000 and f.side:
+        hint = (f"the {f.side} closed {delay_text(f.delay_ns)} after the last PDU with nothing outstanding: an idle"
+                f" timeout of about {round(f.delay_ns / 1e9)} s on the {f.side} is likely; the {other} should"
+                " release the association (or send) before then")
+        return WARN, msg, hint, frames
     if not f.lost_operation:
         hint = (f"the {f.side or 'peer'} dropped the connection instead of releasing the association (PS3.8"
                 " §7.2): usually harmless for the data, but the other side may log an error; configure it to"
