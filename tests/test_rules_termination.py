@@ -165,3 +165,30 @@ def test_real_gdcmscu_dying_mid_move():
     assert "the peer at 127.0.0.1 ('GDCMSCU') closed both of its connections (associations #1 as client and" \
            " #2 as server; FIN/RST)" in f.message
     assert "C-MOVE-RQ #1 on #1 and C-STORE-RQ #1 on #2 were waiting for a response" in f.message
+
+
+def _prefixes(data: bytes):
+    """The capture cut after each record (the capture ending earlier and earlier)."""
+    import struct
+    pos, ends = 24, []
+    while pos + 16 <= len(data):
+        incl = struct.unpack_from("<I", data, pos + 8)[0]
+        pos += 16 + incl
+        ends.append(pos)
+    return [data[:e] for e in ends]
+
+
+def test_a_capture_ending_earlier_never_blames_a_peer():
+    """Every prefix of every close story: no internal error; an association still open at the capture's end gets no
+    peer-closed line, and what the capture's end cut is never an ERROR of ours."""
+    stories = (X.server_reset_mid_store, X.client_fin_after_request, X.client_fin_when_idle, X.client_crash,
+               X.move_scu_crash, X.capture_ends_mid_association)
+    for build in stories:
+        for cut in _prefixes(build()):
+            assocs, fs = X.analyse(cut)
+            for a in assocs:
+                mine = [f for f in fs if f.association == a.number and f.code in CLOSE_CODES]
+                if not any(c.how in ("fin", "rst") for c in a.closes):
+                    assert not [f for f in mine if f.code == "peer-closed"], (build.__name__, len(cut), mine)
+                    incomplete = [f for f in fs if f.association == a.number and f.code == "association-incomplete"]
+                    assert all(f.severity == "warning" for f in incomplete)
