@@ -189,15 +189,15 @@ def close_facts(a: Association, last_pdu: tuple[str, int, int] | None = None) ->
             last_frame, last_ts, last_side = pframe, pts, pdu_side
     if last_label and last_side and last_side == side and how != "eof":
         last_label = "its" + last_label[len(f"the {last_side}'s"):]      # "after its C-STORE-RQ #7"
-    cut = None
-    for m in reversed(a.messages):
-        if not m.complete:
-            cut = _inflight(a, m)
-            break
-    open_ex = _open_exchanges(a)
-    if cut is not None:          # the cut message is named as cut, not again as "got no response"
-        open_ex = [ex for ex in open_ex if not (ex.request is not None and not ex.request.complete
-                                                and message_label(ex.request) == cut.label)]
+    # A message cut by the end: the last message of its direction, incomplete (one cut earlier by a TCP gap
+    # and followed by others is the capture's loss, not what the close interrupted).
+    last_of: dict[int, object] = {}
+    for m in a.messages:
+        last_of[m.direction] = m
+    ends = [m for m in last_of.values() if not m.complete]
+    cut_msg = max(ends, key=lambda m: m.end_ts_ns or m.ts_ns) if ends else None
+    cut = _inflight(a, cut_msg) if cut_msg is not None else None
+    open_ex = [ex for ex in _open_exchanges(a) if ex.request is not cut_msg]   # named as cut, not "no response"
     outstanding = tuple(_inflight(a, ex.request, ex.pending,
                                   max((r.end_ts_ns or r.ts_ns for r in ex.responses), default=0))
                         for ex in open_ex[:MAX_LISTED])
