@@ -217,7 +217,7 @@ def export(capture: str, output: str, jsonl: bool, no_trees: bool, slow: float, 
         else:
             J.write_document_stream(read_events(path, an), write, capture, an, trees=not no_trees,
                                     slow_s=slow, idle_s=idle,      # spooled beside the output (not in a RAM /tmp)
-                                    spool_dir=None if output == "-" else os.path.dirname(os.path.abspath(output)))
+                                    spool_dir=getattr(out, "folder", None))
 
 
 class _Stdout:

@@ -97,6 +97,7 @@ class AtomicOutput:
         else:
             raise OutputError(f"{self.target}: cannot create a temporary file beside it")
         self.tmp = tmp
+        self.folder = folder            # where the target is (and scratch files may go, on the same disk)
         if mode != 0o666:
             try:
                 os.fchmod(fd, mode)
