@@ -58,17 +58,17 @@ def test_real_move_a801():
     assert f.hint.startswith("the C-MOVE destination AE 'NOWHERE' is not configured on the SCP")
 
 
-def test_control_characters_in_error_comment_are_escaped_in_text_and_json():
+def test_control_characters_in_error_comment_are_escaped_in_text_and_json(tmp_path):
     data = X.store_missing_study_uid(comment="bad\x1b]0;owned\x07 \x9bvalue", offending=())
     (f,) = failures(data)
     assert 'Error Comment "bad\\x1b]0;owned\\x07 \\x9bvalue"' in f.message
+    cap = tmp_path / "x.pcap"
+    cap.write_bytes(data)
     r = CliRunner()
-    with r.isolated_filesystem():
-        Path("x.pcap").write_bytes(data)
-        res = r.invoke(main, ["diagnose", "x.pcap"])
-        assert res.exit_code == 2 and "\x1b" not in res.output and "\x9b" not in res.output
-        res = r.invoke(main, ["diagnose", "x.pcap", "--json"])
-        doc = json.loads(res.output)
-        items = doc["findings"] if isinstance(doc, dict) else doc
-        (fj,) = [x for x in items if x["code"] == "dimse-failure"]
-        assert "\\x1b]0;owned" in fj["message"]
+    res = r.invoke(main, ["diagnose", str(cap)])
+    assert res.exit_code == 2 and "\x1b" not in res.output and "\x9b" not in res.output
+    res = r.invoke(main, ["diagnose", str(cap), "--json"])
+    doc = json.loads(res.output)
+    items = doc["findings"] if isinstance(doc, dict) else doc
+    (fj,) = [x for x in items if x["code"] == "dimse-failure"]
+    assert "\\x1b]0;owned" in fj["message"]

@@ -81,15 +81,15 @@ def test_real_abort_keeps_its_abort_line():
     assert codes(fs) == ["association-aborted"]
 
 
-def test_diagnose_exit_status_follows_the_severity():
+def test_diagnose_exit_status_follows_the_severity(tmp_path):
     r = CliRunner()
     cases = ((X.client_fin_after_request, 2), (X.client_fin_when_idle, 1), (X.capture_ends_mid_association, 1))
     for build, status in cases:
-        with r.isolated_filesystem():
-            Path("x.pcap").write_bytes(build())
-            res = r.invoke(main, ["diagnose", "x.pcap"])
-            assert res.exit_code == status, (build.__name__, res.output)
-            assert "peer-closed" in res.output or "still open when the capture ended" in res.output
+        cap = tmp_path / f"{build.__name__}.pcap"
+        cap.write_bytes(build())
+        res = r.invoke(main, ["diagnose", str(cap)])
+        assert res.exit_code == status, (build.__name__, res.output)
+        assert "peer-closed" in res.output or "still open when the capture ended" in res.output
 
 
 @pytest.mark.skipif("closing" not in getattr(Digest, "__dataclass_fields__", {}),
