@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 import evidence_fixtures as X
@@ -72,3 +73,20 @@ def test_control_characters_in_error_comment_are_escaped_in_text_and_json(tmp_pa
     items = doc["findings"] if isinstance(doc, dict) else doc
     (fj,) = [x for x in items if x["code"] == "dimse-failure"]
     assert "\\x1b]0;owned" in fj["message"]
+
+
+ORTHANC_FAIL = CAPTURES / "peer_orthanc_fail.pcap"
+
+
+@pytest.mark.skipif(not ORTHANC_FAIL.exists(), reason="peer capture not made (scripts/make_peer_captures.py)")
+def test_real_orthanc_refusals_are_explained_by_the_request():
+    """peer_orthanc_fail.pcap: Orthanc 1.10.1 answers a CT without Study Instance UID with 0xA700 and a C-MOVE to
+    NOWHERE (not in its DicomModalities) with 0xC000, neither with an Error Comment."""
+    fs = {f.association: f for f in failures(ORTHANC_FAIL.read_bytes())}
+    store, move = fs[5], fs[4]
+    assert store.message == "C-STORE-RQ #1 (CT Image Storage) failed: 0xA700 Refused: Out of Resources"
+    assert store.hint.startswith("the data set has no Study Instance UID (0020,000D), a Type 1 attribute: the SCP"
+                                 " probably refused it for that, not for lack of disk space")
+    assert move.message.endswith("failed: 0xC000 Error: Unable to process")
+    assert move.hint.startswith("either the move destination 'NOWHERE' is not configured on the SCP (some SCPs,"
+                                " e.g. Orthanc, answer 0xC000")
