@@ -19,7 +19,7 @@ from .notice import Notice
 from .tcp.events import StreamClosed, StreamData, StreamGap, StreamOpened
 from .tcp.reassembly import TcpReassembler
 from .ul.detect import classify_stream_start, plausible_pdu_header
-from .ul.events import MAX_SPANS, PduEvent, PdvChunk
+from .ul.events import MAX_SPANS, PduEvent, PdvChunk, PdvLoss
 from .ul.framer import LOOKAHEAD, PduFramer
 
 # How many bytes of a direction are looked at before deciding a stream is not DICOM.
@@ -177,10 +177,9 @@ class Analyzer:
             d = self.dicom.get(ev.stream)
             if d is not None:
                 d.assoc.note_gap(ev.length, ev.before_frame, ev.direction, ev.ts_ns)
+                # The framer knows, by arithmetic, which units the hole cut; it tells the assembler.
                 self._route(d, ev.direction, d.framers[ev.direction].gap(ev), out)
                 held = d.held[ev.direction]
-                for m in d.assembler.gap(ev.direction, f"TCP gap of {ev.length} bytes before frame {ev.before_frame}"):
-                    self._message_event(d, m, held, out)
                 out.extend(held)
                 held.clear()
             elif ev.stream in self.pending:
@@ -307,13 +306,33 @@ class Analyzer:
                     self._message_event(d, m, held, out)
             elif t is PduEvent:
                 assoc.on_pdu(ev)
+                if ev.pdu_type <= 2 and ev.decoded is not None:
+                    self._negotiated(d)
                 out.append(PduSeen(assoc, ev))
                 if held:
                     out.extend(held)
                     held.clear()
+            elif t is PdvLoss:
+                for m in d.assembler.gap(direction, f"TCP gap of {ev.length} bytes before frame {ev.frame}"):
+                    self._message_event(d, m, held, out)
             elif t is Notice:
                 assoc.add_finding(ev.severity, ev.finding.code, ev.message, [ev.frame] if ev.frame else [])
                 out.append(ev)
+
+    @staticmethod
+    def _negotiated(d: _Dicom) -> None:
+        """Bound what the framers may accept when searching for a PDU: the receiver's max PDU, proposed IDs."""
+        assoc = d.assoc
+        rq, ac = assoc.rq, assoc.ac
+        to_client, to_server = d.framers[1 - assoc.client_dir], d.framers[assoc.client_dir]
+        if rq is not None:
+            ids = frozenset(c.id for c in rq.contexts if isinstance(c.id, int))
+            if ids:
+                for f in d.framers:
+                    f.contexts = ids
+            to_client.max_pdu = rq.user_info.max_pdu_length or None
+        if ac is not None:
+            to_server.max_pdu = ac.user_info.max_pdu_length or None
 
     def _message_event(self, d: _Dicom, m, held: list, out: list) -> None:
         assoc = d.assoc

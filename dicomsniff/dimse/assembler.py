@@ -13,13 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..field import ERROR, WARN, Finding
+from ..field import ERROR, NOTE, WARN, Finding
 from ..ul.events import MAX_SPANS, PdvChunk, SpanMap
 from .command_set import CommandSet, decode_command_set
 from .commands import command_name
 from .dataset import DataSetCollector, KeptDataSet
 
-MAX_COMMAND = 1 << 16      # command sets are a few hundred bytes; anything bigger is broken
+MAX_COMMAND = 1 << 16
+CAPTURE_LOSS = "capture-loss"     # the reason given when the capture, not the sender, cut a message      # command sets are a few hundred bytes; anything bigger is broken
 
 
 @dataclass(slots=True)
@@ -39,13 +40,14 @@ class Message:
     complete: bool = False
     findings: list[Finding] = field(default_factory=list)
     index: int = 0              # order within the association, set by the model
+    cut: str = ""               # why an incomplete message is incomplete: "capture-loss" (the capture lost
+                                # bytes of it), "end-of-stream", "protocol" (the sender broke it off)
 
     @property
     def name(self) -> str:
-        if self.command is None:
-            return "Unknown message"
-        return command_name(self.command.command_field) if self.command.command_field is not None \
-            else "Unknown message"
+        if self.command is None or self.command.command_field is None:
+            return "Unknown message" if self.complete else "incomplete command set"
+        return command_name(self.command.command_field)
 
     @property
     def frames(self) -> list[int]:
@@ -92,14 +94,15 @@ class MessageDone:
 
 
 class _Slot:
-    """Fragment state of one (direction, context)."""
+    """Fragment state of one (direction, context). ``hole``: the capture lost bytes of the data set."""
 
-    __slots__ = ("cmd", "msg", "collector")
+    __slots__ = ("cmd", "msg", "collector", "hole")
 
     def __init__(self):
         self.cmd: bytearray | None = None
         self.msg: Message | None = None
         self.collector: DataSetCollector | None = None
+        self.hole = 0
 
 
 class MessageAssembler:
@@ -121,6 +124,9 @@ class MessageAssembler:
         self.data_span_limit = data_span_limit      # where a data set's bytes lie: frames remembered
         self.slots: dict[tuple[int, int], _Slot] = {}
         self._no_ts_said: set[int] = set()
+        # Data fragments whose command set the capture lost: counted per direction, one OrphanData per loss.
+        self.orphans_after_loss = [0, 0]
+        self._loss_state = [0, 0]       # 0 no loss yet, 1 loss not yet followed by an orphan, 2 orphan reported
 
     def feed(self, ch: PdvChunk) -> list:
         key = (ch.direction, ch.pdv.context_id)
@@ -138,8 +144,14 @@ class MessageAssembler:
         out: list = []
         for slot in self.slots.values():
             if slot.msg is not None:
-                why = "the stream ended before the message was complete"
-                self._close(slot, out, Finding(ERROR, "message-incomplete", why), complete=False)
+                if slot.hole:
+                    why = Finding(WARN, "dataset-incomplete", f"{CAPTURE_LOSS}: {slot.hole} gap(s) in the data set,"
+                                  " and the stream ended before its last fragment")
+                else:
+                    why = Finding(ERROR, "message-incomplete", "the stream ended before the message was complete")
+                if not slot.msg.cut:
+                    slot.msg.cut = CAPTURE_LOSS if slot.hole else "end-of-stream"
+                self._close(slot, out, why, complete=False)
             elif slot.cmd:
                 slot.cmd = None
         return out
@@ -152,13 +164,16 @@ class MessageAssembler:
         collecting the fragments after the gap as if nothing were missing.
         """
         out: list = []
+        self._loss_state[direction] = 1
         for (d, _ctx), slot in self.slots.items():
             if d != direction:
                 continue
             if slot.msg is not None:
                 what = "command set" if slot.cmd is not None else "data set"
                 code = "command-incomplete" if slot.cmd is not None else "dataset-incomplete"
-                self._close(slot, out, Finding(ERROR, code, f"{what} cut by a {message}"), complete=False)
+                slot.msg.cut = CAPTURE_LOSS
+                self._close(slot, out, Finding(WARN, code, f"{CAPTURE_LOSS}: {what} cut by a {message}"),
+                            complete=False)
             slot.cmd = None
         return out
 
@@ -177,13 +192,19 @@ class MessageAssembler:
         cmd = slot.cmd
         if len(cmd) < MAX_COMMAND:
             cmd += ch.data[:MAX_COMMAND - len(cmd)]
-        if ch.data:
-            msg.command_spans.add(ch.frame, ch.frame_offset, len(ch.data))
+        if ch.data or (ch.frame and not msg.command_spans.spans):
+            msg.command_spans.add(ch.frame, ch.frame_offset, len(ch.data))   # a cut command keeps its frame
         msg.end_ts_ns = ch.ts_ns
         if ch.broken:
             msg.command = decode_command_set(bytes(cmd))
-            self._close(slot, out, Finding(ERROR, "command-incomplete",
-                                           "command set cut short (TCP gap or end of capture)"), complete=False)
+            if ch.lost:
+                msg.cut = CAPTURE_LOSS
+                self._loss_state[ch.direction] = 1
+                why = Finding(WARN, "command-incomplete", f"{CAPTURE_LOSS}: command set cut by a gap in the capture")
+            else:
+                msg.cut = "end-of-stream"
+                why = Finding(ERROR, "command-incomplete", "command set cut short (end of the stream)")
+            self._close(slot, out, why, complete=False)
             return
         if not (ch.done and ch.pdv.is_last):
             return
@@ -214,6 +235,16 @@ class MessageAssembler:
     def _data(self, slot: _Slot, ch: PdvChunk, out: list) -> None:
         msg = slot.msg
         if msg is None or slot.cmd is not None or msg.data_spans is None:
+            state = self._loss_state[ch.direction]
+            if msg is None and state:
+                # Its command set is in a hole of the capture: counted, reported once per loss.
+                if ch.first:
+                    self.orphans_after_loss[ch.direction] += 1
+                if state == 1 and ch.first:
+                    self._loss_state[ch.direction] = 2
+                    out.append(_orphan(ch, "after a gap in the capture (its command set was not captured)",
+                                       NOTE))
+                return
             if ch.first:
                 what = "before its command set was complete" if (msg is not None and slot.cmd is not None) \
                     else "with no command set announcing it"
@@ -222,16 +253,31 @@ class MessageAssembler:
         if ch.data:
             offset = msg.data_spans.length
             msg.data_spans.add(ch.frame, ch.frame_offset, len(ch.data))
-            if slot.collector is not None:
-                slot.collector.feed(ch.data)
-            if self.stream_data:
-                out.append(DataChunk(msg, ch.data, offset, ch.frame, ch.frame_offset))
+            if not slot.hole:
+                if slot.collector is not None:
+                    slot.collector.feed(ch.data)
+                if self.stream_data:
+                    out.append(DataChunk(msg, ch.data, offset, ch.frame, ch.frame_offset))
         msg.end_ts_ns = ch.ts_ns
-        if ch.broken:
+        if ch.broken and ch.lost:
+            # The capture lost bytes inside this PDV; its end is known, the data set goes on after it.
+            slot.hole += 1
+            msg.cut = CAPTURE_LOSS
+            if ch.pdv.is_last:
+                self._close(slot, out, Finding(WARN, "dataset-incomplete",
+                                               f"{CAPTURE_LOSS}: data set cut by a gap in the capture"),
+                            complete=False)
+        elif ch.broken:
+            msg.cut = msg.cut or "end-of-stream"
             self._close(slot, out, Finding(ERROR, "dataset-incomplete",
-                                           "data set cut short (TCP gap or end of capture)"), complete=False)
+                                           "data set cut short (end of the stream)"), complete=False)
         elif ch.done and ch.pdv.is_last:
-            self._close(slot, out, None, complete=True)
+            if slot.hole:
+                self._close(slot, out, Finding(WARN, "dataset-incomplete",
+                                               f"{CAPTURE_LOSS}: {slot.hole} gap(s) in the data set"),
+                            complete=False)
+            else:
+                self._close(slot, out, None, complete=True)
 
     def _close(self, slot: _Slot, out: list, why: Finding | None, *, complete: bool) -> None:
         msg = slot.msg
@@ -250,6 +296,7 @@ class MessageAssembler:
         slot.msg = None
         slot.cmd = None
         slot.collector = None
+        slot.hole = 0
 
 
 @dataclass(slots=True, frozen=True)
@@ -263,6 +310,6 @@ class OrphanData:
     finding: Finding
 
 
-def _orphan(ch: PdvChunk, what: str) -> OrphanData:
+def _orphan(ch: PdvChunk, what: str, severity: str = WARN) -> OrphanData:
     return OrphanData(ch.stream, ch.direction, ch.pdv.context_id, ch.frame,
-                      Finding(WARN, "orphan-data", f"data fragment on context {ch.pdv.context_id} {what}"))
+                      Finding(severity, "orphan-data", f"data fragment on context {ch.pdv.context_id} {what}"))

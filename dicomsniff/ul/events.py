@@ -84,7 +84,8 @@ class PduEvent:
     ``decoded`` holds the dissection for all PDU types but P-DATA-TF, whose
     tree is built on demand from ``pdvs`` (see :meth:`tree`), since P-DATA
     are most of any capture. ``complete`` is False when a TCP gap or the end
-    of the capture cut the PDU.
+    of the capture cut the PDU; ``lost`` then lists the byte ranges the capture
+    lacks (stream offset, length) when a gap fell inside it.
     """
 
     stream: int
@@ -99,6 +100,7 @@ class PduEvent:
     pdvs: list[Pdv] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     complete: bool = True
+    lost: list[tuple[int, int]] = field(default_factory=list)   # (stream offset, length) missing from the capture
 
     @property
     def name(self) -> str:
@@ -134,7 +136,8 @@ class PdvChunk:
     """Part of a PDV value, in stream order. ``first``/``done`` mark the PDV's first and last bytes.
 
     ``pdv`` is the PDV header (context id, control header); a PDV cut by a gap
-    ends with ``broken`` set.
+    or the end of the stream ends with ``broken`` set (``lost`` too when the
+    capture lost bytes of it: a gap, not the end of the stream).
     """
 
     stream: int
@@ -148,3 +151,22 @@ class PdvChunk:
     first: bool
     done: bool
     broken: bool = False
+    lost: bool = False
+
+
+@dataclass(slots=True)
+class PdvLoss:
+    """PDV fragments of any presentation context may be in ``length`` bytes lost at ``stream_offset``.
+
+    Emitted when a gap swallowed a PDU or PDV header, so the framer cannot say
+    which contexts lost fragments: the assembler closes every message open in
+    that direction as cut by capture loss. A gap inside a PDV whose header was
+    seen gives a ``broken`` :class:`PdvChunk` instead (that context only).
+    """
+
+    stream: int
+    direction: int
+    stream_offset: int
+    length: int
+    frame: int
+    ts_ns: int
