@@ -209,6 +209,7 @@ class Analyzer:
     # -- detection ------------------------------------------------------------
 
     def _prefix(self, p: _Pending, direction: int, limit: int) -> bytes:
+        """The first contiguous bytes of a direction; when the capture lost its first bytes, those after the hole."""
         parts, n = [], 0
         for e in p.events:
             if type(e) is StreamData and e.direction == direction:
@@ -217,7 +218,8 @@ class Analyzer:
                 if n >= limit:
                     break
             elif isinstance(e, StreamGap) and e.direction == direction:
-                break
+                if parts:
+                    break
         return b"".join(parts)
 
     def _decide(self, stream: int, out: list, final: bool = False) -> None:
