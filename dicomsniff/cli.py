@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
+import signal
 import sys
+import threading
 
 import click
 
@@ -209,7 +212,7 @@ def export(capture: str, output: str, jsonl: bool, no_trees: bool, slow: float, 
     # PDUs are not kept, and each association is diagnosed and dropped when it ends; the exchanges kept
     # for its diagnosis are capped (later ones are counted by outcome). The document spools its records.
     an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_exchanges=STREAM_EXCHANGES, keep_limit=256 << 10)
-    with output_file(output, [capture], binary=False) as out:
+    with sigterm_interrupts(), output_file(output, [capture], binary=False) as out:
         write = out.write
         if jsonl:
             J.write_jsonl(read_events(path, an), lambda line: write(line + "\n"), capture, an,
@@ -218,6 +221,21 @@ def export(capture: str, output: str, jsonl: bool, no_trees: bool, slow: float, 
             J.write_document_stream(read_events(path, an), write, capture, an, trees=not no_trees,
                                     slow_s=slow, idle_s=idle,      # spooled beside the output (not in a RAM /tmp)
                                     spool_dir=getattr(out, "folder", None))
+
+
+@contextlib.contextmanager
+def sigterm_interrupts():
+    """SIGTERM ends the command as Ctrl-C does (KeyboardInterrupt), so unfinished outputs are cleaned up."""
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class _Stdout:
@@ -338,9 +356,10 @@ def export_objects(capture: str, directory: str, all_data_sets: bool, associatio
     left_out: dict[str, int] = {}
     err = lambda line: click.echo(line, err=True)  # noqa: E731
     try:
-        records = X.export_objects(read_events(path, an, reader_out=box), directory, options, say=err,
-                                   reader_box=box, progress=sys.stderr.isatty(), forget=an.forget,
-                                   left_out=left_out, protect=(capture,))
+        with sigterm_interrupts():
+            records = X.export_objects(read_events(path, an, reader_out=box), directory, options, say=err,
+                                       reader_box=box, progress=sys.stderr.isatty(), forget=an.forget,
+                                       left_out=left_out, protect=(capture,))
     except OSError as e:
         if isinstance(e, (FileNotFoundError, IsADirectoryError, PermissionError)):
             raise

@@ -127,8 +127,10 @@ def test_disk_full_keeps_the_existing_export(tmp_path, precious, jsonl):
     assert precious.read_bytes() == PRECIOUS and leftovers(tmp_path) == []
 
 
-def test_ctrl_c_keeps_the_existing_export(tmp_path, precious):
-    """SIGINT while the capture is being read: exit 130, the old file untouched, no temporary file left."""
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_keeps_the_existing_export(tmp_path, precious, sig):
+    """SIGINT (or SIGTERM) while the capture is being read: exit 130, the old file untouched, no temporary
+    file left."""
     from floodcap import write_echo_flood
     cap = tmp_path / "flood.pcap"
     write_echo_flood(cap, 30_000)
@@ -141,7 +143,7 @@ def test_ctrl_c_keeps_the_existing_export(tmp_path, precious):
             assert p.poll() is None and time.monotonic() < end, p.communicate()
             time.sleep(0.01)
         time.sleep(0.2)
-        p.send_signal(signal.SIGINT)
+        p.send_signal(sig)
         _, err = p.communicate(timeout=60)
     finally:
         if p.poll() is None:
