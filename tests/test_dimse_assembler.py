@@ -5,7 +5,7 @@ import pytest
 from dicomsniff.dimse.assembler import (DataChunk, DataEnded, DataStarted, MessageAssembler, MessageDone,
                                         OrphanData)
 from dicomsniff.tcp.events import StreamData, StreamGap
-from dicomsniff.ul.events import PdvChunk
+from dicomsniff.ul.events import PdvChunk, PdvLoss
 from dicomsniff.ul.framer import PduFramer
 from dimse_fixtures import echo_rq, echo_rsp, find_rq, patient, store_rq, store_rsp
 from pdu_fixtures import COMMAND, DATA, EXPLICIT_LE, IMPLICIT_LE, LAST, pdata
@@ -47,6 +47,8 @@ class Wire:
             for ev in evs:
                 if type(ev) is PdvChunk:
                     out += self.asm.feed(ev)
+                elif type(ev) is PdvLoss:          # the framer says fragments of any context may be lost
+                    out += self.asm.gap(direction, f"gap of {ev.length} bytes")
         return out
 
     def finish(self) -> list:
@@ -263,3 +265,61 @@ def test_data_span_limit_bounds_what_a_message_remembers():
     assert m.data.dataset.PatientComments == "z" * 4000       # decoding does not need the spans
     m.data_spans.trim(1)
     assert len(m.data_spans.spans) == 1 and m.data_spans.length == len(data)
+
+
+@pytest.mark.parametrize("piece", [1, 7, 1 << 30])
+def test_empty_last_pdv_ends_the_data_set(piece):
+    # CTN ends every data set with an empty PDV (length 2, last-fragment bit set): the data set
+    # ends there, the message is complete and decodes.
+    data = patient(PatientComments="ctn")
+    p = pdata([(1, COMMAND | LAST, store_rq(8)), (1, DATA, data)]) + pdata([(1, DATA | LAST, b"")])
+    w = Wire(stream_data=True)
+    evs = w.send(0, p, piece=piece)
+    (m,) = done(evs)
+    assert m.complete and m.name == "C-STORE-RQ" and m.data_length == len(data)
+    assert m.data is not None and m.data.dataset.PatientComments == "ctn"
+    assert [(e.complete, e.reason) for e in evs if type(e) is DataEnded] == [(True, "")]
+    assert done(w.finish()) == []
+
+
+def test_cut_command_is_an_incomplete_message_with_its_frames():
+    # A command set cut by a gap: named from what decoded (CommandField comes first), with its frames.
+    p = pdata([(1, COMMAND | LAST, echo_rq(12))])
+    w = Wire()
+    evs = w.send(0, p[:-4]) + w.send(0, p[-4:], skip=True)
+    (m,) = done(evs)
+    assert not m.complete and m.cut == "capture-loss" and m.frames == [1]
+    assert m.name == "C-ECHO-RQ"
+    assert [f.code for f in m.findings] == ["command-incomplete"] and "capture-loss" in m.findings[0].message
+    # cut before anything decodes: still an incomplete message with its frame, and named as such
+    w = Wire()
+    (m,) = done(w.send(0, p[:14]) + w.send(0, p[14:], skip=True))
+    assert m.name == "incomplete command set" and m.frames == [1] and not m.complete
+
+
+def test_data_set_with_a_hole_ends_at_its_last_fragment():
+    data = patient(PatientComments="h" * 400)
+    frs = frags(1, DATA, data, 100)
+    p = pdata([(1, COMMAND | LAST, store_rq(9))]) + b"".join(pdata([f]) for f in frs)
+    w = Wire(stream_data=True)
+    hole_at = len(pdata([(1, COMMAND | LAST, store_rq(9))])) + 12 + 50     # inside the first data PDV
+    evs = w.send(0, p[:hole_at]) + w.send(0, p[hole_at:hole_at + 20], skip=True) + w.send(0, p[hole_at + 20:])
+    (m,) = done(evs)
+    assert not m.complete and m.cut == "capture-loss" and m.name == "C-STORE-RQ"
+    # 50 bytes of the first PDV before the hole; the rest of that PDV (20 lost, 30 passed over) is not in it
+    assert m.data_length == len(data) - 50 and m.frames == [1, 3]
+    assert [type(e).__name__ for e in evs if type(e) is OrphanData] == []
+    (end,) = [e for e in evs if type(e) is DataEnded]
+    assert not end.complete and "capture-loss" in end.reason
+
+
+def test_orphans_after_a_lost_command_are_reported_once():
+    data = patient(PatientComments="o" * 400)
+    cmd = pdata([(1, COMMAND | LAST, store_rq(10))])
+    rest = b"".join(pdata([f]) for f in frags(1, DATA, data, 100))
+    w = Wire()
+    evs = w.send(0, cmd, skip=True) + w.send(0, rest) + w.send(0, pdata([(1, COMMAND | LAST, echo_rq(11))]))
+    orphans = [e for e in evs if type(e) is OrphanData]
+    assert len(orphans) == 1 and orphans[0].frame and "gap in the capture" in orphans[0].finding.message
+    assert w.asm.orphans_after_loss[0] == 5
+    assert [m.name for m in done(evs)] == ["C-ECHO-RQ"]

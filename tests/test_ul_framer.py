@@ -1,16 +1,19 @@
 """PduFramer (PS3.8 §9.3.1): framing by PDU length across any segmentation, PDV streaming, resync."""
 
 import re
+import signal
 import struct
 import tracemalloc
 import zlib
+from contextlib import contextmanager
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from dicomsniff.notice import Notice
 from dicomsniff.tcp.events import StreamData, StreamGap
-from dicomsniff.ul.events import PduEvent, PdvChunk
-from dicomsniff.ul.framer import PduFramer
+from dicomsniff.ul.events import PduEvent, PdvChunk, PdvLoss
+from dicomsniff.ul.framer import BODY, HEADER, PDATA, RESYNC, PduFramer
 from pdu_fixtures import (COMMAND, DATA, LAST, VERIFICATION, CT_STORAGE, IMPLICIT_LE, abort, assoc_ac, assoc_rq,
                           pdata, pdu, release_rp, release_rq)
 
@@ -358,3 +361,198 @@ def test_resync_notice_names_the_frame_where_the_pdu_starts():
     (notice,) = [e for e in evs if type(e) is Notice]
     rp = [p for p in pdus(evs) if p.pdu_type == 6][0]
     assert notice.frame == rp.frame == 20 and "(frame 20)" in notice.message
+
+
+# -- termination, one test per framer state ------------------------------------------------------
+
+
+@contextmanager
+def must_terminate(seconds: float = 5.0):
+    """Fail (instead of hanging) if the framer loops: every loop iteration must consume input or exit."""
+    def boom(*_):
+        raise TimeoutError("the framer did not terminate")
+    old = signal.signal(signal.SIGALRM, boom)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _run_state(data: bytes, gap_at: int | None = None, gap: int = 0, bytewise: bool = False):
+    """Feed ``data`` (with a hole of ``gap`` bytes after ``gap_at`` bytes), whole or byte by byte.
+
+    Returns (state after the input, feeder, events, finish's events, and their summaries).
+    """
+    fd = Feeder()
+    parts = [data] if gap_at is None else [data[:gap_at], None, data[gap_at:]]
+    evs = []
+    with must_terminate():
+        for part in parts:
+            if part is None:
+                evs += fd.gap(gap)
+            elif bytewise:
+                for i in range(len(part)):
+                    evs += fd.feed(part[i:i + 1])
+            else:
+                evs += fd.feed(part)
+        f = fd.f
+        state = (f.state, bytes(f.hdr), f.remaining, f.pdv is not None, len(f.pdvhdr), f.pdv_left)
+        fin = fd.f.finish()
+    return state, fd, evs, fin, summary(fd, [e for e in evs if type(e) is not PdvLoss]), \
+        summary(fd, [e for e in fin if type(e) is not PdvLoss])
+
+
+@pytest.mark.parametrize("bytewise", [False, True])
+def test_input_ending_in_header_state(bytewise):
+    state, fd, evs, fin, s, sf = _run_state(release_rq() + b"\x04\x00\x00", bytewise=bytewise)
+    assert state[:2] == (HEADER, b"\x04\x00\x00")
+    assert [x[:2] for x in s] == [("pdu", 5)]
+    assert [x[:2] for x in sf] == [("pdu", 4)] and sf[0][4:6] == (False, ["pdu-truncated"])
+    assert "a PDU header: 3 of 6 bytes" in pdus(fin)[0].findings[0].message
+
+
+@pytest.mark.parametrize("bytewise", [False, True])
+def test_input_ending_in_body_state(bytewise):
+    rq = assoc_rq()
+    state, fd, evs, fin, s, sf = _run_state(release_rp() + rq[:40], bytewise=bytewise)
+    assert state[0] == BODY and state[2] == len(rq) - 40
+    assert [x[:2] for x in s] == [("pdu", 6)]
+    assert [x[:2] for x in sf] == [("pdu", 1)] and sf[0][4:6] == (False, ["pdu-truncated"])
+    assert f"40 of {len(rq)} bytes" in pdus(fin)[0].findings[0].message
+
+
+@pytest.mark.parametrize("bytewise", [False, True])
+def test_input_ending_in_a_pdv_header(bytewise):
+    p = pdata([(1, COMMAND | LAST, b"abc"), (3, DATA | LAST, b"x" * 20)])
+    state, fd, evs, fin, s, sf = _run_state(p[:6 + 9 + 3], bytewise=bytewise)   # 3 bytes of the 2nd PDV header
+    assert state[0] == PDATA and state[3:5] == (False, 3)
+    assert s == [("pdv", (1, 3, b"abc"))]
+    assert [x[:2] for x in sf] == [("pdu", 4)] and sf[0][4:6] == (False, ["pdu-truncated"])
+
+
+@pytest.mark.parametrize("bytewise", [False, True])
+def test_input_ending_in_a_pdv_value(bytewise):
+    p = pdata([(1, DATA | LAST, b"x" * 50)])
+    state, fd, evs, fin, s, sf = _run_state(p[:30], bytewise=bytewise)
+    assert state[0] == PDATA and state[3] and state[5] == 32
+    assert s == [("pdv", (1, 2, b"x" * 18))]
+    assert [type(e).__name__ for e in fin] == ["PdvChunk", "PduEvent"] and fin[0].broken and not fin[0].lost
+    assert sf[-1][4:6] == (False, ["pdu-truncated"])
+
+
+@pytest.mark.parametrize("bytewise", [False, True])
+def test_input_ending_in_resync_state(bytewise):
+    # A hole swallowed the header of the PDU after the A-RELEASE-RQ; what follows looks like a
+    # P-DATA header but its PDU never completes: nothing may be built from it.
+    data = release_rq() + b"\x04\x00\x00\x00\x00\x30" + struct.pack(">IBB", 0x2A, 1, 3) + b"y" * 10
+    state, fd, evs, fin, s, sf = _run_state(data, gap_at=10, gap=77, bytewise=bytewise)
+    assert state[0] == RESYNC
+    assert [x[:2] for x in s] == [("pdu", 5)]
+    assert [type(e).__name__ for e in evs] == ["PduEvent", "PdvLoss"]
+    assert [x[:2] for x in sf] == [("notice", "resync-failed")] and "22 bytes" in sf[0][2]
+    assert fin[0].severity == "warning"
+
+
+def test_pdata_ending_inside_a_pdv_header_ends_there():
+    # The PDU length ends 5 bytes into a PDV header: the PDU is over, framing goes on right after it
+    # (a mutant that drops the end-of-PDU check here spins forever or holds the PDU back).
+    bad = pdu(0x04, struct.pack(">IB", 10, 1))
+    for pieces in ([bad], [bad[i:i + 1] for i in range(len(bad))]):
+        fd = Feeder()
+        evs = []
+        with must_terminate():
+            for piece in pieces:
+                evs += fd.feed(piece)
+            assert fd.f.state == HEADER and fd.f.offset == len(bad)
+            (p,) = pdus(evs)                              # emitted at once, not at the next PDU
+            assert p.length == 5 and p.complete and codes(p) == ["pdv-truncated"]
+            evs += fd.feed(release_rq())
+            evs += fd.f.finish()
+        assert [(x.pdu_type, x.stream_offset, x.complete) for x in pdus(evs)] == [(4, 0, True), (5, 11, True)]
+        assert [e for e in evs if type(e) is PdvChunk] == []
+
+
+def test_search_waits_for_the_whole_pdu_before_accepting_it():
+    # After a hole, a candidate whose header and first PDV header are plausible but whose PDVs do not
+    # sum to its length must never become a PDU, however its bytes arrive.
+    fake = b"\x04\x00\x00\x00\x00\x14" + struct.pack(">IBB", 14, 1, 3) + b"z" * 12 + b"\x00\x00"
+    for cut in (6, 12, 20, len(fake) - 1):
+        fd = Feeder()
+        evs = fd.feed(release_rq())
+        evs += fd.gap(100)
+        evs += fd.feed(fake[:cut])
+        assert [p.pdu_type for p in pdus(evs)] == [5] and not [e for e in evs if type(e) is PdvChunk]
+        evs += fd.feed(fake[cut:])
+        evs += fd.feed(release_rp())
+        evs += fd.f.finish()
+        assert [(p.pdu_type, p.stream_offset) for p in pdus(evs)] == [(5, 0), (6, 110 + len(fake))]
+        assert not [e for e in evs if type(e) is PdvChunk]
+        (n,) = [e for e in evs if type(e) is Notice]
+        assert f"skipping {len(fake)} bytes" in n.message
+
+
+def test_search_accepts_a_valid_pdu_only_once_it_is_whole():
+    good = pdata([(3, COMMAND | LAST, b"q" * 30)])
+    fd = Feeder()
+    fd.f.contexts = frozenset({1, 3})
+    evs = fd.feed(release_rq()) + fd.gap(100)
+    for i in range(len(good) - 1):
+        evs += fd.feed(good[i:i + 1])
+        assert [p.pdu_type for p in pdus(evs)] == [5] and not [e for e in evs if type(e) is PdvChunk]
+    evs += fd.feed(good[-1:])
+    assert [(p.pdu_type, p.stream_offset, p.complete) for p in pdus(evs)] == [(5, 0, True), (4, 110, True)]
+    assert chunks_by_pdv(evs) == [b"q" * 30]
+
+
+def test_search_rejects_unproposed_contexts_and_oversized_pdus():
+    fd = Feeder()
+    fd.f.contexts = frozenset({1, 3})
+    fd.f.max_pdu = 64
+    wrong_ctx = pdata([(5, COMMAND | LAST, b"w" * 10)])
+    too_big = pdata([(1, DATA | LAST, b"b" * 100)])
+    evs = fd.feed(release_rq()) + fd.gap(50) + fd.feed(wrong_ctx + too_big + release_rp()) + fd.f.finish()
+    assert [(p.pdu_type, p.stream_offset) for p in pdus(evs)] == [(5, 0), (6, 60 + len(wrong_ctx) + len(too_big))]
+    assert not [e for e in evs if type(e) is PdvChunk]
+
+
+def test_max_body_boundary():
+    fd = Feeder(PduFramer(0, 0, max_body=100))
+    evs = fd.all([pdu(0x05, bytes(100)) + pdu(0x05, bytes(101)) + release_rp()])
+    ps = pdus(evs)
+    assert ps[0].length == 100 and ps[0].complete and "pdu-length-implausible" not in codes(ps[0])
+    assert ps[0].spans.length == 106
+    assert ps[1].length == 101 and not ps[1].complete and codes(ps[1]) == ["pdu-length-implausible"]
+    assert ps[-1].pdu_type == 6 and ps[-1].complete
+
+
+def test_max_body_keeps_exactly_max_body_bytes():
+    f = PduFramer(0, 0, max_body=100)
+    fd = Feeder(f)
+    fd.feed(pdu(0x05, bytes(100))[:-1])
+    assert len(f.body) == 99 and f.body_dropped == 0
+    (p,) = pdus(fd.feed(b"\x00"))
+    assert not [x for x in p.findings if x.code == "pdu-too-long"]
+
+
+def test_gap_in_a_buffered_pdu_ends_it_at_its_length():
+    rq = assoc_rq()
+    fd = Feeder()
+    evs = fd.feed(rq[:50]) + fd.gap(30) + fd.feed(rq[80:] + release_rq()) + fd.f.finish()
+    ps = pdus(evs)
+    assert [(p.pdu_type, p.complete, p.lost, p.stream_offset) for p in ps] == \
+        [(1, False, [(50, 30)], 0), (5, True, [], len(rq))]
+    assert ps[0].spans.length == len(rq) - 30 and not [e for e in evs if type(e) is Notice]
+
+
+def test_gap_running_past_the_pdu_end_searches_from_the_hole_end():
+    p1 = pdata([(1, DATA | LAST, b"a" * 40)])
+    p2 = pdata([(1, DATA | LAST, b"b" * 40)])
+    fd = Feeder()
+    evs = fd.feed(p1[:20]) + fd.gap(len(p1) - 20 + 10) + fd.feed(p2[10:] + release_rq()) + fd.f.finish()
+    ps = pdus(evs)
+    assert [(x.pdu_type, x.complete, x.lost) for x in ps] == [(4, False, [(20, len(p1) - 20)]), (5, True, [])]
+    assert [e.finding.code for e in evs if type(e) is Notice] == ["resync"]
+    assert "skipping 42 bytes" in [e for e in evs if type(e) is Notice][0].message
+    assert [type(e).__name__ for e in evs].count("PdvLoss") == 1

@@ -577,7 +577,7 @@ class PduFramer:
         if end == n:
             return True
         if end + 6 > n:
-            return self._wait(end + 6, final)
+            return self._wait(end if n < end else end + 6, final)
         return self._next_header_ok(buf, end, n)
 
     def _wait(self, need: int, final: bool) -> bool | None:
