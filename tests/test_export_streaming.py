@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -153,3 +154,31 @@ def test_document_of_interleaved_associations(tmp_path):
             assert a[kind + "s"] == want
         assert [m["command"] for m in a["messages"]] == ["C-STORE-RQ"]
         assert len(a["pdus"]) == 8
+
+
+def test_spool_keeps_lists_apart_and_characters_whole():
+    """Records of interleaved lists come back per list, in order, comma-separated; reading in chunks
+    that end inside a multi-byte character loses nothing."""
+    from array import array
+
+    from dicomsniff.output.json_export import _Spool
+    spool = _Spool()
+    a, b = array("q"), array("q")
+    want_a, want_b = [], []
+    for i in range(50):
+        ta, tb = json.dumps({"n": i, "t": "→µ€" * (i % 4)}, ensure_ascii=False), json.dumps([i, "é"])
+        spool.add(a, ta)
+        want_a.append(ta)
+        if i % 3:
+            spool.add(b, tb)
+            want_b.append(tb)
+        if i % 7 == 0:
+            spool.add(a, ta + " ")
+            want_a.append(ta + " ")
+    assert len(a) < 2 * len(want_a)                     # consecutive records share an extent
+    for chunk in (1, 2, 3, 1 << 20):
+        for ext, want in ((a, want_a), (b, want_b)):
+            out: list[str] = []
+            spool.copy(ext, out.append, chunk=chunk)
+            assert "".join(out) == ",\n".join(want)
+    spool.close()

@@ -240,19 +240,26 @@ class _Spool:
         self._end += len(data)
 
     def copy(self, extents: "array", write, chunk: int = 1 << 20) -> None:
-        """Write the list's records, comma-separated (the first record's leading comma is left out)."""
+        """Write the list's records, separated by commas and newlines."""
+        import codecs
+        decode = codecs.getincrementaldecoder("utf-8")().decode     # a chunk may end inside a character
         first = True
         for i in range(0, len(extents), 2):
             off, n = extents[i], extents[i + 1]
-            if first:
-                off, n, first = off + 1, n - 1, False
+            if first:                                  # the first record's separator is left out
+                off, n, first = off + 2, n - 2, False
             self._f.seek(off)
             while n > 0:
                 data = self._f.read(min(n, chunk))
                 if not data:
                     break
                 n -= len(data)
-                write(data.decode("utf-8"))
+                text = decode(data)
+                if text:
+                    write(text)
+        tail = decode(b"", final=True)
+        if tail:
+            write(tail)
 
     def close(self) -> None:
         if self._f is not None:
