@@ -285,3 +285,7 @@ def test_a_long_lossy_transfer_fits_on_one_screen():
     assert "(#3, #6, #9, #12, #15, … (15 more))" in client.message
     server = [f for f in fs if f.code == "capture-loss" and f.key == "1"][0]
     assert server.message.startswith("server → client: 8 gaps")
+    # the viewer's pane before the diagnosis has run (still loading) groups the model's raw findings too
+    from dicomsniff.output.tui.rows import findings_text
+    raw = findings_text(a, None).plain
+    assert raw.count("(tcp-gap)") == 2 and "×20 " in raw and "×8 " in raw

@@ -54,3 +54,16 @@ def test_grouped_findings_in_text_and_json(tmp_path):
     assert [f["count"] for f in fail] == [3, 1]
     assert fail[0]["first_frame"] == min(fail[0]["frames"]) and fail[0]["last_frame"] == max(fail[0]["frames"])
     assert fail[0]["group"] == "response" and j["counts"]["error"] == 2
+
+
+def test_the_viewers_findings_pane_shows_one_entry_per_cause():
+    from dicomsniff.output.tui.rows import findings_text
+    from dicomsniff.output.tui.session import diagnose_session
+    an = Analyzer(keep_pdus=True)
+    for _ in read_events(capture(), an):
+        pass
+    d = diagnose_session(an.associations, [])
+    text = findings_text(an.associations[0], d).plain
+    assert text.count("(dimse-failure)") == 2
+    assert "[error] ×3 C-STORE-RQ #1 (CT Image Storage) failed: 0xA700" in text
+    assert "(3 times)" in text

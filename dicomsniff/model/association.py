@@ -454,11 +454,11 @@ class Association:
         self.folded[key] = self.folded.get(key, 0) + 1
 
     def add_finding(self, severity: str, code: str, message: str, frames: list[int], hint: str = "", *,
-                    direction: int | None = None, last: int = 0) -> None:
+                    direction: int | None = None, last: int = 0, key: str = "") -> None:
         """Record a finding (bounded: the first 1000); ``direction``: whose bytes it rests on; ``last``: the
         evidence's last frame when ``frames`` shows only its start."""
         if len(self.findings) < 1000:
-            f = Finding(severity, code, message, self.number, list(frames), hint, direction=direction)
+            f = Finding(severity, code, message, self.number, list(frames), hint, key=key, direction=direction)
             if last and last > max(f.frames, default=0):
                 f.first_frame, f.last_frame = min(f.frames, default=last), last
             self.findings.append(f)
@@ -469,8 +469,9 @@ class Association:
         if not self.loss[direction].gaps:
             self.loss_from[direction] = self.pdu_end_frame[direction] or 1
         self.loss[direction].add(length, frame, ts_ns)
-        self.add_finding(WARN, "tcp-gap", f"{length} bytes missing from the capture before frame {frame}",
-                         [frame], direction=direction)
+        self.add_finding(WARN, "tcp-gap", f"{self.side(direction)} → {self.side(1 - direction)}: {length} bytes"
+                         f" missing from the capture before frame {frame}", [frame], direction=direction,
+                         key=str(direction))
 
     def note_close(self, direction: int, how: str, frame: int, ts_ns: int) -> None:
         """One direction ended (FIN, RST, or the capture's end): who closed first is in ``closes``."""
