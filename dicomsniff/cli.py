@@ -117,18 +117,21 @@ class CommandGroup(click.Group):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         try:
-            super().main(args, prog_name, complete_var, False, **extra)
+            rv = super().main(args, prog_name, complete_var, False, **extra)
         except click.exceptions.Abort:
             click.echo("dicomsniff: interrupted", err=True)
             sys.exit(130)
         except click.ClickException as e:
-            click.echo(safe_text(usage_line(e)), err=True)
+            if type(e).__name__ == "NoArgsIsHelpError":       # no arguments at all: the help, as Click shows it
+                e.show()
+            else:
+                click.echo(safe_text(usage_line(e)), err=True)
             sys.exit(e.exit_code)
         except OSError as e:        # a broken pipe while Click itself writes (e.g. --help | head)
             if e.errno != errno.EPIPE:
                 raise
             sys.exit(0)
-        sys.exit(0)
+        sys.exit(rv if isinstance(rv, int) else 0)      # an int is the status of ctx.exit(n)
 
 
 @click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
