@@ -132,6 +132,20 @@ def test_orthanc_move_sub_associations_carry_move_originator():
         assert store.command.move_originator_message_id == rq.command.message_id
 
 
+def test_orthanc_as_scu_proposes_every_storage_class_it_knows():
+    """Orthanc opens one association per SOP class it sends (REST store, C-MOVE sub-operations), each proposing
+    ~126 contexts: the object's class first, then every storage class it knows; storescp accepts them all."""
+    for name in ("peer_orthanc_scu", "peer_orthanc_scp"):
+        stores = [a for a in assocs(name) if a.calling_ae == "ORTHANC" and any(
+            cmd(m) == "C-STORE-RQ" for m in a.messages)]
+        assert len(stores) == 2
+        for a in stores:
+            (rq,) = [m for m in a.messages if cmd(m) == "C-STORE-RQ"]
+            first = min(a.contexts)
+            assert a.contexts[first].abstract_syntax == rq.command.affected_sop_class_uid
+            assert 120 <= len(a.contexts) <= 130 and all(c.result == 0 for c in a.contexts.values())
+
+
 def test_ctn_empty_last_pdv_is_kept():
     """CTN send_image ends each data set with an empty PDV (length 2: context ID and 'data, last')."""
     _, events = decoded("peer_ctn_scu")
