@@ -28,7 +28,8 @@ from dicomsniff.pipeline import Analyzer
 from dicomsniff.reading import read_events
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
-HEALTHY = ("store.pcap", "get.pcap", "context_rejected.pcap", "find_mwl.pcap")
+HEALTHY = ("store.pcap", "get.pcap", "context_rejected.pcap", "find_mwl.pcap", "concurrent.pcap", "peer_ctn_scp.pcap",
+           "peer_orthanc_scp.pcap", "peer_odil.pcap", "peer_gdcm.pcap")
 FAILING = ("move.pcap", "pynetdicom.pcap", "diag_status.pcap")
 SEEDS = range(8)
 RATES = (0.005, 0.02, 0.05)

@@ -51,13 +51,19 @@ class LossTally:
     last_frame: int = 0           # first frame after the last hole
     first_ts: int = 0
     last_ts: int = 0
+    at_end: bool = False          # bytes lost after the last captured segment (no frame follows the hole)
 
     def add(self, length: int, frame: int, ts: int) -> None:
-        if not self.gaps:
+        if not frame:
+            self.at_end = True
+        if not self.gaps or not self.first_frame:
             self.first_frame, self.first_ts = frame, ts
         self.gaps += 1
         self.bytes += length
-        self.last_frame, self.last_ts = frame, ts
+        if frame:
+            self.last_frame = frame
+        if ts:
+            self.last_ts = ts
 
 
 @dataclass(slots=True, frozen=True)

@@ -73,7 +73,7 @@ def _folds(a: Association, f: Finding, lossy: dict[int, int]) -> int | None:
     if f.code in ANSWERS:
         d = f.direction
         for other in ((1 - d,) if d is not None else (0, 1)):
-            if other in lossy and a.loss[other].last_frame >= f.first:
+            if other in lossy and (a.loss[other].last_frame >= f.first or a.loss[other].at_end):
                 return other
         return None
     if f.code == "response-unmatched":
@@ -176,8 +176,13 @@ def _loss_finding(a: Association, d: int, b: _Bucket) -> Finding:
     t = a.loss[d]
     sender, receiver = a.side(d), a.side(1 - d)
     span = (t.last_ts - t.first_ts) / 1e9 if t.last_ts and t.first_ts else 0.0
-    where = f"before frame {t.first_frame}" if t.gaps == 1 else \
-        f"between frames {t.first_frame} and {t.last_frame} over {span:.1f} s"
+    if t.gaps == 1:
+        where = f"before frame {t.first_frame}" if t.first_frame else "at the end of the stream"
+    elif t.last_frame > t.first_frame:
+        where = f"between frames {t.first_frame} and {t.last_frame}" + (" and at the end" if t.at_end else "") + \
+            f" over {span:.1f} s"
+    else:
+        where = f"from frame {t.first_frame} to the end of the stream over {span:.1f} s"
     parts = [f"{sender} → {receiver}: {t.gaps} gap{'s' if t.gaps != 1 else ''}, {_bytes(t.bytes)} lost {where}"]
     cut_negotiation = [n for n, ok, dd in (("A-ASSOCIATE-RQ", a.rq_complete, a.client_dir),
                                             ("A-ASSOCIATE-AC", a.ac_complete, 1 - a.client_dir)) if not ok and dd == d]
@@ -197,7 +202,7 @@ def _loss_finding(a: Association, d: int, b: _Bucket) -> Finding:
     if judged:
         parts.append("not judged, as they would rest on lost bytes: "
                      + ", ".join(f"{c} ×{n}" if n > 1 else c for c, n in judged))
-    frames = [t.first_frame] if t.last_frame == t.first_frame else [t.first_frame, t.last_frame]
+    frames = [x for x in dict.fromkeys((t.first_frame, t.last_frame)) if x]
     f = _f(a, WARN, "capture-loss", "; ".join(parts), frames, LOSS_HINT, key=str(d), direction=d)
     return f
 
@@ -258,8 +263,8 @@ def ac_not_captured(a: Association, opts: Options) -> list[Finding]:
 
 @post
 def drop_unknown_negotiation(a: Association, findings: list[Finding], opts: Options) -> list[Finding]:
-    """Without a captured A-ASSOCIATE-AC, nothing is judged on it (no transfer syntax known is the capture's)."""
-    if a.rq is None or a.ac is not None or a.rj is not None:
+    """Without a (complete) A-ASSOCIATE-AC, nothing is judged on it (no transfer syntax known is the capture's)."""
+    if a.rq is None or a.rj is not None or (a.ac is not None and a.ac_complete and a.rq_complete):
         return findings
     return [f for f in findings if f.code not in ("no-transfer-syntax", "context-not-accepted",
                                                   "context-not-answered")]
@@ -284,7 +289,7 @@ def close_after_loss(a: Association, findings: list[Finding], opts: Options) -> 
     for d in lossy:
         t = a.loss[d]
         waiting = [m for m in open_req if m.direction == 1 - d and m.frames and t.last_frame >= m.frames[0]]
-        if t.last_frame >= (a.pdu_end_frame[d] or 0) or waiting:
+        if t.at_end or t.last_frame >= (a.pdu_end_frame[d] or 0) or waiting:
             tails.append(d)
     if not tails:
         return findings

@@ -132,9 +132,10 @@ def _unneeded_note(a: Association, unneeded: list, frame: int) -> Finding:
                                                if len(names) > NAMES_SHOWN else "")
     reasons = Counter(context_result_text(c.result).split(" (")[0] for c in unneeded)
     by = ", ".join(f"{r} {n}" for r, n in reasons.most_common())
+    partial = "" if a.ac_complete and a.rq_complete else " (in the part of the negotiation the capture kept)"
     return _f(a, NOTE, "contexts-rejected-unneeded",
-              f"{len(unneeded)} of {len(a.contexts)} proposed presentation contexts rejected, none needed: {shown};"
-              f" by reason: {by}", [frame],
+              f"{len(unneeded)} of {len(a.contexts)} proposed presentation contexts rejected{partial}, none needed:"
+              f" {shown}; by reason: {by}", [frame],
               "nothing was sent for these SOP classes on a rejected context (or another accepted context"
               " carried them): usual when an SCU proposes many contexts; `dicomsniff summary` lists them")
 
@@ -164,6 +165,8 @@ def sop_classes(a: Association, opts: Options) -> list[Finding]:
         if not sop:
             continue
         ctx = a.contexts.get(m.context_id)
+        if not (a.rq_complete and a.ac_complete) and (ctx is None or ctx.result is None):
+            continue                # its context is in the part of the RQ or AC the capture lost: unknown
         model = flagged.get(tuple(m.frames[:3]))
         if model is not None:
             # The model already said "not accepted": say which SOP class and what became of its context.
