@@ -308,8 +308,8 @@ class Analyzer:
                     self._message_event(d, m, held, out)
             elif t is PduEvent:
                 assoc.on_pdu(ev)
-                if ev.pdu_type <= 2 and ev.decoded is not None:
-                    self._negotiated(d)
+                if ev.pdu_type <= 2 and ev.complete and ev.decoded is not None:
+                    self._negotiated(d)     # only a whole A-ASSOCIATE lists every context
                 out.append(PduSeen(assoc, ev))
                 if held:
                     out.extend(held)

@@ -2,7 +2,7 @@
 
 from dicomsniff.capture.reader import open_capture
 from dicomsniff.pipeline import (DETECT_LIMIT, AssociationClosed, AssociationOpened, Analyzer, MessageSeen,
-                                 PduSeen, find_pdu_run)
+                                 PduSeen, analyze_frames, find_pdu_run)
 from dimse_fixtures import Conv, echo_rq, echo_rsp, patient, pcap, run, store_rq, store_rsp
 from pdu_fixtures import (COMMAND, CT_STORAGE, DATA, IMPLICIT_LE, LAST, VERIFICATION, assoc_ac, assoc_rq, pdata,
                           release_rp, release_rq)
@@ -267,3 +267,23 @@ def test_gap_exactly_between_pdus_cuts_the_open_message():
     # The fragment after the gap belongs to no message: said so, not glued on.
     assert "orphan-data" in [f.code for f in a.findings]
     assert [ex.status for ex in a.exchanges] == [0]
+
+
+def _decode_summary(frames_bytes: list[bytes]):
+    from capwriter import ETHERNET, pcap_bytes
+    data = pcap_bytes([(1_700_000_000_000_000_000 + i * 1_000_000, f) for i, f in enumerate(frames_bytes)],
+                      ETHERNET)
+    an, events = analyze_frames(open_capture(data))
+    return ([(e.pdu.direction, e.pdu.name, e.pdu.stream_offset, e.pdu.complete) for e in of(events, PduSeen)],
+            [(e.message.name, e.message.complete) for e in of(events, MessageSeen)],
+            [(a.client.port, a.server.port, a.calling_ae, a.outcome) for a in an.associations])
+
+
+def test_capture_starting_at_the_synack_with_the_clients_second_segment_first():
+    c = echo_association(Conv(("10.0.0.1", 40000), ("10.0.0.2", 104), mss=100)).fin()
+    ref = _decode_summary(c.frames)
+    assert ref[1] == [("C-ECHO-RQ", True), ("C-ECHO-RSP", True)] and ref[2][0][3] == "released"
+    frames_ = list(c.frames[1:])                  # no SYN: the capture starts at the SYN-ACK
+    # frames_: SYN-ACK, ACK, then the A-ASSOCIATE-RQ in 100-byte segments; swap its first two
+    frames_[2], frames_[3] = frames_[3], frames_[2]
+    assert _decode_summary(frames_) == ref

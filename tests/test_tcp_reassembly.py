@@ -562,3 +562,16 @@ def test_property_losses_become_gaps_and_delivered_bytes_are_right(data, pieces,
     else:
         assert {n.finding.code for n in of(ev, Notice)} <= {"tcp-buffer-limit"}
     assert [c.how for c in of(ev, StreamClosed, 0, 0)] == ["eof"]
+
+
+def test_synack_first_then_the_clients_second_segment_first():
+    # The capture starts at the SYN-ACK and holds the client's second data segment before its first:
+    # the SYN-ACK's ACK gives the client's stream offset 0, so both land in place (nothing is dropped
+    # as a retransmission, nothing is a gap).
+    w = Wire()
+    synack = w.seg(1, 5000, flags=SYN | ACK, ack=1001)
+    ev = run(TcpReassembler(), [synack, w.data(0, 3, b"lo-world"), w.data(0, 0, b"hel"), w.data(1, 0, b"rsp")])
+    assert joined(ev, 0) == b"hello-world" and joined(ev, 1) == b"rsp"
+    assert of(ev, StreamGap) == []
+    assert [e.stream_offset for e in of(ev, StreamData, direction=0)] == [0, 3]
+    check_offsets(ev, w)
