@@ -151,8 +151,11 @@ def test_associate_ac_not_captured_store_says_success(tmp_path):
 
 @pytest.mark.parametrize("nth", range(4))
 def test_lost_command_pdv_or_pdu_header(nth, tmp_path):
-    for drop, kw in ((L.drop_command_pdv, {"nth": nth}), (L.drop_pdu_header, {"pdu_type": 4, "nth": nth * 2})):
-        for name in ("store.pcap", "pynetdicom.pcap", "move.pcap"):
+    drops = [(L.drop_command_pdv, {"nth": nth}), (L.drop_pdu_header, {"pdu_type": 4, "nth": nth * 2})]
+    if nth == 0:         # the whole A-ASSOCIATE-RQ / AC / A-RELEASE-RQ / RP
+        drops += [(L.drop_pdu_header, {"pdu_type": t, "nth": 0}) for t in (1, 2, 5, 6)]
+    for drop, kw in drops:
+        for name in ("store.pcap", "pynetdicom.pcap", "move.pcap", "get.pcap"):
             dst = tmp_path / f"{drop.__name__}-{name}"
             try:
                 rep = drop(CAPTURES / name, dst, **kw)

@@ -32,8 +32,11 @@ def refine_model(a: Association, opts: Options) -> list[Finding]:
         out = [f for f in out if f.code != "no-transfer-syntax"]
         for f in out:
             if f.code == "started-mid-association":         # rewritten from counts each run: idempotent
-                f.message = ("the capture began after this association was negotiated: presentation contexts,"
-                             " transfer syntaxes and AE titles are unknown, so rules on them cannot run"
+                head = ("the A-ASSOCIATE-RQ was not captured: the proposed abstract syntaxes are unknown, so rules"
+                        " on them cannot run" if a.ac is not None else
+                        "the capture began after this association was negotiated: presentation contexts,"
+                        " transfer syntaxes and AE titles are unknown, so rules on them cannot run")
+                f.message = (head
                              + (f" and {undecoded} data set{'s were' if undecoded != 1 else ' was'} not decoded"
                                 if undecoded else ""))
     return out

@@ -151,8 +151,8 @@ def _unneeded_note(a: Association, unneeded: list, frame: int) -> Finding:
 def sop_classes(a: Association, opts: Options) -> list[Finding]:
     """Requests for a SOP class that no accepted context covers, or on a context of another SOP class."""
     out: list[Finding] = []
-    if a.ac is None:
-        return out
+    if a.ac is None or a.rq is None:
+        return out              # without both, which SOP class each context carries is unknown
     accepted = {_strip(c.abstract_syntax) for c in a.contexts.values() if c.accepted}
     rejected = {_strip(c.abstract_syntax) for c in a.contexts.values()
                 if c.result is not None and not c.accepted}
