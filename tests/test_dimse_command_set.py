@@ -492,9 +492,10 @@ def test_order_duplicate_and_group_length_findings_exact():
     data = el(0, 0x0100, us(0x0030)) + el(0, 0x0110, us(5)) + el(0, 0x0110, us(6)) + el(0, 0x0100, us(0x0001))
     cs = decode_command_set(data)
     assert cs.message_id == 5 and cs.command_field == 0x0030
-    assert [(x.code, x.message) for _, f in cs.tree.walk() for x in f.findings if x.code == "command-element-order"] \
-        == [("command-element-order", "(0000,0110) Message ID: duplicate element"),
-            ("command-element-order", "(0000,0100) Command Field: out of ascending tag order (PS3.5 §7.1)")]
+    assert [(x.severity, x.code, x.message) for _, f in cs.tree.walk() for x in f.findings
+            if x.code == "command-element-order"] == [
+        ("warning", "command-element-order", "(0000,0110) Message ID: duplicate element"),
+        ("warning", "command-element-order", "(0000,0100) Command Field: out of ascending tag order (PS3.5 §7.1)")]
     # Group length that matches, given twice: the first one is checked (and it is right).
     body = el(0, 0x0100, us(0x0030)) + el(0, 0x0110, us(5)) + el(0, 0x0800, us(0x0101))
     gl = el(0, 0x0000, struct.pack("<I", len(body)))

@@ -640,3 +640,639 @@ def test_no_passcode_leak_under_single_byte_damage():
             d = dissect_pdu(m)
             dumped = json.dumps(d.tree.to_json()) + d.info
             assert not any(x in dumped for x in ("hunte", "unter", "nter2", "68756e74", "756e7465")), (pos, v)
+
+
+# -- exact trees: every field's key, label, value, display, offset and length (mutation testing, tests/MUTATION.md) --
+
+# A-ASSOCIATE-RQ (PS3.8 §9.3.2): type 01, reserved, length 170 (bytes 0-5); protocol version 1 (6-7); reserved (8-9);
+# called AE (10-25) and calling AE (26-41), 16 bytes space padded; 32 reserved bytes (42-73); then the items at 74:
+# application context 0x10 (74, 4 + 21), presentation context 0x20 (99: id at 103, three reserved bytes, abstract
+# syntax 0x30 at 107, transfer syntax 0x40 at 128), user information 0x50 (149) with Maximum Length 0x51 (153; the
+# 4-byte value at 157, PS3.8 Annex D.1), Implementation Class UID 0x52 (161) and Version Name 0x55 (170).
+EXACT_RQ_BASIC = (
+    assoc_rq("FINDSCU", "ANY-SCP", contexts=[(1, VERIFICATION, [IMPLICIT_LE])], impl_uid="1.2.3", impl_version="V1"),
+    'A-ASSOCIATE-RQ FINDSCU → ANY-SCP',
+    [
+        (0, 'dicom', 'DICOM', None, 'A-ASSOCIATE-RQ FINDSCU → ANY-SCP', 0, 176, []),
+        (1, 'dicom.pdu.type', 'PDU Type', 1, 'A-ASSOCIATE-RQ (0x01)', 0, 1, []),
+        (1, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 1, 1, []),
+        (1, 'dicom.pdu.len', 'PDU Length', 170, '170', 2, 4, []),
+        (1, 'dicom.assoc.version', 'Protocol Version', 1, '1', 6, 2, []),
+        (1, 'dicom.assoc.reserved', 'Reserved', b'\x00\x00', '2 bytes, all zero', 8, 2, []),
+        (1, 'dicom.assoc.ae.called', 'Called AE Title', 'ANY-SCP', 'ANY-SCP', 10, 16, []),
+        (1, 'dicom.assoc.ae.calling', 'Calling AE Title', 'FINDSCU', 'FINDSCU', 26, 16, []),
+        (1, 'dicom.assoc.reserved', 'Reserved', bytes(32), '32 bytes, all zero', 42, 32, []),
+        (1, 'dicom.assoc.item.actx', 'Application Context', None, '1.2.840.10008.3.1.1.1 (DICOM Application Context Name)', 74, 25, []),
+        (2, 'dicom.assoc.item.type', 'Item Type', 16, 'Application Context (0x10)', 74, 1, []),
+        (2, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 75, 1, []),
+        (2, 'dicom.assoc.item.len', 'Item Length', 21, '21', 76, 2, []),
+        (2, 'dicom.actx', 'Application Context Name', '1.2.840.10008.3.1.1.1', '1.2.840.10008.3.1.1.1 (DICOM Application Context Name)', 78, 21, []),
+        (1, 'dicom.pctx', 'Presentation Context (RQ)', None, 'ID 1, Verification SOP Class', 99, 50, []),
+        (2, 'dicom.assoc.item.type', 'Item Type', 32, 'Presentation Context (RQ) (0x20)', 99, 1, []),
+        (2, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 100, 1, []),
+        (2, 'dicom.assoc.item.len', 'Item Length', 46, '46', 101, 2, []),
+        (2, 'dicom.pctx.id', 'Presentation Context ID', 1, '1', 103, 1, []),
+        (2, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 104, 1, []),
+        (2, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 105, 1, []),
+        (2, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 106, 1, []),
+        (2, 'dicom.pctx.abss', 'Abstract Syntax', None, '1.2.840.10008.1.1 (Verification SOP Class)', 107, 21, []),
+        (3, 'dicom.assoc.item.type', 'Item Type', 48, 'Abstract Syntax (0x30)', 107, 1, []),
+        (3, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 108, 1, []),
+        (3, 'dicom.assoc.item.len', 'Item Length', 17, '17', 109, 2, []),
+        (3, 'dicom.pctx.abss.syntax', 'Abstract Syntax', '1.2.840.10008.1.1', '1.2.840.10008.1.1 (Verification SOP Class)', 111, 17, []),
+        (2, 'dicom.pctx.xfer', 'Transfer Syntax', None, '1.2.840.10008.1.2 (Implicit VR Little Endian)', 128, 21, []),
+        (3, 'dicom.assoc.item.type', 'Item Type', 64, 'Transfer Syntax (0x40)', 128, 1, []),
+        (3, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 129, 1, []),
+        (3, 'dicom.assoc.item.len', 'Item Length', 17, '17', 130, 2, []),
+        (3, 'dicom.pctx.xfer.syntax', 'Transfer Syntax', '1.2.840.10008.1.2', '1.2.840.10008.1.2 (Implicit VR Little Endian)', 132, 17, []),
+        (1, 'dicom.userinfo', 'User Information', None, '', 149, 27, []),
+        (2, 'dicom.assoc.item.type', 'Item Type', 80, 'User Information (0x50)', 149, 1, []),
+        (2, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 150, 1, []),
+        (2, 'dicom.assoc.item.len', 'Item Length', 23, '23', 151, 2, []),
+        (2, 'dicom.userinfo.maxlen', 'Maximum Length', None, '16384', 153, 8, []),
+        (3, 'dicom.assoc.item.type', 'Item Type', 81, 'Maximum Length (0x51)', 153, 1, []),
+        (3, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 154, 1, []),
+        (3, 'dicom.assoc.item.len', 'Item Length', 4, '4', 155, 2, []),
+        (3, 'dicom.max_pdu_len', 'Maximum Length Received', 16384, '16384', 157, 4, []),
+        (2, 'dicom.userinfo.impl_uid', 'Implementation Class UID', None, '1.2.3', 161, 9, []),
+        (3, 'dicom.assoc.item.type', 'Item Type', 82, 'Implementation Class UID (0x52)', 161, 1, []),
+        (3, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 162, 1, []),
+        (3, 'dicom.assoc.item.len', 'Item Length', 5, '5', 163, 2, []),
+        (3, 'dicom.userinfo.uid', 'Implementation Class UID', '1.2.3', '1.2.3', 165, 5, []),
+        (2, 'dicom.userinfo.impl_version', 'Implementation Version Name', None, 'V1', 170, 6, []),
+        (3, 'dicom.assoc.item.type', 'Item Type', 85, 'Implementation Version Name (0x55)', 170, 1, []),
+        (3, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 171, 1, []),
+        (3, 'dicom.assoc.item.len', 'Item Length', 2, '2', 172, 2, []),
+        (3, 'dicom.userinfo.version', 'Implementation Version Name', 'V1', 'V1', 174, 2, []),
+    ])
+
+
+# A-ASSOCIATE-AC (PS3.8 §9.3.3): same fixed part; context 0x21 items carry id, reserved, result (byte 2 of the
+# item body), reserved, then one transfer syntax; context 3 is rejected (3 = abstract-syntax-not-supported), so its
+# transfer syntax "shall not be tested" (§9.3.3.2). Maximum Length 0 means unlimited (Annex D.1.1).
+EXACT_AC_TWO = (
+    assoc_ac("FINDSCU", "ANY-SCP", results=[(1, 0, EXPLICIT_LE), (3, 3, IMPLICIT_LE)], max_pdu=0, impl_uid="1.2.3", impl_version="V1"),
+    'A-ASSOCIATE-AC FINDSCU ← ANY-SCP',
+    [
+        (0, 'dicom', 'DICOM', None, 'A-ASSOCIATE-AC FINDSCU ← ANY-SCP', 0, 186, []),
+        (1, 'dicom.pdu.type', 'PDU Type', 2, 'A-ASSOCIATE-AC (0x02)', 0, 1, []),
+        (1, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 1, 1, []),
+        (1, 'dicom.pdu.len', 'PDU Length', 180, '180', 2, 4, []),
+        (1, 'dicom.assoc.version', 'Protocol Version', 1, '1', 6, 2, []),
+        (1, 'dicom.assoc.reserved', 'Reserved', b'\x00\x00', '2 bytes, all zero', 8, 2, []),
+        (1, 'dicom.assoc.ae.called', 'Called AE Title', 'ANY-SCP', 'ANY-SCP', 10, 16, []),
+        (1, 'dicom.assoc.ae.calling', 'Calling AE Title', 'FINDSCU', 'FINDSCU', 26, 16, []),
+        (1, 'dicom.assoc.reserved', 'Reserved', bytes(32), '32 bytes, all zero', 42, 32, []),
+        (1, 'dicom.assoc.item.actx', 'Application Context', None, '1.2.840.10008.3.1.1.1 (DICOM Application Context Name)', 74, 25, []),
+        (2, 'dicom.assoc.item.type', 'Item Type', 16, 'Application Context (0x10)', 74, 1, []),
+        (2, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 75, 1, []),
+        (2, 'dicom.assoc.item.len', 'Item Length', 21, '21', 76, 2, []),
+        (2, 'dicom.actx', 'Application Context Name', '1.2.840.10008.3.1.1.1', '1.2.840.10008.3.1.1.1 (DICOM Application Context Name)', 78, 21, []),
+        (1, 'dicom.pctx', 'Presentation Context (AC)', None, 'ID 1, acceptance, Explicit VR Little Endian', 99, 31, []),
+        (2, 'dicom.assoc.item.type', 'Item Type', 33, 'Presentation Context (AC) (0x21)', 99, 1, []),
+        (2, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 100, 1, []),
+        (2, 'dicom.assoc.item.len', 'Item Length', 27, '27', 101, 2, []),
+        (2, 'dicom.pctx.id', 'Presentation Context ID', 1, '1', 103, 1, []),
+        (2, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 104, 1, []),
+        (2, 'dicom.pctx.result', 'Result', 0, 'acceptance (0)', 105, 1, []),
+        (2, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 106, 1, []),
+        (2, 'dicom.pctx.xfer', 'Transfer Syntax', None, '1.2.840.10008.1.2.1 (Explicit VR Little Endian)', 107, 23, []),
+        (3, 'dicom.assoc.item.type', 'Item Type', 64, 'Transfer Syntax (0x40)', 107, 1, []),
+        (3, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 108, 1, []),
+        (3, 'dicom.assoc.item.len', 'Item Length', 19, '19', 109, 2, []),
+        (3, 'dicom.pctx.xfer.syntax', 'Transfer Syntax', '1.2.840.10008.1.2.1', '1.2.840.10008.1.2.1 (Explicit VR Little Endian)', 111, 19, []),
+        (1, 'dicom.pctx', 'Presentation Context (AC)', None, 'ID 3, abstract-syntax-not-supported (provider rejection)', 130, 29, []),
+        (2, 'dicom.assoc.item.type', 'Item Type', 33, 'Presentation Context (AC) (0x21)', 130, 1, []),
+        (2, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 131, 1, []),
+        (2, 'dicom.assoc.item.len', 'Item Length', 25, '25', 132, 2, []),
+        (2, 'dicom.pctx.id', 'Presentation Context ID', 3, '3', 134, 1, []),
+        (2, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 135, 1, []),
+        (2, 'dicom.pctx.result', 'Result', 3, 'abstract-syntax-not-supported (provider rejection) (3)', 136, 1, []),
+        (2, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 137, 1, []),
+        (2, 'dicom.pctx.xfer', 'Transfer Syntax', None, '1.2.840.10008.1.2 (Implicit VR Little Endian) (not significant: context not accepted)', 138, 21, []),
+        (3, 'dicom.assoc.item.type', 'Item Type', 64, 'Transfer Syntax (0x40)', 138, 1, []),
+        (3, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 139, 1, []),
+        (3, 'dicom.assoc.item.len', 'Item Length', 17, '17', 140, 2, []),
+        (3, 'dicom.pctx.xfer.syntax', 'Transfer Syntax', '1.2.840.10008.1.2', '1.2.840.10008.1.2 (Implicit VR Little Endian) (not significant: context not accepted)', 142, 17, []),
+        (1, 'dicom.userinfo', 'User Information', None, '', 159, 27, []),
+        (2, 'dicom.assoc.item.type', 'Item Type', 80, 'User Information (0x50)', 159, 1, []),
+        (2, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 160, 1, []),
+        (2, 'dicom.assoc.item.len', 'Item Length', 23, '23', 161, 2, []),
+        (2, 'dicom.userinfo.maxlen', 'Maximum Length', None, '0 (unlimited)', 163, 8, []),
+        (3, 'dicom.assoc.item.type', 'Item Type', 81, 'Maximum Length (0x51)', 163, 1, []),
+        (3, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 164, 1, []),
+        (3, 'dicom.assoc.item.len', 'Item Length', 4, '4', 165, 2, []),
+        (3, 'dicom.max_pdu_len', 'Maximum Length Received', 0, '0 (unlimited)', 167, 4, []),
+        (2, 'dicom.userinfo.impl_uid', 'Implementation Class UID', None, '1.2.3', 171, 9, []),
+        (3, 'dicom.assoc.item.type', 'Item Type', 82, 'Implementation Class UID (0x52)', 171, 1, []),
+        (3, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 172, 1, []),
+        (3, 'dicom.assoc.item.len', 'Item Length', 5, '5', 173, 2, []),
+        (3, 'dicom.userinfo.uid', 'Implementation Class UID', '1.2.3', '1.2.3', 175, 5, []),
+        (2, 'dicom.userinfo.impl_version', 'Implementation Version Name', None, 'V1', 180, 6, []),
+        (3, 'dicom.assoc.item.type', 'Item Type', 85, 'Implementation Version Name (0x55)', 180, 1, []),
+        (3, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 181, 1, []),
+        (3, 'dicom.assoc.item.len', 'Item Length', 2, '2', 182, 2, []),
+        (3, 'dicom.userinfo.version', 'Implementation Version Name', 'V1', 'V1', 184, 2, []),
+    ])
+
+
+# Every PS3.7 Annex D.3.3 sub-item in one request: role selection 0x54 (UID length, UID, SCU role, SCP role),
+# asynchronous operations window 0x53 (invoked, performed: 0 = unlimited), SOP class extended negotiation 0x56
+# (UID length, UID, application information), common extended negotiation 0x57 (SOP class, service class, related
+# SOP classes with their own 2-byte lengths), user identity 0x58 (type 2, response requested, primary and secondary
+# fields with 2-byte lengths; the passcode is shown masked).
+EXACT_RQ_ALL_SUB_ITEMS = (
+    assoc_rq("A", "B", contexts=[(1, CT_STORAGE, [EXPLICIT_LE])], impl_uid="1.2.3", impl_version=None, extra_user_items=role_selection(CT_STORAGE, 1, 0) + async_window(3, 0) + ext_neg(STUDY_ROOT_FIND, b"\x01\x00\x01") + common_ext_neg(CT_STORAGE, STORAGE_SERVICE, ["1.2.3"]) + user_identity_rq(2, b"alice", b"hunter2", 1)),
+    'A-ASSOCIATE-RQ A → B',
+    [
+        (0, 'dicom', 'DICOM', None, 'A-ASSOCIATE-RQ A → B', 0, 338, []),
+        (1, 'dicom.pdu.type', 'PDU Type', 1, 'A-ASSOCIATE-RQ (0x01)', 0, 1, []),
+        (1, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 1, 1, []),
+        (1, 'dicom.pdu.len', 'PDU Length', 332, '332', 2, 4, []),
+        (1, 'dicom.assoc.version', 'Protocol Version', 1, '1', 6, 2, []),
+        (1, 'dicom.assoc.reserved', 'Reserved', b'\x00\x00', '2 bytes, all zero', 8, 2, []),
+        (1, 'dicom.assoc.ae.called', 'Called AE Title', 'B', 'B', 10, 16, []),
+        (1, 'dicom.assoc.ae.calling', 'Calling AE Title', 'A', 'A', 26, 16, []),
+        (1, 'dicom.assoc.reserved', 'Reserved', bytes(32), '32 bytes, all zero', 42, 32, []),
+        (1, 'dicom.assoc.item.actx', 'Application Context', None, '1.2.840.10008.3.1.1.1 (DICOM Application Context Name)', 74, 25, []),
+        (2, 'dicom.assoc.item.type', 'Item Type', 16, 'Application Context (0x10)', 74, 1, []),
+        (2, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 75, 1, []),
+        (2, 'dicom.assoc.item.len', 'Item Length', 21, '21', 76, 2, []),
+        (2, 'dicom.actx', 'Application Context Name', '1.2.840.10008.3.1.1.1', '1.2.840.10008.3.1.1.1 (DICOM Application Context Name)', 78, 21, []),
+        (1, 'dicom.pctx', 'Presentation Context (RQ)', None, 'ID 1, CT Image Storage', 99, 60, []),
+        (2, 'dicom.assoc.item.type', 'Item Type', 32, 'Presentation Context (RQ) (0x20)', 99, 1, []),
+        (2, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 100, 1, []),
+        (2, 'dicom.assoc.item.len', 'Item Length', 56, '56', 101, 2, []),
+        (2, 'dicom.pctx.id', 'Presentation Context ID', 1, '1', 103, 1, []),
+        (2, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 104, 1, []),
+        (2, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 105, 1, []),
+        (2, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 106, 1, []),
+        (2, 'dicom.pctx.abss', 'Abstract Syntax', None, '1.2.840.10008.5.1.4.1.1.2 (CT Image Storage)', 107, 29, []),
+        (3, 'dicom.assoc.item.type', 'Item Type', 48, 'Abstract Syntax (0x30)', 107, 1, []),
+        (3, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 108, 1, []),
+        (3, 'dicom.assoc.item.len', 'Item Length', 25, '25', 109, 2, []),
+        (3, 'dicom.pctx.abss.syntax', 'Abstract Syntax', '1.2.840.10008.5.1.4.1.1.2', '1.2.840.10008.5.1.4.1.1.2 (CT Image Storage)', 111, 25, []),
+        (2, 'dicom.pctx.xfer', 'Transfer Syntax', None, '1.2.840.10008.1.2.1 (Explicit VR Little Endian)', 136, 23, []),
+        (3, 'dicom.assoc.item.type', 'Item Type', 64, 'Transfer Syntax (0x40)', 136, 1, []),
+        (3, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 137, 1, []),
+        (3, 'dicom.assoc.item.len', 'Item Length', 19, '19', 138, 2, []),
+        (3, 'dicom.pctx.xfer.syntax', 'Transfer Syntax', '1.2.840.10008.1.2.1', '1.2.840.10008.1.2.1 (Explicit VR Little Endian)', 140, 19, []),
+        (1, 'dicom.userinfo', 'User Information', None, '', 159, 179, []),
+        (2, 'dicom.assoc.item.type', 'Item Type', 80, 'User Information (0x50)', 159, 1, []),
+        (2, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 160, 1, []),
+        (2, 'dicom.assoc.item.len', 'Item Length', 175, '175', 161, 2, []),
+        (2, 'dicom.userinfo.maxlen', 'Maximum Length', None, '16384', 163, 8, []),
+        (3, 'dicom.assoc.item.type', 'Item Type', 81, 'Maximum Length (0x51)', 163, 1, []),
+        (3, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 164, 1, []),
+        (3, 'dicom.assoc.item.len', 'Item Length', 4, '4', 165, 2, []),
+        (3, 'dicom.max_pdu_len', 'Maximum Length Received', 16384, '16384', 167, 4, []),
+        (2, 'dicom.userinfo.impl_uid', 'Implementation Class UID', None, '1.2.3', 171, 9, []),
+        (3, 'dicom.assoc.item.type', 'Item Type', 82, 'Implementation Class UID (0x52)', 171, 1, []),
+        (3, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 172, 1, []),
+        (3, 'dicom.assoc.item.len', 'Item Length', 5, '5', 173, 2, []),
+        (3, 'dicom.userinfo.uid', 'Implementation Class UID', '1.2.3', '1.2.3', 175, 5, []),
+        (2, 'dicom.userinfo.rolesel', 'SCP/SCU Role Selection', None, 'CT Image Storage: SCU support, SCP non-support', 180, 33, []),
+        (3, 'dicom.assoc.item.type', 'Item Type', 84, 'SCP/SCU Role Selection (0x54)', 180, 1, []),
+        (3, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 181, 1, []),
+        (3, 'dicom.assoc.item.len', 'Item Length', 29, '29', 182, 2, []),
+        (3, 'dicom.userinfo.rolesel.sopclassuid.len', 'SOP Class UID Length', 25, '25', 184, 2, []),
+        (3, 'dicom.userinfo.rolesel.sopclassuid', 'SOP Class UID', '1.2.840.10008.5.1.4.1.1.2', '1.2.840.10008.5.1.4.1.1.2 (CT Image Storage)', 186, 25, []),
+        (3, 'dicom.userinfo.rolesel.scurole', 'SCU Role', 1, 'support (1)', 211, 1, []),
+        (3, 'dicom.userinfo.rolesel.scprole', 'SCP Role', 0, 'non-support (0)', 212, 1, []),
+        (2, 'dicom.userinfo.asyncneg', 'Asynchronous Operations Window', None, 'invoked 3, performed 0 (unlimited)', 213, 8, []),
+        (3, 'dicom.assoc.item.type', 'Item Type', 83, 'Asynchronous Operations Window (0x53)', 213, 1, []),
+        (3, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 214, 1, []),
+        (3, 'dicom.assoc.item.len', 'Item Length', 4, '4', 215, 2, []),
+        (3, 'dicom.userinfo.asyncneg.maxnumopsinv', 'Maximum Number Operations Invoked', 3, '3', 217, 2, []),
+        (3, 'dicom.userinfo.asyncneg.maxnumopsper', 'Maximum Number Operations Performed', 0, '0 (unlimited)', 219, 2, []),
+        (2, 'dicom.userinfo.extneg', 'SOP Class Extended Negotiation', None, 'Study Root Query/Retrieve Information Model - FIND', 221, 36, []),
+        (3, 'dicom.assoc.item.type', 'Item Type', 86, 'SOP Class Extended Negotiation (0x56)', 221, 1, []),
+        (3, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 222, 1, []),
+        (3, 'dicom.assoc.item.len', 'Item Length', 32, '32', 223, 2, []),
+        (3, 'dicom.userinfo.extneg.sopclassuid.len', 'SOP Class UID Length', 27, '27', 225, 2, []),
+        (3, 'dicom.userinfo.extneg.sopclassuid', 'SOP Class UID', '1.2.840.10008.5.1.4.1.2.2.1', '1.2.840.10008.5.1.4.1.2.2.1 (Study Root Query/Retrieve Information Model - FIND)', 227, 27, []),
+        (3, 'dicom.userinfo.extneg.info', 'Service Class Application Information', b'\x01\x00\x01', '3 bytes: 01 00 01', 254, 3, []),
+        (2, 'dicom.userinfo.commonextneg', 'SOP Class Common Extended Negotiation', None, 'CT Image Storage (Storage Service Class)', 257, 59, []),
+        (3, 'dicom.assoc.item.type', 'Item Type', 87, 'SOP Class Common Extended Negotiation (0x57)', 257, 1, []),
+        (3, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 258, 1, []),
+        (3, 'dicom.assoc.item.len', 'Item Length', 55, '55', 259, 2, []),
+        (3, 'dicom.userinfo.commonextneg.sopclassuid.len', 'SOP Class UID Length', 25, '25', 261, 2, []),
+        (3, 'dicom.userinfo.commonextneg.sopclassuid', 'SOP Class UID', '1.2.840.10008.5.1.4.1.1.2', '1.2.840.10008.5.1.4.1.1.2 (CT Image Storage)', 263, 25, []),
+        (3, 'dicom.userinfo.commonextneg.serviceclassuid.len', 'Service Class UID Length', 17, '17', 288, 2, []),
+        (3, 'dicom.userinfo.commonextneg.serviceclassuid', 'Service Class UID', '1.2.840.10008.4.2', '1.2.840.10008.4.2 (Storage Service Class)', 290, 17, []),
+        (3, 'dicom.userinfo.commonextneg.related.len', 'Related General SOP Class Identification Length', 7, '7', 307, 2, []),
+        (3, 'dicom.userinfo.commonextneg.related', 'Related General SOP Classes', None, '', 309, 7, []),
+        (4, 'dicom.userinfo.commonextneg.relatedsopclassuid.len', 'Related General SOP Class UID Length', 5, '5', 309, 2, []),
+        (4, 'dicom.userinfo.commonextneg.relatedsopclassuid', 'Related General SOP Class UID', '1.2.3', '1.2.3', 311, 5, []),
+        (2, 'dicom.userinfo.user_identify', 'User Identity (RQ)', None, 'username and passcode alice, passcode ********', 316, 22, []),
+        (3, 'dicom.assoc.item.type', 'Item Type', 88, 'User Identity (RQ) (0x58)', 316, 1, []),
+        (3, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 317, 1, []),
+        (3, 'dicom.assoc.item.len', 'Item Length', 18, '18', 318, 2, []),
+        (3, 'dicom.userinfo.user_identify.type', 'User Identity Type', 2, 'username and passcode (2)', 320, 1, []),
+        (3, 'dicom.userinfo.user_identify.response_requested', 'Positive Response Requested', 1, 'yes (1)', 321, 1, []),
+        (3, 'dicom.userinfo.user_identify.primary_field_length', 'Primary Field Length', 5, '5', 322, 2, []),
+        (3, 'dicom.userinfo.user_identify.primary_field', 'Primary Field', 'alice', 'alice', 324, 5, []),
+        (3, 'dicom.userinfo.user_identify.secondary_field_length', 'Secondary Field Length', 7, '7', 329, 2, []),
+        (3, 'dicom.userinfo.user_identify.secondary_field', 'Secondary Field', None, '********', 331, 7, []),
+    ])
+
+
+# An acceptor's role selection (SCU/SCP roles read accepted/rejected, PS3.7 D.3.3.4) and user identity answer 0x59
+# (server response length and value, PS3.7 D.3.3.7.2).
+EXACT_AC_ROLE_IDENTITY = (
+    assoc_ac("A", "B", results=[(1, 0, EXPLICIT_LE)], impl_uid="1.2.3", impl_version=None, extra_user_items=role_selection(CT_STORAGE, 1, 0) + user_identity_ac(b"tok")),
+    'A-ASSOCIATE-AC A ← B',
+    [
+        (0, 'dicom', 'DICOM', None, 'A-ASSOCIATE-AC A ← B', 0, 193, []),
+        (1, 'dicom.pdu.type', 'PDU Type', 2, 'A-ASSOCIATE-AC (0x02)', 0, 1, []),
+        (1, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 1, 1, []),
+        (1, 'dicom.pdu.len', 'PDU Length', 187, '187', 2, 4, []),
+        (1, 'dicom.assoc.version', 'Protocol Version', 1, '1', 6, 2, []),
+        (1, 'dicom.assoc.reserved', 'Reserved', b'\x00\x00', '2 bytes, all zero', 8, 2, []),
+        (1, 'dicom.assoc.ae.called', 'Called AE Title', 'B', 'B', 10, 16, []),
+        (1, 'dicom.assoc.ae.calling', 'Calling AE Title', 'A', 'A', 26, 16, []),
+        (1, 'dicom.assoc.reserved', 'Reserved', bytes(32), '32 bytes, all zero', 42, 32, []),
+        (1, 'dicom.assoc.item.actx', 'Application Context', None, '1.2.840.10008.3.1.1.1 (DICOM Application Context Name)', 74, 25, []),
+        (2, 'dicom.assoc.item.type', 'Item Type', 16, 'Application Context (0x10)', 74, 1, []),
+        (2, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 75, 1, []),
+        (2, 'dicom.assoc.item.len', 'Item Length', 21, '21', 76, 2, []),
+        (2, 'dicom.actx', 'Application Context Name', '1.2.840.10008.3.1.1.1', '1.2.840.10008.3.1.1.1 (DICOM Application Context Name)', 78, 21, []),
+        (1, 'dicom.pctx', 'Presentation Context (AC)', None, 'ID 1, acceptance, Explicit VR Little Endian', 99, 31, []),
+        (2, 'dicom.assoc.item.type', 'Item Type', 33, 'Presentation Context (AC) (0x21)', 99, 1, []),
+        (2, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 100, 1, []),
+        (2, 'dicom.assoc.item.len', 'Item Length', 27, '27', 101, 2, []),
+        (2, 'dicom.pctx.id', 'Presentation Context ID', 1, '1', 103, 1, []),
+        (2, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 104, 1, []),
+        (2, 'dicom.pctx.result', 'Result', 0, 'acceptance (0)', 105, 1, []),
+        (2, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 106, 1, []),
+        (2, 'dicom.pctx.xfer', 'Transfer Syntax', None, '1.2.840.10008.1.2.1 (Explicit VR Little Endian)', 107, 23, []),
+        (3, 'dicom.assoc.item.type', 'Item Type', 64, 'Transfer Syntax (0x40)', 107, 1, []),
+        (3, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 108, 1, []),
+        (3, 'dicom.assoc.item.len', 'Item Length', 19, '19', 109, 2, []),
+        (3, 'dicom.pctx.xfer.syntax', 'Transfer Syntax', '1.2.840.10008.1.2.1', '1.2.840.10008.1.2.1 (Explicit VR Little Endian)', 111, 19, []),
+        (1, 'dicom.userinfo', 'User Information', None, '', 130, 63, []),
+        (2, 'dicom.assoc.item.type', 'Item Type', 80, 'User Information (0x50)', 130, 1, []),
+        (2, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 131, 1, []),
+        (2, 'dicom.assoc.item.len', 'Item Length', 59, '59', 132, 2, []),
+        (2, 'dicom.userinfo.maxlen', 'Maximum Length', None, '16384', 134, 8, []),
+        (3, 'dicom.assoc.item.type', 'Item Type', 81, 'Maximum Length (0x51)', 134, 1, []),
+        (3, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 135, 1, []),
+        (3, 'dicom.assoc.item.len', 'Item Length', 4, '4', 136, 2, []),
+        (3, 'dicom.max_pdu_len', 'Maximum Length Received', 16384, '16384', 138, 4, []),
+        (2, 'dicom.userinfo.impl_uid', 'Implementation Class UID', None, '1.2.3', 142, 9, []),
+        (3, 'dicom.assoc.item.type', 'Item Type', 82, 'Implementation Class UID (0x52)', 142, 1, []),
+        (3, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 143, 1, []),
+        (3, 'dicom.assoc.item.len', 'Item Length', 5, '5', 144, 2, []),
+        (3, 'dicom.userinfo.uid', 'Implementation Class UID', '1.2.3', '1.2.3', 146, 5, []),
+        (2, 'dicom.userinfo.rolesel', 'SCP/SCU Role Selection', None, 'CT Image Storage: SCU accepted, SCP rejected', 151, 33, []),
+        (3, 'dicom.assoc.item.type', 'Item Type', 84, 'SCP/SCU Role Selection (0x54)', 151, 1, []),
+        (3, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 152, 1, []),
+        (3, 'dicom.assoc.item.len', 'Item Length', 29, '29', 153, 2, []),
+        (3, 'dicom.userinfo.rolesel.sopclassuid.len', 'SOP Class UID Length', 25, '25', 155, 2, []),
+        (3, 'dicom.userinfo.rolesel.sopclassuid', 'SOP Class UID', '1.2.840.10008.5.1.4.1.1.2', '1.2.840.10008.5.1.4.1.1.2 (CT Image Storage)', 157, 25, []),
+        (3, 'dicom.userinfo.rolesel.scurole', 'SCU Role', 1, 'accepted (1)', 182, 1, []),
+        (3, 'dicom.userinfo.rolesel.scprole', 'SCP Role', 0, 'rejected (0)', 183, 1, []),
+        (2, 'dicom.userinfo.user_identify', 'User Identity (AC)', None, 'server response 3 bytes', 184, 9, []),
+        (3, 'dicom.assoc.item.type', 'Item Type', 89, 'User Identity (AC) (0x59)', 184, 1, []),
+        (3, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 185, 1, []),
+        (3, 'dicom.assoc.item.len', 'Item Length', 5, '5', 186, 2, []),
+        (3, 'dicom.userinfo.user_identify.server_response_length', 'Server Response Length', 3, '3', 188, 2, []),
+        (3, 'dicom.userinfo.user_identify.server_response', 'Server Response', None, '3 bytes: tok', 190, 3, []),
+    ])
+
+
+# A-ASSOCIATE-RJ (PS3.8 §9.3.4): reserved (6), result 2 transient (7), source 3 provider presentation (8), reason 1.
+EXACT_RJ = (
+    assoc_rj(2, 3, 1),
+    'A-ASSOCIATE-RJ rejected-transient: temporary-congestion (service-provider presentation)',
+    [
+        (0, 'dicom', 'DICOM', None, 'A-ASSOCIATE-RJ rejected-transient: temporary-congestion (service-provider presentation)', 0, 10, []),
+        (1, 'dicom.pdu.type', 'PDU Type', 3, 'A-ASSOCIATE-RJ (0x03)', 0, 1, []),
+        (1, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 1, 1, []),
+        (1, 'dicom.pdu.len', 'PDU Length', 4, '4', 2, 4, []),
+        (1, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 6, 1, []),
+        (1, 'dicom.assoc.reject.result', 'Result', 2, 'rejected-transient (2)', 7, 1, []),
+        (1, 'dicom.assoc.reject.source', 'Source', 3, 'service-provider presentation (3)', 8, 1, []),
+        (1, 'dicom.assoc.reject.reason', 'Reason', 1, 'temporary-congestion (1)', 9, 1, []),
+    ])
+
+
+# A-RELEASE-RQ/-RP (PS3.8 §9.3.6-9.3.7): four reserved bytes after the header.
+EXACT_RELEASE_RQ = (
+    release_rq(),
+    'A-RELEASE-RQ',
+    [
+        (0, 'dicom', 'DICOM', None, 'A-RELEASE-RQ', 0, 10, []),
+        (1, 'dicom.pdu.type', 'PDU Type', 5, 'A-RELEASE-RQ (0x05)', 0, 1, []),
+        (1, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 1, 1, []),
+        (1, 'dicom.pdu.len', 'PDU Length', 4, '4', 2, 4, []),
+        (1, 'dicom.assoc.reserved', 'Reserved', b'\x00\x00\x00\x00', '4 bytes, all zero', 6, 4, []),
+    ])
+
+
+EXACT_RELEASE_RP = (
+    release_rp(),
+    'A-RELEASE-RP',
+    [
+        (0, 'dicom', 'DICOM', None, 'A-RELEASE-RP', 0, 10, []),
+        (1, 'dicom.pdu.type', 'PDU Type', 6, 'A-RELEASE-RP (0x06)', 0, 1, []),
+        (1, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 1, 1, []),
+        (1, 'dicom.pdu.len', 'PDU Length', 4, '4', 2, 4, []),
+        (1, 'dicom.assoc.reserved', 'Reserved', b'\x00\x00\x00\x00', '4 bytes, all zero', 6, 4, []),
+    ])
+
+
+# A-ABORT (PS3.8 §9.3.8): two reserved bytes, source 2 (service provider), reason 6 (invalid PDU parameter value).
+EXACT_ABORT = (
+    abort(2, 6),
+    'A-ABORT service-provider: invalid-PDU-parameter-value',
+    [
+        (0, 'dicom', 'DICOM', None, 'A-ABORT service-provider: invalid-PDU-parameter-value', 0, 10, []),
+        (1, 'dicom.pdu.type', 'PDU Type', 7, 'A-ABORT (0x07)', 0, 1, []),
+        (1, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 1, 1, []),
+        (1, 'dicom.pdu.len', 'PDU Length', 4, '4', 2, 4, []),
+        (1, 'dicom.assoc.reserved', 'Reserved', b'\x00\x00', '2 bytes, all zero', 6, 2, []),
+        (1, 'dicom.assoc.abort.source', 'Source', 2, 'service-provider (2)', 8, 1, []),
+        (1, 'dicom.assoc.abort.reason', 'Reason', 6, 'invalid-PDU-parameter-value (6)', 9, 1, []),
+    ])
+
+
+# P-DATA-TF (PS3.8 §9.3.5, Annex E.2): each PDV is a 4-byte length (context id + control header + value), context id,
+# message control header (bit 0 command, bit 1 last fragment), value.
+EXACT_PDATA = (
+    pdata([(1, COMMAND | LAST, b"c" * 4), (3, DATA, b"dd")]),
+    'P-DATA-TF ctx 1 Command, Last; ctx 3 Data, More',
+    [
+        (0, 'dicom', 'DICOM', None, 'P-DATA-TF ctx 1 Command, Last; ctx 3 Data, More', 0, 24, []),
+        (1, 'dicom.pdu.type', 'PDU Type', 4, 'P-DATA-TF (0x04)', 0, 1, []),
+        (1, 'dicom.assoc.reserved', 'Reserved', b'\x00', '00', 1, 1, []),
+        (1, 'dicom.pdu.len', 'PDU Length', 18, '18', 2, 4, []),
+        (1, 'dicom.pdv', 'PDV ctx 1, Command, Last fragment (4 bytes)', None, '', 6, 10, []),
+        (2, 'dicom.pdv.len', 'PDV Length', 6, '6', 6, 4, []),
+        (2, 'dicom.pdv.ctx', 'Presentation Context ID', 1, '1', 10, 1, []),
+        (2, 'dicom.pdv.flags', 'Message Control Header', 3, '0x03', 11, 1, []),
+        (3, 'dicom.pdv.flags.command', '.... ...1 = Command', 1, '', 11, 1, []),
+        (3, 'dicom.pdv.flags.last', '.... ..1. = Last fragment', 1, '', 11, 1, []),
+        (2, 'dicom.pdv.data', 'PDV Data', None, '4 bytes', 12, 4, []),
+        (1, 'dicom.pdv', 'PDV ctx 3, Data set, More fragments (2 bytes)', None, '', 16, 8, []),
+        (2, 'dicom.pdv.len', 'PDV Length', 4, '4', 16, 4, []),
+        (2, 'dicom.pdv.ctx', 'Presentation Context ID', 3, '3', 20, 1, []),
+        (2, 'dicom.pdv.flags', 'Message Control Header', 0, '0x00', 21, 1, []),
+        (3, 'dicom.pdv.flags.command', '.... ...0 = Data set', 0, '', 21, 1, []),
+        (3, 'dicom.pdv.flags.last', '.... ..0. = More fragments', 0, '', 21, 1, []),
+        (2, 'dicom.pdv.data', 'PDV Data', None, '2 bytes', 22, 2, []),
+    ])
+
+
+EXACT = {name[6:]: value for name, value in globals().items() if name.startswith("EXACT_")}
+
+
+def tree_rows(tree: Field) -> list[tuple]:
+    return [(d, f.key, f.label, f.value, f.display, f.offset, f.length,
+             [(x.severity, x.code, x.message) for x in f.findings]) for d, f in tree.walk()]
+
+
+@pytest.mark.parametrize("name", sorted(EXACT))
+def test_exact_tree(name):
+    data, info, expected = EXACT[name]
+    d = dissect_pdu(data)
+    assert d.info == info
+    got = tree_rows(d.tree)
+    for i, (g, e) in enumerate(zip(got, expected)):
+        assert g == e, (i, g, e)
+    assert len(got) == len(expected)
+
+
+# -- findings exact: severity, code and message of each check (mutation testing) ------------------------------
+
+from tests.pdu_fixtures import (abstract_syntax, app_context, impl_class_uid, max_length,  # noqa: E402
+                                transfer_syntax, user_info)
+
+
+def exact_findings(d) -> list[tuple[str, str, str]]:
+    return [(x.severity, x.code, x.message) for x in d.findings]
+
+
+def test_header_truncated_and_empty_input_exact():
+    """PS3.8 §9.3.1: 6 header bytes (type, reserved, 32-bit length); fewer is a truncated header."""
+    d = dissect_pdu(b"")
+    assert (d.info, d.pdu_type, d.length, d.body) == ("(empty)", 0, 0, None)
+    assert exact_findings(d) == [("error", "truncated", "PDU Type: 1 bytes needed, only 0 present")]
+    d = dissect_pdu(b"\x01")
+    assert d.info == "A-ASSOCIATE-RQ (truncated header)" and d.tree.display == d.info
+    assert isinstance(d.body, AssociateRQ) and not d.body.accept
+    assert exact_findings(d) == [("error", "truncated", "Reserved: 1 bytes needed, only 0 present")]
+    d = dissect_pdu(b"\x02\x00\x00\x00\x00")
+    assert d.info == "A-ASSOCIATE-AC (truncated header)" and d.body.accept
+    assert exact_findings(d) == [("error", "truncated", "PDU Length: 4 bytes needed, only 3 present")]
+    assert [(f.key, f.offset, f.length) for f in d.tree.children] == [
+        ("dicom.pdu.type", 0, 1), ("dicom.assoc.reserved", 1, 1), ("dicom.truncated", 2, 3)]
+    assert isinstance(dissect_pdu(b"\x06\x00").body, Release) and dissect_pdu(b"\x06\x00").body.reply
+    assert dissect_pdu(b"\x09\x00\x00").body is None
+
+
+def test_dissector_error_is_a_finding_not_an_exception():
+    d = dissect_pdu(None)
+    assert (d.pdu_type, d.length, d.info) == (0, 0, "Unknown PDU (0x00) (undecoded)")
+    assert [(x.severity, x.code) for x in d.findings] == [("error", "dissector-error")]
+    assert d.findings[0].message.startswith("internal error while decoding: TypeError(")
+    assert (d.tree.key, d.tree.offset, d.tree.length) == ("dicom", 0, 0)
+
+
+def test_pdu_length_findings_exact():
+    assert exact_findings(dissect_pdu(pdu(0x05, bytes(6)))) == [
+        ("warning", "bad-pdu-length", "A-RELEASE-RQ length is 6; PS3.8 §9.3 fixes it at 4"),
+        ("warning", "pdu-extra-bytes", "2 bytes after the A-RELEASE-RQ fields, inside its length")]
+    assert exact_findings(dissect_pdu(pdu(0x07, bytes(3)))) == [
+        ("warning", "bad-pdu-length", "A-ABORT length is 3; PS3.8 §9.3 fixes it at 4"),
+        ("error", "truncated", "Reason: 1 bytes needed, only 0 present")]
+    d = dissect_pdu(pdu(0x01, bytes(20)))
+    assert exact_findings(d)[0] == ("error", "bad-pdu-length",
+                                    "A-ASSOCIATE-RQ length is 20; the fixed part alone is 68 bytes")
+    assert d.info == "A-ASSOCIATE-RQ ? → (empty)"
+    # 68 bytes is the fixed part exactly: no length finding (items missing are other findings).
+    d = dissect_pdu(pdu(0x02, struct.pack(">HH", 1, 0) + b"B".ljust(16) + b"A".ljust(16) + bytes(32)))
+    assert "bad-pdu-length" not in codes(d)
+    assert exact_findings(d) == [
+        ("error", "no-application-context", "no Application Context item (PS3.8 §9.3.2.1)"),
+        ("error", "no-presentation-context", "no presentation context items"),
+        ("warning", "no-user-info", "no User Information item (PS3.8 §9.3.2.3)")]
+    d = dissect_pdu(release_rq()[:8])
+    assert exact_findings(d)[0] == ("error", "truncated", "PDU length is 4 but only 2 bytes are present")
+    t = dissect_pdu(release_rq() + b"\x07\x00\x00")
+    trailing = t.tree.find("dicom.trailing")
+    assert (trailing.offset, trailing.length, trailing.display) == (10, 3, "3 bytes")
+    assert exact_findings(t) == [("warning", "trailing-bytes", "3 bytes after the end given by the PDU length")]
+    assert t.tree.length == 13
+    u = dissect_pdu(pdu(0x0A, b"xyz"))
+    assert (u.info, u.body) == ("Unknown PDU (0x0A)", None)
+    assert exact_findings(u) == [("error", "unknown-pdu-type", "PDU type 0x0A is not defined by PS3.8 §9.3.1")]
+    data = u.tree.find("dicom.pdu.data")
+    assert (data.offset, data.length, data.value, data.display) == (6, 3, b"xyz", "3 bytes: 78 79 7a")
+
+
+def test_reject_and_abort_codes_exact():
+    d = dissect_pdu(abort(2, 9))
+    assert d.info == "A-ABORT service-provider: Unknown (0x09)"
+    assert exact_findings(d) == [("warning", "unknown-value", "abort reason 9 is not defined (PS3.8 §9.3.8)")]
+    assert exact_findings(dissect_pdu(abort(0, 9))) == []          # reason not significant for a user abort
+    d = dissect_pdu(abort(1, 0))
+    assert d.info == "A-ABORT reserved (0x01)"
+    assert exact_findings(d) == []                                   # 1 is a reserved source, still defined
+    d = dissect_pdu(assoc_rj(1, 9, 1))
+    assert d.info == "A-ASSOCIATE-RJ rejected-permanent: Unknown (0x01) (Unknown (0x09))"
+    assert exact_findings(d) == [("warning", "unknown-value", "Source 9 is not defined by PS3.8")]
+    d = dissect_pdu(assoc_rj(1, 2, 9))
+    assert exact_findings(d) == [("warning", "unknown-value",
+                                  "reject reason 9 is not defined for source 2 (PS3.8 §9.3.4)")]
+    assert dissect_pdu(assoc_rj(3, 1, 1)).findings[0].message == "Result 3 is not defined by PS3.8"
+    cut = dissect_pdu(assoc_rj(1, 1, 1)[:7])
+    assert cut.info == "A-ASSOCIATE-RJ" and cut.body.result is None
+    cut = dissect_pdu(abort(2, 2)[:8])
+    assert cut.info == "A-ABORT" and cut.body.source is None
+
+
+def test_reserved_bytes_display_and_note_exact():
+    data = bytearray(assoc_rq())
+    data[1] = 0x10                       # reserved byte of the PDU header
+    data[44] = 0xAB                      # inside the 32 reserved bytes (42-73)
+    d = dissect_pdu(bytes(data))
+    res = d.tree.find_all("dicom.assoc.reserved")
+    assert (res[0].display, res[0].offset) == ("10", 1)
+    assert (res[2].display, res[2].offset, res[2].length) == ("00 00 ab 00 00 00 00 00 00 00 00 00 00 00 00 00 …", 42, 32)
+    assert exact_findings(d) == [
+        ("note", "reserved-nonzero", "Reserved is 10; PS3.8 §9.3 says send 00H (receivers ignore it)"),
+        ("note", "reserved-nonzero", "Reserved is 00 00 ab 00 00 00 00 00 00 00 00 00 00 00 00 00 …;"
+                                     " PS3.8 §9.3 says send 00H (receivers ignore it)")]
+
+
+def test_association_items_findings_exact():
+    rq = assoc_rq()
+    d = dissect_pdu(pdu(1, rq[6:74] + app_context("1.2.3") + rq[74:]))
+    assert d.body.application_context == "1.2.3"                          # the first one counts
+    assert exact_findings(d) == [
+        ("warning", "unknown-application-context",
+         "application context '1.2.3' is not the DICOM one (1.2.840.10008.3.1.1.1)"),
+        ("warning", "duplicate-item", "more than one Application Context item")]
+    d = dissect_pdu(pdu(1, rq[6:] + user_info(max_pdu=999)))
+    assert exact_findings(d) == [("warning", "duplicate-item", "more than one User Information item")]
+    assert d.body.user_info.max_pdu_length == 999                          # sub-items of both are read
+    assert exact_findings(dissect_pdu(assoc_rq(max_pdu=None, impl_uid=None))) == [
+        ("warning", "no-max-length", "no Maximum Length sub-item; it is mandatory (PS3.8 Annex D.1)"),
+        ("warning", "no-implementation-uid",
+         "no Implementation Class UID sub-item; it is mandatory (PS3.7 §D.3.3.2)")]
+    ctx = item(0x20, bytes([1, 0, 0, 0]) + abstract_syntax(VERIFICATION) + abstract_syntax(CT_STORAGE)
+               + transfer_syntax(IMPLICIT_LE))
+    d = dissect_pdu(pdu(1, rq[6:74] + app_context() + ctx + user_info()))
+    assert [(c.id, c.abstract_syntax) for c in d.body.contexts] == [(1, VERIFICATION)]
+    assert exact_findings(d) == [("warning", "multiple-abstract-syntax",
+                                  "context 1 holds 2 abstract syntax sub-items; one allowed")]
+    d = dissect_pdu(assoc_rq(contexts=[(2, None, [])]))
+    assert exact_findings(d) == [                   # the context's own findings, then its ID field's
+        ("error", "no-abstract-syntax", "context 2 proposes no abstract syntax"),
+        ("error", "no-transfer-syntax", "context 2 proposes no transfer syntax"),
+        ("warning", "even-context-id", "presentation context ID 2 is even; it must be odd (PS3.8 §9.3.2.2)")]
+    assert d.tree.find("dicom.pctx").display == "ID 2, (no abstract syntax)"
+    d = dissect_pdu(assoc_rq(version=3))
+    assert exact_findings(d) == [("warning", "bad-version",
+                                  "protocol version is 0x0003; DICOM defines only version 1 (PS3.8 §9.3.2)")]
+
+
+def test_acceptance_contexts_exact():
+    d = dissect_pdu(assoc_ac(results=[(1, 7, IMPLICIT_LE)]))
+    assert exact_findings(d) == [("warning", "unknown-value",
+                                  "presentation context result 7 is not defined (PS3.8 §9.3.3.2)")]
+    assert d.tree.find("dicom.pctx").display == "ID 1, Unknown (0x07)"
+    assert d.body.contexts[0].transfer_syntaxes == [IMPLICIT_LE]
+    # A rejected context's empty transfer syntax is not recorded and is not a zero-length finding.
+    d = dissect_pdu(assoc_ac(results=[(1, 3, "")]))
+    assert exact_findings(d) == [] and d.body.contexts[0].transfer_syntaxes == []
+    d = dissect_pdu(assoc_ac(results=[(1, 0, None)]))
+    assert exact_findings(d) == [("error", "no-transfer-syntax", "accepted context 1 names no transfer syntax")]
+    assert d.tree.find("dicom.pctx").display == "ID 1, acceptance"
+    ac = assoc_ac()
+    two = item(0x21, bytes([3, 0, 0, 0]) + transfer_syntax(IMPLICIT_LE) + transfer_syntax(EXPLICIT_LE))
+    d = dissect_pdu(pdu(0x02, ac[6:] + two))
+    assert exact_findings(d) == [("warning", "multiple-transfer-syntax", "context 3 answers 2 transfer syntaxes;"
+                                  " an acceptance carries exactly one (PS3.8 §9.3.3.2)")]
+    assert d.body.contexts[1].transfer_syntaxes == [IMPLICIT_LE, EXPLICIT_LE]
+    # A request-only item in an acceptance: decoded, with a warning naming the PDU.
+    d = dissect_pdu(pdu(0x02, ac[6:] + pctx_rq(5, VERIFICATION, [IMPLICIT_LE])))
+    assert ("warning", "unexpected-item", "Presentation Context (RQ) is not expected in an A-ASSOCIATE-AC") \
+        in exact_findings(d)
+    d = dissect_pdu(pdu(0x01, assoc_rq()[6:] + item(0x21, bytes([7, 0, 0, 0]))))
+    assert ("warning", "unexpected-item", "Presentation Context (AC) is not expected in an A-ASSOCIATE-RQ") \
+        in exact_findings(d)
+
+
+def test_item_walk_findings_exact():
+    rq = assoc_rq(with_user_info=False)
+    # Three stray bytes at the end of the PDU: too few for an item header (PS3.8 §9.3.2: 4-byte item header).
+    d = dissect_pdu(pdu(0x01, rq[6:] + user_info() + b"\x50\x00\x00"))
+    stray = d.tree.children[-1]
+    assert (stray.key, stray.label, stray.offset, stray.length) == ("dicom.assoc.item.data", "Stray bytes",
+                                                                    len(rq) + len(user_info()), 3)
+    assert exact_findings(d) == [("error", "item-header-short",
+                                  "3 bytes left in the PDU: too few for an item header")]
+    # An item whose length runs past the PDU: clamped to the PDU's end.
+    body = rq[6:] + item(0x50, max_length(100) + impl_class_uid(), length=400)
+    d = dissect_pdu(pdu(0x01, body))
+    ui = d.tree.find("dicom.userinfo")
+    assert (ui.offset, ui.length) == (len(rq), len(body) + 6 - len(rq))
+    assert ("error", "item-overflow", "User Information length 400 runs 356 bytes past the end of the PDU; clamped") \
+        in exact_findings(d)
+    assert d.body.user_info.max_pdu_length == 100
+    # Unknown item at top level: a note, skipped by its length; unknown user item: length only, recorded.
+    d = dissect_pdu(pdu(0x01, assoc_rq()[6:] + item(0x7E, b"abcd")))
+    unk = d.tree.find("dicom.assoc.item.unknown")
+    assert (unk.label, unk.offset, unk.length) == ("Unknown item (0x7E)", len(assoc_rq()), 8)
+    assert unk.find("dicom.assoc.item.data").value == b"abcd"
+    assert exact_findings(d) == [("note", "unknown-item",
+                                  "item type 0x7E is not defined by PS3.8/PS3.7; skipped by its length")]
+    d = dissect_pdu(assoc_rq(extra_user_items=item(0x5F, b"secret")))
+    data = d.tree.find("dicom.userinfo.data")
+    assert (data.value, data.display) == (None, "6 bytes")
+    assert d.body.user_info.unknown_items == [0x5F]
+    # A known item type where it does not belong, without a handler there: raw, with a warning.
+    d = dissect_pdu(assoc_rq(extra_user_items=item(0x30, VERIFICATION.encode())))
+    assert exact_findings(d) == [("warning", "unexpected-item", "Abstract Syntax does not belong in the user"
+                                  " information item")]
+    assert d.tree.find("dicom.userinfo.unknown").label == "Abstract Syntax"
+    assert d.body.user_info.unknown_items == [0x30]
+    # Zero-length items warn, except a rejected context's transfer syntax.
+    d = dissect_pdu(assoc_rq(impl_version=""))
+    assert exact_findings(d) == [("warning", "zero-length-item", "Implementation Version Name is empty"
+                                  " (item length 0)")]
+
+
+def test_too_many_items_is_bounded():
+    """More than MAX_ITEMS (1024) items at one level: the rest is one raw field with an error."""
+    from dicomsniff.ul.dissect import MAX_ITEMS
+    many = b"".join(item(0x7E, b"") for _ in range(MAX_ITEMS + 3))
+    d = dissect_pdu(pdu(0x01, assoc_rq(with_user_info=False)[6:] + many))
+    last = d.tree.children[-1]
+    assert (last.key, last.label, last.length) == ("dicom.assoc.item.data", "Undecoded items", 20)
+    assert [f.findings for f in d.tree.children if f.key == "dicom.assoc.item.data"][0][0].message == \
+        f"more than {MAX_ITEMS} items in the PDU"
+    assert len(d.tree.find_all("dicom.assoc.item.unknown")) == MAX_ITEMS - 2      # actx and the context first
+
+
+def test_fixed_size_sub_items_exact():
+    """Maximum Length (PS3.8 D.1) and Asynchronous Operations Window (PS3.7 D.3.3.3) are 4 bytes."""
+    d = dissect_pdu(assoc_rq(max_pdu=None, extra_user_items=item(0x51, struct.pack(">IH", 5000, 7))))
+    assert d.body.user_info.max_pdu_length == 5000
+    assert exact_findings(d) == [
+        ("error", "item-length-invalid", "Maximum Length must be 4 bytes, item holds 6"),
+        ("warning", "item-extra-bytes", "2 bytes after the end of the Maximum Length fields")]
+    ml = d.tree.find("dicom.userinfo.maxlen")
+    base = ml.offset
+    assert [(f.key, f.offset - base, f.length, f.display) for f in ml.children] == [
+        ("dicom.assoc.item.type", 0, 1, "Maximum Length (0x51)"), ("dicom.assoc.reserved", 1, 1, "00"),
+        ("dicom.assoc.item.len", 2, 2, "6"), ("dicom.max_pdu_len", 4, 4, "5000"),
+        ("dicom.assoc.item.extra", 8, 2, "2 bytes: 00 07")]
+    d = dissect_pdu(assoc_rq(extra_user_items=item(0x53, b"\x00\x01")))
+    assert d.body.user_info.async_window is None
+    assert exact_findings(d) == [("error", "item-length-invalid",
+                                  "Asynchronous Operations Window must be 4 bytes, item holds 2")]
+    raw = d.tree.find("dicom.userinfo.asyncneg").find("dicom.assoc.item.data")
+    assert (raw.value, raw.length) == (b"\x00\x01", 2)
