@@ -293,3 +293,19 @@ def test_a_long_lossy_transfer_fits_on_one_screen():
     from dicomsniff.output.tui.rows import findings_text
     raw = findings_text(a, None).plain
     assert raw.count("(tcp-gap)") == 2 and "×20 " in raw and "×8 " in raw
+
+
+@pytest.mark.parametrize("name", HEALTHY + FAILING)
+def test_a_capture_file_cut_anywhere_blames_no_peer(name):
+    """The capture file ends at a random byte: no ERROR the whole capture lacks, few lines, exit ≤ 1 if healthy."""
+    import random
+    data = (CAPTURES / name).read_bytes()
+    _, base = intact(name)
+    rnd = random.Random(name)
+    for _ in range(6):
+        cut = rnd.randrange(100, len(data))
+        _, fs = diagnosed(data[:cut])
+        assert errors(fs) <= errors(base), (cut, [(f.code, f.message) for f in fs if f.severity == "error"])
+        assert max(loud_per_association(fs).values(), default=0) <= 10, (cut, [(f.code, f.count) for f in fs])
+        if name in HEALTHY:
+            assert exit_status(fs) <= 1, (cut, [(f.severity, f.code, f.message) for f in fs])
