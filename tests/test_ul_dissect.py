@@ -1276,3 +1276,84 @@ def test_fixed_size_sub_items_exact():
                                   "Asynchronous Operations Window must be 4 bytes, item holds 2")]
     raw = d.tree.find("dicom.userinfo.asyncneg").find("dicom.assoc.item.data")
     assert (raw.value, raw.length) == (b"\x00\x01", 2)
+
+
+def test_text_clipping_and_version_length_exact():
+    """Wire strings are shown up to 80 characters; a version name over 16 bytes is a warning (PS3.7 D.3.3.2.3)."""
+    d = dissect_pdu(assoc_rq(impl_version="V" * 81))
+    assert d.tree.find("dicom.userinfo.version").display == "V" * 80 + "… (81 chars)"
+    assert d.tree.find("dicom.userinfo.impl_version").display == "V" * 80 + "… (81 chars)"
+    assert d.body.user_info.implementation_version == "V" * 81
+    assert exact_findings(d) == [("warning", "version-name-too-long",
+                                  "implementation version name is 81 bytes; at most 16 (PS3.7 §D.3.3.2)")]
+    assert dissect_pdu(assoc_rq(impl_version="V" * 80)).tree.find("dicom.userinfo.version").display == "V" * 80
+    assert [f.code for f in dissect_pdu(assoc_rq(impl_version="V" * 17)).findings] == ["version-name-too-long"]
+    assert dissect_pdu(assoc_rq(impl_version="V" * 16)).findings == []
+    uid90 = "1." + "2" * 88
+    d = dissect_pdu(assoc_rq(impl_uid=uid90))
+    assert d.tree.find("dicom.userinfo.uid").display == uid90[:80] + "… (90 chars)"
+    assert exact_findings(d) == [("warning", "invalid-uid", f"Implementation Class UID '{uid90[:80]}… (90 chars)'"
+                                                            " is not a valid UID (PS3.5 §9.1)")]
+
+
+def test_uid_and_ae_findings_exact():
+    d = dissect_pdu(assoc_rq(contexts=[(1, VERIFICATION + " ", [IMPLICIT_LE + "\x00"])]))
+    assert exact_findings(d) == [
+        ("note", "uid-padded", "Abstract Syntax is padded with space; UIDs are not padded in network negotiation"
+                               " (PS3.5 §9.1, PS3.8 Annex F)"),
+        ("note", "uid-padded", "Transfer Syntax is padded with NUL; UIDs are not padded in network negotiation"
+                               " (PS3.5 §9.1, PS3.8 Annex F)")]
+    assert d.body.contexts[0].abstract_syntax == VERIFICATION
+    assert exact_findings(dissect_pdu(assoc_rq(contexts=[(1, "1.02.3", [IMPLICIT_LE])]))) == [
+        ("warning", "invalid-uid", "Abstract Syntax '1.02.3' is not a valid UID (PS3.5 §9.1)")]
+    d = dissect_pdu(assoc_rq(calling="A\\B"))
+    assert exact_findings(d) == [("warning", "ae-title-nonprintable",
+                                  "Calling AE Title 'A\\\\B' holds control, non-ASCII or backslash characters")]
+    assert [f.code for f in dissect_pdu(assoc_rq(calling=b"A\xe9B")).findings] == ["ae-title-nonprintable"]
+    assert [f.code for f in dissect_pdu(assoc_rq(calling=b"A~B")).findings] == []       # 0x7E is printable
+    d = dissect_pdu(assoc_rq(called=" " * 16))
+    called = d.tree.find("dicom.assoc.ae.called")
+    assert (called.value, called.display, d.body.called_ae, d.info) == ("", "(empty)", "",
+                                                                         "A-ASSOCIATE-RQ FINDSCU → (empty)")
+    assert exact_findings(d) == [("warning", "ae-title-empty",
+                                  "Called AE Title is all spaces (PS3.5 AE must not be empty)")]
+    # Leading spaces are insignificant too (PS3.5 AE); the field keeps its 16-byte span.
+    d = dissect_pdu(assoc_rq(calling="  STORESCU"))
+    calling = d.tree.find("dicom.assoc.ae.calling")
+    assert (calling.value, calling.offset, calling.length) == ("STORESCU", 26, 16)
+
+
+def test_user_identity_displays_exact():
+    """PS3.7 D.3.3.7: identity types, positive-response flag, server response previews (24 characters)."""
+    def ident(data):
+        return dissect_pdu(data).tree.find("dicom.userinfo.user_identify")
+    f = ident(assoc_rq(extra_user_items=user_identity_rq(1, b"bob")))
+    assert f.display == "username bob"
+    assert [(c.key[len("dicom.userinfo.user_identify."):], c.display) for c in f.children[3:]] == [
+        ("type", "username (1)"), ("response_requested", "no (0)"), ("primary_field_length", "3"),
+        ("primary_field", "bob"), ("secondary_field_length", "0"), ("secondary_field", "(empty)")]
+    f = ident(assoc_rq(extra_user_items=user_identity_rq(3, b"tkt", response_requested=2)))
+    assert f.display == "Kerberos service ticket"
+    assert [c.display for c in f.children[3:]] == ["Kerberos service ticket (3)", "invalid (2)", "3", "3 bytes: tkt",
+                                                   "0", "(empty)"]
+    d = dissect_pdu(assoc_rq(extra_user_items=user_identity_rq(2, b"bob", b"pw", 1)))
+    assert d.tree.find("dicom.userinfo.user_identify").display == "username and passcode bob, passcode ********"
+    assert d.tree.find("dicom.userinfo.user_identify.response_requested").display == "yes (1)"
+    for token, shown in [(b"A" * 24, "24 bytes: " + "A" * 24), (b"A" * 25, "25 bytes: " + "A" * 24 + "…"),
+                         (b"\x01\x02", "2 bytes: 01 02"), (b"", "0 bytes")]:
+        f = ident(assoc_ac(extra_user_items=user_identity_ac(token)))
+        assert f.find("dicom.userinfo.user_identify.server_response").display == shown
+        assert f.display == f"server response {len(token)} bytes"
+    # Stated lengths that do not add up: values hidden, extra bytes shown by length only.
+    body = bytes([2, 0]) + struct.pack(">H", 3) + b"bob" + struct.pack(">H", 2) + b"pw" + b"zz"
+    d = dissect_pdu(assoc_rq(extra_user_items=item(0x58, body)))
+    f = d.tree.find("dicom.userinfo.user_identify")
+    assert [(c.key[len("dicom.userinfo.user_identify."):], c.value, c.display, c.length) for c in f.children[5:]] == [
+        ("primary_field_length", 3, "3", 2), ("primary_field", None, "3 bytes (hidden)", 3),
+        ("secondary_field_length", 2, "2", 2), ("secondary_field", None, "********", 2),
+        ("extra", None, "2 bytes (hidden)", 2)]
+    assert exact_findings(d) == [
+        ("warning", "user-identity-lengths",
+         "user identity field lengths do not add up to the item length; values hidden"),
+        ("warning", "item-extra-bytes", "2 bytes after the user identity fields")]
+    assert d.body.user_info.user_identity.primary == b"" and d.body.user_info.user_identity.secondary == b"pw"
