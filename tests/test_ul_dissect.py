@@ -1357,3 +1357,97 @@ def test_user_identity_displays_exact():
          "user identity field lengths do not add up to the item length; values hidden"),
         ("warning", "item-extra-bytes", "2 bytes after the user identity fields")]
     assert d.body.user_info.user_identity.primary == b"" and d.body.user_info.user_identity.secondary == b"pw"
+
+
+def test_pdata_empty_last_pdv_is_kept():
+    """A PDV of length 2 (context id + control header, no value) is valid (PS3.8 §9.3.5): CTN ends data sets so."""
+    d = dissect_pdu(pdata([(1, DATA, b"ab"), (1, DATA | LAST, b"")]))
+    assert exact_findings(d) == []
+    assert [(p.offset, p.length, p.value_offset, p.value_length, p.is_last) for p in d.body.pdvs] == [
+        (6, 4, 12, 2, False), (14, 2, 20, 0, True)]
+    last = d.tree.find_all("dicom.pdv")[-1]
+    assert (last.label, last.offset, last.length) == ("PDV ctx 1, Data set, Last fragment (0 bytes)", 14, 6)
+    assert [(c.key, c.offset, c.length) for c in last.children] == [
+        ("dicom.pdv.len", 14, 4), ("dicom.pdv.ctx", 18, 1), ("dicom.pdv.flags", 19, 1), ("dicom.pdv.data", 20, 0)]
+    assert d.info == "P-DATA-TF ctx 1 Data, More; ctx 1 Data, Last"
+
+
+def test_pdata_bad_pdvs_exact():
+    # PDV length 1 (< 2: no room for context id and control header).
+    d = dissect_pdu(pdu(0x04, pdv(1, 3, b"ab") + b"\x00\x00\x00\x01\x01\x03"))
+    assert exact_findings(d) == [("error", "pdv-length-invalid",
+                                  "PDV length 1 at PDU offset 14 does not fit the 6 bytes left in the PDU")]
+    inv = d.tree.find("dicom.pdv.invalid")
+    assert (inv.label, inv.offset, inv.length, inv.display) == ("Undecoded PDV bytes", 14, 6, "6 bytes")
+    assert len(d.body.pdvs) == 1
+    # PDV length that ends exactly at the PDU's end is fine; one byte more is not.
+    ok = pdu(0x04, struct.pack(">IBB", 4, 1, 3) + b"ab")
+    assert exact_findings(dissect_pdu(ok)) == []
+    over = pdu(0x04, struct.pack(">IBB", 5, 1, 3) + b"ab")
+    assert exact_findings(dissect_pdu(over)) == [("error", "pdv-length-invalid",
+                                                  "PDV length 5 at PDU offset 6 does not fit the 8 bytes left in"
+                                                  " the PDU")]
+    # The PDU ends inside a PDV header.
+    d = dissect_pdu(pdu(0x04, pdv(1, 3, b"ab") + b"\x00\x00\x00"))
+    assert exact_findings(d) == [("error", "pdv-truncated", "PDU ends inside a PDV header (3 of 6 bytes)")]
+    assert d.tree.find("dicom.pdv.invalid").length == 3
+    # The capture ends inside a PDV header: only the truncation of the PDU is reported.
+    d = dissect_pdu(pdata([(1, 3, b"ab"), (1, 3, b"cd")])[:17])
+    assert exact_findings(d) == [("error", "truncated", "PDU length is 16 but only 11 bytes are present")]
+    assert (d.tree.find("dicom.pdv.invalid").offset, d.tree.find("dicom.pdv.invalid").length) == (14, 3)
+    # The capture ends inside a PDV value: the PDV is kept, its spans clamped to the bytes present.
+    d = dissect_pdu(pdata([(1, 3, b"abcdef")])[:14])
+    assert [(f.key, f.offset, f.length, f.display) for _, f in d.tree.walk() if f.key.startswith("dicom.pdv")] == [
+        ("dicom.pdv", 6, 8, ""), ("dicom.pdv.len", 6, 4, "8"), ("dicom.pdv.ctx", 10, 1, "1"),
+        ("dicom.pdv.flags", 11, 1, "0x03"), ("dicom.pdv.flags.command", 11, 1, ""),
+        ("dicom.pdv.flags.last", 11, 1, ""), ("dicom.pdv.data", 12, 2, "6 bytes")]
+    # Reserved flag bits and an even context id: exact warnings.
+    d = dissect_pdu(pdata([(2, 0x07, b"xy")]))
+    assert exact_findings(d) == [
+        ("warning", "even-context-id", "PDV context ID 2 is even; it must be odd (PS3.8 §9.3.2.2)"),
+        ("warning", "pdv-flags-reserved",
+         "reserved bits of the message control header are set (0x07); PS3.8 Annex E.2 says 0")]
+    assert exact_findings(dissect_pdu(pdata([(1, 0x04, b"xy")])))[0][1] == "pdv-flags-reserved"
+
+
+def test_build_pdata_tree_edges_exact():
+    """The streaming framer's tree: header from the arguments, no-PDV warning, the bound on PDVs shown."""
+    t = build_pdata_tree(0, [], [])
+    assert (t.display, t.length) == ("P-DATA-TF (no PDV)", 6)
+    assert [(x.severity, x.code, x.message) for x in t.findings] == [
+        ("warning", "no-pdv", "P-DATA-TF without a PDV (PS3.8 §9.3.5 requires one or more)")]
+    assert (t.key, t.label) == ("dicom", "DICOM")
+    t = build_pdata_tree(-5, [], [])
+    assert (t.length, t.find("dicom.pdu.len").value) == (6, 0)
+    assert [x.code for x in build_pdata_tree(5, [], []).findings] == ["no-pdv"]
+    assert build_pdata_tree(6, [], []).findings == []
+    from dicomsniff.field import Finding
+    f = Finding("error", "pdv-truncated", "x")
+    assert build_pdata_tree(3, [], [f]).findings == [f]                # the given finding, not also no-pdv
+    t = build_pdata_tree(10, [Pdv(6, 6, 1, 3)], [], reserved=0x1FF)
+    assert t.find("dicom.assoc.reserved").value == b"\xff"
+    assert [(f.key, f.offset, f.length) for _, f in t.walk()] == [
+        ("dicom", 0, 16), ("dicom.pdu.type", 0, 1), ("dicom.assoc.reserved", 1, 1), ("dicom.pdu.len", 2, 4),
+        ("dicom.pdv", 6, 10), ("dicom.pdv.len", 6, 4), ("dicom.pdv.ctx", 10, 1), ("dicom.pdv.flags", 11, 1),
+        ("dicom.pdv.flags.command", 11, 1), ("dicom.pdv.flags.last", 11, 1), ("dicom.pdv.data", 12, 4)]
+    four = [Pdv(6 + i * 6, 2, 1, 0) for i in range(4)]
+    assert pdata_info(four) == "P-DATA-TF " + "; ".join(["ctx 1 Data, More"] * 4)
+    assert pdata_info(four + [Pdv(30, 2, 3, 3)]).endswith("; ctx 1 Data, More; … (+1 PDVs)")
+    # More PDVs than shown: one summary node spanning the rest, exactly.
+    from dicomsniff.ul.dissect import MAX_PDVS
+    pdvs = [Pdv(6 + i * 8, 4, 1, 0) for i in range(MAX_PDVS + 2)]
+    t = build_pdata_tree((MAX_PDVS + 2) * 8, pdvs, [])
+    more = t.find("dicom.pdv.more")
+    assert (more.label, more.value, more.display) == ("2 more PDVs", 2, "")
+    assert (more.offset, more.length) == (6 + MAX_PDVS * 8, 16)
+    assert [(x.severity, x.code, x.message) for x in more.findings] == [
+        ("note", "too-many-pdvs", f"{MAX_PDVS + 2} PDVs; the first {MAX_PDVS} are shown")]
+    assert len(t.find_all("dicom.pdv")) == MAX_PDVS
+    t = build_pdata_tree(MAX_PDVS * 8, pdvs[:MAX_PDVS], [])
+    assert t.find("dicom.pdv.more") is None
+    # Spans clamped to what is available.
+    t = build_pdata_tree(100, [Pdv(6, 98, 1, 2)], [], available=20)
+    assert [(f.key, f.offset, f.length) for _, f in t.walk()][4:] == [
+        ("dicom.pdv", 6, 14), ("dicom.pdv.len", 6, 4), ("dicom.pdv.ctx", 10, 1), ("dicom.pdv.flags", 11, 1),
+        ("dicom.pdv.flags.command", 11, 1), ("dicom.pdv.flags.last", 11, 1), ("dicom.pdv.data", 12, 8)]
+    assert t.find("dicom.pdv").label == "PDV ctx 1, Data set, Last fragment (96 bytes)"
