@@ -20,6 +20,7 @@ from .tcp.events import StreamClosed, StreamData, StreamGap, StreamOpened
 from .tcp.reassembly import TcpReassembler
 from .ul.detect import classify_stream_start, plausible_pdu_header
 from .ul.events import MAX_SPANS, PduEvent, PdvChunk, PdvLoss
+from .ul.pdus import ASSOCIATE_AC, AssociateRQ
 from .ul.framer import LOOKAHEAD, PduFramer
 
 # How many bytes of a direction are looked at before deciding a stream is not DICOM.
@@ -308,8 +309,8 @@ class Analyzer:
                     self._message_event(d, m, held, out)
             elif t is PduEvent:
                 assoc.on_pdu(ev)
-                if ev.pdu_type <= 2 and ev.complete and ev.decoded is not None:
-                    self._negotiated(d)     # only a whole A-ASSOCIATE lists every context
+                if ev.pdu_type <= 2 and ev.complete:
+                    self._negotiated(d, ev)
                 out.append(PduSeen(assoc, ev))
                 if held:
                     out.extend(held)
@@ -322,19 +323,23 @@ class Analyzer:
                 out.append(ev)
 
     @staticmethod
-    def _negotiated(d: _Dicom) -> None:
-        """Bound what the framers may accept when searching for a PDU: the receiver's max PDU, proposed IDs."""
-        assoc = d.assoc
-        rq, ac = assoc.rq, assoc.ac
-        to_client, to_server = d.framers[1 - assoc.client_dir], d.framers[assoc.client_dir]
-        if rq is not None:
-            ids = frozenset(c.id for c in rq.contexts if isinstance(c.id, int))
-            if ids:
-                for f in d.framers:
-                    f.contexts = ids
-            to_client.max_pdu = rq.user_info.max_pdu_length or None
-        if ac is not None:
-            to_server.max_pdu = ac.user_info.max_pdu_length or None
+    def _negotiated(d: _Dicom, pdu: PduEvent) -> None:
+        """Bound what the framers may accept when searching for a PDU: the receiver's max PDU, context IDs.
+
+        Only a whole A-ASSOCIATE-RQ/AC is used (a cut one lists only some contexts); the AC answers
+        every proposed context, so either gives the IDs a P-DATA-TF may carry.
+        """
+        body = pdu.decoded.body if pdu.decoded is not None else None
+        if not isinstance(body, AssociateRQ):
+            return
+        client_dir = d.assoc.client_dir
+        ids = frozenset(c.id for c in body.contexts if isinstance(c.id, int))
+        if ids:
+            for f in d.framers:
+                f.contexts = ids if f.contexts is None else f.contexts | ids
+        # Maximum Length Received bounds what the other side sends to the one that announced it.
+        receiver = client_dir if pdu.pdu_type == ASSOCIATE_AC else 1 - client_dir
+        d.framers[receiver].max_pdu = body.user_info.max_pdu_length or None
 
     def _message_event(self, d: _Dicom, m, held: list, out: list) -> None:
         assoc = d.assoc

@@ -287,3 +287,30 @@ def test_capture_starting_at_the_synack_with_the_clients_second_segment_first():
     # frames_: SYN-ACK, ACK, then the A-ASSOCIATE-RQ in 100-byte segments; swap its first two
     frames_[2], frames_[3] = frames_[3], frames_[2]
     assert _decode_summary(frames_) == ref
+
+
+def test_cut_associate_rq_does_not_narrow_the_contexts_a_search_accepts():
+    # The capture lost a segment inside a 40-context A-ASSOCIATE-RQ; later a hole swallows a PDU
+    # header. The search must still accept P-DATA on context 79 (proposed after the hole in the RQ,
+    # answered in the AC): the context IDs come from a whole A-ASSOCIATE only.
+    ctxs = [(2 * i + 1, VERIFICATION, [IMPLICIT_LE]) for i in range(40)]
+    c = Conv(("10.0.0.1", 40000), ("10.0.0.2", 104), mss=200)
+    rq = assoc_rq("SCU", "SCP", contexts=ctxs)
+    c.send(0, rq[:400])
+    c.send(0, rq[400:600], skip=True)
+    c.send(0, rq[600:])
+    c.send(1, assoc_ac("SCU", "SCP", results=[(i, 0, IMPLICIT_LE) for i, _, _ in ctxs]))
+    first = pdata([(79, COMMAND | LAST, echo_rq(1))])
+    c.send(0, first[:50])
+    c.send(0, first[50:], skip=True)              # runs to the end of this PDU: the next header is lost too
+    c.send(0, pdata([(79, COMMAND | LAST, echo_rq(2))])[:7], skip=True)
+    c.send(0, pdata([(79, COMMAND | LAST, echo_rq(2))])[7:] + pdata([(79, COMMAND | LAST, echo_rq(3))]))
+    c.send(1, pdata([(79, COMMAND | LAST, echo_rsp(3))]))
+    c.send(0, release_rq())
+    c.send(1, release_rp())
+    an, events = run(c.fin())
+    (a,) = an.associations
+    assert [(m.message.name, m.message.complete) for m in of(events, MessageSeen)] == \
+        [("incomplete command set", False), ("C-ECHO-RQ", True), ("C-ECHO-RSP", True)]
+    assert [(ex.message_id, ex.status) for ex in a.exchanges if ex.request is not None][-1] == (3, 0)
+    assert a.outcome == "released"

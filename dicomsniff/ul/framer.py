@@ -122,9 +122,11 @@ class PduFramer:
             if cut >= len(data):
                 return out
             data = memoryview(data)[cut:]
-            self._run(deque([(data, ev.frame, ev.frame_offset + cut, ev.ts_ns)]), out)
-            return out
-        self._run(deque([(data, ev.frame, ev.frame_offset, ev.ts_ns)]), out)
+            replay = self._consume(memoryview(data), ev.frame, ev.frame_offset + cut, ev.ts_ns, out)
+        else:
+            replay = self._consume(memoryview(data), ev.frame, ev.frame_offset, ev.ts_ns, out)
+        if replay:
+            self._run(deque(replay), out)
         return out
 
     def gap(self, ev: StreamGap, out: list | None = None) -> list:
