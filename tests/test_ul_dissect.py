@@ -1451,3 +1451,63 @@ def test_build_pdata_tree_edges_exact():
         ("dicom.pdv", 6, 14), ("dicom.pdv.len", 6, 4), ("dicom.pdv.ctx", 10, 1), ("dicom.pdv.flags", 11, 1),
         ("dicom.pdv.flags.command", 11, 1), ("dicom.pdv.flags.last", 11, 1), ("dicom.pdv.data", 12, 8)]
     assert t.find("dicom.pdv").label == "PDV ctx 1, Data set, Last fragment (96 bytes)"
+
+
+def _u16_uid(uid: str) -> bytes:
+    """A 2-byte length then the UID, as in PS3.7 D.3.3.4-D.3.3.6 sub-items."""
+    return struct.pack(">H", len(uid)) + uid.encode()
+
+
+def test_common_extended_negotiation_related_list_exact():
+    """PS3.7 D.3.3.6: the related general SOP class list has its own length; each UID its own 2-byte length."""
+    head = _u16_uid(CT_STORAGE) + _u16_uid(STORAGE_SERVICE)
+    rel = _u16_uid("1.2") + b"\x00"                      # one UID, then a stray byte: ends inside a UID length
+    d = dissect_pdu(assoc_rq(extra_user_items=item(0x57, head + struct.pack(">H", len(rel)) + rel)))
+    assert d.body.user_info.common_extended_negotiation == [(CT_STORAGE, STORAGE_SERVICE, ["1.2"])]
+    assert exact_findings(d) == [("error", "length-overflow", "related SOP class list ends inside a UID length")]
+    f = d.tree.find("dicom.userinfo.commonextneg")
+    assert [(c.key.rsplit(".", 1)[-1], c.offset - f.offset, c.length) for _, c in f.walk()][4:] == [
+        ("len", 4, 2), ("sopclassuid", 6, 25), ("len", 31, 2), ("serviceclassuid", 33, 17), ("len", 50, 2),
+        ("related", 52, 6), ("len", 52, 2), ("relatedsopclassuid", 54, 3), ("extra", 57, 1)]
+    # A related UID whose length runs past the list: clamped, with the list's bytes left.
+    rel = _u16_uid("1.2")[:3]
+    d = dissect_pdu(assoc_rq(extra_user_items=item(0x57, head + struct.pack(">H", len(rel)) + rel)))
+    assert d.body.user_info.common_extended_negotiation == [(CT_STORAGE, STORAGE_SERVICE, ["1"])]
+    assert exact_findings(d) == [("error", "length-overflow", "Related General SOP Class UID length 3 runs past"
+                                                              " the end of its item (1 bytes left)")]
+    # The list length itself runs past the item.
+    d = dissect_pdu(assoc_rq(extra_user_items=item(0x57, head + struct.pack(">H", 40) + _u16_uid("1.2"))))
+    assert d.body.user_info.common_extended_negotiation == [(CT_STORAGE, STORAGE_SERVICE, ["1.2"])]
+    assert exact_findings(d) == [("error", "length-overflow", "related general SOP class identification length 40"
+                                                              " runs past the end of its item (5 bytes left)")]
+    # No related classes at all is fine.
+    d = dissect_pdu(assoc_rq(extra_user_items=common_ext_neg(CT_STORAGE, STORAGE_SERVICE, [])))
+    assert exact_findings(d) == [] and d.body.user_info.common_extended_negotiation == [
+        (CT_STORAGE, STORAGE_SERVICE, [])]
+
+
+def test_role_and_extended_negotiation_edges_exact():
+    d = dissect_pdu(assoc_rq(extra_user_items=item(0x54, struct.pack(">H", 40) + b"1.2" + b"\x01\x00")))
+    assert d.body.user_info.roles == []                       # roles cut off: not recorded
+    assert exact_findings(d)[0] == ("error", "length-overflow",
+                                    "SOP Class UID length 40 runs past the end of its item (5 bytes left)")
+    d = dissect_pdu(assoc_rq(extra_user_items=item(0x56, _u16_uid(CT_STORAGE))))
+    assert exact_findings(d) == [] and d.body.user_info.extended_negotiation == [(CT_STORAGE, b"")]
+    assert d.tree.find("dicom.userinfo.extneg.info").display == "0 bytes"
+    d = dissect_pdu(assoc_rq(extra_user_items=item(0x56, _u16_uid(CT_STORAGE) + b"\x00" * 70)))
+    info = d.tree.find("dicom.userinfo.extneg.info")
+    assert (info.value, info.display, info.length) == (None, "70 bytes: " + "00 " * 15 + "00 …", 70)
+    assert d.body.user_info.extended_negotiation == [(CT_STORAGE, b"\x00" * 70)]
+    d = dissect_pdu(assoc_rq(extra_user_items=item(0x56, _u16_uid(CT_STORAGE) + b"\x05" * 64)))
+    assert d.tree.find("dicom.userinfo.extneg.info").value == b"\x05" * 64
+
+
+def test_pdata_header_fields_are_the_ones_read():
+    """The P-DATA-TF tree shows the header as read, with its findings (a non-zero reserved byte)."""
+    d = dissect_pdu(pdu(0x04, pdv(1, 3, b"ab"), reserved=0x10))
+    assert [(f.key, f.display) for f in d.tree.children[:3]] == [
+        ("dicom.pdu.type", "P-DATA-TF (0x04)"), ("dicom.assoc.reserved", "10"), ("dicom.pdu.len", "8")]
+    assert exact_findings(d) == [("note", "reserved-nonzero",
+                                  "Reserved is 10; PS3.8 §9.3 says send 00H (receivers ignore it)")]
+    d = dissect_pdu(pdata([(1, 3, b"abcdef")])[:14])
+    assert d.tree.find("dicom.pdu.len").findings[0].message == "PDU length is 12 but only 8 bytes are present"
