@@ -223,6 +223,21 @@ class Analyzer:
                     break
         return b"".join(parts)
 
+    @staticmethod
+    def _runs(p: _Pending, direction: int, limit: int) -> list[bytes]:
+        """The contiguous runs of bytes (between holes) of a direction, ``limit`` bytes in all."""
+        runs: list[list[bytes]] = [[]]
+        n = 0
+        for e in p.events:
+            if n >= limit:
+                break
+            if type(e) is StreamData and e.direction == direction:
+                runs[-1].append(bytes(e.data[:limit - n]))
+                n += len(runs[-1][-1])
+            elif isinstance(e, StreamGap) and e.direction == direction and runs[-1]:
+                runs.append([])
+        return [b"".join(r) for r in runs if r]
+
     def _decide(self, stream: int, out: list, final: bool = False) -> None:
         p = self.pending[stream]
         key = self.tcp.stream_key(stream)
@@ -238,6 +253,9 @@ class Analyzer:
             if kind == "associate":
                 verdict = (direction, False)
                 break
+            if kind == "accept":            # the A-ASSOCIATE-AC's sender is the server
+                verdict = (1 - direction, False)
+                break
             if kind == "midstream":
                 verdict = (self._guess_client(key, p), False)
                 break
@@ -245,8 +263,7 @@ class Analyzer:
                 undecided = True
         if verdict is None and (forced or final or p.sizes[0] >= DETECT_LIMIT or p.sizes[1] >= DETECT_LIMIT):
             for direction in (0, 1):
-                buf = self._prefix(p, direction, DETECT_LIMIT)
-                if buf and find_pdu_run(buf) >= 0:
+                if any(find_pdu_run(buf) >= 0 for buf in self._runs(p, direction, DETECT_LIMIT)):
                     verdict = (self._guess_client(key, p), True)
                     break
             if verdict is None and forced:

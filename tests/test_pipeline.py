@@ -314,3 +314,24 @@ def test_cut_associate_rq_does_not_narrow_the_contexts_a_search_accepts():
         [("incomplete command set", False), ("C-ECHO-RQ", True), ("C-ECHO-RSP", True)]
     assert [(ex.message_id, ex.status) for ex in a.exchanges if ex.request is not None][-1] == (3, 0)
     assert a.outcome == "released"
+
+
+def test_association_found_when_its_rq_is_lost_and_its_ac_cut():
+    # The capture lost the whole A-ASSOCIATE-RQ and most of the AC; the AC's first bytes still say
+    # DICOM (and who the server is), and the messages after the holes decode.
+    ctxs = [(2 * i + 1, VERIFICATION, [IMPLICIT_LE]) for i in range(20)]
+    c = Conv(("10.0.0.1", 40000), ("10.0.0.2", 4000), mss=200)
+    c.send(0, assoc_rq("SCU", "SCP", contexts=ctxs), skip=True)
+    ac = assoc_ac("SCU", "SCP", results=[(i, 0, IMPLICIT_LE) for i, _, _ in ctxs])
+    c.send(1, ac[:200])
+    c.send(1, ac[200:], skip=True)
+    c.send(0, pdata([(3, COMMAND | LAST, echo_rq(1))]))
+    c.send(1, pdata([(3, COMMAND | LAST, echo_rsp(1))]))
+    c.send(0, release_rq())
+    c.send(1, release_rp())
+    an, events = run(c.fin())
+    (a,) = an.associations
+    assert a.client.port == 40000 and a.server.port == 4000
+    assert [(m.message.name, m.message.complete) for m in of(events, MessageSeen)] == \
+        [("C-ECHO-RQ", True), ("C-ECHO-RSP", True)]
+    assert a.outcome == "released" and a.loss[0].bytes == len(assoc_rq("SCU", "SCP", contexts=ctxs))

@@ -32,14 +32,16 @@ def _ae_ok(field: bytes) -> bool:
     return bool(field.strip(b"\x00 "))
 
 
-def looks_like_associate_rq(buf: bytes | memoryview) -> bool:
+def looks_like_associate_rq(buf: bytes | memoryview, pdu_type: int = ASSOCIATE_RQ) -> bool:
     """True if ``buf`` starts with what can only be an A-ASSOCIATE-RQ (PS3.8 §9.3.2).
 
     Needs the 74-byte fixed part and the first item header (78 bytes); the
-    application context UID is checked as far as ``buf`` holds it.
+    application context UID is checked as far as ``buf`` holds it. With
+    ``pdu_type=ASSOCIATE_AC`` the same for an A-ASSOCIATE-AC (PS3.8 §9.3.3),
+    whose fixed part has the same shape.
     """
     try:
-        if len(buf) < 78 or buf[0] != ASSOCIATE_RQ or buf[1] != 0:
+        if len(buf) < 78 or buf[0] != pdu_type or buf[1] != 0:
             return False
         length = _U32.unpack_from(buf, 2)[0]
         if not ASSOC_MIN <= length <= ASSOC_MAX:
@@ -104,8 +106,9 @@ def plausible_pdu_header(buf: bytes | memoryview, pos: int = 0, max_len: int = P
 
 
 def classify_stream_start(buf: bytes | memoryview) -> str | None:
-    """"associate" if ``buf`` opens with an A-ASSOCIATE-RQ, "midstream" if it opens with at least
-    two plausible consecutive PDUs (a capture that began mid-association), else None."""
+    """"associate" if ``buf`` opens with an A-ASSOCIATE-RQ, "accept" if with an A-ASSOCIATE-AC (its
+    A-ASSOCIATE-RQ not captured), "midstream" if it opens with at least two plausible consecutive
+    PDUs (a capture that began mid-association), else None."""
     if looks_like_associate_rq(buf):
         return "associate"
     pos, run = 0, 0
@@ -117,4 +120,6 @@ def classify_stream_start(buf: bytes | memoryview) -> str | None:
                 break
     except Exception:
         return None
-    return "midstream" if run >= 2 else None
+    if run >= 2:
+        return "midstream"
+    return "accept" if looks_like_associate_rq(buf, ASSOCIATE_AC) else None
