@@ -335,3 +335,39 @@ def test_association_found_when_its_rq_is_lost_and_its_ac_cut():
     assert [(m.message.name, m.message.complete) for m in of(events, MessageSeen)] == \
         [("C-ECHO-RQ", True), ("C-ECHO-RSP", True)]
     assert a.outcome == "released" and a.loss[0].bytes == len(assoc_rq("SCU", "SCP", contexts=ctxs))
+
+
+def test_findings_after_loss_name_their_frames():
+    # Loss inside a data set, a lost command PDV (its data set becomes orphan data) and a lost PDU
+    # header (a search): every finding names frames, none is 0, and the resync names the frame where
+    # the PDU it found begins.
+    c = Conv(("10.0.0.1", 40000), ("10.0.0.2", 104), mss=100)
+    c.send(0, assoc_rq("SCU", "SCP", contexts=[(1, VERIFICATION, [IMPLICIT_LE]), (3, CT_STORAGE, [IMPLICIT_LE])]))
+    c.send(1, assoc_ac("SCU", "SCP", results=[(1, 0, IMPLICIT_LE), (3, 0, IMPLICIT_LE)]))
+    data = patient(PatientComments="x" * 300)
+    store1 = pdata([(3, COMMAND | LAST, store_rq(1))]) + pdata([(3, DATA | LAST, data)])
+    c.send(0, store1[:300]).send(0, store1[300:400], skip=True).send(0, store1[400:])
+    store2 = pdata([(3, COMMAND | LAST, store_rq(2))]) + pdata([(3, DATA | LAST, data)])
+    cmd_len = len(pdata([(3, COMMAND | LAST, store_rq(2))]))
+    c.send(0, store2[:cmd_len], skip=True).send(0, store2[cmd_len:])
+    c.send(0, pdata([(1, COMMAND | LAST, echo_rq(3))])[:6], skip=True)
+    c.send(0, pdata([(1, COMMAND | LAST, echo_rq(3))])[6:])
+    c.send(1, pdata([(3, COMMAND | LAST, store_rsp(1))]))
+    c.send(1, pdata([(3, COMMAND | LAST, store_rsp(2))]))
+    c.send(0, release_rq())
+    c.send(1, release_rp())
+    an, events = run(c.fin())
+    (a,) = an.associations
+    assert a.findings and all(f.frames and 0 not in f.frames for f in a.findings), a.findings
+    codes = [f.code for f in a.findings]
+    assert codes.count("orphan-data") == 1 and "resync" in codes
+    # one search after the lost command PDU (found the data PDU after it), one after the lost header
+    # of the C-ECHO-RQ's PDU (found the A-RELEASE-RQ)
+    found = [e.pdu for e in of(events, PduSeen) if e.pdu.direction == 0 and e.pdu.stream_offset in
+             (len(assoc_rq("SCU", "SCP", contexts=[(1, VERIFICATION, [IMPLICIT_LE]), (3, CT_STORAGE, [IMPLICIT_LE])]))
+              + len(store1) + cmd_len,)]
+    rel = [e.pdu for e in of(events, PduSeen) if e.pdu.name == "A-RELEASE-RQ"][0]
+    assert [f.frames for f in a.findings if f.code == "resync"] == [[found[0].frame], [rel.frame]]
+    assert [(m.message.name, m.message.complete, m.message.cut) for m in of(events, MessageSeen)
+            if m.message.direction == 0] == [("C-STORE-RQ", False, "capture-loss")]
+    assert all(m.message.frames and 0 not in m.message.frames for m in of(events, MessageSeen))
