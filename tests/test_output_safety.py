@@ -322,3 +322,33 @@ def test_own_descriptor_path_with_stdout_a_file(tmp_path):
                             "/proc/self/fd/1"], stdout=f, stderr=subprocess.PIPE, text=True, env=env, timeout=60)
     assert r.returncode == 0, r.stderr
     assert json.loads(out.read_text())["associations"][0]["calling_ae"] == "ECHOSCU"
+
+
+def test_viewer_live_save_ends_as_the_capture_does(tmp_path):
+    """view --live -w: the viewer's loader renames the pcap into place when capture stops normally, and keeps
+    an existing file when the source fails."""
+    from dicomsniff.output.tui.session import Loader, new_analyzer, new_session
+
+    def load(source, target: Path):
+        loader = Loader(new_session("live", live=True), new_analyzer(), post=lambda p: progress.append(p))
+        progress: list = []
+        stopper = threading.Timer(0.3, loader.stop.set)
+        stopper.start()
+        loader.run_live(source, PcapWriter(target, ETHERNET))
+        stopper.cancel()
+        return progress[-1]
+
+    def boom():
+        raise OSError(5, "Input/output error")
+
+    kept = tmp_path / "kept.pcap"
+    kept.write_bytes(b"old capture")
+    done = load(_Source(CAPTURES / "echo.pcap", then=boom), kept)
+    assert done.done and "Input/output error" in done.error
+    assert kept.read_bytes() == b"old capture"
+    saved = tmp_path / "saved.pcap"
+    saved.write_bytes(b"old capture")
+    done = load(_Source(CAPTURES / "echo.pcap"), saved)
+    assert done.done and done.error is None
+    assert len(list(open_capture(str(saved)))) == len(list(open_capture(str(CAPTURES / "echo.pcap"))))
+    assert leftovers(tmp_path) == []
