@@ -295,6 +295,10 @@ def test_cut_command_is_an_incomplete_message_with_its_frames():
     w = Wire()
     (m,) = done(w.send(0, p[:14]) + w.send(0, p[14:], skip=True))
     assert m.name == "incomplete command set" and m.frames == [1] and not m.complete
+    # not one value byte captured: the frame of its PDV header still names it
+    w = Wire()
+    (m,) = done(w.send(0, p[:12]) + w.send(0, p[12:], skip=True))
+    assert m.name == "incomplete command set" and m.frames == [1] and m.command_spans.length == 0
 
 
 def test_data_set_with_a_hole_ends_at_its_last_fragment():
