@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ..capture.frame import endpoint_text, ip_text
 from ..dimse.assembler import Message
-from ..dimse.commands import command_name, is_request, is_response
+from ..dimse.commands import is_request, is_response
 from ..dimse.status import status_info
 from ..field import ERROR, NOTE, WARN
 from ..ul.events import PduEvent
@@ -258,6 +258,11 @@ class Association:
     @property
     def folded_count(self) -> int:
         return sum(self.folded.values())
+
+    @property
+    def open_exchanges(self) -> list[Exchange]:
+        """Requests still waiting for their final response (kept and folded ones)."""
+        return list(self._open.values())
 
     def _full(self) -> bool:
         return self.keep_exchanges is not None and len(self.exchanges) >= self.keep_exchanges

@@ -36,7 +36,7 @@ from pydicom.datadict import dictionary_description
 from ..field import ERROR, WARN
 from ..textsafe import safe_text
 from ..uids import uid_name
-from .association import ABORTED, INCOMPLETE, Association, Exchange
+from .association import INCOMPLETE, Association, Exchange
 
 C_STORE, C_MOVE, C_GET = 0x0001, 0x0021, 0x0010
 CRASH_WINDOW_NS = 5_000_000      # "within a few milliseconds": connections of one host closing this close together
@@ -135,7 +135,7 @@ def _open_exchanges(a: Association) -> list[Exchange]:
     """Requests still waiting for their final response (kept and folded), in the order they were sent."""
     seen: set[int] = set()
     out: list[Exchange] = []
-    for ex in list(a.exchanges) + list(getattr(a, "_open", {}).values()):
+    for ex in list(a.exchanges) + a.open_exchanges:
         if id(ex) in seen or ex.request is None or ex.final is not None:
             continue
         seen.add(id(ex))

@@ -6,8 +6,8 @@ bytes (declared ``fragile``, and the incomplete-unit codes) are not raised once
 that direction lost bytes before them: they are counted in one ``capture-loss``
 WARNING per association and direction, with the totals (gaps, bytes, frames,
 time span) and what is incomplete. The same holds at the end of a direction cut
-by the end of the capture (``capture-ended``) or by a TCP reset
-(``connection-reset``, which names the peer that reset). The facts these rest on
+by the end of the capture (``capture-ended``); a direction cut by a TCP reset is
+``peer-closed``'s (``rules/closing.py``), which names the peer that reset. The facts these rest on
 are the association's: ``loss[d]`` (LossTally), ``loss_from[d]``, ``closes`` and
 each message's ``complete`` flag — not the framer's wording.
 """
@@ -18,7 +18,6 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ...dimse.commands import is_request
 from ...field import ERROR, NOTE, WARN
 from ..association import Association
 from ..findings import Finding
@@ -43,11 +42,6 @@ declare("capture-ended", WARN, "capture",
         "the capture ended in the middle of a PDU or message: what was being sent, how much was captured",
         evidence="end of capture (eof close) with an incomplete PDU or message", source="rule",
         rule="fold_capture", test="tests/test_capture_loss_diagnosis.py", supersedes=("association-incomplete",))
-declare("connection-reset", ERROR, "response",
-        "a peer reset the TCP connection mid-PDU or mid-message, said once (ERROR when an operation was lost);"
-        " peer-closed says it when loaded", evidence="RST close event,"
-        " incomplete units at the end of the direction", source="rule", rule="fold_capture",
-        test="tests/test_capture_loss_diagnosis.py", supersedes=("association-incomplete",))
 
 
 def _label(m) -> str:
@@ -144,9 +138,9 @@ def fold_capture(a: Association, findings: list[Finding], opts: Options) -> list
     for d, b in buckets.items():
         out.append(_loss_finding(a, d, b))
     for d, (how, ev) in tails.items():
-        if how == "rst" and "peer-closed" in CATALOGUE:
-            continue             # the termination rule's one line says who reset and what was cut
-        out.append(_tail_finding(a, d, how, ev, tail_buckets[d]))
+        if how == "rst":
+            continue             # peer-closed (rules/closing.py) says once who reset and what was cut
+        out.append(_tail_finding(a, d, ev, tail_buckets[d]))
     return out
 
 
@@ -207,32 +201,19 @@ def _loss_finding(a: Association, d: int, b: _Bucket) -> Finding:
     return f
 
 
-def _tail_finding(a: Association, d: int, how: str, ev, b: _Bucket) -> Finding:
+def _tail_finding(a: Association, d: int, ev, b: _Bucket) -> Finding:
+    """The capture ended while direction ``d`` was in the middle of a unit: the capture's limit, not a peer's fault."""
     sender = a.side(d)
     cut = [m for m in a.messages if m.direction == d and not m.complete]
-    what = ""
+    what = f" in the middle of a PDU from the {sender}"
     if cut:
         m = cut[-1]
         what = f" while the {sender} was sending {_label(m)}"
         if m.data_spans is not None:
-            what += f" ({_size(m.data_length)} of its data set {'sent' if how == 'rst' else 'captured'})"
-    else:
-        what = f" in the middle of a PDU from the {sender}"
-    open_requests = [ex for ex in a.exchanges if ex.request is not None and ex.final is None]
-    lost_op = bool(cut and cut[-1].command is not None and is_request(cut[-1].command.command_field)) or \
-        bool(open_requests)
-    if how == "eof":
-        return _f(a, WARN, "capture-ended", f"the capture ended{what}: the rest was not captured",
-                  [ev.frame or a.last_frame], "capture longer (or stop the capture after the association"
-                  " ends): the peers are not at fault for what is missing", key=str(d), direction=d)
-    by = ev.side
-    msg = f"the {by} reset the connection (RST, frame {ev.frame}){what}"
-    if open_requests:
-        msg += "; " + ", ".join(f"{ex.request.name} #{ex.message_id}" for ex in open_requests[:3]) + \
-            " got no response"
-    hint = (f"the {by} dropped the connection abruptly (process ended, crash, firewall or a timeout): check the"
-            f" {by}'s log at this time" + ("; the operation in flight was lost" if lost_op else ""))
-    return _f(a, ERROR if lost_op else WARN, "connection-reset", msg, [ev.frame], hint, key=str(d), direction=d)
+            what += f" ({_size(m.data_length)} of its data set captured)"
+    return _f(a, WARN, "capture-ended", f"the capture ended{what}: the rest was not captured",
+              [ev.frame or a.last_frame], "capture longer (or stop the capture after the association"
+              " ends): the peers are not at fault for what is missing", key=str(d), direction=d)
 
 
 @rule(code="ac-not-captured", severity=NOTE, group="capture",
@@ -270,7 +251,7 @@ def drop_unknown_negotiation(a: Association, findings: list[Finding], opts: Opti
                                                   "context-not-answered")]
 
 
-CLOSE_CODES = frozenset({"peer-closed", "association-incomplete", "connection-reset", "open-at-capture-end"})
+CLOSE_CODES = frozenset({"peer-closed", "association-incomplete"})
 
 
 @post

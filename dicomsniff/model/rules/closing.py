@@ -6,8 +6,8 @@ PDU, and what was lost (requests without a final response, a message cut while
 being sent) — in place of the model's ``association-incomplete``, the
 ``no-response`` per request and the cut-unit codes (at the end of the capture the
 model's ``association-incomplete`` stays, worded from the same evidence). Where a reset or the end of
-the capture cut a unit in flight, the capture rules' ``connection-reset`` /
-``capture-ended`` line already says it and this one steps aside. Across
+the capture cut a unit in flight, the capture rules' ``capture-ended`` line already says it and
+this one steps aside. Across
 associations, connections of one host that closed within a few milliseconds of
 each other while requests were outstanding read as the peer process ending
 (crash or kill). The facts and wording are :mod:`dicomsniff.model.evidence`'s.
@@ -44,14 +44,13 @@ def closing(a: Association, opts: Options) -> list[Finding]:
 def one_close_line(a: Association, findings: list[Finding], opts: Options) -> list[Finding]:
     """One line per association on how it ended.
 
-    A reset or capture end that cut a unit is already one ``connection-reset`` /
-    ``capture-ended`` line: ``peer-closed`` steps aside. An association still open
+    A capture end that cut a unit is already one ``capture-ended`` line: ``peer-closed`` steps aside. An association still open
     when the capture ended keeps the model's ``association-incomplete`` (group
     capture), worded from the evidence (how long after what, which requests had no
     response yet), in place of a ``no-response`` line per request.
     """
     codes = {f.code for f in findings}
-    if codes & {"connection-reset", "capture-ended"}:
+    if "capture-ended" in codes:
         return [f for f in findings if f.code != "peer-closed"]
     if "association-incomplete" not in codes or "peer-closed" in codes:
         return findings

@@ -4,7 +4,7 @@ expert findings. All rest on the bytes of one direction: after loss they fold in
 
 from __future__ import annotations
 
-from ...field import ERROR, NOTE, WARN
+from ...field import ERROR, NOTE
 from ...textsafe import safe_text
 from ...uids import uid_name
 from ..association import Association

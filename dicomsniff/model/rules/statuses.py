@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from ...field import ERROR, NOTE, WARN
 from ...textsafe import safe_text
+from .. import evidence as E
 from .. import hints as H
 from ..association import Association
 from ..findings import Finding
 from .base import C_FIND, C_GET, C_MOVE, Options, _f, _req_label, _sop, _strip, _values
 from .registry import rule
+
+
+MAX_CHECKED = 20        # failures per association whose request is examined for evidence
 
 
 @rule(code="dimse-failure", severity=ERROR, group="response",
@@ -28,6 +32,7 @@ from .registry import rule
 def statuses(a: Association, opts: Options) -> list[Finding]:
     out: list[Finding] = []
     vals = _values(a)
+    checked = 0             # failures whose request's data set is decoded for evidence (each decode costs)
     for ex in a.exchanges:
         info = ex.status_info
         final = ex.final
@@ -40,9 +45,7 @@ def statuses(a: Association, opts: Options) -> list[Finding]:
         sop = _strip(rcmd.sop_class_uid) if rcmd is not None else None
         label = _req_label(ex)
         frames = final.frames[:2]
-        extra = ""
-        if cmd is not None and cmd.error_comment:
-            extra += f" (error comment: '{safe_text(cmd.error_comment)}')"
+        extra = E.response_evidence(ex)         # Error Comment, Offending Element, verbatim
         subops = None
         if cf is not None and cf & 0x7FFF in (C_MOVE, C_GET) and cmd is not None:
             counts = [cmd.completed, cmd.failed, cmd.warning]
@@ -54,6 +57,9 @@ def statuses(a: Association, opts: Options) -> list[Finding]:
         hint = H.status_hint(info.code, cf, dest=safe_text(dest) if dest else None, sop=_sop(sop),
                              meaning=info.meaning, **vals)
         if info.category == "Failure":
+            if checked < MAX_CHECKED:
+                checked += 1
+                _, hint = E.failure_evidence(ex, hint)
             out.append(_f(a, ERROR, "dimse-failure", f"{label} ({_sop(sop)}) failed: {info.display}{extra}",
                           frames, hint, key=f"{(cf or 0) & 0x7FFF:04X}:{info.code:04X}"))
         elif info.category == "Warning":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ...field import WARN
 from ...ul.pdus import RELEASE_RP, RELEASE_RQ
+from .. import evidence as E
 from ..association import Association
 from ..findings import Finding
 from .base import Options, _f, _facts
@@ -31,10 +32,4 @@ def releases(a: Association, opts: Options) -> list[Finding]:
 @digest_hook
 def closing_facts(a: Association, opts: Options, digest) -> None:
     """The close facts of ``model/evidence.py`` on the digest, for the peer-ended rule across associations."""
-    try:
-        from .. import evidence
-    except ImportError:
-        return
-    fn = getattr(evidence, "close_facts", None)
-    if fn is not None:
-        digest.closing = fn(a, _facts(a, opts).last)
+    digest.closing = E.close_facts(a, _facts(a, opts).last)
