@@ -31,6 +31,8 @@ LINK_NAMES = {
     108: "OpenBSD loopback (LOOP)",
     113: "Linux cooked capture (SLL)",
     127: "IEEE 802.11 radiotap",
+    50: "PPP in HDLC-like framing",
+    51: "PPPoE",
     228: "Raw IPv4",
     229: "Raw IPv6",
     276: "Linux cooked capture v2 (SLL2)",
@@ -113,6 +115,8 @@ def decode_tcp(frame: Frame, notices: list[Notice] | None = None) -> TcpSegment 
     """The TCP segment in ``frame``, or None if it holds none (or too little to tell).
 
     ``notices``, if given, receives a NOTE for IP fragments (never reassembled).
+    Link layers and encapsulations this fast path does not know (PPP, 802.11,
+    MPLS, PPPoE, GRE/ERSPAN, VXLAN, Geneve, IP in IP) go to :mod:`.encap` (dpkt).
     """
     try:
         data = frame.data
@@ -122,10 +126,72 @@ def decode_tcp(frame: Frame, notices: list[Notice] | None = None) -> TcpSegment 
         else:
             link = LINK_DECODERS.get(lt)
             if link is None:
-                return None
+                return _slow(frame, notices, -1)
             ip = link(data)
             if ip < 0:
-                return None
+                return _slow(frame, notices, -1) if lt == LINKTYPE_ETHERNET and _encap_ether(data) else None
+        seg = _ip_tcp(frame, data, ip, lt, notices)
+        if seg is _TUNNEL:
+            return _slow(frame, notices, ip)
+        return seg
+    except (struct.error, IndexError, ValueError, TypeError):
+        return None
+
+
+# Returned by _ip_tcp for IP packets that may carry TCP one layer further in (GRE, UDP tunnels, IP in IP).
+_TUNNEL = object()
+TUNNEL_PROTOS = frozenset((4, 41, 47))            # IP in IP, IPv6 in IP, GRE
+TUNNEL_UDP_PORTS = frozenset((4789, 6081))        # VXLAN, Geneve
+PROTO_UDP = 17
+
+
+def _tunnel(data, at: int, proto: int):
+    """_TUNNEL if the IP payload at ``at`` (protocol ``proto``) may be a tunnel, else None."""
+    if proto in TUNNEL_PROTOS:
+        return _TUNNEL
+    if proto == PROTO_UDP:
+        sport, dport = struct.unpack_from(">HH", data, at)
+        if dport in TUNNEL_UDP_PORTS or sport in TUNNEL_UDP_PORTS:
+            return _TUNNEL
+    return None
+
+
+# EtherTypes (after any VLAN tags) worth the slow path: MPLS unicast/multicast, PPPoE session.
+ETH_ENCAP = frozenset((0x8847, 0x8848, 0x8864))
+
+
+def _encap_ether(data) -> bool:
+    pos = 12
+    etype = _H(data, pos)[0]
+    while etype in ETH_VLAN_TAGS:
+        pos += 4
+        etype = _H(data, pos)[0]
+    return etype in ETH_ENCAP
+
+
+def _slow(frame: Frame, notices: list[Notice] | None, outer_ip: int) -> TcpSegment | None:
+    """Encapsulations through dpkt (:mod:`.encap`), from the link layer or from an outer IP header
+    the fast path found (``outer_ip``, else -1); the fast path reads IP and TCP at the offset found."""
+    from .encap import ip_offset
+    data = frame.data
+    if not isinstance(data, bytes):
+        data = bytes(data)
+
+    def same(at: int, tcp) -> bool:
+        seg = _ip_tcp(frame, data, at, None, None)
+        return (isinstance(seg, TcpSegment) and seg.sport == tcp.sport and seg.dport == tcp.dport
+                and seg.seq == tcp.seq)
+
+    at = ip_offset(frame.linktype, data, same, outer_ip)
+    if at < 0:
+        return None
+    seg = _ip_tcp(frame, data, at, None, notices)
+    return seg if isinstance(seg, TcpSegment) else None
+
+
+def _ip_tcp(frame: Frame, data, ip: int, lt: int | None, notices: list[Notice] | None):
+    """The TCP segment of the IP packet at ``ip`` in ``data``; None; or _TUNNEL."""
+    try:
         avail = len(data)
         vb = data[ip]
         truncated = False
@@ -133,6 +199,8 @@ def decode_tcp(frame: Frame, notices: list[Notice] | None = None) -> TcpSegment 
             ihl = (vb & 0x0F) << 2
             total, frag, proto = _IPV4(data, ip + 2)
             if proto != PROTO_TCP or ihl < 20 or lt == LINKTYPE_IPV6:
+                if ihl >= 20 and lt != LINKTYPE_IPV6 and not frag & 0x3FFF:
+                    return _tunnel(data, ip + ihl, proto)
                 return None
             if frag & 0x3FFF:
                 _fragment(frame, notices, frag & 0x1FFF)
@@ -167,7 +235,7 @@ def decode_tcp(frame: Frame, notices: list[Notice] | None = None) -> TcpSegment 
                     size = (data[tcp + 1] + 2) * 4 if nh == 51 else (data[tcp + 1] + 1) * 8
                     nh, tcp = data[tcp], tcp + size
                 else:
-                    return None
+                    return _tunnel(data, tcp, nh) if not truncated else None
             else:
                 return None
         else:
