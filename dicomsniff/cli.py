@@ -148,7 +148,9 @@ def main() -> None:
 def dump(capture: str, verbose: bool, ports: tuple[int, ...]) -> None:
     """One line per DICOM PDU: frame, time, source → destination, PDU and summary."""
     from .output.dump import write_dump
-    an = Analyzer(ports=_ports(ports), keep_pdus=False, decode_data=verbose)
+    # stream_data: a command with a data set is known as its command set ends (DataStarted), so its
+    # line need not wait for the whole data set (output/dump.py)
+    an = Analyzer(ports=_ports(ports), keep_pdus=False, decode_data=verbose, stream_data=True)
     path = sys.stdin.buffer if capture == "-" else capture
     out = sys.stdout
     write = lambda line: out.write(line + "\n")  # noqa: E731
@@ -459,10 +461,12 @@ def view(capture: str | None, live: bool, interface: str | None, bpf: str | None
 
 def _split_target(target: str) -> tuple[str, int | None]:
     """``FILE#N`` → (FILE, N); a FILE whose own name has a '#' still works when it exists."""
-    path, sep, num = target.rpartition("#")
-    if sep and num.isdigit() and not os.path.exists(target):
-        return path, int(num)
-    return target, None
+    from .output.diff import TargetError, split_target
+    try:
+        return split_target(target)
+    except TargetError as e:
+        click.echo(f"dicomsniff: {e}", err=True)
+        sys.exit(2)
 
 
 def _associations_of(target: str, ports: tuple[int, ...]) -> list:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from dicomsniff.cli import main
@@ -104,3 +105,30 @@ def test_key_differences_name_the_exchange_when_there_are_several():
     out = invoke(CAPTURES / "store.pcap", CAPTURES / "abort.pcap", "--no-color").output
     assert "   ~ exchange 1: data set transfer syntax: A Implicit VR Little Endian  |  B Explicit VR Little Endian" in out
     assert "   - exchange 3: A C-STORE-RQ #3  |  B absent" in out
+
+
+def test_association_number_that_is_not_a_number_is_one_line_exit_2():
+    r = invoke(f"{A}#abc", B)
+    assert r.exit_code == 2
+    assert r.output.strip().splitlines() == [
+        f"dicomsniff: {A}#abc: association number 'abc' is not a number (FILE#N, N as in `dicomsniff summary`)"]
+    r = invoke(A, f"{B}#")
+    assert r.exit_code == 2
+    assert "no association number after '#'" in r.output and "No such file" not in r.output
+
+
+def test_split_target():
+    from dicomsniff.output.diff import TargetError, split_target
+    present = {"x.pcap", "odd#name.pcap"}
+    exists = present.__contains__
+    assert split_target("x.pcap#2", exists) == ("x.pcap", 2)
+    assert split_target("x.pcap", exists) == ("x.pcap", None)
+    assert split_target("odd#name.pcap", exists) == ("odd#name.pcap", None)   # a file named with '#'
+    assert split_target("missing.pcap#zz", exists) == ("missing.pcap#zz", None)  # then: no such file
+    with pytest.raises(TargetError, match="'1a' is not a number"):
+        split_target("x.pcap#1a", exists)
+
+
+def test_missing_file_with_a_number_still_says_no_such_file(tmp_path):
+    r = invoke(f"{tmp_path / 'nothere.pcap'}#2", B)
+    assert r.exit_code == 2 and "No such file or directory" in r.output

@@ -11,6 +11,7 @@ statuses. Built for "this worklist query works from A but not from B".
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass, field
 
 from rich.console import Console
@@ -20,6 +21,24 @@ from ..model.association import Association, Exchange
 from ..textsafe import safe_text
 from ..uids import uid_name
 from ..ul.tables import context_result_text, reject_text, user_identity_type_text
+
+class TargetError(ValueError):
+    """A ``FILE#N`` argument whose N is not an association number; the message is one line."""
+
+
+def split_target(target: str, exists=os.path.exists) -> tuple[str, int | None]:
+    """``FILE#N`` → (FILE, N); ``FILE`` → (FILE, None). A file whose own name has a '#' still works
+    when it exists. ``FILE#abc`` for an existing FILE raises :class:`TargetError` (one line)."""
+    path, sep, num = target.rpartition("#")
+    if not sep or exists(target):
+        return target, None
+    if num.isdigit():
+        return path, int(num)
+    if path and exists(path):
+        what = f"association number '{safe_text(num)}' is not a number" if num else "no association number after '#'"
+        raise TargetError(f"{safe_text(target)}: {what} (FILE#N, N as in `dicomsniff summary`)")
+    return target, None
+
 
 # Command set elements whose difference says nothing about behaviour.
 COMMAND_NOISE = frozenset({"CommandGroupLength", "MessageID", "MessageIDBeingRespondedTo"})
