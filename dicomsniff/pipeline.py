@@ -163,6 +163,9 @@ class Analyzer:
         if type(ev) is StreamData:
             d = self.dicom.get(ev.stream)
             if d is not None:
+                other = d.framers[1 - ev.direction]
+                if other.rbuf:          # searching for a PDU: this direction's answer settles it
+                    self._route(d, 1 - ev.direction, other.settle(), out)
                 self._route(d, ev.direction, d.framers[ev.direction].feed(ev), out)
                 return
             p = self.pending.get(ev.stream)

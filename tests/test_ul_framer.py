@@ -13,6 +13,7 @@ from hypothesis import given, settings, strategies as st
 from dicomsniff.notice import Notice
 from dicomsniff.tcp.events import StreamData, StreamGap
 from dicomsniff.ul.events import PduEvent, PdvChunk, PdvLoss
+from dicomsniff.ul.dissect import dissect_pdu
 from dicomsniff.ul.framer import BODY, HEADER, PDATA, RESYNC, PduFramer
 from pdu_fixtures import (COMMAND, DATA, LAST, VERIFICATION, CT_STORAGE, IMPLICIT_LE, abort, assoc_ac, assoc_rq,
                           pdata, pdu, release_rp, release_rq)
@@ -305,7 +306,9 @@ def test_gap_between_pdus_resyncs_without_a_broken_unit():
     evs = fd.feed(release_rq())
     evs += fd.gap(100)
     evs += fd.feed(release_rp())
-    assert [p.pdu_type for p in pdus(evs)] == [5, 6]    # whole, valid, and the captured bytes end there
+    assert [p.pdu_type for p in pdus(evs)] == [5]       # valid so far, but nothing after it yet
+    evs += fd.f.finish()                                # the stream ends right after it: accepted
+    assert [p.pdu_type for p in pdus(evs)] == [5, 6]
     assert all(p.complete for p in pdus(evs))
     assert [type(e).__name__ for e in evs].count("PdvLoss") == 1
     notices = [e for e in evs if type(e) is Notice]
@@ -502,8 +505,27 @@ def test_search_accepts_a_valid_pdu_only_once_it_is_whole():
         evs += fd.feed(good[i:i + 1])
         assert [p.pdu_type for p in pdus(evs)] == [5] and not [e for e in evs if type(e) is PdvChunk]
     evs += fd.feed(good[-1:])
-    assert [(p.pdu_type, p.stream_offset, p.complete) for p in pdus(evs)] == [(5, 0, True), (4, 110, True)]
+    assert [p.pdu_type for p in pdus(evs)] == [5]       # whole, but the header after it is not here yet
+    evs += fd.feed(release_rp()[:5])
+    assert [p.pdu_type for p in pdus(evs)] == [5]
+    evs += fd.feed(release_rp()[5:])                    # a valid header follows: accepted, and framing goes on
+    assert [(p.pdu_type, p.stream_offset, p.complete) for p in pdus(evs)] == \
+        [(5, 0, True), (4, 110, True), (6, 110 + len(good), True)]
     assert chunks_by_pdv(evs) == [b"q" * 30]
+
+
+def test_settle_accepts_a_whole_pdu_that_ends_where_the_held_bytes_end():
+    # The other direction spoke (the pipeline calls settle): a whole, valid PDU ending exactly at the
+    # end of what is held is accepted then; one that does not end there keeps waiting.
+    good = pdata([(3, COMMAND | LAST, b"q" * 30)])
+    fd = Feeder()
+    evs = fd.feed(release_rq()) + fd.gap(100) + fd.feed(good[:-1])
+    assert pdus(fd.f.settle()) == []
+    evs += fd.feed(good[-1:])
+    settled = fd.f.settle()
+    assert [(p.pdu_type, p.stream_offset) for p in pdus(settled)] == [(4, 110)]
+    assert [e.finding.code for e in settled if type(e) is Notice] == ["resync"]
+    assert fd.f.state == HEADER and fd.f.settle() == []
 
 
 def test_search_rejects_unproposed_contexts_and_oversized_pdus():
@@ -556,3 +578,65 @@ def test_gap_running_past_the_pdu_end_searches_from_the_hole_end():
     assert [e.finding.code for e in evs if type(e) is Notice] == ["resync"]
     assert "skipping 42 bytes" in [e for e in evs if type(e) is Notice][0].message
     assert [type(e).__name__ for e in evs].count("PdvLoss") == 1
+
+
+def test_gap_ending_exactly_at_a_pdv_end_keeps_the_next_pdv():
+    p = pdata([(1, DATA, b"a" * 40), (1, DATA | LAST, b"b" * 20)])
+    fd = Feeder()
+    evs = fd.feed(p[:20]) + fd.gap(52 - 20) + fd.feed(p[52:]) + fd.f.finish()      # first PDV ends at 52
+    assert chunks_by_pdv(evs) == [b"a" * 8, b"b" * 20]
+    (pd,) = pdus(evs)
+    assert pd.lost == [(20, 32)] and [x.context_id for x in pd.pdvs] == [1, 1]
+    assert not [e for e in evs if type(e) is PdvLoss]
+
+
+def test_second_gap_ending_exactly_at_the_cut_pdv_end():
+    p = pdata([(1, DATA, b"a" * 40), (1, DATA | LAST, b"b" * 20)])
+    fd = Feeder()
+    evs = fd.feed(p[:20]) + fd.gap(10) + fd.feed(p[30:40]) + fd.gap(12) + fd.feed(p[52:]) + fd.f.finish()
+    assert chunks_by_pdv(evs) == [b"a" * 8, b"b" * 20]
+    assert pdus(evs)[0].lost == [(20, 10), (40, 12)]
+
+
+def _after_hole(fd: Feeder, data: bytes) -> list:
+    return fd.feed(release_rq()) + fd.gap(64) + fd.feed(data) + fd.f.finish()
+
+
+def test_search_rejects_bad_control_headers_and_even_contexts():
+    bad_mch = pdata([(1, 0x04 | LAST, b"m" * 10)])
+    even_ctx = pdata([(2, COMMAND | LAST, b"e" * 10)])
+    fd = Feeder()
+    evs = _after_hole(fd, bad_mch + even_ctx + release_rp())
+    assert [(p.pdu_type, p.stream_offset) for p in pdus(evs)] == [(5, 0), (6, 74 + len(bad_mch) + len(even_ctx))]
+    assert not [e for e in evs if type(e) is PdvChunk]
+
+
+def test_search_needs_the_next_header_on_a_proposed_context():
+    fd = Feeder()
+    fd.f.contexts = frozenset({1})
+    one = pdata([(1, COMMAND | LAST, b"1" * 10)])
+    other = pdata([(5, COMMAND | LAST, b"5" * 10)])
+    evs = _after_hole(fd, one + other + release_rp())
+    # ``one`` is well formed, but the header after it opens a PDV on a context never proposed
+    assert [(p.pdu_type, p.stream_offset) for p in pdus(evs)] == [(5, 0), (6, 74 + len(one) + len(other))]
+
+
+def test_gap_in_a_buffered_pdu_never_shifts_bytes_after_the_hole():
+    ctxs = [(2 * i + 1, VERIFICATION, [IMPLICIT_LE]) for i in range(10)]
+    rq = assoc_rq(contexts=ctxs)
+    fd = Feeder()
+    evs = fd.feed(rq[:200]) + fd.gap(9) + fd.feed(rq[209:]) + fd.f.finish()
+    (p,) = pdus(evs)
+    assert not p.complete and p.lost == [(200, 9)]
+    ids = [c.id for c in p.decoded.body.contexts]
+    full = [c.id for c in dissect_pdu(rq[:200]).body.contexts]
+    assert ids == full                                  # only what lies before the hole is decoded
+
+
+def test_gap_to_the_exact_end_of_a_buffered_pdu_emits_it_there():
+    rq = assoc_rq()
+    fd = Feeder()
+    evs = fd.feed(rq[:100]) + fd.gap(len(rq) - 100)
+    (p,) = pdus(evs)
+    assert not p.complete and p.lost == [(100, len(rq) - 100)] and codes(p) == ["tcp-gap"]
+    assert fd.f.state == HEADER and pdus(fd.f.finish()) == []

@@ -181,6 +181,15 @@ class PduFramer:
         if frame:
             self.skip_from_frame = self.skip_from_frame or frame
 
+    def settle(self) -> list:
+        """The other direction spoke: a candidate that validates whole and ends exactly where the held
+        bytes end is accepted now rather than when the next header arrives (which, in a request/
+        response protocol, comes after the answer). Call before routing the other direction's data."""
+        out: list = []
+        if self.state == RESYNC and self.rbuf:
+            self._search(out, final=False, settle=True)
+        return out
+
     def finish(self, ts_ns: int = 0) -> list:
         """The stream ended: a search judges what it holds; a unit in progress is closed as incomplete."""
         out: list = []
@@ -511,7 +520,7 @@ class PduFramer:
             return None
         return self._search(out, final=False, replay_out=True)
 
-    def _search(self, out: list, final: bool, replay_out: bool = False) -> list | None:
+    def _search(self, out: list, final: bool, replay_out: bool = False, settle: bool = False) -> list | None:
         """Look for a PDU that validates; on success leave RESYNC and replay (or return) its bytes."""
         buf = self.rbuf
         i = self.rpos
@@ -525,7 +534,7 @@ class PduFramer:
                 self._trim(keep)
                 return None
             i = m.start()
-            verdict = self._validate(buf, i, n, final)
+            verdict = self._validate(buf, i, n, final, settle)
             if verdict is None:
                 self._trim(i)
                 return None
@@ -533,7 +542,7 @@ class PduFramer:
                 return self._accept(i, out, replay_out)
             i += 1
 
-    def _validate(self, buf: bytearray, i: int, n: int, final: bool) -> bool | None:
+    def _validate(self, buf: bytearray, i: int, n: int, final: bool, settle: bool = False) -> bool | None:
         """True if a PDU starts at ``buf[i]``, False if not, None if more bytes are needed to tell."""
         if i + 6 > n:
             return self._wait(i + 6, final)
@@ -573,10 +582,10 @@ class PduFramer:
             decoded = dissect_pdu(bytes(buf[i:end]))
             if decoded.findings and any(f.severity == ERROR for f in decoded.findings):
                 return False
-        # The whole PDU is here and valid: the next header must be valid too, or the captured
-        # bytes end exactly there (PDUs end where a sender's write ends; waiting for the next
-        # header would hold a request back until after its response).
-        if end == n:
+        # The whole PDU is here and valid: the next header must be valid too, or the stream end
+        # exactly there (``final``), or the other direction have spoken with the bytes ending
+        # exactly there (``settle``: a peer answers a whole request).
+        if end == n and (final or settle):
             return True
         if end + 6 > n:
             return self._wait(end if n < end else end + 6, final)
