@@ -837,7 +837,7 @@ def dissect_pdu(data: bytes | memoryview) -> DecodedPdu:
         n = len(data) if hasattr(data, "__len__") else 0
         root = Field("dicom", "DICOM", None, "", 0, n)
         root.findings.append(Finding(ERROR, "dissector-error", f"internal error while decoding: {exc!r}"))
-        t = data[0] if n else 0
+        t = data[0] if n and isinstance(data[0], int) else 0     # a str would make pdu_name raise here
         return DecodedPdu(t, 0, root, f"{pdu_name(t)} (undecoded)")
 
 
