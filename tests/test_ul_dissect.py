@@ -1511,3 +1511,84 @@ def test_pdata_header_fields_are_the_ones_read():
                                   "Reserved is 10; PS3.8 §9.3 says send 00H (receivers ignore it)")]
     d = dissect_pdu(pdata([(1, 3, b"abcdef")])[:14])
     assert d.tree.find("dicom.pdu.len").findings[0].message == "PDU length is 12 but only 8 bytes are present"
+
+
+def test_inputs_that_are_not_bytes_never_raise():
+    """dissect_pdu never raises: a str (a caller's mistake) or a list with a non-byte is an internal-error finding."""
+    d = dissect_pdu("abc")
+    assert (d.pdu_type, d.info, d.tree.length) == (0, "Unknown PDU (0x00) (undecoded)", 3)
+    assert [f.code for f in d.findings] == ["dissector-error"]
+    d = dissect_pdu([256, 0])
+    assert (d.pdu_type, d.info, d.tree.length) == (256, "Unknown PDU (0x100) (undecoded)", 2)
+
+
+def test_truncated_inside_item_header_stops_without_judging_the_rest():
+    """Cut inside an item's length: the PDU is truncated, and missing items are not reported as absent."""
+    d = dissect_pdu(assoc_rq()[:77])
+    assert exact_findings(d) == [("error", "truncated", "PDU length is 210 but only 71 bytes are present"),
+                                 ("error", "truncated", "Item Length: 2 bytes needed, only 1 present")]
+    actx = d.tree.find("dicom.assoc.item.actx")
+    assert (actx.offset, actx.length) == (74, 3)
+    # Cut inside the asynchronous operations window: no half window in the body.
+    rq = assoc_rq(extra_user_items=async_window(3, 2))
+    at = rq.find(b"\x53\x00\x00\x04")
+    d = dissect_pdu(rq[:at + 7])
+    assert d.body.user_info.async_window is None
+    assert exact_findings(d)[-1] == ("error", "truncated",
+                                     "Maximum Number Operations Performed: 2 bytes needed, only 1 present")
+
+
+def test_length_overflow_findings_sit_on_the_length_field():
+    ui = user_identity_rq(2, b"bob", b"pw")
+    d = dissect_pdu(assoc_rq(extra_user_items=ui[:6] + struct.pack(">H", 30) + ui[8:]))
+    plen = d.tree.find("dicom.userinfo.user_identify.primary_field_length")
+    assert [(x.severity, x.code, x.message) for x in plen.findings] == [
+        ("error", "length-overflow", "primary field length 30 runs past the end of its item (7 bytes left)")]
+    body = bytes([2, 0]) + struct.pack(">H", 3) + b"bob" + struct.pack(">H", 9) + b"pw"
+    d = dissect_pdu(assoc_rq(extra_user_items=item(0x58, body)))
+    slen = d.tree.find("dicom.userinfo.user_identify.secondary_field_length")
+    assert [(x.severity, x.code, x.message) for x in slen.findings] == [
+        ("error", "length-overflow", "secondary field length 9 runs past the end of its item (2 bytes left)")]
+    rel = struct.pack(">H", 40) + b"1.2"
+    d = dissect_pdu(assoc_rq(extra_user_items=item(0x57, _u16_uid(CT_STORAGE) + _u16_uid(STORAGE_SERVICE) + rel)))
+    assert [x.code for x in d.tree.find("dicom.userinfo.commonextneg.related.len").findings] == ["length-overflow"]
+    assert d.tree.find("dicom.userinfo.commonextneg").findings == []
+
+
+def test_raw_fields_keys_and_labels():
+    d = dissect_pdu(pdu(0x05, bytes(6)))
+    extra = d.tree.find("dicom.pdu.extra")
+    assert (extra.label, extra.offset, extra.length, extra.display) == ("Extra bytes", 10, 2, "2 bytes: 00 00")
+    d = dissect_pdu(pdu(0x01, assoc_rq()[6:] + item(0x7E, b"abcd")))
+    assert d.tree.find("dicom.assoc.item.data").label == "Item data"
+    d = dissect_pdu(assoc_rq(extra_user_items=item(0x5F, b"abcd")))
+    assert d.tree.find("dicom.userinfo.data").label == "Item data"
+    body = bytes([2, 0]) + struct.pack(">H", 3) + b"bob" + struct.pack(">H", 2) + b"pw" + b"zz"
+    d = dissect_pdu(assoc_rq(extra_user_items=item(0x58, body)))
+    assert d.tree.find("dicom.userinfo.user_identify.extra").label == "Extra bytes"
+
+
+def test_too_many_items_finding_exact():
+    from dicomsniff.ul.dissect import MAX_ITEMS
+    many = b"".join(item(0x7E, b"") for _ in range(MAX_ITEMS + 1))
+    d = dissect_pdu(pdu(0x01, assoc_rq(with_user_info=False)[6:] + many))
+    assert ("error", "too-many-items", f"more than {MAX_ITEMS} items in the PDU") in exact_findings(d)
+
+
+def test_empty_abstract_syntax_at_the_end_of_a_context_is_counted():
+    """The pre-scan counts a 4-byte (empty) abstract syntax sub-item ending exactly at the context's end."""
+    ctx = item(0x20, bytes([1, 0, 0, 0]) + abstract_syntax(VERIFICATION) + transfer_syntax(IMPLICIT_LE)
+               + item(0x30, b""))
+    base = assoc_rq()
+    d = dissect_pdu(pdu(0x01, base[6:74] + app_context() + ctx + base[74 + 25 + 50:]))
+    assert exact_findings(d) == [
+        ("warning", "multiple-abstract-syntax", "context 1 holds 2 abstract syntax sub-items; one allowed"),
+        ("warning", "zero-length-item", "Abstract Syntax is empty (item length 0)")]
+
+
+def test_non_utf8_passcode_is_masked_without_an_internal_error():
+    secret = b"\xff\xfeS3cr3t"
+    d = dissect_pdu(assoc_rq(extra_user_items=user_identity_rq(2, b"bob", secret)))
+    assert exact_findings(d) == []
+    dumped = json.dumps(d.tree.to_json()) + d.info
+    assert "S3cr3t" not in dumped and secret.hex() not in dumped
