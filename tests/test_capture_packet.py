@@ -215,3 +215,31 @@ def test_link_name():
     assert link_name(276) == "Linux cooked capture v2 (SLL2)"
     assert link_name(0) == "BSD loopback (NULL)"
     assert link_name(9999) == "Unknown (9999)"
+
+
+def test_fast_path_link_types_never_reach_dpkt():
+    """Ethernet/SLL/NULL/raw IP stay on the struct fast path: the dpkt slow path is not even imported."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    code = ("import sys, glob\n"
+            "from dicomsniff.capture import open_capture\n"
+            "from dicomsniff.capture.packet import decode_tcp\n"
+            "n = sum(decode_tcp(f) is not None for p in sorted(glob.glob('captures/*.pcap')) for f in open_capture(p))\n"
+            "assert n > 1000, n\n"
+            "assert 'dicomsniff.capture.encap' not in sys.modules and 'dpkt' not in sys.modules, sorted(sys.modules)\n")
+    res = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+
+
+def test_tunnel_protocols_go_to_the_slow_path_and_others_do_not():
+    from dicomsniff.capture import packet
+    ip = tcp_packet(*V4, 40000, 104, payload=PAYLOAD)
+    udp_dns = bytes.fromhex("4500001c00000000401100000a0000010a000002") + bytes.fromhex("c000003500080000")
+    assert decode_tcp(Frame(1, 0, RAW, udp_dns, len(udp_dns))) is None
+    outer = bytes([0x45, 0, 0, 20 + 4 + len(ip), 0, 0, 0, 0, 64, 47, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2])
+    gre = outer + bytes.fromhex("00000800") + ip     # IPv4 / GRE (protocol 0x0800) / the packet
+    seg = decode_tcp(Frame(1, 0, RAW, gre, len(gre)))
+    assert seg is not None and seg.dport == 104 and bytes(seg.payload) == PAYLOAD
+    assert packet._tunnel(udp_dns, 20, 17) is None

@@ -16,9 +16,10 @@ from click.testing import CliRunner
 import dimse_fixtures as D
 import evidence_fixtures as E
 import pdu_fixtures as P
-from capwriter import ACK, RST
+from capwriter import ACK, ETHERNET, RST
+from dicomsniff.capture.frame import Frame
 from dicomsniff.cli import main
-from dicomsniff.output.dump import write_dump
+from dicomsniff.output.dump import DumpWriter, write_dump
 from dicomsniff.pipeline import Analyzer
 from dicomsniff.reading import read_events
 
@@ -158,3 +159,24 @@ def test_verbose_keeps_trees_under_their_line():
     i = next(k for k, line in enumerate(lines) if "C-ECHO-RQ ID=1" in line)
     assert lines[i + 1].startswith("    DICOM: P-DATA-TF") or lines[i + 1].startswith("    ")
     assert any(line.startswith("    DIMSE C-ECHO-RQ") for line in lines[i + 1:])
+
+
+def test_lines_are_not_held_back_more_than_a_second_of_capture_time():
+    """A live pipe sees a line once the capture clock is a second past it, association still open."""
+    c = E.established([(1, P.VERIFICATION)])
+    c.send(0, E.cmd(1, D.echo_rq(1)))
+    c.send(1, E.cmd(1, D.echo_rsp(1)))
+    c.at(c.clock + 2_000_000_000)
+    c.send(0, E.cmd(1, D.echo_rq(2)))
+    an = Analyzer(keep_pdus=False)
+    out: list[str] = []
+    w = DumpWriter(out.append, verbose=False, t0=lambda: an.first_ts or 0)
+    for n, (ts, data) in enumerate(c.records(), 1):
+        for ev in an.feed(Frame(n, ts, ETHERNET, data, len(data))):
+            w.feed(ev)
+    assert any("C-ECHO-RSP ID=1 Success" in line for line in out)
+    assert not any("ID=2" in line for line in out)       # the newest line is still kept back
+    for ev in an.finish():
+        w.feed(ev)
+    w.finish()
+    assert "C-ECHO-RQ ID=2" in out[-1]

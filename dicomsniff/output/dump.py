@@ -36,6 +36,9 @@ MAX_HELD = 4096
 # Lines kept back so that a PDU reported late (cut by a reset or the capture's end) goes in
 # its frame's place; when no association is open everything is written at once.
 WINDOW = 256
+# ... and for at most this long in capture time, so a live pipe (`tcpdump -w - | dicomsniff dump -`)
+# shows a line about a second after its PDU, not 256 PDUs later.
+HOLD_NS = 1_000_000_000
 # PDVs described on one line; the rest are counted.
 INFO_PDVS = 4
 
@@ -123,10 +126,11 @@ class DumpWriter:
     """Turns pipeline events into dump lines, in frame order, with the Info text above.
 
     Lines are written in frame order: a PDU cut by a reset or the end of the
-    capture is reported when its stream closes, after lines of later frames; the
-    last :data:`WINDOW` lines are kept back (all of them while they wait for a
-    command, up to :data:`MAX_HELD`) so it goes in its place. When no association
-    is open nothing earlier can come, and everything is written.
+    capture is reported when its stream closes, after lines of later frames; so
+    the last :data:`WINDOW` lines, of at most the last :data:`HOLD_NS` of capture
+    time, are kept back (and lines waiting for their command, up to
+    :data:`MAX_HELD`) for it to go in its place. When no association is open
+    nothing earlier can come, and everything is written.
     """
 
     def __init__(self, write: Callable[[str], None], *, verbose: bool, t0: Callable[[], int],
@@ -135,6 +139,7 @@ class DumpWriter:
         self.verbose = verbose
         self.t0 = t0
         self.window = WINDOW if window is None else window
+        self.now = 0                    # the latest PDU end time seen (capture clock)
         self.count = 0
         self.queue: deque[_Held] = deque()  # by frame
         self.held = 0                   # entries in the queue waiting for a command
@@ -148,6 +153,8 @@ class DumpWriter:
         t = type(ev)
         if t is PduSeen:
             self.count += 1
+            if ev.pdu.end_ts_ns > self.now:
+                self.now = ev.pdu.end_ts_ns
             h = self._pdu(ev)
             if self.verbose:
                 h.extra.extend("    " + line for line in tree_lines(ev.pdu.tree(), base=0))
@@ -319,7 +326,7 @@ class DumpWriter:
                 head.text = self._info(head)         # written with what is known
                 self.held -= 1
                 self._forget(head)
-            elif not everything and len(q) <= self.window:
+            elif not everything and len(q) <= self.window and self.now - head.ev.pdu.end_ts_ns < HOLD_NS:
                 return
             q.popleft()
             self.write(pdu_line(head.ev, head.t0, head.text))
