@@ -1592,3 +1592,16 @@ def test_non_utf8_passcode_is_masked_without_an_internal_error():
     assert exact_findings(d) == []
     dumped = json.dumps(d.tree.to_json()) + d.info
     assert "S3cr3t" not in dumped and secret.hex() not in dumped
+
+
+@pytest.mark.parametrize("cut,last", [
+    (80, "Application Context Name: 21 bytes needed, only 2 present"),
+    (120, "Abstract Syntax: 17 bytes needed, only 9 present"),
+    (160, "Maximum Length Received: 4 bytes needed, only 3 present"),
+])
+def test_truncated_inside_an_item_blames_only_the_capture(cut, last):
+    """A PDU cut inside an item's value: the truncation is reported, never items "missing" after it
+    (no-presentation-context, no-user-info, no-max-length... would blame the peer for the capture's loss)."""
+    d = dissect_pdu(assoc_rq()[:cut])
+    assert exact_findings(d) == [("error", "truncated", f"PDU length is 210 but only {cut - 6} bytes are present"),
+                                 ("error", "truncated", last)]
