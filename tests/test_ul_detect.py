@@ -122,3 +122,96 @@ def test_midstream_runs():
     assert classify_stream_start(release_rq() + b"GET / HTTP/1.1\r\n") is None
     # A run that starts after the first byte is not "the start" of the stream.
     assert classify_stream_start(b"\x00" + release_rq() + release_rp()) is None
+
+
+# -- boundaries of every check (mutation testing, tests/MUTATION.md) ------------------------------------------
+
+import struct  # noqa: E402
+
+from tests.pdu_fixtures import ae, item  # noqa: E402
+
+
+def _rq_with(uid: bytes, *, length: int | None = None, version: int = 1) -> bytes:
+    """A-ASSOCIATE-RQ fixed part (PS3.8 §9.3.2: version, reserved, called, calling, 32 reserved) and one
+    application context item 0x10 holding ``uid``; ``length`` overrides the PDU length."""
+    body = struct.pack(">HH", version, 0) + ae("SCP") + ae("SCU") + bytes(32) + item(0x10, uid)
+    return pdu(0x01, body, length=length)
+
+
+def test_associate_rq_boundaries():
+    full = assoc_rq()
+    assert looks_like_associate_rq(full[:79]) and not looks_like_associate_rq(full[:78])  # one UID byte needed
+    assert looks_like_associate_rq(_rq_with(b"1"))                      # 73 = 68 + item header + 1: the least
+    assert looks_like_associate_rq(_rq_with(b"1", length=1 << 20))      # 1 MiB: the most
+    assert not looks_like_associate_rq(_rq_with(b"1", length=(1 << 20) + 1))
+    assert looks_like_associate_rq(_rq_with(b"1", version=3))           # bit 0 of the version is what counts
+    assert not looks_like_associate_rq(_rq_with(b"1", version=0x0100))
+    uid64 = b"1." + b"2" * 62
+    assert looks_like_associate_rq(_rq_with(uid64)) and not looks_like_associate_rq(_rq_with(uid64 + b"3"))
+    assert not looks_like_associate_rq(_rq_with(b""))                   # item length 0
+    # The application context item must fit in the PDU length.
+    assert looks_like_associate_rq(_rq_with(b"1.2", length=68 + 4 + 3))
+    assert not looks_like_associate_rq(_rq_with(b"1.2", length=68 + 4 + 2))
+    # UID text: NUL padding allowed, a leading digit, only digits and dots.
+    assert looks_like_associate_rq(_rq_with(b"1.2\x00"))
+    assert not looks_like_associate_rq(_rq_with(b".1.2"))
+    assert not looks_like_associate_rq(_rq_with(b"1.2a"))
+    assert not looks_like_associate_rq(_rq_with(b"\x00\x00"))
+    # AE titles of NUL padding only are empty too; one character is enough.
+    body = bytearray(_rq_with(b"1.2"))
+    body[10:26] = bytes(16)
+    assert not looks_like_associate_rq(bytes(body))
+    body[10:26] = b"\x00" * 15 + b"A"
+    assert looks_like_associate_rq(bytes(body))
+    # The same shape as an A-ASSOCIATE-AC only when asked for.
+    ac = assoc_ac()
+    assert looks_like_associate_rq(ac, pdu_type=0x02) and not looks_like_associate_rq(ac)
+    assert not looks_like_associate_rq(None)                            # never raises
+
+
+def test_plausible_header_boundaries():
+    assert plausible_pdu_header(b"\x04\x00\x00\x00\x00\x06")             # 6 bytes: the header alone
+    assert not plausible_pdu_header(b"\x04\x00\x00\x00\x00")
+    assert plausible_pdu_header(b"\x04\x00\x00\x00\x00\x06", max_len=6)
+    assert not plausible_pdu_header(b"\x04\x00\x00\x00\x00\x07", max_len=6)
+    assert not plausible_pdu_header(b"\x04\x00\x00\x00\x00\x05")
+    assert plausible_pdu_header(b"xx\x04\x00\x00\x00\x00\x06", 2)
+    # A-ASSOCIATE: length 68 (fixed part) is the least; the version bit is checked once 8 bytes are there.
+    assert plausible_pdu_header(pdu(0x01, bytes(68), length=68)[:6])
+    assert plausible_pdu_header(b"\x01\x00\x00\x00\x00\x44\x00")
+    assert not plausible_pdu_header(b"\x01\x00\x00\x00\x00\x43")
+    assert not plausible_pdu_header(b"\x02\x00\x00\x00\x00\x44\x00\x02")
+    assert plausible_pdu_header(b"\x02\x00\x00\x00\x00\x44\x00\x01")
+    assert plausible_pdu_header(b"\x01\x00\x00\x10\x00\x00\x00\x01")      # 1 MiB
+    assert not plausible_pdu_header(b"\x01\x00\x00\x10\x00\x01\x00\x01")
+    assert not plausible_pdu_header(b"\x01\x00\x00\x00\x01\x00\x00\x01", max_len=255)
+    # A-ASSOCIATE-RJ and A-ABORT fields are checked once all 10 bytes are there.
+    assert plausible_pdu_header(pdu(0x03, bytes([0, 2, 3, 9])))
+    assert not plausible_pdu_header(pdu(0x03, bytes([0, 0, 1, 1])))
+    assert not plausible_pdu_header(pdu(0x03, bytes([0, 1, 4, 1])))
+    assert not plausible_pdu_header(pdu(0x03, bytes([0, 1, 0, 1])))
+    assert plausible_pdu_header(pdu(0x03, bytes([0, 9, 9, 9]))[:9])
+    assert plausible_pdu_header(pdu(0x07, bytes([0, 0, 1, 6])))
+    assert not plausible_pdu_header(pdu(0x07, bytes([0, 0, 2, 7])))
+    assert not plausible_pdu_header(pdu(0x07, bytes([0, 0, 3, 0])))
+    assert plausible_pdu_header(pdu(0x07, bytes([0, 0, 9, 9]))[:9])
+    assert plausible_pdu_header(pdu(0x06, bytes([1, 2, 3, 4])))          # release: reserved bytes not checked
+    # P-DATA-TF: the first PDV must fit exactly; its context id and control bits once present.
+    assert plausible_pdu_header(pdu(0x04, pdv(1, 3, b"ab")))
+    assert plausible_pdu_header(pdu(0x04, pdv(1, 3, b"ab", length=4)))
+    assert not plausible_pdu_header(pdu(0x04, pdv(1, 3, b"ab", length=5)))
+    assert plausible_pdu_header(pdu(0x04, pdv(1, 3, b"", length=2)))
+    assert plausible_pdu_header(pdu(0x04, pdv(2, 3, b"ab"))[:10])       # context id not yet seen
+    assert plausible_pdu_header(pdu(0x04, pdv(1, 9, b"ab"))[:11])       # control header not yet seen
+    assert not plausible_pdu_header(pdu(0x04, pdv(1, 9, b"ab"))[:12])
+    assert plausible_pdu_header(pdu(0x04, pdv(255, 0, b"ab")))
+
+
+def test_classify_boundaries():
+    two = release_rq() + release_rp()
+    assert classify_stream_start(two) == "midstream"
+    assert classify_stream_start(two[:16]) == "midstream"                # the second header is enough
+    assert classify_stream_start(two[:15]) is None
+    assert classify_stream_start(assoc_ac()) == "accept"                # an AC alone: its RQ was lost
+    assert classify_stream_start(assoc_ac()[:79]) == "accept"
+    assert classify_stream_start(release_rq() + b"\x05\x00\x00\x00\x00\x05") is None
