@@ -57,6 +57,8 @@ def check_target(path: str | os.PathLike) -> None:
         raise OutputError(f"{text}: {e.strerror or e}") from None
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise OutputError(f"{text}: Is a directory")
+    if st is not None and stat.S_ISREG(st.st_mode) and not os.access(text, os.W_OK):
+        raise OutputError(f"{text}: Permission denied (the file is read-only)")   # as open() would say
     if not os.path.isdir(folder):
         raise OutputError(f"{text}: directory {folder} does not exist" if not os.path.exists(folder)
                           else f"{text}: {folder} is not a directory")
