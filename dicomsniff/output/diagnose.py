@@ -21,6 +21,14 @@ SEVERITY_STYLE = {ERROR: "bold red", WARN: "yellow", NOTE: "cyan", "chat": "dim"
 EXIT_NONE, EXIT_WARNINGS, EXIT_ERRORS = 0, 1, 2
 
 
+# Hints for capture notices whose cause is not a damaged file (the default hint's claim).
+NOTICE_HINTS = {
+    "timestamp-out-of-range": "the tool that wrote the capture gave a time no clock gives (an interface's "
+                              "if_tsoffset or if_tsresol, or the packet's own stamp): check the capture host's "
+                              "clock and that tool",
+}
+
+
 def notice_findings(notices: list) -> list[Finding]:
     """Capture-level notices (reader, TCP outside any association) as findings of 'association 0', grouped."""
     from ..model.rules.registry import finalize
@@ -29,7 +37,8 @@ def notice_findings(notices: list) -> list[Finding]:
         if n.severity in (ERROR, WARN):
             out.append(Finding(n.severity, n.finding.code, f"{n.where}: {n.message}", 0,
                                [n.frame] if n.frame else [],
-                               "the capture file itself is damaged or truncated: recapture if possible"))
+                               NOTICE_HINTS.get(n.finding.code,
+                                                "the capture file itself is damaged or truncated: recapture if possible")))
     return finalize(out)
 
 
