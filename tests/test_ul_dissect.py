@@ -1605,3 +1605,14 @@ def test_truncated_inside_an_item_blames_only_the_capture(cut, last):
     d = dissect_pdu(assoc_rq()[:cut])
     assert exact_findings(d) == [("error", "truncated", f"PDU length is 210 but only {cut - 6} bytes are present"),
                                  ("error", "truncated", last)]
+
+
+def test_accepted_context_with_an_empty_transfer_syntax_is_an_error():
+    """PS3.8 §9.3.3.2: an accepted context names the transfer syntax it accepted; an empty sub-item names none.
+    (Before: only a zero-length warning, and the context shown as "ID 1, acceptance, ".)"""
+    d = dissect_pdu(assoc_ac(results=[(1, 0, "")]))
+    assert exact_findings(d) == [
+        ("error", "no-transfer-syntax", "accepted context 1 names no transfer syntax"),
+        ("warning", "zero-length-item", "Transfer Syntax is empty (item length 0)")]
+    assert d.tree.find("dicom.pctx").display == "ID 1, acceptance"
+    assert d.body.contexts[0].transfer_syntaxes == [""]

@@ -294,7 +294,7 @@ def _h_pctx(c: Cursor, st: _State, f: Field, t: int, limit: int) -> None:
         f.display = f"ID {ctx_id}" if ctx_id is not None else ""
         return
     if accept:
-        if ctx.result == 0 and not ctx.transfer_syntaxes:
+        if ctx.result == 0 and not any(ctx.transfer_syntaxes):       # none, or an empty one
             f.findings.append(Finding(ERROR, "no-transfer-syntax",
                                       f"accepted context {ctx_id} names no transfer syntax"))
         if len(ctx.transfer_syntaxes) > 1:
@@ -302,7 +302,7 @@ def _h_pctx(c: Cursor, st: _State, f: Field, t: int, limit: int) -> None:
                                       f"context {ctx_id} answers {len(ctx.transfer_syntaxes)} transfer syntaxes;"
                                       " an acceptance carries exactly one (PS3.8 §9.3.3.2)"))
         f.display = f"ID {ctx_id}, {T.context_result_text(ctx.result)}"
-        if ctx.result == 0 and ctx.transfer_syntaxes:
+        if ctx.result == 0 and ctx.transfer_syntaxes and ctx.transfer_syntaxes[0]:
             f.display += f", {_clip(uid_name(ctx.transfer_syntaxes[0]))}"
         return
     if ctx.abstract_syntax is None:
