@@ -60,3 +60,48 @@ def test_data_set_type():
     assert has_data_set(0x0101) is False
     assert has_data_set(0x0001) is True and has_data_set(0x0000) is True and has_data_set(0xFEFE) is True
     assert has_data_set(None) is False
+
+
+# -- exact texts for unknown, absent and odd values (mutation testing, tests/MUTATION.md) ----------------------
+
+@pytest.mark.parametrize("value,name,display", [
+    (None, "Unknown (none)", "Unknown (none)"),              # element absent
+    ("x", "Unknown ('x')", "Unknown ('x')"),                 # not a number (a value that did not decode as US)
+    (True, "Unknown (True)", "Unknown (True)"),              # bool is not a code
+    (b"\x30", "Unknown (b'0')", "Unknown (b'0')"),           # one byte of a US: raw bytes
+    (0x1234, "Unknown (0x1234)", "Unknown (0x1234)"),
+    (-1, "Unknown (0xFFFFFFFF)", "Unknown (0xFFFFFFFF)"),    # shown as the 32-bit pattern
+    ((1 << 32) + 0x30, "Unknown (0x0030)", "Unknown (0x0030)"),
+    (0x0030, "C-ECHO-RQ", "C-ECHO-RQ (0x0030)"),
+])
+def test_command_name_and_display_exact(value, name, display):
+    assert command_name(value) == name
+    assert command_display(value) == display
+
+
+@pytest.mark.parametrize("value,name,display", [
+    (None, "Unknown (none)", "Unknown (none)"),
+    ("x", "Unknown ('x')", "Unknown ('x')"),
+    (7, "Unknown (0x0007)", "Unknown (0x0007)"),
+    (-2, "Unknown (0xFFFFFFFE)", "Unknown (0xFFFFFFFE)"),
+    ((1 << 32) + 1, "Unknown (0x0001)", "Unknown (0x0001)"),
+    (1, "HIGH", "HIGH (0x0001)"),
+    (2, "LOW", "LOW (0x0002)"),
+])
+def test_priority_name_and_display_exact(value, name, display):
+    assert priority_name(value) == name
+    assert priority_display(value) == display
+
+
+@pytest.mark.parametrize("value,display", [
+    (None, "Unknown (none)"),
+    ("x", "Unknown ('x')"),
+    (0x0101, "0x0101 (no data set)"),
+    (0x0001, "0x0001 (data set present)"),
+    (0x0000, "0x0000 (data set present)"),
+    (0xFEFE, "0xFEFE (data set present)"),
+    (-1, "0xFFFFFFFF (data set present)"),
+])
+def test_data_set_type_display_exact(value, display):
+    from dicomsniff.dimse.commands import data_set_type_display
+    assert data_set_type_display(value) == display
