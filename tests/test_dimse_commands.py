@@ -105,3 +105,9 @@ def test_priority_name_and_display_exact(value, name, display):
 def test_data_set_type_display_exact(value, display):
     from dicomsniff.dimse.commands import data_set_type_display
     assert data_set_type_display(value) == display
+
+
+def test_service_of_unknown_keeps_the_whole_text():
+    """An unknown code is named whole, even when its text holds a dash (a service name is cut at the last one)."""
+    assert service_of("x-y") == "Unknown ('x-y')"
+    assert service_of(0x8130) == "N-ACTION" and service_of(0x0100) == "N-EVENT-REPORT"
