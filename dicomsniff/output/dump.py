@@ -111,14 +111,15 @@ class _Held:
 class _Msg:
     """What dump knows of the message being sent on one (direction, context)."""
 
-    __slots__ = ("cmd", "waiting", "data", "early", "used", "in_cmd")
+    __slots__ = ("cmd", "waiting", "waiters", "data", "early", "used", "in_cmd")
 
     def __init__(self):
         self.cmd = None                # its command set, once known
         self.waiting: _Held | None = None   # the line of its last command PDV, waiting for cmd
+        self.waiters: list[_Held] = []      # every line waiting for cmd (that one and data lines after it)
         self.data = 0                  # data-set bytes so far
         self.early = None              # command announced (DataStarted) before its PDU's line
-        self.used = 0                  # id() of the command shown, so MessageSeen does not repeat it
+        self.used = None               # the command set shown (kept, so MessageSeen does not show it twice)
         self.in_cmd = False            # inside a command set (fragments before the last)
 
 
@@ -234,16 +235,19 @@ class DumpWriter:
             m = self._msg(ev.association, key)
             if pdv.is_command:
                 if not m.in_cmd:                       # a new message on this context
-                    m.cmd, m.waiting, m.data, m.in_cmd = None, None, 0, True
+                    if m.waiting is not None:           # the previous command never got known
+                        self._release(m)
+                    m.cmd, m.data, m.in_cmd = None, 0, True
                 if pdv.is_last:
                     m.in_cmd = False
                     if m.early is not None:            # its DataStarted came before this line
                         m.cmd, m.early = m.early, None
-                        m.used = id(m.cmd)
+                        m.used = m.cmd
                         h.known[key] = m.cmd
                     else:
                         h.waits.add(key)
                         m.waiting = h
+                        m.waiters.append(h)
             else:
                 m.data += pdv.value_length
                 h.sizes[i] = m.data
@@ -251,6 +255,7 @@ class DumpWriter:
                     h.known[key] = m.cmd
                 elif m.waiting is not None:
                     h.waits.add(key)                   # data of a command whose line waits
+                    m.waiters.append(h)
         if h.waits:
             self.held += 1
         else:
@@ -262,31 +267,35 @@ class DumpWriter:
         key = (msg.direction, msg.context_id)
         m = self._msg(assoc, key)
         cmd = msg.command
-        if cmd is None or (done and m.used == id(cmd)):
+        if cmd is None or (done and m.used is cmd):
             return
         w = m.waiting
         if w is None:
             if not done:
                 m.early = cmd                          # announced before its PDU's line
             return
-        m.waiting = None
         m.cmd = cmd
-        m.used = id(cmd)
-        for h in self.queue:
-            if h.text is None and key in h.waits:
+        m.used = cmd
+        self._release(m, key, cmd)
+
+    def _release(self, m: _Msg, key=None, cmd=None) -> None:
+        """The lines waiting for ``m``'s command: with it (``cmd``), or with what is known."""
+        for h in m.waiters:
+            if h.text is None:
                 h.waits.discard(key)
-                h.known[key] = cmd
+                if cmd is not None:
+                    h.known[key] = cmd
+                else:
+                    h.waits.clear()
                 if not h.waits:
                     h.text = self._info(h)
                     self.held -= 1
+        m.waiters = []
+        m.waiting = None
 
     def _closed(self, assoc) -> None:
-        self.msgs.pop(assoc.number, None)
-        for h in self.queue:
-            if h.text is None and h.ev.association is assoc:
-                h.waits.clear()
-                h.text = self._info(h)
-                self.held -= 1
+        for m in self.msgs.pop(assoc.number, {}).values():
+            self._release(m)
 
     def _info(self, h: _Held) -> str:
         pdu = h.ev.pdu
@@ -334,18 +343,10 @@ class DumpWriter:
                 self.write(line)
 
     def _forget(self, h: _Held) -> None:
-        """A line written before its command was known: later ones need not wait for it."""
+        """A line written before its command was known: the lines waiting with it need not wait longer."""
         for m in self.msgs.get(h.ev.association.number, {}).values():
-            if m.waiting is h:
-                m.waiting = None
-        for other in self.queue:
-            if other is not h and other.text is None and other.ev.association is h.ev.association:
-                stale = {k for k in other.waits if self.msgs.get(h.ev.association.number, {}).get(k) is None
-                         or self.msgs[h.ev.association.number][k].waiting is None}
-                other.waits -= stale
-                if not other.waits:
-                    other.text = self._info(other)
-                    self.held -= 1
+            if h in m.waiters:
+                self._release(m)
 
 
 def write_dump(events: Iterable, write: Callable[[str], None], *, verbose: bool, t0: Callable[[], int],
