@@ -86,3 +86,72 @@ def test_never_raises(code, cf, sop):
     info = status_info(code, cf, sop)
     assert info.category in CATEGORIES
     assert isinstance(info.display, str)
+
+
+# -- table selection and range lookup, exact (mutation testing, tests/MUTATION.md) -----------------------------
+# _scan is called directly: status_info's cached _lookup would answer from a cache filled by earlier tests.
+
+from dicomsniff.dimse.status import BY_RANGE, GENERAL, STORAGE, _scan, _sop_table  # noqa: E402
+
+
+def test_range_lookup_is_inclusive_at_both_ends():
+    assert _scan(STORAGE, 0xA700)[3] == "Refused: Out of Resources"
+    assert _scan(STORAGE, 0xA7FF)[3] == "Refused: Out of Resources"
+    assert _scan(STORAGE, 0xA800) is None and _scan(STORAGE, 0xA6FF) is None
+    assert _scan(STORAGE, 0xB006)[3] == "Elements Discarded"               # a single code: low == high
+    assert _scan(STORAGE, 0xB005) is None
+    assert _scan(GENERAL, 0x0000)[2:] == ("Success", "Success")
+    assert _scan(BY_RANGE, 0xB000)[2] == "Warning" and _scan(BY_RANGE, 0xBFFF)[2] == "Warning"
+    assert _scan(BY_RANGE, 0x02FF)[2] == "Failure" and _scan(BY_RANGE, 0x0300) is None
+    assert _scan(BY_RANGE, 0xFF01)[2] == "Pending" and _scan(BY_RANGE, 0xFF02) is None
+    assert _scan((), 0x0000) is None
+
+
+@pytest.mark.parametrize("uid,table", [
+    ("1.2.840.10008.5.1.4.31", "worklist"),
+    ("1.2.840.10008.5.1.4.31\x00", "worklist"),                     # NUL padding (PS3.5 §9.1) ignored
+    ("1.2.840.10008.5.1.4.31 ", "worklist"),
+    ("1.2.840.10008.5.1.4.31X", None),                              # not the UID
+    ("\x001.2.840.10008.5.1.4.31", None),                           # leading bytes are not padding
+    ("1.2.840.10008.5.1.4.310", None),                              # an exact entry is not a prefix
+    ("1.2.840.10008.5.1.4.31.1", "worklist"),                       # ... but its sub-arcs are its family
+    ("1.2.840.10008.5.1.4.37.1", "relevant-patient"),               # a family entry (ends with ".")
+    ("1.2.840.10008.5.1.4.37", None),
+    ("1.2.840.10008.5.1.1.33", "media-creation"),                   # longest prefix wins over print's family
+    ("1.2.840.10008.5.1.1.330", "print"),
+    ("1.2.840.10008.5.1.1.9", "print"),
+    ("1.2.840.10008.5.1.4.31." + "1" * 41, "worklist"),             # 64 characters: still a UID
+    ("1.2.840.10008.5.1.4.31." + "1" * 42, None),                   # 65: not a UID
+    (None, None), (31, None),
+])
+def test_sop_class_table(uid, table):
+    assert _sop_table(uid) == table
+
+
+@pytest.mark.parametrize("cf,uid,table", [
+    (0x8001, MWL, "storage"),            # C-STORE, C-MOVE, C-GET statuses do not depend on the SOP class
+    (0x0021, MWL, "qr-move"),
+    (0x8010, MWL, "qr-get"),
+    (0x8020, MWL, "worklist"),           # C-FIND: the worklist, relevant patient, substance and UPS tables
+    (0x8020, "1.2.840.10008.5.1.4.37.1", "relevant-patient"),
+    (0x8020, "1.2.840.10008.5.1.4.41", "substance-admin"),
+    (0x8020, "1.2.840.10008.5.1.4.34.6.4", "ups"),
+    (0x8020, "1.2.840.10008.5.1.1.9", "qr-find"),      # a print SOP class does not make C-FIND print
+    (0x8020, None, "qr-find"),
+    (0x8130, "1.2.840.10008.5.1.1.9", "print"),        # N-services: the SOP class decides
+    (0x8130, None, "general"),
+    (0x8030, None, "general"),
+    (None, None, "general"),
+    (True, MWL, "worklist"),             # a bool is no command field
+])
+def test_service_table_selection(cf, uid, table):
+    assert service_table(cf, uid) == table
+
+
+def test_status_info_of_a_value_that_is_not_a_number():
+    assert status_info("x") == StatusInfo(-1, "Failure", "Unknown status ('x')")
+    assert status_info(True) == StatusInfo(-1, "Failure", "Unknown status (True)")
+    assert status_info(None, 0x8001) == StatusInfo(-1, "Failure", "Unknown status (None)")
+    long = status_info(b"\x00" * 100)
+    assert len(long.meaning) == 80 and long.meaning.startswith("Unknown status (b'\\x00")
+    assert status_info([0xA700, 0]).display == "-1 Unknown status ([42752, 0])"
