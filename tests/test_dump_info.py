@@ -180,3 +180,16 @@ def test_lines_are_not_held_back_more_than_a_second_of_capture_time():
         w.feed(ev)
     w.finish()
     assert "C-ECHO-RQ ID=2" in out[-1]
+
+
+def test_lines_waiting_for_a_command_are_bounded(monkeypatch):
+    """Without streamed data a C-STORE's command is known only after its data set: past MAX_HELD
+    waiting lines, the oldest is written with what is known (context, role, size), in order."""
+    import dicomsniff.output.dump as dump
+    monkeypatch.setattr(dump, "MAX_HELD", 2)
+    lines = dump_lines(CAPTURES / "close_scp_killed.pcap")
+    rows = info_by_frame(lines)
+    assert [f for f, _ in rows] == sorted(f for f, _ in rows)
+    assert len(rows) == len(info_by_frame(dump_lines(CAPTURES / "close_scp_killed.pcap", stream_data=True)))
+    assert (8, "P-DATA-TF ctx 1 Command (Last) 134 B") in rows
+    assert any(i == "P-DATA-TF ctx 1 Data (More) 16.0 KiB" for _, i in rows)

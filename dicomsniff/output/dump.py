@@ -326,11 +326,11 @@ class DumpWriter:
 
     def _flush(self, force: bool = False) -> None:
         q = self.queue
-        everything = force or self.open == 0
         while q:
             head = q[0]
+            everything = force or self.open == 0 or self.held > MAX_HELD
             if head.text is None:
-                if not everything and self.held <= MAX_HELD:
+                if not everything:
                     return
                 head.text = self._info(head)         # written with what is known
                 self.held -= 1
