@@ -141,6 +141,7 @@ class DumpWriter:
         self.t0 = t0
         self.window = WINDOW if window is None else window
         self.now = 0                    # the latest PDU end time seen (capture clock)
+        self.last: _Held | None = None  # the entry last put in the queue
         self.count = 0
         self.queue: deque[_Held] = deque()  # by frame
         self.held = 0                   # entries in the queue waiting for a command
@@ -188,7 +189,11 @@ class DumpWriter:
         return self.count
 
     def _extra(self, lines: list[str]) -> None:
-        if self.queue:
+        """Lines that go under the PDU line last reported (messages, notices), wherever it was put."""
+        last = self.last
+        if last is not None and self.queue and (last is self.queue[-1] or last in self.queue):
+            last.extra.extend(lines)
+        elif self.queue:
             self.queue[-1].extra.extend(lines)
         else:
             for line in lines:
@@ -198,6 +203,7 @@ class DumpWriter:
         """Into the queue by frame, but never before a PDU of the same direction of the same
         association (stream order wins when out-of-order segments made frames disagree with it)."""
         q = self.queue
+        self.last = h
         if not q or q[-1].frame <= h.frame:
             q.append(h)
             return
