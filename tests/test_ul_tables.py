@@ -94,3 +94,50 @@ def test_safe_text():
     assert safe_text(None) == ""
     assert safe_text(12) == "12"
     assert safe_markup("[red]x\x1b") == "\\[red]x\\x1b"
+
+
+# -- every lookup's text for odd inputs, exact (mutation testing, tests/MUTATION.md) ----------------------------
+
+@pytest.mark.parametrize("call,text", [
+    (lambda: T.describe(T.ITEM_TYPES, "x"), "Unknown ('x')"),
+    (lambda: T.describe({"x": "named"}, "x"), "named"),                       # a non-int key the table has
+    (lambda: T.describe(T.ITEM_TYPES, [1]), "Unknown ([1])"),                 # unhashable: no TypeError
+    (lambda: T.describe(T.ITEM_TYPES, 0x1FF), "Unknown (0x1FF)"),
+    (lambda: T.pdu_type_text(4), "P-DATA-TF"),
+    (lambda: T.pdu_type_text(None), "(missing)"),
+    (lambda: T.item_type_text(0x21), "Presentation Context (AC)"),
+    (lambda: T.item_type_text(0x99), "Unknown (0x99)"),
+    (lambda: T.context_result_plain(4), "Rejected: the called system supports none of the proposed transfer syntaxes"),
+    (lambda: T.context_result_plain(1), "Rejected by the called application"),
+    (lambda: T.context_result_plain(9), "Unknown (0x09)"),
+    (lambda: T.context_result_plain(None), "(missing)"),
+    (lambda: T.context_result_plain("x"), "Unknown ('x')"),
+    (lambda: T.reject_reason_text("1", 3), "Unknown (0x03)"),                # source not a number: no table
+    (lambda: T.reject_reason_text(None, 3), "Unknown (0x03)"),
+    (lambda: T.reject_reason_plain(1, 9), "Rejected (reserved (0x09), source service-user)"),
+    (lambda: T.reject_reason_plain(None, 3), "Rejected (Unknown (0x03), source (missing))"),
+    (lambda: T.reject_reason_plain(3, "1"), "Rejected (Unknown ('1'), source service-provider presentation)"),
+    (lambda: T.reject_reason_plain(2, 2), "The called system does not support the proposed protocol version"),
+    (lambda: T.reject_text(None, None, None), "(missing): (missing) ((missing))"),
+    (lambda: T.abort_reason_text(1, 0), "not significant"),                   # reason significant for source 2 only
+    (lambda: T.abort_reason_text(1, 5), "not significant (0x05)"),
+    (lambda: T.abort_reason_text(0, "x"), "Unknown ('x')"),
+    (lambda: T.abort_reason_text(2, 0), "reason-not-specified"),
+    (lambda: T.abort_reason_text(None, 2), "unexpected-PDU"),
+    (lambda: T.abort_reason_plain(0, 5), "The application aborted the association (A-ABORT by the service-user)"),
+    (lambda: T.abort_reason_plain(2, 9), "Aborted (service-provider: Unknown (0x09))"),
+    (lambda: T.abort_reason_plain(2, "x"), "Aborted (service-provider: Unknown ('x'))"),
+    (lambda: T.abort_reason_plain(2, 1), "The DICOM stack received a PDU of a type it does not know"),
+    (lambda: T.abort_text(1, 0), "reserved (0x01)"),
+    (lambda: T.abort_text(1, 3), "reserved (0x01): not significant (0x03)"),
+    (lambda: T.abort_text(0, 2), "service-user: not significant (0x02)"),
+    (lambda: T.abort_text(2, 0), "service-provider: reason-not-specified"),
+    (lambda: T.abort_text(None, None), "(missing): (missing)"),
+    (lambda: T.user_identity_type_text(2), "username and passcode"),
+    (lambda: T.user_identity_type_text(0), "Unknown (0x00)"),
+    (lambda: T.role_text(0, False), "non-support"),
+    (lambda: T.role_text(1, True), "accepted"),
+    (lambda: T.role_text(2, True), "Unknown (0x02)"),
+])
+def test_lookup_texts_exact(call, text):
+    assert call() == text
