@@ -289,3 +289,14 @@ def test_every_cut_and_flipped_byte_is_safe(name):
         seg = decode_tcp(Frame(1, ts, lt, bytes(bad), len(bad)))
         if seg is not None:
             assert 0 <= seg.payload_offset <= len(bad)
+
+
+def test_pcapng_with_interfaces_of_different_link_types():
+    """One conversation seen through several sensors of one pcapng: 802.11 radiotap, PPP, VXLAN."""
+    from capwriter import pcapng_bytes
+    kinds = [(127, radiotap), (9, ppp), (ETHERNET, vxlan)]
+    records = []
+    for n, (ts, ip) in enumerate(echo_packets()):
+        lt, wrap = kinds[n % len(kinds)]
+        records.append((ts, lt, wrap(ip)))
+    assert dump_lines(pcapng_bytes(records)) == dump_lines(ECHO)
