@@ -252,7 +252,8 @@ def test_not_tcp_and_garbage_give_nothing_and_never_raise():
     udp_dns = ip_eth(ipv4(17, udp(53, b"\x00" * 20)))
     for lt, data in [(9, b""), (9, b"\xff"), (127, b"\x00\x00\xff\xff"), (105, b"\x08\x01" + b"\x00" * 5),
                      (ETHERNET, udp_dns), (ETHERNET, vxlan(ip)[:60]), (ETHERNET, erspan3(ip)[:50]),
-                     (ETHERNET, gre(ip)[:37]), (147, ip), (127, radiotap(ip)[:30]), (ETHERNET, eth(0x8847, b"\x00" * 3))]:
+                     (ETHERNET, gre(ip)[:37]), (147, ip), (127, radiotap(ip)[:30]),
+                     (ETHERNET, eth(0x8847, b"\x00" * 3))]:
         assert decode_tcp(Frame(1, 0, lt, data, len(data))) is None
 
 

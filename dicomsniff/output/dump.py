@@ -66,7 +66,8 @@ def message_header(ev: MessageSeen) -> str:
 
 
 def command_info(cmd) -> str:
-    """'C-STORE-RQ ID=1 CT Image Storage', 'C-FIND-RSP ID=1 0xFF00 Matches are continuing…', 'C-MOVE-RSP ID=1 C=3 Success'."""
+    """A command set in a few words, as Wireshark's Info column: 'C-STORE-RQ ID=1 CT Image Storage',
+    'C-FIND-RSP ID=1 0xFF00 Matches are continuing…', 'C-MOVE-RSP ID=1 C=3 Success'."""
     if cmd is None or cmd.command_field is None:
         return "Command (undecodable)"
     name = cmd.name
