@@ -14,8 +14,7 @@ comes here, so a capture from any sensor opens:
 - GRE (RFC 2784/2890) carrying IP or Ethernet (transparent Ethernet bridging),
   and ERSPAN type I, II and III as delivered by port mirroring;
 - VXLAN (RFC 7348, UDP 4789: AWS VPC Traffic Mirroring, Azure vTAP) and Geneve
-  (RFC 8926, UDP 6081: AWS Gateway Load Balancer, GCP Packet Mirroring's
-  collectors), each carrying Ethernet;
+  (RFC 8926, UDP 6081: AWS Gateway Load Balancer), each carrying Ethernet;
 - IP in IP (4 and 41).
 
 The result is the offset of the innermost IP header whose payload is TCP, in
