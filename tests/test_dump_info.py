@@ -8,6 +8,8 @@ order, also when a PDU cut by a reset is reported after the A-ABORT that followe
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -193,3 +195,30 @@ def test_lines_waiting_for_a_command_are_bounded(monkeypatch):
     assert len(rows) == len(info_by_frame(dump_lines(CAPTURES / "close_scp_killed.pcap", stream_data=True)))
     assert (8, "P-DATA-TF ctx 1 Command (Last) 134 B") in rows
     assert any(i == "P-DATA-TF ctx 1 Data (More) 16.0 KiB" for _, i in rows)
+
+
+TSHARK_CASES = {"store.pcap": [11112], "find_mwl.pcap": [4242], "move.pcap": [5678, 5679], "get.pcap": [5680],
+                "pynetdicom.pcap": [7000]}
+TSHARK_CMD = re.compile(r"\b(C-[A-Z]+-(?:RQ|RSP)) ID=(\d+)")
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
+@pytest.mark.parametrize("name", sorted(TSHARK_CASES))
+def test_every_command_tshark_names_is_on_our_line_of_that_frame(name):
+    """Second opinion: where tshark's Info names a DIMSE command and message ID, so does ours, same frame."""
+    decode = [a for p in TSHARK_CASES[name] for a in ("-d", f"tcp.port=={p},dicom")]
+    out = subprocess.run(["tshark", "-r", str(CAPTURES / name), *decode, "-Y", "dicom",
+                          "-T", "fields", "-e", "frame.number", "-e", "_ws.col.Info"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    ours: dict[int, list[str]] = {}
+    for f, info in info_by_frame(dump_lines(CAPTURES / name)):
+        ours.setdefault(f, []).append(info)
+    checked = 0
+    for row in out.stdout.splitlines():
+        frame_no, _, info = row.partition("\t")
+        for cmd, mid in TSHARK_CMD.findall(info):
+            mine = ours.get(int(frame_no), [])
+            assert any(f"{cmd} ID={mid}" in i for i in mine), (frame_no, info, mine)
+            checked += 1
+    assert checked >= 3
