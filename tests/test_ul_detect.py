@@ -215,3 +215,21 @@ def test_classify_boundaries():
     assert classify_stream_start(assoc_ac()) == "accept"                # an AC alone: its RQ was lost
     assert classify_stream_start(assoc_ac()[:79]) == "accept"
     assert classify_stream_start(release_rq() + b"\x05\x00\x00\x00\x00\x05") is None
+
+
+def test_detection_checks_exactly_the_bytes_they_name():
+    """Each check reads its own bytes: the calling AE is bytes 26-41 (not the reserved byte 42), the UID's
+    padding is NUL only, the PDV length is checked with 10 bytes and the context id with 11."""
+    body = bytearray(_rq_with(b"1.2"))
+    body[26:42] = b" " * 16
+    body[42] = 0x01                                          # first reserved byte set, calling AE empty
+    assert not looks_like_associate_rq(bytes(body))
+    body = bytearray(_rq_with(b"1.2"))
+    body[10:26] = b"X" * 16                                  # an AE title of X's is a title
+    assert looks_like_associate_rq(bytes(body))
+    assert not looks_like_associate_rq(_rq_with(b"1.2X"))
+    assert not plausible_pdu_header(pdu(0x04, pdv(1, 3, b"ab", length=50))[:10])
+    assert not plausible_pdu_header(pdu(0x04, pdv(2, 3, b"ab"))[:11])
+    assert plausible_pdu_header(pdu(0x03, bytes([0, 1, 2, 2])))          # source 2 (ACSE) is defined
+    assert not plausible_pdu_header(release_rq(), pos=-10)               # a negative position is never a header
+    assert not plausible_pdu_header(None)
