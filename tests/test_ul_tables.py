@@ -141,3 +141,13 @@ def test_safe_text():
 ])
 def test_lookup_texts_exact(call, text):
     assert call() == text
+
+
+def test_lookups_with_unhashable_values_never_raise():
+    """Values that did not decode as numbers may be anything; the lookups answer, they never raise."""
+    assert T.abort_reason_plain(2, [1]) == "Aborted (service-provider: Unknown ([1]))"
+    assert T.context_result_plain([1]) == "Unknown ([1])"
+    assert T.reject_reason_plain(1, [1]) == "Rejected (Unknown ([1]), source service-user)"
+    assert T.reject_reason_text([1], 3) == "Unknown (0x03)"
+    # A reason that is not significant keeps saying so in the plain text (source 1 is reserved, not 2).
+    assert T.abort_reason_plain(1, 9) == "Aborted (reserved (0x01): not significant (0x09))"
