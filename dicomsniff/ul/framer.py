@@ -269,7 +269,7 @@ class PduFramer:
                 # No byte consumed and no state change: cannot happen; end the unit rather than spin.
                 stalls += 1
                 if stalls > 1:
-                    self._close_incomplete(Finding(ERROR, "framer-stalled", "framing made no progress"), out)
+                    self._close_incomplete(Finding(WARN, "framer-stalled", "framing made no progress"), out)
                     self._enter_resync(frame)
         return None
 
