@@ -4,6 +4,7 @@
     python3 scripts/mutate.py dimse/command_set.py                  # every mutant of one module
     python3 scripts/mutate.py ul/dissect.py --sample 200 --seed 12  # a seeded random sample of them
     python3 scripts/mutate.py ul/dissect.py --show                  # also print each surviving mutant's diff
+    python3 scripts/mutate.py ul/dissect.py --names survivors.txt   # only these mutants (one name a line)
 
 The tracked files of the work tree are copied to a scratch directory (``--workdir``, default a new temporary
 one), a ``[tool.mutmut]`` section naming the module and its test files is appended to the copy's
@@ -108,6 +109,9 @@ def run_module(module: str, args: argparse.Namespace) -> int:
         return 2
     # A seeded shuffle, then its first N: the same N mutants for a given seed and source.
     chosen = sorted(random.Random(args.seed).sample(names, len(names))[:args.sample]) if args.sample else names
+    if args.names:
+        wanted = {line.strip() for line in Path(args.names).read_text().splitlines() if line.strip()}
+        chosen = [n for n in chosen if n in wanted]
     print(f"{module}: {len(names)} mutants generated, running {len(chosen)} (one worker) in {work}", flush=True)
     for i in range(0, len(chosen), 200):         # bounded command lines
         mutmut(work, "run", "--max-children", "1", *chosen[i:i + 200])
@@ -139,6 +143,7 @@ def main() -> int:
                          f" {', '.join(MODULES)}")
     ap.add_argument("--sample", type=int, default=0, help="run a random sample of this many mutants per module")
     ap.add_argument("--seed", type=int, default=12, help="seed of the sample (default 12)")
+    ap.add_argument("--names", help="a file of mutant names (one a line): run only those (e.g. earlier survivors)")
     ap.add_argument("--workdir", help="scratch directory (kept); default: a temporary one, removed")
     ap.add_argument("--keep", action="store_true", help="keep the temporary scratch directory")
     ap.add_argument("--show", action="store_true", help="print the diff of every surviving mutant")

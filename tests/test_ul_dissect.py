@@ -1616,3 +1616,44 @@ def test_accepted_context_with_an_empty_transfer_syntax_is_an_error():
         ("warning", "zero-length-item", "Transfer Syntax is empty (item length 0)")]
     assert d.tree.find("dicom.pctx").display == "ID 1, acceptance"
     assert d.body.contexts[0].transfer_syntaxes == [""]
+
+
+def test_blob_cut_by_the_capture_stops_the_judgement_of_its_parents():
+    """A raw value (here extended negotiation information) cut by the end of the data: one truncation error,
+    and the user information is not said to lack Maximum Length or Implementation Class UID."""
+    rq = assoc_rq(max_pdu=None, impl_uid=None, impl_version=None,
+                  extra_user_items=ext_neg(STUDY_ROOT_FIND, b"\x01" * 40))
+    d = dissect_pdu(rq[:len(rq) - 10])
+    assert exact_findings(d) == [
+        ("error", "truncated", "PDU length is 220 but only 210 bytes are present"),
+        ("error", "truncated", "Service Class Application Information: 40 bytes needed, only 30 present")]
+    info = d.tree.find("dicom.userinfo.extneg.info")
+    assert (info.length, info.value) == (30, b"\x01" * 30)
+    # Values over 64 bytes are not copied into the tree (a preview only).
+    d = dissect_pdu(assoc_rq(extra_user_items=ext_neg(STUDY_ROOT_FIND, b"\x01" * 65)))
+    info = d.tree.find("dicom.userinfo.extneg.info")
+    assert (info.value, info.display) == (None, "65 bytes: " + "01 " * 15 + "01 …")
+
+
+@pytest.mark.parametrize("title,value,flagged", [
+    ("A\t", "A\t", True),             # a tab is a control character, not padding
+    ("XSCUX", "XSCUX", False),
+    ("A B", "A B", False),            # an inner space is allowed (PS3.5 AE: 0x20 to 0x7E, no backslash)
+    ("A\x7f", "A\x7f", True),         # DEL is not
+    ("~", "~", False),
+])
+def test_ae_title_characters(title, value, flagged):
+    d = dissect_pdu(assoc_rq(calling=title))
+    assert d.body.calling_ae == value
+    assert ("ae-title-nonprintable" in codes(d)) is flagged
+
+
+def test_info_line_names_missing_and_empty_titles():
+    assert dissect_pdu(assoc_rq(calling=" " * 16)).info == "A-ASSOCIATE-RQ (empty) → ANY-SCP"
+    assert dissect_pdu(assoc_rq()[:12]).info == "A-ASSOCIATE-RQ ? → ?"          # cut before both titles
+    assert dissect_pdu(assoc_rq()[:30]).info == "A-ASSOCIATE-RQ ? → ANY-SCP"
+
+
+def test_user_abort_reason_is_not_significant():
+    """PS3.8 §9.3.8: the reason is significant only for source 2; a user abort's reason 0 reads so."""
+    assert dissect_pdu(abort(0, 0)).tree.find("dicom.assoc.abort.reason").display == "not significant (0)"
