@@ -1657,3 +1657,19 @@ def test_info_line_names_missing_and_empty_titles():
 def test_user_abort_reason_is_not_significant():
     """PS3.8 §9.3.8: the reason is significant only for source 2; a user abort's reason 0 reads so."""
     assert dissect_pdu(abort(0, 0)).tree.find("dicom.assoc.abort.reason").display == "not significant (0)"
+
+
+def test_any_bytes_like_input_decodes_the_same():
+    data = release_rq()
+    for form in (bytearray(data), list(data), memoryview(data)):
+        d = dissect_pdu(form)
+        assert (d.info, d.findings) == ("A-RELEASE-RQ", []), type(form)
+
+
+def test_unknown_pdu_type_cut_short_and_trailing_labels():
+    d = dissect_pdu(pdu(0x0A, b"xyz")[:7])
+    assert exact_findings(d) == [("error", "truncated", "PDU length is 3 but only 1 bytes are present"),
+                                 ("error", "unknown-pdu-type", "PDU type 0x0A is not defined by PS3.8 §9.3.1")]
+    raw = d.tree.find("dicom.pdu.data")
+    assert (raw.label, raw.offset, raw.length, raw.value) == ("PDU data", 6, 1, b"x")
+    assert dissect_pdu(release_rq() + b"\x07").tree.find("dicom.trailing").label == "Trailing bytes"
