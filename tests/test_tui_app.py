@@ -210,6 +210,12 @@ async def test_search_goto_and_export(tmp_path, monkeypatch):
         path = app.action_export()
         doc = json.loads((tmp_path / path).read_text())
         assert doc["number"] == 2 or doc.get("association", {}).get("number") == 2 or "2" in path
+        # a second export never replaces the first: it takes the next free name
+        first_bytes = (tmp_path / path).read_bytes()
+        again = app.action_export()
+        assert again != path and again.endswith("-2.json")
+        assert (tmp_path / path).read_bytes() == first_bytes
+        assert json.loads((tmp_path / again).read_text()) == json.loads(first_bytes)
         # go to a frame of association 3
         a3 = next(a for a in app.session.associations if a.number == 3)
         assert app.goto_frame(a3.last_frame)

@@ -9,7 +9,6 @@ feeds the capture (or a live interface) through the Analyzer and posts a
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 import threading
@@ -527,21 +526,27 @@ class ViewerApp(App):
     def action_export(self) -> str | None:
         """Write the selected association as JSON into the current directory; returns the path."""
         from ..json_export import association_json
+        from ...textsafe import json_text
         a = self.assoc_list.selected
         if a is None:
             self.notify("no association selected", severity="warning")
             return None
         stem = re.sub(r"[^A-Za-z0-9_-]+", "_", f"{a.calling_ae or 'unknown'}-{a.called_ae or 'unknown'}")[:60]
-        path = f"dicomsniff-association-{a.number}-{stem}.json"
-        try:
-            with open(path, "x", encoding="utf-8") as f:
-                json.dump(association_json(a, t0=self.session.t0), f, indent=1, default=str)
-        except FileExistsError:
-            path = f"dicomsniff-association-{a.number}-{stem}-{int(time.time())}.json"
-            with open(path, "w", encoding="utf-8") as f:
-                json.dump(association_json(a, t0=self.session.t0), f, indent=1, default=str)
-        except OSError as e:
-            self.notify(f"export failed: {safe_text(e)}", severity="error", markup=False)
+        text = json_text(association_json(a, t0=self.session.t0), indent=1)
+        # Never replace a file: the first free name of -2, -3, … (created exclusively, so no race either).
+        for n in range(1, 1000):
+            path = f"dicomsniff-association-{a.number}-{stem}{'' if n == 1 else f'-{n}'}.json"
+            try:
+                with open(path, "x", encoding="utf-8") as f:
+                    f.write(text)
+                break
+            except FileExistsError:
+                continue
+            except OSError as e:
+                self.notify(f"export failed: {safe_text(e)}", severity="error", markup=False)
+                return None
+        else:
+            self.notify("export failed: no free file name", severity="error", markup=False)
             return None
         self.notify(f"association #{a.number} written to {os.path.abspath(path)}", markup=False)
         return path
