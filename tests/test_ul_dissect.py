@@ -1673,3 +1673,66 @@ def test_unknown_pdu_type_cut_short_and_trailing_labels():
     raw = d.tree.find("dicom.pdu.data")
     assert (raw.label, raw.offset, raw.length, raw.value) == ("PDU data", 6, 1, b"x")
     assert dissect_pdu(release_rq() + b"\x07").tree.find("dicom.trailing").label == "Trailing bytes"
+
+
+def _cut_user_items(items: bytes, drop: int):
+    """A request whose user information holds only ``items``, with its last ``drop`` bytes cut off."""
+    rq = assoc_rq(max_pdu=None, impl_uid=None, impl_version=None, extra_user_items=items)
+    return dissect_pdu(rq[:len(rq) - drop])
+
+
+
+def test_sub_items_cut_by_the_capture_exact():
+    # Common extended negotiation cut inside its related list: recorded with what was read.
+    rel = _u16_uid("1.2") + _u16_uid("1.3")
+    head = _u16_uid(CT_STORAGE) + _u16_uid(STORAGE_SERVICE)
+    d = _cut_user_items(item(0x57, head + struct.pack(">H", len(rel)) + rel), 4)
+    assert d.body.user_info.common_extended_negotiation == [(CT_STORAGE, STORAGE_SERVICE, ["1.2"])]
+    assert exact_findings(d) == [
+        ("error", "truncated", "PDU length is 209 but only 205 bytes are present"),
+        ("error", "truncated", "Related General SOP Class UID Length: 2 bytes needed, only 1 present")]
+    # ... cut inside its SOP class UID: nothing recorded, one truncation (the service class is not read).
+    d = _cut_user_items(item(0x57, head + struct.pack(">H", len(rel)) + rel), 41)
+    assert d.body.user_info.common_extended_negotiation == []
+    assert exact_findings(d) == [("error", "truncated", "PDU length is 209 but only 168 bytes are present"),
+                                 ("error", "truncated", "SOP Class UID: 25 bytes needed, only 15 present")]
+    # Role selection cut between the SCU and SCP role bytes: no half role in the body.
+    d = _cut_user_items(role_selection(CT_STORAGE, 1, 0), 1)
+    assert d.body.user_info.roles == []
+    assert exact_findings(d)[-1] == ("error", "truncated", "SCP Role: 1 bytes needed, only 0 present")
+    # A presentation context cut right after its item header: no ID to show.
+    d = dissect_pdu(assoc_rq()[:103])
+    assert d.tree.find("dicom.pctx").display == ""
+
+
+def test_related_list_edges_exact():
+    head = _u16_uid(CT_STORAGE) + _u16_uid(STORAGE_SERVICE)
+    rel = _u16_uid("1.2") + b"\x00\x00"                  # a last UID of length 0: two bytes, a whole entry
+    d = dissect_pdu(assoc_rq(extra_user_items=item(0x57, head + struct.pack(">H", len(rel)) + rel)))
+    assert exact_findings(d) == []
+    assert d.body.user_info.common_extended_negotiation == [(CT_STORAGE, STORAGE_SERVICE, ["1.2", ""])]
+    rel = _u16_uid("1.2") + b"\x00"
+    d = dissect_pdu(assoc_rq(extra_user_items=item(0x57, head + struct.pack(">H", len(rel)) + rel)))
+    assert d.tree.find("dicom.userinfo.commonextneg.related.extra").label == "Stray bytes"
+
+
+def test_more_length_overflows_exact():
+    # A UID length with no byte left in its item at all (PS3.7 D.3.3.4).
+    d = dissect_pdu(assoc_rq(extra_user_items=item(0x54, struct.pack(">H", 1))))
+    assert exact_findings(d)[0] == ("error", "length-overflow",
+                                    "SOP Class UID length 1 runs past the end of its item (0 bytes left)")
+    # The user identity answer's server response length (PS3.7 D.3.3.7.2), on the length field.
+    d = dissect_pdu(assoc_ac(extra_user_items=item(0x59, struct.pack(">H", 9) + b"tok")))
+    f = d.tree.find("dicom.userinfo.user_identify.server_response_length")
+    assert [(x.severity, x.code, x.message) for x in f.findings] == [
+        ("error", "length-overflow", "server response length 9 runs past the end of its item (3 bytes left)")]
+    assert d.body.user_info.user_identity.server_response == b"tok"
+
+
+def test_small_displays_exact():
+    d = dissect_pdu(assoc_rq(extra_user_items=async_window(0, 1)))
+    assert d.tree.find("dicom.userinfo.asyncneg.maxnumopsinv").display == "0 (unlimited)"
+    assert d.tree.find("dicom.userinfo.asyncneg.maxnumopsper").display == "1"
+    assert d.tree.find("dicom.userinfo.asyncneg").display == "invoked 0 (unlimited), performed 1"
+    d = dissect_pdu(assoc_ac(results=[(1, 0, "")]))
+    assert d.tree.find("dicom.pctx.xfer").display == "(empty)"
