@@ -1703,6 +1703,7 @@ def test_sub_items_cut_by_the_capture_exact():
     # A presentation context cut right after its item header: no ID to show.
     d = dissect_pdu(assoc_rq()[:103])
     assert d.tree.find("dicom.pctx").display == ""
+    assert dissect_pdu(assoc_rq()[:104]).tree.find("dicom.pctx").display == "ID 1"       # the ID, nothing more
 
 
 def test_related_list_edges_exact():
