@@ -292,8 +292,8 @@ def test_all_exports_identifiers_with_clear_names(tmp_path):
     out = tmp_path / "out"
     assert run(CAPTURES / "find_mwl.pcap", out, "--all").exit_code == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["0001-assoc1-C-FIND-RQ-msg1-identifier.dcm", "0002-assoc1-C-FIND-RSP-msg1-identifier.dcm",
-                     "0003-assoc1-C-FIND-RSP-msg1-identifier.dcm"]
+    assert names == ["ds0001-assoc1-C-FIND-RQ-msg1-identifier.dcm", "ds0002-assoc1-C-FIND-RSP-msg1-identifier.dcm",
+                     "ds0003-assoc1-C-FIND-RSP-msg1-identifier.dcm"]
     for n in names:
         ds = check_meta(out / n)
         assert ds.file_meta.MediaStorageSOPClassUID == "1.2.840.10008.5.1.4.31"
@@ -340,8 +340,20 @@ def test_list_writes_nothing(tmp_path):
     assert lines[0].split()[:3] == ["#", "assoc", "command"]
     rows = lines[1:5]
     assert lines[5].startswith("4 object(s) found; 4 would be written")
-    assert "C-GET-RQ" in rows[0] and "0001-assoc1-C-GET-RQ-msg1-identifier.dcm" in rows[0]
+    assert "C-GET-RQ" in rows[0] and "ds0001-assoc1-C-GET-RQ-msg1-identifier.dcm" in rows[0]
     assert all("C-STORE-RQ" in r and "Storage" in r and "would write" in r for r in rows[1:])
+    # the objects are numbered among the C-STORE data sets: the C-GET identifier is not #1
+    assert [r.split()[-3].split("-")[0] for r in rows[1:]] == ["0001", "0002", "0003"], rows
+
+
+def test_objects_numbered_from_one_and_a_created_folder_is_named(tmp_path):
+    out = tmp_path / "new" / "folder"
+    result = run(CAPTURES / "get.pcap", out)
+    assert result.exit_code == 0
+    assert sorted(p.name[:5] for p in out.iterdir()) == ["0001-", "0002-", "0003-"]
+    assert f"created folder {out}" in result.stderr
+    again = run(CAPTURES / "get.pcap", out, "--force")
+    assert again.exit_code == 0 and "created folder" not in again.stderr
 
 
 def test_existing_files_kept_unless_force(tmp_path, store_export):
@@ -353,7 +365,7 @@ def test_existing_files_kept_unless_force(tmp_path, store_export):
     assert result.exit_code == 0
     assert victim.read_bytes() == b"keep me"
     assert "4 object(s) written" in result.stdout and "1 skipped: already exists" in result.stdout
-    assert f"skipped {victim.name}" in result.stderr
+    assert victim.name not in result.stderr and result.stdout.count(victim.name) == 1      # listed once
     assert not [p for p in out.iterdir() if p.name.startswith(".")]          # no temporary file left
     listing = run(CAPTURES / "store.pcap", out, "--list").stdout
     assert listing.count("skip: already exists (use --force to overwrite)") == 5

@@ -140,7 +140,7 @@ class ObjectExporter:
 
     Feed every event to :meth:`on_event`; call :meth:`close` at the end (it also
     runs on errors and removes temporary files). ``say`` receives one-line
-    messages for the user (skips as they happen). The directory is created on
+    messages for the user (the output folder, when it had to be created). The directory is created on
     the first file unless only listing.
     """
 
@@ -153,7 +153,9 @@ class ObjectExporter:
         self._open: dict[int, _Open] = {}
         self._files: OrderedDict[int, _Open] = OrderedDict()     # those with an open file, oldest write first
         self._taken: set[str] = set()
-        self._index = 0
+        self._index = 0                         # position of the data set being started, in its numbering
+        self._objects = 0                       # C-STORE data sets seen (objects: NNNN-<uid>.dcm)
+        self._others = 0                        # other data sets seen (identifiers etc., --all: dsNNNN-….dcm)
         self._dir_ready = False
         self._mode = _file_mode()
         self.written = 0                        # files written so far (for the progress bar)
@@ -223,7 +225,7 @@ class ObjectExporter:
             label = f"assoc{assoc.number}-{command_name(cf)}-msg{mid if mid is not None else 'none'}-{_data_kind(cf)}"
         if not _UI_CHARS.fullmatch(instance):      # no UID a conformant file meta can carry (PS3.5 §9.1)
             instance = derived_uid(assoc.number, msg.stream, msg.direction, msg.context_id, msg.ts_ns, self._index)
-        name = self._unique(object_file_name(self._index, label, ".dcm", reserve))
+        name = self._unique(object_file_name(self._index, label, ".dcm", reserve, "" if cf == C_STORE else "ds"))
         return ExportedObject(self._index, assoc.number, command_name(cf), sop_class, instance,
                               msg.transfer_syntax, _ae_text(source) or None, name)
 
@@ -255,7 +257,14 @@ class ObjectExporter:
         return None
 
     def _start(self, assoc, msg) -> None:
-        self._index += 1            # every data set counts, so names do not depend on the filters
+        # Objects are numbered among the capture's C-STORE data sets, other data sets apart; every one
+        # counts, selected or not, so names do not depend on the filters.
+        if msg.command is not None and msg.command.command_field == C_STORE:
+            self._objects += 1
+            self._index = self._objects
+        else:
+            self._others += 1
+            self._index = self._others
         if msg.command is None:
             self._left_out(NO_COMMAND)
             return
@@ -309,7 +318,9 @@ class ObjectExporter:
 
     def _ensure_dir(self) -> None:
         if not self._dir_ready:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            if not self.directory.is_dir():
+                self.directory.mkdir(parents=True, exist_ok=True)
+                self.say(f"created folder {safe_text(os.fspath(self.directory))}")
             self._dir_ready = True
 
     def _end(self, o: _Open, msg, complete: bool, reason: str = "") -> None:
@@ -323,7 +334,6 @@ class ObjectExporter:
             raise
         if rec.status:                      # decided at the start: nothing was written
             self._drop(o)
-            self._report(rec)
             return
         why = reason or _cut_reason(msg)
         if complete and o.association.gaps != o.gaps:
@@ -333,7 +343,6 @@ class ObjectExporter:
             if not self.options.incomplete:
                 rec.status, rec.reason = INCOMPLETE, why
                 self._drop(o)
-                self._report(rec)
                 return
             rec.name += PARTIAL
         if self.options.list_only:
@@ -344,13 +353,11 @@ class ObjectExporter:
         except UnsafePath:
             rec.status, rec.reason = UNSAFE, "not a plain file name inside the output directory"
             self._drop(o)
-            self._report(rec)
             return
         obstacle = self._place(o.tmp, target)
         if obstacle is not None:
             rec.status, rec.reason = obstacle
             self._drop(o)
-            self._report(rec)
             return
         o.tmp = None
         rec.path = target
@@ -397,10 +404,6 @@ class ObjectExporter:
                 return None
         os.replace(tmp, target)
         return None
-
-    def _report(self, rec: ExportedObject) -> None:
-        if rec.status != INCOMPLETE and not self.options.list_only:
-            self.say(f"skipped {safe_text(rec.name)}: {safe_text(rec.reason)}")
 
     @staticmethod
     def _drop(o: _Open) -> None:

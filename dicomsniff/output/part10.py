@@ -102,12 +102,14 @@ def safe_component(text: str | None, limit: int = MAX_NAME) -> str:
     return s[:limit].rstrip("._-")
 
 
-def object_file_name(index: int, label: str | None, suffix: str = ".dcm", reserve: int = 0) -> str:
+def object_file_name(index: int, label: str | None, suffix: str = ".dcm", reserve: int = 0,
+                     prefix: str = "") -> str:
     """``0001-1.2.3.4.dcm``: the position, then the sanitised label (the index alone if nothing is left).
 
     The whole name stays within ``MAX_NAME - reserve`` characters (``reserve`` leaves room for ``.partial``).
+    ``prefix`` (e.g. ``ds``) sets apart a numbering of its own.
     """
-    head = f"{index:04d}"
+    head = f"{prefix}{index:04d}"
     room = MAX_NAME - reserve - len(head) - 1 - len(suffix)
     part = safe_component(label, room)
     return f"{head}-{part}{suffix}" if part else f"{head}{suffix}"
