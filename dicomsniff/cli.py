@@ -13,11 +13,9 @@ import threading
 import click
 
 from . import __version__
-from .reading import CaptureFormatError, read_events
-from .pipeline import Analyzer
+from .capture.reader import CaptureFormatError
 from .safeio import OutputError
 from .textsafe import json_text, safe_text
-from .ul.events import BRIEF_SPANS
 
 
 def _ports(values: tuple[int, ...]) -> set[int]:
@@ -78,6 +76,7 @@ def run_diagnosed(capture: str, an: Analyzer, *, slow: float, idle: float) -> tu
     The findings are those of ``dicomsniff diagnose``: the model's, refined, plus the rules';
     capture-level notices become findings of association 0.
     """
+    from .reading import read_events
     from .model.diagnosis import PduWatch, diagnose as run_rules
     from .notice import Notice
     from .output.diagnose import notice_findings
@@ -147,6 +146,8 @@ def main() -> None:
 @friendly_errors
 def dump(capture: str, verbose: bool, ports: tuple[int, ...]) -> None:
     """One line per DICOM PDU: frame, time, source → destination, PDU and summary."""
+    from .pipeline import Analyzer
+    from .reading import read_events
     from .output.dump import write_dump
     # stream_data: a command with a data set is known as its command set ends (DataStarted), so its
     # line need not wait for the whole data set (output/dump.py)
@@ -162,6 +163,7 @@ def dump(capture: str, verbose: bool, ports: tuple[int, ...]) -> None:
 
 def collect(capture: str, an: Analyzer) -> list:
     """Run a whole capture; returns the capture-level notices (stream ones live in associations)."""
+    from .reading import read_events
     from .notice import Notice
     path = sys.stdin.buffer if capture == "-" else capture
     return [ev for ev in read_events(path, an) if type(ev) is Notice and ev.where in ("capture", "tcp")]
@@ -188,6 +190,8 @@ def summary(capture: str, no_color: bool, max_exchanges: int, slow: float, idle:
 
     The findings are those of `dicomsniff diagnose` (one line each, with frames and what to check).
     """
+    from .pipeline import Analyzer
+    from .ul.events import BRIEF_SPANS
     from .output.summary import print_summary
     an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_limit=64 << 10, keep_exchanges=max_exchanges,
                   data_span_limit=BRIEF_SPANS)
@@ -212,6 +216,8 @@ def export(capture: str, output: str, jsonl: bool, no_trees: bool, slow: float, 
 
     Top-level findings[] (--jsonl: "finding" records at the end) are those of `dicomsniff diagnose`.
     """
+    from .pipeline import Analyzer
+    from .reading import read_events
     from .output import json_export as J
     path = sys.stdin.buffer if capture == "-" else capture
     # PDUs are not kept, and each association is diagnosed and dropped when it ends; the exchanges kept
@@ -311,6 +317,7 @@ def capture(interface: str, bpf: str | None, write_path: str | None, jsonl: bool
     Ctrl-C (or SIGTERM) stops: the pcap is completed, open associations are
     reported as incomplete, and a last line counts packets and kernel drops.
     """
+    from .pipeline import Analyzer
     from .output.live_text import run_live
     out = sys.stdout
 
@@ -351,6 +358,8 @@ def export_objects(capture: str, directory: str, all_data_sets: bool, associatio
     object size works. Names stay inside DIRECTORY whatever the UIDs hold;
     existing files are kept unless --force, and symbolic links always.
     """
+    from .pipeline import Analyzer
+    from .reading import read_events
     from .output import export_objects as X
     options = X.ExportOptions(all_data_sets=all_data_sets, associations=frozenset(associations), aes=aes,
                               sop_classes=sop_classes, list_only=list_only, incomplete=incomplete, force=force)
@@ -398,6 +407,8 @@ def diagnose(capture: str | None, slow: float, idle: float, as_json: bool, no_co
     exits with 2, with a one-line message on stderr. --list-rules prints every
     finding code the diagnosis can report.
     """
+    from .pipeline import Analyzer
+    from .ul.events import BRIEF_SPANS
     from .output.diagnose import diagnosis_json, exit_status, print_diagnosis, print_rules, rules_json
     if list_rules:
         if as_json:
@@ -423,12 +434,11 @@ def diagnose(capture: str | None, slow: float, idle: float, as_json: bool, no_co
 @click.option("-f", "--filter", "bpf", default=None, help="Capture filter for --live, tcpdump syntax.")
 @click.option("-w", "--write", "write_path", type=click.Path(), default=None,
               help="With --live: also save every captured packet to this pcap file.")
-@click.option("--slow", "slow", type=click.FloatRange(0, min_open=True), default=5.0, show_default=True,
-              help="A response later than this many seconds is reported as slow.")
+@threshold_options
 @port_option
 @friendly_errors
 def view(capture: str | None, live: bool, interface: str | None, bpf: str | None, write_path: str | None,
-         slow: float, ports: tuple[int, ...]) -> None:
+         slow: float, idle: float, ports: tuple[int, ...]) -> None:
     """Terminal UI: associations, each one's messages as a ladder, field tree and bytes.
 
     Keys: arrows or j/k, tab between panes, enter to open, / filter, ctrl+f search,
@@ -441,7 +451,7 @@ def view(capture: str | None, live: bool, interface: str | None, bpf: str | None
         if not interface:
             raise click.UsageError("--live needs -i IFACE")
         source, writer = _open_live(interface, bpf, None, write_path)
-        app = ViewerApp(live=source, writer=writer, ports=ports, slow_s=slow)
+        app = ViewerApp(live=source, writer=writer, ports=ports, slow_s=slow, idle_s=idle)
         app.run()
         if writer is not None:
             click.echo(f"dicomsniff: capture saved to {write_path} ({writer.frames} packets)", err=True)
@@ -452,7 +462,7 @@ def view(capture: str | None, live: bool, interface: str | None, bpf: str | None
         raise click.UsageError("-i, -f and -w go with --live")
     from .capture.reader import open_capture
     reader = open_capture(capture)
-    app = ViewerApp(capture, reader=reader, ports=ports, slow_s=slow)
+    app = ViewerApp(capture, reader=reader, ports=ports, slow_s=slow, idle_s=idle)
     app.run()
     if app.error:
         click.echo(f"dicomsniff: {app.error}", err=True)
@@ -470,6 +480,8 @@ def _split_target(target: str) -> tuple[str, int | None]:
 
 
 def _associations_of(target: str, ports: tuple[int, ...]) -> list:
+    from .pipeline import Analyzer
+    from .ul.events import BRIEF_SPANS
     path, number = _split_target(target)
     an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_limit=256 << 10, data_span_limit=BRIEF_SPANS)
     collect(path, an)

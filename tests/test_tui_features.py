@@ -313,3 +313,23 @@ async def test_a_file_view_does_not_follow_new_rows():
             await pilot.pause()
             lst.set_rows(every, t0, t1)          # a batch brings association 3 while #2 is selected
             assert lst.cursor == expected, (follow, lst.cursor)
+
+
+@run_async
+async def test_view_idle_threshold_reaches_the_diagnosis():
+    """`view --idle S` as in the other commands: diag_more.pcap's 2.5 s pause is an idle gap at 2 s, not at 10 s."""
+    path = CAPTURES / "diag_more.pcap"
+    for idle, expected in ((2.0, True), (10.0, False)):
+        app = ViewerApp(str(path), show_timing=False, keys=Keys(), idle_s=idle)
+        async with app.run_test(size=(160, 50)) as pilot:
+            await diagnosed(app, pilot)
+            codes = {f.code for f in app.diagnosis.findings}
+            assert ("idle-gap" in codes) is expected, (idle, codes)
+
+
+def test_view_takes_idle_like_the_other_commands():
+    from click.testing import CliRunner
+
+    from dicomsniff.cli import main
+    r = CliRunner().invoke(main, ["view", "--help"])
+    assert r.exit_code == 0 and "--idle" in r.output and "--slow" in r.output

@@ -100,11 +100,12 @@ class ViewerApp(App):
 
     def __init__(self, path: str | None = None, *, reader=None, live=None, writer=None, ports=(),
                  name: str | None = None, show_timing: bool = True, keys: Keys | None = None,
-                 slow_s: float = 5.0):
+                 slow_s: float = 5.0, idle_s: float = 10.0):
         super().__init__()
         self.show_timing = show_timing
         self.keys = load_keys() if keys is None else keys
         self.slow_s = slow_s
+        self.idle_s = idle_s
         self.path = path
         self.reader = reader
         self.live = live
@@ -185,7 +186,8 @@ class ViewerApp(App):
             except OSError as e:
                 self._fail(f"{safe_text(self.path)}: {e.strerror or e}")
                 return
-        self.loader = Loader(self.session, self.analyzer, self._post, self._post_diagnosis, slow_s=self.slow_s)
+        self.loader = Loader(self.session, self.analyzer, self._post, self._post_diagnosis, slow_s=self.slow_s,
+                             idle_s=self.idle_s)
         self.load()
 
     def _fail(self, message: str) -> None:

@@ -93,7 +93,8 @@ class Diagnosis:
         return self.marked.get(number, ([], {}))
 
 
-def diagnose_session(associations: list, notices: list, *, slow_s: float = 5.0, final: bool = True) -> Diagnosis:
+def diagnose_session(associations: list, notices: list, *, slow_s: float = 5.0, idle_s: float = 10.0,
+                     final: bool = True) -> Diagnosis:
     """Run :func:`~dicomsniff.model.diagnosis.diagnose` and index its findings for the TUI.
 
     Call it from the thread that feeds the analyzer (the loader), so that no
@@ -103,7 +104,7 @@ def diagnose_session(associations: list, notices: list, *, slow_s: float = 5.0, 
     from ..diagnose import notice_findings
     t0 = time.monotonic()
     assocs = list(associations)
-    found = diagnose(assocs, slow_s=slow_s)
+    found = diagnose(assocs, slow_s=slow_s, idle_s=idle_s)
     capture = notice_findings([n for n in notices if getattr(n, "where", None) in ("capture", "tcp")])
     d = Diagnosis(found + capture, capture=capture, final=final, numbers={a.number for a in assocs})
     marks: dict[int, dict[int, str]] = {}
@@ -166,12 +167,14 @@ class Loader:
     """Runs frames through an Analyzer into a Session; ``stop`` ends it early (from any thread)."""
 
     def __init__(self, session: Session, analyzer: Analyzer, post: Callable[[Progress], None],
-                 post_diagnosis: Callable[[Diagnosis], None] | None = None, slow_s: float = 5.0):
+                 post_diagnosis: Callable[[Diagnosis], None] | None = None, slow_s: float = 5.0,
+                 idle_s: float = 10.0):
         self.session = session
         self.analyzer = analyzer
         self.post = post
         self.post_diagnosis = post_diagnosis
         self.slow_s = slow_s
+        self.idle_s = idle_s
         self.stop = threading.Event()
         self.want_diagnosis = threading.Event()     # set from the UI: diagnose soon (live)
         self.diagnosis_interval = LIVE_DIAGNOSIS_SECONDS
@@ -220,7 +223,7 @@ class Loader:
             return
         s = self.session
         try:
-            d = diagnose_session(s.associations, s.notices, slow_s=self.slow_s, final=final)
+            d = diagnose_session(s.associations, s.notices, slow_s=self.slow_s, idle_s=self.idle_s, final=final)
         except Exception as e:        # the viewer works without a diagnosis; say why there is none
             d = Diagnosis(final=final, error=f"{type(e).__name__}: {e}")
         s.diagnosis = d
