@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,6 +17,9 @@ from . import __version__
 from .capture.reader import CaptureFormatError
 from .safeio import OutputError
 from .textsafe import json_text, safe_text
+
+if TYPE_CHECKING:      # the pipeline is imported by the commands that read a capture, not at start-up
+    from .pipeline import Analyzer
 
 
 def _ports(values: tuple[int, ...]) -> set[int]:

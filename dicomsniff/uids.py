@@ -1,11 +1,18 @@
-"""UID names and UID syntax checks (PS3.6 Annex A registry via pydicom; PS3.5 §9 syntax)."""
+"""UID names and UID syntax checks (PS3.6 Annex A registry via pydicom; PS3.5 §9 syntax).
+
+Also :func:`pydicom_table`: pydicom's generated registry tables without importing pydicom itself,
+whose ``__init__`` pulls in ``pydicom.config``, the pixel handlers and numpy (~0.1 s of start-up
+that ``--version`` and ``summary`` do not need; ``bench/README.md`` has the measurement).
+"""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import os
 import re
+import sys
 from functools import lru_cache
-
-from pydicom.uid import UID_dictionary
 
 from .textsafe import safe_text
 
@@ -27,8 +34,34 @@ def uid_name(uid: str) -> str:
 def _registered_name(uid: str) -> str:
     """Looks in pydicom's copy of the PS3.6 Annex A registry directly
     (``UID(uid).name`` would also warn on hostile, invalid strings)."""
-    entry = UID_dictionary.get(uid)
+    entry = pydicom_table("_uid_dict", "UID_dictionary").get(uid)
     return entry[0] if entry else uid
+
+
+@lru_cache(maxsize=None)
+def pydicom_table(module: str, name: str) -> dict:
+    """``pydicom.<module>.<name>`` (``_uid_dict.UID_dictionary``, ``_dicom_dict.DicomDictionary``),
+    loaded on first use.
+
+    These modules are plain dictionary literals; when pydicom is not imported yet, the file is
+    executed on its own (a few ms) instead of importing the package. Any surprise in pydicom's
+    layout falls back to the ordinary import.
+    """
+    if "pydicom" not in sys.modules:
+        try:
+            spec = importlib.util.find_spec("pydicom")
+            if spec is not None and spec.submodule_search_locations:
+                path = os.path.join(list(spec.submodule_search_locations)[0], module + ".py")
+                sub = importlib.util.spec_from_file_location(f"dicomsniff._pydicom{module}", path)
+                if sub is not None and sub.loader is not None:
+                    mod = importlib.util.module_from_spec(sub)
+                    sub.loader.exec_module(mod)
+                    table = getattr(mod, name)
+                    if isinstance(table, dict):
+                        return table
+        except Exception:               # not the layout we know: take the slow, sure way
+            pass
+    return getattr(importlib.import_module("pydicom." + module), name)
 
 
 def uid_display(uid: str | None) -> str:

@@ -15,11 +15,9 @@ import functools
 import struct
 from typing import Any
 
-from pydicom.datadict import get_entry
-
 from ..field import ERROR, WARN, Field, Finding
 from ..textsafe import safe_text
-from ..uids import uid_display
+from ..uids import pydicom_table, uid_display
 from .commands import (command_display, command_name, data_set_type_display, has_data_set as _has_ds,
                        is_response, priority_display)
 from .status import status_info
@@ -58,9 +56,17 @@ _SOFT = frozenset({"CommandGroupLength"})
 
 @functools.lru_cache(maxsize=512)
 def _entry(tag: int) -> tuple[str, str, str] | None:
-    """(VR, keyword, name) from the PS3.6 dictionary, or None for an unknown tag."""
+    """(VR, keyword, name) from the PS3.6 dictionary, or None for an unknown tag.
+
+    pydicom's table is read without importing pydicom (start-up); only a tag not in it (a repeating
+    group, or none at all) asks ``pydicom.datadict.get_entry``.
+    """
     try:
-        vr, _vm, name, _ret, keyword = get_entry(tag)
+        entry = pydicom_table("_dicom_dict", "DicomDictionary").get(tag)
+        if entry is None:
+            from pydicom.datadict import get_entry
+            entry = get_entry(tag)
+        vr, _vm, name, _ret, keyword = entry
     except Exception:
         return None
     return vr, keyword, name

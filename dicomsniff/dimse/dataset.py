@@ -33,17 +33,31 @@ import zlib
 from functools import lru_cache
 from typing import Any, Callable
 
-from pydicom.charset import python_encoding
-from pydicom.datadict import get_entry, private_dictionary_VR
-from pydicom.dataelem import DataElement, RawDataElement
-from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
-from pydicom.sequence import Sequence
-from pydicom.tag import BaseTag
-from pydicom.uid import UID_dictionary
-
 from ..field import ERROR, NOTE, WARN, Field, Finding
 from ..textsafe import safe_text
+from ..uids import pydicom_table
+
+# pydicom is imported by _pydicom(), on the first data set decoded, not with this module: its
+# import costs ~0.1 s of start-up (pixel handlers, numpy) that commands reading no data set skip.
+# Before that no pydicom value exists, so MultiValue's stand-in never matches one.
+python_encoding = get_entry = private_dictionary_VR = DataElement = RawDataElement = None
+Dataset = Sequence = BaseTag = None
+MultiValue: type = tuple
+
+
+def _pydicom() -> None:
+    """Bind the pydicom names this module uses (once)."""
+    global python_encoding, get_entry, private_dictionary_VR, DataElement, RawDataElement
+    global Dataset, MultiValue, Sequence, BaseTag
+    if Dataset is not None:
+        return
+    from pydicom.charset import python_encoding
+    from pydicom.datadict import get_entry, private_dictionary_VR
+    from pydicom.dataelem import DataElement, RawDataElement
+    from pydicom.multival import MultiValue
+    from pydicom.sequence import Sequence
+    from pydicom.tag import BaseTag
+    from pydicom.dataset import Dataset
 
 IMPLICIT_LE = "1.2.840.10008.1.2"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
@@ -75,7 +89,7 @@ def ts_encoding(uid: str | None) -> tuple[bool, bool, bool, str, bool]:
     Unknown UIDs are read as Explicit VR Little Endian (every encapsulated syntax is), known=False.
     """
     uid = (uid or "").rstrip("\x00 ")
-    entry = UID_dictionary.get(uid)
+    entry = pydicom_table("_uid_dict", "UID_dictionary").get(uid)
     known = entry is not None and entry[1] == "Transfer Syntax"
     name = entry[0] if known else (uid or "no transfer syntax")
     if uid == IMPLICIT_LE:
@@ -458,6 +472,7 @@ class DataSetInfo:
 
 
 def _patch_bulk(js: dict, ds: Dataset, ids: dict[int, tuple[int, int]], uri: UriFn) -> None:
+    _pydicom()
     for tag, elem in ds._dict.items():
         key = f"{int(tag):08X}"
         if id(elem) in ids:
@@ -490,6 +505,7 @@ def _clamp(root: Field) -> None:
 
 def _decode(buf: bytes, transfer_syntax_uid: str, *, wire_length: int, truncated: bool,
             total: int | None, inflated: bool, extra: list[Finding]) -> DataSetInfo:
+    _pydicom()
     implicit, little, _deflated, name, known = ts_encoding(transfer_syntax_uid)
     enc = _encoding_name(implicit, little)
     root = Field("dicom.dataset", "Data Set", None, "", 0, max(len(buf), total or 0))

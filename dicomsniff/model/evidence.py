@@ -31,8 +31,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from pydicom.datadict import dictionary_description
-
 from ..field import ERROR, WARN
 from ..textsafe import safe_text
 from ..uids import uid_name
@@ -565,6 +563,7 @@ def offending_values(ex: Exchange) -> str:
         if tag >> 16 == 0:
             continue                           # a command element: the message already shows it
         try:
+            from pydicom.datadict import dictionary_description   # only here: pydicom costs start-up
             name = f" {dictionary_description(tag)}"
         except Exception:
             name = ""

@@ -1,0 +1,77 @@
+"""Start-up imports only what the command needs (issue 18, item 3): no Textual outside the viewer,
+no pydicom (nor numpy, which pydicom's import pulls in) for ``--version`` or for a capture whose
+summary needs only pydicom's dictionaries."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("pydicom", "numpy", "textual")
+
+
+def loaded_after(code: str) -> dict:
+    """Which of HEAVY are in sys.modules after running ``code`` in a fresh interpreter."""
+    probe = code + f"\nimport json, sys\nprint(json.dumps({{m: m in sys.modules for m in {HEAVY!r}}}))"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_cli(*args: str) -> str:
+    """Run the command line in-process of a fresh interpreter; keep its stdout apart from the probe."""
+    return ("import contextlib, io, sys\n"
+            "from dicomsniff.cli import main\n"
+            "buf = io.StringIO()\n"
+            "with contextlib.redirect_stdout(buf):\n"
+            "    try:\n"
+            f"        main({list(args)!r})\n"
+            "    except SystemExit as e:\n"
+            "        assert not e.code, e.code\n"
+            "sys.stderr.write(buf.getvalue())\n")
+
+
+def test_importing_the_cli_loads_no_textual_nor_pydicom():
+    assert loaded_after("import dicomsniff.cli") == {m: False for m in HEAVY}
+
+
+def test_version_loads_no_pydicom_nor_textual():
+    out = subprocess.run([sys.executable, "-c", run_cli("--version")], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert "version" in out.stderr                  # the command did run
+    assert loaded_after(run_cli("--version")) == {m: False for m in HEAVY}
+
+
+def test_summary_of_an_echo_names_its_sop_class_without_importing_pydicom():
+    out = subprocess.run([sys.executable, "-c", run_cli("summary", "captures/echo.pcap")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert "Verification SOP Class" in out.stderr and "C-ECHO-RQ" in out.stderr, out.stderr
+    assert loaded_after(run_cli("summary", "captures/echo.pcap")) == {m: False for m in HEAVY}
+
+
+def test_pydicom_tables_are_pydicoms_own():
+    """The tables read without importing pydicom are the ones pydicom itself uses."""
+    from pydicom.datadict import DicomDictionary
+    from pydicom.uid import UID_dictionary
+
+    code = ("from dicomsniff.uids import pydicom_table\n"
+            "import json\n"
+            "u = pydicom_table('_uid_dict', 'UID_dictionary')\n"
+            "d = pydicom_table('_dicom_dict', 'DicomDictionary')\n"
+            "print(json.dumps([len(u), u['1.2.840.10008.5.1.4.1.1.2'][0], len(d), d[0x00000100][4]]))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert json.loads(out.stdout) == [len(UID_dictionary), UID_dictionary["1.2.840.10008.5.1.4.1.1.2"][0],
+                                      len(DicomDictionary), DicomDictionary[0x00000100][4]]
+
+
+def test_a_data_set_still_decodes_with_pydicom_imported_on_demand():
+    code = ("import sys\n"
+            "from dicomsniff.dimse.dataset import decode_data_set, IMPLICIT_LE\n"
+            "assert 'pydicom' not in sys.modules\n"
+            "info = decode_data_set(bytes.fromhex('10001000 06000000') + b'DOE^J ', IMPLICIT_LE)\n"
+            "print(info.dataset.PatientName, 'pydicom' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["DOE^J", "True"], out.stderr
