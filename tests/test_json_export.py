@@ -34,7 +34,7 @@ def _user_identity_schema(schema: dict) -> dict:
 
 
 PASSWORD = MANIFEST["pynetdicom"]["user_identity"]["secondary_field"]      # "s3cret" (scripts/make_captures.py)
-BULK_URI = re.compile(r"^frame:\d+;offset=\d+;length=\d+$")
+BULK_URI = re.compile(r"^(deflated:)?frame:\d+;offset=\d+;length=\d+$")
 
 
 def _export(name: str, tmp: Path, *extra: str) -> str:
@@ -382,3 +382,18 @@ def test_live_jsonl_escapes_c0_and_c1(tmp):
     _no_raw_controls("\n".join(lines))
     records = [json.loads(x) for x in lines]
     assert EVIL_AE in [r.get("calling_ae") for r in records]
+
+
+def test_deflated_pixel_data_uri_says_its_offset_is_in_the_inflated_bytes(tmp):
+    """store.pcap's MR object is deflated: no frame holds its inflated bytes, and the URI says so."""
+    doc = document("store", tmp)
+    stores = [m for m in doc["associations"][0]["messages"] if m["command"] == "C-STORE-RQ"]
+    uris = [m["data_set"]["7FE00010"]["BulkDataURI"] for m in stores]
+    deflated = [(m, u) for m, u in zip(stores, uris) if u.startswith("deflated:")]
+    assert len(deflated) == 1 and all(u.startswith("frame:") for u in uris if not u.startswith("deflated:"))
+    m, uri = deflated[0]
+    frame, offset, length = map(int, re.findall(r"\d+", uri))
+    assert frame in m["frames"]                                    # the frame where the data set starts
+    ds = m["data_set"]
+    rows, cols, bits = (ds[t]["Value"][0] for t in ("00280010", "00280011", "00280100"))
+    assert length == rows * cols * bits // 8 and offset > 0        # native pixels, inside the inflated stream

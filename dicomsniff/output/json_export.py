@@ -37,7 +37,14 @@ def _ms(ns: int | None) -> float | None:
 
 
 def bulk_uri(msg, offset: int, length: int) -> str:
-    """Where a bulk value of a message's data set is: frame and offset in it, and length."""
+    """Where a bulk value of a message's data set is: frame and offset in it, and length.
+
+    A deflated data set's offsets count inflated bytes, which no frame holds: its URI says so,
+    ``deflated:frame:N;offset=O;length=L`` — the data set that starts in frame N, inflated, from O.
+    """
+    if getattr(msg.data, "inflated", False):
+        first = msg.data_spans.first_frame if msg.data_spans is not None else 0
+        return f"deflated:frame:{first};offset={offset};length={length}"
     loc = msg.data_spans.locate(offset) if msg.data_spans is not None else None
     if loc is None:
         return f"dataset-offset:{offset};length={length}"
