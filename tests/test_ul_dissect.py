@@ -1737,3 +1737,47 @@ def test_small_displays_exact():
     assert d.tree.find("dicom.userinfo.asyncneg").display == "invoked 0 (unlimited), performed 1"
     d = dissect_pdu(assoc_ac(results=[(1, 0, "")]))
     assert d.tree.find("dicom.pctx.xfer").display == "(empty)"
+
+
+def test_user_identity_request_findings_exact():
+    """PS3.7 D.3.3.7.1: type 2 needs a passcode; only type 2 uses the secondary field; types 1-5 are defined."""
+    assert exact_findings(dissect_pdu(assoc_rq(extra_user_items=user_identity_rq(2, b"bob")))) == [
+        ("warning", "missing-passcode", "username and passcode identity without a passcode")]
+    assert exact_findings(dissect_pdu(assoc_rq(extra_user_items=user_identity_rq(1, b"bob", b"pw")))) == [
+        ("note", "unexpected-secondary-field", "identity type 1 carries a secondary field; only type 2 uses it")]
+    assert exact_findings(dissect_pdu(assoc_rq(extra_user_items=user_identity_rq(9, b"bob")))) == [
+        ("warning", "unknown-value", "user identity type 9 is not defined (PS3.7 §D.3.3.7.1)")]
+    # A username that is not UTF-8 is shown with replacement characters, not an internal error.
+    d = dissect_pdu(assoc_rq(extra_user_items=user_identity_rq(1, b"bo\xffb")))
+    assert exact_findings(d) == []
+    assert d.tree.find("dicom.userinfo.user_identify").display == "username bo\ufffdb"
+    assert d.tree.find("dicom.userinfo.user_identify.primary_field").value == "bo\ufffdb"
+
+
+def test_user_identity_cut_by_the_capture_exact():
+    rq = assoc_rq(max_pdu=None, impl_uid=None, impl_version=None,
+                  extra_user_items=user_identity_rq(2, b"bob", b"hunter2"))
+    d = dissect_pdu(rq[:-4])                                   # inside the passcode
+    assert exact_findings(d) == [("error", "truncated", "PDU length is 167 but only 163 bytes are present"),
+                                 ("error", "truncated", "Secondary Field: 7 bytes needed, only 3 present")]
+    assert "hun" not in json.dumps(d.tree.to_json())
+    at = rq.find(b"\x58\x00")
+    d = dissect_pdu(rq[:at + 5])                               # after the identity type byte
+    assert exact_findings(d) == [("error", "truncated", "PDU length is 167 but only 152 bytes are present"),
+                                 ("error", "truncated", "Positive Response Requested: 1 bytes needed, only 0 present")]
+    assert d.body.user_info.user_identity.type == 2 and d.body.user_info.user_identity.primary == b""
+
+
+def test_passcode_pattern_inside_other_bytes_is_not_masked():
+    """Bytes that only look like an identity sub-item (their lengths do not add up) are not a passcode."""
+    info = bytes([0x7E, 0x00, 0x00, 0x40, 0x02, 0x00, 0x00, 0x01]) + b"A" + b"\x00\x05" + b"HELLO"
+    d = dissect_pdu(assoc_rq(extra_user_items=ext_neg(STUDY_ROOT_FIND, info)))
+    assert d.tree.find("dicom.userinfo.extneg.info").display == \
+        "16 bytes: 7e 00 00 40 02 00 00 01 41 00 05 48 45 4c 4c 4f"
+    assert exact_findings(d) == []
+
+
+def test_fixed_size_item_too_short_keeps_its_bytes_as_item_data():
+    d = dissect_pdu(assoc_rq(max_pdu=None, extra_user_items=item(0x51, b"\x00\x01")))
+    raw = d.tree.find("dicom.userinfo.maxlen").find("dicom.assoc.item.data")
+    assert (raw.label, raw.value, raw.length) == ("Item data", b"\x00\x01", 2)
