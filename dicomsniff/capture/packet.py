@@ -52,6 +52,11 @@ MAX_IPV6_EXT = 8
 _H = struct.Struct(">H").unpack_from
 _TCP = struct.Struct(">HHIIBB").unpack_from
 _IPV4 = struct.Struct(">H2xHxB").unpack_from   # total length, flags+fragment, protocol
+# An IPv4 header without options and the fixed TCP header after it, in one unpack (the common case):
+# version/IHL, total length, flags+fragment, protocol, source, destination; ports, seq, ack, offset, flags.
+_IPV4_TCP = struct.Struct(">BxH2xHxB2x4s4sHHIIBB")
+_IPV4_TCP_LEN = _IPV4_TCP.size
+_IPV4_TCP_UNPACK = _IPV4_TCP.unpack_from
 
 
 def link_name(linktype: int) -> str:
@@ -130,6 +135,27 @@ def decode_tcp(frame: Frame, notices: list[Notice] | None = None) -> TcpSegment 
             ip = link(data)
             if ip < 0:
                 return _slow(frame, notices, -1) if lt == LINKTYPE_ETHERNET and _encap_ether(data) else None
+        avail = len(data)
+        if data[ip] == 0x45 and lt != LINKTYPE_IPV6 and avail >= ip + _IPV4_TCP_LEN:
+            # IPv4 without options carrying TCP, not a fragment: one unpack, no further call
+            # (what _ip_tcp does for this case, inline; everything else goes there).
+            _, total, frag, proto, src, dst, sport, dport, seq, ack, doff, flags = _IPV4_TCP_UNPACK(data, ip)
+            if proto == PROTO_TCP and not frag & 0x3FFF:
+                truncated = False
+                if total < 20:                   # TSO: length unknown, trust the capture
+                    end = avail
+                    truncated = frame.orig_len > avail
+                else:
+                    end = ip + total
+                    if end > avail:
+                        end = avail
+                        truncated = True
+                tcp = ip + 20
+                start = tcp + ((doff >> 4) << 2)
+                if tcp + 20 > end or start < tcp + 20 or start > end:
+                    return None
+                return TcpSegment(frame.number, frame.ts_ns, src, dst, sport, dport, seq, ack, flags,
+                                  memoryview(data)[start:end], start, truncated)
         seg = _ip_tcp(frame, data, ip, lt, notices)
         if seg is _TUNNEL:
             return _slow(frame, notices, ip)

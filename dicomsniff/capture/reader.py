@@ -143,7 +143,12 @@ class CaptureReader:
     # ---- buffering ---------------------------------------------------------
 
     def _fill(self, need: int) -> bool:
-        """Make ``need`` bytes available from ``self._pos``; False at end of input."""
+        """Make ``need`` bytes available from ``self._pos``; False at end of input.
+
+        A record that straddles two chunks is completed by a read of just its missing bytes, so
+        only that record is copied; the next fill, with nothing left over, starts a fresh chunk
+        instead of joining a few leftover bytes to 4 MiB (that join was a third of reading time).
+        """
         have = len(self._buf) - self._pos
         if have >= need:
             return True
@@ -152,7 +157,7 @@ class CaptureReader:
         self._pos = 0
         while have < need and not self._eof:
             try:
-                chunk = self._f.read(CHUNK)
+                chunk = self._f.read(min(need - have, CHUNK) if have else CHUNK)
             except (OSError, ValueError) as exc:
                 self._note(ERROR, "read-error", f"read error after {self._base + have} bytes: {exc}")
                 chunk = b""
