@@ -149,6 +149,17 @@ def test_associate_ac_not_captured_store_says_success(tmp_path):
                                 " 5, 7, 9 (a response with Success arrived on each)")
 
 
+def test_associate_rq_lost_by_the_capture_is_not_a_late_start(tmp_path):
+    """The handshake was captured, the RQ's segment was not: the capture lost it, it did not begin late."""
+    dst = tmp_path / "norq.pcap"
+    L.drop_pdu_header(CAPTURES / "store.pcap", dst, pdu_type=1)
+    _, fs = diagnosed(dst)
+    (f,) = [x for x in fs if x.code == "started-mid-association"]
+    assert f.severity == "note" and f.message.startswith("the capture lost the A-ASSOCIATE-RQ")
+    assert "capture-loss" in f.hint and "start the capture before" not in f.hint
+    assert [x.code for x in fs if x.severity in ("warning", "error")] == ["capture-loss"]
+
+
 @pytest.mark.parametrize("nth", range(4))
 def test_lost_command_pdv_or_pdu_header(nth, tmp_path):
     drops = [(L.drop_command_pdv, {"nth": nth}), (L.drop_pdu_header, {"pdu_type": 4, "nth": nth * 2})]

@@ -32,10 +32,22 @@ def refine_model(a: Association, opts: Options) -> list[Finding]:
         out = [f for f in out if f.code != "no-transfer-syntax"]
         for f in out:
             if f.code == "started-mid-association":         # rewritten from counts each run: idempotent
-                head = ("the A-ASSOCIATE-RQ was not captured: the proposed abstract syntaxes are unknown, so rules"
-                        " on them cannot run" if a.ac is not None else
-                        "the capture began after this association was negotiated: presentation contexts,"
-                        " transfer syntaxes and AE titles are unknown, so rules on them cannot run")
+                # The TCP handshake or a hole before the client's first bytes says the capture was running:
+                # it lost the RQ, it did not start late.
+                lost = a.handshake_seen or a.loss[a.client_dir].gaps > 0
+                if lost:
+                    head = ("the capture lost the A-ASSOCIATE-RQ (the connection's start was captured):"
+                            + (" the proposed abstract syntaxes" if a.ac is not None else
+                               " presentation contexts, transfer syntaxes and AE titles")
+                            + " are unknown, so rules on them cannot run")
+                    f.hint = ("the negotiation is in the capture's lost bytes (see capture-loss): capture with a"
+                              " larger buffer (tcpdump -B) or on one of the peers to see it")
+                elif a.ac is not None:
+                    head = ("the A-ASSOCIATE-RQ was not captured: the proposed abstract syntaxes are unknown, so"
+                            " rules on them cannot run")
+                else:
+                    head = ("the capture began after this association was negotiated: presentation contexts,"
+                            " transfer syntaxes and AE titles are unknown, so rules on them cannot run")
                 f.message = (head
                              + (f" and {undecoded} data set{'s were' if undecoded != 1 else ' was'} not decoded"
                                 if undecoded else ""))
