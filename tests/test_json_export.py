@@ -397,3 +397,26 @@ def test_deflated_pixel_data_uri_says_its_offset_is_in_the_inflated_bytes(tmp):
     ds = m["data_set"]
     rows, cols, bits = (ds[t]["Value"][0] for t in ("00280010", "00280011", "00280100"))
     assert length == rows * cols * bits // 8 and offset > 0        # native pixels, inside the inflated stream
+
+
+def test_cut_messages_and_lost_pdu_bytes_are_in_the_document(tmp_path):
+    """A segment lost inside a C-STORE's P-DATA-TF: the PDU lists the lost range, the message says the capture cut it."""
+    import losssim as L
+    client = next(s.flow for s in L.segments(CAPTURES / "store.pcap") if s.length and s.offset == 0)
+    lossy = tmp_path / "lossy.pcap"
+    # store.pcap's first C-STORE data set is bytes 474…2018 of the client's stream: lose 200 bytes inside it
+    rep = L.drop_segments(CAPTURES / "store.pcap", lossy, mss=200,
+                          only=lambda s: s.flow == client and 800 <= s.offset < 1000)
+    (lost,) = rep.lost_ranges(client)
+    out = tmp_path / "doc.json"
+    assert CliRunner().invoke(main, ["export", str(lossy), "-o", str(out)]).exit_code == 0
+    doc = json.loads(out.read_text())
+    jsonschema.validate(doc, SCHEMA, cls=V)
+    (a,) = doc["associations"]
+    cut_pdus = [p for p in a["pdus"] if "lost" in p]
+    assert [p["lost"] for p in cut_pdus] == [[list(lost)]] and cut_pdus[0]["complete"] is False
+    cut = [m for m in a["messages"] if m["cut"] is not None]
+    assert [(m["command"], m["message_id"], m["cut"]) for m in cut] == [("C-STORE-RQ", 1, "capture-loss")]
+    assert all(m["cut"] is None for m in a["messages"] if m["complete"])
+    # the other four objects and all five responses are whole
+    assert sum(1 for m in a["messages"] if m["complete"]) == 9

@@ -78,6 +78,7 @@ def message_json(a: Association, msg, ex: Exchange | None, *, t0: int) -> dict:
         "status_category": info.category if info else None,
         "frames": msg.frames,
         "complete": msg.complete,
+        "cut": (msg.cut or None) if not msg.complete else None,
         "transfer_syntax": msg.transfer_syntax,
         "command_set": cmd.json if cmd is not None else None,
         "data_set": data,
@@ -98,6 +99,8 @@ def pdu_json(a: Association, pdu, *, trees: bool) -> dict:
         "info": safe_text(pdu.info),
         "complete": pdu.complete,
     }
+    if pdu.lost:
+        out["lost"] = [[off, n] for off, n in pdu.lost]
     if trees:
         out["tree"] = pdu.tree().to_json()
     return out
