@@ -31,6 +31,10 @@ CHUNK = 4 << 20
 # stop instead of trying to allocate it.
 MAX_RECORD = 256 << 20
 
+# 1970-01-01 .. 2200-01-01 in ns: inside the calendar for certain, so a packet stamped in it costs
+# no call to timefmt.in_calendar (which decides the rest).
+SURELY_IN_CALENDAR = 7_258_118_400 * 1_000_000_000
+
 PCAP_MAGICS = {
     # magic as read little-endian -> (struct byte order, ns per fraction, record header size)
     0xA1B2C3D4: ("<", 1000, 16),
@@ -297,19 +301,25 @@ class CaptureReader:
         endian = "<"
         u32x2 = struct.Struct("<II").unpack_from
         epb = struct.Struct("<IIIII").unpack_from
+        # Block type and length with, if it is an Enhanced Packet Block, its fixed fields: one unpack.
+        head = struct.Struct("<IIIIIII").unpack_from
         buf, pos, base = self._buf, self._pos, self._base
         size = len(buf)
         try:
             while True:
-                if pos + 12 > size:
-                    self._pos = pos
-                    if not self._fill(12):
-                        if self._remaining():
-                            self._truncated(number + 1, 12, "block header")
-                        break
-                    buf, pos, base = self._buf, 0, self._base
-                    size = len(buf)
-                btype, blen = u32x2(buf, pos)
+                if pos + 28 <= size:
+                    btype, blen, iface, hi, lo, caplen, orig = head(buf, pos)
+                else:
+                    if pos + 12 > size:
+                        self._pos = pos
+                        if not self._fill(12):
+                            if self._remaining():
+                                self._truncated(number + 1, 12, "block header")
+                            break
+                        buf, pos, base = self._buf, 0, self._base
+                        size = len(buf)
+                    btype, blen = u32x2(buf, pos)
+                    iface = -1                       # the EPB fields are read below, once the block is in
                 if btype == PCAPNG_SHB:
                     bom = buf[pos + 8:pos + 12]
                     endian = "<" if bom == BOM_LE else ">" if bom == BOM_BE else ""
@@ -320,6 +330,7 @@ class CaptureReader:
                         break
                     u32x2 = struct.Struct(endian + "II").unpack_from
                     epb = struct.Struct(endian + "IIIII").unpack_from
+                    head = struct.Struct(endian + "IIIIIII").unpack_from
                     btype, blen = u32x2(buf, pos)
                     ifaces = []
                     odd_time = set()
@@ -341,21 +352,23 @@ class CaptureReader:
                         pos += blen
                         continue
                     if btype == B_EPB:
-                        iface, hi, lo, caplen, orig = epb(buf, pos + 8)
+                        if iface < 0:
+                            iface, hi, lo, caplen, orig = epb(buf, pos + 8)
                     else:
                         iface, _, hi, lo, caplen, orig = struct.unpack_from(
                             endian + "HHIIII", buf, pos + 8)
                     dstart = pos + 28
-                    if iface >= len(ifaces):
+                    try:                                 # iface >= 0: read unsigned
+                        linktype, mul, shift, div, off, _ = ifaces[iface]
+                    except IndexError:
                         self._note(WARN, "pcapng-no-interface",
                                    f"packet block at offset {base + pos} names interface {iface}, "
                                    f"but only {len(ifaces)} are described; skipped", number + 1)
                         pos += blen
                         continue
-                    linktype, mul, shift, div, off, _ = ifaces[iface]
                     units = hi << 32 | lo
                     ts = (units * mul >> shift) // div + off
-                    if iface not in odd_time and not in_calendar(ts):
+                    if not 0 <= ts < SURELY_IN_CALENDAR and iface not in odd_time and not in_calendar(ts):
                         odd_time.add(iface)
                         self._odd_time(number + 1, ts, iface)
                 elif btype == B_SPB:
