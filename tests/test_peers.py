@@ -132,6 +132,18 @@ def test_orthanc_move_sub_associations_carry_move_originator():
         assert store.command.move_originator_message_id == rq.command.message_id
 
 
+def test_orthanc_move_links_every_sub_association_it_opened():
+    """Both of Orthanc's sub-associations (one per SOP class) are the C-MOVE's, not just the first."""
+    r = CliRunner().invoke(main, ["diagnose", "--json", str(CAPTURES / "peer_orthanc_scp.pcap")])
+    fs = [f for f in json.loads(r.output)["findings"] if f["code"] == "move-sub-association"]
+    subs = [x for x in assocs("peer_orthanc_scp") if x.calling_ae == "ORTHANC" and x.called_ae == "STORESCP"]
+    assert len(subs) == 2
+    (link,) = [f for f in fs if f["message"].startswith("C-MOVE #1 to 'STORESCP'")]
+    assert all(f"#{b.number} (ORTHANC → STORESCP" in link["message"] for b in subs)
+    assert sorted(f["association"] for f in fs if f["message"].startswith("sub-association")) == \
+        sorted(b.number for b in subs)
+
+
 def test_orthanc_as_scu_proposes_every_storage_class_it_knows():
     """Orthanc opens one association per SOP class it sends (REST store, C-MOVE sub-operations), each proposing
     ~126 contexts: the object's class first, then every storage class it knows; storescp accepts them all."""

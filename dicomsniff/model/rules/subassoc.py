@@ -98,14 +98,16 @@ def sub_associations(assocs: list[Digest], opts: Options) -> list[Finding]:
 
     Candidates: an association from the C-MOVE's called AE to its Move Destination, opened between
     1 s before the request and its final response. A candidate whose C-STOREs carry a Move Originator
-    (AE, Message ID) must name this C-MOVE; the first such match wins over one by AE titles and time.
+    (AE, Message ID) must name this C-MOVE; every such match is linked (an SCP may open one per SOP class),
+    and only without one the first association by AE titles and time.
     """
     out: list[Finding] = []
     used: set[int] = set()
     for a in assocs:
         for mv in a.moves:
             dest, scp = mv.destination, a.called
-            best: tuple[int, Digest] | None = None
+            by_origin: list[Digest] = []          # C-STOREs naming this C-MOVE: all of them are its sub-associations
+            by_time: list[Digest] = []
             for b in assocs:
                 if b is a or b.number in used or b.start_ns is None:
                     continue
@@ -113,28 +115,30 @@ def sub_associations(assocs: list[Digest], opts: Options) -> list[Finding]:
                     continue
                 if not (mv.start_ns - 1_000_000_000 <= b.start_ns <= mv.end_ns):
                     continue
-                score = 1
                 if b.has_origin:
                     if (a.calling, mv.message_id) in b.origins:
-                        score = 2
-                    else:
-                        continue     # these C-STOREs say they belong to another C-MOVE
-                if best is None or score > best[0]:
-                    best = (score, b)
+                        by_origin.append(b)
+                    # else: these C-STOREs say they belong to another C-MOVE
+                else:
+                    by_time.append(b)
+            # An SCP may open several sub-associations for one C-MOVE (Orthanc: one per SOP class); those
+            # that name it by Move Originator are all its own. Without that evidence, the first by time only.
+            subs, how = (by_origin, "Move Originator in its C-STOREs") if by_origin else \
+                (by_time[:1], "AE titles and time")
             label = f"C-MOVE #{mv.message_id}"
-            if best is not None:
-                score, b = best
-                used.add(b.number)
-                how = "Move Originator in its C-STOREs" if score == 2 else "AE titles and time"
+            if subs:
+                used.update(b.number for b in subs)
+                where = " and ".join(f"#{b.number} ({safe_text(b.calling or '?')} → {safe_text(b.called or '?')},"
+                                     f" {b.stores} C-STORE, {b.outcome})" for b in subs)
                 out.append(Finding(NOTE, "move-sub-association",
                                    f"{label} to '{safe_text(dest)}': its sub-operations ran on association"
-                                   f" #{b.number} ({safe_text(b.calling or '?')} → {safe_text(b.called or '?')},"
-                                   f" {b.stores} C-STORE, {b.outcome}; matched by {how})", a.number,
+                                   f"{'s' if len(subs) > 1 else ''} {where}; matched by {how}", a.number,
                                    [mv.request_frame] if mv.request_frame else []))
-                out.append(Finding(NOTE, "move-sub-association",
-                                   f"sub-association #{b.number} carries {label} of association #{a.number}"
-                                   f" ({safe_text(a.calling or '?')} → {safe_text(a.called or '?')})",
-                                   b.number, [b.first_frame] if b.first_frame else []))
+                for b in subs:
+                    out.append(Finding(NOTE, "move-sub-association",
+                                       f"sub-association #{b.number} carries {label} of association #{a.number}"
+                                       f" ({safe_text(a.calling or '?')} → {safe_text(a.called or '?')})",
+                                       b.number, [b.first_frame] if b.first_frame else []))
                 continue
             if (mv.suboperations or 0) > 0:       # a refused C-MOVE (0 sub-operations) opens none
                 out.append(Finding(WARN, "move-sub-association-missing",
