@@ -1781,3 +1781,38 @@ def test_fixed_size_item_too_short_keeps_its_bytes_as_item_data():
     d = dissect_pdu(assoc_rq(max_pdu=None, extra_user_items=item(0x51, b"\x00\x01")))
     raw = d.tree.find("dicom.userinfo.maxlen").find("dicom.assoc.item.data")
     assert (raw.label, raw.value, raw.length) == ("Item data", b"\x00\x01", 2)
+
+
+def test_token_preview_printable_range():
+    """A server response is previewed as text only if all of its first bytes are 0x20-0x7E."""
+    def shown(token):
+        d = dissect_pdu(assoc_ac(extra_user_items=user_identity_ac(token)))
+        return d.tree.find("dicom.userinfo.user_identify.server_response").display
+    assert shown(b"a b") == "3 bytes: a b"
+    assert shown(b"a~b") == "3 bytes: a~b"
+    assert shown(b"a\x7fb") == "3 bytes: 61 7f 62"
+    assert shown(b"a\x1fb") == "3 bytes: 61 1f 62"
+
+
+@pytest.mark.parametrize("secret", [b"pwd", b"p\x1bzz", b"hunter2"])
+def test_passcode_text_is_masked_wherever_it_appears(secret):
+    """The passcode is masked in every display, raw or terminal-escaped, from 3 characters on, and exactly."""
+    d = dissect_pdu(assoc_rq(calling=secret, extra_user_items=user_identity_rq(2, b"bob", secret)))
+    assert d.info == "A-ASSOCIATE-RQ ******** → ANY-SCP"
+    assert d.tree.find("dicom.assoc.ae.calling").display == "********"
+
+
+def test_passcode_masking_stops_at_the_passcode():
+    """Fields after the passcode (here the next sub-item) are shown; a field that spans it is hidden, value too."""
+    d = dissect_pdu(assoc_rq(extra_user_items=user_identity_rq(2, b"bob", b"hunter2") + async_window(1, 1)))
+    a = d.tree.find("dicom.userinfo.asyncneg")
+    assert a.display == "invoked 1, performed 1"
+    assert [c.display for c in a.children] == ["Asynchronous Operations Window (0x53)", "00", "4", "1", "1"]
+    d = dissect_pdu(pdu(0x01, assoc_rq()[6:] + item(0x7E, user_identity_rq(2, b"bob", b"hunter2"))))
+    raw = d.tree.find("dicom.assoc.item.data")
+    assert (raw.value, raw.display) == (None, "(hidden: overlaps a passcode)")
+
+
+def test_many_identity_items_still_mask():
+    d = dissect_pdu(assoc_rq(calling="hunter2", extra_user_items=user_identity_rq(2, b"bob", b"hunter2") * 16))
+    assert d.info == "A-ASSOCIATE-RQ ******** → ANY-SCP"
