@@ -1811,6 +1811,7 @@ def test_passcode_masking_stops_at_the_passcode():
     d = dissect_pdu(pdu(0x01, assoc_rq()[6:] + item(0x7E, user_identity_rq(2, b"bob", b"hunter2"))))
     raw = d.tree.find("dicom.assoc.item.data")
     assert (raw.value, raw.display) == (None, "(hidden: overlaps a passcode)")
+    assert exact_findings(d) == [("note", "unknown-item", "Unknown item (0x7E): details hidden (overlaps a passcode)")]
 
 
 def test_many_identity_items_still_mask():
