@@ -42,7 +42,19 @@ MODULES: dict[str, list[str]] = {
                              "tests/test_dimse_status.py", "tests/test_mutation_regressions.py"],
     "dimse/commands.py": ["tests/test_dimse_commands.py", "tests/test_dimse_command_set.py"],
     "dimse/status.py": ["tests/test_dimse_status.py", "tests/test_dimse_command_set.py"],
+    "ul/framer.py": ["tests/test_ul_framer.py", "tests/test_chunking.py", "tests/test_mutation_framer.py"],
+    "tcp/reassembly.py": ["tests/test_tcp_reassembly.py", "tests/test_mutation_reassembly.py"],
+    "dimse/assembler.py": ["tests/test_dimse_assembler.py", "tests/test_mutation_assembler.py"],
 }
+# The diagnosis: each rule module, the evidence and the association model, against the rule tests.
+_RULE_TESTS = ["tests/test_rules_catalogue.py", "tests/test_rules_failure_hints.py", "tests/test_rules_negotiation.py",
+               "tests/test_rules_statuses.py", "tests/test_rules_termination.py", "tests/test_model_diagnosis.py",
+               "tests/test_evidence.py", "tests/test_model_association.py", "tests/test_mutation_rules.py"]
+for _m in ("base", "capture", "closing", "declared", "model", "negotiation", "performance", "protocol",
+           "registry", "statuses", "subassoc", "termination"):
+    MODULES[f"model/rules/{_m}.py"] = _RULE_TESTS
+MODULES["model/evidence.py"] = _RULE_TESTS
+MODULES["model/association.py"] = _RULE_TESTS
 STATUSES = ("killed", "timeout", "survived", "no tests", "not checked", "suspicious", "skipped", "segfault",
             "caught by type check")
 
