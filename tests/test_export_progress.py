@@ -55,6 +55,7 @@ def test_bar_on_a_terminal_summary_on_stdout(tmp_path):
 
 
 def test_no_bar_when_stderr_is_not_a_terminal(tmp_path):
+    (tmp_path / "out").mkdir()                  # an existing folder: nothing to say on stderr
     result = run(CAPTURES / "store.pcap", tmp_path / "out")
     assert result.exit_code == 0
     assert "reading capture" not in result.output and "\x1b" not in result.output
