@@ -53,6 +53,7 @@ _RULE_TESTS = ["tests/test_rules_catalogue.py", "tests/test_rules_failure_hints.
 for _m in ("base", "capture", "closing", "declared", "model", "negotiation", "performance", "protocol",
            "registry", "statuses", "subassoc", "termination"):
     MODULES[f"model/rules/{_m}.py"] = _RULE_TESTS
+MODULES["model/rules"] = _RULE_TESTS          # the whole rule package in one run (a sample spans every rule)
 MODULES["model/evidence.py"] = _RULE_TESTS
 MODULES["model/association.py"] = _RULE_TESTS
 STATUSES = ("killed", "timeout", "survived", "no tests", "not checked", "suspicious", "skipped", "segfault",
