@@ -420,3 +420,13 @@ def test_cut_messages_and_lost_pdu_bytes_are_in_the_document(tmp_path):
     assert all(m["cut"] is None for m in a["messages"] if m["complete"])
     # the other four objects and all five responses are whole
     assert sum(1 for m in a["messages"] if m["complete"]) == 9
+
+
+def test_pixel_data_of_an_implicit_vr_data_set_is_ow(tmp):
+    """Implicit VR Little Endian carries no VR: Pixel Data is OW there (PS3.5 §A.1), not pydicom's OB guess."""
+    doc = document("store", tmp)
+    vrs = {m["transfer_syntax"]: m["data_set"]["7FE00010"]["vr"]
+           for m in doc["associations"][0]["messages"] if m["command"] == "C-STORE-RQ"}
+    assert vrs["1.2.840.10008.1.2"] == "OW"                 # implicit VR LE, 16-bit CT
+    assert vrs["1.2.840.10008.1.2.1"] == "OW"               # explicit: as sent
+    assert vrs["1.2.840.10008.1.2.5"] == "OB"               # RLE: encapsulated, OB as sent

@@ -463,12 +463,25 @@ class DataSetInfo:
                                                 bulk_data_element_handler=lambda e: uri(-1, len(e.value or b"")),
                                                 suppress_invalid_tags=True)
             _patch_bulk(out, self.dataset, self._bulk_ids, uri)
+            if ts_encoding(self.transfer_syntax)[0]:
+                _implicit_vrs(out)
             return out
         except Exception as exc:
             return {"error": f"{type(exc).__name__}: {exc}"[:200]}
 
     def __repr__(self) -> str:
         return f"DataSetInfo({self.tree.display})"
+
+
+def _implicit_vrs(js: dict) -> None:
+    """In Implicit VR Little Endian, Pixel Data and Overlay Data are OW (PS3.5 §A.1, §8.1.2), not OB.
+
+    The data set carries no VR, and the dictionary's "OB or OW" would otherwise be exported as OB.
+    """
+    for key, el in js.items():
+        if isinstance(el, dict) and el.get("vr") in ("OB", "OB or OW", "OW or OB") and (
+                key == "7FE00010" or (key.startswith("60") and key.endswith("3000"))):
+            el["vr"] = "OW"
 
 
 def _patch_bulk(js: dict, ds: Dataset, ids: dict[int, tuple[int, int]], uri: UriFn) -> None:
