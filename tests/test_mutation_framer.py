@@ -149,7 +149,7 @@ def test_gap_from_one_pdv_into_the_next_loses_the_framing_from_the_first_pdv_end
     fd.data(p[:20])
     evs = fd.gap(30) + fd.data(p[50:]) + fd.data(release_rq())
     assert kinds(evs) == [("chunk", b"", 8, True, True), ("loss", 42, 8), ("pdu", 4, 0, False), ("pdu", 5, 88, True)]
-    assert evs[2].lost == [(20, 30)]
+    assert evs[2].lost == [(20, 30)] and [f.code for f in evs[2].findings] == ["tcp-gap"]
 
 
 def test_second_gap_past_the_cut_pdv_loses_the_framing_from_its_end():
@@ -163,7 +163,7 @@ def test_second_gap_past_the_cut_pdv_loses_the_framing_from_its_end():
     assert kinds(first) == [("chunk", b"", 8, True, True)]
     assert mid == []
     assert kinds(evs) == [("loss", 42, 8), ("pdu", 4, 0, False), ("pdu", 5, 88, True)]
-    assert evs[1].lost == [(20, 5), (30, 20)]
+    assert evs[1].lost == [(20, 5), (30, 20)] and [f.code for f in evs[1].findings] == ["tcp-gap"]
     assert evs[1].findings[-1].message == (
         f"capture-loss: 25 of {len(p)} bytes of this PDU are missing from the capture"
         " (stream offset+length 20+5, 30+20)")
@@ -216,13 +216,16 @@ def test_pdu_found_inside_a_frame_held_across_two_frames_keeps_its_first_bytes()
     fd.data(release_rq())
     fd.gap(4)
     rp = release_rp()
-    # Frame 2: a 3-byte fake RJ header start, then the first 7 bytes of the RP; frame 3: the rest, and an RQ.
-    a = fd.data(b"\x03\x00\x00" + rp[:7])
-    evs = a + fd.data(rp[7:] + release_rq()) + fd.f.finish()
-    ps = [e for e in evs if type(e) is PduEvent]
-    assert [(p.pdu_type, p.stream_offset, p.complete) for p in ps] == [(6, 17, True), (5, 27, True)]
-    assert [(s.frame, s.frame_offset, s.length) for s in ps[0].spans.spans] == [(2, HDR + 3, 7), (3, HDR, 3)]
-    assert ps[0].decoded.findings == [] and ps[0].spans.length == len(rp)
+    # Frame 2: a P-DATA-TF header of 32 bytes (its first PDV header not whole: wait), then the RP's first 4
+    # bytes; frame 3: the rest of the RP and an RQ. The fake is judged (and dropped) only with frame 3 held.
+    assert fd.data(b"\x04\x00\x00\x00\x00\x20" + rp[:4]) == []
+    evs = fd.data(rp[4:] + release_rq()) + fd.f.finish()
+    assert kinds(evs) == [
+        ("notice", WARN, "resync", "resynchronised at stream offset 20 (frame 2) after skipping 6 bytes"
+                                   " after a gap in the capture"),
+        ("pdu", 6, 20, True), ("pdu", 5, 30, True)]
+    assert [(s.frame, s.frame_offset, s.length) for s in evs[1].spans.spans] == [(2, HDR + 6, 4), (3, HDR, 6)]
+    assert evs[1].decoded.findings == []
 
 
 def test_search_accepts_an_associate_rq_after_garbage_that_is_no_header():
