@@ -1817,3 +1817,33 @@ def test_passcode_masking_stops_at_the_passcode():
 def test_many_identity_items_still_mask():
     d = dissect_pdu(assoc_rq(calling="hunter2", extra_user_items=user_identity_rq(2, b"bob", b"hunter2") * 16))
     assert d.info == "A-ASSOCIATE-RQ ******** → ANY-SCP"
+
+
+def test_passcode_is_masked_in_finding_messages():
+    d = dissect_pdu(assoc_rq(app_ctx="hunter2", extra_user_items=user_identity_rq(2, b"bob", b"hunter2")))
+    assert ("warning", "unknown-application-context",
+            "application context '********' is not the DICOM one (1.2.840.10008.3.1.1.1)") in exact_findings(d)
+    assert "hunter2" not in json.dumps(d.tree.to_json())
+
+
+def test_last_details_exact():
+    # The UID length overflow sits on the length field of a role selection (PS3.7 D.3.3.4).
+    d = dissect_pdu(assoc_rq(extra_user_items=item(0x54, b"\x00\x28" + b"1.2\x01\x00")))
+    assert [x.code for x in d.tree.find("dicom.userinfo.rolesel.sopclassuid.len").findings] == ["length-overflow"]
+    assert d.tree.find("dicom.userinfo.rolesel").findings == []
+    # Item extra bytes are labelled.
+    d = dissect_pdu(assoc_rq(max_pdu=None, extra_user_items=item(0x51, struct.pack(">IH", 5000, 7))))
+    assert d.tree.find("dicom.assoc.item.extra").label == "Extra bytes"
+    # The internal-error tree is a plain root.
+    d = dissect_pdu(None)
+    assert (d.tree.key, d.tree.label, d.tree.display) == ("dicom", "DICOM", "")
+    # The "more PDVs" node spans from the first PDV not shown to the end of the last one, clamped.
+    from dicomsniff.ul.dissect import MAX_PDVS
+    pdvs = [Pdv(6 + i * 8, 4, 1, 0) for i in range(MAX_PDVS)]
+    end = 6 + MAX_PDVS * 8
+    pdvs += [Pdv(end, 4, 1, 0), Pdv(end + 8, 4, 1, 0), Pdv(end + 16, 10, 1, 0)]
+    t = build_pdata_tree(MAX_PDVS * 8 + 30, pdvs, [])
+    more = t.find("dicom.pdv.more")
+    assert (more.label, more.offset, more.length) == ("3 more PDVs", end, 30)
+    more = build_pdata_tree(MAX_PDVS * 8 + 30, pdvs, [], available=end).find("dicom.pdv.more")
+    assert (more.offset, more.length) == (end, 0)
