@@ -1,0 +1,105 @@
+"""Diagnosis rules: the paths mutation testing found unasserted (tests/MUTATION.md, ``model/rules``).
+
+Each capture goes through the real reader, pipeline and diagnosis; the tests pin whole findings
+(severity, code, message, hint).
+"""
+
+from __future__ import annotations
+
+import dimse_fixtures as D
+import pdu_fixtures as P
+from evidence_fixtures import analyse
+
+CTX = [(1, P.VERIFICATION, [P.IMPLICIT_LE])]
+SCP_ABORT_HINT = ("the SCP's application aborted (storage or processing error, refused object, timeout): check the"
+                  " SCP's log at this time")
+LOST_RQ_HINT = ("the negotiation is in the capture's lost bytes (see capture-loss): capture with a larger buffer"
+                " (tcpdump -B) or on one of the peers to see it")
+
+
+def rq() -> bytes:
+    return P.assoc_rq("SCU", "SCP", CTX)
+
+
+def ac() -> bytes:
+    return P.assoc_ac("SCU", "SCP", [(1, 0, P.IMPLICIT_LE)])
+
+
+def found(conv: D.Conv, code: str | None = None) -> list[tuple]:
+    _assocs, fs = analyse(D.pcap(conv))
+    return [(f.severity, f.code, f.message, f.hint) for f in fs if code is None or f.code == code]
+
+
+def test_rejection_with_a_reserved_reason_gets_the_default_hint():
+    c = D.Conv().send(0, rq()).send(1, P.assoc_rj(1, 1, 10)).fin()
+    assert found(c) == [(
+        "error", "association-rejected",
+        "association 'SCU' → 'SCP' rejected by the called application (service-user), rejected-permanent:"
+        " reserved (0x0A)",
+        "look in the SCP's log at this time for why it refused the association")]
+
+
+def test_scp_abort_with_nothing_exchanged():
+    c = D.Conv().send(0, rq()).send(1, ac()).send(1, P.abort(0, 0)).fin()
+    assert found(c) == [("error", "association-aborted", "association aborted by the server: service-user",
+                         SCP_ABORT_HINT)]
+
+
+def test_abort_in_the_frame_of_the_final_response_finds_no_request_outstanding():
+    c = D.Conv().send(0, rq()).send(1, ac()).send(0, P.pdata([(1, 3, D.echo_rq(1))]))
+    c.send(1, P.pdata([(1, 3, D.echo_rsp(1))]) + P.abort(0, 0)).fin()
+    assert found(c, "association-aborted") == [(
+        "error", "association-aborted", "association aborted by the server with no request outstanding:"
+        " service-user", SCP_ABORT_HINT)]
+
+
+def test_abort_after_an_unsolicited_response_finds_no_request_outstanding():
+    c = D.Conv().send(0, rq()).send(1, ac()).send(1, P.pdata([(1, 3, D.echo_rsp(7))])).send(0, P.abort(0, 0)).fin()
+    assert [f[:3] for f in found(c)] == [
+        ("error", "association-aborted", "association aborted by the client with no request outstanding:"
+                                         " service-user"),
+        ("warning", "response-unmatched", "C-ECHO-RSP responds to message ID 7, which no request used")]
+
+
+def test_abort_while_a_command_set_was_being_sent():
+    c = D.Conv().send(0, rq()).send(1, ac()).send(0, P.pdata([(1, 1, D.echo_rq(1)[:20])])).send(1, P.abort(0, 0))
+    c.fin()
+    assert found(c, "association-aborted") == [(
+        "error", "association-aborted", "association aborted by the server while incomplete command set was being"
+        " sent (0 bytes of its data set seen): service-user", SCP_ABORT_HINT)]
+
+
+def test_lost_negotiation_says_how_many_data_sets_were_not_decoded_once():
+    c = D.Conv().send(0, rq(), skip=True).send(1, ac(), skip=True)
+    for mid in (1, 2):
+        c.send(0, P.pdata([(1, 3, D.store_rq(mid))])).send(0, P.pdata([(1, 2, D.patient())]))
+        c.send(1, P.pdata([(1, 3, D.store_rsp(mid))]))
+    c.send(0, P.release_rq()).send(1, P.release_rp()).fin()
+    fs = found(c)
+    assert [f[1] for f in fs] == ["capture-loss", "capture-loss", "started-mid-association"]
+    assert fs[2] == (
+        "note", "started-mid-association",
+        "the capture lost the A-ASSOCIATE-RQ (the connection's start was captured): presentation contexts, transfer"
+        " syntaxes and AE titles are unknown, so rules on them cannot run and 1 data set was not decoded",
+        LOST_RQ_HINT)
+
+
+def test_lost_request_with_the_acceptance_captured():
+    c = D.Conv().send(0, rq(), skip=True).send(1, ac())
+    c.send(0, P.pdata([(1, 3, D.echo_rq(1))])).send(1, P.pdata([(1, 3, D.echo_rsp(1))]))
+    c.send(0, P.release_rq()).send(1, P.release_rp()).fin()
+    assert found(c, "started-mid-association") == [(
+        "note", "started-mid-association",
+        "the capture lost the A-ASSOCIATE-RQ (the connection's start was captured): the proposed abstract syntaxes"
+        " are unknown, so rules on them cannot run", LOST_RQ_HINT)]
+
+
+def test_message_on_an_unaccepted_context_has_no_separate_transfer_syntax_line():
+    c = D.Conv().send(0, P.assoc_rq("SCU", "SCP", [(1, P.VERIFICATION, [P.IMPLICIT_LE]),
+                                                  (3, P.CT_STORAGE, [P.IMPLICIT_LE])]))
+    c.send(1, P.assoc_ac("SCU", "SCP", [(1, 0, P.IMPLICIT_LE), (3, 3, None)]))
+    c.send(0, P.pdata([(3, 3, D.store_rq(1))])).send(0, P.pdata([(3, 2, D.patient())]))
+    c.send(1, P.pdata([(3, 3, D.store_rsp(1, 0x0122))]))
+    c.send(0, P.release_rq()).send(1, P.release_rp()).fin()
+    assert [f[:2] for f in found(c)] == [("error", "context-not-accepted"), ("error", "context-not-accepted"),
+                                         ("error", "dimse-failure"), ("warning", "context-rejected")]
