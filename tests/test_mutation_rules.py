@@ -103,3 +103,42 @@ def test_message_on_an_unaccepted_context_has_no_separate_transfer_syntax_line()
     c.send(0, P.release_rq()).send(1, P.release_rp()).fin()
     assert [f[:2] for f in found(c)] == [("error", "context-not-accepted"), ("error", "context-not-accepted"),
                                          ("error", "dimse-failure"), ("warning", "context-rejected")]
+
+
+def test_capture_loss_lines_name_the_cut_data_set_per_direction():
+    rq = P.assoc_rq("SCU", "SCP", [(1, P.CT_STORAGE, [P.IMPLICIT_LE])])
+    ac = P.assoc_ac("SCU", "SCP", [(1, 0, P.IMPLICIT_LE)])
+    c = D.Conv().send(0, rq[:40]).send(0, rq[40:], skip=True).send(1, ac[:40]).send(1, ac[40:], skip=True)
+    c.send(0, P.pdata([(1, 3, D.store_rq(1))])).send(1, P.pdata([(1, 3, D.store_rsp(1))]))
+    c.send(0, P.release_rq()).send(1, P.release_rp()).fin()
+    _assocs, fs = analyse(D.pcap(c))
+    loss = [(f.message, f.frames, f.key, f.direction) for f in fs if f.code == "capture-loss"]
+    assert loss == [
+        ("client → server: 1 gap, 184 bytes lost before frame 6; 1 C-STORE data set incomplete (#1)", [6], "0", 0),
+        ("server → client: 1 gap, 155 bytes lost before frame 7", [7], "1", 1)]
+
+
+def test_capture_loss_with_several_gaps_lists_cut_objects_and_messages():
+    rq = P.assoc_rq("SCU", "SCP", [(1, P.CT_STORAGE, [P.IMPLICIT_LE])])
+    ac = P.assoc_ac("SCU", "SCP", [(1, 0, P.IMPLICIT_LE)])
+    big = P.pdata([(1, 2, D.patient(PatientComments="x" * 3000))])
+    echo = P.pdata([(1, 3, D.echo_rq(2))])
+    c = D.Conv(mss=200).send(0, rq).send(1, ac).send(0, P.pdata([(1, 3, D.store_rq(1))]))
+    c.send(0, big[:300]).send(0, big[300:700], skip=True).send(0, big[700:1500]).send(0, big[1500:2000], skip=True)
+    c.send(0, big[2000:]).send(1, P.pdata([(1, 3, D.store_rsp(1))]))
+    c.send(0, echo[:20]).send(0, echo[20:], skip=True)
+    c.send(0, P.release_rq()).send(1, P.release_rp()).fin()
+    _assocs, fs = analyse(D.pcap(c))
+    loss = [(f.severity, f.message, f.first_frame, f.last_frame) for f in fs if f.code == "capture-loss"]
+    assert loss == [("warning", "client → server: 3 gaps, 960 bytes lost between frames 10 and 22 over 0.0 s;"
+                                " 1 C-STORE data set incomplete (#1); 1 message incomplete (incomplete command set)",
+                     10, 22)]
+
+
+def test_redeclaring_a_decoder_code_as_catalogued_is_idempotent_and_protocol_codes_are_fragile():
+    from dicomsniff.model.rules.declared import _d
+    from dicomsniff.model.rules.registry import CATALOGUE
+    c = CATALOGUE["dataset-missing"]
+    assert (c.severity, c.group, c.source, c.fragile) == ("error", "protocol", "decoder", True)
+    _d(c.code, c.severity, c.group, c.summary, c.evidence, c.source)      # same declaration: no error
+    assert CATALOGUE["dataset-missing"] == c
