@@ -142,3 +142,38 @@ def test_redeclaring_a_decoder_code_as_catalogued_is_idempotent_and_protocol_cod
     assert (c.severity, c.group, c.source, c.fragile) == ("error", "protocol", "decoder", True)
     _d(c.code, c.severity, c.group, c.summary, c.evidence, c.source)      # same declaration: no error
     assert CATALOGUE["dataset-missing"] == c
+
+
+# -- the evidence's wording (dicomsniff/model/evidence.py), from its facts directly -------------------------------
+
+def _close(side, how="fin", *, last_ts=None, ts=0):
+    from dicomsniff.model.evidence import CloseFacts
+    return CloseFacts(3, "closed", side, how, 40, ts, b"\x0a\x00\x00\x01", "10.0.0.1", "SCU", "SCP",
+                      "the client's C-ECHO-RQ #1" if last_ts is not None else None, 30, last_ts, (), 0, None, False)
+
+
+def test_lists_and_delays_read_as_english():
+    from dicomsniff.model.evidence import _list, _strip, delay_text
+    assert _list([]) == "" and _list(["a"]) == "a" and _list(["a", "b", "c"]) == "a, b and c"
+    assert delay_text(11_500_000) == "12 ms" and delay_text(12_400_000) == "12 ms"
+    assert delay_text(999_000) == "1.0 ms" and delay_text(2_500_000_000) == "2.50 s"
+    assert _strip("1.2.3\x00") == "1.2.3" and _strip(" AE  ") == "AE" and _strip(None) == ""
+
+
+def test_client_idle_close_tells_the_server_to_release_first():
+    from dicomsniff.model.evidence import termination
+    sev, msg, hint, frames = termination(_close("client", last_ts=1_000, ts=1_000 + 1_000_000_000))
+    assert sev == "warning" and frames == [30, 40]
+    assert msg == ("the client closed the connection (FIN, frame 40) 1.00 s after the client's C-ECHO-RQ #1 with no"
+                   " A-RELEASE; no request was outstanding")
+    assert hint == ("the client closed 1.00 s after the last PDU with nothing outstanding: an idle timeout of about"
+                    " 1 s on the client is likely; the server should release the association (or send) before then")
+
+
+def test_close_by_an_unknown_side_soon_after_blames_the_peer_in_general():
+    from dicomsniff.model.evidence import termination
+    sev, msg, hint, _frames = termination(_close(None, last_ts=1_000, ts=1_000 + 5_000_000))
+    assert sev == "warning"
+    assert msg == ("one side closed the connection (FIN, frame 40) 5.0 ms after the client's C-ECHO-RQ #1 with no"
+                   " A-RELEASE; no request was outstanding")
+    assert hint.startswith("the peer dropped the connection instead of releasing the association (PS3.8 §7.2)")
