@@ -177,3 +177,46 @@ def test_close_by_an_unknown_side_soon_after_blames_the_peer_in_general():
     assert msg == ("one side closed the connection (FIN, frame 40) 5.0 ms after the client's C-ECHO-RQ #1 with no"
                    " A-RELEASE; no request was outstanding")
     assert hint.startswith("the peer dropped the connection instead of releasing the association (PS3.8 §7.2)")
+
+
+def test_a_pdu_finding_of_the_decoder_is_raised_once_with_its_pdu_and_frame():
+    import struct
+    bad = P.pdu(0x04, struct.pack(">IBB", 0xFFFF, 1, 3) + b"abcd")
+    c = D.Conv().send(0, rq()).send(1, ac()).send(0, bad).send(0, P.release_rq()).send(1, P.release_rp()).fin()
+    assert found(c) == [(
+        "error", "pdv-length-invalid", "P-DATA-TF in frame 6: PDV length 65535 at PDU offset 6 does not fit the 10"
+        " bytes left in the PDU: the rest of the PDU is skipped", "the sender's PDU breaks PS3.8 §9.3: check the"
+        " sender's DICOM stack")]
+
+
+def test_rejected_contexts_nobody_needed_are_one_note():
+    many = [(2 * i + 1, uid, [P.IMPLICIT_LE])
+            for i, uid in enumerate([P.VERIFICATION, P.CT_STORAGE, P.STUDY_ROOT_FIND, P.STUDY_ROOT_MOVE])]
+    c = D.Conv().send(0, P.assoc_rq("SCU", "SCP", many))
+    c.send(1, P.assoc_ac("SCU", "SCP", [(1, 0, P.IMPLICIT_LE), (3, 3, None), (5, 3, None), (7, 3, None)]))
+    c.send(0, P.pdata([(1, 3, D.echo_rq(1))])).send(1, P.pdata([(1, 3, D.echo_rsp(1))]))
+    c.send(0, P.release_rq()).send(1, P.release_rp()).fin()
+    assert found(c) == [(
+        "note", "contexts-rejected-unneeded",
+        "3 of 4 proposed presentation contexts rejected, none needed: CT, Study Root Query/Retrieve Information"
+        " Model - FIND, Study Root Query/Retrieve Information Model - MOVE; by reason: abstract-syntax-not-supported 3",
+        "nothing was sent for these SOP classes on a rejected context (or another accepted context carried them):"
+        " usual when an SCU proposes many contexts; `dicomsniff summary` lists them")]
+
+
+def test_short_sop_class_names_drop_one_generic_tail():
+    from dicomsniff.model.rules.negotiation import _short
+    assert _short("CT Image Storage") == "CT"
+    assert _short("Basic Text SR Storage") == "Basic Text SR"
+    assert _short("Patient Root Query/Retrieve Information Model") == "Patient Root Query/Retrieve"
+    assert _short("Verification SOP Class") == "Verification"
+    assert _short("Storage") == "Storage" and _short("Modality Worklist - FIND") == "Modality Worklist - FIND"
+
+
+def test_rule_catalogue_rows_follow_the_group_order_then_the_code():
+    from dicomsniff.model.rules.registry import CATALOGUE, GROUPS, catalogue_rows
+    rows = catalogue_rows()
+    assert len(rows) == len(CATALOGUE)
+    order = list(GROUPS)
+    keys = [(order.index(r.group), r.code) for r in rows]
+    assert keys == sorted(keys) and keys[0][0] == 0 and {k[0] for k in keys} == set(range(len(order)))
