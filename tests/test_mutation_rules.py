@@ -220,3 +220,29 @@ def test_rule_catalogue_rows_follow_the_group_order_then_the_code():
     order = list(GROUPS)
     keys = [(order.index(r.group), r.code) for r in rows]
     assert keys == sorted(keys) and keys[0][0] == 0 and {k[0] for k in keys} == set(range(len(order)))
+
+
+def test_command_set_findings_over_many_frames_span_first_to_last_frame():
+    c = D.Conv().send(0, rq()).send(1, ac())
+    c.mss = 10                                   # the 52-byte P-DATA-TF over frames 7..11
+    c.send(0, P.pdata([(1, 3, b"\xff" * 40)]))
+    c.mss = 1460
+    c.send(0, P.release_rq()).send(1, P.release_rp()).fin()
+    _assocs, fs = analyse(D.pcap(c))
+    assert [(f.code, f.frames, f.first_frame, f.last_frame) for f in fs] == [
+        ("command-undecodable", [7, 8, 9], 7, 11), ("command-missing-element", [7, 8, 9], 7, 11),
+        ("command-element-overrun", [7, 8, 9], 7, 11)]
+    assert fs[0].message == "message 1 on context 1: the command set does not decode (no Command Field)"
+
+
+def test_capture_ending_inside_a_data_set_is_one_capture_line_keyed_by_direction():
+    store = [(1, P.CT_STORAGE, [P.IMPLICIT_LE])]
+    big = P.pdata([(1, 2, D.patient(PatientComments="x" * 3000))])
+    c = D.Conv().send(0, P.assoc_rq("SCU", "SCP", store)).send(1, P.assoc_ac("SCU", "SCP", [(1, 0, P.IMPLICIT_LE)]))
+    c.send(0, P.pdata([(1, 3, D.store_rq(1))])).send(0, big[:2000])
+    _assocs, fs = analyse(D.pcap(c))
+    assert [(f.severity, f.code, f.message, f.key, f.direction, f.frames) for f in fs] == [(
+        "warning", "capture-ended", "the capture ended while the client was sending C-STORE-RQ #1 (1.9 KB of its"
+        " data set captured): the rest was not captured", "0", 0, [8])]
+    assert fs[0].hint == ("capture longer (or stop the capture after the association ends): the peers are not at"
+                          " fault for what is missing")
