@@ -246,3 +246,15 @@ def test_capture_ending_inside_a_data_set_is_one_capture_line_keyed_by_direction
         " data set captured): the rest was not captured", "0", 0, [8])]
     assert fs[0].hint == ("capture longer (or stop the capture after the association ends): the peers are not at"
                           " fault for what is missing")
+
+
+def test_capture_loss_names_a_cut_identifier_by_its_message_not_as_an_object():
+    ident = P.pdata([(1, 2, D.patient(PatientComments="q" * 2000))])
+    c = D.Conv(mss=400).send(0, P.assoc_rq("SCU", "SCP", [(1, P.STUDY_ROOT_FIND, [P.IMPLICIT_LE])]))
+    c.send(1, P.assoc_ac("SCU", "SCP", [(1, 0, P.IMPLICIT_LE)])).send(0, P.pdata([(1, 3, D.find_rq(3))]))
+    c.send(0, ident[:800]).send(0, ident[800:1600], skip=True).send(0, ident[1600:])
+    c.send(1, P.pdata([(1, 3, D.find_rsp(3, 0))])).send(0, P.release_rq()).send(1, P.release_rp()).fin()
+    _assocs, fs = analyse(D.pcap(c))
+    assert [(f.code, f.message, f.frames) for f in fs if f.code == "capture-loss"] == [
+        ("capture-loss", "client → server: 1 gap, 800 bytes lost before frame 9; 1 message incomplete"
+                         " (C-FIND-RQ #3)", [9])]
