@@ -258,3 +258,17 @@ def test_capture_loss_names_a_cut_identifier_by_its_message_not_as_an_object():
     assert [(f.code, f.message, f.frames) for f in fs if f.code == "capture-loss"] == [
         ("capture-loss", "client → server: 1 gap, 800 bytes lost before frame 9; 1 message incomplete"
                          " (C-FIND-RQ #3)", [9])]
+
+
+def test_idle_gap_names_the_messages_on_both_sides_with_their_ids():
+    from evidence_fixtures import T0, Timed, pcap_of
+    c = Timed().send(0, rq()).send(1, ac())
+    c.send(0, P.pdata([(1, 3, D.echo_rq(1))])).send(1, P.pdata([(1, 3, D.echo_rsp(1))]))
+    c.at(T0 + 15_000_000_000)
+    c.send(0, P.pdata([(1, 3, D.echo_rq(2))])).send(1, P.pdata([(1, 3, D.echo_rsp(2))]))
+    c.at(T0 + 16_000_000_000)
+    c.send(0, P.release_rq()).send(1, P.release_rp()).fin()
+    _assocs, fs = analyse(pcap_of(c))
+    assert [(f.severity, f.code, f.message, f.frames) for f in fs] == [(
+        "warning", "idle-gap", "no PDU for 15.00 s inside the association, between C-ECHO-RSP #1 (frame 7) and"
+        " C-ECHO-RQ #2 (frame 8)", [7, 8])]
