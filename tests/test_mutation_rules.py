@@ -272,3 +272,34 @@ def test_idle_gap_names_the_messages_on_both_sides_with_their_ids():
     assert [(f.severity, f.code, f.message, f.frames) for f in fs] == [(
         "warning", "idle-gap", "no PDU for 15.00 s inside the association, between C-ECHO-RSP #1 (frame 7) and"
         " C-ECHO-RQ #2 (frame 8)", [7, 8])]
+
+
+def _store_failure(data: bytes, rsp: bytes) -> list[tuple]:
+    import evidence_fixtures as EF
+    c = EF.Timed().send(0, P.assoc_rq("SCU", "SCP", [(1, P.CT_STORAGE, [P.IMPLICIT_LE])]))
+    c.send(1, P.assoc_ac("SCU", "SCP", [(1, 0, P.IMPLICIT_LE)]))
+    c.send(0, P.pdata([(1, 3, D.store_rq(1, "1.2.3.4"))])).send(0, P.pdata([(1, 2, data)]))
+    c.send(1, P.pdata([(1, 3, rsp)])).send(0, P.release_rq()).send(1, P.release_rp()).fin()
+    _assocs, fs = analyse(EF.pcap_of(c))
+    return [(f.severity, f.code, f.message, f.hint) for f in fs]
+
+
+def test_store_failure_quotes_the_error_comment_and_id_and_what_the_object_lacks():
+    import evidence_fixtures as EF
+    fs = _store_failure(D.patient(), EF.store_rsp(1, 0xC000, ErrorComment="disk full", ErrorID=0x0123))
+    assert fs == [(
+        "error", "dimse-failure", "C-STORE-RQ #1 (CT Image Storage) failed: 0xC000 Error: Cannot understand — Error"
+        " Comment \"disk full\"; Error ID 0x0123",
+        "the data set has no SOP Class UID (0008,0016), SOP Instance UID (0008,0018), Modality (0008,0060), Study"
+        " Instance UID (0020,000D) and Series Instance UID (0020,000E), Type 1 attributes: the SCP probably refused"
+        " it for that; fix the sending application's object")]
+
+
+def test_store_failure_names_a_sop_class_that_differs_from_the_command():
+    import evidence_fixtures as EF
+    mr = "1.2.840.10008.5.1.4.1.1.4"
+    fs = _store_failure(EF.ct_object(sop_class=mr), EF.store_rsp(1, 0xA900))
+    assert [f[:3] for f in fs] == [("error", "dimse-failure", "C-STORE-RQ #1 (CT Image Storage) failed: 0xA900 Error:"
+                                                              " Data Set does not match SOP Class")]
+    assert (f"SOP Class UID (0008,0016) '{mr}' differs from the command's Affected SOP Class UID"
+            f" '{P.CT_STORAGE}': the SCP probably refused it for that") in fs[0][3]
