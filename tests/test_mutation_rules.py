@@ -303,3 +303,21 @@ def test_store_failure_names_a_sop_class_that_differs_from_the_command():
                                                               " Data Set does not match SOP Class")]
     assert (f"SOP Class UID (0008,0016) '{mr}' differs from the command's Affected SOP Class UID"
             f" '{P.CT_STORAGE}': the SCP probably refused it for that") in fs[0][3]
+
+
+def test_reapplying_a_rule_or_register_decorator_as_written_changes_nothing():
+    from dicomsniff.model.rules import closing, protocol
+    from dicomsniff.model.rules.registry import CATALOGUE, RULES, register, rule
+    before_rules = {k: (v.name, v.scope, list(v.codes), v.module) for k, v in RULES.items()}
+    before_codes = dict(CATALOGUE)
+    c = CATALOGUE["peer-closed"]
+    rule(code=c.code, severity=c.severity, group=c.group, summary=c.summary, evidence=c.evidence, test=c.test,
+         supersedes=c.supersedes, fragile=c.fragile)(closing.closing)
+    register(protocol.pdu_findings)
+    assert {k: (v.name, v.scope, list(v.codes), v.module) for k, v in RULES.items()} == before_rules
+    assert CATALOGUE == before_codes
+    r = RULES["dicomsniff.model.rules.closing.closing"]
+    assert (r.name, r.scope, r.module) == ("closing", "association", "dicomsniff.model.rules.closing")
+    assert "peer-closed" in r.codes
+    p = RULES["dicomsniff.model.rules.protocol.pdu_findings"]
+    assert (p.name, p.scope, p.codes, p.module) == ("pdu_findings", "association", [], "dicomsniff.model.rules.protocol")
