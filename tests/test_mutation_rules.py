@@ -321,3 +321,20 @@ def test_reapplying_a_rule_or_register_decorator_as_written_changes_nothing():
     assert "peer-closed" in r.codes
     p = RULES["dicomsniff.model.rules.protocol.pdu_findings"]
     assert (p.name, p.scope, p.codes, p.module) == ("pdu_findings", "association", [], "dicomsniff.model.rules.protocol")
+
+
+def test_identical_small_data_sets_are_checked_once_within_the_budget():
+    from dicomsniff.model.rules.base import Options
+    from dicomsniff.model.rules.protocol import decoding
+    c = D.Conv().send(0, P.assoc_rq("SCU", "SCP", [(1, P.CT_STORAGE, [P.IMPLICIT_LE])]))
+    c.send(1, P.assoc_ac("SCU", "SCP", [(1, 0, P.IMPLICIT_LE)]))
+    for mid, data in ((1, D.patient()), (2, D.patient()), (3, D.patient("PID2"))):
+        c.send(0, P.pdata([(1, 3, D.store_rq(mid))])).send(0, P.pdata([(1, 2, data)]))
+        c.send(1, P.pdata([(1, 3, D.store_rsp(mid))]))
+    c.send(0, P.release_rq()).send(1, P.release_rp()).fin()
+    (a,), _fs = analyse(D.pcap(c))
+    assert decoding(a, Options(dataset_budget=2)) == []          # the second is the first's twin: from the cache
+    assert [f.message[:45] for f in decoding(a, Options(dataset_budget=1))] == [
+        "1 data sets of this association were not chec"]
+    fs = decoding(a, Options(dataset_budget=0))
+    assert [(f.severity, f.code) for f in fs] == [("note", "datasets-not-checked")]
