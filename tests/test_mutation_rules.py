@@ -338,3 +338,20 @@ def test_identical_small_data_sets_are_checked_once_within_the_budget():
         "1 data sets of this association were not chec"]
     fs = decoding(a, Options(dataset_budget=0))
     assert [(f.severity, f.code) for f in fs] == [("note", "datasets-not-checked")]
+
+
+def test_grouped_failures_span_their_first_and_last_frames():
+    from test_rules_statuses import capture
+    _assocs, fs = analyse(capture())
+    assert [(f.key, f.count, f.frames, f.first_frame, f.last_frame) for f in fs] == [
+        ("0001:A700", 3, [8, 11, 20], 8, 20), ("0001:C000", 1, [17], 17, 17)]
+
+
+def test_a_failure_answering_no_request_is_named_by_the_response():
+    import evidence_fixtures as EF
+    c = D.Conv().send(0, P.assoc_rq("SCU", "SCP", [(1, P.CT_STORAGE, [P.IMPLICIT_LE])]))
+    c.send(1, P.assoc_ac("SCU", "SCP", [(1, 0, P.IMPLICIT_LE)])).send(1, P.pdata([(1, 3, EF.store_rsp(7, 0xA700))]))
+    c.send(0, P.release_rq()).send(1, P.release_rp()).fin()
+    assert [f[:3] for f in found(c)] == [
+        ("error", "dimse-failure", "C-STORE-RSP #7 (an unknown SOP class) failed: 0xA700 Refused: Out of Resources"),
+        ("warning", "response-unmatched", "C-STORE-RSP responds to message ID 7, which no request used")]
