@@ -355,3 +355,22 @@ def test_a_failure_answering_no_request_is_named_by_the_response():
     assert [f[:3] for f in found(c)] == [
         ("error", "dimse-failure", "C-STORE-RSP #7 (an unknown SOP class) failed: 0xA700 Refused: Out of Resources"),
         ("warning", "response-unmatched", "C-STORE-RSP responds to message ID 7, which no request used")]
+
+
+def test_offending_elements_are_quoted_from_the_data_set_one_by_one():
+    import evidence_fixtures as EF
+    _assocs, fs = analyse(EF.store_missing_study_uid(comment=None, offending=(0x00100020, 0x00080060),
+                                                     dataset=EF.ct_object()))
+    assert [(f.code, f.message) for f in fs] == [(
+        "dimse-failure", "C-STORE-RQ #1 (CT Image Storage) failed: 0xA700 Refused: Out of Resources — Offending"
+        " Element (0010,0020), (0008,0060)")]
+    assert fs[0].hint.endswith("the SCP names (0010,0020) Patient ID, which the data set has as 'PID7'; (0008,0060)"
+                               " Modality, which the data set has as 'CT'")
+
+
+def test_a_warning_status_gets_no_failure_evidence():
+    import evidence_fixtures as EF
+    fs = _store_failure(D.patient(), EF.store_rsp(1, 0xB000))
+    assert fs == [("warning", "dimse-warning", "C-STORE-RQ #1 (CT Image Storage) ended with a warning: 0xB000"
+                   " Coercion of Data Elements", "the SCP stored the object but changed or dropped elements: check"
+                   " what it coerced if exact values matter")]
