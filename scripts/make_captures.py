@@ -1125,5 +1125,49 @@ def tool_versions() -> dict:
     return v
 
 
+def run_scenarios(scenarios: dict, argv, *, script: str, doc: str, work_default: str, after=None) -> int:
+    """The main of a capture script whose scenarios are ``name → (fn(work, procs, pcap, ports), ports)``.
+
+    Runs the chosen scenarios (``--only``, default all) as root, each under its own process group
+    set, stops every process and waits for its ports to close, and copies each pcap into ``--out``.
+    ``after(procs)`` runs before the processes are stopped (e.g. to resume a stopped one).
+    """
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--out", default=str(HERE.parent / "captures"))
+    ap.add_argument("--only", action="append", default=[])
+    ap.add_argument("--work", default=work_default)
+    args = ap.parse_args(argv)
+    if os.geteuid() != 0:
+        print(f"{script} must run as root (tcpdump)", file=sys.stderr)
+        return 2
+    only = [x for o in args.only for x in o.split(",") if x] or list(scenarios)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    work = Work(Path(args.work), False)
+    work.prepare(move_dest_port=5679)
+    failed = []
+    for name in only:
+        fn, ports = scenarios[name]
+        LOG(f"== {name} (ports {ports})")
+        procs = Procs(work.log_dir(name))
+        tmp = work.root / "pcap" / f"{name}.pcap"
+        try:
+            said = fn(work, procs, tmp, ports)
+            if said:
+                LOG(f"   {said}")
+        except Exception as e:  # noqa: BLE001
+            LOG(f"   FAILED: {e!r}")
+            failed.append(name)
+            continue
+        finally:
+            if after is not None:
+                after(procs)
+            procs.stop_all()
+            for p in ports:
+                wait_closed(p)
+        shutil.copy(tmp, out / f"{name}.pcap")
+    return 1 if failed else 0
+
+
 if __name__ == "__main__":
     sys.exit(main())

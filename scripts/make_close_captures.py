@@ -17,9 +17,7 @@ Reuses scripts/make_captures.py (process handling, tcpdump, test objects). Scena
 
 from __future__ import annotations
 
-import argparse
 import os
-import shutil
 import signal
 import sys
 import threading
@@ -165,44 +163,19 @@ SCENARIOS = {
 }
 
 
+def _resume(procs) -> None:
+    """A process stopped on purpose (SIGSTOP) must be resumed before it can be stopped for good."""
+    for _n, p, _log in procs.procs:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default=str(HERE.parent / "captures"))
-    ap.add_argument("--only", action="append", default=[])
-    ap.add_argument("--work", default="/tmp/dicomsniff-close-work")
-    args = ap.parse_args(argv)
-    if os.geteuid() != 0:
-        print("make_close_captures.py must run as root (tcpdump)", file=sys.stderr)
-        return 2
-    only = [x for o in args.only for x in o.split(",") if x] or list(SCENARIOS)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    work = M.Work(Path(args.work), False)
-    work.prepare(move_dest_port=5679)
-    failed = []
-    for name in only:
-        fn, ports = SCENARIOS[name]
-        M.LOG(f"== {name} (ports {ports})")
-        procs = M.Procs(work.log_dir(name))
-        tmp = work.root / "pcap" / f"{name}.pcap"
-        try:
-            M.LOG(f"   {fn(work, procs, tmp, ports)}")
-        except Exception as e:  # noqa: BLE001
-            M.LOG(f"   FAILED: {e!r}")
-            failed.append(name)
-            continue
-        finally:
-            for _n, p, _log in procs.procs:
-                if p.poll() is None:
-                    try:
-                        os.killpg(p.pid, signal.SIGCONT)
-                    except ProcessLookupError:
-                        pass
-            procs.stop_all()
-            for p in ports:
-                M.wait_closed(p)
-        shutil.copy(tmp, out / f"{name}.pcap")
-    return 1 if failed else 0
+    return M.run_scenarios(SCENARIOS, argv, script="make_close_captures.py", doc=__doc__,
+                           work_default="/tmp/dicomsniff-close-work", after=_resume)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,6 @@ worklist database). Scenarios:
 
 from __future__ import annotations
 
-import argparse
-import os
-import shutil
 import sys
 import time
 from io import BytesIO
@@ -325,37 +322,8 @@ SCENARIOS = {
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default=str(HERE.parent / "captures"))
-    ap.add_argument("--only", action="append", default=[])
-    ap.add_argument("--work", default="/tmp/dicomsniff-diag-work")
-    args = ap.parse_args(argv)
-    if os.geteuid() != 0:
-        print("make_diag_captures.py must run as root (tcpdump)", file=sys.stderr)
-        return 2
-    only = [x for o in args.only for x in o.split(",") if x] or list(SCENARIOS)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    work = M.Work(Path(args.work), False)
-    work.prepare(move_dest_port=5679)
-    failed = []
-    for name in only:
-        fn, ports = SCENARIOS[name]
-        M.LOG(f"== {name} (ports {ports})")
-        procs = M.Procs(work.log_dir(name))
-        tmp = work.root / "pcap" / f"{name}.pcap"
-        try:
-            fn(work, procs, tmp, ports)
-        except Exception as e:  # noqa: BLE001
-            M.LOG(f"   FAILED: {e!r}")
-            failed.append(name)
-            continue
-        finally:
-            procs.stop_all()
-            for p in ports:
-                M.wait_closed(p)
-        shutil.copy(tmp, out / f"{name}.pcap")
-    return 1 if failed else 0
+    return M.run_scenarios(SCENARIOS, argv, script="make_diag_captures.py", doc=__doc__,
+                           work_default="/tmp/dicomsniff-diag-work")
 
 
 if __name__ == "__main__":
