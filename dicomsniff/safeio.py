@@ -66,7 +66,26 @@ def check_target(path: str | os.PathLike) -> None:
         raise OutputError(f"{text}: cannot create files in {folder} (permission denied)")
 
 
-class AtomicOutput:
+class _Output:
+    """An output as a context manager: committed when the block ends normally, discarded on any exception."""
+
+    def commit(self) -> None:
+        raise NotImplementedError
+
+    def discard(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()
+
+
+class AtomicOutput(_Output):
     """A file written beside ``target`` and renamed over it only by :meth:`commit`.
 
     As a context manager it commits when the block ends normally and discards on any exception
@@ -159,17 +178,8 @@ class AtomicOutput:
         except OSError:
             pass
 
-    def __enter__(self) -> "AtomicOutput":
-        return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.discard()
-
-
-class DirectOutput:
+class DirectOutput(_Output):
     """A target that is no regular file (``/dev/null``, ``/dev/stdout``, a FIFO, ``>(cmd)``): written in
     place, since renaming over it would replace the device or pipe entry itself (and nothing there can be
     destroyed by writing). Same interface as :class:`AtomicOutput`."""
@@ -203,15 +213,6 @@ class DirectOutput:
                 self.file.close()
             except Exception:
                 pass
-
-    def __enter__(self) -> "DirectOutput":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.discard()
 
 
 _IN_PLACE = ("/dev/", "/proc/")        # /dev/stdout, /dev/fd/N, /proc/self/fd/N: the caller's own descriptors
