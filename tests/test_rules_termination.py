@@ -192,3 +192,16 @@ def test_a_capture_ending_earlier_never_blames_a_peer():
                     assert not [f for f in mine if f.code == "peer-closed"], (build.__name__, len(cut), mine)
                     incomplete = [f for f in fs if f.association == a.number and f.code == "association-incomplete"]
                     assert all(f.severity == "warning" for f in incomplete)
+
+
+def test_an_abort_that_cut_nothing_is_a_warning_one_that_cut_a_request_an_error():
+    """abort.pcap: storescu --abort after both C-STOREs succeeded; Orthanc aborting a C-FIND it refuses."""
+    import json
+    r = CliRunner().invoke(main, ["diagnose", "--json", str(CAPTURES / "abort.pcap")])
+    assert r.exit_code == 1
+    (f,) = [f for f in json.loads(r.output)["findings"] if f["code"] == "association-aborted"]
+    assert f["severity"] == "warning" and "with no request outstanding" in f["message"]
+    assert f["hint"].startswith("nothing was lost")
+    r = CliRunner().invoke(main, ["diagnose", "--json", str(CAPTURES / "peer_orthanc_fail.pcap")])
+    (g,) = [f for f in json.loads(r.output)["findings"] if f["code"] == "association-aborted"]
+    assert g["severity"] == "error" and "during C-FIND-RQ #1" in g["message"]

@@ -3,6 +3,7 @@ for rejection (PS3.8 §9.3.4) and abort (PS3.8 §9.3.8) with what was in flight.
 
 from __future__ import annotations
 
+from ...field import WARN
 from ...textsafe import safe_text
 from ...ul.pdus import ABORT
 from ...ul.tables import abort_reason_plain, abort_text, reject_reason_text, reject_result_text
@@ -18,7 +19,14 @@ def refine_model(a: Association, opts: Options) -> list[Finding]:
         if f.code == "association-rejected" and a.rj is not None:
             f.message, f.hint = reject_text(a)
         elif f.code == "association-aborted" and a.abort is not None:
-            f.message, f.hint = abort_text_of(a, opts)
+            f.message, f.hint, cut = abort_text_of(a, opts)
+            if not cut and a.abort.source != 2:
+                # A user abort that cut nothing: no operation failed and A-ABORT is legal — suspicious
+                # (the peer did not release), not an error. A provider abort (source 2) stays an error.
+                f.severity = WARN
+                f.hint = (f"nothing was lost: every request had its final response; the {a.abort_by} ends the"
+                          " association with A-ABORT instead of A-RELEASE (some applications do so on purpose,"
+                          " e.g. storescu --abort), which the other side may log as an error")
         elif f.code == "context-not-accepted":
             f.hint = f.hint or H.MODEL_HINTS[f.code]
         elif not f.hint and f.code in H.MODEL_HINTS:
@@ -73,7 +81,8 @@ def reject_text(a: Association) -> tuple[str, str]:
     return msg, hint
 
 
-def abort_text_of(a: Association, opts: Options) -> tuple[str, str]:
+def abort_text_of(a: Association, opts: Options) -> tuple[str, str, bool]:
+    """(message, hint, whether the abort cut a request or a message in flight)."""
     ab = a.abort
     first = _facts(a, opts).first.get(ABORT)
     ts = first[1] if first else (a.end_ns or 0)
@@ -96,10 +105,12 @@ def abort_text_of(a: Association, opts: Options) -> tuple[str, str]:
         if ex.responses:
             inflight += f" ({len(ex.responses)} responses so far)"
         break
+    cut = bool(inflight)
     if not inflight:
         partial = [m for m in a.messages if not m.complete and m.ts_ns <= ts]
         if partial:
             m = partial[-1]
+            cut = True
             inflight = f" while {m.name} was being sent ({_size(m.data_length)} of its data set seen)"
         elif a.exchanges:
             inflight = " with no request outstanding"
@@ -113,4 +124,4 @@ def abort_text_of(a: Association, opts: Options) -> tuple[str, str]:
     else:
         hint = ("the SCP's application aborted (storage or processing error, refused object, timeout):"
                 " check the SCP's log at this time")
-    return msg, hint
+    return msg, hint, cut
