@@ -248,3 +248,11 @@ def test_server_closing_an_idle_association_reads_as_an_idle_timeout():
                    " A-RELEASE; no request was outstanding")
     assert hint.startswith("the server closed 30.00 s after the last PDU with nothing outstanding: an idle timeout"
                            " of about 30 s on the server is likely")
+
+
+def test_a_uid_mismatch_alone_reads_as_a_sentence():
+    obj = X.ct_object("9.9.9")
+    ex, (_extra, hint) = evidence_of(X.store_missing_study_uid(dataset=obj, comment=None, offending=(),
+                                                             status=0xA900))
+    assert hint.startswith("the data set's SOP Instance UID (0008,0018) '9.9.9' differs from the command's"
+                           " Affected SOP Instance UID '1.2.3.4': the SCP probably refused it for that")

@@ -602,7 +602,9 @@ def failure_evidence(ex: Exchange, generic_hint: str) -> tuple[str, str]:
         problems = store_problems(ex)
         if problems:
             why = "not for lack of disk space" if 0xA700 <= code <= 0xA7FF else None
-            hint = (f"the data set {'; '.join(problems)}: the SCP probably refused it for that"
+            said = "; ".join(problems)
+            said = f"the data set's {said[4:]}" if said.startswith("its ") else f"the data set {said}"
+            hint = (f"{said}: the SCP probably refused it for that"
                     + (f", {why}" if why else "") + "; fix the sending application's object")
         elif problems is not None and 0xA700 <= code <= 0xA7FF:
             hint = generic_hint + " (the data set's Type 1 identity attributes are present and match the command)"
