@@ -640,3 +640,18 @@ def test_gap_to_the_exact_end_of_a_buffered_pdu_emits_it_there():
     (p,) = pdus(evs)
     assert not p.complete and p.lost == [(100, len(rq) - 100)] and codes(p) == ["tcp-gap"]
     assert fd.f.state == HEADER and pdus(fd.f.finish()) == []
+
+
+def test_search_holds_no_more_than_its_cap_whatever_max_pdu_a_peer_announces():
+    """A Maximum Length Received of 4 GiB must not make a search hold 4 GiB of candidate bytes."""
+    from dicomsniff.ul.framer import SEARCH_CAP
+    fd = Feeder()
+    fd.f.contexts = frozenset({1})
+    fd.f.max_pdu = 0xFFFFFFFF
+    assert fd.f._pdata_bound() == SEARCH_CAP
+    # a P-DATA-TF claiming 1 GiB (under the announced maximum, over the cap), one PDV filling it
+    claim = b"\x04\x00" + (1 << 30).to_bytes(4, "big") + ((1 << 30) - 4).to_bytes(4, "big") + b"\x01\x02"
+    evs = fd.feed(release_rq()) + fd.gap(50) + fd.feed(claim + bytes(4000) + release_rp())
+    assert len(fd.f.rbuf) < 64                  # the oversized claim was skipped, not held for its length
+    evs += fd.f.finish()
+    assert [p.pdu_type for p in pdus(evs)] == [5, 6]

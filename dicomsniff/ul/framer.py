@@ -42,6 +42,10 @@ MAX_BODY = 1 << 20
 # maximum is unknown (or unlimited); with a known maximum, that + PDATA_SLACK.
 PDATA_BOUND = (1 << 20) + 6
 PDATA_SLACK = 16
+# A search holds at most one candidate PDU: a peer that announces a huge Maximum Length Received
+# (up to 4 GiB) must not make it hold that much. Real P-DATA PDUs are far smaller; a bigger one met
+# while searching is skipped, and framing resumes at the next PDU.
+SEARCH_CAP = 16 << 20
 # Bytes of look-ahead a plausibility check needs (PDU header + first PDV header).
 LOOKAHEAD = 12
 CAPTURE_LOSS = "capture-loss"
@@ -507,7 +511,7 @@ class PduFramer:
             self._search(out, final=True)
 
     def _pdata_bound(self) -> int:
-        return self.max_pdu + PDATA_SLACK if self.max_pdu else PDATA_BOUND
+        return min(self.max_pdu + PDATA_SLACK, SEARCH_CAP) if self.max_pdu else PDATA_BOUND
 
     def _resync(self, data: memoryview, frame: int, frame_offset: int, ts: int, out: list) -> list | None:
         """Buffer ``data`` as candidate bytes and search; returns the pieces to replay from a validated PDU."""
