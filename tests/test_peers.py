@@ -211,7 +211,8 @@ def test_crowded_negotiation_with_ctn_is_one_note():
     assert (rejected, proposed) == (2 * len(classes), 128)
     (f,) = findings("peer_ctn_scp")
     assert f["severity"] == "note", show([f])
-    assert f"{rejected} of {proposed} proposed" in f["message"] and "none needed" in f["message"]
+    assert f"{rejected} of {proposed} proposed presentation contexts ({len(classes)} SOP classes) rejected" \
+        in f["message"] and "none needed" in f["message"]
     named = f["message"].split("none needed:", 1)[1].split(";")[0]
     shown = [x.strip() for x in named.split(",") if x.strip() and not x.strip().startswith("…")]
     names = {uid_name(uid).removesuffix(" Storage") for uid in classes}

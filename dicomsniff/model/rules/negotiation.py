@@ -130,11 +130,14 @@ def _unneeded_note(a: Association, unneeded: list, frame: int) -> Finding:
             names.append(n)
     shown = ", ".join(names[:NAMES_SHOWN]) + (f", … ({len(names) - NAMES_SHOWN} more)"
                                                if len(names) > NAMES_SHOWN else "")
+    # several contexts per SOP class (one per transfer syntax): say how many classes the names count
+    classes = f" ({len(names)} SOP classes)" if len(names) != len(unneeded) else ""
     reasons = Counter(context_result_text(c.result).split(" (")[0] for c in unneeded)
     by = ", ".join(f"{r} {n}" for r, n in reasons.most_common())
     partial = "" if a.ac_complete and a.rq_complete else " (in the part of the negotiation the capture kept)"
     return _f(a, NOTE, "contexts-rejected-unneeded",
-              f"{len(unneeded)} of {len(a.contexts)} proposed presentation contexts rejected{partial}, none needed:"
+              f"{len(unneeded)} of {len(a.contexts)} proposed presentation contexts{classes} rejected{partial},"
+              " none needed:"
               f" {shown}; by reason: {by}", [frame],
               "nothing was sent for these SOP classes on a rejected context (or another accepted context"
               " carried them): usual when an SCU proposes many contexts; `dicomsniff summary` lists them")
