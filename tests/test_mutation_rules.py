@@ -373,3 +373,73 @@ def test_a_warning_status_gets_no_failure_evidence():
     assert fs == [("warning", "dimse-warning", "C-STORE-RQ #1 (CT Image Storage) ended with a warning: 0xB000"
                    " Coercion of Data Elements", "the SCP stored the object but changed or dropped elements: check"
                    " what it coerced if exact values matter")]
+
+
+# -- capture loss: which direction a finding is folded into (capture._folds) and the wording ---------------------
+
+def _loss_lines(c: D.Conv) -> list[tuple]:
+    _assocs, fs = analyse(D.pcap(c))
+    return [(f.severity, f.code, f.message, f.frames, f.direction, f.key) for f in fs]
+
+
+def _echo(c: D.Conv, mid: int, *, rq_lost: bool = False, rsp_lost: bool = False) -> D.Conv:
+    return c.send(0, P.pdata([(1, 3, D.echo_rq(mid))]), skip=rq_lost).send(1, P.pdata([(1, 3, D.echo_rsp(mid))]),
+                                                                         skip=rsp_lost)
+
+
+def test_a_lost_response_is_folded_into_the_servers_loss_line_not_the_clients():
+    c = _echo(D.Conv().send(0, rq()).send(1, ac()), 1, rsp_lost=True)
+    c.send(0, P.release_rq()).send(1, P.release_rp()).fin()
+    assert _loss_lines(c) == [(
+        "warning", "capture-loss", "server → client: 1 gap, 90 bytes lost before frame 8; no response captured for"
+        " C-ECHO-RQ #1 (the capture lost 90 bytes of the server's bytes)", [8], 1, "1")]
+
+
+def test_two_lost_responses_are_listed_in_one_line():
+    c = D.Conv().send(0, rq()).send(1, ac())
+    for mid in (1, 2):
+        _echo(c, mid, rsp_lost=True)
+    c.send(0, P.release_rq()).send(1, P.release_rp()).fin()
+    assert _loss_lines(c) == [(
+        "warning", "capture-loss", "server → client: 1 gap, 180 bytes lost before frame 9; no response captured for"
+        " C-ECHO-RQ #1, C-ECHO-RQ #2 (the capture lost 180 bytes of the server's bytes)", [9], 1, "1")]
+
+
+def test_a_response_whose_request_was_lost_is_folded_into_the_clients_loss_line():
+    c = _echo(D.Conv().send(0, rq()).send(1, ac()), 1, rq_lost=True)
+    c.send(0, P.release_rq()).send(1, P.release_rp()).fin()
+    assert _loss_lines(c) == [(
+        "warning", "capture-loss", "client → server: 1 gap, 80 bytes lost before frame 7; the request of C-ECHO-RSP #1"
+        " not captured", [7], 0, "0")]
+
+
+def test_a_response_lost_at_the_end_makes_the_close_a_warning_and_the_end_unknown():
+    c = _echo(D.Conv().send(0, rq()).send(1, ac()), 1, rsp_lost=True).fin()
+    _assocs, fs = analyse(D.pcap(c))
+    assert [(f.severity, f.code, f.message, f.frames, f.direction) for f in fs] == [
+        ("warning", "peer-closed", "the client closed the connection (FIN, frame 7) 1.0 ms after its C-ECHO-RQ #1 with"
+         " no A-RELEASE; C-ECHO-RQ #1 got no response (the capture lost bytes the server sent at the end: a response,"
+         " A-ABORT or A-RELEASE may be among them)", [6, 7], None),
+        ("warning", "capture-loss", "server → client: 1 gap, 90 bytes lost before frame 8; no response captured for"
+         " C-ECHO-RQ #1 (the capture lost 90 bytes of the server's bytes); how the association ended is unknown: the"
+         " capture lost bytes the server sent at the end (an A-RELEASE or A-ABORT may be among them)", [8], 1)]
+
+
+def test_a_cut_associate_request_says_the_negotiation_is_not_judged():
+    r = rq()
+    c = D.Conv().send(0, r[:40]).send(0, r[40:], skip=True).send(1, ac())
+    _echo(c, 1).send(0, P.release_rq()).send(1, P.release_rp()).fin()
+    assert _loss_lines(c) == [(
+        "warning", "capture-loss", "client → server: 1 gap, 176 bytes lost before frame 6; the A-ASSOCIATE-RQ is"
+        " incomplete, so the negotiation is not judged; not judged, as they would rest on lost bytes: truncated ×3,"
+        " sop-class-not-negotiated, ae-title-invalid", [6], 0, "0")]
+
+
+def test_a_cut_associate_acceptance_says_the_negotiation_is_not_judged():
+    a_ = ac()
+    c = D.Conv().send(0, rq()).send(1, a_[:40]).send(1, a_[40:], skip=True)
+    _echo(c, 1).send(0, P.release_rq()).send(1, P.release_rp()).fin()
+    assert _loss_lines(c) == [(
+        "warning", "capture-loss", "server → client: 1 gap, 155 bytes lost before frame 7; the A-ASSOCIATE-AC is"
+        " incomplete, so the negotiation is not judged; not judged, as they would rest on lost bytes: truncated ×3,"
+        " no-context-accepted", [7], 1, "1")]
