@@ -443,3 +443,98 @@ def test_a_cut_associate_acceptance_says_the_negotiation_is_not_judged():
         "warning", "capture-loss", "server → client: 1 gap, 155 bytes lost before frame 7; the A-ASSOCIATE-AC is"
         " incomplete, so the negotiation is not judged; not judged, as they would rest on lost bytes: truncated ×3,"
         " no-context-accepted", [7], 1, "1")]
+
+
+# -- an abort that cut nothing is a WARNING, a provider abort stays an ERROR (rules/model.py refine_model) ---------
+
+ABORT_NOTHING_LOST = ("nothing was lost: every request had its final response; the server ends the association with"
+                      " A-ABORT instead of A-RELEASE (some applications do so on purpose, e.g. storescu --abort),"
+                      " which the other side may log as an error")
+
+
+def test_a_user_abort_that_cut_nothing_is_a_warning():
+    c = D.Conv().send(0, rq()).send(1, ac()).send(1, P.abort(0, 0)).fin()
+    assert found(c) == [("warning", "association-aborted", "association aborted by the server: service-user",
+                         ABORT_NOTHING_LOST)]
+
+
+def test_a_user_abort_in_the_frame_of_the_final_response_is_a_warning():
+    c = D.Conv().send(0, rq()).send(1, ac()).send(0, P.pdata([(1, 3, D.echo_rq(1))]))
+    c.send(1, P.pdata([(1, 3, D.echo_rsp(1))]) + P.abort(0, 0)).fin()
+    assert found(c, "association-aborted") == [(
+        "warning", "association-aborted", "association aborted by the server with no request outstanding:"
+        " service-user", ABORT_NOTHING_LOST)]
+
+
+def test_a_provider_abort_that_cut_nothing_stays_an_error():
+    c = D.Conv().send(0, rq()).send(1, ac()).send(1, P.abort(2, 0)).fin()
+    assert found(c) == [(
+        "error", "association-aborted", "association aborted by the server: service-provider: reason-not-specified",
+        "The DICOM stack aborted without saying why: the server's DICOM stack refused what the other side sent;"
+        " look at the last PDU before the abort")]
+
+
+# -- started mid-association: the handshake alone says the capture lost the RQ (refine_model) ---------------------
+
+def _echo_then_release(c: D.Conv) -> D.Conv:
+    return _echo(c, 1).send(0, P.release_rq()).send(1, P.release_rp()).fin()
+
+
+def test_handshake_captured_without_gap_means_the_request_was_lost():
+    assert found(_echo_then_release(D.Conv().send(1, ac()))) == [(
+        "note", "started-mid-association", "the capture lost the A-ASSOCIATE-RQ (the connection's start was"
+        " captured): the proposed abstract syntaxes are unknown, so rules on them cannot run", LOST_RQ_HINT)]
+    assert found(_echo_then_release(D.Conv())) == [(
+        "note", "started-mid-association", "the capture lost the A-ASSOCIATE-RQ (the connection's start was"
+        " captured): presentation contexts, transfer syntaxes and AE titles are unknown, so rules on them cannot"
+        " run", LOST_RQ_HINT)]
+
+
+def test_no_handshake_and_no_gap_means_the_capture_began_late():
+    assert found(_echo_then_release(D.Conv(handshake=False))) == [(
+        "note", "started-mid-association", "the capture began after this association was negotiated: presentation"
+        " contexts, transfer syntaxes and AE titles are unknown, so rules on them cannot run",
+        "start the capture before the association opens to see its negotiation")]
+
+
+# -- what the rules across associations keep of one (subassoc.Digest.of) -------------------------------------------
+
+def test_digests_of_a_real_move_and_its_sub_association():
+    from pathlib import Path
+
+    from dicomsniff.model.rules.subassoc import Digest, MoveDigest
+    assocs, _fs = analyse((Path(__file__).parent.parent / "captures" / "move.pcap").read_bytes())
+    d1, d2, d3 = (Digest.of(a) for a in assocs)
+    lo = b"\x7f\x00\x00\x01"
+    assert (d1.number, d1.calling, d1.called, d1.client_ip, d1.server_ip, d1.server_port, d1.first_frame,
+            d1.outcome, d1.stores, d1.origins, d1.has_origin, d1.single_store) == (
+        1, "MOVESCU", "QRSCP", lo, lo, 5678, 4, "released", 0, set(), False, False)
+    assert d1.start_ns == assocs[0].start_ns
+    assert d1.moves == [MoveDigest(1, "STORESCP", 1795596045249127000, 1795596045513764000, 10, 62, 3, False)]
+    assert (d2.number, d2.calling, d2.called, d2.server_port, d2.first_frame, d2.moves, d2.stores, d2.origins,
+            d2.has_origin, d2.single_store) == (2, "QRSCP", "STORESCP", 5679, 15, [], 3, {("MOVESCU", 1)}, True, False)
+    assert d3.moves == [MoveDigest(1, "NOWHERE", 1795596045913111000, 1795596045957159000, 79, 83, 0, False)]
+
+
+def test_digest_of_a_failed_move_keeps_the_largest_sub_operation_count():
+    import evidence_fixtures as EF
+    from dicomsniff.model.rules.subassoc import Digest, MoveDigest
+    c = EF.established([(1, EF.MOVE)], calling="MOVESCU", called="ORTHANC", server=("10.0.0.9", 11112))
+    c.send(0, EF.cmd(1, EF.move_rq(5, "DEST")) + EF.data(1, EF.study_key()))
+    c.send(1, EF.cmd(1, EF.move_rsp(5, 0xFF00, NumberOfRemainingSuboperations=2, NumberOfCompletedSuboperations=1,
+                                    NumberOfFailedSuboperations=1, NumberOfWarningSuboperations=1)))
+    c.send(1, EF.cmd(1, EF.move_rsp(5, 0xC000, NumberOfCompletedSuboperations=2, NumberOfFailedSuboperations=0)))
+    (a,), _fs = analyse(EF.pcap_of(EF.released(c)))
+    d = Digest.of(a)
+    assert (d.calling, d.called, d.client_ip, d.server_ip, d.server_port) == (
+        "MOVESCU", "ORTHANC", b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x09", 11112)
+    assert d.moves == [MoveDigest(5, "DEST", 1700000000000050000, 1700000000000070000, 6, 8, 3, True)]
+
+
+def test_digest_of_a_move_refused_for_an_unknown_destination_is_not_a_failure_to_link():
+    import evidence_fixtures as EF
+    from dicomsniff.model.rules.subassoc import Digest, MoveDigest
+    c = EF.established([(1, EF.MOVE)])
+    c.send(0, EF.cmd(1, EF.move_rq(5, "D")) + EF.data(1, EF.study_key())).send(1, EF.cmd(1, EF.move_rsp(5, 0xA801)))
+    (a,), _fs = analyse(EF.pcap_of(EF.released(c)))
+    assert Digest.of(a).moves == [MoveDigest(5, "D", 1700000000000050000, 1700000000000060000, 6, 7, 0, False)]
