@@ -538,3 +538,83 @@ def test_digest_of_a_move_refused_for_an_unknown_destination_is_not_a_failure_to
     c.send(0, EF.cmd(1, EF.move_rq(5, "D")) + EF.data(1, EF.study_key())).send(1, EF.cmd(1, EF.move_rsp(5, 0xA801)))
     (a,), _fs = analyse(EF.pcap_of(EF.released(c)))
     assert Digest.of(a).moves == [MoveDigest(5, "D", 1700000000000050000, 1700000000000060000, 6, 7, 0, False)]
+
+
+def test_a_loss_with_no_frame_after_it_is_at_the_end_of_the_stream():
+    c = _echo(D.Conv().send(0, rq()).send(1, ac()), 1, rsp_lost=True)
+    c.send(0, P.pdata([(1, 3, D.echo_rq(2))]))
+    c._pkt(0, D.FIN | D.ACK, b"")                # only the client's FIN: nothing of the server's after the hole
+    assert _loss_lines(c) == [
+        ("warning", "capture-loss", "server → client: 1 gap, 90 bytes lost at the end of the stream; no response"
+         " captured for C-ECHO-RQ #1, C-ECHO-RQ #2 (the capture lost 90 bytes of the server's bytes); how the"
+         " association ended is unknown: the capture lost bytes the server sent at the end (an A-RELEASE or"
+         " A-ABORT may be among them)", [], 1, "1"),
+        ("warning", "peer-closed", "the client closed the connection (FIN, frame 8) 1.0 ms after its C-ECHO-RQ #2"
+         " with no A-RELEASE; C-ECHO-RQ #1 and C-ECHO-RQ #2 got no final response (the capture lost bytes the"
+         " server sent at the end: a response, A-ABORT or A-RELEASE may be among them)", [7, 8], None, "fin")]
+    from dicomsniff.model.evidence import close_facts
+    (a,), _fs = analyse(D.pcap(c))
+    f = close_facts(a)
+    assert (f.lost_bytes, f.outstanding_count, f.last_label, f.last_frame, f.cut) == (
+        True, 2, "its C-ECHO-RQ #2", 7, None)
+
+
+# -- the evidence: close facts, peers that ended together, sizes and the capture's end ---------------------------
+
+def test_close_facts_fall_back_to_the_last_pdu_the_association_kept():
+    from dicomsniff.model.evidence import close_facts
+    c = D.Conv().send(0, rq()).send(1, ac())
+    c._pkt(0, D.FIN | D.ACK, b"")
+    (a,), fs = analyse(D.pcap(c))
+    f = close_facts(a)
+    assert (f.side, f.how, f.frame, f.last_label, f.last_frame, f.lost_bytes, f.outstanding_count) == (
+        "client", "fin", 6, "the server's A-ASSOCIATE-AC", 5, False, 0)
+    assert [(x.code, x.message) for x in fs] == [("peer-closed", "the client closed the connection (FIN, frame 6)"
+                                                 " 1.0 ms after A-ASSOCIATE-AC with no A-RELEASE; no request was"
+                                                 " outstanding")]
+
+
+def _facts(number, side, *, cut=None, outstanding=(), ts=0, frame=40, how="rst"):
+    from dicomsniff.model.evidence import CloseFacts
+    return CloseFacts(number, "incomplete", side, how, frame, ts, b"\x0a\x00\x00\x01", "10.0.0.1", "SCU", "SCP",
+                      None, 0, None, tuple(outstanding), len(outstanding), cut, False)
+
+
+def test_peer_ended_with_one_message_cut_and_one_request_waiting():
+    from dicomsniff.model.evidence import InFlight, peer_ended
+    store = InFlight("C-STORE-RQ #3", "client", 30, False, 1000, 0)
+    echo = InFlight("C-ECHO-RQ #1", "client", 31, True, 0, 0)
+    sev, msg, _hint, frames = peer_ended([_facts(2, "client", cut=store, ts=1_000, frame=41),
+                                          _facts(3, "client", outstanding=[echo], ts=2_001_000, frame=42)])
+    assert (sev, frames) == ("error", [41, 42])
+    assert msg == ("peer process ended (crash or kill) while C-STORE-RQ #3 on #2 was being sent and C-ECHO-RQ #1 on"
+                   " #3 was waiting for a response: the client 10.0.0.1 ('SCU') closed both of its connections"
+                   " (associations #2 and #3, RST) within 2.0 ms, with no A-RELEASE")
+
+
+def test_peer_ended_with_two_messages_cut_says_were():
+    from dicomsniff.model.evidence import InFlight, peer_ended
+    cuts = [InFlight(f"C-STORE-RQ #{i}", "client", 30 + i, False, 0, 0) for i in (1, 2)]
+    _sev, msg, _hint, _frames = peer_ended([_facts(2, "client", cut=cuts[0], frame=41),
+                                            _facts(3, "client", cut=cuts[1], frame=42)])
+    assert msg.startswith("peer process ended (crash or kill) while C-STORE-RQ #1 on #2 and C-STORE-RQ #2 on #3"
+                          " were being sent: ")
+
+
+def test_size_text_says_byte_for_one():
+    from dicomsniff.model.evidence import size_text
+    assert (size_text(0), size_text(1), size_text(2), size_text(1023), size_text(1024)) == (
+        "0 bytes", "1 byte", "2 bytes", "1023 bytes", "1.0 KB")
+
+
+def test_capture_end_wording_of_a_message_cut_before_its_data_set_and_of_a_close_soon_after():
+    from dicomsniff.model.evidence import CloseFacts, InFlight, termination
+    cut = InFlight("C-STORE-RQ #3", "client", 30, False, 0, 0)
+    f = CloseFacts(3, "incomplete", None, "eof", 0, 0, b"", "10.0.0.2", "SCU", "SCP", None, 0, None, (), 0, cut,
+                   False)
+    assert termination(f)[:2] == ("warning", "association still open when the capture ended: the capture ended"
+                                             " while the client was sending C-STORE-RQ #3")
+    late = CloseFacts(3, "incomplete", None, "eof", 0, 1_500_000, b"", "10.0.0.2", "SCU", "SCP",
+                      "the client's C-ECHO-RQ #1", 30, 1_000_000, (), 0, None, False)
+    assert termination(late)[1] == ("association still open when the capture ended right after the client's"
+                                    " C-ECHO-RQ #1")          # 0.5 ms: too soon to name a delay
