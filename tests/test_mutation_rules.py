@@ -618,3 +618,69 @@ def test_capture_end_wording_of_a_message_cut_before_its_data_set_and_of_a_close
                       "the client's C-ECHO-RQ #1", 30, 1_000_000, (), 0, None, False)
     assert termination(late)[1] == ("association still open when the capture ended right after the client's"
                                     " C-ECHO-RQ #1")          # 0.5 ms: too soon to name a delay
+
+
+# -- the registry's framework, called directly (rules registered at import time are out of mutmut's reach) -------
+
+def test_a_new_rule_stacked_over_two_codes_keeps_its_scope_and_the_written_order():
+    from dicomsniff.model.rules.registry import CATALOGUE, RULES, rule
+
+    def probe(assocs, opts):
+        return []
+    name = f"{probe.__module__}.{probe.__qualname__}"
+    try:
+        rule(code="zz-probe-a", severity="note", group="info", summary="a", scope="capture")(
+            rule(code="zz-probe-b", severity="note", group="info", summary="b", scope="capture")(probe))
+        r = RULES[name]
+        assert (r.name, r.fn, r.scope, r.codes, r.module) == ("probe", probe, "capture", ["zz-probe-a", "zz-probe-b"],
+                                                             __name__)
+        assert (CATALOGUE["zz-probe-a"].rule, CATALOGUE["zz-probe-a"].source) == ("probe", "rule")
+    finally:
+        RULES.pop(name, None)
+        CATALOGUE.pop("zz-probe-a", None)
+        CATALOGUE.pop("zz-probe-b", None)
+
+
+def test_register_and_digest_hook_add_a_new_function_once():
+    from dicomsniff.model.rules.registry import DIGEST_HOOKS, RULES, digest_hook, register
+
+    def probe_rule(a, opts):
+        return []
+
+    def probe_hook(a, opts, digest):
+        return None
+    name = f"{probe_rule.__module__}.{probe_rule.__qualname__}"
+    try:
+        assert register(scope="capture")(probe_rule) is probe_rule
+        r = RULES[name]
+        assert (r.name, r.fn, r.scope, r.codes, r.module) == ("probe_rule", probe_rule, "capture", [], __name__)
+        assert digest_hook(probe_hook) is probe_hook and digest_hook(probe_hook) is probe_hook
+        assert DIGEST_HOOKS.count(probe_hook) == 1
+    finally:
+        RULES.pop(name, None)
+        while probe_hook in DIGEST_HOOKS:
+            DIGEST_HOOKS.remove(probe_hook)
+
+
+def test_emit_and_supersede_take_undeclared_codes_in_their_stride():
+    from dicomsniff.model.findings import Finding
+    from dicomsniff.model.rules.registry import emit, supersede
+    f = emit(4, "zz-undeclared", "m", [0, 7, 9])
+    assert (f.severity, f.code, f.association, f.frames) == ("warning", "zz-undeclared", 4, [7, 9])
+    assert emit(4, "started-mid-association", "m").severity == "note"
+    assert emit(4, "started-mid-association", "m", severity="error").severity == "error"
+    fs = [Finding("note", "zz-undeclared", "m", 1), Finding("warning", "tcp-gap", "g", 1),
+          Finding("warning", "capture-loss", "l", 1), Finding("warning", "tcp-gap", "g", 2)]
+    assert [(x.code, x.association) for x in supersede(fs)] == [
+        ("zz-undeclared", 1), ("capture-loss", 1), ("tcp-gap", 2)]
+
+
+def test_grouping_leaves_the_first_finding_as_it_was_and_an_empty_frame_list_at_zero():
+    from dicomsniff.model.findings import Finding
+    from dicomsniff.model.rules.registry import group
+    first, second = Finding("warning", "x", "m", 1, [5]), Finding("error", "x", "m", 1, [9])
+    (g,) = group([first, second])
+    assert (g.severity, g.count, g.frames, g.first_frame, g.last_frame) == ("error", 2, [5, 9], 5, 9)
+    assert first.frames == [5] and first.count == 1
+    (e,) = group([Finding("note", "y", "m", 1)])
+    assert (e.frames, e.first_frame, e.last_frame) == ([], 0, 0)
