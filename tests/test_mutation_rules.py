@@ -684,3 +684,132 @@ def test_grouping_leaves_the_first_finding_as_it_was_and_an_empty_frame_list_at_
     assert first.frames == [5] and first.count == 1
     (e,) = group([Finding("note", "y", "m", 1)])
     assert (e.frames, e.first_frame, e.last_frame) == ([], 0, 0)
+
+
+# -- base helpers, PduFacts, aborts and capture ends (rules/base.py, model.py, capture.py) -------------------------
+
+def _two_echoes_in_one_frame() -> D.Conv:
+    c = D.Conv().send(0, rq()).send(1, ac())
+    c.send(0, P.pdata([(1, 3, D.echo_rq(1))]) + P.pdata([(1, 3, D.echo_rq(2))]))
+    c.send(1, P.pdata([(1, 3, D.echo_rsp(1))]) + P.pdata([(1, 3, D.echo_rsp(2))]))
+    return c.send(0, P.release_rq()).send(1, P.release_rp()).fin()
+
+
+def test_message_names_give_the_message_starting_and_the_one_ending_in_a_frame():
+    from dicomsniff.model.rules.base import _message_names, _req_label
+    (a,), _fs = analyse(D.pcap(_two_echoes_in_one_frame()))
+    assert [(m.name, m.frames) for m in a.messages] == [("C-ECHO-RQ", [6]), ("C-ECHO-RQ", [6]),
+                                                        ("C-ECHO-RSP", [7]), ("C-ECHO-RSP", [7])]
+    assert _message_names(a, {6, 7}) == {6: ("C-ECHO-RQ #1", "C-ECHO-RQ #2"), 7: ("C-ECHO-RSP #1", "C-ECHO-RSP #2")}
+    assert _message_names(a, {7}) == {7: ("C-ECHO-RSP #1", "C-ECHO-RSP #2")}
+    assert _message_names(a, {5, 99}) == {}
+    assert [_req_label(ex) for ex in a.exchanges] == ["C-ECHO-RQ #1", "C-ECHO-RQ #2"]
+
+
+def test_a_message_spanning_frames_is_named_at_its_first_and_its_last_frame():
+    from dicomsniff.model.rules.base import _message_names
+    c = D.Conv().send(0, rq()).send(1, ac())
+    c.mss = 30                                    # the C-ECHO-RQ's P-DATA-TF over three frames
+    c.send(0, P.pdata([(1, 3, D.echo_rq(4))]))
+    c.mss = 1460
+    c.send(1, P.pdata([(1, 3, D.echo_rsp(4))])).send(0, P.release_rq()).send(1, P.release_rp()).fin()
+    (a,), _fs = analyse(D.pcap(c))
+    (first, *_rest, last) = a.messages[0].frames
+    assert _message_names(a, {first}) == {first: ("C-ECHO-RQ #4", "C-ECHO-RQ #4")}
+    assert _message_names(a, {last}) == {last: ("C-ECHO-RQ #4", "C-ECHO-RQ #4")}
+    assert _message_names(a, {first + 1}) == {}
+
+
+def test_f_with_only_a_last_frame_spans_to_it():
+    from dicomsniff.model.rules.base import _f, _strip
+    (a,), _fs = analyse(D.pcap(_two_echoes_in_one_frame()))
+    f = _f(a, "note", "x", "m", [], last=[1])
+    assert (f.frames, f.first_frame, f.last_frame) == ([], 1, 1)
+    f = _f(a, "note", "x", "m", [0, 3], last=[9, 0])
+    assert (f.frames, f.first_frame, f.last_frame) == ([3], 3, 9)
+    assert _strip("1.2.X \x00") == "1.2.X" and _strip(7) == 7
+
+
+def _pdu_facts(c) -> object:
+    from dicomsniff.model.rules.base import facts_from_pdus
+    (a,), _fs = analyse(EF_pcap(c))
+    return facts_from_pdus(a)
+
+
+def EF_pcap(c):
+    import evidence_fixtures as EF
+    return EF.pcap_of(c) if isinstance(c, EF.Timed) else D.pcap(c)
+
+
+def test_pdv_sequence_issues_name_both_pdvs_and_are_bounded():
+    c = D.Conv().send(0, rq()).send(1, ac())
+    c.send(0, P.pdata([(1, 1, D.echo_rq(1)[:10])]))          # a command fragment, not the last
+    c.send(0, P.pdata([(1, 2, D.patient())]))                  # then data on the same context
+    flip = []
+    for _ in range(30):
+        flip += [(1, 1, b"\x00" * 4), (1, 0, b"\x00" * 4)]
+    c.send(0, P.pdata(flip)).send(0, P.release_rq()).send(1, P.release_rp()).fin()
+    f = _pdu_facts(c)
+    assert f.pdv_issues[0] == ("sequence", "data", 1, 7, "command", 6, 0)
+    assert f.pdv_issues[1] == ("sequence", "data", 1, 8, "command", 8, 0)
+    assert len(f.pdv_issues) == 31
+    more = []
+    for _ in range(30):
+        more += [(1, 1, b"\x00" * 4), (1, 0, b"\x00" * 4)]
+    c2 = D.Conv().send(0, rq()).send(1, ac()).send(0, P.pdata(flip + more))
+    c2.send(0, P.release_rq()).send(1, P.release_rp()).fin()
+    assert len(_pdu_facts(c2).pdv_issues) == 50
+
+
+def test_an_idle_gap_of_exactly_one_second_is_not_kept_one_us_more_is():
+    from evidence_fixtures import Timed
+    for extra, kept in ((0, 0), (1_000, 1)):             # pcap stamps are in microseconds
+        c = Timed().send(0, rq()).send(1, ac())
+        c.send(0, P.pdata([(1, 3, D.echo_rq(1))]))
+        c.at(c.clock - 10_000 + 1_000_000_000 + extra)
+        c.send(1, P.pdata([(1, 3, D.echo_rsp(1))])).send(0, P.release_rq()).send(1, P.release_rp()).fin()
+        assert len(_pdu_facts(c).gaps) == kept, extra
+
+
+def test_a_client_abort_during_a_request_blames_the_client_application():
+    c = D.Conv().send(0, rq()).send(1, ac()).send(0, P.pdata([(1, 3, D.echo_rq(1))])).send(0, P.abort(0, 0)).fin()
+    assert found(c) == [(
+        "error", "association-aborted", "association aborted by the client during C-ECHO-RQ #1: service-user",
+        "the client application gave up (user cancel, a timeout waiting for the SCP, or an error on its side): check"
+        " the client's log, and the SCP's response time if a request was waiting")]
+
+
+def test_abort_text_without_kept_pdus_uses_the_end_of_the_association():
+    import evidence_fixtures as EF
+    from dicomsniff.model.rules.base import Options
+    from dicomsniff.model.rules.model import abort_text_of
+    c = D.Conv().send(0, rq()).send(1, ac()).send(0, P.pdata([(1, 3, D.echo_rq(1))])).send(1, P.abort(0, 0)).fin()
+    an = EF.Analyzer(keep_pdus=False)
+    for _ in EF.read_events(D.pcap(c), an):
+        pass
+    (a,) = an.associations
+    assert a.pdus == [] or not a.pdus
+    assert abort_text_of(a, Options()) == ("association aborted by the server during C-ECHO-RQ #1: service-user",
+                                          SCP_ABORT_HINT, True)
+
+
+def test_losses_in_both_directions_fold_each_finding_into_the_other_directions_line():
+    c = _echo(D.Conv().send(0, rq()).send(1, ac()), 1, rsp_lost=True)
+    _echo(c, 2, rq_lost=True).send(0, P.release_rq()).send(1, P.release_rp()).fin()
+    assert _loss_lines(c) == [
+        ("warning", "capture-loss", "server → client: 1 gap, 90 bytes lost before frame 7; no response captured for"
+         " C-ECHO-RQ #1 (the capture lost 90 bytes of the server's bytes)", [7], 1, "1"),
+        ("warning", "capture-loss", "client → server: 1 gap, 80 bytes lost before frame 8; the request of"
+         " C-ECHO-RSP #2 not captured", [8], 0, "0")]
+
+
+def test_capture_ending_while_both_sides_were_sending_names_each_sides_own_message():
+    big = P.pdata([(1, 2, D.patient(PatientComments="x" * 3000))])
+    c = D.Conv().send(0, P.assoc_rq("SCU", "SCP", [(1, P.CT_STORAGE, [P.IMPLICIT_LE])]))
+    c.send(1, P.assoc_ac("SCU", "SCP", [(1, 0, P.IMPLICIT_LE)]))
+    c.send(0, P.pdata([(1, 3, D.store_rq(1))])).send(0, big[:2000]).send(1, P.pdata([(1, 3, D.echo_rq(4))])[:30])
+    assert [f[:4] for f in _loss_lines(c)] == [
+        ("warning", "capture-ended", "the capture ended while the client was sending C-STORE-RQ #1 (1.9 KB of its"
+         " data set captured): the rest was not captured", [9]),     # the capture's last frame
+        ("warning", "capture-ended", "the capture ended while the server was sending incomplete command set: the"
+         " rest was not captured", [9])]
