@@ -813,3 +813,10 @@ def test_capture_ending_while_both_sides_were_sending_names_each_sides_own_messa
          " data set captured): the rest was not captured", [9]),     # the capture's last frame
         ("warning", "capture-ended", "the capture ended while the server was sending incomplete command set: the"
          " rest was not captured", [9])]
+
+
+def test_an_offending_value_longer_than_64_characters_is_clipped_with_an_ellipsis():
+    import evidence_fixtures as EF
+    _assocs, fs = analyse(EF.store_missing_study_uid(comment=None, offending=(0x00104000,),
+                                                     dataset=D.patient(PatientComments="y" * 70)))
+    assert fs[0].hint.endswith(f"the SCP names (0010,4000) Patient Comments, which the data set has as '{'y' * 64}…'")
