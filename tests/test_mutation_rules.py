@@ -817,6 +817,10 @@ def test_capture_ending_while_both_sides_were_sending_names_each_sides_own_messa
 
 def test_an_offending_value_longer_than_64_characters_is_clipped_with_an_ellipsis():
     import evidence_fixtures as EF
-    _assocs, fs = analyse(EF.store_missing_study_uid(comment=None, offending=(0x00104000,),
-                                                     dataset=D.patient(PatientComments="y" * 70)))
+    from pydicom.dataset import Dataset
+    ds = Dataset()
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = EF.CT, "1.2.3.4", "CT"
+    ds.PatientID, ds.PatientComments = "PID7", "y" * 70
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = "1.2.3", "1.2.3.1"
+    _assocs, fs = analyse(EF.store_missing_study_uid(comment=None, offending=(0x00104000,), dataset=D.encode(ds)))
     assert fs[0].hint.endswith(f"the SCP names (0010,4000) Patient Comments, which the data set has as '{'y' * 64}…'")
