@@ -824,3 +824,17 @@ def test_an_offending_value_longer_than_64_characters_is_clipped_with_an_ellipsi
     ds.StudyInstanceUID, ds.SeriesInstanceUID = "1.2.3", "1.2.3.1"
     _assocs, fs = analyse(EF.store_missing_study_uid(comment=None, offending=(0x00104000,), dataset=D.encode(ds)))
     assert fs[0].hint.endswith(f"the SCP names (0010,4000) Patient Comments, which the data set has as '{'y' * 64}…'")
+
+
+def test_rejected_contexts_of_a_cut_request_say_only_the_kept_part_was_judged():
+    many = [(2 * i + 1, uid, [P.IMPLICIT_LE]) for i, uid in enumerate([P.VERIFICATION, P.CT_STORAGE, P.STUDY_ROOT_FIND])]
+    r = P.assoc_rq("SCU", "SCP", many)
+    c = D.Conv().send(0, r[:-20]).send(0, r[-20:], skip=True)          # the user information's tail lost
+    c.send(1, P.assoc_ac("SCU", "SCP", [(1, 0, P.IMPLICIT_LE), (3, 3, None), (5, 3, None)]))
+    _echo_then_release(c)
+    assert found(c, "contexts-rejected-unneeded") == [(
+        "note", "contexts-rejected-unneeded", "2 of 3 proposed presentation contexts rejected (in the part of the"
+        " negotiation the capture kept), none needed: CT, Study Root Query/Retrieve Information Model - FIND; by"
+        " reason: abstract-syntax-not-supported 2", "nothing was sent for these SOP classes on a rejected context (or"
+        " another accepted context carried them): usual when an SCU proposes many contexts; `dicomsniff summary`"
+        " lists them")]
