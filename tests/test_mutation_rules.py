@@ -838,3 +838,23 @@ def test_rejected_contexts_of_a_cut_request_say_only_the_kept_part_was_judged():
         " reason: abstract-syntax-not-supported 2", "nothing was sent for these SOP classes on a rejected context (or"
         " another accepted context carried them): usual when an SCU proposes many contexts; `dicomsniff summary`"
         " lists them")]
+
+
+def test_an_offending_element_that_is_not_a_tag_list_is_quoted_as_hex():
+    import struct
+
+    import evidence_fixtures as EF
+    body, pos, items = EF.store_rsp(1, 0xA700)[12:], 0, []
+    while pos < len(body):                       # the response's elements, plus a 3-byte (0000,0901) in tag order
+        g, e, n = struct.unpack_from("<HHI", body, pos)
+        items.append(((g, e), body[pos:pos + 8 + n]))
+        pos += 8 + n
+    items.append(((0, 0x0901), struct.pack("<HHI", 0, 0x0901, 3) + b"\x10\x00\x20"))
+    elements = b"".join(x for _k, x in sorted(items))
+    c = EF.established([(1, EF.CT)])
+    c.send(0, EF.cmd(1, D.store_rq(1)) + EF.data(1, EF.ct_object()))
+    c.send(1, EF.cmd(1, struct.pack("<HHII", 0, 0, 4, len(elements)) + elements))
+    _assocs, fs = analyse(EF.pcap_of(EF.released(c)))
+    assert [(f.severity, f.code, f.message) for f in fs] == [(
+        "error", "dimse-failure", "C-STORE-RQ #1 (CT Image Storage) failed: 0xA700 Refused: Out of Resources —"
+        " Offending Element 10 00 20")]
