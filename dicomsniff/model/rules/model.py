@@ -44,12 +44,18 @@ def refine_model(a: Association, opts: Options) -> list[Finding]:
                 # it lost the RQ, it did not start late.
                 lost = a.handshake_seen or a.loss[a.client_dir].gaps > 0
                 if lost:
-                    head = ("the capture lost the A-ASSOCIATE-RQ (the connection's start was captured):"
+                    # Only the handshake proves the start was captured; a client gap alone says bytes were lost.
+                    why = ("the capture lost the A-ASSOCIATE-RQ (the connection's start was captured)"
+                           if a.handshake_seen else
+                           "the A-ASSOCIATE-RQ was not captured (the capture lost bytes the client sent)")
+                    head = (why + ":"
                             + (" the proposed abstract syntaxes" if a.ac is not None else
                                " presentation contexts, transfer syntaxes and AE titles")
                             + " are unknown, so rules on them cannot run")
                     f.hint = ("the negotiation is in the capture's lost bytes (see capture-loss): capture with a"
-                              " larger buffer (tcpdump -B) or on one of the peers to see it")
+                              " larger buffer (tcpdump -B) or on one of the peers to see it" if a.handshake_seen else
+                              "the capture began late or lost the negotiation (see capture-loss): start it before"
+                              " the association opens, with a larger buffer (tcpdump -B)")
                 elif a.ac is not None:
                     head = ("the A-ASSOCIATE-RQ was not captured: the proposed abstract syntaxes are unknown, so"
                             " rules on them cannot run")
