@@ -34,24 +34,31 @@ def tiny_max_pdu(a: Association, opts: Options) -> list[Finding]:
     return out
 
 
+def _slow_waits(a: Association, opts: Options) -> list[tuple]:
+    """(exchange, request sent, first response) for each request that waited longer than --slow."""
+    limit = int(opts.slow_s * 1e9)
+    out = []
+    for ex in a.exchanges:
+        if ex.request is not None and ex.responses:
+            sent = ex.request.end_ts_ns or ex.request.ts_ns
+            if ex.responses[0].ts_ns - sent > limit:
+                out.append((ex, sent, ex.responses[0].ts_ns))
+    return out
+
+
 @rule(code="slow-response", severity=WARN, group="performance",
       summary="a request waited longer than --slow (5 s) for its first response",
       evidence="request end and first response timestamps", test="tests/test_model_diagnosis.py")
 def slow(a: Association, opts: Options) -> list[Finding]:
     out: list[Finding] = []
-    limit = int(opts.slow_s * 1e9)
-    for ex in a.exchanges:
-        if ex.request is None or not ex.responses:
-            continue
+    for ex, sent, answered in _slow_waits(a, opts):
         first = ex.responses[0]
-        wait = first.ts_ns - (ex.request.end_ts_ns or ex.request.ts_ns)
-        if wait > limit:
-            out.append(_f(a, WARN, "slow-response",
-                          f"{_req_label(ex)} waited {_secs(wait)} for its first response (threshold"
-                          f" {opts.slow_s:g} s)", [ex.request.frames[-1] if ex.request.frames else 0,
-                                                   first.frames[0] if first.frames else 0],
-                          "the responder is slow: check its load, database or storage latency, and that the"
-                          " requester's DIMSE timeout is longer than this"))
+        out.append(_f(a, WARN, "slow-response",
+                      f"{_req_label(ex)} waited {_secs(answered - sent)} for its first response (threshold"
+                      f" {opts.slow_s:g} s)", [ex.request.frames[-1] if ex.request.frames else 0,
+                                               first.frames[0] if first.frames else 0],
+                      "the responder is slow: check its load, database or storage latency, and that the"
+                      " requester's DIMSE timeout is longer than this"))
     return out
 
 
@@ -61,13 +68,7 @@ def slow(a: Association, opts: Options) -> list[Finding]:
 def idle(a: Association, opts: Options) -> list[Finding]:
     out: list[Finding] = []
     limit = int(opts.idle_s * 1e9)
-    slow_limit = int(opts.slow_s * 1e9)
-    waits = []
-    for ex in a.exchanges:
-        if ex.request is not None and ex.responses:
-            s = ex.request.end_ts_ns or ex.request.ts_ns
-            if ex.responses[0].ts_ns - s > slow_limit:
-                waits.append((s, ex.responses[0].ts_ns))
+    waits = [(sent, answered) for _ex, sent, answered in _slow_waits(a, opts)]
     gaps = [g for g in _facts(a, opts).gaps if g[0] > limit]
     named = _message_names(a, {g[2] for g in gaps} | {g[5] for g in gaps}) if gaps else {}
     for gap, prev_name, prev_frame, prev_end, name, frame, ts in sorted(gaps, key=lambda g: g[5]):
