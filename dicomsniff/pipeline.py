@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .capture.frame import Frame
-from .capture.packet import decode_tcp
+from .capture.packet import _IPV4_TCP_UNPACK as _IPV4_TCP, decode_tcp
 from .dimse.assembler import DataChunk, DataEnded, DataStarted, MessageAssembler, MessageDone, OrphanData
 from .model.association import Association, Endpoint, Exchange
 from .notice import Notice
@@ -21,7 +21,7 @@ from .tcp.reassembly import TcpReassembler
 from .ul.detect import classify_stream_start, plausible_pdu_header
 from .ul.events import MAX_SPANS, PduEvent, PdvChunk, PdvLoss
 from .ul.pdus import ASSOCIATE_AC, AssociateRQ
-from .ul.framer import LOOKAHEAD, PduFramer
+from .ul.framer import LOOKAHEAD, PDATA, PduFramer
 
 # How many bytes of a direction are looked at before deciding a stream is not DICOM.
 DETECT_LIMIT = 64 << 10
@@ -114,6 +114,7 @@ class Analyzer:
         # (hex pane, bulk-data URIs) need them all; summaries only the first frames.
         self.data_span_limit = data_span_limit
         self.tcp = TcpReassembler()
+        self._flows = self.tcp._flows      # the fast path's flow lookup (feed_record)
         self.pending: dict[int, _Pending] = {}
         self.dicom: dict[int, _Dicom] = {}
         self.associations: list[Association] = []
@@ -139,6 +140,79 @@ class Analyzer:
         for ev in evs:
             self._tcp_event(ev, out)
         return out
+
+    def feed_record(self, rec: tuple) -> list | tuple:
+        """Like :meth:`feed`, for a record of :meth:`CaptureReader.records` (no Frame made unless needed).
+
+        The fast path (issue 18): a segment that only continues a PDV whose bytes no consumer reads
+        (the data set of a message whose collector is full or absent, no data streaming asked for),
+        in order, on a DICOM stream with nothing buffered, only advances counters — the
+        reassembler's next sequence number, the framer's PDU/PDV remainders, the spans — exactly
+        as the general path would, with no event, object or slice. A pure ACK only records the
+        acknowledgement. Anything else (and every link layer but Ethernet/IPv4 without options)
+        takes the general path. ``tests/test_fastpath_equivalence.py`` checks that both give the
+        same events and the same model on every shipped capture, whole, re-segmented and lossy.
+        """
+        number, ts, lt, buf, s, e, orig, foff, iface = rec
+        self.frames += 1
+        if self.first_ts is None:
+            self.first_ts = ts
+        self.last_ts = ts
+        if lt == 1 and e - s >= 54 and buf[s + 12] == 8 and buf[s + 13] == 0 and buf[s + 14] == 0x45:
+            _, total, frag, proto, src, dst, sport, dport, seq, ack, doff, flags = _IPV4_TCP(buf, s + 14)
+            if proto == 6 and (flags == 0x10 or flags == 0x18) and not frag & 0x3FFF and total >= 40 \
+                    and doff >= 0x50 and s + 14 + total <= e:
+                d = self._flows.get((src, sport, dst, dport))
+                if d is not None:
+                    pstart = s + 34 + ((doff >> 4) << 2)
+                    n = s + 14 + total - pstart
+                    peer = d.peer
+                    if n == 0:
+                        if not peer.wait and pstart <= e:
+                            st = d.st
+                            st.last = number
+                            st.ts = ts
+                            peer.ack = ack
+                            return ()
+                    else:
+                        f = d.lane
+                        if f is not None and n > 0:
+                            m = f.fast
+                            if m is not None and n < f.pdv_left and d.ready and not peer.wait \
+                                    and not f.other.rbuf and not (seq - d.base - d.nxt) & 0xFFFFFFFF:
+                                st = d.st
+                                st.last = number
+                                st.ts = ts
+                                peer.ack = ack
+                                d.nxt += n
+                                d.last_frame = number
+                                f.pdv_left -= n
+                                f.pdv_done += n
+                                f.remaining -= n
+                                f.offset += n
+                                f.end_ts = ts
+                                fo = pstart - s
+                                sp = f.spans
+                                if sp.count < sp.limit:
+                                    sp.flat += (sp.length, number, fo, n)
+                                    sp.count += 1
+                                else:
+                                    sp.dropped += 1
+                                sp.length += n
+                                sp = m.data_spans
+                                if sp.count < sp.limit:
+                                    sp.flat += (sp.length, number, fo, n)
+                                    sp.count += 1
+                                else:
+                                    sp.dropped += 1
+                                sp.length += n
+                                m.end_ts_ns = ts
+                                c = f.fast_coll
+                                if c is not None:
+                                    c.length += n
+                                return ()
+        self.frames -= 1
+        return self.feed(Frame(number, ts, lt, buf[s:e], orig, foff, iface))
 
     def finish(self) -> list:
         out: list = []
@@ -301,6 +375,7 @@ class Analyzer:
                             keep_exchanges=self.keep_exchanges)
         self.associations.append(assoc)
         framers = [PduFramer(stream, 0), PduFramer(stream, 1)]
+        framers[0].other, framers[1].other = framers[1], framers[0]
         for direction, f in enumerate(framers):
             # Without the handshake a direction may begin inside a PDU (even when the
             # other one begins at a PDU header): frame it from the first plausible header.
@@ -311,6 +386,8 @@ class Analyzer:
                                      decode_data=self.decode_data, keep_limit=self.keep_limit,
                                      data_span_limit=self.data_span_limit)
         d = self.dicom[stream] = _Dicom(assoc, framers, assembler)
+        for direction, f in enumerate(framers):
+            self.tcp.set_lane(stream, direction, f)
         out.append(AssociationOpened(assoc))
         for ev in p.events:
             self._tcp_event(ev, out)
@@ -328,6 +405,8 @@ class Analyzer:
                 for m in d.assembler.feed(ev):
                     self._message_event(d, m, held, out)
             elif t is PduEvent:
+                if self.keep_pdus:
+                    ev.spans.freeze()
                 assoc.on_pdu(ev)
                 if ev.pdu_type <= 2 and ev.complete:
                     self._negotiated(d, ev)
@@ -341,6 +420,31 @@ class Analyzer:
             elif t is Notice:
                 assoc.add_finding(ev.severity, ev.finding.code, ev.message, [ev.frame] if ev.frame else [])
                 out.append(ev)
+        self._relane(d, direction)
+
+    def _relane(self, d: _Dicom, direction: int) -> None:
+        """Open the fast path (:meth:`feed_record`) for ``direction`` when its framer is inside the value
+        of a data PDV that no consumer reads, close it otherwise. Called after every change of the
+        framer's or the assembler's state for that direction."""
+        f = d.framers[direction]
+        f.fast = None
+        pdv = f.pdv
+        if pdv is None or f.state != PDATA or f.pdv_skip or f.pdv_left <= 0 or pdv.is_command \
+                or self.stream_data:
+            return
+        slot = d.assembler.slots.get((direction, pdv.context_id))
+        if slot is None:
+            return
+        msg = slot.msg
+        if msg is None or slot.cmd is not None or msg.data_spans is None:
+            return
+        coll = slot.collector
+        if slot.hole:
+            coll = None                 # a data set with a hole is no longer collected, only counted
+        elif coll is not None and not coll.saturated:
+            return
+        f.fast = msg
+        f.fast_coll = coll
 
     @staticmethod
     def _negotiated(d: _Dicom, pdu: PduEvent) -> None:
@@ -365,6 +469,10 @@ class Analyzer:
         assoc = d.assoc
         t = type(m)
         if t is MessageDone:
+            msg = m.message
+            msg.command_spans.freeze()
+            if msg.data_spans is not None:
+                msg.data_spans.freeze()
             ex = assoc.on_message(m.message)
             held.append(MessageSeen(assoc, m.message, ex))
         elif t in (DataChunk, DataStarted, DataEnded):
@@ -373,6 +481,8 @@ class Analyzer:
             assoc.add_finding(m.finding.severity, m.finding.code, m.finding.message, [m.frame])
 
     def _close_stream(self, stream: int, d: _Dicom, how: str, ts: int, out: list) -> None:
+        for direction, f in enumerate(d.framers):
+            self.tcp.set_lane(stream, direction, None)
         for direction in (0, 1):
             if not d.closed[direction]:
                 self._route(d, direction, d.framers[direction].finish(ts), out)

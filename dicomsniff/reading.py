@@ -21,13 +21,13 @@ def read_events(path, analyzer: Analyzer, *, reader_out: list | None = None) -> 
         reader_out.append(reader)
     try:
         seen = 0
-        feed = analyzer.feed
+        feed = analyzer.feed_record
         notices = reader.notices
-        for frame in reader:
-            evs = feed(frame)
+        for rec in reader.records():
+            evs = feed(rec)
             if evs:
                 yield from evs
-            if len(notices) > seen:
+            if notices and len(notices) > seen:
                 yield from notices[seen:]
                 seen = len(notices)
         if len(notices) > seen:

@@ -142,7 +142,8 @@ class CaptureReader:
         self._first_cut = 0
         self._snaplen = 0
         self._unknown_blocks: set[int] = set()
-        self._gen = self._start()
+        self._raw = self._start()
+        self._gen = self._frames()
 
     # ---- buffering ---------------------------------------------------------
 
@@ -215,9 +216,21 @@ class CaptureReader:
     def __iter__(self) -> Iterator[Frame]:
         return self._gen
 
+    def records(self) -> Iterator[tuple]:
+        """The records without a :class:`Frame` each: ``(number, ts_ns, linktype, buf, start, end,
+        orig_len, file_offset, interface)``, the frame's bytes being ``buf[start:end]`` of a chunk
+        buffer shared by many records (the analyzer's fast path reads headers in place).
+        Shares its position with iteration over frames."""
+        return self._raw
+
+    def _frames(self) -> Iterator[Frame]:
+        for number, ts, linktype, buf, start, end, orig, offset, iface in self._raw:
+            yield Frame(number, ts, linktype, buf[start:end], orig, offset, iface)
+
     def close(self) -> None:
         """Stop iterating and close the file if this reader opened it."""
         self._gen.close()
+        self._raw.close()
         if self._own:
             self._f.close()
 
@@ -283,8 +296,8 @@ class CaptureReader:
                     cut += 1
                     if cut == 1:
                         self._first_cut = number
-                yield Frame(number, sec * 1_000_000_000 + frac * tick, linktype,
-                            buf[dstart:dend], orig, base + dstart, 0)
+                yield (number, sec * 1_000_000_000 + frac * tick, linktype, buf, dstart, dend, orig,
+                       base + dstart, 0)
                 pos = dend
         finally:
             self._pos = pos
@@ -403,7 +416,7 @@ class CaptureReader:
                     cut += 1
                     if cut == 1:
                         self._first_cut = number
-                yield Frame(number, ts, linktype, buf[dstart:dend], orig, base + dstart, iface)
+                yield (number, ts, linktype, buf, dstart, dend, orig, base + dstart, iface)
                 pos += blen
         finally:
             self._pos = pos

@@ -192,7 +192,7 @@ class MessageAssembler:
         cmd = slot.cmd
         if len(cmd) < MAX_COMMAND:
             cmd += ch.data[:MAX_COMMAND - len(cmd)]
-        if ch.data or (ch.frame and not msg.command_spans.spans):
+        if ch.data or (ch.frame and not msg.command_spans.count):
             msg.command_spans.add(ch.frame, ch.frame_offset, len(ch.data))   # a cut command keeps its frame
         msg.end_ts_ns = ch.ts_ns
         if ch.broken:

@@ -676,6 +676,14 @@ class DataSetCollector:
     def kept(self) -> int:
         return len(self._inflater.out) if self._inflater is not None else len(self._buf)
 
+    @property
+    def saturated(self) -> bool:
+        """Nothing more will be kept: further fragments only add to ``length``."""
+        inf = self._inflater
+        if inf is not None:
+            return inf.over or inf.error is not None or inf.d.eof
+        return len(self._buf) >= self.keep_limit
+
     def finish(self) -> DataSetInfo:
         """Decode what was kept; repeated calls return the same result."""
         if self._result is None:

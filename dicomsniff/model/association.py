@@ -302,10 +302,10 @@ class Association:
         self.pdus_by_dir[pdu.direction] += 1
         self.bytes[pdu.direction] += 6 + pdu.length if pdu.complete else pdu.spans.length
         if pdu.complete:
-            end = pdu.spans.spans[-1].frame if pdu.spans.spans else pdu.frame
+            end = pdu.spans.last_frame or pdu.frame
             self.pdu_end_frame[pdu.direction] = max(self.pdu_end_frame[pdu.direction], end)
         self._touch(pdu.ts_ns, pdu.frame)
-        self._touch(pdu.end_ts_ns, pdu.spans.spans[-1].frame if pdu.spans.spans else 0)
+        self._touch(pdu.end_ts_ns, pdu.spans.last_frame)
         if self.keep_pdus:
             self.pdus.append(pdu)
         body = pdu.decoded.body if pdu.decoded is not None else None
@@ -356,7 +356,7 @@ class Association:
         elif t == P_DATA_TF and self.state == REQUESTED:
             self.state = ESTABLISHED     # capture began mid-association, or its A-ASSOCIATE-AC was not captured
         if not pdu.complete:
-            last = pdu.spans.spans[-1].frame if pdu.spans.spans else pdu.frame
+            last = pdu.spans.last_frame or pdu.frame
             self.add_finding(WARN, "pdu-incomplete", f"{pdu.name} in frame {pdu.frame} is incomplete", [pdu.frame],
                              direction=pdu.direction, last=last)
 

@@ -45,8 +45,7 @@ INFO_PDVS = 4
 
 def pdu_frame(pdu) -> int:
     """The frame in which a PDU is complete (Wireshark shows reassembled PDUs there)."""
-    spans = pdu.spans.spans
-    return spans[-1].frame if spans else 0
+    return pdu.spans.last_frame
 
 
 def pdu_line(ev: PduSeen, t0: int, info: str | None = None) -> str:

@@ -88,9 +88,8 @@ def message_json(a: Association, msg, ex: Exchange | None, *, t0: int) -> dict:
 
 
 def pdu_json(a: Association, pdu, *, trees: bool) -> dict:
-    spans = pdu.spans.spans
     out = {
-        "frame": spans[-1].frame if spans else 0,
+        "frame": pdu.spans.last_frame,
         "frames": pdu.spans.frames,
         "time": iso_time(pdu.end_ts_ns),
         "direction": a.side(pdu.direction),

@@ -68,7 +68,7 @@ class _Dir:
     """
 
     __slots__ = ("st", "index", "peer", "base", "nxt", "pending", "held", "last_frame",
-                 "fin", "fin_frame", "fin_ts", "closed", "cut", "ack", "ready", "wait")
+                 "fin", "fin_frame", "fin_ts", "closed", "cut", "ack", "ready", "wait", "lane")
 
     def __init__(self, st: "_Stream", index: int):
         self.st = st
@@ -87,6 +87,7 @@ class _Dir:
         self.ack: int | None = None   # latest raw ACK the peer sent for this direction
         self.ready = False
         self.wait = False
+        self.lane = None          # set by the analyzer: this direction's Upper Layer framer (its fast path)
 
     def refresh(self) -> None:
         open_ = not self.closed and self.base is not None
@@ -192,6 +193,12 @@ class TcpReassembler:
         self._streams.clear()
         self._flows.clear()
         return out
+
+    def set_lane(self, stream: int, direction: int, lane) -> None:
+        """Attach the consumer of a direction's bytes (the analyzer's fast path reads it)."""
+        st = self._streams.get(stream)
+        if st is not None:
+            st.dirs[direction].lane = lane
 
     def stream_key(self, stream: int) -> StreamKey:
         """The 4-tuple of ``stream``; endpoint a is direction 0's sender (empty if unknown)."""

@@ -7,6 +7,7 @@ framer as :class:`PdvChunk` events while the bytes arrive, and the
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 
 from ..field import Field, Finding
@@ -28,52 +29,82 @@ class Span:
     length: int
 
 
-@dataclass(slots=True)
 class SpanMap:
-    """Where the bytes of a reassembled unit (PDU, command set, data set) came from."""
+    """Where the bytes of a reassembled unit (PDU, command set, data set) came from.
 
-    spans: list[Span] = field(default_factory=list)
-    length: int = 0
-    dropped: int = 0   # spans not remembered past ``limit``
-    limit: int = MAX_SPANS
+    Stored compactly, as one flat list of integers (unit offset, frame, frame
+    offset, length per span; an ``array`` once :meth:`freeze` is called), not
+    one object per span: a capture of a million frames keeps a million spans.
+    :attr:`spans` builds :class:`Span` objects on demand for views.
+    """
+
+    __slots__ = ("flat", "count", "length", "dropped", "limit")
+
+    def __init__(self, limit: int = MAX_SPANS):
+        self.flat: list[int] | array = []   # unit_offset, frame, frame_offset, length; repeated
+        self.count = 0          # spans stored
+        self.length = 0
+        self.dropped = 0        # spans not remembered past ``limit``
+        self.limit = limit
 
     def add(self, frame: int, frame_offset: int, length: int) -> None:
-        spans = self.spans
-        if spans:
-            last = spans[-1]
-            if last.frame == frame and last.frame_offset + last.length == frame_offset:
-                last.length += length
-                self.length += length
-                return
-        if len(spans) < self.limit:
-            spans.append(Span(self.length, frame, frame_offset, length))
+        fl = self.flat
+        if fl and fl[-3] == frame and fl[-2] + fl[-1] == frame_offset:
+            fl[-1] += length
+            self.length += length
+            return
+        if self.count < self.limit:
+            fl.extend((self.length, frame, frame_offset, length))
+            self.count += 1
         else:
             self.dropped += 1
         self.length += length
 
+    def freeze(self) -> None:
+        """The unit is complete: keep its spans as a machine-integer array (a quarter of the memory)."""
+        if type(self.flat) is list:
+            self.flat = array("q", self.flat)
+
     def trim(self, keep: int) -> None:
         """Forget all but the first ``keep`` spans (counted in ``dropped``), once nobody will re-read the bytes."""
-        if len(self.spans) > keep:
-            self.dropped += len(self.spans) - keep
-            del self.spans[keep:]
+        if self.count > keep:
+            self.dropped += self.count - keep
+            del self.flat[keep * 4:]
+            self.count = keep
+
+    @property
+    def spans(self) -> list[Span]:
+        fl = self.flat
+        return [Span(fl[i], fl[i + 1], fl[i + 2], fl[i + 3]) for i in range(0, len(fl), 4)]
 
     @property
     def frames(self) -> list[int]:
         seen: list[int] = []
-        for s in self.spans:
-            if not seen or seen[-1] != s.frame:
-                seen.append(s.frame)
+        for f in self.flat[1::4]:
+            if not seen or seen[-1] != f:
+                seen.append(f)
         return seen
 
     @property
     def first_frame(self) -> int:
-        return self.spans[0].frame if self.spans else 0
+        return self.flat[1] if self.flat else 0
+
+    @property
+    def last_frame(self) -> int:
+        return self.flat[-3] if self.flat else 0
+
+    @property
+    def end(self) -> tuple[int, int] | None:
+        """(frame, frame offset) just past the last byte remembered, or None."""
+        fl = self.flat
+        return (fl[-3], fl[-2] + fl[-1]) if fl else None
 
     def locate(self, unit_offset: int) -> tuple[int, int] | None:
         """(frame, frame_offset) of one byte of the unit, if remembered."""
-        for s in self.spans:
-            if s.unit_offset <= unit_offset < s.unit_offset + s.length:
-                return s.frame, s.frame_offset + (unit_offset - s.unit_offset)
+        fl = self.flat
+        for i in range(0, len(fl), 4):
+            if fl[i] <= unit_offset < fl[i] + fl[i + 3]:
+                return fl[i + 1], fl[i + 2] + (unit_offset - fl[i])
         return None
 
 

@@ -83,6 +83,11 @@ class PduFramer:
         self.skip_from_frame = 0
         self.resync_after_loss = False
         self.pdus = 0
+        # The analyzer's fast path (see Analyzer.feed_record): the message whose data set the current
+        # PDV carries, when no consumer reads its bytes (None otherwise), and that message's collector.
+        self.fast = None
+        self.fast_coll = None
+        self.other: PduFramer | None = None     # the other direction's framer
 
     def _reset_unit(self) -> None:
         self.hdr = bytearray()
@@ -424,9 +429,8 @@ class PduFramer:
         pdv = self.pdv
         if pdv is None:
             return
-        last = self.spans.spans[-1] if self.spans.spans else None
-        f = last.frame if last is not None else frame
-        fo = last.frame_offset + last.length if last is not None else 0
+        end = self.spans.end
+        f, fo = end if end is not None else (frame, 0)
         out.append(PdvChunk(self.stream, self.direction, pdv, b"", self.pdv_done, f, fo, self.end_ts,
                             self.pdv_done == 0, True, broken=True, lost=lost))
 
