@@ -181,9 +181,9 @@ def tcpdump(procs: Procs, pcap: Path, port: int, stats: dict):
     if pcap.exists():
         pcap.unlink()
     err = procs.logdir / "tcpdump.log"
-    # A 2 GiB kernel buffer and the highest priority: on a busy 2-core machine a smaller buffer drops
+    # A 1 GiB kernel buffer and the highest priority: on a busy 2-core machine a smaller buffer drops
     # packets of a 1 GB transfer at MTU 1500, and a capture with drops is refused.
-    p = procs.start("tcpdump", ["nice", "-n", "-19", TCPDUMP, "-i", "lo", "-n", "-B", "2097152", "-s", "0",
+    p = procs.start("tcpdump", ["nice", "-n", "-19", TCPDUMP, "-i", "lo", "-n", "-B", "1048576", "-s", "0",
                                 "-Z", "root", "-w", pcap, f"tcp port {port}"])
     try:
         deadline = time.monotonic() + 15

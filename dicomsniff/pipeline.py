@@ -9,6 +9,7 @@ read the events it returns, call :meth:`Analyzer.finish` at the end.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from .capture.frame import Frame
@@ -20,9 +21,11 @@ from .tcp.events import StreamClosed, StreamData, StreamGap, StreamOpened
 from .tcp.reassembly import TcpReassembler
 from .ul.detect import classify_stream_start, plausible_pdu_header
 from .ul.events import MAX_SPANS, PduEvent, PdvChunk, PdvLoss
-from .ul.pdus import ASSOCIATE_AC, AssociateRQ
+from .ul.pdus import ASSOCIATE_AC, AssociateRQ, Pdv
 from .ul.framer import LOOKAHEAD, PDATA, PduFramer
 
+# A P-DATA-TF's length, then its first PDV's length, context and control header (PS3.8 §9.3.5).
+_PDATA_HEAD = struct.Struct(">IIBB").unpack_from
 # How many bytes of a direction are looked at before deciding a stream is not DICOM.
 DETECT_LIMIT = 64 << 10
 
@@ -178,7 +181,12 @@ class Analyzer:
                         f = d.lane
                         if f is not None and n > 0:
                             m = f.fast
-                            if m is not None and n < f.pdv_left and d.ready and not peer.wait \
+                            if m is not None and n >= f.pdv_left and d.ready and not peer.wait \
+                                    and not f.other.rbuf and not (seq - d.base - d.nxt) & 0xFFFFFFFF:
+                                evs = self._boundary(d, f, m, number, ts, ack, buf, pstart, s, n)
+                                if evs is not None:
+                                    return evs
+                            elif m is not None and d.ready and not peer.wait \
                                     and not f.other.rbuf and not (seq - d.base - d.nxt) & 0xFFFFFFFF:
                                 st = d.st
                                 st.last = number
@@ -213,6 +221,89 @@ class Analyzer:
                                 return ()
         self.frames -= 1
         return self.feed(Frame(number, ts, lt, buf[s:e], orig, foff, iface))
+
+    def _boundary(self, d, f: PduFramer, m, number: int, ts: int, ack: int, buf, pstart: int, s: int,
+                  n: int) -> list | None:
+        """The fast path across a P-DATA-TF boundary: a segment that ends the current data PDV at its
+        PDU's end, then holds the next P-DATA-TF's header and its one data PDV's header (same
+        context, the message goes on) and the start of that PDV's value, which goes on past the
+        segment — how a sender streams a data set. Emits the finished PDU exactly as the general
+        path does; returns None (take the general path) for anything else."""
+        k = f.pdv_left
+        rest = n - k - 12
+        pdv = f.pdv
+        if rest <= 0 or f.remaining != k or pdv.control or f.lost or f.findings:
+            return None
+        h = pstart + k
+        if buf[h] != 4 or buf[h + 1]:
+            return None
+        length, plen, ctx, mch = _PDATA_HEAD(buf, h + 2)
+        if length != plen + 4 or ctx != pdv.context_id or mch & ~2 or rest >= plen - 2:
+            return None
+        dd = f.dicom
+        if dd.held[f.direction]:
+            return None
+        st = d.st
+        st.last = number
+        st.ts = ts
+        d.peer.ack = ack
+        d.nxt += n
+        d.last_frame = number
+        fo = pstart - s
+        # The end of the PDV and of its PDU.
+        sp = f.spans
+        if sp.count < sp.limit:
+            sp.flat += (sp.length, number, fo, k)
+            sp.count += 1
+        else:
+            sp.dropped += 1
+        sp.length += k
+        ds = m.data_spans
+        if ds.count < ds.limit:
+            ds.flat += (ds.length, number, fo, k)
+            ds.count += 1
+        else:
+            ds.dropped += 1
+        ds.length += k
+        ev = PduEvent(f.stream, f.direction, 4, f.length, f.start_offset, f.start_ts, ts, sp, None, f.pdvs,
+                      f.findings)
+        f.pdus += 1
+        f.offset += k
+        f._reset_unit()
+        # The next PDU: its header, its PDV's header, the first bytes of the PDV's value.
+        f.start_ts = ts
+        f.end_ts = ts
+        f.hdr = bytearray(buf[h:h + 6])
+        f.pdvhdr = bytearray(buf[h + 6:h + 12])
+        f.pdu_type = 4
+        f.length = length
+        f.remaining = length - 6 - rest
+        f.pdv_start = 6
+        f.pdv = Pdv(6, plen, ctx, mch)
+        f.pdvs.append(f.pdv)
+        f.pdv_left = plen - 2 - rest
+        f.pdv_done = rest
+        f.state = PDATA
+        f.offset += 12 + rest
+        sp = f.spans
+        sp.flat += (0, number, fo + k, 12 + rest)
+        sp.count = 1
+        sp.length = 12 + rest
+        if ds.count < ds.limit:
+            ds.flat += (ds.length, number, fo + k + 12, rest)
+            ds.count += 1
+        else:
+            ds.dropped += 1
+        ds.length += rest
+        m.end_ts_ns = ts
+        c = f.fast_coll
+        if c is not None:
+            c.length += k + rest
+        if self.keep_pdus:
+            ev.spans.freeze()
+        a = dd.assoc
+        a.on_pdu(ev)
+        return [PduSeen(a, ev)]
 
     def finish(self) -> list:
         out: list = []
@@ -386,6 +477,7 @@ class Analyzer:
                                      decode_data=self.decode_data, keep_limit=self.keep_limit,
                                      data_span_limit=self.data_span_limit)
         d = self.dicom[stream] = _Dicom(assoc, framers, assembler)
+        framers[0].dicom = framers[1].dicom = d
         for direction, f in enumerate(framers):
             self.tcp.set_lane(stream, direction, f)
         out.append(AssociationOpened(assoc))

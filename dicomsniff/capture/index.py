@@ -40,6 +40,17 @@ class FrameIndex:
         self.offsets.append(frame.file_offset or 0)
         self.lengths.append(len(frame.data))
 
+    def add_record(self, number: int, offset: int, length: int) -> None:
+        """Record a frame from a raw record (``CaptureReader.records``): no Frame needed."""
+        if number != len(self.offsets) + 1:
+            while len(self.offsets) < number - 1:
+                self.offsets.append(0)
+                self.lengths.append(0)
+            if len(self.offsets) >= number:
+                return
+        self.offsets.append(offset)
+        self.lengths.append(length)
+
     def __len__(self) -> int:
         return len(self.offsets)
 

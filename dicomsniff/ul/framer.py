@@ -88,6 +88,7 @@ class PduFramer:
         self.fast = None
         self.fast_coll = None
         self.other: PduFramer | None = None     # the other direction's framer
+        self.dicom = None                       # the analyzer's record of the stream
 
     def _reset_unit(self) -> None:
         self.hdr = bytearray()
