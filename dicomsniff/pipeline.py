@@ -26,6 +26,8 @@ from .ul.framer import LOOKAHEAD, PDATA, PduFramer
 
 # A P-DATA-TF's length, then its first PDV's length, context and control header (PS3.8 §9.3.5).
 _PDATA_HEAD = struct.Struct(">IIBB").unpack_from
+# PduFramer.fast when the framer passes over bytes a gap made unreadable (Analyzer.feed_record).
+_SKIP = object()
 # How many bytes of a direction are looked at before deciding a stream is not DICOM.
 DETECT_LIMIT = 64 << 10
 
@@ -181,44 +183,65 @@ class Analyzer:
                         f = d.lane
                         if f is not None and n > 0:
                             m = f.fast
-                            if m is not None and n >= f.pdv_left and d.ready and not peer.wait \
-                                    and not f.other.rbuf and not (seq - d.base - d.nxt) & 0xFFFFFFFF:
-                                evs = self._boundary(d, f, m, number, ts, ack, buf, pstart, s, n)
-                                if evs is not None:
-                                    return evs
-                            elif m is not None and d.ready and not peer.wait \
-                                    and not f.other.rbuf and not (seq - d.base - d.nxt) & 0xFFFFFFFF:
-                                st = d.st
-                                st.last = number
-                                st.ts = ts
-                                peer.ack = ack
-                                d.nxt += n
-                                d.last_frame = number
-                                f.pdv_left -= n
-                                f.pdv_done += n
-                                f.remaining -= n
-                                f.offset += n
-                                f.end_ts = ts
-                                fo = pstart - s
-                                sp = f.spans
-                                if sp.count < sp.limit:
-                                    sp.flat += (sp.length, number, fo, n)
-                                    sp.count += 1
+                            if m is not None and d.ready and not peer.wait and not f.other.rbuf \
+                                    and not (seq - d.base - d.nxt) & 0xFFFFFFFF:
+                                if m is _SKIP:
+                                    if n < f.pdv_skip:
+                                        # Inside bytes a gap made unreadable (the rest of a cut PDV): counted.
+                                        st = d.st
+                                        st.last = number
+                                        st.ts = ts
+                                        peer.ack = ack
+                                        d.nxt += n
+                                        d.last_frame = number
+                                        f.pdv_skip -= n
+                                        f.remaining -= n
+                                        f.offset += n
+                                        f.end_ts = ts
+                                        sp = f.spans
+                                        if sp.count < sp.limit:
+                                            sp.flat += (sp.length, number, pstart - s, n)
+                                            sp.count += 1
+                                        else:
+                                            sp.dropped += 1
+                                        sp.length += n
+                                        return ()
+                                elif n < f.pdv_left:
+                                    st = d.st
+                                    st.last = number
+                                    st.ts = ts
+                                    peer.ack = ack
+                                    d.nxt += n
+                                    d.last_frame = number
+                                    f.pdv_left -= n
+                                    f.pdv_done += n
+                                    f.remaining -= n
+                                    f.offset += n
+                                    f.end_ts = ts
+                                    fo = pstart - s
+                                    sp = f.spans
+                                    if sp.count < sp.limit:
+                                        sp.flat += (sp.length, number, fo, n)
+                                        sp.count += 1
+                                    else:
+                                        sp.dropped += 1
+                                    sp.length += n
+                                    sp = m.data_spans
+                                    if sp.count < sp.limit:
+                                        sp.flat += (sp.length, number, fo, n)
+                                        sp.count += 1
+                                    else:
+                                        sp.dropped += 1
+                                    sp.length += n
+                                    m.end_ts_ns = ts
+                                    c = f.fast_coll
+                                    if c is not None:
+                                        c.length += n
+                                    return ()
                                 else:
-                                    sp.dropped += 1
-                                sp.length += n
-                                sp = m.data_spans
-                                if sp.count < sp.limit:
-                                    sp.flat += (sp.length, number, fo, n)
-                                    sp.count += 1
-                                else:
-                                    sp.dropped += 1
-                                sp.length += n
-                                m.end_ts_ns = ts
-                                c = f.fast_coll
-                                if c is not None:
-                                    c.length += n
-                                return ()
+                                    evs = self._boundary(d, f, m, number, ts, ack, buf, pstart, s, n)
+                                    if evs is not None:
+                                        return evs
         self.frames -= 1
         return self.feed(Frame(number, ts, lt, buf[s:e], orig, foff, iface))
 
@@ -520,6 +543,9 @@ class Analyzer:
         framer's or the assembler's state for that direction."""
         f = d.framers[direction]
         f.fast = None
+        if f.pdv_skip > 0 and f.state == PDATA:
+            f.fast = _SKIP
+            return
         pdv = f.pdv
         if pdv is None or f.state != PDATA or f.pdv_skip or f.pdv_left <= 0 or pdv.is_command \
                 or self.stream_data:

@@ -127,6 +127,16 @@ def variants(tmp_path_factory):
             dst = d / f"{src.stem}-loss{seed}.pcap"
             losssim.drop_segments(src, dst, rate=rate, seed=seed, mss=1448)
             out.append(dst)
+    # A big object streamed in 16 KiB PDUs at MSS 1448 (tests/storecap.py), whole and lossy: the
+    # fast path's three cases (inside a PDV, across a PDU boundary, past bytes a gap cut) all occur.
+    from storecap import big_store
+    big = d / "big-store.pcap"
+    big.write_bytes(big_store(1 << 20))
+    out.append(big)
+    for seed, rate in ((3, 0.01), (4, 0.05)):
+        dst = d / f"big-store-loss{seed}.pcap"
+        losssim.drop_segments(big, dst, rate=rate, seed=seed)
+        out.append(dst)
     return out
 
 
