@@ -491,9 +491,38 @@ def capture_specs(args) -> list[dict]:
          "recipe": {"size_gb": args.size_gb, "mtu": 1500}},
         {"name": f"store-{g}-mtu65536", "build": lambda p, w: build_store(p, args.size_gb, 65536, w),
          "recipe": {"size_gb": args.size_gb, "mtu": 65536}},
+        {"name": f"store-{g}-mtu1500-loss2", "build": lambda p, w: build_lossy(
+            cache_of(args) / f"store-{g}-mtu1500.pcap", p, 0.02),
+         "recipe": {"size_gb": args.size_gb, "mtu": 1500, "loss": 0.02, "from": f"store-{g}-mtu1500"}},
         {"name": "small-pdus", "build": lambda p, w: build_small(p, args.small_pdus, w),
          "recipe": {"small_pdus": args.small_pdus}},
     ]
+
+
+def cache_of(args) -> Path:
+    return Path(args.cache).expanduser()
+
+
+def build_lossy(src: Path, pcap: Path, rate: float) -> dict:
+    """A copy of ``src`` that lost ``rate`` of its payload segments (tests/losssim.py: a busy SPAN port)."""
+    if not src.exists():
+        raise RuntimeError(f"{src.name} is needed first (build it: --only {src.stem})")
+    sys.path.insert(0, str(REPO / "tests"))
+    import losssim
+    t0 = time.monotonic()
+    report = losssim.drop_segments(src, pcap, rate=rate, seed=1)
+    meta = json.loads(src.with_suffix(".json").read_text())
+    frames = sum(1 for _ in open_frames(pcap))
+    return {"kind": meta.get("kind", "c-store"), "port": meta["port"], "mtu": meta.get("mtu"),
+            "derived_from": src.name, "segments_dropped": len(report.dropped), "loss_rate": rate,
+            "frames": frames, "dropped": 0, "build_seconds": round(time.monotonic() - t0, 1)}
+
+
+def open_frames(pcap: Path):
+    sys.path.insert(0, str(REPO))
+    from dicomsniff.capture.reader import open_capture
+    with open_capture(str(pcap)) as r:
+        yield from r.records()
 
 
 def ensure_capture(spec: dict, cache: Path, skip_build: bool) -> dict | None:
@@ -552,9 +581,11 @@ def tool_commands(pcap: Path, port: int, outdir: Path, with_objects: bool) -> li
     ds = dicomsniff_argv()
     cmds = [
         ("cat", ["cat", str(pcap)]),
-        ("tshark", ["tshark", "-r", str(pcap), "-d", f"tcp.port=={port},dicom", "-Y", "dicom",
-                    "-T", "fields", "-e", "dicom.pdu.type"]),
+        # Out-of-order reassembly on: without it tshark misses PDUs of loopback captures (issue 18).
+        ("tshark", ["tshark", "-r", str(pcap), "-o", "tcp.reassemble_out_of_order:TRUE",
+                    "-d", f"tcp.port=={port},dicom", "-Y", "dicom", "-T", "fields", "-e", "dicom.pdu.type"]),
         ("dicomsniff summary", ds + ["summary", str(pcap), "--port", str(port)]),
+        ("dicomsniff diagnose", ds + ["diagnose", str(pcap), "--port", str(port)]),
         ("dicomsniff export --jsonl", ds + ["export", str(pcap), "-o", "/dev/null", "--jsonl", "--no-trees",
                                             "--port", str(port)]),
     ]

@@ -28,6 +28,8 @@ from .ul.framer import LOOKAHEAD, PDATA, PduFramer
 _PDATA_HEAD = struct.Struct(">IIBB").unpack_from
 # PduFramer.fast when the framer passes over bytes a gap made unreadable (Analyzer.feed_record).
 _SKIP = object()
+# PduFramer.fast inside a data PDV that no message takes (its command set was lost, or none announced it).
+_ORPHAN = object()
 # How many bytes of a direction are looked at before deciding a stream is not DICOM.
 DETECT_LIMIT = 64 << 10
 
@@ -163,14 +165,27 @@ class Analyzer:
         if self.first_ts is None:
             self.first_ts = ts
         self.last_ts = ts
-        if lt == 1 and e - s >= 54 and buf[s + 12] == 8 and buf[s + 13] == 0 and buf[s + 14] == 0x45:
-            _, total, frag, proto, src, dst, sport, dport, seq, ack, doff, flags = _IPV4_TCP(buf, s + 14)
+        # Where an IPv4 header may start: Ethernet, Linux cooked (SLL, SLL2), raw IP, BSD loopback.
+        if lt == 1:
+            ip = s + 14 if e - s >= 54 and buf[s + 12] == 8 and buf[s + 13] == 0 else -1
+        elif lt == 113:
+            ip = s + 16 if e - s >= 56 and buf[s + 14] == 8 and buf[s + 15] == 0 else -1
+        elif lt == 276:
+            ip = s + 20 if e - s >= 60 and buf[s] == 8 and buf[s + 1] == 0 else -1
+        elif lt == 101 or lt == 228 or lt == 12 or lt == 14:
+            ip = s if e - s >= 40 else -1
+        elif lt == 0:
+            ip = s + 4 if e - s >= 44 and (buf[s] or buf[s + 3]) == 2 else -1
+        else:
+            ip = -1
+        if ip >= 0 and buf[ip] == 0x45:
+            _, total, frag, proto, src, dst, sport, dport, seq, ack, doff, flags = _IPV4_TCP(buf, ip)
             if proto == 6 and (flags == 0x10 or flags == 0x18) and not frag & 0x3FFF and total >= 40 \
-                    and doff >= 0x50 and s + 14 + total <= e:
+                    and doff >= 0x50 and ip + total <= e:
                 d = self._flows.get((src, sport, dst, dport))
                 if d is not None:
-                    pstart = s + 34 + ((doff >> 4) << 2)
-                    n = s + 14 + total - pstart
+                    pstart = ip + 20 + ((doff >> 4) << 2)
+                    n = ip + total - pstart
                     peer = d.peer
                     if n == 0:
                         if not peer.wait and pstart <= e:
@@ -195,6 +210,29 @@ class Analyzer:
                                         d.nxt += n
                                         d.last_frame = number
                                         f.pdv_skip -= n
+                                        f.remaining -= n
+                                        f.offset += n
+                                        f.end_ts = ts
+                                        sp = f.spans
+                                        if sp.count < sp.limit:
+                                            sp.flat += (sp.length, number, pstart - s, n)
+                                            sp.count += 1
+                                        else:
+                                            sp.dropped += 1
+                                        sp.length += n
+                                        return ()
+                                elif m is _ORPHAN:
+                                    if n < f.pdv_left and f.pdv_done:
+                                        # Inside a data PDV no message takes (its command set was lost):
+                                        # the assembler ignores all but a PDV's first bytes.
+                                        st = d.st
+                                        st.last = number
+                                        st.ts = ts
+                                        peer.ack = ack
+                                        d.nxt += n
+                                        d.last_frame = number
+                                        f.pdv_left -= n
+                                        f.pdv_done += n
                                         f.remaining -= n
                                         f.offset += n
                                         f.end_ts = ts
@@ -555,6 +593,7 @@ class Analyzer:
             return
         msg = slot.msg
         if msg is None or slot.cmd is not None or msg.data_spans is None:
+            f.fast = _ORPHAN            # the assembler reads only the first bytes of such a PDV
             return
         coll = slot.collector
         if slot.hole:

@@ -137,6 +137,16 @@ def variants(tmp_path_factory):
         dst = d / f"big-store-loss{seed}.pcap"
         losssim.drop_segments(big, dst, rate=rate, seed=seed)
         out.append(dst)
+    # The same lossy transfer on the other link layers the fast path reads (Linux cooked v1/v2,
+    # raw IP, BSD loopback in both byte orders).
+    import capwriter as cw
+    with open_capture(str(d / "big-store-loss4.pcap")) as r:
+        recs = [(f.ts_ns, f.data[14:]) for f in r]
+    for link, name, kw in ((cw.SLL, "sll", {}), (cw.SLL2, "sll2", {}), (cw.RAW, "raw", {}),
+                           (cw.NULL, "null", {}), (cw.NULL, "null-be", {"big_endian": True})):
+        dst = d / f"big-store-loss4-{name}.pcap"
+        dst.write_bytes(cw.pcap_bytes([(ts, cw.frame(link, ip, **kw)) for ts, ip in recs], link))
+        out.append(dst)
     return out
 
 
@@ -150,7 +160,10 @@ def test_resegmented_and_lossy_copies_same_events(variants, mode):
     assert taken > 100
 
 
-def test_fast_path_carries_most_segments_of_a_big_transfer(variants):
-    path = next(p for p in variants if p.name == "close_scp_killed-mss200.pcap")
+@pytest.mark.parametrize("name", ["close_scp_killed-mss200", "big-store-loss4", "big-store-loss4-sll",
+                                  "big-store-loss4-sll2", "big-store-loss4-raw", "big-store-loss4-null",
+                                  "big-store-loss4-null-be"])
+def test_fast_path_carries_most_segments_of_a_big_transfer(variants, name):
+    path = next(p for p in variants if p.name == f"{name}.pcap")
     _, _, frames, taken = run(path, fast=True, options=OPTIONS["tiny"])
     assert taken > frames // 2
