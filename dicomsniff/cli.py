@@ -432,6 +432,47 @@ def diagnose(capture: str | None, slow: float, idle: float, as_json: bool, no_co
 
 
 @main.command()
+@click.argument("capture", type=click.Path(allow_dash=True))
+@click.option("-o", "--output", "output", required=True, type=click.Path(allow_dash=True),
+              help="HTML file to write ('-' for standard output).")
+@click.option("--max-associations", type=click.IntRange(1), default=200, show_default=True,
+              help="Associations drawn in detail (ladder, negotiation, sets); up to 100 more with errors.")
+@click.option("--max-arrows", type=click.IntRange(1), default=300, show_default=True,
+              help="Ladder arrows (PDUs and messages) drawn per association; the rest are counted.")
+@click.option("--max-sets", type=click.IntRange(0), default=60, show_default=True,
+              help="Messages per association whose command/data sets are included.")
+@threshold_options
+@port_option
+@friendly_errors
+def report(capture: str, output: str, max_associations: int, max_arrows: int, max_sets: int, slow: float,
+           idle: float, ports: tuple[int, ...]) -> None:
+    """One self-contained HTML page of CAPTURE for a support ticket (no network needed to view it).
+
+    Associations on a time axis, each one's ladder as an SVG sequence diagram,
+    the negotiation, the findings of `dicomsniff diagnose` with frames and hints,
+    response-time statistics and the command/data sets. Warns on stderr when the
+    capture carries patient data that was not anonymized (`dicomsniff anonymize`).
+    """
+    from .pipeline import Analyzer
+    from .reading import read_events
+    from .output.report import Limits, write_report
+    from .ul.events import BRIEF_SPANS
+    path = sys.stdin.buffer if capture == "-" else capture
+    size = None
+    if capture != "-":
+        with contextlib.suppress(OSError):
+            size = os.path.getsize(capture)
+    an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_exchanges=STREAM_EXCHANGES, keep_limit=64 << 10,
+                  data_span_limit=BRIEF_SPANS)
+    limits = Limits(associations=max_associations, arrows=max_arrows, sets=max_sets)
+    with sigterm_interrupts(), output_file(output, [capture], binary=False) as out:
+        patients = write_report(read_events(path, an), out.write, capture, an, slow_s=slow, idle_s=idle,
+                                limits=limits, spool_dir=getattr(out, "folder", None), capture_size=size)
+    if patients.warning:
+        click.echo(f"dicomsniff: warning: {safe_text(capture)}: {patients.warning}", err=True)
+
+
+@main.command()
 @click.argument("capture", required=False, type=click.Path())
 @click.option("--live", is_flag=True, help="Capture from an interface instead of reading a file.")
 @click.option("-i", "--interface", default=None, help="Interface for --live (e.g. eth0, lo, any).")
