@@ -26,6 +26,24 @@ def _ports(values: tuple[int, ...]) -> set[int]:
     return set(values)
 
 
+def captures_argument(fn):
+    """CAPTURE...: one capture file (or '-'), or several files, a directory or a glob read as one capture."""
+    return click.argument("capture", nargs=-1, required=True, metavar="CAPTURE",
+                          type=click.Path(allow_dash=True), callback=_capture_set_arg)(fn)
+
+
+def _capture_set_arg(ctx, param, value):
+    """The CAPTURE arguments as read_events takes them (capture/captureset.py: input_arg)."""
+    if not value:
+        return value
+    from .capture.captureset import input_arg
+    try:
+        return input_arg(value)
+    except CaptureFormatError as e:
+        click.echo(f"dicomsniff: {safe_text(e)}", err=True)
+        sys.exit(2)
+
+
 def friendly_errors(fn):
     """No traceback reaches a user: known errors are one line, exit 2; others say how to report."""
     @functools.wraps(fn)
@@ -144,7 +162,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("capture", type=click.Path(allow_dash=True))
+@captures_argument
 @click.option("-V", "--verbose", is_flag=True, help="Print each PDU's whole field tree and each DIMSE message.")
 @port_option
 @friendly_errors
@@ -169,6 +187,8 @@ def collect(capture: str, an: Analyzer) -> list:
     """Run a whole capture; returns the capture-level notices (stream ones live in associations)."""
     from .reading import read_events
     from .notice import Notice
+    from .capture.captureset import input_arg
+    capture = input_arg([capture]) if isinstance(capture, str) else capture     # a directory or glob: a set
     path = sys.stdin.buffer if capture == "-" else capture
     return [ev for ev in read_events(path, an) if type(ev) is Notice and ev.where in ("capture", "tcp")]
 
@@ -181,7 +201,7 @@ def console_for(no_color: bool):
 
 
 @main.command()
-@click.argument("capture", type=click.Path(allow_dash=True))
+@captures_argument
 @click.option("--no-color", is_flag=True, help="Plain text even on a terminal.")
 @click.option("--max-exchanges", type=click.IntRange(1), default=1000, show_default=True,
               help="Exchanges listed per association; later ones are counted by outcome (bounds memory).")
@@ -205,7 +225,7 @@ def summary(capture: str, no_color: bool, max_exchanges: int, slow: float, idle:
 
 
 @main.command()
-@click.argument("capture", type=click.Path(allow_dash=True))
+@captures_argument
 @click.option("-o", "--output", "output", required=True, type=click.Path(allow_dash=True),
               help="JSON file to write ('-' for standard output).")
 @click.option("--jsonl", is_flag=True,
@@ -227,13 +247,14 @@ def export(capture: str, output: str, jsonl: bool, no_trees: bool, slow: float, 
     # PDUs are not kept, and each association is diagnosed and dropped when it ends; the exchanges kept
     # for its diagnosis are capped (later ones are counted by outcome). The document spools its records.
     an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_exchanges=STREAM_EXCHANGES, keep_limit=256 << 10)
-    with sigterm_interrupts(), output_file(output, [capture], binary=False) as out:
+    from .capture.captureset import input_files, input_name
+    with sigterm_interrupts(), output_file(output, input_files(capture), binary=False) as out:
         write = out.write
         if jsonl:
-            J.write_jsonl(read_events(path, an), lambda line: write(line + "\n"), capture, an,
+            J.write_jsonl(read_events(path, an), lambda line: write(line + "\n"), input_name(capture), an,
                           trees=not no_trees, slow_s=slow, idle_s=idle)
         else:
-            J.write_document_stream(read_events(path, an), write, capture, an, trees=not no_trees,
+            J.write_document_stream(read_events(path, an), write, input_name(capture), an, trees=not no_trees,
                                     slow_s=slow, idle_s=idle,      # spooled beside the output (not in a RAM /tmp)
                                     spool_dir=getattr(out, "folder", None))
 
@@ -336,7 +357,7 @@ def capture(interface: str, bpf: str | None, write_path: str | None, jsonl: bool
 
 
 @main.command("export-objects")
-@click.argument("capture", type=click.Path(allow_dash=True))
+@captures_argument
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--all", "all_data_sets", is_flag=True,
               help="Also export identifiers (C-FIND/C-GET/C-MOVE), C-FIND responses and N-* data sets.")
@@ -365,6 +386,7 @@ def export_objects(capture: str, directory: str, all_data_sets: bool, associatio
     from .pipeline import Analyzer
     from .reading import read_events
     from .output import export_objects as X
+    from .capture.captureset import input_files
     options = X.ExportOptions(all_data_sets=all_data_sets, associations=frozenset(associations), aes=aes,
                               sop_classes=sop_classes, list_only=list_only, incomplete=incomplete, force=force)
     # Nothing kept per PDU or exchange: memory does not grow with the objects an association carries.
@@ -377,7 +399,7 @@ def export_objects(capture: str, directory: str, all_data_sets: bool, associatio
         with sigterm_interrupts():
             records = X.export_objects(read_events(path, an, reader_out=box), directory, options, say=err,
                                        reader_box=box, progress=sys.stderr.isatty(), forget=an.forget,
-                                       left_out=left_out, protect=(capture,))
+                                       left_out=left_out, protect=tuple(input_files(capture)))
     except OSError as e:
         if isinstance(e, (FileNotFoundError, IsADirectoryError, PermissionError)):
             raise
@@ -392,7 +414,7 @@ def export_objects(capture: str, directory: str, all_data_sets: bool, associatio
 
 
 @main.command()
-@click.argument("capture", required=False, type=click.Path(allow_dash=True))
+@click.argument("capture", nargs=-1, metavar="[CAPTURE]", type=click.Path(allow_dash=True))
 @threshold_options
 @click.option("--json", "as_json", is_flag=True, help="Findings as JSON (for tools) instead of text.")
 @click.option("--no-color", is_flag=True, help="Plain text even on a terminal.")
@@ -414,6 +436,7 @@ def diagnose(capture: str | None, slow: float, idle: float, as_json: bool, no_co
     from .pipeline import Analyzer
     from .ul.events import BRIEF_SPANS
     from .output.diagnose import diagnosis_json, exit_status, print_diagnosis, print_rules, rules_json
+    capture = (capture[0] if capture else None) if list_rules else _capture_set_arg(None, None, capture) or None
     if list_rules:
         if as_json:
             click.echo(json_text(rules_json(capture), indent=2))
@@ -424,10 +447,11 @@ def diagnose(capture: str | None, slow: float, idle: float, as_json: bool, no_co
         raise click.UsageError("Missing argument 'CAPTURE'.")
     an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_limit=256 << 10, data_span_limit=BRIEF_SPANS)
     _notices, findings = run_diagnosed(capture, an, slow=slow, idle=idle)
+    from .capture.captureset import input_name
     if as_json:
-        click.echo(json_text(diagnosis_json(capture, an.associations, findings, slow, idle), indent=2))
+        click.echo(json_text(diagnosis_json(input_name(capture), an.associations, findings, slow, idle), indent=2))
     else:
-        print_diagnosis(console_for(no_color), capture, an.associations, findings, slow, idle)
+        print_diagnosis(console_for(no_color), input_name(capture), an.associations, findings, slow, idle)
     sys.exit(exit_status(findings))
 
 

@@ -35,7 +35,7 @@ from ..notice import Notice
 from .frame import Frame
 from .reader import PCAP_MAGICS, PCAPNG_SHB, CaptureFormatError, CaptureReader, open_capture
 
-__all__ = ["CaptureSet", "InputError", "expand_inputs", "is_capture_file", "natural_key",
+__all__ = ["CaptureList", "CaptureSet", "InputError", "input_arg", "input_files", "input_name", "expand_inputs", "is_capture_file", "natural_key",
            "open_capture_set", "open_inputs"]
 
 GLOB_CHARS = re.compile(r"[*?\[]")
@@ -111,7 +111,7 @@ def expand_inputs(args: Iterable[str | os.PathLike], skipped: list | None = None
             names = [os.path.join(text, n) for n in os.listdir(text)]
             got = _found(names, skipped, f"in directory {text}")
             if not got:
-                raise InputError(f"{text}: directory holds no pcap or pcapng file")
+                raise InputError(f"{text}: Is a directory with no pcap or pcapng file in it")
             out.extend(got)
         elif os.path.lexists(text):
             out.append(Path(text))
@@ -155,6 +155,7 @@ class CaptureSet:
     """
 
     def __init__(self, paths: Iterable[str | os.PathLike], *, skipped: Iterable = ()):
+        skipped = list(skipped) + list(getattr(paths, "skipped", ()))
         self.notices: list[Notice] = []
         self.format = "set"
         self.frames = 0
@@ -418,3 +419,44 @@ def open_inputs(args: Iterable[str | os.PathLike]):
     if len(paths) == 1 and not skipped:
         return open_capture(str(paths[0]))
     return open_capture_set(paths, skipped=skipped)
+
+
+class CaptureList(list):
+    """The member paths of a capture set as the command line named them: a list of :class:`Path`
+    (what :func:`dicomsniff.reading.read_events` reads as a set), with ``name`` (the arguments as
+    given, for headers) and ``skipped`` (non-captures found in a directory or glob)."""
+
+    def __init__(self, paths: Iterable[Path], name: str, skipped: Iterable = ()):
+        super().__init__(paths)
+        self.name = name
+        self.skipped = list(skipped)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def input_arg(args: Iterable[str]) -> "str | CaptureList":
+    """A command's CAPTURE arguments as the readers take them: one file (or ``-``, or a name that does not
+    exist and is no glob, so the usual error names it) as the string given; anything else (several
+    files, a directory, a glob) as a :class:`CaptureList`. Raises :class:`InputError` as
+    :func:`expand_inputs` does."""
+    args = [os.fsdecode(a) for a in args]
+    if len(args) == 1:
+        one = args[0]
+        if one == "-" or os.path.isfile(one) or (not os.path.lexists(one) and not GLOB_CHARS.search(one)):
+            return one
+    skipped: list = []
+    paths = expand_inputs(args, skipped)
+    if len(paths) == 1 and not skipped:
+        return str(paths[0])
+    return CaptureList(paths, " ".join(args), skipped)
+
+
+def input_name(capture) -> str:
+    """What to call a command's input in headers and messages: the path, or the arguments of a set."""
+    return capture if isinstance(capture, str) else str(capture)
+
+
+def input_files(capture) -> list:
+    """The files a command reads (for the check that an output is not one of its inputs)."""
+    return list(capture) if isinstance(capture, CaptureList) else [capture]
