@@ -85,6 +85,7 @@ JS = """
   var co = document.getElementById('collapse-all');
   if (ex) { ex.addEventListener('click', function () { setAll(true); }); }
   if (co) { co.addEventListener('click', function () { setAll(false); }); }
+  document.documentElement.setAttribute('data-script', 'ran');
 })();
 """
 
