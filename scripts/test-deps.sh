@@ -18,6 +18,8 @@ ls /usr/lib/python3/dist-packages/odil/__init__.py >/dev/null 2>&1 || need+=(pyt
 for tool in tcpdump:tcpdump tshark:tshark tmux:tmux; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
+# The HTML report's browser test (tests/test_report_browser.py): Debian's chromium, run headless.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "Installing Debian packages: ${need[*]}"
