@@ -595,5 +595,82 @@ def diff(a: str, b: str, as_json: bool, show_all: bool, no_color: bool, ports: t
     sys.exit(1 if any(p.differences for p in pairs) or len(aa) != len(bb) else 0)
 
 
+@main.command()
+@click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...", type=click.Path())
+@click.option("-o", "--output", "output", required=True, type=click.Path(file_okay=False),
+              help="Folder of the Parquet tables (created; rerun on it to add new files).")
+@click.option("--workers", type=click.IntRange(0), default=None,
+              help="Dask worker processes of the local cluster (default: all cores; 0: no Dask, in this process).")
+@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None,
+              help="Index on this Dask distributed cluster instead of a local one.")
+@click.option("--schema", "show_schema", is_flag=True, help="Print the tables' schema and exit.")
+@threshold_options
+@port_option
+@friendly_errors
+def tables(captures: tuple[str, ...], output: str, workers: int | None, scheduler: str | None, show_schema: bool,
+           slow: float, idle: float, ports: tuple[int, ...]) -> None:
+    """Index captures (files, directories, globs) into Parquet tables, incrementally (docs/tables.md).
+
+    Tables: associations, contexts, messages, findings, objects, files; partitioned by date. Files already
+    indexed (same content hash) are skipped; associations cut at the end of the last file are completed
+    when the next file arrives.
+    """
+    from .tables.build import TablesError, build
+    if show_schema:
+        from .tables.schema import schema_text
+        click.echo(schema_text(), nl=False)
+        return
+    try:
+        rep = build(captures, output, workers=workers, scheduler=scheduler, ports=tuple(ports), slow_s=slow,
+                    idle_s=idle)
+    except TablesError as e:
+        click.echo(f"dicomsniff: {safe_text(e)}", err=True)
+        sys.exit(2)
+    for err in rep.errors:
+        click.echo(f"dicomsniff: {safe_text(err)} (skipped)", err=True)
+    rows = ", ".join(f"{n} {t}" for t, n in rep.rows.items() if t != "files")
+    mb = rep.bytes_indexed / 1e6
+    click.echo(f"{rep.files_new} new file(s) of {rep.files_seen} ({rep.files_skipped} already indexed); "
+               f"{rep.groups_written} group(s) written ({rep.groups_reopened} reopened){': ' + rows if rows else ''}; "
+               f"{mb:.1f} MB in {rep.seconds:.1f} s"
+               f"{f' on {rep.workers} Dask worker(s)' if rep.workers else ''} -> {safe_text(output)}")
+    sys.exit(1 if rep.errors else 0)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.argument("sql", required=False)
+@click.option("--named", type=click.Choice(["failures-by-ae", "latency-by-scp", "aborts", "slow-responses",
+                                            "busiest-hours"]), default=None, help="A shipped query.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--slow", type=click.FloatRange(0), default=5.0, show_default=True,
+              help="slow-responses: answered after this many seconds or more.")
+@click.option("--list", "list_named", is_flag=True, help="List the named queries and their SQL.")
+@friendly_errors
+def query(directory: str, sql: str | None, named: str | None, fmt: str, slow: float, list_named: bool) -> None:
+    """Run SQL (DuckDB, embedded) over the tables in DIRECTORY: views associations, contexts, messages,
+    findings, objects, files."""
+    from .tables.build import MISSING, TablesError, require
+    try:
+        require()
+    except TablesError:
+        click.echo(f"dicomsniff: {MISSING}", err=True)
+        sys.exit(2)
+    from .tables import query as Q
+    if list_named:
+        for name, (what, text, _) in Q.NAMED.items():
+            click.echo(f"{name}: {what}\n{chr(10).join('    ' + x.strip() for x in text.strip().splitlines())}\n")
+        return
+    if (sql is None) == (named is None):
+        click.echo("dicomsniff: query: give either SQL or --named NAME (see 'dicomsniff query --help')", err=True)
+        sys.exit(2)
+    try:
+        cols, rows = Q.run(directory, sql, named=named, params={"slow": slow})
+    except Q.QueryError as e:
+        click.echo(f"dicomsniff: {safe_text(e)}", err=True)
+        sys.exit(2)
+    click.echo(Q.render(cols, rows, fmt, terminal=sys.stdout.isatty()), nl=False)
+
+
 if __name__ == "__main__":
     main()
