@@ -22,6 +22,7 @@ from .ul.detect import classify_stream_start, plausible_pdu_header
 from .ul.events import MAX_SPANS, PduEvent, PdvChunk, PdvLoss
 from .ul.pdus import ASSOCIATE_AC, AssociateRQ
 from .ul.framer import LOOKAHEAD, PduFramer
+from .tls.tables import looks_like_tls_hello
 
 # How many bytes of a direction are looked at before deciding a stream is not DICOM.
 DETECT_LIMIT = 64 << 10
@@ -103,7 +104,7 @@ class Analyzer:
 
     def __init__(self, *, ports: set[int] | frozenset[int] = frozenset(), keep_pdus: bool = True,
                  stream_data: bool = False, decode_data: bool = True, keep_limit: int = 1 << 20,
-                 keep_exchanges: int | None = None, data_span_limit: int = MAX_SPANS):
+                 keep_exchanges: int | None = None, data_span_limit: int = MAX_SPANS, tls_keylog=None):
         self.ports = set(ports)
         self.keep_pdus = keep_pdus
         self.stream_data = stream_data
@@ -121,6 +122,11 @@ class Analyzer:
         self.frames = 0
         self.first_ts: int | None = None
         self.last_ts = 0
+        # TLS hook (issue 15): TLS streams by stream index; the key log (None: --tls-keylog/SSLKEYLOGFILE, read
+        # when the first TLS stream appears); the reader's pcapng Decryption Secrets (set by whoever reads).
+        self.tls: dict = {}
+        self.tls_keylog = tls_keylog
+        self.tls_secrets: list | None = None
 
     # -- public ---------------------------------------------------------------
 
@@ -159,7 +165,13 @@ class Analyzer:
 
     # -- TCP events -----------------------------------------------------------
 
-    def _tcp_event(self, ev, out: list) -> None:
+    def _tcp_event(self, ev, out: list, plain: bool = False) -> None:
+        if self.tls and not plain:      # TLS hook (issue 15): a TLS stream's bytes become decrypted bytes
+            conn = self.tls.get(getattr(ev, "stream", None))
+            if conn is not None:
+                for pev in conn.events(ev):
+                    self._tcp_event(pev, out, True)
+                return
         if type(ev) is StreamData:
             d = self.dicom.get(ev.stream)
             if d is not None:
@@ -252,6 +264,10 @@ class Analyzer:
                 undecided = True
                 continue
             head = self._prefix(p, direction, 1024)
+            hello = looks_like_tls_hello(head)
+            if hello:                   # TLS hook (issue 15): a ClientHello/ServerHello makes a TLS stream
+                self._start_tls(stream, p, key, direction if hello == 1 else 1 - direction, out)
+                return
             kind = classify_stream_start(head)
             if kind == "associate":
                 verdict = (direction, False)
@@ -281,6 +297,19 @@ class Analyzer:
         del self.pending[stream]
         self._start(stream, p, key, client_dir, resync, out)
 
+    def _start_tls(self, stream: int, p: _Pending, key, client_dir: int, out: list) -> None:
+        """TLS hook (issue 15): the stream's bytes go through a TlsConnection; its plaintext is framed as DICOM."""
+        from .tls.keylog import default_keylog
+        from .tls.record import TlsConnection
+
+        if self.tls_keylog is None:
+            self.tls_keylog = default_keylog()
+        self.tls_keylog.take_secrets(self.tls_secrets)
+        conn = TlsConnection(stream, client_dir, self.tls_keylog)
+        self.tls[stream] = conn
+        del self.pending[stream]
+        self._start(stream, p, key, client_dir, False, out, tls=conn.info)
+
     def _guess_client(self, key, p: _Pending) -> int:
         if p.opened.handshake_seen:
             return 0
@@ -291,7 +320,7 @@ class Analyzer:
                 return 0
         return 0 if key.a_port > key.b_port else 1
 
-    def _start(self, stream: int, p: _Pending, key, client_dir: int, resync: bool, out: list) -> None:
+    def _start(self, stream: int, p: _Pending, key, client_dir: int, resync: bool, out: list, tls=None) -> None:
         a = Endpoint(key.a_ip, key.a_port)
         b = Endpoint(key.b_ip, key.b_port)
         client, server = (a, b) if client_dir == 0 else (b, a)
@@ -299,6 +328,8 @@ class Analyzer:
         assoc = Association(self.count, stream, client, server, client_dir,
                             handshake_seen=p.opened.handshake_seen, keep_pdus=self.keep_pdus,
                             keep_exchanges=self.keep_exchanges)
+        if tls is not None:             # TLS hook (issue 15)
+            assoc.tls = tls
         self.associations.append(assoc)
         framers = [PduFramer(stream, 0), PduFramer(stream, 1)]
         for direction, f in enumerate(framers):
@@ -389,6 +420,10 @@ class Analyzer:
         d.assoc.close(how, ts)
         out.append(AssociationClosed(d.assoc))
         del self.dicom[stream]
+        if self.tls:                    # TLS hook (issue 15)
+            conn = self.tls.pop(stream, None)
+            if conn is not None:
+                conn.finish(d.assoc)
 
 
 def analyze_frames(frames, **options) -> tuple[Analyzer, list]:
