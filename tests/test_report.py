@@ -168,6 +168,9 @@ def test_associations_beyond_the_cap_are_counted(tmp_path):
     assert len([a for a in page.having("tr") if "data-assoc" in a]) == 6
     flat = " ".join(page.text.split())
     assert "3 more are in the table and counts only" in flat
+    # past the cap the error association keeps the sets of its failing messages only (the refused C-ECHO-RSP)
+    assert [a["id"] for a in page.having("details", class_="msg") if a["id"].startswith("a6-")] == ["a6-m2"]
+    assert "the sets of failing messages only" in flat
     assert re.search(r'id="association-count">6<', text)
 
 

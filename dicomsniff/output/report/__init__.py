@@ -28,6 +28,8 @@ from ...uids import uid_name
 from ..text import duration_text, iso_time, size_text, tree_lines
 from .assets import CSS, JS, content_security_policy
 
+HELD_SETS = 10      # sets of failing messages an association keeps in memory past the detail cap
+
 __all__ = ["Limits", "PatientCheck", "ReportBuilder", "h", "write_report"]
 
 
@@ -46,7 +48,8 @@ class Limits:
     arrows: int = 300                # ladder arrows per association
     sets: int = 60                   # messages per association with their command/data set
     set_lines: int = 400             # lines of one command/data set tree
-    table_rows: int = 2000           # rows of the associations table and bars of the time axis
+    table_rows: int = 2000           # rows of the associations table
+    timeline: int = 500              # bars of the time axis (the first associations by start)
     findings: int = 2000             # finding lines in the capture's findings section
     samples: int = 20000             # response times kept per statistics group (uniform sample beyond)
     contexts_open: int = 16          # negotiation tables with more contexts start folded
@@ -189,7 +192,8 @@ class _Open:
     arrows: list = field(default_factory=list)
     arrows_more: int = 0
     more_by_name: dict = field(default_factory=dict)
-    sets: list = field(default_factory=list)
+    sets: list = field(default_factory=list)          # spool extents of its sets (while detail may be drawn)
+    held: list = field(default_factory=list)          # sets of failing messages kept in memory past the cap
     sets_more: int = 0
     requests: dict = field(default_factory=dict)      # (direction, message id) -> index of its request arrow
     pdata: int = 0
@@ -199,7 +203,7 @@ class _Open:
 class _Done:
     number: int
     row: dict                      # the associations-table row and time-axis bar
-    extent: tuple[int, int] | None   # where its detail lies in the spool (None: not drawn in detail)
+    extent: list | None            # where its detail lies in the spool, in order (None: not drawn in detail)
 
 
 # -- the builder ---------------------------------------------------------------------------------------------
@@ -336,10 +340,18 @@ class ReportBuilder:
         if since is not None:
             tip += f", {duration_text(since)} after the request"
         anchor = ""
-        if len(st.sets) < self.lim.sets and self._may_detail():
+        kept = len(st.sets) + len(st.held)
+        if kept < self.lim.sets and self.detailed < self.lim.associations:
+            # written to disk at once: memory does not grow with the open associations' sets
             anchor = f"a{a.number}-m{msg.index}"
             keys = identifier_keys(msg)
-            st.sets.append(self._set_html(anchor, label + (f" ({keys})" if keys else ""), tip, msg, cls))
+            st.sets.append(self._spool_text(self._set_html(anchor, label + (f" ({keys})" if keys else ""), tip,
+                                                           msg, cls)))
+        elif (("fail" in cls or "cut" in cls) and kept < min(self.lim.sets, HELD_SETS)
+              and self.detailed_errors < self.lim.error_associations):
+            # past the cap only an association with errors may still be drawn: keep its failing messages' sets
+            anchor = f"a{a.number}-m{msg.index}"
+            st.held.append(self._set_html(anchor, label, tip, msg, cls))
         else:
             st.sets_more += 1
         i = self._add_arrow(st, Arrow(msg.ts_ns, msg.direction, label, tip, "msg", cls,
@@ -367,9 +379,6 @@ class ReportBuilder:
         if g2 is None:
             g2 = self.by_peer[key] = TimeGroup(command, peer, self.lim.samples)
         return g1, g2
-
-    def _may_detail(self) -> bool:
-        return self.detailed < self.lim.associations or self.detailed_errors < self.lim.error_associations
 
     def _set_html(self, anchor: str, label: str, tip: str, msg, cls: str) -> str:
         out = [f'<details class="msg" id="{anchor}"><summary class="{cls}">{h(label)}'
@@ -426,7 +435,7 @@ class ReportBuilder:
                 self.detailed += 1
             else:
                 self.detailed_errors += 1
-            extent = self._spool_text(self._association_html(a, st))
+            extent = self._association_html(a, st)
         else:
             self.not_detailed += 1
         row = _row(a, mine, self.an.first_ts or 0)
@@ -436,6 +445,20 @@ class ReportBuilder:
             self.rows_more += 1
         self.an.forget(a)
 
+    def _copy(self, off: int, n: int, write) -> None:
+        """Write ``n`` spooled bytes from ``off`` (each extent is whole UTF-8 text), a chunk at a time."""
+        import codecs
+        decode = codecs.getincrementaldecoder("utf-8")("replace").decode
+        self._spool.seek(off)
+        while n > 0:
+            chunk = self._spool.read(min(n, 1 << 20))
+            if not chunk:
+                break
+            n -= len(chunk)
+            text = decode(chunk, final=n <= 0)
+            if text:
+                write(text)
+
     def _spool_text(self, text: str) -> tuple[int, int]:
         data = text.encode("utf-8")
         self._spool.seek(self._end)
@@ -444,7 +467,8 @@ class ReportBuilder:
         self._end += len(data)
         return ext
 
-    def _association_html(self, a, st: _Open) -> str:
+    def _association_html(self, a, st: _Open) -> list:
+        """Spool the association's detail; its parts' extents, in order (its sets were spooled as they came)."""
         out = [f'<div class="detail-body">']
         out.append(_facts_html(a, st))
         out.append(_negotiation_html(a, self.lim.contexts_open))
@@ -455,14 +479,17 @@ class ReportBuilder:
             out.append(f'<p class="more">… {st.arrows_more} more PDUs and messages not drawn ({h(what)});'
                        " the outcomes of every exchange are counted above</p>")
         out.append("<h3>Command and data sets</h3>")
-        if st.sets:
-            out.extend(st.sets)
-        else:
+        if not st.sets and not st.held:
             out.append('<p class="muted">none kept</p>')
+        parts = [self._spool_text("".join(out))] + st.sets
+        tail = list(st.held)
+        if st.held:
+            tail.insert(0, '<p class="more">Past the report\'s detail cap: the sets of failing messages only</p>')
         if st.sets_more:
-            out.append(f'<p class="more">… {st.sets_more} more messages whose sets are not included</p>')
-        out.append("</div>")
-        return "".join(out)
+            tail.append(f'<p class="more">… {st.sets_more} more messages whose sets are not included</p>')
+        tail.append("</div>")
+        parts.append(self._spool_text("".join(tail)))
+        return parts
 
     # -- the page ------------------------------------------------------------------------------------------------
 
@@ -519,7 +546,7 @@ class ReportBuilder:
               '<a href="#findings">Findings</a> · <a href="#timing">Response times</a> · '
               '<a href="#details">Details</a></nav>\n')
         write('<h2 id="timeline">Associations on a time axis</h2>\n')
-        write(_timeline_svg(self.done, self.an.first_ts or 0, links, known))
+        write(_timeline_svg(self.done, self.an.first_ts or 0, links, known, self.lim.timeline))
         write('<h2 id="associations">Associations</h2>\n')
         write('<input id="filter" type="search" placeholder="filter rows (AE title, address, outcome…)">\n')
         write(_table_html(self.done, mine))
@@ -551,25 +578,8 @@ class ReportBuilder:
                       + "</div>\n")
             else:
                 write('<p class="muted">No findings.</p>\n')
-            off, n = d.extent
-            self._spool.seek(off)
-            left = n
-            pending = b""
-            while left > 0:
-                chunk = self._spool.read(min(left, 1 << 20))
-                if not chunk:
-                    break
-                left -= len(chunk)
-                chunk = pending + chunk
-                cut = len(chunk)
-                while cut > 0 and left > 0 and (chunk[cut - 1] & 0xC0) == 0x80:
-                    cut -= 1
-                if left > 0 and cut > 0 and chunk[cut - 1] >= 0xC0:
-                    cut -= 1
-                write(chunk[:cut].decode("utf-8", "replace"))
-                pending = chunk[cut:]
-            if pending:
-                write(pending.decode("utf-8", "replace"))
+            for off, n in d.extent:
+                self._copy(off, n, write)
             write("</section>\n")
         write(f"<script>{JS}</script>\n</body></html>\n")
 
@@ -682,10 +692,12 @@ def _table_html(done: list, mine: dict) -> str:
     return "".join(out)
 
 
-def _timeline_svg(done: list, t0: int, links: dict, known: set) -> str:
+def _timeline_svg(done: list, t0: int, links: dict, known: set, cap: int) -> str:
     rows = sorted((d for d in done if d.row["start"] is not None), key=lambda d: (d.row["start"], d.number))
     if not rows:
         return '<p class="muted">No associations.</p>\n'
+    more = len(rows) - cap
+    rows = rows[:cap]
     lo = min(d.row["start"] for d in rows)
     hi = max((d.row["end"] or d.row["start"]) for d in rows)
     span = max(hi - lo, 1)
@@ -726,6 +738,8 @@ def _timeline_svg(done: list, t0: int, links: dict, known: set) -> str:
                 out.append(f'<path class="link" d="M{xm - 4:.1f},{y_of[n] + row_h / 2:.1f} L{xm:.1f},'
                            f'{y_of[m] + row_h / 2:.1f}"><title>#{n} ↔ #{m}: {h(why)}</title></path>')
     out.append("</svg>\n")
+    if more > 0:
+        out.append(f'<p class="more">… {more} later associations are not drawn on the axis (see the table)</p>\n')
     return "".join(out)
 
 
