@@ -417,13 +417,11 @@ class Analyzer:
             out.extend(h)
             h.clear()
         out.extend(held)
+        if self.tls and stream in self.tls:         # TLS hook (issue 15): times of an encrypted association
+            self.tls.pop(stream).finish(d.assoc)
         d.assoc.close(how, ts)
         out.append(AssociationClosed(d.assoc))
         del self.dicom[stream]
-        if self.tls:                    # TLS hook (issue 15)
-            conn = self.tls.pop(stream, None)
-            if conn is not None:
-                conn.finish(d.assoc)
 
 
 def analyze_frames(frames, **options) -> tuple[Analyzer, list]:
