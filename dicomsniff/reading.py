@@ -22,6 +22,7 @@ def read_events(path, analyzer: Analyzer, *, reader_out: list | None = None) -> 
               if isinstance(path, (list, tuple)) else open_capture(path))
     if reader_out is not None:
         reader_out.append(reader)
+    analyzer.tls_secrets = getattr(reader, "secrets", None)    # TLS hook (issue 15): pcapng Decryption Secrets
     try:
         seen = 0
         feed = analyzer.feed

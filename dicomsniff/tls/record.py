@@ -145,6 +145,7 @@ class TlsConnection:
         self.stream = stream
         self.keylog = keylog
         self.info = TlsInfo(client_dir)
+        self.info.keylog_given = bool(keylog)
         self.dirs = [_Direction(), _Direction()]
         self.client_random = b""
         self.server_random = b""
@@ -184,7 +185,14 @@ class TlsConnection:
         return [ev]                     # StreamClosed and the rest pass through
 
     def finish(self, assoc=None) -> None:
-        """The connection ended: handshake bytes left over are dropped (nothing to emit)."""
+        """The connection ended: handshake bytes left over are dropped; an association that carried no PDU (not
+        decrypted) takes its times and frames from the TLS records, so views can place it."""
+        tallies = [t for t in self.info.tally if t.records]
+        if assoc is not None and tallies and assoc.start_ns is None:
+            assoc.start_ns = min(t.first_ts for t in tallies)
+            assoc.end_ns = max([t.last_ts for t in tallies] + [assoc.end_ns or 0])
+            assoc.first_frame = assoc.first_frame or self.info.client_hello_frame
+            assoc.last_frame = max(assoc.last_frame, max(t.last_frame for t in tallies))
         for d in self.dirs:
             d.buf.clear()
             d.pieces.clear()
@@ -252,7 +260,9 @@ class TlsConnection:
                 if not info.encrypted_from[direction]:
                     info.encrypted_from[direction] = last_frame
             return
-        protected = d.encrypted
+        # TLS 1.3 protects only records of outer type application_data (RFC 8446 §5.2): an alert sent before the
+        # sender switched keys (a client refusing the server's certificate) travels in clear.
+        protected = d.encrypted and (info.version != 0x0304 or ctype == APPLICATION_DATA)
         info.tally[direction].add(len(rec), last_ts, last_frame, protected and ctype == APPLICATION_DATA)
         payload_off = 5
         if protected:

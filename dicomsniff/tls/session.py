@@ -122,6 +122,7 @@ class TlsInfo:
     close_notify: list[str] = field(default_factory=list)   # sides that sent close_notify
     tally: list[RecordTally] = field(default_factory=lambda: [RecordTally(), RecordTally()])
     keys: bool = False                       # the key log had this session's secrets
+    keylog_given: bool = False               # a key log with some secrets was given
     decrypted: bool = False                  # application data was decrypted
     decrypt_errors: list[tuple[str, int, str]] = field(default_factory=list)   # (side, frame, why)
     finished: list[bool] = field(default_factory=lambda: [False, False])      # Finished seen (decrypted) per dir
