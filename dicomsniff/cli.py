@@ -672,5 +672,22 @@ def query(directory: str, sql: str | None, named: str | None, fmt: str, slow: fl
     click.echo(Q.render(cols, rows, fmt, terminal=sys.stdout.isatty()), nl=False)
 
 
+def _tls_keylog_option(ctx, param, value) -> None:
+    """--tls-keylog FILE (repeatable): NSS key logs every analyzer of this run decrypts TLS with (issue 15)."""
+    if value:
+        from .tls.keylog import configure
+        configure(value)
+
+
+# --tls-keylog on every command (issue 15): added to each command, so no command's signature changes.
+for _cmd in list(main.commands.values()):
+    if not any(p.name == "tls_keylog" for p in _cmd.params):
+        _cmd.params.append(click.Option(
+            ["--tls-keylog", "tls_keylog"], multiple=True, expose_value=False, callback=_tls_keylog_option,
+            type=click.Path(exists=True, dir_okay=False, readable=True), metavar="FILE",
+            help="Decrypt DICOM over TLS with this NSS key log (SSLKEYLOGFILE; repeatable). Without it:"
+                 " $SSLKEYLOGFILE, and secrets embedded in a pcapng."))
+
+
 if __name__ == "__main__":
     main()
