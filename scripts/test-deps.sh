@@ -51,3 +51,12 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+
+# The Spark SQL example of docs/tables.md (tests/test_tables_spark.py): PySpark (the spark extra) needs a
+# Java runtime. Not fatal: that test is skipped, saying why, where Java cannot be installed.
+if ! command -v java >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "Installing Debian package: default-jre-headless"
+  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq default-jre-headless >/dev/null; } \
+    || echo "Java could not be installed: tests/test_tables_spark.py will be skipped"
+fi

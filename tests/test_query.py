@@ -124,3 +124,14 @@ def test_hive_glob_reads_the_dataset(tables):
     n = con.execute("SELECT count(*), count(DISTINCT date) FROM read_parquet(?, hive_partitioning = true)",
                     [tables + "/messages/*/*.parquet"]).fetchone()
     assert n[0] == Q.run(tables, "select count(*) from messages")[1][0][0] and n[1] >= 2
+
+
+def test_docs_duckdb_example(tables, capsys):
+    """docs/tables.md's DuckDB example, on a file:// URL of the dataset."""
+    from test_tables import docs_example
+    code = docs_example("duckdb")
+    assert 'tables = "file:///var/lib/dicomsniff-tables"' in code
+    exec(code.replace("file:///var/lib/dicomsniff-tables", "file://" + tables), {})
+    got = capsys.readouterr().out
+    for ae, status in (("PYNETSCU", "C-STORE-RSP"), ("MOVESCU", "C-MOVE-RSP"), ("DIAGSCU", "C-STORE-RSP")):
+        assert f"('{ae}'," in got and status in got

@@ -315,3 +315,20 @@ def test_bad_inputs_one_line(tmp_path):
     assert res.exit_code == 1
     assert "junk.pcap" in res.output and "skipped" in res.output
     assert [f["name"] for f in rows(tmp_path / "t2", "files")] == ["echo.pcap"]
+
+
+DOCS = CAPS.parent / "docs" / "tables.md"
+
+
+def docs_example(name: str) -> str:
+    """The ```python block after ``<!-- tested: NAME -->`` in docs/tables.md."""
+    text = DOCS.read_text()
+    at = text.index(f"<!-- tested: {name} -->")
+    start = text.index("```python\n", at) + len("```python\n")
+    return text[start:text.index("```", start)]
+
+
+def test_docs_schema_is_the_code():
+    from dicomsniff.tables.schema import schema_text
+    text = DOCS.read_text()
+    assert text.endswith(schema_text())
