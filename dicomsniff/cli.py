@@ -672,6 +672,44 @@ def query(directory: str, sql: str | None, named: str | None, fmt: str, slow: fl
     click.echo(Q.render(cols, rows, fmt, terminal=sys.stdout.isatty()), nl=False)
 
 
+@main.command()
+@click.argument("capture", type=click.Path(dir_okay=False))
+@click.argument("output", type=click.Path(dir_okay=False, allow_dash=False))
+@click.option("--profile", type=click.Choice(["basic", "retain-uids", "retain-dates"]), default="basic",
+              show_default=True, help="PS3.15 Annex E: the Basic Profile, or it with the Retain UIDs or the"
+                                      " Retain Longitudinal Temporal Information (Full Dates) option.")
+@click.option("--keep-pixels", is_flag=True, help="Keep Pixel Data (by default: zeros of the same length).")
+@click.option("--map", "map_path", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Write the original -> replacement table (JSON) to FILE: for the hospital to keep, never to send.")
+@click.option("--ips", is_flag=True, help="Also replace IP and MAC addresses, consistently.")
+@click.option("--seed", default=None, metavar="TEXT",
+              help="Derive replacements from TEXT instead of a random secret (reproducible output; anyone who"
+                   " knows TEXT can test guesses of original UIDs against the output).")
+@port_option
+@friendly_errors
+def anonymize(capture: str, output: str, profile: str, keep_pixels: bool, map_path: str | None, ips: bool,
+              seed: str | None, ports: tuple[int, ...]) -> None:
+    """Write OUTPUT: CAPTURE with the DICOM de-identified (PS3.15 Annex E) and still analyzable.
+
+    Data sets and command sets in P-DATA get the profile; UIDs, names and IDs are replaced consistently
+    across the capture, dates shifted by one offset. PDV/PDU lengths, TCP sequence numbers, IP lengths and
+    checksums are rewritten, timing, ports, flags and gaps kept; OUTPUT has the format of CAPTURE (pcap
+    or pcapng). What cannot be decoded is zeroed and listed.
+    """
+    import hashlib
+    from .anonymize import Options, anonymize as run, describe
+    from .safeio import refuse_same_file
+    refuse_same_file([capture], output)
+    if map_path is not None:
+        refuse_same_file([capture, output], map_path)
+    options = Options(profile=profile, keep_pixels=keep_pixels)
+    if seed is not None:
+        options.secret = hashlib.sha256(seed.encode()).digest()
+    report_ = run(capture, output, options, ports=_ports(ports), ips=ips, map_path=map_path)
+    for line in describe(report_, capture, output):
+        click.echo(line, err=True)
+
+
 def _tls_keylog_option(ctx, param, value) -> None:
     """--tls-keylog FILE (repeatable): NSS key logs every analyzer of this run decrypts TLS with (issue 15)."""
     if value:
