@@ -39,14 +39,16 @@ def diagnose_json(capture: Path) -> dict:
     return json.loads(r.stdout)
 
 
-def arrows(page: Page, assoc: int) -> list[dict]:
-    """The arrow groups of association ``assoc``'s ladder, in order (the parser sees them in document order)."""
+def arrows(page: Page, assoc: int, *, tcp: bool = False) -> list[dict]:
+    """The arrow groups of association ``assoc``'s ladder, in order (the parser sees them in document order):
+    PDUs and messages, or with ``tcp`` the connection's FIN/RST."""
     out, inside = [], False
     for tag, a in page.elements:
         if tag == "svg":
             inside = "ladder" in (a.get("class") or "") and a.get("data-assoc") == str(assoc)
         elif inside and tag == "g" and "arrow" in (a.get("class") or "").split():
-            out.append(a)
+            if ("tcp" in a["class"].split()) == tcp:
+                out.append(a)
     return out
 
 
@@ -69,6 +71,9 @@ def test_move_capture_page(tmp_path):
     # association #1's ladder: 3 pending C-MOVE-RSPs and the final one, none red
     one = arrows(page, 1)
     assert len(one) == 9 and not [a for a in one if "fail" in a["class"].split()]
+    # after A-RELEASE both sides closed with FIN: drawn, not red
+    fins = arrows(page, 1, tcp=True)
+    assert len(fins) == 2 and all(a["class"] == "arrow tcp" for a in fins)
     # the sub-association is linked both ways, in the section and on the time axis
     assert page.having("a", href="#assoc-2") and page.having("a", href="#assoc-1")
     assert len(page.having("path", class_="link")) == 1
@@ -94,6 +99,21 @@ def test_findings_are_those_of_diagnose(tmp_path):
                 assert " ".join(f["hint"].split()) in flat, (name, f["hint"])
         codes = [a["data-code"] for a in found]
         assert sorted(codes) == sorted(f["code"] for f in expected for _ in (0, 1))
+
+
+def test_connection_reset_is_drawn_red(tmp_path):
+    """close_scp_killed.pcap: storescp killed mid data set, the server resets the connection (frame 21)."""
+    text, _ = report(tmp_path, CAPTURES / "close_scp_killed.pcap")
+    page = Page(text)
+    tcp = arrows(page, 1, tcp=True)
+    rst = [a for a in tcp if a["data-frame"] == "21"]
+    assert len(rst) == 1 and rst[0]["data-dir"] == "scp-scu" and "fail" in rst[0]["class"].split()
+    assert "TCP RST (server closes the connection)" in page.text
+    # the ladder is in time order (the cut C-STORE-RQ is known after the PDUs that carried it, drawn before them)
+    ladder = re.search(r'<svg class="ladder" data-assoc="1".*?</svg>', text, re.S).group(0)
+    times = [float(t) for t in re.findall(r'<text class="t" x="8" y="[\d.]+">([\d.]+)</text>', ladder)]
+    assert len(times) == 5 and times == sorted(times)
+    assert re.findall(r'data-frame="(\d+)"', ladder)[-1] == "21"
 
 
 def test_negotiation_table_and_response_times(tmp_path):

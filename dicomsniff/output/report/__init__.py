@@ -418,6 +418,13 @@ class ReportBuilder:
         mine = self.diag.association(a, forget=True)
         self.findings.extend(mine)
         st = self.open.pop(a.number, None) or _Open()
+        for c in a.closes:            # how the connection ended, drawn even past the arrow cap (two at most)
+            if c.how in ("fin", "rst"):
+                abrupt = c.how == "rst" or not (a.released or a.abort is not None or a.rj is not None)
+                st.arrows.append(Arrow(c.ts_ns, c.direction, f"TCP {c.how.upper()} ({c.side} closes the connection)",
+                                       f"frame {c.frame}, {self._t(c.ts_ns)} s, {c.side}", "tcp",
+                                       "fail" if c.how == "rst" else ("warnc" if abrupt else ""), c.frame))
+        st.arrows.sort(key=lambda ar: ar.ts_ns)       # a message is known after the PDUs that carry it
         for ex in a.open_exchanges:
             if ex.request is not None:
                 for g in self._time_groups(service_of(ex.command_field), responder(a, ex)):

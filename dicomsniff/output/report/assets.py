@@ -50,6 +50,8 @@ svg .arrow.warnc line { stroke: var(--warn); }
 svg .arrow.warnc text { fill: var(--warn); }
 svg .arrow.cut line { stroke-dasharray: 5 3; }
 svg .arrow.pdu text { fill: #1a4f8b; }
+svg .arrow.tcp line { stroke-dasharray: 1 3; }
+svg .arrow.tcp text { fill: #555; font-style: italic; }
 svg .arrow text.t, svg .arrow.fail text.t { fill: var(--mute); font-weight: normal; }
 svg .arrow:hover text { text-decoration: underline; }
 svg .t { fill: var(--mute); }
