@@ -319,6 +319,35 @@ def _open_live(interface: str, bpf: str | None, snaplen: int | None, write_path:
         raise
 
 
+def _ring_options(rotate: tuple[str, ...], keep: int | None, write_path: str | None) -> dict | None:
+    """--rotate/--keep checked before the capture starts: {"bytes": N, "seconds": S} or None."""
+    from .capture.pcapwriter import RotateError, parse_rotate
+    if not rotate:
+        if keep is not None:
+            raise click.UsageError("--keep goes with --rotate")
+        return None
+    if not write_path or write_path == "-":
+        raise click.UsageError("--rotate needs -w DIR (a directory, or DIR/NAME.pcap for NAME_NNNNN_... files)")
+    out: dict = {}
+    for text in rotate:
+        try:
+            kind, value = parse_rotate(text)
+        except RotateError as e:
+            raise click.BadParameter(str(e), param_hint="--rotate") from None
+        out[kind] = min(value, out.get(kind, value))
+    return out
+
+
+def _ring_writer(source, write_path: str, snaplen: int, ring: dict, keep: int | None):
+    from .capture.pcapwriter import RingWriter
+    try:
+        return RingWriter(write_path, source.linktype, snaplen, max_bytes=ring.get("bytes"),
+                          max_seconds=ring.get("seconds"), keep=keep)
+    except BaseException:
+        source.close()
+        raise
+
+
 STREAM_EXCHANGES = 200
       # exchanges (with their messages) an open association keeps for export --jsonl
 
@@ -333,10 +362,16 @@ STREAM_EXCHANGES = 200
 @click.option("--duration", type=click.FloatRange(0, min_open=True), default=None, help="Stop after this many seconds.")
 @click.option("-s", "--snaplen", type=click.IntRange(64, 262144), default=262144, show_default=True,
               help="Bytes kept of each packet.")
+@click.option("--rotate", "rotate", multiple=True, metavar="SIZE|DURATION",
+              help="With -w DIR: a ring buffer of files PREFIX_NNNNN_YYYYMMDDhhmmss.pcap, a new one when the current "
+                   "would pass SIZE (100MB, 1GiB) or is DURATION old (30s, 15min, 1h, 1d); repeatable (whichever first).")
+@click.option("--keep", type=click.IntRange(1), default=None, metavar="N",
+              help="With --rotate: keep the N newest complete files, delete older ones of this run.")
 @port_option
 @friendly_errors
 def capture(interface: str, bpf: str | None, write_path: str | None, jsonl: bool, count: int | None,
-            duration: float | None, snaplen: int, ports: tuple[int, ...]) -> None:
+            duration: float | None, snaplen: int, rotate: tuple[str, ...], keep: int | None,
+            ports: tuple[int, ...]) -> None:
     """Capture live traffic and print each association event and exchange as it happens.
 
     Ctrl-C (or SIGTERM) stops: the pcap is completed, open associations are
@@ -350,7 +385,10 @@ def capture(interface: str, bpf: str | None, write_path: str | None, jsonl: bool
         out.write(line + "\n")
         out.flush()
 
-    source, writer = _open_live(interface, bpf, snaplen, write_path)
+    ring = _ring_options(rotate, keep, write_path)
+    source, writer = _open_live(interface, bpf, snaplen, None if ring else write_path)
+    if ring:
+        writer = _ring_writer(source, write_path, snaplen, ring, keep)
     an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_limit=256 << 10)
     run_live(source, an, write, jsonl=jsonl, writer=writer, count=count, duration=duration,
              err=lambda line: click.echo(line, err=True))
