@@ -332,3 +332,18 @@ def test_docs_schema_is_the_code():
     from dicomsniff.tables.schema import schema_text
     text = DOCS.read_text()
     assert text.endswith(schema_text())
+
+
+def test_scan_facts_equal_full_decode(tmp_path):
+    """The light scan that decides the groups finds the edges the full decode finds (split pieces too)."""
+    from dicomsniff.tables.index import file_meta, index_group, scan_file
+    parts = editcap_split(CAPS / "concurrent.pcap", tmp_path / "split", 13)
+    files = parts + [CAPS / n for n in ("close_crash.pcap", "close_scp_killed.pcap", "diag_status.pcap")]
+    edges = set()
+    for p in files:
+        m = file_meta(str(p))
+        facts, err = scan_file(m)
+        assert err is None
+        assert facts == index_group([m]).facts[0]
+        edges.add((facts.open_at_start, facts.open_at_end))
+    assert {(True, True), (False, True), (False, False)} <= edges

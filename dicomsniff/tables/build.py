@@ -5,15 +5,15 @@ Plan of a run:
 1. List the inputs (files, directories, globs); hash each file (SHA-256; a file whose path, size and
    modification time are those recorded is not read again). Files whose hash the dataset already holds
    are skipped: only new content is indexed.
-2. *Speculate*: decode each new file on its own, one task per file (on Dask: a local cluster on all
-   cores, or ``--scheduler tcp://HOST:PORT``). Each task returns the file's rows and its edge facts:
-   did an association start before it (no A-ASSOCIATE-RQ seen), is one still open at its end?
+2. *Scan* each new file on its own, one task per file (on Dask: a local cluster on all cores, or
+   ``--scheduler tcp://HOST:PORT``), with a light decode (no data sets): its edge facts, did an
+   association start before it (no A-ASSOCIATE-RQ seen), is one still open at its end?
 3. *Group*: in time order (first frame), two neighbouring files belong to one group when the first
    ends with something open or the second begins with an association under way. The last group
    already in the dataset is reopened when it ended open (its rows were provisional, ``open_at_end``)
    or the first new file begins mid-association.
-4. Groups of one file keep their speculative rows; larger groups are decoded again as one capture
-   (one task per group) so streams crossing files are joined; a reopened group's old rows are removed.
+4. Decode each group in full as one capture, one task per group (largest first), so streams crossing
+   files are joined; a reopened group's old rows are removed.
 5. Write each group's rows as one Parquet file per table and date, then the state file (atomically).
    Parts not named in the state (left by an interrupted run) are removed at the start of the next.
 
@@ -28,7 +28,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 
-from .index import FileFacts, FileMeta, GroupResult, file_meta, group_id, index_group
+from .index import FileFacts, FileMeta, GroupResult, file_meta, index_group, scan_file
 from .schema import SCHEMA_VERSION, TABLES
 
 STATE = "_dicomsniff_tables.json"
@@ -161,7 +161,6 @@ class _Unit:
 
     files: list[FileMeta]
     facts: list[FileFacts]
-    result: GroupResult | None = None          # the speculative rows (single new file)
     old_group: str | None = None               # the existing group it replaces
 
     @property
@@ -292,24 +291,23 @@ def build(inputs, out_dir: str, *, workers: int | None = None, scheduler: str | 
     rep.workers = ex.workers
     try:
         opts = {"ports": tuple(ports), "slow_s": slow_s, "idle_s": idle_s}
-        spec = ex.map(_index_one, new, **opts)
         units = []
-        for m, r in zip(new, spec):
-            if r.error or not r.facts:
-                rep.errors.append(r.error or f"{m.path}: no frames")
-                if not r.facts:
-                    continue
-            units.append(_Unit([m], r.facts, r))
+        for m, (facts, err) in zip(new, ex.map(scan_file, new, ports=tuple(ports))):
+            if err or not facts.frames:
+                rep.errors.append(err or f"{m.path}: no frames")
+                continue
+            units.append(_Unit([m], [facts]))
         units.sort(key=_order_key)
         last = _reopenable(state, units)
         if last is not None:
             units.insert(0, last)
         groups = plan_groups(units)
-        todo = [g for g in groups if len(g) > 1 or g[0].result is None]
-        redone = ex.map(index_group, [[m for u in g for m in u.files] for g in todo], **opts)
-        results = {id(g): r for g, r in zip(todo, redone)}
+        # Every group is decoded in full, one task each (largest first, so the long ones start early).
+        order = sorted(range(len(groups)), key=lambda i: -sum(m.size for u in groups[i] for m in u.files))
+        done = ex.map(index_group, [[m for u in groups[i] for m in u.files] for i in order], **opts)
+        results = {id(groups[i]): r for i, r in zip(order, done)}
         for g in groups:
-            r = results.get(id(g)) or g[0].result
+            r = results[id(g)]
             if r.error:
                 rep.errors.append(r.error)
             old = {u.old_group for u in g if u.old_group}
@@ -331,10 +329,6 @@ def build(inputs, out_dir: str, *, workers: int | None = None, scheduler: str | 
             ex.close()
     rep.seconds = time.monotonic() - t0
     return rep
-
-
-def _index_one(meta: FileMeta, **opts) -> GroupResult:
-    return index_group([meta], **opts)
 
 
 def _reopenable(state: dict, units: list[_Unit]) -> _Unit | None:
@@ -361,4 +355,4 @@ def _reopenable(state: dict, units: list[_Unit]) -> _Unit | None:
         metas.append(FileMeta(f["path"], f["size"], f["mtime_ns"], f["sha256"]))
         facts.append(FileFacts(f["sha256"], f.get("first_ns"), f.get("last_ns"), f.get("frames", 0),
                                f.get("open_at_start", False), f.get("open_at_end", False)))
-    return _Unit(metas, facts, None, g["id"])
+    return _Unit(metas, facts, g["id"])

@@ -371,3 +371,39 @@ def index_group(files: list[FileMeta], *, ports: tuple[int, ...] = (), slow_s: f
                               "last_time": ts_us(ff.last_ns), "frames": ff.frames, "indexed_at": ts_us(ts),
                               "schema_version": SCHEMA_VERSION, "date": date_of(ff.first_ns)})
     return GroupResult(gid, files, facts, ix.rows.arrow(), None)
+
+
+def scan_file(meta: FileMeta, *, ports: tuple[int, ...] = (), **_ignored) -> tuple[FileFacts, str | None]:
+    """A file's edge facts only, from a light decode (no data sets decoded, nothing kept): ~5× cheaper
+    than :func:`index_group`, and what decides the file groups before the groups are decoded.
+    Returns (facts, error): the error of a file that is no capture, with empty facts."""
+    from ..capture.reader import CaptureFormatError, open_capture
+    from ..pipeline import Analyzer, AssociationClosed
+    ff = FileFacts(meta.sha256)
+    an = Analyzer(ports=set(ports), keep_pdus=False, decode_data=False, keep_limit=0, keep_exchanges=1)
+    try:
+        reader = open_capture(meta.path)
+    except (CaptureFormatError, OSError) as e:
+        return ff, f"{meta.path}: {getattr(e, 'strerror', None) or e}"
+
+    def closed(evs) -> None:
+        for ev in evs:
+            if type(ev) is AssociationClosed:
+                if ev.association.started_mid:
+                    ff.open_at_start = True
+                an.forget(ev.association)
+    try:
+        feed = an.feed
+        for frame in reader:
+            if ff.first_ns is None:
+                ff.first_ns = frame.ts_ns
+            ff.last_ns = frame.ts_ns
+            ff.frames += 1
+            evs = feed(frame)
+            if evs:
+                closed(evs)
+    finally:
+        reader.close()
+    ff.open_at_end = bool(an.associations) or bool(getattr(an, "pending", None))
+    closed(an.finish())
+    return ff, None
