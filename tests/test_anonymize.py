@@ -191,3 +191,185 @@ def test_uids_consistent_across_associations(outputs):
         if a.command is not None and a.command.affected_sop_instance_uid:
             assert b.command.affected_sop_instance_uid == report.table["uids"][a.command.affected_sop_instance_uid]
     assert seen and set(seen) == {study}
+
+
+# ---- hard cases -------------------------------------------------------------------------------------
+
+def _decoded(path) -> list[tuple]:
+    """(association number, command, message ID, status) of every message dicomsniff decodes."""
+    out = []
+    for m in _messages(path):
+        c = m.command
+        out.append((c.name if c else None, c.elements.get("MessageID") if c else None,
+                    c.elements.get("MessageIDBeingRespondedTo") if c else None,
+                    c.elements.get("Status") if c else None, m.complete))
+    return out
+
+
+def _stream_consistent(path) -> None:
+    """Every payload byte of every segment (retransmissions included) equals the reassembled stream's."""
+    from dicomsniff.anonymize.streams import collect
+    from losssim import segments
+    cap = collect(path)
+    flows = {}
+    for d in cap.dirs.values():
+        flows.setdefault(d.stream, {})[d.index] = d
+    from dicomsniff.capture.packet import decode_tcp
+    from dicomsniff.capture.reader import open_capture
+    with open_capture(str(path)) as reader:
+        for fr in reader:
+            seg = decode_tcp(fr)
+            if seg is None or not len(seg.payload) or cap.frame_stream[fr.number] < 0:
+                continue
+            d = cap.dirs[(cap.frame_stream[fr.number], cap.frame_dir[fr.number])]
+            off = (seg.seq - d.base) & 0xFFFFFFFF
+            assert bytes(seg.payload) == bytes(d.data[off:off + len(seg.payload)]), f"frame {fr.number}"
+
+
+def _retransmit(src: Path, dst: Path) -> int:
+    """A copy of ``src`` where every third data segment is sent again whole after the next frame, and
+    its second half once more (an overlapping partial retransmission)."""
+    from capwriter import tcp_packet
+    from dicomsniff.capture.frame import ip_text
+    from dicomsniff.capture.packet import decode_tcp
+    from dicomsniff.capture.reader import open_capture
+    from losssim import _write, link_frame
+    with open_capture(str(src)) as reader:
+        frames = list(reader)
+    linktype = frames[0].linktype
+    records, later, n = [], [], 0
+    for i, fr in enumerate(frames):
+        records.append((fr.ts_ns, bytes(fr.data), fr.orig_len))
+        records.extend(later)
+        later = []
+        seg = decode_tcp(fr)
+        if seg is None or len(seg.payload) < 64 or seg.flags & 0x07:
+            continue
+        n += 1
+        if n % 3:
+            continue
+        half = len(seg.payload) // 2
+        pkt = tcp_packet(ip_text(seg.src_ip), ip_text(seg.dst_ip), seg.sport, seg.dport,
+                         seq=(seg.seq + half) & 0xFFFFFFFF, ack=seg.ack, flags=seg.flags,
+                         payload=bytes(seg.payload[half:]))
+        later = [(fr.ts_ns + 1, bytes(fr.data), fr.orig_len), (fr.ts_ns + 2, link_frame(linktype, pkt), None)]
+        later[-1] = (later[-1][0], later[-1][1], len(later[-1][1]))
+    records.extend(later)
+    _write(dst, records, linktype)
+    return n // 3
+
+
+@pytest.mark.parametrize("name", ["store", "move", "find_mwl", "pynetdicom"])
+def test_resegmented_and_retransmitted(name, tmp_path):
+    """Segments that end one PDU and start the next (MSS 1448), retransmissions and overlaps."""
+    from losssim import resegment
+    small = tmp_path / "small.pcap"
+    resegment(CAPTURES / f"{name}.pcap", small, mss=1448)
+    noisy = tmp_path / "noisy.pcap"
+    assert _retransmit(small, noisy) > 0
+    out = tmp_path / "out.pcap"
+    anonymize(noisy, out, Options(secret=SECRET))
+    assert _decoded(out) == _decoded(CAPTURES / f"{name}.pcap")
+    _stream_consistent(out)
+    blob = out.read_bytes()
+    assert not [v for v in _sensitive(CAPTURES / f"{name}.pcap") if v in blob]
+    if shutil.which("tshark"):
+        ports = _ports(name)
+        pdus_in, expert_in = _tshark(noisy, ports)
+        pdus_out, expert_out = _tshark(out, ports)
+        assert pdus_out == pdus_in
+        assert not {k: n for k, n in expert_out.items() if n > expert_in.get(k, 0)}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_gaps_are_zeroed_and_listed(seed, tmp_path):
+    """Bytes the capture lost: what they cut is zeroed and listed, nothing of it leaks, the rest decodes."""
+    from losssim import drop_segments
+    lossy = tmp_path / "lossy.pcap"
+    rep = drop_segments(CAPTURES / "store.pcap", lossy, rate=0.08, seed=seed, mss=1448)
+    assert rep.dropped
+    out = tmp_path / "out.pcap"
+    report = anonymize(lossy, out, Options(secret=SECRET))
+    assert report.problems, "a lossy capture lists what it zeroed"
+    assert all("zeroed" in p.what for p in report.problems)
+    blob = out.read_bytes()
+    assert not [v for v in _sensitive(CAPTURES / "store.pcap") if v in blob]
+    before, after = _decoded(lossy), _decoded(out)
+    assert [m[:4] for m in after if m[0]] == [m[:4] for m in before if m[0]] or len(after) == len(before)
+
+
+def test_pcapng_stays_pcapng(tmp_path):
+    if shutil.which("editcap") is None:
+        pytest.skip("editcap not installed")
+    src = tmp_path / "in.pcapng"
+    subprocess.run(["editcap", "-F", "pcapng", str(CAPTURES / "find_mwl.pcap"), str(src)], check=True)
+    out = tmp_path / "out.pcapng"
+    report = anonymize(src, out, Options(secret=SECRET))
+    assert report.format == "pcapng" and out.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"
+    assert _decoded(out) == _decoded(src)
+    assert b"DOE^JOHN" in src.read_bytes() and b"DOE^JOHN" not in out.read_bytes()
+    pdus_in, _ = _tshark(src, [4242])
+    pdus_out, expert = _tshark(out, [4242])
+    assert pdus_out == pdus_in and not expert
+
+
+def test_ips_and_map_file(tmp_path):
+    out = tmp_path / "out.pcap"
+    mapfile = tmp_path / "map.json"
+    res = _dicomsniff("anonymize", CAPTURES / "pynetdicom_ipv6.pcap", out, "--ips", "--map", mapfile)
+    assert res.returncode == 0, res.stderr
+    table = json.loads(mapfile.read_text())
+    assert table["ips"] == {"::1": "fd00::1"}
+    assert table["uids"] and all(v.startswith("2.25.") for v in table["uids"].values())
+    assert table["date_shift_days"] < 0 and table["date_shift_days"] % 7 == 0
+    from dicomsniff.capture.packet import decode_tcp
+    from dicomsniff.capture.reader import open_capture
+    with open_capture(str(out)) as reader:
+        addrs = {bytes(s.src_ip) for s in map(decode_tcp, reader) if s is not None}
+    assert addrs == {bytes.fromhex("fd00") + bytes(10) + bytes.fromhex("00000001")}
+    assert _decoded(out) == _decoded(CAPTURES / "pynetdicom_ipv6.pcap")
+    if shutil.which("tshark"):
+        _, expert = _tshark(out, [7001])
+        _, expert_in = _tshark(CAPTURES / "pynetdicom_ipv6.pcap", [7001])
+        assert not {k: n for k, n in expert.items() if n > expert_in.get(k, 0)}
+
+
+def test_undecodable_data_set_is_zeroed(tmp_path):
+    """A data set whose encoding breaks (a bad VR) is replaced by zeros of its length and listed."""
+    raw = (CAPTURES / "store.pcap").read_bytes()
+    marker = b"\x10\x00\x10\x00PN"          # PatientName in the explicit VR LE object
+    assert raw.count(marker) >= 1
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(raw.replace(marker, b"\x10\x00\x10\x00\x01\x01", 1))
+    out = tmp_path / "out.pcap"
+    report = anonymize(bad, out, Options(secret=SECRET))
+    assert any("not decodable" in p.what and "bad VR" in p.what for p in report.problems)
+    assert b"SNIFF^TEST" not in out.read_bytes()
+    assert [m[:4] for m in _decoded(out)] == [m[:4] for m in _decoded(bad)]
+
+
+def test_deflated_data_set_is_inflated_anonymized_deflated(outputs):
+    """store.pcap's MR object travels deflated: the output's inflates and is anonymized."""
+    out, _ = outputs["store"]
+    sets = [m.data for m in _messages(out) if m.data is not None and m.data.inflated]
+    assert len(sets) == 1
+    ds = sets[0].dataset
+    assert str(ds.PatientName).startswith("ANON^") and ds.PatientIdentityRemoved == "YES"
+
+
+def test_retain_options(tmp_path):
+    keep = tmp_path / "keep.pcap"
+    anonymize(CAPTURES / "store.pcap", keep, Options(profile="retain-uids", keep_pixels=True, secret=SECRET))
+    dates = tmp_path / "dates.pcap"
+    anonymize(CAPTURES / "store.pcap", dates, Options(profile="retain-dates", secret=SECRET))
+    a = [m.data.dataset for m in _messages(keep) if m.data is not None][0]
+    b = [m.data.dataset for m in _messages(dates) if m.data is not None][0]
+    assert a.SOPInstanceUID == "1.2.826.0.1.3680043.8.498.4242.2.1.1"
+    assert "113110" in [i.CodeValue for i in a.DeidentificationMethodCodeSequence]
+    assert b.StudyDate == "20240102" and str(b.PatientName).startswith("ANON^")
+    import pydicom
+    for path, kept in ((keep, True), (dates, False)):
+        assert _dicomsniff("export-objects", path, tmp_path / path.stem).returncode == 0
+        first = pydicom.dcmread(sorted((tmp_path / path.stem).glob("*.dcm"))[0])
+        assert any(first.PixelData) is kept
+    assert b.SOPInstanceUID.startswith("2.25.") and b.LongitudinalTemporalInformationModified == "UNMODIFIED"
