@@ -206,6 +206,30 @@ def test_deidentified_capture_gives_no_patient_warning(tmp_path):
     assert "PatientName" in r.stderr and "DOE" not in r.stderr
 
 
+@pytest.mark.parametrize("name", ["move.pcap", "find_mwl.pcap", "store.pcap", "pynetdicom.pcap", "get.pcap"])
+def test_anonymized_capture_report_has_no_patient_data(tmp_path, name):
+    """`dicomsniff anonymize IN OUT && dicomsniff report OUT`: no warning, and none of the original's patient
+    values (names, IDs, birth dates, accession numbers as the original's report shows them) in the page."""
+    original, r = report(tmp_path, CAPTURES / name)
+    assert "contains patient data and was not anonymized" in r.stderr
+    values = {v.strip() for v in re.findall(r"(?:PatientName|PatientID|PatientBirthDate|AccessionNumber): ([^\n<]+)",
+                                             original)} - {"(empty)", ""}
+    assert values
+    clean = tmp_path / "clean.pcap"
+    a = CliRunner().invoke(main, ["anonymize", str(CAPTURES / name), str(clean)])
+    assert a.exit_code == 0, a.stderr
+    text, r = report(tmp_path, clean)
+    assert "patient data" not in r.stderr
+    page = Page(text)
+    assert page.having("div", id="patient-ok") and not page.having("div", id="patient-warning")
+    assert not [v for v in values if v in text]
+    # the problem is still on the page: same associations, same statuses
+    assert re.findall(r'id="association-count">(\d+)<', text) == re.findall(r'id="association-count">(\d+)<',
+                                                                            original)
+    statuses = re.compile(r"0x[0-9A-F]{4} [A-Z][A-Za-z:,' ]*")
+    assert statuses.findall(text) == statuses.findall(original)
+
+
 def test_report_of_no_dicom_and_bad_input(tmp_path):
     import capwriter as C
     data = C.pcap_bytes([(C.NS, C.frame(C.ETHERNET, C.tcp_packet("10.0.0.1", "10.0.0.2", 1, 2, payload=b"x")))])

@@ -70,7 +70,10 @@ class PatientCheck:
 
     A data set is de-identified when it says so: Patient Identity Removed (0012,0062) = YES, or a
     De-identification Method (0012,0063) / Method Code Sequence (0012,0064) present (what
-    ``dicomsniff anonymize`` writes, PS3.15 §E.1.1). Only the first ``limit`` data sets are decoded for this.
+    ``dicomsniff anonymize`` writes into objects, PS3.15 §E.1.1). Query identifiers and their responses
+    carry no such mark (adding keys would change the query): there, identifying values that are all
+    ``dicomsniff anonymize``'s dummies (``ANON^0001``, ``ANON0001``; :data:`DUMMY`) or empty count as
+    de-identified. Only the first ``limit`` data sets are decoded for this.
     """
 
     limit: int = 2000
@@ -94,10 +97,12 @@ class PatientCheck:
         try:
             removed = str(ds.get("PatientIdentityRemoved", "") or "").strip().upper() == "YES"
             marked = removed or "DeidentificationMethod" in ds or "DeidentificationMethodCodeSequence" in ds
-            found = [kw for kw in IDENTIFYING if kw in ds and _non_empty(ds.get(kw))]
+            present = [kw for kw in IDENTIFYING if kw in ds and _non_empty(ds.get(kw))]
+            found = [kw for kw in present if not _dummy(ds.get(kw))]
+            dummies = bool(present) and not found
         except Exception:          # a value pydicom cannot convert: judged by what was read
             return
-        if marked:
+        if marked or dummies:
             self.deidentified += 1
         elif found:
             self.with_patient_data += 1
@@ -114,8 +119,28 @@ class PatientCheck:
         n = self.with_patient_data
         return (f"this capture contains patient data and was not anonymized: {n} data set{'s' if n != 1 else ''}"
                 f" carr{'y' if n != 1 else 'ies'} {kws} without Patient Identity Removed (0012,0062) = YES"
+                " or anonymize's dummy values"
                 f" (first in frame {self.first_frame}); run `dicomsniff anonymize` on the capture before"
                 " sharing it or this report")
+
+
+# The dummy values ``dicomsniff anonymize`` writes (dicomsniff/anonymize/profile.py): ANON^0001 (PN), ANON0001.
+DUMMY = re.compile(r"ANON\^?\d{4,}")
+
+
+def _dummy(v) -> bool:
+    """True when every value of the element is empty or one of ``dicomsniff anonymize``'s dummies."""
+    try:
+        if hasattr(v, "value"):
+            v = v.value
+        if isinstance(v, (list, tuple)) or type(v).__name__ == "MultiValue":
+            return all(_dummy(x) for x in v)
+        if type(v).__name__ == "Sequence":
+            return False
+        text = (v.decode("latin-1") if isinstance(v, bytes) else str(v)).strip("\x00 ")
+        return not text or DUMMY.fullmatch(text) is not None
+    except Exception:
+        return False
 
 
 def _non_empty(v) -> bool:
@@ -540,9 +565,10 @@ class ReportBuilder:
         if warn:
             write(f'<div class="banner warn" id="patient-warning"><b>Patient data.</b> {h(warn)}.</div>\n')
         elif self.patients.deidentified:
-            write(f'<div class="banner ok" id="patient-ok">The {self.patients.deidentified} data set'
-                  f"{'s' if self.patients.deidentified != 1 else ''} checked say they were de-identified"
-                  " (Patient Identity Removed = YES).</div>\n")
+            n = self.patients.deidentified
+            write(f'<div class="banner ok" id="patient-ok">The {n} data set{"s" if n != 1 else ""} with patient'
+                  f" attributes {'are' if n != 1 else 'is'} de-identified (Patient Identity Removed = YES, or"
+                  " `dicomsniff anonymize`'s dummy values).</div>\n")
         if self.not_detailed or self.rows_more:
             write(f'<p class="more" id="caps">Detail is drawn for {self.detailed + self.detailed_errors} associations'
                   f" (the first {self.lim.associations}, and up to {self.lim.error_associations} more with errors);"
