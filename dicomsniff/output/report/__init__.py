@@ -36,7 +36,10 @@ __all__ = ["Limits", "PatientCheck", "ReportBuilder", "h", "write_report"]
 def h(value: object) -> str:
     """Text from anywhere (the wire above all) as HTML text or attribute value: control characters shown
     as escapes (:func:`~dicomsniff.textsafe.safe_text`), then ``& < > " '`` escaped."""
-    return html.escape(safe_text(value), quote=True)
+    s = safe_text(value)
+    if not s.isascii():                 # a lone surrogate (undecodable bytes kept by a decoder) cannot be written
+        s = s.encode("utf-8", "replace").decode("utf-8")
+    return html.escape(s, quote=True)
 
 
 @dataclass(slots=True)
