@@ -38,6 +38,7 @@ class PcapWriter:
         self.linktype = linktype
         self.snaplen = snaplen
         self.frames = 0
+        self.flushed_frames = 0         # frames handed to the file (the rest are buffered here)
         self.bytes_written = 0
         self._out = None
         self.writing_to = path
@@ -90,6 +91,7 @@ class PcapWriter:
                 view = view[n if n is not None else len(view):]
             self.bytes_written += len(blob)
         self._f.flush()
+        self.flushed_frames = self.frames
         self._last_flush = time.monotonic()
 
     def close(self, ok: bool = True) -> None:
@@ -119,6 +121,27 @@ class PcapWriter:
             raise
         self._f = None
         out.commit()
+
+    def abandon(self) -> None:
+        """After a write error (a full disk): drop the buffered records and keep the file as far as it
+        was written, renamed into place (a record the error cut is the reader's ``truncated-record``)."""
+        if self._f is None:
+            return
+        self._f = None
+        self._pending.clear()
+        self._pending_bytes = 0
+        out = self._out
+        if out is None or out.done:
+            return
+        try:
+            out.file.close()
+        except Exception:           # its buffer cannot be written either: what reached the disk stays
+            pass
+        try:
+            os.replace(out.tmp, out.target)
+            out.done = True
+        except OSError:
+            out.discard()
 
     def __enter__(self) -> "PcapWriter":
         return self
@@ -167,7 +190,8 @@ class RingWriter:
     """Frames to a ring buffer of pcap files, like dumpcap ``-b filesize:/duration:/files:``.
 
     ``target`` is a directory (files ``dicomsniff_NNNNN_YYYYMMDDhhmmss.pcap`` in it; created when
-    missing) or a file path ``DIR/NAME.pcap`` (files ``DIR/NAME_NNNNN_....pcap``). A new file starts
+    missing) or, when it ends in ``.pcap``/``.pcapng``, a file path ``DIR/NAME.pcap`` (files
+    ``DIR/NAME_NNNNN_....pcap``). A new file starts
     when the current one would pass ``max_bytes`` or is ``max_seconds`` old (checked at each frame and
     at :meth:`tick`); a file is opened at its first frame, so an idle link makes no empty files.
     Each file is written as ``.NAME.XXXXXXXX.tmp`` and renamed into place when complete, so a
@@ -182,16 +206,15 @@ class RingWriter:
                  max_bytes: int | None = None, max_seconds: float | None = None, keep: int | None = None,
                  on_file=None, on_error=None):
         text = os.fsdecode(target)
-        if text.endswith(os.sep) or os.path.isdir(text):
+        stem, ext = os.path.splitext(os.path.basename(text.rstrip(os.sep)))
+        if os.path.isdir(text) or ext not in (".pcap", ".pcapng"):
             self.folder, self.prefix, self.ext = text.rstrip(os.sep) or os.sep, DEFAULT_PREFIX, ".pcap"
             os.makedirs(self.folder, exist_ok=True)
-        else:
+        else:                  # DIR/NAME.pcap: NAME_NNNNN_... files (always pcap: this writer writes pcap)
             self.folder = os.path.dirname(text) or "."
-            base = os.path.basename(text)
-            stem, ext = os.path.splitext(base)
-            self.prefix, self.ext = (stem, ext) if ext == ".pcap" else (base, ".pcap")
+            self.prefix, self.ext = stem, ".pcap"
             if not os.path.isdir(self.folder):
-                raise FileNotFoundError(2, "directory does not exist", self.folder)
+                raise FileNotFoundError(2, "No such file or directory", self.folder)
         self.linktype = linktype
         self.snaplen = snaplen
         self.max_bytes = max_bytes
@@ -264,7 +287,8 @@ class RingWriter:
         try:
             cur.close(ok=True)
         except OSError as e:
-            self._failed(path, e)
+            self.current = cur
+            self._abandon(cur, e)
             return
         self.files += 1
         self.done.append(path)
@@ -299,12 +323,7 @@ class RingWriter:
         try:
             cur.write(frame)
         except OSError as e:
-            self.unsaved += 1
-            try:
-                cur.close(ok=True)
-            except OSError:
-                pass
-            self._failed(self._current_path, e)
+            self._abandon(cur, e, writing=True)
             return
         self.frames += 1
 
@@ -322,12 +341,20 @@ class RingWriter:
             try:
                 self.current.flush()
             except OSError as e:
-                cur = self.current
-                try:
-                    cur.close(ok=True)
-                except OSError:
-                    pass
-                self._failed(self._current_path, e)
+                self._abandon(self.current, e)
+
+    def _abandon(self, cur: PcapWriter, e: OSError, *, writing: bool = False) -> None:
+        """A write failed: the frames not yet in the file are lost; the file keeps what it has."""
+        lost = cur.frames - cur.flushed_frames
+        self.unsaved += lost
+        self.frames -= lost - 1 if writing else lost    # the frame being written was not counted yet
+        cur.abandon()
+        if os.path.exists(self._current_path):
+            self.files += 1
+            self.done.append(self._current_path)
+            if self.on_file is not None:
+                self.on_file(self._current_path, cur.flushed_frames, os.path.getsize(self._current_path), [])
+        self._failed(self._current_path, e)
 
     def close(self, ok: bool = True) -> None:
         """Complete the last file (whatever ``ok``: a ring buffer keeps what it captured)."""
