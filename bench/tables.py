@@ -32,12 +32,36 @@ def split(capture: Path, dst: Path, mb: int) -> list[Path]:
     return sorted(dst.iterdir())
 
 
+def many_set(dst: Path, files: int = 20, repeats: int = 8) -> list[Path]:
+    """A ring-buffer-like set of many short associations: the shipped captures merged into one, then each
+    file holds ``repeats`` copies of it shifted in time (8 days apart, so no two copies' streams overlap)."""
+    caps = sorted((Path(__file__).resolve().parent.parent / "captures").glob("*.pcap"))
+    dst.mkdir(parents=True, exist_ok=True)
+    base = dst.parent / "base.pcap"
+    subprocess.run(["mergecap", "-F", "pcap", "-w", str(base)] + [str(c) for c in caps], check=True,
+                   capture_output=True)
+    out = []
+    for i in range(files):
+        shifted = []
+        for r in range(repeats):
+            p = dst.parent / f"shift-{r}.pcap"
+            subprocess.run(["editcap", "-t", str((i * repeats + r + 1) * 8 * 86400), str(base), str(p)],
+                           check=True, capture_output=True)
+            shifted.append(str(p))
+        target = dst / f"many_{i:05d}.pcap"
+        subprocess.run(["mergecap", "-F", "pcap", "-w", str(target)] + shifted, check=True, capture_output=True)
+        out.append(target)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--capture", type=Path)
     ap.add_argument("--split-mb", type=int)
     ap.add_argument("--workers", default="0,1,2")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--many", action="store_true",
+                    help="index a set of 20 files of many short associations (the shipped captures, shifted) instead")
     args = ap.parse_args(argv)
     from dicomsniff.tables import query as Q
     from dicomsniff.tables.build import Executor, build
@@ -47,17 +71,20 @@ def main(argv=None) -> int:
             if (CACHE / name).exists():
                 cap = CACHE / name
                 break
-    if cap is None or not cap.exists():
+    if args.many:
+        cap = Path("captures/*.pcap")
+    elif cap is None or not cap.exists():
         print("no capture: run bench/run.py first, or give --capture", file=sys.stderr)
         return 2
-    mb = args.split_mb or (100 if cap.stat().st_size > 500e6 else 20)
+    mb = 0 if args.many else args.split_mb or (100 if cap.stat().st_size > 500e6 else 20)
     work = Path(tempfile.mkdtemp(prefix="dicomsniff-tables-bench-"))
-    out: dict = {"capture": str(cap), "bytes": cap.stat().st_size, "split_mb": mb, "machine": {
+    out: dict = {"capture": str(cap), "split_mb": mb, "machine": {
         "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "indexing": [], "queries": {}}
     try:
-        files = split(cap, work / "ring", mb)
+        files = many_set(work / "ring") if args.many else split(cap, work / "ring", mb)
         total = sum(f.stat().st_size for f in files)
+        out["bytes"] = total
         out["files"] = len(files)
         last = None
         for w in [int(x) for x in args.workers.split(",")]:
@@ -86,7 +113,8 @@ def main(argv=None) -> int:
             out["queries"][name] = round(best * 1000, 1)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{out['files']} files of ~{mb} MB, {out['bytes'] / 1e6:.0f} MB ({Path(out['capture']).name})\n")
+    print(f"{out['files']} files, {out['bytes'] / 1e6:.0f} MB ({Path(out['capture']).name}"
+          f"{f', split every {mb} MB' if mb else ', shifted copies'})\n")
     print("| run | seconds | MB/s | groups | cluster start (s) |\n| --- | ---: | ---: | ---: | ---: |")
     for r in out["indexing"]:
         label = f"Dask LocalCluster, {r['workers']} worker(s)" if r["dask"] else "in process (--workers 0)"
