@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from dicomsniff.cli import main
 from dicomsniff.output.report.assets import JS, script_hash
 from report_fixtures import (HOSTILE_CALLED, HOSTILE_CALLING, HOSTILE_COMMENT, HOSTILE_NAME, HOSTILE_VERSION, Page,
-                             deidentified_store, echo_flood, hostile_capture)
+                             deidentified_store, echo_associations, echo_flood, hostile_capture)
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 
@@ -172,26 +172,37 @@ def test_large_association_is_capped_with_counts(tmp_path):
 
 
 def test_associations_beyond_the_cap_are_counted(tmp_path):
-    import dimse_fixtures as D
-    import evidence_fixtures as E
-    import pdu_fixtures as P
-    convs = []
-    for i in range(6):
-        c = E.established([(1, P.VERIFICATION)], client=("10.0.0.1", 41000 + i), t=E.T0 + i * 50 * E.MS)
-        c.send(0, E.cmd(1, D.echo_rq(1)))
-        c.send(1, E.cmd(1, D.echo_rsp(1, 0x0122 if i == 5 else 0)))
-        convs.append(E.released(c))
-    text, _ = report(tmp_path, E.pcap_of(*convs), "--max-associations", "2")
+    text, _ = report(tmp_path, echo_associations(6, failing=(6,)), "--max-associations", "2")
     page = Page(text)
     # 2 drawn in detail, plus the one with an error (the refused C-ECHO) beyond the cap
     assert [a["id"] for a in page.having("section", class_="assoc")] == ["assoc-1", "assoc-2", "assoc-6"]
     assert len([a for a in page.having("tr") if "data-assoc" in a]) == 6
     flat = " ".join(page.text.split())
-    assert "3 more are in the table and counts only" in flat
+    assert "the other 3 are summarised only (in the table)" in flat
     # past the cap the error association keeps the sets of its failing messages only (the refused C-ECHO-RSP)
     assert [a["id"] for a in page.having("details", class_="msg") if a["id"].startswith("a6-")] == ["a6-m2"]
     assert "the sets of failing messages only" in flat
     assert re.search(r'id="association-count">6<', text)
+
+
+def test_table_and_time_axis_caps():
+    """Past the table's rows and the axis' bars: counted, said, and the associations drawn stay listed."""
+    from dicomsniff.output.report import Limits, write_report
+    from dicomsniff.pipeline import Analyzer
+    from dicomsniff.reading import read_events
+    an = Analyzer(keep_pdus=False)
+    out: list[str] = []
+    write_report(read_events(echo_associations(8, failing=(7,)), an), out.append, "x.pcap", an,
+                 limits=Limits(associations=1, error_associations=5, table_rows=3, timeline=2))
+    page = Page("".join(out))
+    assert [a["data-assoc"] for a in page.having("tr") if "data-assoc" in a] == ["1", "2", "3", "7"]
+    assert [a["id"] for a in page.having("section", class_="assoc")] == ["assoc-1", "assoc-7"]
+    assert len(page.having("rect", class_="bar")) == 2
+    flat = " ".join(page.text.split())
+    assert "… 4 more associations (counted above)" in flat
+    assert "… 2 later associations are not drawn on the axis" in flat
+    assert "the other 6 are summarised only; the table lists the first 3 and those drawn, the other 4" in flat
+    assert re.search(r'id="association-count">8<', "".join(out))
 
 
 def test_deidentified_capture_gives_no_patient_warning(tmp_path):

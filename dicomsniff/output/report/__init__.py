@@ -575,9 +575,9 @@ class ReportBuilder:
         if self.not_detailed or self.rows_more:
             write(f'<p class="more" id="caps">Detail is drawn for {self.detailed + self.detailed_errors} associations'
                   f" (the first {self.lim.associations}, and up to {self.lim.error_associations} more with errors);"
-                  f" {self.not_detailed} more are in the table and counts only"
-                  + (f"; {self.rows_more} associations beyond the table's {self.lim.table_rows} rows are counted"
-                     " above only" if self.rows_more else "") + ".</p>\n")
+                  f" the other {self.not_detailed} are summarised only"
+                  + (f"; the table lists the first {self.lim.table_rows} and those drawn, the other {self.rows_more}"
+                     " are in the counts above only" if self.rows_more else " (in the table)") + ".</p>\n")
         write('<nav class="toolbar"><a href="#timeline">Time axis</a> · <a href="#associations">Associations</a> · '
               '<a href="#findings">Findings</a> · <a href="#timing">Response times</a> · '
               '<a href="#details">Details</a></nav>\n')
