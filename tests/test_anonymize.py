@@ -291,7 +291,8 @@ def test_gaps_are_zeroed_and_listed(seed, tmp_path):
     out = tmp_path / "out.pcap"
     report = anonymize(lossy, out, Options(secret=SECRET))
     assert report.problems, "a lossy capture lists what it zeroed"
-    assert all("zeroed" in p.what for p in report.problems)
+    assert all("incomplete" in p.what or "outside any PDU" in p.what or "do not parse" in p.what
+               for p in report.problems), [p.what for p in report.problems]
     blob = out.read_bytes()
     assert not [v for v in _sensitive(CAPTURES / "store.pcap") if v in blob]
     before, after = _decoded(lossy), _decoded(out)

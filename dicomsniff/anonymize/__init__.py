@@ -64,7 +64,7 @@ def anonymize(src, dst, options: Options | None = None, *, ports=frozenset(), ip
         if isinstance(new, str):                  # headers this rewriter cannot edit: payload zeroed
             unsupported.append(number)
             return _zero_tcp_payload(linktype, data, orig_len)
-        if new is not None:
+        if new is not None and new[0] != data:
             report.rewritten += 1
         return new
 
@@ -74,7 +74,7 @@ def anonymize(src, dst, options: Options | None = None, *, ports=frozenset(), ip
     report.dropped_secrets = len(dropped)
     if unsupported:
         report.problems.append(Problem(unsupported[0], 0, f"{len(unsupported)} frame(s) in an encapsulation the "
-                                       f"rewriter does not edit (first: frame {unsupported[0]}): payload zeroed"))
+                                       f"rewriter does not edit (first: frame {unsupported[0]}): their TCP payload"))
     report.uids = len(mapper.uids)
     report.table = {"profile": options.profile, "keep_pixels": options.keep_pixels, **mapper.table()}
     if amap is not None:
@@ -99,9 +99,11 @@ def _zero_tcp_payload(linktype: int, data: bytes, orig_len: int):
 def describe(report: Report, src, dst) -> list[str]:
     """The closing lines printed by the command."""
     from ..textsafe import safe_text
-    lines = [f"{safe_text(os.fsdecode(dst))}: {report.format}, {report.frames} frames ({report.rewritten} rewritten), "
-             f"{report.associations} associations, {report.commands} command sets and {report.datasets} data sets "
-             f"anonymized, {report.uids} UIDs replaced"]
+    def n(count: int, what: str) -> str:
+        return f"{count} {what}" + ("" if count == 1 else "s")
+    lines = [f"{safe_text(os.fsdecode(dst))}: {report.format}, {n(report.frames, 'frame')} ({report.rewritten} changed), "
+             f"{n(report.associations, 'association')}, {n(report.commands, 'command set')} and "
+             f"{n(report.datasets, 'data set')} anonymized, {n(report.uids, 'UID')} replaced"]
     if report.kept_tls:
         lines.append(f"  kept encrypted: {len(report.kept_tls)} TLS stream(s), payload copied as it was (not decrypted)")
     if report.dropped_secrets:

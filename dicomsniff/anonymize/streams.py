@@ -229,6 +229,9 @@ class DirectionRewriter:
         self.number = getattr(assoc, "number", 0)
         self.max_pdu = self._max_pdu()
 
+    def _client(self) -> bool:
+        return getattr(self.assoc, "client_dir", 0) == self.d.index
+
     def _first_loss(self, start: int, end: int) -> int:
         lost = [s for s, n in self.d.lost if s < end and s + n > start]
         return max(start, min(lost)) if lost else end
@@ -308,7 +311,7 @@ class DirectionRewriter:
         frame = self.frame_of(m.fragments[0].start)
         what = "command set" if m.command else "data set"
         if m.broken or not m.done:
-            self._zero(m, values, f"{what} on context {m.context} cut by the capture: zeroed", frame)
+            self._zero(m, values, f"{what} on context {m.context}, incomplete (a gap, the connection's or the capture's end cut it)", frame)
             return
         try:
             if m.command:
@@ -319,20 +322,11 @@ class DirectionRewriter:
                 new = encode(self.cleaner.command(elems), IMPLICIT_LE)
                 self.result.commands += 1
             else:
-                ts = self.assoc.transfer_syntax_of(self.d.index, m.context) if self.assoc else None
-                if ts is None:
-                    raise DataSetError("transfer syntax unknown (context not accepted or not captured)")
-                codec, deflated = codec_for(ts)
-                body = raw
-                if deflated:
-                    try:
-                        body = zlib.decompressobj(-15).decompress(raw)
-                    except zlib.error as e:
-                        raise DataSetError(f"deflated data set does not inflate: {e}") from None
+                codec, deflated, elems = self._decode(raw, m.context)
                 command = last_command.get(m.context)
                 role = ("object" if command == STORE_RQ else "identifier" if command in QUERY_COMMANDS
                         else "other")
-                new = encode(self.cleaner.dataset(parse(body, codec), role), codec)
+                new = encode(self.cleaner.dataset(elems, role), codec)
                 if deflated:
                     z = zlib.compressobj(6, zlib.DEFLATED, -15)
                     new = z.compress(new) + z.flush()
@@ -340,9 +334,32 @@ class DirectionRewriter:
                         new += b"\0"
                 self.result.datasets += 1
         except (DataSetError, struct.error, ValueError, IndexError) as e:
-            self._zero(m, values, f"{what} on context {m.context} not decodable ({e}): zeroed", frame)
+            self._zero(m, values, f"{what} on context {m.context}, not decodable: {e}", frame)
             return
         self._distribute(m, new, values, new_len)
+
+    def _decode(self, raw: bytes, context: int):
+        """(codec, deflated, elements) of a data set: in the accepted transfer syntax; on a context that
+        was not accepted (a peer sending anyway) or whose answer was not captured, in the first proposed
+        transfer syntax it parses in."""
+        ts = self.assoc.transfer_syntax_of(self.d.index, context) if self.assoc else None
+        candidates = [ts] if ts is not None else []
+        if ts is None and self.assoc is not None:
+            ctx = self.assoc.contexts.get(context)
+            candidates = list(getattr(ctx, "proposed", None) or [])
+        if not candidates:
+            raise DataSetError("transfer syntax unknown (the context's negotiation is not in the capture)")
+        error: Exception | None = None
+        for ts in candidates:
+            codec, deflated = codec_for(ts)
+            try:
+                body = zlib.decompressobj(-15).decompress(raw) if deflated else raw
+                return codec, deflated, parse(body, codec)
+            except zlib.error as e:
+                error = DataSetError(f"deflated data set does not inflate: {e}")
+            except (DataSetError, struct.error) as e:
+                error = e
+        raise DataSetError(str(error)) from None
 
     def _zero(self, m: _Msg, values, why: str, frame: int) -> None:
         for f in m.fragments:
@@ -423,7 +440,7 @@ class DirectionRewriter:
                 if lay is None or not intact[i]:
                     if lay is None:
                         self.result.zeroed.append(Problem(self.frame_of(start), self.number,
-                                                          "P-DATA-TF whose PDVs do not parse: values zeroed"))
+                                                          "P-DATA-TF whose PDVs do not parse: its values"))
             else:
                 out += bytes((P_DATA_TF, data[start + 1])) + struct.pack(">I", new_len[i])
                 for j, (off, length, ctx, control) in enumerate(lay):
@@ -442,7 +459,7 @@ class DirectionRewriter:
         mp.add(len(data), len(out))
         if zeroed_gaps:
             self.result.zeroed.append(Problem(d.first_frame, self.number,
-                                              f"{zeroed_gaps} bytes outside any PDU (direction {d.index}): zeroed"))
+                                              f"{zeroed_gaps} bytes outside any PDU ({'client' if self._client() else 'server'} side)"))
         d.new = out
 
 
@@ -479,7 +496,7 @@ def rewrite_streams(cap: Capture1, cleaner: Cleaner) -> Result:
             d.new = bytes(len(d.data))
             if d.data:
                 result.zeroed.append(Problem(d.first_frame, 0, f"TCP stream {d.stream} direction {d.index} "
-                                             f"is not DICOM: its {len(d.data)} payload bytes zeroed"))
+                                             f"is not DICOM: its {len(d.data)} payload bytes"))
             continue
         d.pdus.sort(key=lambda p: p.stream_offset)
         DirectionRewriter(d, assoc, cleaner, result, _frame_finder(d)).run()
