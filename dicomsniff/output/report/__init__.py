@@ -318,7 +318,10 @@ class ReportBuilder:
         if not pdu.complete:
             cls = (cls + " cut").strip()
         info = safe_text(pdu.info)
-        label = info if info.startswith(pdu.name) else pdu.name + (f"  {info}" if info and pdu.pdu_type != P_DATA_TF else "")
+        if info.startswith(pdu.name):
+            label = info
+        else:
+            label = pdu.name + (f"  {info}" if info and pdu.pdu_type != P_DATA_TF else "")
         if not pdu.complete:
             label += "  (incomplete)"
         tip = f"frame {pdu.frame}, {self._t(pdu.ts_ns)} s, {a.side(pdu.direction)}, {pdu.length + 6} bytes"
@@ -504,13 +507,14 @@ class ReportBuilder:
 
     def _association_html(self, a, st: _Open) -> list:
         """Spool the association's detail; its parts' extents, in order (its sets were spooled as they came)."""
-        out = [f'<div class="detail-body">']
+        out = ['<div class="detail-body">']
         out.append(_facts_html(a, st))
         out.append(_negotiation_html(a, self.lim.contexts_open))
         out.append("<h3>Ladder</h3>")
         out.append(_ladder_svg(a, st, self._t))
         if st.arrows_more:
-            what = ", ".join(f"{n} × {safe_text(k)}" for k, n in sorted(st.more_by_name.items(), key=lambda kv: -kv[1])[:8])
+            most = sorted(st.more_by_name.items(), key=lambda kv: -kv[1])[:8]
+            what = ", ".join(f"{n} × {safe_text(k)}" for k, n in most)
             out.append(f'<p class="more">… {st.arrows_more} more PDUs and messages not drawn ({h(what)});'
                        " the outcomes of every exchange are counted above</p>")
         out.append("<h3>Command and data sets</h3>")
@@ -684,7 +688,8 @@ def _findings_html(done: list, every: list, cap: int, known: set) -> str:
             r = rows.get(a.number)
             name = f"Association #{a.number}"
             link = f'<a href="#assoc-{a.number}">{name}</a>' if a.number in known else name
-            head = f"<h3>{link}" + (f' {h(r["title"])} <span class="mono">({h(r["client"])} → {h(r["server"])})</span>'
+            head = f"<h3>{link}" + (f' {h(r["title"])} <span class="mono">({h(r["client"])} → '
+                                    f'{h(r["server"])})</span>'
                                     f' <span class="outcome-{h(r["outcome"])}">{h(r["outcome_text"])}</span>'
                                     if r else "") + "</h3>"
         body = []
@@ -756,7 +761,8 @@ def _timeline_svg(done: list, t0: int, links: dict, known: set, cap: int) -> str
         label = f'#{d.number} {r["title"]}'
         if len(label) > 28:
             label = label[:27] + "…"
-        bar = (f'<rect class="bar bar-{h(r["outcome"])}" x="{x1:.1f}" y="{y}" width="{x2 - x1:.1f}" height="{row_h - 3}">'
+        bar = (f'<rect class="bar bar-{h(r["outcome"])}" x="{x1:.1f}" y="{y}" width="{x2 - x1:.1f}"'
+               f' height="{row_h - 3}">'
                f'<title>#{d.number} {h(r["title"])} {h(r["client"])} → {h(r["server"])}: {h(r["outcome_text"])},'
                f' {r["messages"]} messages, {r["errors"]} errors</title></rect>')
         if r["errors"] or r["failures"]:
@@ -866,7 +872,8 @@ def _negotiation_html(a, contexts_open: int) -> str:
                 if c.abstract_syntax and name != c.abstract_syntax else ""
             proposed = "<br>".join(h(ts_name(t)) for t in c.proposed) or "-"
             out.append(f'<tr{cls}><td class="num">{c.id}</td><td>{h(name)}{uid}</td><td>{proposed}</td>'
-                       f"<td>{h(c.result_text)}</td><td>{h(ts_name(c.transfer_syntax)) if c.accepted else '-'}</td></tr>")
+                       f"<td>{h(c.result_text)}</td>"
+                       f"<td>{h(ts_name(c.transfer_syntax)) if c.accepted else '-'}</td></tr>")
         out.append("</tbody></table></details>")
     return "".join(out)
 
@@ -921,7 +928,8 @@ def _timing_html(by_cmd: dict, by_peer: dict) -> str:
         out.append(f"<h3>{title}</h3><table class=\"timing\"><thead><tr>"
                    + ("<th>Peer</th>" if with_peer else "")
                    + '<th>Command</th><th class="num">count</th><th class="num">min</th><th class="num">median</th>'
-                     '<th class="num">p95</th><th class="num">max</th><th class="num">unanswered</th></tr></thead><tbody>')
+                     '<th class="num">p95</th><th class="num">max</th><th class="num">unanswered</th></tr></thead>'
+                     "<tbody>")
         for g in groups:
             r = g.row()
             sampled = sampled or g.sampled
@@ -929,7 +937,8 @@ def _timing_html(by_cmd: dict, by_peer: dict) -> str:
             def d(v):
                 return h(duration_text(int(v))) if v is not None else "-"
             out.append("<tr>" + (f'<td class="mono">{h(g.peer)}</td>' if with_peer else "")
-                       + f"<td>{h(g.command)}</td><td class=\"num\">{r['count']}</td><td class=\"num\">{d(r['min'])}</td>"
+                       + f"<td>{h(g.command)}</td><td class=\"num\">{r['count']}</td>"
+                       f"<td class=\"num\">{d(r['min'])}</td>"
                        f"<td class=\"num\">{d(r['median'])}</td><td class=\"num\">{d(r['p95'])}</td>"
                        f"<td class=\"num\">{d(r['max'])}</td><td class=\"num\">{r['unanswered']}</td></tr>")
         out.append("</tbody></table>")
