@@ -221,6 +221,19 @@ class Executor:
         futures = self.client.map(fn, items, pure=False, **kw)
         return self.client.gather(futures)
 
+    def as_completed(self, fn, items: list, **kw):
+        """(index, result) of each task as it finishes, so results are written and dropped one by one."""
+        if self.client is None:
+            for i, x in enumerate(items):
+                yield i, fn(x, **kw)
+            return
+        from dask.distributed import as_completed
+        futures = self.client.map(fn, items, pure=False, **kw)
+        index = {f.key: i for i, f in enumerate(futures)}
+        for f in as_completed(futures):
+            yield index[f.key], f.result()
+            f.release()
+
     def close(self) -> None:
         if self.client is not None:
             self.client.close()
@@ -302,14 +315,14 @@ def build(inputs, out_dir: str, *, workers: int | None = None, scheduler: str | 
         if last is not None:
             units.insert(0, last)
         groups = plan_groups(units)
-        # Every group is decoded in full, one task each (largest first, so the long ones start early).
+        # Every group is decoded in full, one task each (largest first, so the long ones start early);
+        # each is written as soon as it is done.
         order = sorted(range(len(groups)), key=lambda i: -sum(m.size for u in groups[i] for m in u.files))
-        done = ex.map(index_group, [[m for u in groups[i] for m in u.files] for i in order], **opts)
-        results = {id(groups[i]): r for i, r in zip(order, done)}
-        for g in groups:
-            r = results[id(g)]
-            if r.error:
+        for k, r in ex.as_completed(index_group, [[m for u in groups[i] for m in u.files] for i in order], **opts):
+            g = groups[order[k]]
+            if r.error:                 # a file changed or vanished since the scan: the group waits for the next run
                 rep.errors.append(r.error)
+                continue
             old = {u.old_group for u in g if u.old_group}
             rep.groups_reopened += len(old)
             counts = write_group(out_dir, r)
@@ -317,7 +330,7 @@ def build(inputs, out_dir: str, *, workers: int | None = None, scheduler: str | 
                 remove_groups(out_dir, old - {r.group_id})
             state["groups"] = [x for x in state["groups"] if x["id"] not in old and x["id"] != r.group_id]
             state["groups"].append({"id": r.group_id, "files": [
-                {**asdict(m), **{k: v for k, v in asdict(ff).items() if k != "sha256"}}
+                {**asdict(m), **{key: v for key, v in asdict(ff).items() if key != "sha256"}}
                 for m, ff in zip(r.files, r.facts)]})
             save_state(out_dir, state)
             rep.groups_written += 1
