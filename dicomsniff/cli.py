@@ -641,12 +641,14 @@ def diff(a: str, b: str, as_json: bool, show_all: bool, no_color: bool, ports: t
               help="Dask worker processes of the local cluster (default: all cores; 0: no Dask, in this process).")
 @click.option("--scheduler", metavar="tcp://HOST:PORT", default=None,
               help="Index on this Dask distributed cluster instead of a local one.")
+@click.option("--max-group", "max_group", type=click.IntRange(1), default=2000, show_default=True, metavar="MB",
+              help="Files sharing streams are decoded together up to this size; beyond, a group starts anew.")
 @click.option("--schema", "show_schema", is_flag=True, help="Print the tables' schema and exit.")
 @threshold_options
 @port_option
 @friendly_errors
-def tables(captures: tuple[str, ...], output: str, workers: int | None, scheduler: str | None, show_schema: bool,
-           slow: float, idle: float, ports: tuple[int, ...]) -> None:
+def tables(captures: tuple[str, ...], output: str, workers: int | None, scheduler: str | None, max_group: int,
+           show_schema: bool, slow: float, idle: float, ports: tuple[int, ...]) -> None:
     """Index captures (files, directories, globs) into Parquet tables, incrementally (docs/tables.md).
 
     Tables: associations, contexts, messages, findings, objects, files; partitioned by date. Files already
@@ -660,7 +662,7 @@ def tables(captures: tuple[str, ...], output: str, workers: int | None, schedule
         return
     try:
         rep = build(captures, output, workers=workers, scheduler=scheduler, ports=tuple(ports), slow_s=slow,
-                    idle_s=idle)
+                    idle_s=idle, max_group_bytes=max_group * 1_000_000)
     except TablesError as e:
         click.echo(f"dicomsniff: {safe_text(e)}", err=True)
         sys.exit(2)
