@@ -80,6 +80,16 @@ class Diagnosis:
     final: bool = False
     error: str | None = None
     numbers: set = field(default_factory=set)
+    notes: dict = field(default_factory=dict)         # association number -> notes (and less) count
+    parent: dict = field(default_factory=dict)        # sub-association number -> (its C-MOVE's association, msg ID)
+    children: dict = field(default_factory=dict)      # association number -> sub-associations of its C-MOVEs
+    links: list = field(default_factory=list)         # (association, C-MOVE message ID, [sub-associations])
+
+    def totals(self) -> tuple[int, int, int]:
+        """(errors, warnings, notes) over the whole capture, grouped lines as ``diagnose`` prints them."""
+        err = sum(1 for f in self.findings if f.severity == ERROR)
+        warn = sum(1 for f in self.findings if f.severity == WARN)
+        return err, warn, len(self.findings) - err - warn
 
     def of(self, number: int) -> list:
         return self.by_association.get(number, [])
@@ -111,6 +121,7 @@ def diagnose_session(associations: list, notices: list, *, slow_s: float = 5.0, 
     for f in found:
         d.by_association.setdefault(f.association, []).append(f)
         if f.severity not in (ERROR, WARN):
+            d.notes[f.association] = d.notes.get(f.association, 0) + 1
             continue
         err, warn = d.counts.get(f.association, (0, 0))
         d.counts[f.association] = (err + (f.severity == ERROR), warn + (f.severity == WARN))
@@ -119,6 +130,18 @@ def diagnose_session(associations: list, notices: list, *, slow_s: float = 5.0, 
             if m.get(frame) != ERROR:
                 m[frame] = f.severity
     d.marked = {n: (sorted(m), m) for n, m in marks.items()}
+    try:
+        from ...model.rules.base import Options
+        from ...model.rules.subassoc import Digest, sub_associations
+        links: list = []
+        sub_associations([Digest.of(a) for a in assocs], Options(slow_s, idle_s), links)
+        d.links = links
+        for parent, move_id, subs in links:
+            for b in subs:
+                d.parent[b] = (parent, move_id)
+                d.children.setdefault(parent, []).append(b)
+    except Exception:               # the tree is a convenience: without links the list stays flat
+        d.parent, d.children, d.links = {}, {}, []
     d.elapsed = time.monotonic() - t0
     return d
 
