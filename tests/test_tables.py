@@ -347,3 +347,21 @@ def test_scan_facts_equal_full_decode(tmp_path):
         assert facts == index_group([m]).facts[0]
         edges.add((facts.open_at_start, facts.open_at_end))
     assert {(True, True), (False, True), (False, False)} <= edges
+
+
+def test_group_size_cap_cuts_and_says_so(tmp_path):
+    """Beyond --max-group a new group starts: the association open across that boundary is cut there, and
+    the rows say so (open_at_end on one side, started mid-association on the other)."""
+    parts = editcap_split(CAPS / "store.pcap", tmp_path / "split", 7)
+    cap = sum(p.stat().st_size for p in parts[:2]) + 1
+    out = tmp_path / "t"
+    rep = build([str(tmp_path / "split")], str(out), workers=0, max_group_bytes=cap)
+    assert rep.groups_written > 1
+    state = json.loads((out / STATE).read_text())
+    assert all(sum(f["size"] for f in g["files"]) <= cap for g in state["groups"])
+    assocs = rows(out, "associations")
+    assert any(a["open_at_end"] for a in assocs) and any(a["started_mid_association"] for a in assocs)
+    res = cli("tables", str(tmp_path / "split"), "-o", str(tmp_path / "t2"), "--workers", "0", "--max-group", "1")
+    assert res.exit_code == 0 and "1 group(s) written" in res.output       # 1 MB holds the whole split set
+    res = cli("tables", str(tmp_path / "split"), "-o", str(tmp_path / "t3"), "--max-group", "0")
+    assert res.exit_code == 2 and "--max-group" in res.output

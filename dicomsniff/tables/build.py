@@ -11,7 +11,10 @@ Plan of a run:
 3. *Group*: in time order (first frame), two neighbouring files belong to one group when the first
    ends with something open or the second begins with an association under way. The last group
    already in the dataset is reopened when it ended open (its rows were provisional, ``open_at_end``)
-   or the first new file begins mid-association.
+   or the first new file begins mid-association. A group grows to at most ``max_group_bytes`` (2 GB by
+   default): on traffic that never pauses, the work of a task and of a rerun stays bounded, and the
+   associations open across that boundary are cut there (said by ``open_at_end`` and
+   ``started_mid_association``).
 4. Decode each group in full as one capture, one task per group (largest first), so streams crossing
    files are joined; a reopened group's old rows are removed.
 5. Write each group's rows as one Parquet file per table and date, then the state file (atomically).
@@ -32,6 +35,9 @@ from .index import FileFacts, FileMeta, GroupResult, file_meta, index_group, sca
 from .schema import SCHEMA_VERSION, TABLES
 
 STATE = "_dicomsniff_tables.json"
+# A file group (files sharing streams, decoded together; the last one decoded again when a file arrives) is
+# kept within this size, so the work of one task and of a rerun stays bounded on traffic that never pauses.
+DEFAULT_MAX_GROUP = 2_000_000_000
 TABLE_NAMES = tuple(TABLES)
 
 
@@ -176,11 +182,18 @@ class _Unit:
         return self.facts[-1].open_at_end
 
 
-def plan_groups(units: list[_Unit]) -> list[list[_Unit]]:
-    """Neighbours in time order join when the first ends open or the second begins mid-association."""
+def _size(units) -> int:
+    return sum(m.size for u in units for m in u.files)
+
+
+def plan_groups(units: list[_Unit], max_bytes: int | None = None) -> list[list[_Unit]]:
+    """Neighbours in time order join when the first ends open or the second begins mid-association,
+    as long as the group stays within ``max_bytes`` (beyond it a new group starts: the associations open
+    across that boundary are cut there, ``open_at_end`` on one side, started mid-association on the other)."""
     groups: list[list[_Unit]] = []
     for u in units:
-        if groups and (groups[-1][-1].open_at_end or u.open_at_start):
+        if groups and (groups[-1][-1].open_at_end or u.open_at_start) \
+                and (max_bytes is None or _size(groups[-1]) + _size([u]) <= max_bytes):
             groups[-1].append(u)
         else:
             groups.append([u])
@@ -211,7 +224,7 @@ class Executor:
         else:
             n = workers or os.cpu_count() or 1
             self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                        dashboard_address=None, silence_logs=40)
+                                        dashboard_address=":0", silence_logs=40)
             self.client = Client(self.cluster)
             self.workers = n
 
@@ -272,7 +285,7 @@ def _order_key(u: _Unit):
 
 def build(inputs, out_dir: str, *, workers: int | None = None, scheduler: str | None = None,
           ports: tuple[int, ...] = (), slow_s: float = 5.0, idle_s: float = 10.0, say=lambda line: None,
-          executor: Executor | None = None) -> Report:
+          executor: Executor | None = None, max_group_bytes: int | None = DEFAULT_MAX_GROUP) -> Report:
     """Index ``inputs`` into the dataset at ``out_dir`` (see the module docstring for the plan)."""
     require()
     t0 = time.monotonic()
@@ -312,9 +325,9 @@ def build(inputs, out_dir: str, *, workers: int | None = None, scheduler: str | 
             units.append(_Unit([m], [facts]))
         units.sort(key=_order_key)
         last = _reopenable(state, units)
-        if last is not None:
+        if last is not None and (max_group_bytes is None or _size([last, units[0]]) <= max_group_bytes):
             units.insert(0, last)
-        groups = plan_groups(units)
+        groups = plan_groups(units, max_group_bytes)
         # Every group is decoded in full, one task each (largest first, so the long ones start early);
         # each is written as soon as it is done.
         order = sorted(range(len(groups)), key=lambda i: -sum(m.size for u in groups[i] for m in u.files))

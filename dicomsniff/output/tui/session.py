@@ -281,6 +281,7 @@ class Loader:
         index = s.frames
         seen = 0
         error = None
+        self.analyzer.tls_secrets = getattr(reader, "secrets", None)   # TLS hook (issue 15): pcapng secrets
         try:
             for frame in reader:
                 self._frame(frame, index, None)
