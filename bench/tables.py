@@ -60,6 +60,7 @@ def main(argv=None) -> int:
     ap.add_argument("--split-mb", type=int)
     ap.add_argument("--workers", default="0,1,2")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--max-group-mb", type=int, default=2000, help="as dicomsniff tables --max-group")
     ap.add_argument("--many", action="store_true",
                     help="index a set of 20 files of many short associations (the shipped captures, shifted) instead")
     args = ap.parse_args(argv)
@@ -78,9 +79,9 @@ def main(argv=None) -> int:
         return 2
     mb = 0 if args.many else args.split_mb or (100 if cap.stat().st_size > 500e6 else 20)
     work = Path(tempfile.mkdtemp(prefix="dicomsniff-tables-bench-"))
-    out: dict = {"capture": str(cap), "split_mb": mb, "machine": {
+    out: dict = {"capture": str(cap), "split_mb": mb, "max_group_mb": args.max_group_mb, "machine": {
         "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "indexing": [], "queries": {}}
+        "indexing": [], "queries": {}, "load": " ".join(f"{x:.1f}" for x in os.getloadavg())}
     try:
         files = many_set(work / "ring") if args.many else split(cap, work / "ring", mb)
         total = sum(f.stat().st_size for f in files)
@@ -94,7 +95,8 @@ def main(argv=None) -> int:
             dest = work / f"t{w}"
             try:
                 t = time.monotonic()
-                rep = build([str(work / "ring")], str(dest), executor=ex)
+                rep = build([str(work / "ring")], str(dest), executor=ex,
+                            max_group_bytes=args.max_group_mb * 1_000_000)
                 secs = time.monotonic() - t
             finally:
                 ex.close()
@@ -114,7 +116,8 @@ def main(argv=None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{out['files']} files, {out['bytes'] / 1e6:.0f} MB ({Path(out['capture']).name}"
-          f"{f', split every {mb} MB' if mb else ', shifted copies'})\n")
+          f"{f', split every {mb} MB' if mb else ', shifted copies'}; --max-group {args.max_group_mb} MB; "
+          f"load average before: {out['load']})\n")
     print("| run | seconds | MB/s | groups | cluster start (s) |\n| --- | ---: | ---: | ---: | ---: |")
     for r in out["indexing"]:
         label = f"Dask LocalCluster, {r['workers']} worker(s)" if r["dask"] else "in process (--workers 0)"
