@@ -316,3 +316,16 @@ def test_read_events_takes_a_set(tmp_path):
     assert sum(1 for e in evs if type(e) is PduSeen) == sum(
         1 for e in read_events(str(CAPTURES / "echo.pcap"), Analyzer()) if type(e) is PduSeen)
     assert isinstance(CaptureSet(parts), CaptureSet)
+
+
+def test_export_objects_and_diff_take_a_set(tmp_path):
+    parts = editcap(CAPTURES / "store.pcap", tmp_path / "parts", "-c", "9")
+    one, many = tmp_path / "one", tmp_path / "many"
+    assert invoke(["export-objects", CAPTURES / "store.pcap", one]).exit_code == 0
+    r = invoke(["export-objects", tmp_path / "parts", many])
+    assert r.exit_code == 0 and "5 object(s) written" in r.output
+    assert sorted(p.name for p in one.iterdir()) == sorted(p.name for p in many.iterdir())
+    assert all((one / p.name).read_bytes() == p.read_bytes() for p in many.iterdir())
+    r = invoke(["diff", CAPTURES / "store.pcap", str(tmp_path / "parts" / "*.pcap") + "#1"])
+    assert r.exit_code == 0 and "No differences." in r.output
+    assert len(parts) > 3

@@ -263,14 +263,23 @@ class CaptureSet:
     # ---- merging -------------------------------------------------------------------
 
     def _merge(self) -> Iterator[Frame]:
+        """mergecap's chronological merge, streamed; frames numbered across the set.
+
+        The heap holds one pending frame per open file. While one file alone is open (a ring buffer:
+        nearly always), its frames are passed on directly until one is later than the next file's
+        first frame, or shares its time with frames of another file (a possible duplicate).
+        """
         waiting = [m for m in self._members if not m.done]      # time order; opened when reached
         heap: list[tuple] = []      # (ts, rank, seq, frame, member)
         seq = 0
         wi = 0
         number = 0
+        never = 1 << 126
+        # The frames given at the latest timestamp, to recognise the same frame in another file:
+        # [member, data, members that matched it]; ``owner`` is the member they all came from (None: mixed).
         group_ts = None
-        group: list = []            # [(member, data, matched members)] of the frames at group_ts
-        group_from: set = set()
+        group: list = []
+        owner = None
         try:
             while True:
                 # Open every file that starts before the earliest pending frame (ties: the open file wins).
@@ -289,17 +298,16 @@ class CaptureSet:
                     break
                 ts, _, _, frame, m = heap[0]
                 if len(heap) > 1:
-                    m.interleaved = True
-                    for e in heap[1:]:
+                    for e in heap:
                         e[4].interleaved = True
-                # A frame at the same time as one just given, from another file, with the same bytes:
-                # the files overlap and it was given already.
                 dup = False
                 if ts == group_ts:
-                    if group_from - {m} and len(group) < GROUP_MAX:
+                    if owner is not m and len(group) < GROUP_MAX:
                         data = frame.data
                         for entry in group:
-                            if entry[0] is not m and m not in entry[2] and entry[1] == data:
+                            if entry[0] is not m and entry[1] == data and (entry[2] is None or m not in entry[2]):
+                                if entry[2] is None:
+                                    entry[2] = set()
                                 entry[2].add(m)
                                 dup = True
                                 m.dups += 1
@@ -308,12 +316,11 @@ class CaptureSet:
                                 m.dup_of.add(entry[0].name)
                                 break
                     if not dup and len(group) < GROUP_MAX:
-                        group.append((m, frame.data, set()))
-                        group_from.add(m)
+                        group.append([m, frame.data, None])
+                        if owner is not m:
+                            owner = None
                 else:
-                    group_ts = ts
-                    group = [(m, frame.data, set())]
-                    group_from = {m}
+                    group_ts, group, owner = ts, [[m, frame.data, None]], m
                 if not dup:
                     number += 1
                     if m.base is None:
@@ -322,13 +329,36 @@ class CaptureSet:
                     self.frames = number
                     self.current = m.path
                     yield frame
-                nxt = self._next(m)
-                if nxt is None:
+                pending = None
+                if len(heap) == 1:
+                    # Fast path: only this file is open.
+                    limit = waiting[wi].first_ts if wi < len(waiting) else never
+                    notes = m.reader.notices
+                    self.current = m.path
+                    for f in m.it:
+                        m.local += 1
+                        if len(notes) > m.seen_notices:
+                            self._collect_notices(m)
+                        t = f.ts_ns
+                        if t > limit or (t == group_ts and owner is not m):
+                            pending = f
+                            break
+                        if t != group_ts:
+                            group_ts, group, owner = t, [[m, f.data, None]], m
+                        elif len(group) < GROUP_MAX:
+                            group.append([m, f.data, None])
+                        number += 1
+                        f.number = number
+                        self.frames = number
+                        yield f
+                else:
+                    pending = self._next(m)
+                if pending is None:
                     heappop(heap)
                     self._finish_member(m)
                 else:
                     seq += 1
-                    heapreplace(heap, (nxt.ts_ns, m.rank, seq, nxt, m))
+                    heapreplace(heap, (pending.ts_ns, m.rank, seq, pending, m))
         finally:
             for m in self._members:
                 if m.reader is not None:
