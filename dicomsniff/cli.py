@@ -494,7 +494,7 @@ def diagnose(capture: str | None, slow: float, idle: float, as_json: bool, no_co
 
 
 @main.command()
-@click.argument("capture", type=click.Path(allow_dash=True))
+@captures_argument
 @click.option("-o", "--output", "output", required=True, type=click.Path(allow_dash=True),
               help="HTML file to write ('-' for standard output).")
 @click.option("--max-associations", type=click.IntRange(1), default=200, show_default=True,
@@ -519,19 +519,20 @@ def report(capture: str, output: str, max_associations: int, max_arrows: int, ma
     from .reading import read_events
     from .output.report import Limits, write_report
     from .ul.events import BRIEF_SPANS
+    from .capture.captureset import input_files, input_name
     path = sys.stdin.buffer if capture == "-" else capture
     size = None
     if capture != "-":
         with contextlib.suppress(OSError):
-            size = os.path.getsize(capture)
+            size = sum(os.path.getsize(p) for p in input_files(capture))
     an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_exchanges=STREAM_EXCHANGES, keep_limit=64 << 10,
                   data_span_limit=BRIEF_SPANS)
     limits = Limits(associations=max_associations, arrows=max_arrows, sets=max_sets)
-    with sigterm_interrupts(), output_file(output, [capture], binary=False) as out:
-        patients = write_report(read_events(path, an), out.write, capture, an, slow_s=slow, idle_s=idle,
+    with sigterm_interrupts(), output_file(output, input_files(capture), binary=False) as out:
+        patients = write_report(read_events(path, an), out.write, input_name(capture), an, slow_s=slow, idle_s=idle,
                                 limits=limits, spool_dir=getattr(out, "folder", None), capture_size=size)
     if patients.warning:
-        click.echo(f"dicomsniff: warning: {safe_text(capture)}: {patients.warning}", err=True)
+        click.echo(f"dicomsniff: warning: {safe_text(input_name(capture))}: {patients.warning}", err=True)
 
 
 @main.command()

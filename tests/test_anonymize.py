@@ -223,7 +223,8 @@ def _stream_consistent(path) -> None:
                 continue
             d = cap.dirs[(cap.frame_stream[fr.number], cap.frame_dir[fr.number])]
             off = (seg.seq - d.base) & 0xFFFFFFFF
-            assert bytes(seg.payload) == bytes(d.data[off:off + len(seg.payload)]), f"frame {fr.number}"
+            assert bytes(seg.payload) == d.read(off, off + len(seg.payload)), f"frame {fr.number}"
+    cap.close()
 
 
 def _retransmit(src: Path, dst: Path) -> int:

@@ -40,13 +40,25 @@ class Report:
 def anonymize(src, dst, options: Options | None = None, *, ports=frozenset(), ips: bool = False,
               map_path=None) -> Report:
     """Write the anonymized copy of capture ``src`` to ``dst`` (through :mod:`dicomsniff.safeio`)."""
-    from ..safeio import open_output
-    from .container import rewrite_file
+    from ..safeio import check_target
+    check_target(dst)                      # before the first pass, which may take long
+    if map_path is not None:
+        check_target(map_path)
     options = options or Options()
     mapper = Mapper(options)
     cleaner = Cleaner(mapper)
     cap = collect(src, ports)
-    result = rewrite_streams(cap, cleaner)
+    try:
+        return _write(cap, src, dst, options, mapper, cleaner, ips, map_path)
+    finally:
+        cap.close()
+
+
+def _write(cap, src, dst, options, mapper, cleaner, ips, map_path) -> Report:
+    from ..safeio import open_output
+    from .container import rewrite_file
+    folder = os.path.dirname(os.path.abspath(os.fsdecode(dst)))
+    result = rewrite_streams(cap, cleaner, folder if os.path.isdir(folder) else None)
     report = Report(frames=cap.frames, associations=len(cap.associations), commands=result.commands,
                     datasets=result.datasets, problems=list(result.zeroed), oversize=list(result.oversize))
     amap = AddressMap() if ips else None

@@ -214,7 +214,7 @@ def rewrite_frame(linktype: int, data: bytes, orig_len: int, where, amap: Addres
             b = d.map(off + old_payload_len)
             c = d.map(off + captured)
             new_full = b - a
-            new_payload = _slice(d.new, a, c, off, captured)
+            new_payload = d.new_bytes(a, c) if off >= 0 else bytes(max(0, c - a))
             if not flags & SYN:
                 struct.pack_into("!I", header, tcp + 4, (d.base + a) & _M)
         else:
@@ -253,16 +253,6 @@ def rewrite_frame(linktype: int, data: bytes, orig_len: int, where, amap: Addres
         struct.pack_into("!H", header, tcp + 16, _tcp_sum(src, dst, bytes(header[tcp:]) + new_payload))
     out = bytes(header) + new_payload + (trailer if complete else b"")
     return out, orig_len + delta
-
-
-def _slice(new: bytes, a: int, c: int, off: int, captured: int) -> bytes:
-    """New stream bytes [a, c); parts outside the known stream are zeros (never original bytes)."""
-    if off < 0 or a < 0:
-        return bytes(max(0, c - a)) if a >= 0 else bytes(captured)
-    got = bytes(new[a:c])
-    if len(got) < c - a:
-        got += bytes(c - a - len(got))
-    return got
 
 
 def _sack(header: bytearray, tcp: int, peer) -> None:
