@@ -569,7 +569,9 @@ def view(capture: str | None, live: bool, interface: str | None, bpf: str | None
     if interface or bpf or write_path:
         raise click.UsageError("-i, -f and -w go with --live")
     from .capture.reader import open_capture
-    reader = open_capture(capture)
+    from .capture.captureset import input_arg, open_capture_set
+    capture = input_arg([capture])          # a directory or a (quoted) glob: a capture set
+    reader = open_capture(capture) if isinstance(capture, str) else open_capture_set(capture)
     app = ViewerApp(capture, reader=reader, ports=ports, slow_s=slow, idle_s=idle)
     app.run()
     if app.error:

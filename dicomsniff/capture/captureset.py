@@ -161,6 +161,7 @@ class CaptureSet:
         self.frames = 0
         self.linktype: int | None = None
         self.current: Path | None = None
+        self.current_rank = 0          # position of ``current`` in ``paths``
         self._members: list[_Member] = []
         self._closed_bytes = 0
         for path, why in skipped:
@@ -194,6 +195,8 @@ class CaptureSet:
         kinds = {m.linktype for m in members if m.linktype is not None}
         self.linktype = kinds.pop() if len(kinds) == 1 else None
         self._gen = self._merge()
+        if isinstance(paths, CaptureList):
+            paths.opened = self            # the viewer's frame index re-reads frames through it
 
     # ---- opening -------------------------------------------------------------
 
@@ -327,14 +330,14 @@ class CaptureSet:
                         m.base = number - 1
                     frame.number = number
                     self.frames = number
-                    self.current = m.path
+                    self.current, self.current_rank = m.path, m.rank
                     yield frame
                 pending = None
                 if len(heap) == 1:
                     # Fast path: only this file is open.
                     limit = waiting[wi].first_ts if wi < len(waiting) else never
                     notes = m.reader.notices
-                    self.current = m.path
+                    self.current, self.current_rank = m.path, m.rank
                     for f in m.it:
                         m.local += 1
                         if len(notes) > m.seen_notices:
@@ -460,6 +463,7 @@ class CaptureList(list):
         super().__init__(paths)
         self.name = name
         self.skipped = list(skipped)
+        self.opened: CaptureSet | None = None     # the set last opened from this list
 
     def __str__(self) -> str:
         return self.name
