@@ -674,7 +674,8 @@ def tables(captures: tuple[str, ...], output: str, workers: int | None, schedule
     rows = ", ".join(f"{n} {t}" for t, n in rep.rows.items() if t != "files")
     mb = rep.bytes_indexed / 1e6
     click.echo(f"{rep.files_new} new file(s) of {rep.files_seen} ({rep.files_skipped} already indexed); "
-               f"{rep.groups_written} group(s) written ({rep.groups_reopened} reopened){': ' + rows if rows else ''}; "
+               f"{rep.groups_written} group(s) written ({rep.groups_reopened} reopened"
+               f"{f', {rep.groups_replaced} replaced' if rep.groups_replaced else ''}){': ' + rows if rows else ''}; "
                f"{mb:.1f} MB in {rep.seconds:.1f} s"
                f"{f' on {rep.workers} Dask worker(s)' if rep.workers else ''} -> {safe_text(output)}")
     sys.exit(1 if rep.errors else 0)

@@ -365,3 +365,23 @@ def test_group_size_cap_cuts_and_says_so(tmp_path):
     assert res.exit_code == 0 and "1 group(s) written" in res.output       # 1 MB holds the whole split set
     res = cli("tables", str(tmp_path / "split"), "-o", str(tmp_path / "t3"), "--max-group", "0")
     assert res.exit_code == 2 and "--max-group" in res.output
+
+
+def test_file_still_being_written_is_replaced(tmp_path):
+    """A ring buffer's newest file indexed while written (here: its first frames), then complete: its rows
+    are replaced, not added to."""
+    if not shutil.which("editcap"):
+        pytest.skip("editcap (wireshark-common) not installed")
+    ring = tmp_path / "ring"
+    ring.mkdir()
+    live = ring / "current.pcap"
+    subprocess.run(["editcap", "-r", str(CAPS / "pynetdicom.pcap"), str(live), "1-20"], check=True,
+                   capture_output=True)
+    out = tmp_path / "t"
+    build([str(ring)], str(out), workers=0)
+    assert [a["state"] for a in rows(out, "associations")] == ["incomplete"]
+    shutil.copyfile(CAPS / "pynetdicom.pcap", live)
+    rep = build([str(ring)], str(out), workers=0)
+    assert (rep.groups_replaced, rep.files_new) == (1, 1)
+    assert [a["state"] for a in rows(out, "associations")] == ["released"]
+    assert len(rows(out, "files")) == 1 and len(json.loads((out / STATE).read_text())["groups"]) == 1

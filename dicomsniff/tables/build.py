@@ -4,7 +4,8 @@ Plan of a run:
 
 1. List the inputs (files, directories, globs); hash each file (SHA-256; a file whose path, size and
    modification time are those recorded is not read again). Files whose hash the dataset already holds
-   are skipped: only new content is indexed.
+   are skipped: only new content is indexed. A recorded path whose content changed (a ring buffer's
+   newest file, indexed while still being written) drops its group: its files are indexed again.
 2. *Scan* each new file on its own, one task per file (on Dask: a local cluster on all cores, or
    ``--scheduler tcp://HOST:PORT``), with a light decode (no data sets): its edge facts, did an
    association start before it (no A-ASSOCIATE-RQ seen), is one still open at its end?
@@ -52,6 +53,7 @@ class Report:
     files_skipped: int = 0
     groups_written: int = 0
     groups_reopened: int = 0
+    groups_replaced: int = 0
     rows: dict = field(default_factory=dict)
     errors: list = field(default_factory=list)
     seconds: float = 0.0
@@ -300,6 +302,12 @@ def build(inputs, out_dir: str, *, workers: int | None = None, scheduler: str | 
         remove_groups(out_dir, orphans)
     metas = _hash_all(paths, state)
     rep.files_seen = len(metas)
+    stale = _stale_groups(state, metas)
+    if stale:                # a file indexed while it was still being written has grown: its group again
+        remove_groups(out_dir, stale)
+        state["groups"] = [g for g in state["groups"] if g["id"] not in stale]
+        save_state(out_dir, state)
+        rep.groups_replaced = len(stale)
     indexed = {f["sha256"] for g in state["groups"] for f in g["files"]}
     new, hashes = [], set()
     for m in metas:
@@ -355,6 +363,14 @@ def build(inputs, out_dir: str, *, workers: int | None = None, scheduler: str | 
             ex.close()
     rep.seconds = time.monotonic() - t0
     return rep
+
+
+def _stale_groups(state: dict, metas: list[FileMeta]) -> set[str]:
+    """Groups holding a file that is now at the same path with other content (the newest file of a ring
+    buffer, indexed while it was still being written): their rows are replaced."""
+    now = {m.path: m.sha256 for m in metas}
+    return {g["id"] for g in state["groups"] for f in g["files"]
+            if f["path"] in now and now[f["path"]] != f["sha256"]}
 
 
 def _reopenable(state: dict, units: list[_Unit]) -> _Unit | None:
