@@ -361,6 +361,11 @@ class DirectionRewriter:
         i = bisect_right(d.pdu_off, offset) - 1
         return d.pdu_frame[i] if i >= 0 else d.first_frame
 
+    def _captured(self, a: int, b: int) -> int:
+        """How many of the bytes [a, b) the capture has (the rest fell in gaps)."""
+        lost = sum(max(0, min(b, s + n) - max(a, s)) for s, n in self.d.lost)
+        return (b - a) - lost
+
     def _client(self) -> bool:
         return getattr(self.assoc, "client_dir", 0) == self.d.index
 
@@ -557,7 +562,7 @@ class DirectionRewriter:
             if start > cur:                     # bytes between PDUs (after a resync): nothing we can read
                 mp.add(cur, d.new_size)
                 d.piece(ZERO, 0, start - cur)
-                outside += start - cur
+                outside += self._captured(cur, start)
             mp.add(start, d.new_size)
             lay = layouts[i]
             if d.pdu_type[i] != P_DATA_TF:
@@ -590,11 +595,12 @@ class DirectionRewriter:
         if d.size > cur:
             mp.add(cur, d.new_size)
             d.piece(ZERO, 0, d.size - cur)
-            outside += d.size - cur
+            outside += self._captured(cur, d.size)
         mp.add(d.size, d.new_size)
         if outside:
-            self.result.zeroed.append(Problem(d.first_frame, self.number, f"{outside} bytes outside any PDU "
-                                              f"({'client' if self._client() else 'server'} side)"))
+            self.result.zeroed.append(Problem(d.first_frame, self.number, f"{outside} captured bytes of the "
+                                              f"{'client' if self._client() else 'server'} not framed as PDUs "
+                                              f"(next to lost bytes)"))
 
 
 def _tls_start(cap: Capture1, d: Direction) -> bool:
