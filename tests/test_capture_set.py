@@ -329,3 +329,19 @@ def test_export_objects_and_diff_take_a_set(tmp_path):
     r = invoke(["diff", CAPTURES / "store.pcap", str(tmp_path / "parts" / "*.pcap") + "#1"])
     assert r.exit_code == 0 and "No differences." in r.output
     assert len(parts) > 3
+
+
+def test_frame_index_rereads_frames_from_their_files(tmp_path):
+    """The viewer's hex pane re-reads frame bytes by number: in a set each from its own file."""
+    from dicomsniff.capture.index import FrameIndex
+    editcap(CAPTURES / "move.pcap", tmp_path, "-c", "7")
+    capture = input_arg([str(tmp_path)])
+    index = FrameIndex(capture)
+    with open_capture_set(capture) as s:
+        for f in s:
+            index.add(f)
+    want = frames_of(open_capture(CAPTURES / "move.pcap"))
+    assert len(index) == len(want)
+    for n in (1, 7, 8, len(want) // 2, len(want), 3):
+        assert index.read(n) == want[n - 1][3]
+    index.close()
