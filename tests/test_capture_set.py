@@ -345,3 +345,18 @@ def test_frame_index_rereads_frames_from_their_files(tmp_path):
     for n in (1, 7, 8, len(want) // 2, len(want), 3):
         assert index.read(n) == want[n - 1][3]
     index.close()
+
+
+def test_a_file_deleted_while_the_set_is_read_is_left_out_and_said_so(tmp_path):
+    """A ring buffer's --keep may delete the oldest file between the listing and its turn."""
+    parts = editcap(CAPTURES / "store.pcap", tmp_path, "-c", "10")
+    s = open_capture_set(parts)
+    it = iter(s)
+    first = [next(it) for _ in range(3)]
+    parts[2].unlink()
+    rest = list(it)
+    want = frames_of(open_capture(CAPTURES / "store.pcap"))
+    assert len(first) + len(rest) == len(want) - 10
+    (n,) = s.notices
+    assert n.finding.code == "capture-set-unreadable" and n.severity == "warning"
+    assert n.message.startswith(f"{parts[2]}: could not be read any more (No such file or directory)")

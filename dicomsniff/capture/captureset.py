@@ -291,7 +291,14 @@ class CaptureSet:
                     wi += 1
                     if heap:
                         self._overlap(m, [e[4] for e in heap])
-                    f = self._open(m)
+                    try:
+                        f = self._open(m)
+                    except (OSError, CaptureFormatError) as e:     # deleted (a ring's --keep) or changed since
+                        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+                        self._note(WARN, "capture-set-unreadable",
+                                   f"{m.name}: could not be read any more ({why}): left out of the set")
+                        m.reader = m.it = None
+                        continue
                     if f is None:
                         self._release(m)
                         continue
@@ -406,11 +413,12 @@ class CaptureSet:
         self.close()
 
 
-PROBE = 64 << 10
+PROBE = 4 << 10
 
 
 class _Small:
-    """A file whose reads return at most PROBE bytes (for the probe of a member's first frame)."""
+    """A file whose reads return at most PROBE bytes (for the probe of a member's first frame: a ring
+    buffer of thousands of files is not read 4 MiB a file before the merge starts)."""
 
     def __init__(self, f):
         self._f = f

@@ -30,6 +30,8 @@ NOTICE_HINTS = {
                                   "link): it was read once",
     "capture-set-duplicate-frames": "two files hold the same packets (an overlapping split, or a copy): each packet "
                                     "was read once; check which files belong to the set",
+    "capture-set-unreadable": "the file was deleted or replaced while the set was read (a ring buffer's --keep "
+                              "removing its oldest file?): read the set again, or copy the files first",
 }
 
 

@@ -53,6 +53,8 @@ _d("capture-set-duplicate-file", WARN, "input", "the same file was given twice i
    "device and inode", "capture", False)
 _d("capture-set-duplicate-frames", WARN, "input", "frames present in two files of a set (same time, same bytes):"
    " read once", "frame timestamp and bytes", "capture", False)
+_d("capture-set-unreadable", WARN, "input", "a file of a capture set vanished or changed after the set was opened:"
+   " left out", "open/read error", "capture", False)
 _d("capture-write-error", ERROR, "input", "a ring-buffer file could not be written (e.g. a full disk): packets"
    " not saved, decoding went on", "write error", "capture", False)
 
