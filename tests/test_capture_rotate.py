@@ -185,3 +185,17 @@ print("RESULT", w.frames, w.unsaved, w.files, r.closed)
     assert any("File too large" in ln and "packets are not saved" in ln for ln in out)
     assert len(open_capture_set(expand_inputs([tmp_path])).paths) == files
     assert os.path.getsize(ring_files(tmp_path)[0]) <= 12_000
+
+
+def test_rotate_options_are_checked_before_capturing(tmp_path):
+    def run(*args):
+        r = subprocess.run([sys.executable, "-m", "dicomsniff", "capture", "-i", "lo", *args], capture_output=True,
+                           text=True, timeout=60, cwd=ROOT)
+        lines = r.stderr.splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("dicomsniff: "), r.stderr
+        return lines[0]
+    assert "'1x' is neither a size (e.g. 100MB, 1GiB) nor a duration" in run("-w", str(tmp_path), "--rotate", "1x")
+    assert "--keep goes with --rotate" in run("--keep", "3")
+    assert "--rotate needs -w DIR" in run("--rotate", "10MB")
+    assert "--keep: 0 is not in the range x>=1" in run("-w", str(tmp_path), "--rotate", "1h", "--keep", "0")
+    assert list(tmp_path.iterdir()) == []
