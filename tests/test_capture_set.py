@@ -360,3 +360,13 @@ def test_a_file_deleted_while_the_set_is_read_is_left_out_and_said_so(tmp_path):
     (n,) = s.notices
     assert n.finding.code == "capture-set-unreadable" and n.severity == "warning"
     assert n.message.startswith(f"{parts[2]}: could not be read any more (No such file or directory)")
+
+
+def test_a_member_cut_inside_its_header_is_left_out(tmp_path):
+    parts = editcap(CAPTURES / "echo.pcap", tmp_path, "-F", "pcap", "-c", "4")
+    cut = tmp_path / "zz_started.pcap"
+    cut.write_bytes(parts[0].read_bytes()[:10])           # tcpdump -C just opened its next file
+    s = open_capture_set(expand_inputs([tmp_path]))
+    assert frames_of(s) == frames_of(open_capture(CAPTURES / "echo.pcap"))
+    assert [(n.finding.code, n.severity) for n in s.notices] == [("capture-set-unreadable", "warning")]
+    assert "pcap file header truncated" in s.notices[0].message

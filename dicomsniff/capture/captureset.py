@@ -163,6 +163,7 @@ class CaptureSet:
         self.current: Path | None = None
         self.current_rank = 0          # position of ``current`` in ``paths``
         self._members: list[_Member] = []
+        self._open_members: set = set()
         self._closed_bytes = 0
         for path, why in skipped:
             self._note(NOTE, "capture-set-skipped", f"{os.fsdecode(path)}: skipped: {why}")
@@ -182,8 +183,17 @@ class CaptureSet:
                 continue
             if key is not None:
                 seen[key] = m
-            self._probe(m)
+            try:
+                self._probe(m)
+            except CaptureFormatError as e:
+                if not is_capture_file(path):
+                    raise
+                # a capture cut before its first packet (a ring buffer's file just started): no frames
+                self._note(WARN, "capture-set-unreadable", f"{e}: left out of the set")
+                continue
             members.append(m)
+        if not members:
+            raise InputError(f"{given[0]}: no readable capture among the {len(given)} files")
         self.size = None if any(m.size is None for m in members) else sum(m.size for m in members)
         self._check_order(members)
         members.sort(key=lambda m: (m.first_ts, m.order))
@@ -227,6 +237,7 @@ class CaptureSet:
         """Open a member for the merge; its first frame (None when it has none)."""
         m.reader = open_capture(m.path)
         m.it = iter(m.reader)
+        self._open_members.add(m)
         return self._next(m)
 
     def _release(self, m: _Member) -> None:
@@ -237,6 +248,7 @@ class CaptureSet:
         self._closed_bytes += r.size if r.size is not None else r.bytes_read
         r.close()
         m.reader = m.it = None
+        self._open_members.discard(m)
 
     def _next(self, m: _Member) -> Frame | None:
         f = next(m.it, None)
@@ -394,7 +406,7 @@ class CaptureSet:
 
     @property
     def bytes_read(self) -> int:
-        return self._closed_bytes + sum(m.reader.bytes_read for m in self._members if m.reader is not None)
+        return self._closed_bytes + sum(m.reader.bytes_read for m in self._open_members if m.reader is not None)
 
     def __iter__(self) -> Iterator[Frame]:
         return self._gen
