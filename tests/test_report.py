@@ -193,16 +193,19 @@ def test_table_and_time_axis_caps():
     an = Analyzer(keep_pdus=False)
     out: list[str] = []
     write_report(read_events(echo_associations(8, failing=(7,)), an), out.append, "x.pcap", an,
-                 limits=Limits(associations=1, error_associations=5, table_rows=3, timeline=2))
+                 limits=Limits(associations=1, error_associations=5, table_rows=3, timeline=2, overview=4))
     page = Page("".join(out))
     assert [a["data-assoc"] for a in page.having("tr") if "data-assoc" in a] == ["1", "2", "3", "7"]
     assert [a["id"] for a in page.having("section", class_="assoc")] == ["assoc-1", "assoc-7"]
     assert len(page.having("rect", class_="bar")) == 2
     flat = " ".join(page.text.split())
     assert "… 4 more associations (counted above)" in flat
-    assert "… 2 later associations are not drawn on the axis" in flat
+    assert "… 6 later associations are not drawn on the axis" in flat
     assert "the other 6 are summarised only; the table lists the first 3 and those drawn, the other 4" in flat
     assert re.search(r'id="association-count">8<', "".join(out))
+    # the overview counts all 8 by start (50 ms apart over 120 columns: one each), #7 red
+    bars = page.having("rect", class_="ov")
+    assert len(bars) == 8 and len(page.having("rect", class_="ov-err")) == 1
 
 
 def test_deidentified_capture_gives_no_patient_warning(tmp_path):

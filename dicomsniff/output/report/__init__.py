@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import random
+from array import array
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -52,7 +53,8 @@ class Limits:
     sets: int = 60                   # messages per association with their command/data set
     set_lines: int = 400             # lines of one command/data set tree
     table_rows: int = 2000           # rows of the associations table
-    timeline: int = 500              # bars of the time axis (the first associations by start)
+    timeline: int = 300              # bars of the time axis (the first associations by start)
+    overview: int = 50               # more associations than this: an overview histogram above the bars
     findings: int = 2000             # finding lines in the capture's findings section
     samples: int = 20000             # response times kept per statistics group (uniform sample beyond)
     contexts_open: int = 16          # negotiation tables with more contexts start folded
@@ -260,6 +262,8 @@ class ReportBuilder:
         self.patients = PatientCheck()
         self.by_cmd: dict[str, TimeGroup] = {}
         self.by_peer: dict[tuple[str, str], TimeGroup] = {}
+        self.starts = array("q")          # every association's start and whether it had an error: the overview
+        self.erred = bytearray()
         self.t_lo: int | None = None
         self.t_hi: int | None = None
         self.outcomes: dict[str, int] = {}
@@ -467,6 +471,9 @@ class ReportBuilder:
             self.t_hi = end if self.t_hi is None else max(self.t_hi, end)
         self.outcomes[a.outcome] = self.outcomes.get(a.outcome, 0) + 1
         errors = any(f.severity == ERROR for f in mine)
+        if a.start_ns is not None:
+            self.starts.append(a.start_ns)
+            self.erred.append(1 if errors or a.failures else 0)
         extent = None
         if self.detailed < self.lim.associations or (errors and self.detailed_errors < self.lim.error_associations):
             if self.detailed < self.lim.associations:
@@ -586,7 +593,9 @@ class ReportBuilder:
               '<a href="#findings">Findings</a> · <a href="#timing">Response times</a> · '
               '<a href="#details">Details</a></nav>\n')
         write('<h2 id="timeline">Associations on a time axis</h2>\n')
-        write(_timeline_svg(self.done, self.an.first_ts or 0, links, known, self.lim.timeline))
+        if len(self.starts) > self.lim.overview:
+            write(_overview_svg(self.starts, self.erred, self.an.first_ts or 0))
+        write(_timeline_svg(self.done, self.an.first_ts or 0, links, known, self.lim.timeline, len(self.starts)))
         write('<h2 id="associations">Associations</h2>\n')
         write('<input id="filter" type="search" placeholder="filter rows (AE title, address, outcome…)">\n')
         write(_table_html(self.done, mine))
@@ -733,12 +742,50 @@ def _table_html(done: list, mine: dict) -> str:
     return "".join(out)
 
 
-def _timeline_svg(done: list, t0: int, links: dict, known: set, cap: int) -> str:
+def _overview_svg(starts, erred, t0: int, bins: int = 120) -> str:
+    """Every association's start in ``bins`` columns over the capture: how many began when, red where some of
+    them had an error (for captures with more associations than the time axis draws)."""
+    lo, hi = min(starts), max(starts)
+    span = max(hi - lo, 1)
+    counts = [0] * bins
+    bad = [0] * bins
+    for ts, e in zip(starts, erred):
+        i = min(bins - 1, (ts - lo) * bins // span)
+        counts[i] += 1
+        bad[i] += e
+    top = max(counts)
+    left, width, height = 190, 760, 70
+    w = width / bins
+    out = [f'<svg id="overview-svg" xmlns="http://www.w3.org/2000/svg" width="{left + width + 80}" height="{height}"'
+           f' viewBox="0 0 {left + width + 80} {height}" role="img" aria-label="associations started over time">',
+           f'<text x="4" y="30">all {len(starts)} associations</text><text x="4" y="44" class="t">by start, max'
+           f" {top} per column</text>",
+           f'<text class="t" x="{left}" y="{height - 2}">{(lo - t0) / 1e9:.3f} s</text>'
+           f'<text class="t" x="{left + width}" y="{height - 2}" text-anchor="end">{(hi - t0) / 1e9:.3f} s</text>']
+    for i, n in enumerate(counts):
+        if not n:
+            continue
+        hh = max(1.0, 50 * n / top)
+        x = left + i * w
+        t1 = (lo + span * i / bins - t0) / 1e9
+        tip = f"<title>from {t1:.3f} s: {n} associations{f', {bad[i]} with errors' if bad[i] else ''}</title>"
+        ww = max(w - 0.5, 0.5)
+        out.append(f'<rect class="ov" x="{x:.1f}" y="{54 - hh:.1f}" width="{ww:.1f}" height="{hh:.1f}"'
+                   f' fill="#90a4ae">{tip}</rect>')
+        if bad[i]:                      # the part with errors, red, at the bottom (at least 2 px: never lost)
+            hb = max(2.0, hh * bad[i] / n)
+            out.append(f'<rect class="ov-err" x="{x:.1f}" y="{54 - hb:.1f}" width="{ww:.1f}" height="{hb:.1f}"'
+                       f' fill="#c62828">{tip}</rect>')
+    out.append("</svg>\n")
+    return "".join(out)
+
+
+def _timeline_svg(done: list, t0: int, links: dict, known: set, cap: int, total: int) -> str:
     rows = sorted((d for d in done if d.row["start"] is not None), key=lambda d: (d.row["start"], d.number))
     if not rows:
         return '<p class="muted">No associations.</p>\n'
-    more = len(rows) - cap
     rows = rows[:cap]
+    more = total - len(rows)
     lo = min(d.row["start"] for d in rows)
     hi = max((d.row["end"] or d.row["start"]) for d in rows)
     span = max(hi - lo, 1)
@@ -781,7 +828,8 @@ def _timeline_svg(done: list, t0: int, links: dict, known: set, cap: int) -> str
                            f'{y_of[m] + row_h / 2:.1f}"><title>#{n} ↔ #{m}: {h(why)}</title></path>')
     out.append("</svg>\n")
     if more > 0:
-        out.append(f'<p class="more">… {more} later associations are not drawn on the axis (see the table)</p>\n')
+        out.append(f'<p class="more">… {more} later associations are not drawn on the axis (the overview above'
+                   " counts them all)</p>\n")
     return "".join(out)
 
 
