@@ -198,9 +198,11 @@ class GroupIndexer:
                 if rq is not None:
                     rq["response_time"] = row["response_time"]
                     rq["latency_ms"] = lat
+                    rq["_final"] = (j["status"], j["status_category"])
                     self.requests.pop(id(ex.request), None)
         elif cmd is not None and cmd.message_id is not None and cmd.responds_to is None:
             row["request_time"] = ts_us(msg.ts_ns)
+            row["_key"] = id(msg)
             self.requests[id(msg)] = row
         self.pending.setdefault(a.number, []).append(row)
         if j["command"] == "C-STORE-RQ" and msg.data_spans is not None:
@@ -249,23 +251,13 @@ class GroupIndexer:
                                        "transfer_syntaxes": c["transfer_syntaxes"], "result": c["result"],
                                        "result_text": c["result_text"], "transfer_syntax": c["transfer_syntax"]})
         for row in self.pending.pop(a.number, []):
-            self.requests.pop(id(row), None)
+            self.requests.pop(row.get("_key"), None)        # unanswered: forgotten with its association
             row.pop("_ts_ns", None)
             self.rows.add("messages", {**key, **row})
         for o in self.objects.pop(a.number, []):
-            rq = o.pop("_request")
-            self.rows.add("objects", {**key, **o, **self._store_status(rq, a.number)})
+            status, category = o.pop("_request").get("_final", (None, None))
+            self.rows.add("objects", {**key, **o, "status": status, "status_category": category})
         self.an.forget(a)
-
-    def _store_status(self, rq: dict, number: int) -> dict:
-        """The status of the C-STORE-RSP answering a request row (looked up among the association's rows)."""
-        for r in reversed(self.rows.rows["messages"]):
-            if r["association"] != number:
-                break
-            if r["command"] == "C-STORE-RSP" and r["responds_to"] == rq["message_id"] \
-                    and r["context_id"] == rq["context_id"] and r["index"] > rq["index"]:
-                return {"status": r["status"], "status_category": r["status_category"]}
-        return {"status": None, "status_category": None}
 
     def close(self, start_ns: int | None) -> None:
         """After the analyzer's finish(): the diagnosis across associations, then the findings' rows."""
