@@ -132,17 +132,18 @@ def test_no_original_value_left(outputs, name):
 
 
 def _tshark(path: Path, ports: list[int]) -> tuple[list[str], Counter]:
+    """(the DICOM PDU types, packet by packet; expert items of severity warning and above, counted)."""
     decode = [a for p in ports for a in ("-d", f"tcp.port=={p},dicom")]
-    pdus = subprocess.run(["tshark", "-r", str(path), *decode, "-Y", "dicom", "-T", "fields", "-e",
-                           "dicom.pdu.type"], capture_output=True, text=True, timeout=300).stdout.split()
-    expert = subprocess.run(["tshark", "-r", str(path), *decode, "-q", "-z", "expert,warn"],
-                            capture_output=True, text=True, timeout=300).stdout
+    text = subprocess.run(["tshark", "-r", str(path), *decode, "-T", "fields", "-e", "dicom.pdu.type",
+                           "-z", "expert,warn"], capture_output=True, text=True, timeout=300).stdout
+    lines = text.splitlines()
+    cut = next((i for i, line in enumerate(lines) if re.fullmatch(r"(Errors|Warns) \(\d+\)", line)), len(lines))
     rows = Counter()
-    for line in expert.splitlines():
+    for line in lines[cut:]:
         m = re.match(r"\s+(\d+)\s+(\S+)\s+(\S+)\s+(.*)$", line)
-        if m and m.group(1).isdigit():
+        if m:
             rows[(m.group(2), m.group(3), m.group(4).strip())] += int(m.group(1))
-    return pdus, rows
+    return [line for line in lines[:cut] if line.strip()], rows
 
 
 @pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
