@@ -72,9 +72,10 @@ class AssociationList(LineList):
             if keep is not None and keep in shown:
                 self.select(shown.index(keep))
         else:
+            follow = self.auto_follow and self.count > 0 and self.following
             self.set_count(len(shown))
-            if keep is not None and keep in shown and shown.index(keep) != self.cursor:
-                self.select(shown.index(keep), notify=False)
+            if not follow and keep is not None and keep in shown and shown.index(keep) != self.cursor:
+                self.select(shown.index(keep), notify=False)      # a sub-association moved under its C-MOVE
         self.invalidate()
 
     @property

@@ -19,6 +19,7 @@ from ...capture.index import FrameIndex, MemoryFrames
 from ...field import ERROR, WARN
 from ...notice import Notice
 from ...pipeline import Analyzer, AssociationOpened, MessageSeen, PduSeen
+from .traffic import Traffic
 
 BATCH_SECONDS = 0.2
 KEEP_LIMIT = 64 << 10
@@ -174,6 +175,7 @@ class Session:
     last_ts: int = 0
     done: bool = False
     diagnosis: Diagnosis | None = None
+    traffic: Traffic = field(default_factory=Traffic)   # bytes over time, for the throughput plot
 
     def items_of(self, assoc) -> list[LadderItem]:
         return self.items.get(assoc.number, [])
@@ -211,6 +213,10 @@ class Loader:
         t = type(ev)
         if t is PduSeen:
             s.items.setdefault(ev.association.number, []).append(LadderItem(pdu=ev.pdu))
+            try:
+                s.traffic.pdu(ev.pdu, ev.association)
+            except (OverflowError, ValueError, TypeError, AttributeError):   # the plot is a help, never a stop
+                pass
         elif t is MessageSeen:
             s.items.setdefault(ev.association.number, []).append(
                 LadderItem(message=ev.message, exchange=ev.exchange))
@@ -267,6 +273,7 @@ class Loader:
         s = self.session
         if index is not None:
             index.add(frame)
+        s.traffic.frame(frame.number, frame.ts_ns)
         if writer is not None:
             writer.write(frame)
         for ev in self.analyzer.feed(frame):
