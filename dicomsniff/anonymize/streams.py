@@ -37,6 +37,15 @@ _HALF = 1 << 31
 STORE_RQ = 0x0001
 QUERY_COMMANDS = frozenset((0x0020, 0x8020, 0x0010, 0x8010, 0x0021, 0x8021))
 OLD, SPOOL, ZERO = 0, 1, 2       # piece kinds of a new stream
+MAX_INFLATED = 256 << 20         # a deflated data set that inflates past this is zeroed (deflate bombs)
+
+
+def _inflate(raw: bytes) -> bytes:
+    z = zlib.decompressobj(-15)
+    body = z.decompress(raw, MAX_INFLATED)
+    if z.unconsumed_tail:
+        raise DataSetError(f"deflated data set inflates past {MAX_INFLATED >> 20} MiB")
+    return body
 
 
 @dataclass
@@ -245,8 +254,9 @@ def collect(path, ports=frozenset()) -> Capture1:
     reasm = TcpReassembler(max_buffer_per_direction=64 << 20)
     flows: dict[tuple, tuple[int, int]] = {}
     file_pos = array("q", [0])
-    reader = open_capture(path)
+    reader = None
     try:
+        reader = open_capture(path)
         for frame in reader:
             n = frame.number
             cap.frames = n
@@ -280,7 +290,8 @@ def collect(path, ports=frozenset()) -> Capture1:
         cap.close()
         raise
     finally:
-        reader.close()
+        if reader is not None:
+            reader.close()
     for stream in cap.associations:
         if reasm.stream_key(stream) != analyzer.tcp.stream_key(stream):
             cap.close()
@@ -493,7 +504,7 @@ class DirectionRewriter:
         for ts in candidates:
             codec, deflated = codec_for(ts)
             try:
-                body = zlib.decompressobj(-15).decompress(raw) if deflated else raw
+                body = _inflate(raw) if deflated else raw
                 return codec, deflated, parse(body, codec)
             except zlib.error as e:
                 error = DataSetError(f"deflated data set does not inflate: {e}")
