@@ -522,7 +522,7 @@ def open_frames(pcap: Path):
     sys.path.insert(0, str(REPO))
     from dicomsniff.capture.reader import open_capture
     with open_capture(str(pcap)) as r:
-        yield from r.records()
+        yield from r
 
 
 def ensure_capture(spec: dict, cache: Path, skip_build: bool) -> dict | None:

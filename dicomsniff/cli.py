@@ -26,6 +26,24 @@ def _ports(values: tuple[int, ...]) -> set[int]:
     return set(values)
 
 
+def captures_argument(fn):
+    """CAPTURE...: one capture file (or '-'), or several files, a directory or a glob read as one capture."""
+    return click.argument("capture", nargs=-1, required=True, metavar="CAPTURE",
+                          type=click.Path(allow_dash=True), callback=_capture_set_arg)(fn)
+
+
+def _capture_set_arg(ctx, param, value):
+    """The CAPTURE arguments as read_events takes them (capture/captureset.py: input_arg)."""
+    if not value:
+        return value
+    from .capture.captureset import input_arg
+    try:
+        return input_arg(value)
+    except CaptureFormatError as e:
+        click.echo(f"dicomsniff: {safe_text(e)}", err=True)
+        sys.exit(2)
+
+
 def friendly_errors(fn):
     """No traceback reaches a user: known errors are one line, exit 2; others say how to report."""
     @functools.wraps(fn)
@@ -144,7 +162,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("capture", type=click.Path(allow_dash=True))
+@captures_argument
 @click.option("-V", "--verbose", is_flag=True, help="Print each PDU's whole field tree and each DIMSE message.")
 @port_option
 @friendly_errors
@@ -169,6 +187,8 @@ def collect(capture: str, an: Analyzer) -> list:
     """Run a whole capture; returns the capture-level notices (stream ones live in associations)."""
     from .reading import read_events
     from .notice import Notice
+    from .capture.captureset import input_arg
+    capture = input_arg([capture]) if isinstance(capture, str) else capture     # a directory or glob: a set
     path = sys.stdin.buffer if capture == "-" else capture
     return [ev for ev in read_events(path, an) if type(ev) is Notice and ev.where in ("capture", "tcp")]
 
@@ -181,7 +201,7 @@ def console_for(no_color: bool):
 
 
 @main.command()
-@click.argument("capture", type=click.Path(allow_dash=True))
+@captures_argument
 @click.option("--no-color", is_flag=True, help="Plain text even on a terminal.")
 @click.option("--max-exchanges", type=click.IntRange(1), default=1000, show_default=True,
               help="Exchanges listed per association; later ones are counted by outcome (bounds memory).")
@@ -205,7 +225,7 @@ def summary(capture: str, no_color: bool, max_exchanges: int, slow: float, idle:
 
 
 @main.command()
-@click.argument("capture", type=click.Path(allow_dash=True))
+@captures_argument
 @click.option("-o", "--output", "output", required=True, type=click.Path(allow_dash=True),
               help="JSON file to write ('-' for standard output).")
 @click.option("--jsonl", is_flag=True,
@@ -227,13 +247,14 @@ def export(capture: str, output: str, jsonl: bool, no_trees: bool, slow: float, 
     # PDUs are not kept, and each association is diagnosed and dropped when it ends; the exchanges kept
     # for its diagnosis are capped (later ones are counted by outcome). The document spools its records.
     an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_exchanges=STREAM_EXCHANGES, keep_limit=256 << 10)
-    with sigterm_interrupts(), output_file(output, [capture], binary=False) as out:
+    from .capture.captureset import input_files, input_name
+    with sigterm_interrupts(), output_file(output, input_files(capture), binary=False) as out:
         write = out.write
         if jsonl:
-            J.write_jsonl(read_events(path, an), lambda line: write(line + "\n"), capture, an,
+            J.write_jsonl(read_events(path, an), lambda line: write(line + "\n"), input_name(capture), an,
                           trees=not no_trees, slow_s=slow, idle_s=idle)
         else:
-            J.write_document_stream(read_events(path, an), write, capture, an, trees=not no_trees,
+            J.write_document_stream(read_events(path, an), write, input_name(capture), an, trees=not no_trees,
                                     slow_s=slow, idle_s=idle,      # spooled beside the output (not in a RAM /tmp)
                                     spool_dir=getattr(out, "folder", None))
 
@@ -298,6 +319,35 @@ def _open_live(interface: str, bpf: str | None, snaplen: int | None, write_path:
         raise
 
 
+def _ring_options(rotate: tuple[str, ...], keep: int | None, write_path: str | None) -> dict | None:
+    """--rotate/--keep checked before the capture starts: {"bytes": N, "seconds": S} or None."""
+    from .capture.pcapwriter import RotateError, parse_rotate
+    if not rotate:
+        if keep is not None:
+            raise click.UsageError("--keep goes with --rotate")
+        return None
+    if not write_path or write_path == "-":
+        raise click.UsageError("--rotate needs -w DIR (a directory, or DIR/NAME.pcap for NAME_NNNNN_... files)")
+    out: dict = {}
+    for text in rotate:
+        try:
+            kind, value = parse_rotate(text)
+        except RotateError as e:
+            raise click.BadParameter(str(e), param_hint="--rotate") from None
+        out[kind] = min(value, out.get(kind, value))
+    return out
+
+
+def _ring_writer(source, write_path: str, snaplen: int, ring: dict, keep: int | None):
+    from .capture.pcapwriter import RingWriter
+    try:
+        return RingWriter(write_path, source.linktype, snaplen, max_bytes=ring.get("bytes"),
+                          max_seconds=ring.get("seconds"), keep=keep)
+    except BaseException:
+        source.close()
+        raise
+
+
 STREAM_EXCHANGES = 200
       # exchanges (with their messages) an open association keeps for export --jsonl
 
@@ -312,10 +362,16 @@ STREAM_EXCHANGES = 200
 @click.option("--duration", type=click.FloatRange(0, min_open=True), default=None, help="Stop after this many seconds.")
 @click.option("-s", "--snaplen", type=click.IntRange(64, 262144), default=262144, show_default=True,
               help="Bytes kept of each packet.")
+@click.option("--rotate", "rotate", multiple=True, metavar="SIZE|DURATION",
+              help="With -w DIR: a ring buffer of files PREFIX_NNNNN_YYYYMMDDhhmmss.pcap, a new one when the current "
+                   "would pass SIZE (100MB, 1GiB) or is DURATION old (30s, 15min, 1h, 1d); repeatable (whichever first).")
+@click.option("--keep", type=click.IntRange(1), default=None, metavar="N",
+              help="With --rotate: keep the N newest complete files, delete older ones of this run.")
 @port_option
 @friendly_errors
 def capture(interface: str, bpf: str | None, write_path: str | None, jsonl: bool, count: int | None,
-            duration: float | None, snaplen: int, ports: tuple[int, ...]) -> None:
+            duration: float | None, snaplen: int, rotate: tuple[str, ...], keep: int | None,
+            ports: tuple[int, ...]) -> None:
     """Capture live traffic and print each association event and exchange as it happens.
 
     Ctrl-C (or SIGTERM) stops: the pcap is completed, open associations are
@@ -329,14 +385,17 @@ def capture(interface: str, bpf: str | None, write_path: str | None, jsonl: bool
         out.write(line + "\n")
         out.flush()
 
-    source, writer = _open_live(interface, bpf, snaplen, write_path)
+    ring = _ring_options(rotate, keep, write_path)
+    source, writer = _open_live(interface, bpf, snaplen, None if ring else write_path)
+    if ring:
+        writer = _ring_writer(source, write_path, snaplen, ring, keep)
     an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_limit=256 << 10)
     run_live(source, an, write, jsonl=jsonl, writer=writer, count=count, duration=duration,
              err=lambda line: click.echo(line, err=True))
 
 
 @main.command("export-objects")
-@click.argument("capture", type=click.Path(allow_dash=True))
+@captures_argument
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--all", "all_data_sets", is_flag=True,
               help="Also export identifiers (C-FIND/C-GET/C-MOVE), C-FIND responses and N-* data sets.")
@@ -365,6 +424,7 @@ def export_objects(capture: str, directory: str, all_data_sets: bool, associatio
     from .pipeline import Analyzer
     from .reading import read_events
     from .output import export_objects as X
+    from .capture.captureset import input_files
     options = X.ExportOptions(all_data_sets=all_data_sets, associations=frozenset(associations), aes=aes,
                               sop_classes=sop_classes, list_only=list_only, incomplete=incomplete, force=force)
     # Nothing kept per PDU or exchange: memory does not grow with the objects an association carries.
@@ -377,7 +437,7 @@ def export_objects(capture: str, directory: str, all_data_sets: bool, associatio
         with sigterm_interrupts():
             records = X.export_objects(read_events(path, an, reader_out=box), directory, options, say=err,
                                        reader_box=box, progress=sys.stderr.isatty(), forget=an.forget,
-                                       left_out=left_out, protect=(capture,))
+                                       left_out=left_out, protect=tuple(input_files(capture)))
     except OSError as e:
         if isinstance(e, (FileNotFoundError, IsADirectoryError, PermissionError)):
             raise
@@ -392,7 +452,7 @@ def export_objects(capture: str, directory: str, all_data_sets: bool, associatio
 
 
 @main.command()
-@click.argument("capture", required=False, type=click.Path(allow_dash=True))
+@click.argument("capture", nargs=-1, metavar="[CAPTURE]", type=click.Path(allow_dash=True))
 @threshold_options
 @click.option("--json", "as_json", is_flag=True, help="Findings as JSON (for tools) instead of text.")
 @click.option("--no-color", is_flag=True, help="Plain text even on a terminal.")
@@ -414,6 +474,7 @@ def diagnose(capture: str | None, slow: float, idle: float, as_json: bool, no_co
     from .pipeline import Analyzer
     from .ul.events import BRIEF_SPANS
     from .output.diagnose import diagnosis_json, exit_status, print_diagnosis, print_rules, rules_json
+    capture = (capture[0] if capture else None) if list_rules else _capture_set_arg(None, None, capture) or None
     if list_rules:
         if as_json:
             click.echo(json_text(rules_json(capture), indent=2))
@@ -424,11 +485,54 @@ def diagnose(capture: str | None, slow: float, idle: float, as_json: bool, no_co
         raise click.UsageError("Missing argument 'CAPTURE'.")
     an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_limit=256 << 10, data_span_limit=BRIEF_SPANS)
     _notices, findings = run_diagnosed(capture, an, slow=slow, idle=idle)
+    from .capture.captureset import input_name
     if as_json:
-        click.echo(json_text(diagnosis_json(capture, an.associations, findings, slow, idle), indent=2))
+        click.echo(json_text(diagnosis_json(input_name(capture), an.associations, findings, slow, idle), indent=2))
     else:
-        print_diagnosis(console_for(no_color), capture, an.associations, findings, slow, idle)
+        print_diagnosis(console_for(no_color), input_name(capture), an.associations, findings, slow, idle)
     sys.exit(exit_status(findings))
+
+
+@main.command()
+@captures_argument
+@click.option("-o", "--output", "output", required=True, type=click.Path(allow_dash=True),
+              help="HTML file to write ('-' for standard output).")
+@click.option("--max-associations", type=click.IntRange(1), default=200, show_default=True,
+              help="Associations drawn in detail (ladder, negotiation, sets); up to 100 more with errors.")
+@click.option("--max-arrows", type=click.IntRange(1), default=300, show_default=True,
+              help="Ladder arrows (PDUs and messages) drawn per association; the rest are counted.")
+@click.option("--max-sets", type=click.IntRange(0), default=60, show_default=True,
+              help="Messages per association whose command/data sets are included.")
+@threshold_options
+@port_option
+@friendly_errors
+def report(capture: str, output: str, max_associations: int, max_arrows: int, max_sets: int, slow: float,
+           idle: float, ports: tuple[int, ...]) -> None:
+    """One self-contained HTML page of CAPTURE for a support ticket (no network needed to view it).
+
+    Associations on a time axis, each one's ladder as an SVG sequence diagram,
+    the negotiation, the findings of `dicomsniff diagnose` with frames and hints,
+    response-time statistics and the command/data sets. Warns on stderr when the
+    capture carries patient data that was not anonymized (`dicomsniff anonymize`).
+    """
+    from .pipeline import Analyzer
+    from .reading import read_events
+    from .output.report import Limits, write_report
+    from .ul.events import BRIEF_SPANS
+    from .capture.captureset import input_files, input_name
+    path = sys.stdin.buffer if capture == "-" else capture
+    size = None
+    if capture != "-":
+        with contextlib.suppress(OSError):
+            size = sum(os.path.getsize(p) for p in input_files(capture))
+    an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_exchanges=STREAM_EXCHANGES, keep_limit=64 << 10,
+                  data_span_limit=BRIEF_SPANS)
+    limits = Limits(associations=max_associations, arrows=max_arrows, sets=max_sets)
+    with sigterm_interrupts(), output_file(output, input_files(capture), binary=False) as out:
+        patients = write_report(read_events(path, an), out.write, input_name(capture), an, slow_s=slow, idle_s=idle,
+                                limits=limits, spool_dir=getattr(out, "folder", None), capture_size=size)
+    if patients.warning:
+        click.echo(f"dicomsniff: warning: {safe_text(input_name(capture))}: {patients.warning}", err=True)
 
 
 @main.command()
@@ -465,7 +569,9 @@ def view(capture: str | None, live: bool, interface: str | None, bpf: str | None
     if interface or bpf or write_path:
         raise click.UsageError("-i, -f and -w go with --live")
     from .capture.reader import open_capture
-    reader = open_capture(capture)
+    from .capture.captureset import input_arg, open_capture_set
+    capture = input_arg([capture])          # a directory or a (quoted) glob: a capture set
+    reader = open_capture(capture) if isinstance(capture, str) else open_capture_set(capture)
     app = ViewerApp(capture, reader=reader, ports=ports, slow_s=slow, idle_s=idle)
     app.run()
     if app.error:
@@ -528,6 +634,141 @@ def diff(a: str, b: str, as_json: bool, show_all: bool, no_color: bool, ports: t
     else:
         print_diff(console_for(no_color), a, b, pairs, notes, show_all)
     sys.exit(1 if any(p.differences for p in pairs) or len(aa) != len(bb) else 0)
+
+
+@main.command()
+@click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...", type=click.Path())
+@click.option("-o", "--output", "output", required=True, type=click.Path(file_okay=False),
+              help="Folder of the Parquet tables (created; rerun on it to add new files).")
+@click.option("--workers", type=click.IntRange(0), default=None,
+              help="Dask worker processes of the local cluster (default: all cores; 0: no Dask, in this process).")
+@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None,
+              help="Index on this Dask distributed cluster instead of a local one.")
+@click.option("--max-group", "max_group", type=click.IntRange(1), default=2000, show_default=True, metavar="MB",
+              help="Files sharing streams are decoded together up to this size; beyond, a group starts anew.")
+@click.option("--schema", "show_schema", is_flag=True, help="Print the tables' schema and exit.")
+@threshold_options
+@port_option
+@friendly_errors
+def tables(captures: tuple[str, ...], output: str, workers: int | None, scheduler: str | None, max_group: int,
+           show_schema: bool, slow: float, idle: float, ports: tuple[int, ...]) -> None:
+    """Index captures (files, directories, globs) into Parquet tables, incrementally (docs/tables.md).
+
+    Tables: associations, contexts, messages, findings, objects, files; partitioned by date. Files already
+    indexed (same content hash) are skipped; associations cut at the end of the last file are completed
+    when the next file arrives.
+    """
+    from .tables.build import TablesError, build
+    if show_schema:
+        from .tables.schema import schema_text
+        click.echo(schema_text(), nl=False)
+        return
+    try:
+        rep = build(captures, output, workers=workers, scheduler=scheduler, ports=tuple(ports), slow_s=slow,
+                    idle_s=idle, max_group_bytes=max_group * 1_000_000)
+    except TablesError as e:
+        click.echo(f"dicomsniff: {safe_text(e)}", err=True)
+        sys.exit(2)
+    for err in rep.errors:
+        click.echo(f"dicomsniff: {safe_text(err)} (skipped)", err=True)
+    rows = ", ".join(f"{n} {t}" for t, n in rep.rows.items() if t != "files")
+    mb = rep.bytes_indexed / 1e6
+    click.echo(f"{rep.files_new} new file(s) of {rep.files_seen} ({rep.files_skipped} already indexed); "
+               f"{rep.groups_written} group(s) written ({rep.groups_reopened} reopened"
+               f"{f', {rep.groups_replaced} replaced' if rep.groups_replaced else ''}){': ' + rows if rows else ''}; "
+               f"{mb:.1f} MB in {rep.seconds:.1f} s"
+               f"{f' on {rep.workers} Dask worker(s)' if rep.workers else ''} -> {safe_text(output)}")
+    sys.exit(1 if rep.errors else 0)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.argument("sql", required=False)
+@click.option("--named", type=click.Choice(["failures-by-ae", "latency-by-scp", "aborts", "slow-responses",
+                                            "busiest-hours"]), default=None, help="A shipped query.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--slow", type=click.FloatRange(0), default=5.0, show_default=True,
+              help="slow-responses: answered after this many seconds or more.")
+@click.option("--list", "list_named", is_flag=True, help="List the named queries and their SQL.")
+@friendly_errors
+def query(directory: str, sql: str | None, named: str | None, fmt: str, slow: float, list_named: bool) -> None:
+    """Run SQL (DuckDB, embedded) over the tables in DIRECTORY: views associations, contexts, messages,
+    findings, objects, files."""
+    from .tables.build import MISSING, TablesError, require
+    try:
+        require()
+    except TablesError:
+        click.echo(f"dicomsniff: {MISSING}", err=True)
+        sys.exit(2)
+    from .tables import query as Q
+    if list_named:
+        for name, (what, text, _) in Q.NAMED.items():
+            click.echo(f"{name}: {what}\n{chr(10).join('    ' + x.strip() for x in text.strip().splitlines())}\n")
+        return
+    if (sql is None) == (named is None):
+        click.echo("dicomsniff: query: give either SQL or --named NAME (see 'dicomsniff query --help')", err=True)
+        sys.exit(2)
+    try:
+        cols, rows = Q.run(directory, sql, named=named, params={"slow": slow})
+    except Q.QueryError as e:
+        click.echo(f"dicomsniff: {safe_text(e)}", err=True)
+        sys.exit(2)
+    click.echo(Q.render(cols, rows, fmt, terminal=sys.stdout.isatty()), nl=False)
+
+
+@main.command()
+@click.argument("capture", type=click.Path(dir_okay=False))
+@click.argument("output", type=click.Path(dir_okay=False, allow_dash=False))
+@click.option("--profile", type=click.Choice(["basic", "retain-uids", "retain-dates"]), default="basic",
+              show_default=True, help="PS3.15 Annex E: the Basic Profile, or it with the Retain UIDs or the"
+                                      " Retain Longitudinal Temporal Information (Full Dates) option.")
+@click.option("--keep-pixels", is_flag=True, help="Keep Pixel Data (by default: zeros of the same length).")
+@click.option("--map", "map_path", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Write the original -> replacement table (JSON) to FILE: for the hospital to keep, never to send.")
+@click.option("--ips", is_flag=True, help="Also replace IP and MAC addresses, consistently.")
+@click.option("--seed", default=None, metavar="TEXT",
+              help="Derive replacements from TEXT instead of a random secret (reproducible output; anyone who"
+                   " knows TEXT can test guesses of original UIDs against the output).")
+@port_option
+@friendly_errors
+def anonymize(capture: str, output: str, profile: str, keep_pixels: bool, map_path: str | None, ips: bool,
+              seed: str | None, ports: tuple[int, ...]) -> None:
+    """Write OUTPUT: CAPTURE with the DICOM de-identified (PS3.15 Annex E) and still analyzable.
+
+    Data sets and command sets in P-DATA get the profile; UIDs, names and IDs are replaced consistently
+    across the capture, dates shifted by one offset. PDV/PDU lengths, TCP sequence numbers, IP lengths and
+    checksums are rewritten, timing, ports, flags and gaps kept; OUTPUT has the format of CAPTURE (pcap
+    or pcapng). What cannot be decoded is zeroed and listed.
+    """
+    import hashlib
+    from .anonymize import Options, anonymize as run, describe
+    from .safeio import refuse_same_file
+    refuse_same_file([capture], output)
+    if map_path is not None:
+        refuse_same_file([capture, output], map_path)
+    options = Options(profile=profile, keep_pixels=keep_pixels)
+    if seed is not None:
+        options.secret = hashlib.sha256(seed.encode()).digest()
+    report_ = run(capture, output, options, ports=_ports(ports), ips=ips, map_path=map_path)
+    for line in describe(report_, capture, output):
+        click.echo(line, err=True)
+
+
+def _tls_keylog_option(ctx, param, value) -> None:
+    """--tls-keylog FILE (repeatable): NSS key logs every analyzer of this run decrypts TLS with (issue 15)."""
+    if value:
+        from .tls.keylog import configure
+        configure(value)
+
+
+# --tls-keylog on every command (issue 15): added to each command, so no command's signature changes.
+for _cmd in list(main.commands.values()):
+    if not any(p.name == "tls_keylog" for p in _cmd.params):
+        _cmd.params.append(click.Option(
+            ["--tls-keylog", "tls_keylog"], multiple=True, expose_value=False, callback=_tls_keylog_option,
+            type=click.Path(exists=True, dir_okay=False, readable=True), metavar="FILE",
+            help="Decrypt DICOM over TLS with this NSS key log (SSLKEYLOGFILE; repeatable). Without it:"
+                 " $SSLKEYLOGFILE, and secrets embedded in a pcapng."))
 
 
 if __name__ == "__main__":

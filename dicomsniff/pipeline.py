@@ -23,6 +23,7 @@ from .ul.detect import classify_stream_start, plausible_pdu_header
 from .ul.events import MAX_SPANS, PduEvent, PdvChunk, PdvLoss
 from .ul.pdus import ASSOCIATE_AC, AssociateRQ, Pdv
 from .ul.framer import LOOKAHEAD, PDATA, PduFramer
+from .tls.tables import looks_like_tls_hello
 
 # A P-DATA-TF's length, then its first PDV's length, context and control header (PS3.8 §9.3.5).
 _PDATA_HEAD = struct.Struct(">IIBB").unpack_from
@@ -110,7 +111,7 @@ class Analyzer:
 
     def __init__(self, *, ports: set[int] | frozenset[int] = frozenset(), keep_pdus: bool = True,
                  stream_data: bool = False, decode_data: bool = True, keep_limit: int = 1 << 20,
-                 keep_exchanges: int | None = None, data_span_limit: int = MAX_SPANS):
+                 keep_exchanges: int | None = None, data_span_limit: int = MAX_SPANS, tls_keylog=None):
         self.ports = set(ports)
         self.keep_pdus = keep_pdus
         self.stream_data = stream_data
@@ -129,6 +130,11 @@ class Analyzer:
         self.frames = 0
         self.first_ts: int | None = None
         self.last_ts = 0
+        # TLS hook (issue 15): TLS streams by stream index; the key log (None: --tls-keylog/SSLKEYLOGFILE, read
+        # when the first TLS stream appears); the reader's pcapng Decryption Secrets (set by whoever reads).
+        self.tls: dict = {}
+        self.tls_keylog = tls_keylog
+        self.tls_secrets: list | None = None
 
     # -- public ---------------------------------------------------------------
 
@@ -385,7 +391,13 @@ class Analyzer:
 
     # -- TCP events -----------------------------------------------------------
 
-    def _tcp_event(self, ev, out: list) -> None:
+    def _tcp_event(self, ev, out: list, plain: bool = False) -> None:
+        if self.tls and not plain:      # TLS hook (issue 15): a TLS stream's bytes become decrypted bytes
+            conn = self.tls.get(getattr(ev, "stream", None))
+            if conn is not None:
+                for pev in conn.events(ev):
+                    self._tcp_event(pev, out, True)
+                return
         if type(ev) is StreamData:
             d = self.dicom.get(ev.stream)
             if d is not None:
@@ -478,6 +490,10 @@ class Analyzer:
                 undecided = True
                 continue
             head = self._prefix(p, direction, 1024)
+            hello = looks_like_tls_hello(head)
+            if hello:                   # TLS hook (issue 15): a ClientHello/ServerHello makes a TLS stream
+                self._start_tls(stream, p, key, direction if hello == 1 else 1 - direction, out)
+                return
             kind = classify_stream_start(head)
             if kind == "associate":
                 verdict = (direction, False)
@@ -507,6 +523,19 @@ class Analyzer:
         del self.pending[stream]
         self._start(stream, p, key, client_dir, resync, out)
 
+    def _start_tls(self, stream: int, p: _Pending, key, client_dir: int, out: list) -> None:
+        """TLS hook (issue 15): the stream's bytes go through a TlsConnection; its plaintext is framed as DICOM."""
+        from .tls.keylog import default_keylog
+        from .tls.record import TlsConnection
+
+        if self.tls_keylog is None:
+            self.tls_keylog = default_keylog()
+        self.tls_keylog.take_secrets(self.tls_secrets)
+        conn = TlsConnection(stream, client_dir, self.tls_keylog)
+        self.tls[stream] = conn
+        del self.pending[stream]
+        self._start(stream, p, key, client_dir, False, out, tls=conn.info)
+
     def _guess_client(self, key, p: _Pending) -> int:
         if p.opened.handshake_seen:
             return 0
@@ -517,7 +546,7 @@ class Analyzer:
                 return 0
         return 0 if key.a_port > key.b_port else 1
 
-    def _start(self, stream: int, p: _Pending, key, client_dir: int, resync: bool, out: list) -> None:
+    def _start(self, stream: int, p: _Pending, key, client_dir: int, resync: bool, out: list, tls=None) -> None:
         a = Endpoint(key.a_ip, key.a_port)
         b = Endpoint(key.b_ip, key.b_port)
         client, server = (a, b) if client_dir == 0 else (b, a)
@@ -525,6 +554,8 @@ class Analyzer:
         assoc = Association(self.count, stream, client, server, client_dir,
                             handshake_seen=p.opened.handshake_seen, keep_pdus=self.keep_pdus,
                             keep_exchanges=self.keep_exchanges)
+        if tls is not None:             # TLS hook (issue 15)
+            assoc.tls = tls
         self.associations.append(assoc)
         framers = [PduFramer(stream, 0), PduFramer(stream, 1)]
         framers[0].other, framers[1].other = framers[1], framers[0]
@@ -539,8 +570,9 @@ class Analyzer:
                                      data_span_limit=self.data_span_limit)
         d = self.dicom[stream] = _Dicom(assoc, framers, assembler)
         framers[0].dicom = framers[1].dicom = d
-        for direction, f in enumerate(framers):
-            self.tcp.set_lane(stream, direction, f)
+        if tls is None:     # the fast path reads TCP payload as DICOM: never for a TLS stream's ciphertext
+            for direction, f in enumerate(framers):
+                self.tcp.set_lane(stream, direction, f)
         out.append(AssociationOpened(assoc))
         for ev in p.events:
             self._tcp_event(ev, out)
@@ -653,6 +685,8 @@ class Analyzer:
             out.extend(h)
             h.clear()
         out.extend(held)
+        if self.tls and stream in self.tls:         # TLS hook (issue 15): times of an encrypted association
+            self.tls.pop(stream).finish(d.assoc)
         d.assoc.close(how, ts)
         out.append(AssociationClosed(d.assoc))
         del self.dicom[stream]

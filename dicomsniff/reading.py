@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from .capture.captureset import CaptureSet, open_capture_set
 from .capture.reader import CaptureFormatError, open_capture
 from .pipeline import Analyzer
 
@@ -16,9 +17,12 @@ def read_events(path, analyzer: Analyzer, *, reader_out: list | None = None) -> 
     Raises CaptureFormatError (before yielding anything) when the file is no capture.
     ``reader_out``, if given, receives the open reader (for progress: ``bytes_read``/``size``).
     """
-    reader = open_capture(path)
+    # A list or tuple of paths (or an open CaptureSet) is a capture set, read as one capture.
+    reader = (path if isinstance(path, CaptureSet) else open_capture_set(path)
+              if isinstance(path, (list, tuple)) else open_capture(path))
     if reader_out is not None:
         reader_out.append(reader)
+    analyzer.tls_secrets = getattr(reader, "secrets", None)    # TLS hook (issue 15): pcapng Decryption Secrets
     try:
         seen = 0
         feed = analyzer.feed_record

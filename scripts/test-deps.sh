@@ -28,6 +28,15 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# The HTML report's browser test (tests/test_report_browser.py): Debian's chromium, run headless. Not fatal
+# where it cannot be installed (Ubuntu ships it only as a snap): that test is then skipped, saying why.
+if ! command -v chromium >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "Installing Debian package: chromium"
+  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null; } \
+    || echo "chromium could not be installed: tests/test_report_browser.py will be skipped"
+fi
+
 # The tests run in the project's own virtual environment (.venv), as the README's first command does:
 # Debian and Ubuntu refuse `pip install` into the system Python (PEP 668, externally-managed-environment).
 if [ ! -x .venv/bin/python ]; then
@@ -42,3 +51,12 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+
+# The Spark SQL example of docs/tables.md (tests/test_tables_spark.py): PySpark (the spark extra) needs a
+# Java runtime. Not fatal: that test is skipped, saying why, where Java cannot be installed.
+if ! command -v java >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "Installing Debian package: default-jre-headless"
+  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq default-jre-headless >/dev/null; } \
+    || echo "Java could not be installed: tests/test_tables_spark.py will be skipped"
+fi

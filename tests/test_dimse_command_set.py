@@ -53,7 +53,7 @@ def test_c_find_rq_from_pynetdicom():
     t = cs.tree
     assert t.key == "dicom.command" and t.label == "Command Set: C-FIND-RQ" and t.display == "MessageID=7"
     assert t.find("CommandField").display == "C-FIND-RQ (0x0020)"
-    assert t.find("CommandField").label == "(0000,0100) Command Field"
+    assert t.find("CommandField").label == "(0000,0100) US [2] CommandField"
     assert t.find("Priority").display == "LOW (0x0002)"
     assert t.find("AffectedSOPClassUID").display == \
         "1.2.840.10008.5.1.4.31 (Modality Worklist Information Model - FIND)"
@@ -249,40 +249,40 @@ def test_store_rsp_every_field_exact():
     assert rows(cs.tree) == [
         (0, "dicom.command", "Command Set: C-STORE-RSP", 0x8001, f"MessageIDBeingRespondedTo=7, Status={a700}",
          0, 132, []),
-        (1, "CommandGroupLength", "(0000,0000) Command Group Length", 120, "120", 0, 12, []),
-        (2, "dicom.tag", "Tag", (0, 0), "(0000,0000)", 0, 4, []),
+        (1, "CommandGroupLength", "(0000,0000) UL [4] CommandGroupLength", 120, "120", 0, 12, []),
+        (2, "dicom.tag", "Tag", (0, 0), "(0000,0000) Command Group Length", 0, 4, []),
         (2, "dicom.tag.vl", "Length", 4, "4", 4, 4, []),
         (2, "dicom.tag.value.32u", "Value", 120, "120", 8, 4, []),
-        (1, "AffectedSOPClassUID", "(0000,0002) Affected SOP Class UID", CT, ct, 12, 34, []),
-        (2, "dicom.tag", "Tag", (0, 2), "(0000,0002)", 12, 4, []),
+        (1, "AffectedSOPClassUID", "(0000,0002) UI [26] AffectedSOPClassUID", CT, ct, 12, 34, []),
+        (2, "dicom.tag", "Tag", (0, 2), "(0000,0002) Affected SOP Class UID", 12, 4, []),
         (2, "dicom.tag.vl", "Length", 26, "26", 16, 4, []),
         (2, "dicom.tag.value.uid", "Value", CT, ct, 20, 26, []),
-        (1, "CommandField", "(0000,0100) Command Field", 0x8001, "C-STORE-RSP (0x8001)", 46, 10, []),
-        (2, "dicom.tag", "Tag", (0, 0x0100), "(0000,0100)", 46, 4, []),
+        (1, "CommandField", "(0000,0100) US [2] CommandField", 0x8001, "C-STORE-RSP (0x8001)", 46, 10, []),
+        (2, "dicom.tag", "Tag", (0, 0x0100), "(0000,0100) Command Field", 46, 4, []),
         (2, "dicom.tag.vl", "Length", 2, "2", 50, 4, []),
         (2, "dicom.tag.value.16u", "Value", 0x8001, "C-STORE-RSP (0x8001)", 54, 2, []),
-        (1, "MessageIDBeingRespondedTo", "(0000,0120) Message ID Being Responded To", 7, "7", 56, 10, []),
-        (2, "dicom.tag", "Tag", (0, 0x0120), "(0000,0120)", 56, 4, []),
+        (1, "MessageIDBeingRespondedTo", "(0000,0120) US [2] MessageIDBeingRespondedTo", 7, "7", 56, 10, []),
+        (2, "dicom.tag", "Tag", (0, 0x0120), "(0000,0120) Message ID Being Responded To", 56, 4, []),
         (2, "dicom.tag.vl", "Length", 2, "2", 60, 4, []),
         (2, "dicom.tag.value.16u", "Value", 7, "7", 64, 2, []),
-        (1, "CommandDataSetType", "(0000,0800) Command Data Set Type", 0x0101, "0x0101 (no data set)", 66, 10, []),
-        (2, "dicom.tag", "Tag", (0, 0x0800), "(0000,0800)", 66, 4, []),
+        (1, "CommandDataSetType", "(0000,0800) US [2] CommandDataSetType", 0x0101, "0x0101 (no data set)", 66, 10, []),
+        (2, "dicom.tag", "Tag", (0, 0x0800), "(0000,0800) Command Data Set Type", 66, 4, []),
         (2, "dicom.tag.vl", "Length", 2, "2", 70, 4, []),
         (2, "dicom.tag.value.16u", "Value", 0x0101, "0x0101 (no data set)", 74, 2, []),
-        (1, "Status", "(0000,0900) Status", 0xA700, a700, 76, 10, []),
-        (2, "dicom.tag", "Tag", (0, 0x0900), "(0000,0900)", 76, 4, []),
+        (1, "Status", "(0000,0900) US [2] Status", 0xA700, a700, 76, 10, []),
+        (2, "dicom.tag", "Tag", (0, 0x0900), "(0000,0900) Status", 76, 4, []),
         (2, "dicom.tag.vl", "Length", 2, "2", 80, 4, []),
         (2, "dicom.tag.value.16u", "Value", 0xA700, a700, 84, 2, []),
-        (1, "OffendingElement", "(0000,0901) Offending Element", (0x0010, 0x0020), "(0010,0020)", 86, 12, []),
-        (2, "dicom.tag", "Tag", (0, 0x0901), "(0000,0901)", 86, 4, []),
+        (1, "OffendingElement", "(0000,0901) AT [4] OffendingElement", (0x0010, 0x0020), "(0010,0020)", 86, 12, []),
+        (2, "dicom.tag", "Tag", (0, 0x0901), "(0000,0901) Offending Element", 86, 4, []),
         (2, "dicom.tag.vl", "Length", 4, "4", 90, 4, []),
         (2, "dicom.tag.value.byte", "Value", (0x0010, 0x0020), "(0010,0020)", 94, 4, []),
-        (1, "ErrorComment", "(0000,0902) Error Comment", "disk full", "disk full", 98, 18, []),
-        (2, "dicom.tag", "Tag", (0, 0x0902), "(0000,0902)", 98, 4, []),
+        (1, "ErrorComment", "(0000,0902) LO [10] ErrorComment", "disk full", "disk full", 98, 18, []),
+        (2, "dicom.tag", "Tag", (0, 0x0902), "(0000,0902) Error Comment", 98, 4, []),
         (2, "dicom.tag.vl", "Length", 10, "10", 102, 4, []),
         (2, "dicom.tag.value.str", "Value", "disk full", "disk full", 106, 10, []),
-        (1, "AffectedSOPInstanceUID", "(0000,1000) Affected SOP Instance UID", "1.2.3.4", "1.2.3.4", 116, 16, []),
-        (2, "dicom.tag", "Tag", (0, 0x1000), "(0000,1000)", 116, 4, []),
+        (1, "AffectedSOPInstanceUID", "(0000,1000) UI [8] AffectedSOPInstanceUID", "1.2.3.4", "1.2.3.4", 116, 16, []),
+        (2, "dicom.tag", "Tag", (0, 0x1000), "(0000,1000) Affected SOP Instance UID", 116, 4, []),
         (2, "dicom.tag.vl", "Length", 8, "8", 120, 4, []),
         (2, "dicom.tag.value.uid", "Value", "1.2.3.4", "1.2.3.4", 124, 8, []),
     ]
@@ -394,6 +394,10 @@ def test_value_keys_for_signed_and_unsigned_and_byte_vrs():
         ("Unknown (0008,0202)", b"xy", "78 79", "dicom.tag.value.byte"),
     ]
     assert [f.label for f in t.children] == [
+        "(0018,9219) SS [2] TagAngleSecondAxis", "(0018,6020) SL [4] ReferencePixelX0",
+        "(0028,0106) US [2] SmallestImagePixelValue", "(0028,1201) OW [3] RedPaletteColorLookupTableData",
+        "(7FE0,0010) OB [17] PixelData", "(0008,0202) OB [2] Unknown"]
+    assert [f.children[0].display for f in t.children] == [
         "(0018,9219) Tag Angle Second Axis", "(0018,6020) Reference Pixel X0",
         "(0028,0106) Smallest Image Pixel Value", "(0028,1201) Red Palette Color Lookup Table Data",
         "(7FE0,0010) Pixel Data", "(0008,0202) Retired-blank"]
@@ -480,7 +484,8 @@ def test_unknown_tag_value_is_exactly_its_bytes_when_not_last():
     cs = decode_command_set(data)
     assert cs.elements["Unknown (0000,7777)"] == b"abc" and cs.command_field == 0x0030
     f = cs.tree.children[0]
-    assert (f.label, f.value, f.display, f.length) == ("(0000,7777) Unknown", b"abc", "61 62 63", 11)
+    assert (f.label, f.value, f.display, f.length) == ("(0000,7777) UN [3] Unknown", b"abc", "61 62 63", 11)
+    assert f.children[0].display == "(0000,7777) Unknown"
     assert cs.json["00007777"] == {"vr": "UN", "InlineBinary": "YWJj"}
 
 

@@ -75,9 +75,28 @@ def test_round_trip(ts, implicit, little):
     t = info.tree
     assert t.key == "dicom.dataset"
     pid = t.find("PatientID")
-    assert pid.label == "(0010,0020) Patient ID" and pid.display == "ID\\2"
+    # one row as DICOM tools print it (tag, VR, length, keyword), the value as its display
+    assert pid.label == "(0010,0020) LO [4] PatientID" and pid.display == "ID\\2"
     assert data[pid.offset:pid.offset + 4] == (b"\x10\x00\x20\x00" if little else b"\x00\x10\x00\x20")
-    assert t.find("Private (0009,1001)").label == "(0009,1001) Private tag data [ACME]"
+    # its header and value bytes as children that tile it (the hex pane highlights each)
+    subs = [(c.key, c.label, c.display, c.offset - pid.offset, c.length) for c in pid.children]
+    head = [("dicom.tag", "Tag", "(0010,0020) Patient ID", 0, 4)]
+    head += [("dicom.tag.vl", "Length", "4", 4, 4)] if implicit else [("dicom.tag.vr", "VR", "LO", 4, 2),
+                                                                       ("dicom.tag.vl", "Length", "4", 6, 2)]
+    assert subs == head + [("dicom.tag.value.str", "Value", "ID\\2", 8, 4)]
+    priv = t.find("Private (0009,1001)")
+    assert priv.label.startswith("(0009,1001) ") and priv.label.endswith(" [14] PrivateTagData [ACME]")
+    assert priv.children[0].display == "(0009,1001) Private tag data [ACME]"
+    seq = t.find("ProcedureCodeSequence")
+    assert seq.label.startswith("(0008,1032) SQ [") and seq.display == "2 items"
+    assert [c.key for c in seq.children][:2] == ["dicom.tag", "dicom.tag.vl" if implicit else "dicom.tag.vr"]
+    for _, f in t.walk():                       # every element's children tile it, header first
+        if f.children and f.children[0].key == "dicom.tag":
+            pos = f.offset
+            for c in f.children:
+                assert c.offset == pos, (f.label, c.label)
+                pos = c.end
+            assert pos == f.end, f.label
     assert [c.label for c in t.find("ProcedureCodeSequence").children if c.key == "dicom.item"] == ["Item 1", "Item 2"]
     top = [c for c in t.children]
     assert top[0].offset == 0 and top[-1].end == len(data)

@@ -47,6 +47,8 @@ def _extra_captures() -> dict[str, dict]:
                   "tshark_ul_only_ours": info.get("tshark_ul_only_ours", [])}
            for name, info in _MANIFEST_DOC.get("peer_incomplete_captures", {}).items()}
     known |= {info["file"] for info in out.values()}
+    # DICOM over TLS: checked against tshark with their key logs in tests/test_tls_tshark.py (issue 15)
+    known |= {info["file"] for info in _MANIFEST_DOC.get("tls_captures", {}).values()}
     for path in sorted(CAPTURES.glob("*.pcap")):
         if path.name in known:
             continue

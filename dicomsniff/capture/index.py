@@ -24,6 +24,10 @@ class FrameIndex:
         self.path = path
         self.offsets = array("Q")
         self.lengths = array("I")
+        # A capture set (capture/captureset.py's CaptureList, read through the CaptureSet it opened):
+        # each frame's file too, as its position in the set's ``paths``.
+        self._members = array("I") if isinstance(path, list) else None
+        self._f_path = None
         self._f = None
         self._lock = threading.Lock()
         self._cache: OrderedDict[int, bytes] = OrderedDict()
@@ -35,10 +39,14 @@ class FrameIndex:
             while len(self.offsets) < n - 1:
                 self.offsets.append(0)
                 self.lengths.append(0)
+                if self._members is not None:
+                    self._members.append(0)
             if len(self.offsets) >= n:
                 return
         self.offsets.append(frame.file_offset or 0)
         self.lengths.append(len(frame.data))
+        if self._members is not None:
+            self._members.append(getattr(getattr(self.path, "opened", None), "current_rank", 0))
 
     def add_record(self, number: int, offset: int, length: int) -> None:
         """Record a frame from a raw record (``CaptureReader.records``): no Frame needed."""
@@ -46,10 +54,14 @@ class FrameIndex:
             while len(self.offsets) < number - 1:
                 self.offsets.append(0)
                 self.lengths.append(0)
+                if self._members is not None:
+                    self._members.append(0)
             if len(self.offsets) >= number:
                 return
         self.offsets.append(offset)
         self.lengths.append(length)
+        if self._members is not None:
+            self._members.append(getattr(getattr(self.path, "opened", None), "current_rank", 0))
 
     def __len__(self) -> int:
         return len(self.offsets)
@@ -64,11 +76,18 @@ class FrameIndex:
                 self._cache.move_to_end(number)
                 return hit
             try:
+                path = self.path
+                if self._members is not None:
+                    path = self.path.opened.paths[self._members[number - 1]]
+                if self._f is not None and self._f_path != path:
+                    self._f.close()
+                    self._f = None
                 if self._f is None:
-                    self._f = open(self.path, "rb")
+                    self._f = open(path, "rb")
+                    self._f_path = path
                 self._f.seek(self.offsets[number - 1])
                 data = self._f.read(self.lengths[number - 1])
-            except (OSError, ValueError):
+            except (OSError, ValueError, AttributeError, IndexError):
                 return None
             self._cache[number] = data
             if len(self._cache) > 64:

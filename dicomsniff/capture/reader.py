@@ -49,6 +49,8 @@ BOM_LE, BOM_BE = b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"
 
 # pcapng block types (draft-ietf-opsawg-pcapng §4, §11.1).
 B_IDB, B_PB, B_SPB, B_NRB, B_ISB, B_EPB = 1, 2, 3, 4, 5, 6
+B_DSB = 0x0000000A
+DSB_TLS_KEYLOG = 0x544C534B        # "TLSK": NSS key log text (issue 15)
 BLOCK_NAMES = {
     PCAPNG_SHB: "Section Header", B_IDB: "Interface Description", B_PB: "Packet (obsolete)",
     B_SPB: "Simple Packet", B_NRB: "Name Resolution", B_ISB: "Interface Statistics",
@@ -142,6 +144,8 @@ class CaptureReader:
         self._first_cut = 0
         self._snaplen = 0
         self._unknown_blocks: set[int] = set()
+        # TLS key log text from pcapng Decryption Secrets Blocks (type "TLSK"), in file order (issue 15).
+        self.secrets: list[bytes] = []
         self._raw = self._start()
         self._gen = self._frames()
 
@@ -400,6 +404,8 @@ class CaptureReader:
                 else:
                     if btype == B_IDB:
                         ifaces.append(self._idb(buf, pos, blen, endian, len(ifaces)))
+                    elif btype == B_DSB:
+                        self._dsb(buf, pos, blen, endian)
                     elif btype not in BLOCK_NAMES and btype not in self._unknown_blocks:
                         self._unknown_blocks.add(btype)
                         self._note(NOTE, "pcapng-unknown-block",
@@ -423,6 +429,14 @@ class CaptureReader:
             self.frames = number
             self._cut += cut
             self._end_notes()
+
+    def _dsb(self, buf: bytes, pos: int, blen: int, endian: str) -> None:
+        """A Decryption Secrets Block: keep TLS key log secrets ("TLSK"), bounded (pcapng §4.7)."""
+        if blen < 20:
+            return
+        stype, slen = struct.unpack_from(endian + "II", buf, pos + 8)
+        if stype == DSB_TLS_KEYLOG and slen <= blen - 20 and sum(map(len, self.secrets)) + slen <= MAX_RECORD:
+            self.secrets.append(bytes(buf[pos + 16:pos + 16 + slen]))
 
     def _odd_time(self, number: int, ts: int, iface: int) -> None:
         """Once per interface: a timestamp no calendar can show (a wild if_tsoffset/if_tsresol or stamp)."""

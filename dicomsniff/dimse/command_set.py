@@ -124,7 +124,8 @@ def _display_value(vr: str, value: Any) -> str:
     return text if len(text) <= MAX_TEXT_DISPLAY else text[:MAX_TEXT_DISPLAY] + "…"
 
 
-def _value_key(vr: str) -> str:
+def value_key(vr: str) -> str:
+    """Wireshark's key for an element's Value bytes (``dicom.tag.value.16u``, ``.uid``, ``.str``, …)."""
     if vr in ("US", "SS"):
         return "dicom.tag.value.16u" if vr == "US" else "dicom.tag.value.16s"
     if vr in ("UL", "SL"):
@@ -327,10 +328,12 @@ def _decode_tree(buf: bytes) -> Field:
             vr, keyword, name = entry
             vr = vr.split(" or ")[0] if vr else "UN"
             keyword = keyword or f"Unknown {_tag_text(group, elem)}"
-        label = f"{_tag_text(group, elem)} {name}"
+        label = f"{_tag_text(group, elem)} {name}"           # how findings name it
         avail = end - pos - 8
-        f = Field(keyword, label, None, "", pos, 8 + min(vl, avail))
-        f.children.append(Field("dicom.tag", "Tag", (group, elem), _tag_text(group, elem), pos, 4))
+        size = "u/l" if vl == 0xFFFFFFFF else str(vl)
+        word = "Unknown" if keyword.startswith("Unknown (") else keyword
+        f = Field(keyword, f"{_tag_text(group, elem)} {vr} [{size}] {word}", None, "", pos, 8 + min(vl, avail))
+        f.children.append(Field("dicom.tag", "Tag", (group, elem), label, pos, 4))
         f.children.append(Field("dicom.tag.vl", "Length", vl, str(vl), pos + 4, 4))
         root.add(f)
         if vl > avail:
@@ -343,7 +346,7 @@ def _decode_tree(buf: bytes) -> Field:
         value = _convert(vr, raw)
         f.value = value
         f.display = _display_value(vr, value)
-        f.children.append(Field(_value_key(vr), "Value", value, f.display, pos + 8, vl))
+        f.children.append(Field(value_key(vr), "Value", value, f.display, pos + 8, vl))
         if group != 0x0000:
             f.findings.append(Finding(WARN, "command-not-group-0000",
                                       f"{label}: element of group {group:04X} in a command set (PS3.7 §6.3.1)"))

@@ -36,6 +36,7 @@ from typing import Any, Callable
 from ..field import ERROR, NOTE, WARN, Field, Finding
 from ..textsafe import safe_text
 from ..uids import pydicom_table
+from .command_set import value_key
 
 # pydicom is imported by _pydicom(), on the first data set decoded, not with this module: its
 # import costs ~0.1 s of start-up (pixel handlers, numpy) that commands reading no data set skip.
@@ -113,30 +114,58 @@ def _public(tag: int) -> tuple[str, str, str] | None:
     return vr, keyword, name
 
 
-def _describe(tag: int, creator: str | None) -> tuple[str, str, str | None]:
-    """(key, label, dictionary VR or None) of a tag; private tags keyed "Private (gggg,eeee)"."""
+def _describe(tag: int, creator: str | None) -> tuple[str, str, str | None, str]:
+    """(key, name, dictionary VR or None, keyword) of a tag; private tags keyed "Private (gggg,eeee)".
+
+    ``name`` is the tag and the dictionary's name (``(0010,0010) Patient's Name``), as findings quote
+    it; ``keyword`` is what the element's row shows after tag, VR and length (``PatientName``).
+    """
     group, elem = tag >> 16, tag & 0xFFFF
     text = f"({group:04X},{elem:04X})"
     if group & 1:
         if elem == 0:
-            return f"Private {text}", f"{text} Private Group Length", "UL"
+            return f"Private {text}", f"{text} Private Group Length", "UL", "PrivateGroupLength"
         if 0x10 <= elem <= 0xFF:
-            return f"Private {text}", f"{text} Private Creator", "LO"
+            return f"Private {text}", f"{text} Private Creator", "LO", "PrivateCreator"
         vr = None
         if creator:
             try:
                 vr = private_dictionary_VR(tag, creator)
             except Exception:
                 vr = None
-        label = f"{text} Private tag data" + (f" [{safe_text(creator)[:64]}]" if creator else "")
-        return f"Private {text}", label, vr
+        owner = f" [{safe_text(creator)[:64]}]" if creator else ""
+        return f"Private {text}", f"{text} Private tag data{owner}", vr, f"PrivateTagData{owner}"
     entry = _public(tag)
     if entry is None:
         if elem == 0:
-            return f"GroupLength {text}", f"{text} Group Length", "UL"
-        return f"Unknown {text}", f"{text} Unknown", None
+            return f"GroupLength {text}", f"{text} Group Length", "UL", "GroupLength"
+        return f"Unknown {text}", f"{text} Unknown", None, "Unknown"
     vr, keyword, name = entry
-    return keyword or f"Unknown {text}", f"{text} {name}", vr
+    return keyword or f"Unknown {text}", f"{text} {name}", vr, keyword or "Unknown"
+
+
+def element_label(tag: int, vr: str, length: int, keyword: str) -> str:
+    """An element's row as DICOM tools print it: ``(0010,0010) PN [8] PatientName`` (``[u/l]``: undefined)."""
+    size = "u/l" if length == UNDEFINED else str(length)
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X}) {vr} [{size}] {keyword}"
+
+
+def _header_fields(f: Field, pos: int, tag: int, explicit_vr: str | None, vl: int, hdr: int, name: str) -> None:
+    """The element's header bytes as children (PS3.5 §7.1): Tag, VR and Reserved (explicit), Length."""
+    group, elem = tag >> 16, tag & 0xFFFF
+    f.add(Field("dicom.tag", "Tag", (group, elem), name, pos, 4))
+    if explicit_vr is not None:
+        f.add(Field("dicom.tag.vr", "VR", explicit_vr, explicit_vr, pos + 4, 2))
+        if hdr == 12:
+            f.add(Field("dicom.tag.vr.reserved", "Reserved", 0, "2 bytes", pos + 6, 2))
+    size = 4 if hdr == 12 or explicit_vr is None else 2
+    shown = "undefined (0xFFFFFFFF)" if vl == UNDEFINED else str(vl)
+    f.add(Field("dicom.tag.vl", "Length", vl, shown, pos + hdr - size, size))
+
+
+def _name_of(f: Field) -> str:
+    """The tag and dictionary name of an element field (its Tag child), for messages."""
+    return f.children[0].display if f.children and f.children[0].key == "dicom.tag" else f.label
 
 
 def _json_friendly(v: Any) -> Any:
@@ -242,12 +271,14 @@ class _Walker:
                 self.root.findings.append(Finding(WARN, "dataset-too-many-elements",
                                                   f"more than {MAX_ELEMENTS} elements: decoding stopped"))
                 raise _Stop
-            key, label, dict_vr = _describe(tag, creators.get((tag >> 16, (tag >> 8) & 0xFF)))
+            key, label, dict_vr, keyword = _describe(tag, creators.get((tag >> 16, (tag >> 8) & 0xFF)))
+            explicit_vr = vr
             if vr is None:
                 vr = (dict_vr or "UN").split(" or ")[0]
                 if vr == "UN" and vl == UNDEFINED:
                     vr = "SQ"                                    # PS3.5 §6.2.2: UN of undefined length is a sequence
-            f = Field(key, label, None, "", pos, hdr)
+            f = Field(key, element_label(tag, vr, vl, keyword), None, "", pos, hdr)
+            _header_fields(f, pos, tag, explicit_vr, vl, hdr, label)
             parent.add(f)
             if tag < last:
                 f.findings.append(Finding(WARN, "dataset-element-order",
@@ -279,6 +310,7 @@ class _Walker:
                 continue
             if (vr in BULK_VRS and vl > BULK_THRESHOLD) or tag == PIXEL_DATA:
                 self.add_bulk(ds, tag, vr, f, vs, vl)
+                f.add(Field(value_key(vr), "Value", None, f.display, vs, max(0, min(vl, self.avail - vs))))
                 if vs + vl > self.avail:
                     f.length = self.avail - pos                   # the field covers the bytes we have
                     self.past_prefix(vs + vl, f"{label} value cut short")
@@ -290,6 +322,7 @@ class _Walker:
             raw = RawDataElement(BaseTag(tag), None if implicit else vr, vl, self.buf[vs:vs + vl], vs,
                                  implicit, little)
             self.convert(ds, raw, f, label)
+            f.add(Field(value_key(vr), "Value", f.value, f.display, vs, vl))
             if tag >> 16 & 1 and 0x10 <= (tag & 0xFFFF) <= 0xFF and isinstance(f.value, str):
                 creators[(tag >> 16, tag & 0xFF)] = f.value
             if tag == 0x00080005:
@@ -351,7 +384,7 @@ class _Walker:
                     pos += 8
                     break
                 if itag != ITEM:
-                    self.fail(f, pos, f"expected an Item in {f.label}, found ({itag >> 16:04X},{itag & 0xFFFF:04X})")
+                    self.fail(f, pos, f"expected an Item in {_name_of(f)}, found ({itag >> 16:04X},{itag & 0xFFFF:04X})")
                 item = Field("dicom.item", f"Item {len(items) + 1}", None, "", pos, 8)
                 f.add(item)
                 ids = Dataset()

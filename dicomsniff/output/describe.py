@@ -121,12 +121,60 @@ def _status_text(ex: Exchange) -> str:
 
 
 def association_title(a: Association) -> str:
+    tls = getattr(a, "tls", None)
+    if tls is not None and a.calling_ae is None and a.called_ae is None:
+        return f"TLS{' ' + safe_text(tls.sni) if tls.sni else ''}"
     return f"{safe_text(a.calling_ae or '?')} → {safe_text(a.called_ae or '?')}"
 
 
 def outcome_text(a: Association) -> str:
+    tls = getattr(a, "tls", None)
+    if tls is not None and not tls.decrypted:
+        return safe_text(tls.status_text())      # "TLS 1.3, encrypted — give --tls-keylog", a failed handshake
     if a.outcome == "rejected":
-        return f"rejected ({a.reject_text()})"
-    if a.outcome == "aborted":
-        return f"aborted by {a.abort_by} ({a.abort_text()})"
-    return a.outcome
+        text = f"rejected ({a.reject_text()})"
+    elif a.outcome == "aborted":
+        text = f"aborted by {a.abort_by} ({a.abort_text()})"
+    else:
+        text = a.outcome
+    return f"{text} ({tls.version_text}, decrypted)" if tls is not None else text
+
+
+def tls_lines(a: Association, t0: int = 0) -> list[str]:
+    """The TLS facts of an association (issue 15): version and suite, offers, SNI, certificates, alerts, records."""
+    from ..tls.tables import suite_name, version_name
+
+    tls = getattr(a, "tls", None)
+    if tls is None:
+        return []
+    out = [f"TLS: {safe_text(tls.status_text())}; {tls.version_text}, {tls.suite_text}"
+           + (f", SNI {safe_text(tls.sni)}" if tls.sni else "")
+           + (", HelloRetryRequest" if tls.hrr else "") + (", encrypt-then-MAC" if tls.encrypt_then_mac else "")
+           + (f", {tls.key_updates} key update(s)" if tls.key_updates else "")]
+    if tls.offered_versions:
+        out.append("  client offered " + ", ".join(version_name(v) for v in tls.offered_versions)
+                   + f"; {len(tls.offered_suites)} cipher suites: "
+                   + ", ".join(suite_name(s) for s in tls.offered_suites[:6])
+                   + (" …" if len(tls.offered_suites) > 6 else ""))
+    for c in tls.certificates:
+        if c.error:
+            out.append(f"  certificate from {c.sender} (frame {c.frame}): {c.error}")
+            continue
+        nb = c.not_before.strftime("%Y-%m-%d") if c.not_before else "?"
+        na = c.not_after.strftime("%Y-%m-%d") if c.not_after else "?"
+        out.append(f"  certificate from {c.sender} (frame {c.frame}): {safe_text(c.subject)}, issuer"
+                   f" {safe_text(c.issuer)}, valid {nb} to {na}, {c.key}")
+    if tls.client_cert_requested:
+        out.append("  the server asked for a client certificate")
+    for x in tls.alerts:
+        out.append(f"  alert from {x.sender} (frame {x.frame}): {x.text}"
+                   + (" (encrypted)" if x.encrypted and x.description is not None else ""))
+    for side, d in (("client", a.client_dir), ("server", 1 - a.client_dir)):
+        t = tls.tally[d]
+        if t.records:
+            span = (f", {(t.first_ts - t0) / 1e9:.6f}–{(t.last_ts - t0) / 1e9:.6f} s" if t0 and t.first_ts else "")
+            out.append(f"  {side} sent {t.records} records, {t.bytes} B ({t.app_records} application data,"
+                       f" {t.app_bytes} B){span}")
+    for side, frame, why in tls.decrypt_errors:
+        out.append(f"  {side}: record at frame {frame} did not decrypt: {why}")
+    return out

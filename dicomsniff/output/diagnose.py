@@ -26,6 +26,12 @@ NOTICE_HINTS = {
     "timestamp-out-of-range": "the tool that wrote the capture gave a time no clock gives (an interface's "
                               "if_tsoffset or if_tsresol, or the packet's own stamp): check the capture host's "
                               "clock and that tool",
+    "capture-set-duplicate-file": "the same file was named twice (a file and a glob or directory holding it, or a "
+                                  "link): it was read once",
+    "capture-set-duplicate-frames": "two files hold the same packets (an overlapping split, or a copy): each packet "
+                                    "was read once; check which files belong to the set",
+    "capture-set-unreadable": "the file was deleted or replaced while the set was read (a ring buffer's --keep "
+                              "removing its oldest file?): read the set again, or copy the files first",
 }
 
 

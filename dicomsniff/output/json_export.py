@@ -174,6 +174,7 @@ def association_json(a: Association, *, t0: int = 0, trees: bool = True, finding
         "messages": [message_json(a, m, exchange_of.get(id(m)), t0=t0) for m in a.messages],
         "pdus": [pdu_json(a, p, trees=trees) for p in a.pdus],
         "findings": [f.to_json() for f in (a.findings if findings is None else findings)],
+        "tls": a.tls.to_json() if getattr(a, "tls", None) is not None else None,     # issue 15
     }
 
 

@@ -7,14 +7,20 @@ Text lines read like a conversation log::
     08:46:44.494  #1 C-ECHO-RQ #1 Verification SOP Class → Success in 1 ms
     08:46:44.495  #1 released after 4 ms: 1 exchange, 0 objects
 
-With ``jsonl`` every line is a ``{"record": "live", "event": ...}`` object,
-except closed associations, which are the export's ``association`` records
-(``output/json_export.association_json``), so a live run and an export of
-the same traffic can be compared record by record.
+With ``jsonl`` every line is one JSON record, written and flushed as soon as
+what it describes is complete: ``{"record": "live", "event": ...}`` for the
+conversation events above; the export's ``message`` records (with their
+``association`` number) as each DIMSE message completes; the export's
+``association`` record when an association ends, followed by one ``finding``
+record per diagnosis finding of it (``dicomsniff diagnose``'s, rules across
+associations at the end); ``file`` records when a ring-buffer file is complete
+(``capture --rotate``); ``notice`` records; ``header`` first and ``end`` last.
+A live run and an export of the same traffic can be compared record by record.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -25,10 +31,14 @@ from ..notice import Notice
 from ..pipeline import AssociationClosed, AssociationOpened, MessageSeen, PduSeen
 from ..textsafe import safe_text
 from ..timefmt import clock_time
+from ..ul.events import BRIEF_SPANS
 from ..ul.pdus import ASSOCIATE_AC, ASSOCIATE_RJ, ASSOCIATE_RQ
 from . import json_export as J
 from .describe import association_title, exchange_line, outcome_text
 from .text import duration_text, iso_time
+
+
+DIGESTS_KEPT = 10_000      # association digests kept for the rules across associations (C-MOVE, per object)
 
 
 def clock(ts_ns: int) -> str:
@@ -39,13 +49,20 @@ def clock(ts_ns: int) -> str:
 class LiveReporter:
     """Turns analyzer events into lines passed to ``write`` (text or JSON lines)."""
 
-    def __init__(self, write: Callable[[str], None], *, jsonl: bool = False, trees: bool = False):
+    def __init__(self, write: Callable[[str], None], *, jsonl: bool = False, trees: bool = False,
+                 slow_s: float = 5.0, idle_s: float = 10.0):
         self.write = write
         self.jsonl = jsonl
         self.trees = trees
         self.associations = 0
         self.closed = 0
         self.exchanges = 0
+        self.findings = 0
+        self.diag = None
+        if jsonl:
+            from ..model.diagnosis import Diagnoser, PduWatch
+            self.watch = PduWatch()
+            self.diag = Diagnoser(slow_s=slow_s, idle_s=idle_s, watch=self.watch)
 
     # -- events -------------------------------------------------------------------------
 
@@ -53,8 +70,12 @@ class LiveReporter:
         """Report one analyzer event if it is worth a line; never raises on odd input."""
         t = type(ev)
         if t is PduSeen:
+            if self.diag is not None:
+                self.watch.event(ev)
             self._pdu(ev.association, ev.pdu)
         elif t is MessageSeen:
+            if self.jsonl:
+                self._message_record(ev)
             self._message(ev)
         elif t is AssociationOpened:
             self.associations += 1
@@ -94,6 +115,19 @@ class LiveReporter:
             self._live("association-rejected", a, pdu.ts_ns, f"rejected: {safe_text(a.reject_text() or '')}",
                        reason=a.reject_text())
 
+    def _message_record(self, ev: MessageSeen) -> None:
+        """The export's ``message`` record, as the message completes."""
+        a, msg = ev.association, ev.message
+        self.write(J.jsonl_record("message", {"association": a.number,
+                                              **J.message_json(a, msg, ev.exchange, t0=0)}))
+        if msg.data_spans is not None:
+            msg.data_spans.trim(BRIEF_SPANS)        # written: the diagnosis needs only the first frames
+
+    def _findings(self, findings: list) -> None:
+        for f in findings:
+            self.findings += 1
+            self.write(J.jsonl_record("finding", f.to_json()))
+
     def _message(self, ev: MessageSeen) -> None:
         a, msg, ex = ev.association, ev.message, ev.exchange
         if ex is None:
@@ -114,7 +148,11 @@ class LiveReporter:
     def _closed(self, a: Association) -> None:
         self.closed += 1
         if self.jsonl:
-            self.write(J.jsonl_record("association", J.association_json(a, trees=self.trees)))
+            findings = self.diag.association(a, forget=True)
+            del self.diag.digests[:-DIGESTS_KEPT]       # bounded over days: cross-association rules look back this far
+            self.write(J.jsonl_record("association", {**J.association_json(a, trees=self.trees, findings=findings),
+                                                      "exchange_outcomes": J.outcome_counts(a)}))
+            self._findings(findings)
             return
         n_ex = len(a.exchanges)
         counts = f"{n_ex} exchange{'s' if n_ex != 1 else ''}, {a.objects} object{'s' if a.objects != 1 else ''}"
@@ -146,6 +184,31 @@ class LiveReporter:
                    f"! the kernel dropped {new} packet(s) ({dropped} so far): decoding may show gaps",
                    dropped_by_kernel=dropped, new=new)
 
+    def file_done(self, path: str, frames: int, size: int, deleted: list) -> None:
+        """A ring-buffer file is complete (renamed into place); ``deleted``: files removed by --keep."""
+        if self.jsonl:
+            self.write(J.jsonl_record("file", {"path": safe_text(path), "frames": frames, "bytes": size,
+                                               "deleted": [safe_text(d) for d in deleted]}))
+            return
+        text = f"saved {safe_text(path)} ({frames} packet{'s' if frames != 1 else ''}, {size} bytes)"
+        if deleted:
+            text += f"; deleted {', '.join(safe_text(os.path.basename(d)) for d in deleted)} (--keep)"
+        self.write(text)
+
+    def write_error(self, text: str) -> None:
+        """Saving failed (e.g. a full disk); the capture and its decoding go on."""
+        if self.jsonl:
+            self.write(J.jsonl_record("notice", {"where": "capture", "severity": "error",
+                                                 "code": "capture-write-error", "message": safe_text(text),
+                                                 "frame": 0}))
+        else:
+            self.write(f"! {safe_text(text)}")
+
+    def finish(self) -> None:
+        """The rules across associations (jsonl), once the capture has stopped."""
+        if self.diag is not None:
+            self._findings(self.diag.finish())
+
     def start(self, what: str) -> None:
         if self.jsonl:
             self.write(J.jsonl_record("header", J.header_json(what)))
@@ -157,7 +220,8 @@ class LiveReporter:
         if self.jsonl:
             self.write(J.jsonl_record("end", {"frames": packets, "dropped_by_kernel": dropped,
                                               "associations": self.associations,
-                                              "exchanges": self.exchanges, "saved": saved}))
+                                              "exchanges": self.exchanges, "findings": self.findings,
+                                              "saved": saved}))
             return
         text = (f"{packets} packet{'s' if packets != 1 else ''} captured, {dropped} dropped by the kernel, "
                 f"{self.associations} association{'s' if self.associations != 1 else ''}, "
@@ -169,7 +233,7 @@ class LiveReporter:
 
 def run_live(source, analyzer, write: Callable[[str], None], *, jsonl: bool = False, writer=None,
              count: int | None = None, duration: float | None = None,
-             err: Callable[[str], None] | None = None) -> LiveReporter:
+             err: Callable[[str], None] | None = None, slow_s: float = 5.0, idle_s: float = 10.0) -> LiveReporter:
     """Run a live source through ``analyzer`` until Ctrl-C, SIGTERM, ``count`` or ``duration``.
 
     Each frame is saved (``writer``), analysed and reported as it arrives;
@@ -178,7 +242,11 @@ def run_live(source, analyzer, write: Callable[[str], None], *, jsonl: bool = Fa
     last line gives the totals. Signals are restored on return.
     """
     stop = threading.Event()
-    reporter = LiveReporter(write, jsonl=jsonl)
+    reporter = LiveReporter(write, jsonl=jsonl, slow_s=slow_s, idle_s=idle_s)
+    if hasattr(writer, "on_file"):             # a ring buffer (capture --rotate) says when a file is complete
+        writer.on_file = reporter.file_done
+        writer.on_error = reporter.write_error
+    ring = hasattr(writer, "tick")
     previous = {}
 
     def on_signal(signum, _frame) -> None:
@@ -225,7 +293,9 @@ def run_live(source, analyzer, write: Callable[[str], None], *, jsonl: bool = Fa
             if now >= next_check:
                 next_check = now + 1.0
                 check_drops()
-                if writer is not None and frame is None:
+                if ring:
+                    writer.tick()               # completes a file that is old enough (--rotate DURATION)
+                elif writer is not None and frame is None:
                     writer.flush()
             if deadline is not None and now >= deadline:
                 break
@@ -241,6 +311,7 @@ def run_live(source, analyzer, write: Callable[[str], None], *, jsonl: bool = Fa
         for n in getattr(source, "notices", []):
             report(n)
         emit(analyzer.finish())
+        reporter.finish()
         check_drops()
         reporter.end(packets, dropped, getattr(writer, "path", None) and str(writer.path))
     return reporter

@@ -9,7 +9,7 @@ from rich.text import Text
 from ..model.association import Association
 from ..textsafe import safe_text
 from ..uids import uid_name
-from .describe import association_title, context_line, exchange_line, outcome_text
+from .describe import association_title, context_line, exchange_line, outcome_text, tls_lines
 from .diagnose import finding_line
 from .text import duration_text, rel_time, size_text
 
@@ -61,6 +61,7 @@ def association_detail(a: Association, t0: int, findings: list | None = None) ->
                       f" {a.pdu_count} PDUs, {a.message_count} messages, {a.objects} objects,"
                       f" {size_text(a.bytes[a.client_dir])} from client, {size_text(a.bytes[1 - a.client_dir])}"
                       f" from server" + (f", {size_text(int(a.throughput))}/s" if a.throughput else "")))
+    lines.extend(Text("  " + x) for x in tls_lines(a, t0))     # DICOM over TLS (issue 15)
     for label, assoc_rq in (("client", a.rq), ("server", a.ac)):
         if assoc_rq is None:
             continue

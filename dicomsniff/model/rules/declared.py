@@ -42,6 +42,21 @@ _d("small-capture-buffer", WARN, "capture", "the live capture buffer is small: t
    "socket buffer size", "capture", False)
 _d("ip-fragment", NOTE, "capture", "IP fragments are not reassembled: their payload is skipped", "IP header",
    "capture", False)
+# capture sets (capture/captureset.py) and ring buffers (capture --rotate)
+_d("capture-set-order", NOTE, "info", "the files of a capture set were not given in time order: read by time",
+   "first timestamp of each file", "capture", False)
+_d("capture-set-skipped", NOTE, "info", "a file in a directory or glob is no capture: left out of the set",
+   "file magic number", "capture", False)
+_d("capture-set-overlap", NOTE, "info", "files of a capture set overlap in time: merged by time, as mergecap does",
+   "file time ranges", "capture", False)
+_d("capture-set-duplicate-file", WARN, "input", "the same file was given twice in a capture set: read once",
+   "device and inode", "capture", False)
+_d("capture-set-duplicate-frames", WARN, "input", "frames present in two files of a set (same time, same bytes):"
+   " read once", "frame timestamp and bytes", "capture", False)
+_d("capture-set-unreadable", WARN, "input", "a file of a capture set vanished or changed after the set was opened:"
+   " left out", "open/read error", "capture", False)
+_d("capture-write-error", ERROR, "input", "a ring-buffer file could not be written (e.g. a full disk): packets"
+   " not saved, decoding went on", "write error", "capture", False)
 
 # -- TCP --------------------------------------------------------------------------
 _d("tcp-gap", WARN, "capture", "bytes of a TCP stream are missing from the capture (kept as a fact, shown as"

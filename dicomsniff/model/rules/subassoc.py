@@ -93,13 +93,14 @@ class Digest:
 @rule(code="move-sub-association-missing", severity=WARN, group="capture", scope="capture",
       summary="a C-MOVE reports sub-operations but its sub-association is not in the capture",
       evidence="C-MOVE-RSP sub-operation counts, associations in the capture", test="tests/test_model_diagnosis.py")
-def sub_associations(assocs: list[Digest], opts: Options) -> list[Finding]:
+def sub_associations(assocs: list[Digest], opts: Options, links: list | None = None) -> list[Finding]:
     """Link each C-MOVE to the C-STORE association its SCP opened to the move destination (PS3.4 §C.4.2).
 
     Candidates: an association from the C-MOVE's called AE to its Move Destination, opened between
     1 s before the request and its final response. A candidate whose C-STOREs carry a Move Originator
     (AE, Message ID) must name this C-MOVE; every such match is linked (an SCP may open one per SOP class),
-    and only without one the first association by AE titles and time.
+    and only without one the first association by AE titles and time. ``links``, when given, receives
+    one (association number, C-MOVE message ID, [sub-association numbers]) per linked C-MOVE (the viewer's tree).
     """
     out: list[Finding] = []
     used: set[int] = set()
@@ -128,6 +129,8 @@ def sub_associations(assocs: list[Digest], opts: Options) -> list[Finding]:
             label = f"C-MOVE #{mv.message_id}"
             if subs:
                 used.update(b.number for b in subs)
+                if links is not None:
+                    links.append((a.number, mv.message_id, [b.number for b in subs]))
                 where = " and ".join(f"#{b.number} ({safe_text(b.calling or '?')} → {safe_text(b.called or '?')},"
                                      f" {b.stores} C-STORE, {b.outcome})" for b in subs)
                 out.append(Finding(NOTE, "move-sub-association",

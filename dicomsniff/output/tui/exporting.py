@@ -21,8 +21,59 @@ from ...textsafe import safe_text
 from ..export_objects import INCOMPLETE, PARTIAL_WRITTEN, WRITTEN, ExportOptions, export_objects
 
 
+MAX_TRIES = 1000
+_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+
+
+def export_stem(kind: str, a) -> str:
+    """``dicomsniff-KIND-N-frames-FIRST-LAST``: the association number and its frame range, nothing from the wire."""
+    first, last = a.first_frame or 0, max(a.last_frame or 0, a.first_frame or 0)
+    return f"dicomsniff-{kind}-{a.number}-frames-{first}-{last}"
+
+
+def _candidates(base: Path, stem: str, ext: str):
+    yield base / f"{stem}{ext}"
+    for n in range(2, MAX_TRIES + 1):
+        yield base / f"{stem}-{n}{ext}"
+
+
+def create_file(base: str | os.PathLike, stem: str, ext: str, data: bytes) -> Path:
+    """Write ``data`` to ``base/STEM.EXT``, else ``STEM-2.EXT``, ``STEM-3.EXT``…: the first name that is free.
+
+    Created exclusively and never through a symbolic link (as :mod:`dicomsniff.safeio` does), so an
+    existing file is never replaced, nor a name taken by someone else at the same moment. Raises OSError.
+    """
+    for path in _candidates(Path(base), stem, ext):
+        try:
+            fd = os.open(path, _FLAGS, 0o644)
+        except FileExistsError:
+            continue
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+        except BaseException:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            raise
+        return path
+    raise FileExistsError(f"{Path(base) / stem}{ext}: no free name up to -{MAX_TRIES}")
+
+
+def create_directory(base: str | os.PathLike, stem: str) -> Path:
+    """Make ``base/STEM``, else ``STEM-2``, ``STEM-3``…: the first name that is free (mkdir is exclusive)."""
+    for path in _candidates(Path(base), stem, ""):
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"{Path(base) / stem}: no free name up to -{MAX_TRIES}")
+
+
 def fresh_directory(base: str | os.PathLike, number: int) -> Path:
-    """``base/dicomsniff-objects-N``, or ``…-N-2``, ``…-N-3`` if that exists already."""
+    """``base/dicomsniff-objects-N``, or ``…-N-2``, ``…-N-3`` if that exists already (not created)."""
     base = Path(base)
     candidate = base / f"dicomsniff-objects-{number}"
     n = 1

@@ -59,6 +59,25 @@ class LineList(ScrollView, can_focus=True):
         self.width_hint = 200
         self.header = header
         self._cache: dict[int, Text] = {}
+        self._layout: tuple[int, list] | None = None      # (width, columns.layout(...)) for column lists
+
+    columns: tuple | None = None        # subclasses with prioritised columns: a tuple of columns.Column
+
+    def layout(self) -> list:
+        """The columns that fit the pane's width now (columns.layout), recomputed when the width changes."""
+        from .columns import layout
+        width = max(1, self.scrollable_content_region.width)
+        if self._layout is None or self._layout[0] != width:
+            self._layout = (width, layout(self.columns or (), width))
+            self._cache.clear()
+        return self._layout[1]
+
+    def header_text(self) -> Text:
+        """The header line: the kept columns' titles, or the fixed ``header`` string."""
+        if self.columns:
+            from .columns import header
+            return header(self.layout())
+        return Text(self.header or "", style="bold underline", no_wrap=True)
 
     # -- subclass hooks --------------------------------------------------------------------
 
@@ -70,7 +89,7 @@ class LineList(ScrollView, can_focus=True):
 
     @property
     def header_lines(self) -> int:
-        return 1 if self.header else 0
+        return 1 if (self.header or self.columns) else 0
 
     def set_count(self, count: int, *, follow: bool | None = None) -> None:
         """Set the number of rows; follow the newest if the cursor was on the last row."""
@@ -137,9 +156,10 @@ class LineList(ScrollView, can_focus=True):
         scroll_x, scroll_y = self.scroll_offset
         width = self.scrollable_content_region.width
         base = self.rich_style
+        if self.columns:
+            self.layout()                # a new width drops the cached rows
         if self.header_lines and y == 0:
-            text = Text(self.header, style="bold underline", no_wrap=True)
-            return self._strip(text, scroll_x, width, base)
+            return self._strip(self.header_text(), scroll_x, width, base)
         row = scroll_y + y - self.header_lines
         if row < 0 or row >= self.count:
             return Strip.blank(width, base)

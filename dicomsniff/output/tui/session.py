@@ -19,6 +19,7 @@ from ...capture.index import FrameIndex, MemoryFrames
 from ...field import ERROR, WARN
 from ...notice import Notice
 from ...pipeline import Analyzer, AssociationOpened, MessageSeen, PduSeen
+from .traffic import Traffic
 
 BATCH_SECONDS = 0.2
 KEEP_LIMIT = 64 << 10
@@ -80,6 +81,16 @@ class Diagnosis:
     final: bool = False
     error: str | None = None
     numbers: set = field(default_factory=set)
+    notes: dict = field(default_factory=dict)         # association number -> notes (and less) count
+    parent: dict = field(default_factory=dict)        # sub-association number -> (its C-MOVE's association, msg ID)
+    children: dict = field(default_factory=dict)      # association number -> sub-associations of its C-MOVEs
+    links: list = field(default_factory=list)         # (association, C-MOVE message ID, [sub-associations])
+
+    def totals(self) -> tuple[int, int, int]:
+        """(errors, warnings, notes) over the whole capture, grouped lines as ``diagnose`` prints them."""
+        err = sum(1 for f in self.findings if f.severity == ERROR)
+        warn = sum(1 for f in self.findings if f.severity == WARN)
+        return err, warn, len(self.findings) - err - warn
 
     def of(self, number: int) -> list:
         return self.by_association.get(number, [])
@@ -111,6 +122,7 @@ def diagnose_session(associations: list, notices: list, *, slow_s: float = 5.0, 
     for f in found:
         d.by_association.setdefault(f.association, []).append(f)
         if f.severity not in (ERROR, WARN):
+            d.notes[f.association] = d.notes.get(f.association, 0) + 1
             continue
         err, warn = d.counts.get(f.association, (0, 0))
         d.counts[f.association] = (err + (f.severity == ERROR), warn + (f.severity == WARN))
@@ -119,6 +131,18 @@ def diagnose_session(associations: list, notices: list, *, slow_s: float = 5.0, 
             if m.get(frame) != ERROR:
                 m[frame] = f.severity
     d.marked = {n: (sorted(m), m) for n, m in marks.items()}
+    try:
+        from ...model.rules.base import Options
+        from ...model.rules.subassoc import Digest, sub_associations
+        links: list = []
+        sub_associations([Digest.of(a) for a in assocs], Options(slow_s, idle_s), links)
+        d.links = links
+        for parent, move_id, subs in links:
+            for b in subs:
+                d.parent[b] = (parent, move_id)
+                d.children.setdefault(parent, []).append(b)
+    except Exception:               # the tree is a convenience: without links the list stays flat
+        d.parent, d.children, d.links = {}, {}, []
     d.elapsed = time.monotonic() - t0
     return d
 
@@ -151,6 +175,7 @@ class Session:
     last_ts: int = 0
     done: bool = False
     diagnosis: Diagnosis | None = None
+    traffic: Traffic = field(default_factory=Traffic)   # bytes over time, for the throughput plot
 
     def items_of(self, assoc) -> list[LadderItem]:
         return self.items.get(assoc.number, [])
@@ -188,6 +213,10 @@ class Loader:
         t = type(ev)
         if t is PduSeen:
             s.items.setdefault(ev.association.number, []).append(LadderItem(pdu=ev.pdu))
+            try:
+                s.traffic.pdu(ev.pdu, ev.association)
+            except (OverflowError, ValueError, TypeError, AttributeError):   # the plot is a help, never a stop
+                pass
         elif t is MessageSeen:
             s.items.setdefault(ev.association.number, []).append(
                 LadderItem(message=ev.message, exchange=ev.exchange))
@@ -244,6 +273,7 @@ class Loader:
         s = self.session
         if index is not None:
             index.add(frame)
+        s.traffic.frame(frame.number, frame.ts_ns)
         if writer is not None:
             writer.write(frame)
         for ev in self.analyzer.feed(frame):
@@ -258,10 +288,12 @@ class Loader:
         index = s.frames
         seen = 0
         error = None
-        feed, event, add = self.analyzer.feed_record, self._event, index.add_record
+        self.analyzer.tls_secrets = getattr(reader, "secrets", None)   # TLS hook (issue 15): pcapng secrets
+        feed, event, add, traffic = self.analyzer.feed_record, self._event, index.add_record, s.traffic.frame
         try:
             for rec in reader.records():     # the analyzer's fast path: no Frame per record
                 add(rec[0], rec[7], rec[5] - rec[4])
+                traffic(rec[0], rec[1])
                 evs = feed(rec)
                 if evs:
                     for ev in evs:

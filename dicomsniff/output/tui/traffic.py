@@ -1,0 +1,93 @@
+"""DICOM bytes over time, per association and direction: what the throughput plot (``i``) draws.
+
+The loader records, as frames are read, each frame's timestamp (8 bytes a frame) and,
+for each PDU, where its bytes came from (one record per span: time, length,
+association and direction; 16 bytes). :meth:`Traffic.series` bins them into
+intervals on demand. Bytes count where they were captured (each frame's own
+time), not when the PDU they belong to completed. Pure Python, no Textual.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+NICE = (1, 2, 5)
+_LO, _HI = -(1 << 63), (1 << 63) - 1
+
+
+def _clamp(ts: int) -> int:
+    """A timestamp that fits the arrays (a pcapng interface's wild if_tsoffset can exceed 64 bits)."""
+    return _LO if ts < _LO else _HI if ts > _HI else ts
+
+
+def nice_interval(span_ns: int, bins: int = 100) -> int:
+    """The smallest of 1, 2, 5 × 10^k nanoseconds (at least 1 ms) that cuts ``span_ns`` into ≤ ``bins`` bins."""
+    target = max(1, span_ns // max(1, bins))
+    step = 1_000_000
+    while True:
+        for m in NICE:
+            if step * m >= target:
+                return step * m
+        step *= 10
+
+
+class Traffic:
+    """Compact records of DICOM bytes: per frame its time, per PDU span (time, bytes, association, direction)."""
+
+    def __init__(self):
+        self.frame_ts = array("q")          # frame number - 1 -> timestamp (ns)
+        self.ts = array("q")                # per span: timestamp of the frame that carried it
+        self.nbytes = array("I")            # per span: bytes
+        self.who = array("I")               # per span: association number * 2 + (1 if client → server)
+
+    def frame(self, number: int, ts_ns: int) -> None:
+        ts_ns = _clamp(ts_ns)
+        ft = self.frame_ts
+        if number == len(ft) + 1:
+            ft.append(ts_ns)
+        elif number > len(ft):
+            last = ft[-1] if ft else ts_ns
+            while len(ft) < number - 1:
+                ft.append(last)
+            ft.append(ts_ns)
+
+    def pdu(self, pdu, association) -> None:
+        """Record a PDU's bytes (its spans, each at its frame's time)."""
+        up = 1 if pdu.direction == association.client_dir else 0
+        tag = association.number * 2 + up
+        ft = self.frame_ts
+        fallback = _clamp(pdu.end_ts_ns)
+        seen = 0
+        for s in pdu.spans.spans:
+            f = s.frame
+            self.ts.append(ft[f - 1] if 0 < f <= len(ft) else fallback)
+            self.nbytes.append(min(s.length, 0xFFFFFFFF))
+            self.who.append(tag)
+            seen += s.length
+        rest = pdu.spans.length - seen          # spans past the SpanMap's limit: at the PDU's end
+        if rest > 0:
+            self.ts.append(fallback)
+            self.nbytes.append(min(rest, 0xFFFFFFFF))
+            self.who.append(tag)
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def series(self, t0: int, t1: int, interval: int, association: int | None = None
+               ) -> tuple[list[float], list[int], list[int]]:
+        """(bin start in seconds since ``t0``, client → server bytes, server → client bytes) per interval.
+
+        ``association``: only that association's bytes (None: every association).
+        """
+        n = max(1, (max(t1, t0) - t0) // interval + 1)
+        up = [0] * n
+        down = [0] * n
+        ts, nb, who = self.ts, self.nbytes, self.who
+        for i in range(len(ts)):
+            w = who[i]
+            if association is not None and w >> 1 != association:
+                continue
+            b = (ts[i] - t0) // interval
+            if 0 <= b < n:
+                (up if w & 1 else down)[b] += nb[i]
+        return [b * interval / 1e9 for b in range(n)], up, down
