@@ -106,12 +106,52 @@ def find_pdu_run(buf: bytes, limit: int = DETECT_LIMIT) -> int:
     return -1
 
 
+def _advance(f: PduFramer, m, frame: int, frame_offset: int, n: int, ts: int) -> bool:
+    """The fast path's step for ``n`` in-order bytes of a direction whose framer says (``f.fast``, set by
+    :meth:`Analyzer._relane`) that nobody reads them: advance the framer and the message's span map
+    exactly as framing, assembling and collecting them would, and say True; False (nothing changed)
+    when the bytes reach past what the fast path may cross (the end of the PDV or of a gap's reach)."""
+    if m is _SKIP:                  # the rest of a PDV (or PDU) a capture gap made unreadable
+        if n >= f.pdv_skip:
+            return False
+        f.pdv_skip -= n
+    else:
+        if n >= f.pdv_left or (m is _ORPHAN and not f.pdv_done):
+            return False            # the PDV ends here, or (orphan) its first bytes are reported
+        f.pdv_left -= n
+        f.pdv_done += n
+        if m is not _ORPHAN:        # a data set nobody reads: counted, its spans kept as evidence
+            sp = m.data_spans
+            if sp.count < sp.limit:
+                sp.flat += (sp.length, frame, frame_offset, n)
+                sp.count += 1
+            else:
+                sp.dropped += 1
+            sp.length += n
+            m.end_ts_ns = ts
+            c = f.fast_coll
+            if c is not None:
+                c.length += n
+    f.remaining -= n
+    f.offset += n
+    f.end_ts = ts
+    sp = f.spans
+    if sp.count < sp.limit:
+        sp.flat += (sp.length, frame, frame_offset, n)
+        sp.count += 1
+    else:
+        sp.dropped += 1
+    sp.length += n
+    return True
+
+
 class Analyzer:
     """Frames in, events out. ``ports`` forces DICOM on those TCP ports."""
 
     def __init__(self, *, ports: set[int] | frozenset[int] = frozenset(), keep_pdus: bool = True,
                  stream_data: bool = False, decode_data: bool = True, keep_limit: int = 1 << 20,
-                 keep_exchanges: int | None = None, data_span_limit: int = MAX_SPANS, tls_keylog=None):
+                 keep_exchanges: int | None = None, data_span_limit: int = MAX_SPANS, tls_keylog=None,
+                 fast: bool = True):
         self.ports = set(ports)
         self.keep_pdus = keep_pdus
         self.stream_data = stream_data
@@ -121,6 +161,9 @@ class Analyzer:
         # Spans (frame, offset) remembered per data set: views that re-read data-set bytes
         # (hex pane, bulk-data URIs) need them all; summaries only the first frames.
         self.data_span_limit = data_span_limit
+        # The fast path for bytes nobody reads (see feed_record, _advance); False: everything goes the
+        # general way (the reference the equivalence tests compare the fast path with).
+        self.fast = fast
         self.tcp = TcpReassembler()
         self._flows = self.tcp._flows      # the fast path's flow lookup (feed_record)
         self.pending: dict[int, _Pending] = {}
@@ -206,82 +249,15 @@ class Analyzer:
                             m = f.fast
                             if m is not None and d.ready and not peer.wait and not f.other.rbuf \
                                     and not (seq - d.base - d.nxt) & 0xFFFFFFFF:
-                                if m is _SKIP:
-                                    if n < f.pdv_skip:
-                                        # Inside bytes a gap made unreadable (the rest of a cut PDV): counted.
+                                if m is _SKIP or m is _ORPHAN or n < f.pdv_left:
+                                    if _advance(f, m, number, pstart - s, n, ts):
                                         st = d.st
                                         st.last = number
                                         st.ts = ts
                                         peer.ack = ack
                                         d.nxt += n
                                         d.last_frame = number
-                                        f.pdv_skip -= n
-                                        f.remaining -= n
-                                        f.offset += n
-                                        f.end_ts = ts
-                                        sp = f.spans
-                                        if sp.count < sp.limit:
-                                            sp.flat += (sp.length, number, pstart - s, n)
-                                            sp.count += 1
-                                        else:
-                                            sp.dropped += 1
-                                        sp.length += n
                                         return ()
-                                elif m is _ORPHAN:
-                                    if n < f.pdv_left and f.pdv_done:
-                                        # Inside a data PDV no message takes (its command set was lost):
-                                        # the assembler ignores all but a PDV's first bytes.
-                                        st = d.st
-                                        st.last = number
-                                        st.ts = ts
-                                        peer.ack = ack
-                                        d.nxt += n
-                                        d.last_frame = number
-                                        f.pdv_left -= n
-                                        f.pdv_done += n
-                                        f.remaining -= n
-                                        f.offset += n
-                                        f.end_ts = ts
-                                        sp = f.spans
-                                        if sp.count < sp.limit:
-                                            sp.flat += (sp.length, number, pstart - s, n)
-                                            sp.count += 1
-                                        else:
-                                            sp.dropped += 1
-                                        sp.length += n
-                                        return ()
-                                elif n < f.pdv_left:
-                                    st = d.st
-                                    st.last = number
-                                    st.ts = ts
-                                    peer.ack = ack
-                                    d.nxt += n
-                                    d.last_frame = number
-                                    f.pdv_left -= n
-                                    f.pdv_done += n
-                                    f.remaining -= n
-                                    f.offset += n
-                                    f.end_ts = ts
-                                    fo = pstart - s
-                                    sp = f.spans
-                                    if sp.count < sp.limit:
-                                        sp.flat += (sp.length, number, fo, n)
-                                        sp.count += 1
-                                    else:
-                                        sp.dropped += 1
-                                    sp.length += n
-                                    sp = m.data_spans
-                                    if sp.count < sp.limit:
-                                        sp.flat += (sp.length, number, fo, n)
-                                        sp.count += 1
-                                    else:
-                                        sp.dropped += 1
-                                    sp.length += n
-                                    m.end_ts_ns = ts
-                                    c = f.fast_coll
-                                    if c is not None:
-                                        c.length += n
-                                    return ()
                                 else:
                                     evs = self._boundary(d, f, m, number, ts, ack, buf, pstart, s, n)
                                     if evs is not None:
@@ -401,10 +377,14 @@ class Analyzer:
         if type(ev) is StreamData:
             d = self.dicom.get(ev.stream)
             if d is not None:
-                other = d.framers[1 - ev.direction]
+                f = d.framers[ev.direction]
+                other = f.other
                 if other.rbuf:          # searching for a PDU: this direction's answer settles it
                     self._route(d, 1 - ev.direction, other.settle(), out)
-                self._route(d, ev.direction, d.framers[ev.direction].feed(ev), out)
+                elif f.fast is not None and ev.stream_offset == f.offset and \
+                        _advance(f, f.fast, ev.frame, ev.frame_offset, len(ev.data), ev.ts_ns):
+                    return              # bytes nobody reads (drained after a hole, or any link layer)
+                self._route(d, ev.direction, f.feed(ev), out)
                 return
             p = self.pending.get(ev.stream)
             if p is not None:
@@ -613,6 +593,8 @@ class Analyzer:
         framer's or the assembler's state for that direction."""
         f = d.framers[direction]
         f.fast = None
+        if not self.fast:
+            return
         if f.pdv_skip > 0 and f.state == PDATA:
             f.fast = _SKIP
             return

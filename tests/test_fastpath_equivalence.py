@@ -2,7 +2,7 @@
 
 Every shipped capture, and re-segmented (MSS 1448 and 200) and lossy copies of the C-STORE
 captures, is analyzed twice: record by record through the fast path, and frame by frame
-through the general path (``Analyzer.feed``). The events (every field, recursively: PDUs,
+through the general path with the fast path off (``Analyzer(fast=False).feed``). The events (every field, recursively: PDUs,
 their spans, messages, kept data-set bytes, notices) and the associations' final state must be
 identical, under the option sets of ``summary`` (data sets kept up to 64 KiB, first spans only),
 ``export`` (256 KiB) and the viewer (PDUs kept, every span). A test also checks that the fast
@@ -75,7 +75,7 @@ def canon(obj, seen=None, depth=0):
 
 
 def run(path, *, fast: bool, options: dict):
-    an = Analyzer(**options)
+    an = Analyzer(fast=fast, **options)
     events = []
     taken = 0
     with open_capture(str(path)) as reader:
