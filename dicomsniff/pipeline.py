@@ -259,19 +259,32 @@ class Analyzer:
                                         d.last_frame = number
                                         return ()
                                 else:
-                                    evs = self._boundary(d, f, m, number, ts, ack, buf, pstart, s, n)
+                                    evs = self._boundary(f, m, number, ts, buf, pstart, pstart - s, n)
                                     if evs is not None:
+                                        st = d.st
+                                        st.last = number
+                                        st.ts = ts
+                                        peer.ack = ack
+                                        d.nxt += n
+                                        d.last_frame = number
                                         return evs
+                        if not d.ready and not peer.wait and n > 0 and d.pending and \
+                                self.tcp.buffer_after(d, seq, buf[pstart:pstart + n], number, pstart - s, ts):
+                            st = d.st           # held after a hole the receiver has not acknowledged yet
+                            st.last = number
+                            st.ts = ts
+                            peer.ack = ack
+                            return ()
         self.frames -= 1
         return self.feed(Frame(number, ts, lt, buf[s:e], orig, foff, iface))
 
-    def _boundary(self, d, f: PduFramer, m, number: int, ts: int, ack: int, buf, pstart: int, s: int,
-                  n: int) -> list | None:
+    def _boundary(self, f: PduFramer, m, number: int, ts: int, buf, pstart: int, fo: int, n: int) -> list | None:
         """The fast path across a P-DATA-TF boundary: a segment that ends the current data PDV at its
         PDU's end, then holds the next P-DATA-TF's header and its one data PDV's header (same
         context, the message goes on) and the start of that PDV's value, which goes on past the
-        segment — how a sender streams a data set. Emits the finished PDU exactly as the general
-        path does; returns None (take the general path) for anything else."""
+        segment — how a sender streams a data set. ``buf[pstart:pstart + n]`` are the segment's bytes,
+        at ``fo`` in frame ``number``. Emits the finished PDU exactly as the general path does;
+        returns None (take the general path) for anything else."""
         k = f.pdv_left
         rest = n - k - 12
         pdv = f.pdv
@@ -286,13 +299,6 @@ class Analyzer:
         dd = f.dicom
         if dd.held[f.direction]:
             return None
-        st = d.st
-        st.last = number
-        st.ts = ts
-        d.peer.ack = ack
-        d.nxt += n
-        d.last_frame = number
-        fo = pstart - s
         # The end of the PDV and of its PDU.
         sp = f.spans
         if sp.count < sp.limit:
@@ -381,9 +387,18 @@ class Analyzer:
                 other = f.other
                 if other.rbuf:          # searching for a PDU: this direction's answer settles it
                     self._route(d, 1 - ev.direction, other.settle(), out)
-                elif f.fast is not None and ev.stream_offset == f.offset and \
-                        _advance(f, f.fast, ev.frame, ev.frame_offset, len(ev.data), ev.ts_ns):
-                    return              # bytes nobody reads (drained after a hole, or any link layer)
+                elif f.fast is not None and ev.stream_offset == f.offset:
+                    # Bytes nobody reads (drained after a hole, or from any link layer): the fast path.
+                    m, data = f.fast, ev.data
+                    n = len(data)
+                    if m is _SKIP or m is _ORPHAN or n < f.pdv_left:
+                        if _advance(f, m, ev.frame, ev.frame_offset, n, ev.ts_ns):
+                            return
+                    else:
+                        evs = self._boundary(f, m, ev.frame, ev.ts_ns, data, 0, ev.frame_offset, n)
+                        if evs is not None:
+                            out.extend(evs)
+                            return
                 self._route(d, ev.direction, f.feed(ev), out)
                 return
             p = self.pending.get(ev.stream)

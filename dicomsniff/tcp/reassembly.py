@@ -200,6 +200,21 @@ class TcpReassembler:
         if st is not None:
             st.dirs[direction].lane = lane
 
+    def buffer_after(self, d: _Dir, seq: int, payload: bytes, frame: int, foff: int, ts: int) -> bool:
+        """The analyzer's fast path (``Analyzer.feed_record``) for a segment (ACK, no other flag, not cut,
+        the peer not waiting) that continues exactly the bytes buffered after a hole: buffer it as
+        :meth:`feed` would, and say True; False (nothing changed) for anything else."""
+        pend = d.pending
+        if not pend or d.fin is not None or d.closed:
+            return False
+        last = pend[-1]
+        n = len(payload)
+        if last.cut or (seq - d.base - last.end) & _M or d.held + n > self.max_buffer:
+            return False
+        pend.append(_Piece(last.end, last.end + n, payload, frame, foff, ts, False))
+        d.held += n
+        return True
+
     def stream_key(self, stream: int) -> StreamKey:
         """The 4-tuple of ``stream``; endpoint a is direction 0's sender (empty if unknown)."""
         return self._keys.get(stream, _NO_KEY)
