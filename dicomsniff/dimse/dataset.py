@@ -637,7 +637,8 @@ class KeptDataSet:
     ``findings`` and the JSON model are computed again when a view asks.
     """
 
-    __slots__ = ("length", "transfer_syntax", "truncated", "inflated", "kept", "_buf", "_total", "_extra")
+    __slots__ = ("length", "transfer_syntax", "truncated", "inflated", "kept", "_buf", "_total", "_extra",
+                 "_findings")
 
     def __init__(self, buf: bytes, transfer_syntax: str, *, length: int, truncated: bool, inflated: bool,
                  total: int | None, extra: list[Finding]):
@@ -649,10 +650,14 @@ class KeptDataSet:
         self._buf = buf
         self._total = total
         self._extra = extra
+        self._findings: list[Finding] | None = None    # remembered: small, and every diagnosis asks
 
     def decode(self) -> DataSetInfo:
-        return _decode(self._buf, self.transfer_syntax, wire_length=self.length, truncated=self.truncated,
+        info = _decode(self._buf, self.transfer_syntax, wire_length=self.length, truncated=self.truncated,
                        total=self._total, inflated=self.inflated, extra=list(self._extra))
+        if self._findings is None:      # any view's decode spares the diagnosis another one
+            self._findings = info.findings
+        return info
 
     @property
     def dataset(self) -> Dataset | None:
@@ -668,7 +673,9 @@ class KeptDataSet:
 
     @property
     def findings(self) -> list[Finding]:
-        return self.decode().findings
+        if self._findings is None:
+            self._findings = self.decode().findings
+        return list(self._findings)
 
     @property
     def json(self) -> dict:

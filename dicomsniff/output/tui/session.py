@@ -310,6 +310,8 @@ class Loader:
                     self._maybe_post(reader)
                     if self.stop.is_set():
                         break
+                    if not rec[0] & 255:
+                        time.sleep(0)           # let the UI thread take the GIL: keys answer while loading
             s.notices.extend(reader.notices[seen:])
             for ev in self.analyzer.finish():
                 self._event(ev)
