@@ -22,7 +22,7 @@ from .tcp.reassembly import TcpReassembler
 from .ul.detect import classify_stream_start, plausible_pdu_header
 from .ul.events import MAX_SPANS, PduEvent, PdvChunk, PdvLoss
 from .ul.pdus import ASSOCIATE_AC, AssociateRQ, Pdv
-from .ul.framer import LOOKAHEAD, PDATA, PduFramer
+from .ul.framer import HEADER, LOOKAHEAD, PDATA, PduFramer
 from .tls.tables import looks_like_tls_hello
 
 # A P-DATA-TF's length, then its first PDV's length, context and control header (PS3.8 §9.3.5).
@@ -31,6 +31,8 @@ _PDATA_HEAD = struct.Struct(">IIBB").unpack_from
 _SKIP = object()
 # PduFramer.fast inside a data PDV that no message takes (its command set was lost, or none announced it).
 _ORPHAN = object()
+# PduFramer.fast between two P-DATA-TF of a data set nobody reads (PduFramer.next_msg is the message).
+_NEXT = object()
 # How many bytes of a direction are looked at before deciding a stream is not DICOM.
 DETECT_LIMIT = 64 << 10
 
@@ -249,7 +251,7 @@ class Analyzer:
                             m = f.fast
                             if m is not None and d.ready and not peer.wait and not f.other.rbuf \
                                     and not (seq - d.base - d.nxt) & 0xFFFFFFFF:
-                                if m is _SKIP or m is _ORPHAN or n < f.pdv_left:
+                                if m is _SKIP or m is _ORPHAN or (m is not _NEXT and n < f.pdv_left):
                                     if _advance(f, m, number, pstart - s, n, ts):
                                         st = d.st
                                         st.last = number
@@ -259,7 +261,7 @@ class Analyzer:
                                         d.last_frame = number
                                         return ()
                                 else:
-                                    evs = self._boundary(f, m, number, ts, buf, pstart, pstart - s, n)
+                                    evs = self._pdu_step(f, m, number, ts, buf, pstart, pstart - s, n)
                                     if evs is not None:
                                         st = d.st
                                         st.last = number
@@ -278,81 +280,97 @@ class Analyzer:
         self.frames -= 1
         return self.feed(Frame(number, ts, lt, buf[s:e], orig, foff, iface))
 
-    def _boundary(self, f: PduFramer, m, number: int, ts: int, buf, pstart: int, fo: int, n: int) -> list | None:
-        """The fast path across a P-DATA-TF boundary: a segment that ends the current data PDV at its
-        PDU's end, then holds the next P-DATA-TF's header and its one data PDV's header (same
-        context, the message goes on) and the start of that PDV's value, which goes on past the
-        segment — how a sender streams a data set. ``buf[pstart:pstart + n]`` are the segment's bytes,
-        at ``fo`` in frame ``number``. Emits the finished PDU exactly as the general path does;
-        returns None (take the general path) for anything else."""
-        k = f.pdv_left
-        rest = n - k - 12
-        pdv = f.pdv
-        if rest <= 0 or f.remaining != k or pdv.control or f.lost or f.findings:
+    def _pdu_step(self, f: PduFramer, m, number: int, ts: int, buf, pstart: int, fo: int, n: int) -> list | None:
+        """The fast path across a P-DATA-TF boundary of a streamed data set (``buf[pstart:pstart + n]``,
+        at ``fo`` in frame ``number``): the segment ends the current data PDV at its PDU's end, and/or
+        (``m`` is ``_NEXT``: the previous segment ended a PDU of this data set) holds the next
+        P-DATA-TF's header with its one data PDV's header (same context, the message goes on) and the
+        start of that PDV's value, which goes on past the segment. Emits the finished PDU exactly as
+        the general path does; returns None (take the general path) for any other shape."""
+        if m is _NEXT:
+            m = f.next_msg
+            k = 0
+        else:
+            k = f.pdv_left
+            if f.remaining != k or f.pdv.control or f.lost or f.findings:
+                return None
+        rest = n - k - 12           # bytes of the next PDV's value in this segment (-12: none of it)
+        if rest < 0 and (rest != -12 or not k):
             return None
-        h = pstart + k
-        if buf[h] != 4 or buf[h + 1]:
-            return None
-        length, plen, ctx, mch = _PDATA_HEAD(buf, h + 2)
-        if length != plen + 4 or ctx != pdv.context_id or mch & ~2 or rest >= plen - 2:
-            return None
+        if rest >= 0:
+            h = pstart + k
+            if buf[h] != 4 or buf[h + 1]:
+                return None
+            length, plen, ctx, mch = _PDATA_HEAD(buf, h + 2)
+            if length != plen + 4 or ctx != m.context_id or mch & ~2 or rest >= plen - 2:
+                return None
         dd = f.dicom
         if dd.held[f.direction]:
             return None
-        # The end of the PDV and of its PDU.
-        sp = f.spans
-        if sp.count < sp.limit:
-            sp.flat += (sp.length, number, fo, k)
-            sp.count += 1
-        else:
-            sp.dropped += 1
-        sp.length += k
         ds = m.data_spans
-        if ds.count < ds.limit:
-            ds.flat += (ds.length, number, fo, k)
-            ds.count += 1
-        else:
-            ds.dropped += 1
-        ds.length += k
-        ev = PduEvent(f.stream, f.direction, 4, f.length, f.start_offset, f.start_ts, ts, sp, None, f.pdvs,
-                      f.findings)
-        f.pdus += 1
-        f.offset += k
-        f._reset_unit()
-        # The next PDU: its header, its PDV's header, the first bytes of the PDV's value.
-        f.start_ts = ts
-        f.end_ts = ts
-        f.hdr = bytearray(buf[h:h + 6])
-        f.pdvhdr = bytearray(buf[h + 6:h + 12])
-        f.pdu_type = 4
-        f.length = length
-        f.remaining = length - 6 - rest
-        f.pdv_start = 6
-        f.pdv = Pdv(6, plen, ctx, mch)
-        f.pdvs.append(f.pdv)
-        f.pdv_left = plen - 2 - rest
-        f.pdv_done = rest
-        f.state = PDATA
-        f.offset += 12 + rest
-        sp = f.spans
-        sp.flat += (0, number, fo + k, 12 + rest)
-        sp.count = 1
-        sp.length = 12 + rest
-        if ds.count < ds.limit:
-            ds.flat += (ds.length, number, fo + k + 12, rest)
-            ds.count += 1
-        else:
-            ds.dropped += 1
-        ds.length += rest
-        m.end_ts_ns = ts
+        out = []
+        if k:                       # the end of the PDV and of its PDU
+            sp = f.spans
+            if sp.count < sp.limit:
+                sp.flat += (sp.length, number, fo, k)
+                sp.count += 1
+            else:
+                sp.dropped += 1
+            sp.length += k
+            if ds.count < ds.limit:
+                ds.flat += (ds.length, number, fo, k)
+                ds.count += 1
+            else:
+                ds.dropped += 1
+            ds.length += k
+            ev = PduEvent(f.stream, f.direction, 4, f.length, f.start_offset, f.start_ts, ts, sp, None,
+                          f.pdvs, f.findings)
+            f.pdus += 1
+            f.offset += k
+            f.end_ts = ts
+            f.state = HEADER
+            f._reset_unit()
+            if self.keep_pdus:
+                sp.freeze()
+            a = dd.assoc
+            a.on_pdu(ev)
+            out.append(PduSeen(a, ev))
+        if rest >= 0:               # the next PDU: its header, its PDV's header, its value's first bytes
+            f.start_ts = ts
+            f.end_ts = ts
+            f.hdr = bytearray(buf[h:h + 6])
+            f.pdvhdr = bytearray(buf[h + 6:h + 12])
+            f.pdu_type = 4
+            f.length = length
+            f.remaining = length - 6 - rest
+            f.pdv_start = 6
+            f.pdv = Pdv(6, plen, ctx, mch)
+            f.pdvs.append(f.pdv)
+            f.pdv_left = plen - 2 - rest
+            f.pdv_done = rest
+            f.state = PDATA
+            f.offset += 12 + rest
+            sp = f.spans
+            sp.flat += (0, number, fo + k, 12 + rest)
+            sp.count = 1
+            sp.length = 12 + rest
+            if rest:
+                if ds.count < ds.limit:
+                    ds.flat += (ds.length, number, fo + k + 12, rest)
+                    ds.count += 1
+                else:
+                    ds.dropped += 1
+                ds.length += rest
+            f.fast = m
+        else:                       # the segment ended with the PDU: the next header comes next
+            f.fast = _NEXT
+            f.next_msg = m
+        if k or rest:
+            m.end_ts_ns = ts
         c = f.fast_coll
         if c is not None:
-            c.length += k + rest
-        if self.keep_pdus:
-            ev.spans.freeze()
-        a = dd.assoc
-        a.on_pdu(ev)
-        return [PduSeen(a, ev)]
+            c.length += k + rest if rest > 0 else k
+        return out
 
     def finish(self) -> list:
         out: list = []
@@ -391,11 +409,11 @@ class Analyzer:
                     # Bytes nobody reads (drained after a hole, or from any link layer): the fast path.
                     m, data = f.fast, ev.data
                     n = len(data)
-                    if m is _SKIP or m is _ORPHAN or n < f.pdv_left:
+                    if m is _SKIP or m is _ORPHAN or (m is not _NEXT and n < f.pdv_left):
                         if _advance(f, m, ev.frame, ev.frame_offset, n, ev.ts_ns):
                             return
                     else:
-                        evs = self._boundary(f, m, ev.frame, ev.ts_ns, data, 0, ev.frame_offset, n)
+                        evs = self._pdu_step(f, m, ev.frame, ev.ts_ns, data, 0, ev.frame_offset, n)
                         if evs is not None:
                             out.extend(evs)
                             return

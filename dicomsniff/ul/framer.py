@@ -89,6 +89,7 @@ class PduFramer:
         self.fast_coll = None
         self.other: PduFramer | None = None     # the other direction's framer
         self.dicom = None                       # the analyzer's record of the stream
+        self.next_msg = None                    # the message a data set's next P-DATA-TF continues
 
     def _reset_unit(self) -> None:
         self.hdr = bytearray()
