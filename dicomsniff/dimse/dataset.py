@@ -629,6 +629,24 @@ class _Inflater:
         return []
 
 
+# What a one-line description of a stored object shows (a few short strings per message, kept).
+IDENTITY_KEYS = ("PatientID", "Modality", "InstanceNumber")
+
+
+def _identity(ds) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if ds is None:
+        return out
+    try:
+        for kw in IDENTITY_KEYS:
+            v = ds.get(kw)
+            if v not in (None, ""):
+                out[kw] = str(v)
+    except Exception:       # a value pydicom cannot convert: what was read so far
+        pass
+    return out
+
+
 class KeptDataSet:
     """A collected data set kept as its (bounded) bytes and decoded on each access.
 
@@ -638,7 +656,7 @@ class KeptDataSet:
     """
 
     __slots__ = ("length", "transfer_syntax", "truncated", "inflated", "kept", "_buf", "_total", "_extra",
-                 "_findings")
+                 "_findings", "_identity")
 
     def __init__(self, buf: bytes, transfer_syntax: str, *, length: int, truncated: bool, inflated: bool,
                  total: int | None, extra: list[Finding]):
@@ -651,13 +669,22 @@ class KeptDataSet:
         self._total = total
         self._extra = extra
         self._findings: list[Finding] | None = None    # remembered: small, and every diagnosis asks
+        self._identity: dict[str, str] | None = None    # IDENTITY_KEYS' values, remembered likewise
 
     def decode(self) -> DataSetInfo:
         info = _decode(self._buf, self.transfer_syntax, wire_length=self.length, truncated=self.truncated,
                        total=self._total, inflated=self.inflated, extra=list(self._extra))
         if self._findings is None:      # any view's decode spares the diagnosis another one
             self._findings = info.findings
+        if self._identity is None:      # and the summary line's keys another one
+            self._identity = _identity(info.dataset)
         return info
+
+    def identity(self) -> dict[str, str]:
+        """The object's identity (:data:`IDENTITY_KEYS` present, as text), for summary lines."""
+        if self._identity is None:
+            self.decode()
+        return self._identity or {}
 
     @property
     def dataset(self) -> Dataset | None:

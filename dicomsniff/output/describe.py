@@ -23,18 +23,22 @@ def context_line(ctx: ContextInfo) -> str:
     return f"{ctx.id:>3}  {name}  {ctx.result_text}" + (f" (proposed: {proposed})" if proposed else "")
 
 
-# For storage requests the object's identity says more than its first elements.
-STORE_KEYS = ("PatientID", "Modality", "InstanceNumber")
-
-
 def identifier_keys(msg) -> str:
     """The keys of a message's data set worth a glance: 'PatientID=123456, Modality=CT'.
 
+    A stored object shows its identity (``KeptDataSet.identity``).
     Matching keys with values first; a query of only return keys lists their names.
     """
     data = getattr(msg, "data", None)
     if data is None:
         return ""
+    cmd = msg.command
+    if cmd is not None and cmd.command_field == 0x0001:
+        try:
+            ident = data.identity()         # remembered from the diagnosis's decode
+        except Exception:   # the data set does not decode: its findings say why
+            return ""
+        return safe_text(", ".join(f"{kw}={_short(v)}" for kw, v in ident.items()))
     try:
         ds = data.dataset
     except Exception:       # the data set does not decode: its findings say why
@@ -43,14 +47,7 @@ def identifier_keys(msg) -> str:
         return ""
     parts: list[str] = []
     empty: list[str] = []
-    cmd = msg.command
     try:
-        if cmd is not None and cmd.command_field == 0x0001:
-            for kw in STORE_KEYS:
-                v = ds.get(kw)
-                if v not in (None, ""):
-                    parts.append(f"{kw}={_short(v)}")
-            return safe_text(", ".join(parts))
         for elem in ds:
             if elem.tag == 0x00080005 or elem.tag.element == 0:     # charset, group lengths
                 continue
