@@ -542,24 +542,35 @@ def report(capture: str, output: str, max_associations: int, max_arrows: int, ma
 @click.option("-f", "--filter", "bpf", default=None, help="Capture filter for --live, tcpdump syntax.")
 @click.option("-w", "--write", "write_path", type=click.Path(), default=None,
               help="With --live: also save every captured packet to this pcap file.")
+@click.option("-g", "--goto", "goto", type=click.IntRange(1), default=None, metavar="FRAME",
+              help="Open with the message (or PDU) of this frame selected, as Wireshark's -g.")
+@click.option("-Y", "--display-filter", "display_filter", default=None, metavar="EXPR",
+              help="Open with this display filter applied, as Wireshark's -Y (e.g. 'status != success').")
 @threshold_options
 @port_option
 @friendly_errors
 def view(capture: str | None, live: bool, interface: str | None, bpf: str | None, write_path: str | None,
-         slow: float, idle: float, ports: tuple[int, ...]) -> None:
+         goto: int | None, display_filter: str | None, slow: float, idle: float, ports: tuple[int, ...]) -> None:
     """Terminal UI: associations, each one's messages as a ladder, field tree and bytes.
 
     Keys: arrows or j/k, tab between panes, enter to open, / filter, ctrl+f search,
     c contexts, f findings, ctrl+p commands, ? help, q quit.
     """
+    if display_filter is not None:
+        from .output.tui.filter import check
+        problem = check(display_filter)
+        if problem is not None:
+            click.echo(f"dicomsniff: -Y {safe_text(display_filter)}: {safe_text(problem)}", err=True)
+            sys.exit(2)
     from .output.tui.app import ViewerApp
+    opening = {"goto": goto, "display_filter": display_filter}
     if live:
         if capture:
             raise click.UsageError("give either a CAPTURE file or --live -i IFACE, not both")
         if not interface:
             raise click.UsageError("--live needs -i IFACE")
         source, writer = _open_live(interface, bpf, None, write_path)
-        app = ViewerApp(live=source, writer=writer, ports=ports, slow_s=slow, idle_s=idle)
+        app = ViewerApp(live=source, writer=writer, ports=ports, slow_s=slow, idle_s=idle, **opening)
         app.run()
         if writer is not None:
             click.echo(f"dicomsniff: capture saved to {write_path} ({writer.frames} packets)", err=True)
@@ -572,7 +583,7 @@ def view(capture: str | None, live: bool, interface: str | None, bpf: str | None
     from .capture.captureset import input_arg, open_capture_set
     capture = input_arg([capture])          # a directory or a (quoted) glob: a capture set
     reader = open_capture(capture) if isinstance(capture, str) else open_capture_set(capture)
-    app = ViewerApp(capture, reader=reader, ports=ports, slow_s=slow, idle_s=idle)
+    app = ViewerApp(capture, reader=reader, ports=ports, slow_s=slow, idle_s=idle, **opening)
     app.run()
     if app.error:
         click.echo(f"dicomsniff: {app.error}", err=True)
