@@ -342,6 +342,28 @@ def sc_tls_untrusted_client(c: Ctx) -> dict:
                     "server sends unknown_ca", expect="unknown_ca from server")
 
 
+def sc_tls13_untrusted_client(c: Ctx) -> dict:
+    return _failure(c, server_ctx(c.pki, require_client=True), client_ctx(c.pki, cert="other_client", keylog=c.keys),
+                    "TLS 1.3: the server requires a client certificate and does not trust the client's ('other test "
+                    "CA'); its alert travels encrypted after the client's Finished", expect="encrypted alert from server")
+
+
+def sc_tls13_hrr(c: Ctx) -> dict:
+    """The server accepts only P-256 key shares; the client's first key share is X25519: HelloRetryRequest."""
+    port = c.ports[0]
+    sctx = server_ctx(c.pki)
+    sctx.set_ecdh_curve("prime256v1")
+    server = start_scp(port, sctx)
+    try:
+        with M.tcpdump(c.pcap, c.ports, c.procs.logdir):
+            res = scu_session(port, client_ctx(c.pki, min_v=V13, keylog=c.keys))
+    finally:
+        server.shutdown()
+    return {"description": "TLS 1.3 with a HelloRetryRequest (server groups: P-256 only, client key share X25519): "
+                           "C-ECHO, release; client key log", "version": "TLS 1.3", "result": res,
+            "commands": {"C-ECHO-RQ": 1, "C-ECHO-RSP": 1}}
+
+
 def sc_tls_no_client_cert(c: Ctx) -> dict:
     return _failure(c, server_ctx(c.pki, require_client=True, max_v=V12), client_ctx(c.pki, keylog=c.keys),
                     "TLS 1.2: the server requires a client certificate; the client sends none; the server sends "
@@ -393,6 +415,8 @@ SCENARIOS = {
     "tls_untrusted_server": (sc_tls_untrusted_server, [2770]),
     "tls13_untrusted_server": (sc_tls13_untrusted_server, [2771]),
     "tls_untrusted_client": (sc_tls_untrusted_client, [2772]),
+    "tls13_untrusted_client": (sc_tls13_untrusted_client, [2779]),
+    "tls13_hrr": (sc_tls13_hrr, [2766]),
     "tls_no_client_cert": (sc_tls_no_client_cert, [2773]),
     "tls_expired": (sc_tls_expired, [2774]),
     "tls_version": (sc_tls_version, [2775]),

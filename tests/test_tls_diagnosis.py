@@ -141,3 +141,25 @@ def test_wrong_key_log_is_reported_once_per_direction_never_guessed():
     failed = [f for f in fs if f.code == "tls-decrypt-failed"]
     assert sorted(f.message.split(":")[0] for f in failed) == ["client → server", "server → client"]
     assert an.associations[0].pdu_count == 0
+
+
+def test_tls13_server_alert_sealed_without_keys_is_recognised_by_its_size_then_read_with_keys():
+    assocs, fs = run("tls13_untrusted_client.pcap")
+    f = only(fs, "tls-encrypted-alert")
+    assert f.severity == WARN and "19-byte encrypted record" in f.message and "server" in f.message
+    assert "tls-handshake-incomplete" not in codes(fs) and "tls-encrypted" not in codes(fs)
+    assert "handshake failed: server sent an encrypted alert" in assocs[0].tls.status_text()
+    assocs, fs = run("tls13_untrusted_client.pcap", "tls13_untrusted_client.keys")
+    f = only(fs, "tls-handshake-failed")
+    assert "server sent fatal unknown_ca" in f.message and "read with the key log" in f.message
+    assert "OTHERSCU" in f.message
+    assert "tls-encrypted-alert" not in codes(fs)
+
+
+def test_hello_retry_request_is_shown_and_the_session_still_decrypts():
+    assocs, fs = run("tls13_hrr.pcap")
+    t = assocs[0].tls
+    assert t.hrr and t.hrr_frame and t.server_hello_frame > t.hrr_frame and t.client_hellos == 2
+    assert codes(fs) == ["tls-encrypted"]
+    assocs, fs = run("tls13_hrr.pcap", "tls13_hrr.keys")
+    assert assocs[0].tls.decrypted and assocs[0].outcome == "released"

@@ -148,17 +148,34 @@ class TlsInfo:
 
     @property
     def handshake_complete(self) -> bool:
-        """Both sides went on to encrypted application data (or Finished was read)."""
+        """Both sides went on to encrypted application data (or Finished was read), and no fatal alert."""
+        if any(a.level == 2 for a in self.alerts) or self.sealed_alert() is not None:
+            return False
         if all(self.finished):
             return True
         if self.version is None or self.hrr and not self.server_hello_frame:
-            return False
-        if any(a.level == 2 for a in self.alerts):
             return False
         c, s = self.tally[self.client_dir], self.tally[1 - self.client_dir]
         if self.version == 0x0304:      # the client's Finished is its first protected record
             return c.app_records >= 2 and s.app_records >= 1
         return c.app_records >= 1 and s.app_records >= 1
+
+    def sealed_alert(self) -> tuple[str, int] | None:
+        """(side, frame) of a TLS 1.3 record that can only be an alert, when it could not be decrypted: after the
+        client's first protected record (its Finished) the other side sent exactly one protected record, of
+        5 + 2 + 1 + 16 bytes (an alert, its inner type, the AEAD tag), and nothing more."""
+        if self.version != 0x0304 or self.decrypted or any(self.finished):
+            return None
+        c, s = self.tally[self.client_dir], self.tally[1 - self.client_dir]
+        if not c.protected:
+            return None
+        first = c.protected[0][1]
+        if s.app_records > len(s.protected):        # more than the first records kept: not a handshake that died
+            return None
+        after = [r for r in s.protected if r[1] >= first]
+        if len(after) == 1 and after[0][0] == 24 and s.protected[-1] == after[0]:
+            return self.side(1 - self.client_dir), after[0][1]
+        return None
 
     def status_text(self) -> str:
         """One line for the association list: 'TLS 1.3, encrypted — give --tls-keylog' and the like."""
@@ -167,8 +184,14 @@ class TlsInfo:
             return f"{v}, decrypted"
         if self.decrypt_errors:
             return f"{v}, could not decrypt ({self.decrypt_errors[0][2]})"
+        fatal = next((a for a in self.alerts if a.level == 2), None)
+        if fatal is not None:
+            return f"{v}, {'failed' if all(self.finished) else 'handshake failed'}: {fatal.sender} sent {fatal.text}"
         if not self.handshake_complete:
-            fatal = next((a for a in self.alerts if a.level == 2 or a.description is None), None)
+            sealed = self.sealed_alert()
+            if sealed is not None:
+                return f"{v}, handshake failed: {sealed[0]} sent an encrypted alert — give --tls-keylog"
+            fatal = next((a for a in self.alerts if a.description is None), None)
             if fatal is not None:
                 return f"{v}, handshake failed: {fatal.sender} sent {fatal.text}"
             return f"{v}, handshake not completed"

@@ -127,11 +127,24 @@ def handshake_failed(a: Association, opts: Options) -> list[Finding]:
 
 @rule(code="tls-encrypted-alert", severity=WARN, group="response",
       summary="an alert travelled encrypted and could not be read without keys; the handshake did not complete",
-      evidence="Association.tls: a TLS 1.2 record of type alert after ChangeCipherSpec, no key log for it",
+      evidence="Association.tls: a TLS 1.2 record of type alert after ChangeCipherSpec, or (TLS 1.3) one 19-byte"
+               " protected record answering the client's Finished, then a close; no key log for it",
       test=TEST, supersedes=MISREAD)
 def encrypted_alert(a: Association, opts: Options) -> list[Finding]:
     t = _tls(a)
-    if t is None or t.decrypted or t.handshake_complete:
+    if t is None or t.decrypted or any(y.level == 2 for y in t.alerts if y.description is not None):
+        return []
+    sealed = t.sealed_alert()
+    if sealed is not None:
+        side, frame = sealed
+        c = t.tally[a.client_dir]
+        return [emit(a, "tls-encrypted-alert", f"the {side} answered the client's encrypted handshake flight"
+                     f" ({c.app_records} records from frame {c.protected[0][1]}) with one 19-byte encrypted record"
+                     f" (frame {frame}) — the size of a TLS 1.3 alert — and no application data" + _closer(a),
+                     [c.protected[0][1], frame],
+                     f"the handshake most likely failed at the {side} (commonly: the client's certificate is"
+                     " missing or not trusted); give --tls-keylog to read the alert", key="sealed")]
+    if t.handshake_complete:
         return []
     x = next((x for x in t.alerts if x.description is None), None)
     if x is None or any(y.level == 2 for y in t.alerts if y.description is not None):
@@ -220,7 +233,8 @@ def plain_to_tls(a: Association, opts: Options) -> list[Finding]:
       test=TEST, supersedes=MISREAD)
 def handshake_incomplete(a: Association, opts: Options) -> list[Finding]:
     t = _tls(a)
-    if t is None or t.handshake_complete or t.decrypted or t.alerts or not t.server_hello_frame:
+    if t is None or t.handshake_complete or t.decrypted or t.alerts or not t.server_hello_frame \
+            or t.sealed_alert() is not None:
         return []
     how = _closer(a) or "; the capture ended"
     return [emit(a, "tls-handshake-incomplete", f"the TLS handshake ({t.version_text}) never completed: no"
