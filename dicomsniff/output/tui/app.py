@@ -412,6 +412,9 @@ class ViewerApp(App):
         item = self._item
         self._hex_unit = unit
         read = self.session.read_frame
+        tls = getattr(self.ladder.assoc, "tls", None)      # TLS hook (issue 15): a PDU's bytes shown decrypted
+        if tls is not None:
+            read = tls.frame_reader(read)
         if item is None:
             self.hex.show(None, "Bytes")
         elif unit == "pdu":
