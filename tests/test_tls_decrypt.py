@@ -259,3 +259,22 @@ def test_flipped_application_byte_is_one_authentication_failure():
     _plain, _fmap, conn = run_conn(evs, KEYS13)
     assert [(side, why.split(" (")[0]) for side, _f, why in conn.info.decrypt_errors] == \
         [("client", "authentication failed")]
+
+
+@pytest.mark.parametrize("name", ["tls12_dcmtk", "tls12_suites", "tls13_suites"])
+def test_hex_pane_reader_shows_each_pdu_decrypted_in_the_frames_that_carried_it(name):
+    """Read every PDU back through its spans with ``TlsInfo.frame_reader``: the bytes are the PDU itself."""
+    an, events = decode(f"{name}.pcap", f"{name}.keys")
+    frames = {fr.number: bytes(fr.data) for fr in open_capture(CAPTURES / f"{name}.pcap")}
+    readers = {a.number: a.tls.frame_reader(frames.get) for a in an.associations}
+    checked = 0
+    for ev in events:
+        if type(ev) is not PduSeen or not ev.pdu.complete:
+            continue
+        read = readers[ev.association.number]
+        got = b"".join(read(s.frame)[s.frame_offset:s.frame_offset + s.length] for s in ev.pdu.spans.spans)
+        assert got[0] == ev.pdu.pdu_type and int.from_bytes(got[2:6], "big") == len(got) - 6
+        raw = b"".join(frames[s.frame][s.frame_offset:s.frame_offset + s.length] for s in ev.pdu.spans.spans)
+        assert raw != got                                          # the capture itself holds ciphertext
+        checked += 1
+    assert checked >= 6

@@ -28,6 +28,7 @@ from .tables import (ALERT, APPLICATION_DATA, CHANGE_CIPHER_SPEC, EXT_ENCRYPT_TH
                      EXT_SUPPORTED_VERSIONS, HANDSHAKE, HRR_RANDOM, SUITES)
 
 MAX_RECORD = (1 << 14) + 2048           # RFC 5246 §6.2.3 bound on a protected record's length
+MAX_INDEXED = 1 << 20                   # decrypted records remembered for re-reading (~100 B each)
 MAX_HANDSHAKE = 1 << 18                 # handshake bytes buffered per direction (certificate chains)
 _HDR = struct.Struct(">BHH")
 
@@ -54,8 +55,16 @@ class _Cipher:
         s = self.seq.to_bytes(len(self.iv), "big")
         return bytes(a ^ b for a, b in zip(self.iv, s))
 
-    def decrypt(self, ctype: int, version: int, fragment: bytes, header: bytes) -> tuple[int, bytes, int]:
-        """(content type, plaintext, offset of the plaintext in the fragment); raises ValueError when it fails."""
+    def decrypt(self, ctype: int, version: int, fragment: bytes, header: bytes,
+                seq: int | None = None) -> tuple[int, bytes, int]:
+        """(content type, plaintext, offset of the plaintext in the fragment); raises ValueError when it fails.
+        ``seq``: decrypt as that record number (re-reading a record later) instead of the current one."""
+        if seq is not None:
+            saved, self.seq = self.seq, seq
+            try:
+                return self.decrypt(ctype, version, fragment, header)
+            finally:
+                self.seq = saved
         kind = self.suite.kind
         try:
             if kind == "aead13":
@@ -116,6 +125,59 @@ class _Cipher:
         return ctype, pt, 16
 
 
+class RecordIndex:
+    """Decrypted application-data records by frame, to re-read and decrypt them again on demand (bounded).
+
+    Each entry: the record's bytes as (frame, frame offset, length) spans, its cipher state and sequence
+    number. Nothing decrypted is kept: the hex pane asks for a frame, the records touching it are read back
+    from the capture, decrypted again, and their plaintext is laid over the ciphertext's places.
+    """
+
+    def __init__(self):
+        self.records: list[tuple] = []                 # (spans, cipher, seq, outer type, version)
+        self.by_frame: dict[int, list[int]] = {}
+
+    def add(self, spans: tuple, cipher, seq: int, ctype: int, version: int) -> None:
+        if len(self.records) >= MAX_INDEXED:
+            return
+        i = len(self.records)
+        self.records.append((spans, cipher, seq, ctype, version))
+        for frame, _o, _n in spans:
+            lst = self.by_frame.setdefault(frame, [])
+            if not lst or lst[-1] != i:
+                lst.append(i)
+
+    def overlay(self, number: int, read) -> bytes | None:
+        data = read(number)
+        if data is None or number not in self.by_frame:
+            return data
+        out = bytearray(data)
+        for i in self.by_frame[number]:
+            spans, cipher, seq, ctype, version = self.records[i]
+            parts = []
+            for frame, off, n in spans:
+                fd = data if frame == number else read(frame)
+                if fd is None or off + n > len(fd):
+                    parts = None
+                    break
+                parts.append(bytes(fd[off:off + n]))
+            if parts is None:
+                continue
+            rec = b"".join(parts)
+            try:
+                _t, plain, poff = cipher.decrypt(ctype, version, rec[5:], rec[:5], seq=seq)
+            except ValueError:
+                continue
+            pos = 5 + poff                             # record offset of the first plaintext byte
+            at = 0                                     # record offset of the current span
+            for frame, off, n in spans:
+                lo, hi = max(pos, at), min(pos + len(plain), at + n)
+                if frame == number and lo < hi:
+                    out[off + lo - at:off + hi - at] = plain[lo - pos:hi - pos]
+                at += n
+        return bytes(out)
+
+
 class _Direction:
     """Record framing state of one direction."""
 
@@ -149,6 +211,7 @@ class TlsConnection:
         self.dirs = [_Direction(), _Direction()]
         self.client_random = b""
         self.server_random = b""
+        self.index = RecordIndex()
         self.secrets: dict[str, bytes] = {}
 
     # -- public -----------------------------------------------------------------
@@ -273,12 +336,16 @@ class TlsConnection:
                 if ctype == ALERT:           # TLS 1.2: the outer type says alert, its content is sealed
                     info.alerts.append(Alert(info.side(direction), last_frame, last_ts, None, None, True))
                 return
+            outer = ctype
             try:
                 ctype, plain, poff = c.decrypt(ctype, version, fragment, rec[:5])
             except ValueError as e:
                 d.failed = True
                 info.decrypt_errors.append((info.side(direction), last_frame, str(e)))
                 return
+            if ctype == APPLICATION_DATA:
+                self.index.add(self._spans(d, start, len(rec)), c, c.seq, outer, version)
+                info.index = self.index
             c.seq += 1
             payload_off = 5 + poff
             fragment = plain
@@ -295,6 +362,19 @@ class TlsConnection:
             nxt = K.next_secret13(d.cipher.suite, d.cipher.secret)
             key, iv = K.traffic_keys13(d.cipher.suite, nxt)
             d.cipher = _Cipher(d.cipher.suite, key, iv, secret=nxt)
+
+    def _spans(self, d: _Direction, start: int, length: int) -> tuple:
+        """(frame, frame offset, length) of the buffer bytes [start, start + length), in order."""
+        out = []
+        pos, end = start, start + length
+        while pos < end:
+            frame, foff, _ts, pend = self._frame_at(d, pos)
+            n = min(end, pend) - pos
+            if n <= 0:
+                break
+            out.append((frame, foff, n))
+            pos += n
+        return tuple(out)
 
     def _emit(self, direction: int, d: _Direction, index: int, data: bytes, out: list) -> None:
         """Plaintext ``data`` decrypted from the buffer bytes at ``index``: one StreamData per carrying frame."""

@@ -130,6 +130,14 @@ class TlsInfo:
     not_tls: list[tuple[int, int, bytes]] = field(default_factory=list)       # (direction, frame, first bytes)
     key_updates: int = 0
     lost: bool = False                       # a TCP gap stopped decoding
+    index: object = None                     # record.RecordIndex: decrypted records by frame (hex pane)
+
+    def frame_reader(self, read):
+        """``read(frame) -> bytes`` in, the same with each decrypted record's plaintext in place of its ciphertext
+        (the hex pane shows a PDU's decrypted bytes in the frames that carried them); unchanged without keys."""
+        if self.index is None:
+            return read
+        return lambda number: self.index.overlay(number, read)
 
     def side(self, direction: int) -> str:
         return "client" if direction == self.client_dir else "server"
