@@ -185,6 +185,19 @@ class TlsInfo:
             return self.side(1 - self.client_dir), after[0][1]
         return None
 
+    def short_status(self) -> str:
+        """At most ~34 characters for the viewer's association list: 'TLS 1.3, encrypted: --tls-keylog'."""
+        from .tables import alert_name
+        v = self.version_text if self.version is not None else "TLS"
+        fatal = next((a for a in self.alerts if a.level == 2 and a.description is not None), None)
+        if fatal is not None:
+            return f"{v} failed: {alert_name(fatal.description)} ({fatal.sender})"
+        if self.decrypt_errors:
+            return f"{v}: did not decrypt"
+        if not self.handshake_complete:
+            return f"{v} failed: sealed alert" if self.sealed_alert() else f"{v}: handshake incomplete"
+        return f"{v}, encrypted: --tls-keylog"
+
     def status_text(self) -> str:
         """One line for the association list: 'TLS 1.3, encrypted — give --tls-keylog' and the like."""
         v = self.version_text

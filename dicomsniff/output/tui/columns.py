@@ -109,6 +109,9 @@ def _a_number(c: AssocCtx, w: int) -> Text:
 
 def _a_aes(c: AssocCtx, w: int) -> Text:
     a = c.a
+    tls = getattr(a, "tls", None)           # DICOM over TLS (issue 15): what TLS showed when no AE title is known
+    if tls is not None and not tls.decrypted and a.calling_ae is None:
+        return Text(safe_text(tls.short_status()), style="yellow")
     return Text(f"{safe_text(a.calling_ae or '?')} → {safe_text(a.called_ae or '?')}", style="bold")
 
 
