@@ -177,8 +177,20 @@ def dump(capture: str, verbose: bool, ports: tuple[int, ...]) -> None:
     path = sys.stdin.buffer if capture == "-" else capture
     out = sys.stdout
     write = lambda line: out.write(line + "\n")  # noqa: E731
-    n = write_dump(read_events(path, an), write, verbose=verbose, t0=lambda: an.first_ts or 0)
-    if n == 0:
+    tls_lines = [0]
+
+    def with_tls(events):           # DICOM over TLS (issue 15): a connection not decrypted gets its TLS lines
+        from .output.describe import tls_dump_lines
+        from .pipeline import AssociationClosed
+        for ev in events:
+            yield ev
+            if type(ev) is AssociationClosed:
+                for line in tls_dump_lines(ev.association, an.first_ts or 0):
+                    write(line)
+                    tls_lines[0] += 1
+
+    n = write_dump(with_tls(read_events(path, an)), write, verbose=verbose, t0=lambda: an.first_ts or 0)
+    if n == 0 and not tls_lines[0]:
         click.echo("dicomsniff: no DICOM traffic found"
                    + ("" if ports else " (use --port N if DICOM runs on a known port)"), err=True)
 

@@ -178,3 +178,20 @@ def tls_lines(a: Association, t0: int = 0) -> list[str]:
     for side, frame, why in tls.decrypt_errors:
         out.append(f"  {side}: record at frame {frame} did not decrypt: {why}")
     return out
+
+
+def tls_dump_lines(a: Association, t0: int) -> list[str]:
+    """``dump`` lines for a TLS connection whose DICOM was not decrypted (issue 15): the handshake, then each alert."""
+    from .text import rel_time
+
+    tls = getattr(a, "tls", None)
+    if tls is None or tls.decrypted:
+        return []
+    c, s = tls.tally[a.client_dir], tls.tally[1 - a.client_dir]
+    head = f"{tls.client_hello_frame:>7} {rel_time(a.start_ns or t0, t0):>11} #{a.number:<3} {a.client} → {a.server}  "
+    out = [head + f"{safe_text(tls.status_text())} ({tls.suite_text}; client {c.records} records {c.bytes} B,"
+                  f" server {s.records} records {s.bytes} B)"]
+    for x in tls.alerts:
+        src, dst = (a.client, a.server) if x.sender == "client" else (a.server, a.client)
+        out.append(f"{x.frame:>7} {rel_time(x.ts_ns, t0):>11} #{a.number:<3} {src} → {dst}  TLS Alert {x.text}")
+    return out
