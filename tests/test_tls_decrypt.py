@@ -278,3 +278,51 @@ def test_hex_pane_reader_shows_each_pdu_decrypted_in_the_frames_that_carried_it(
         assert raw != got                                          # the capture itself holds ciphertext
         checked += 1
     assert checked >= 6
+
+
+def test_json_export_has_a_tls_object_that_fits_the_schema(tmp_path, monkeypatch):
+    import json
+
+    import jsonschema
+    from click.testing import CliRunner
+
+    from dicomsniff.cli import main
+    from dicomsniff.tls import keylog
+    monkeypatch.delenv("SSLKEYLOGFILE", raising=False)
+    schema = json.loads((Path(__file__).resolve().parent.parent / "dicomsniff/schema/session-v1.json").read_text())
+    for name, keys in (("tls12_dcmtk.pcap", "tls12_dcmtk.keys"), ("tls_expired.pcap", None)):
+        monkeypatch.setattr(keylog, "_CONFIGURED", None)
+        out = tmp_path / f"{name}.json"
+        args = ["export", str(CAPTURES / name), "-o", str(out)] + (["--tls-keylog", str(CAPTURES / keys)] if keys else [])
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 0, r.output
+        doc = json.loads(out.read_text())
+        jsonschema.validate(doc, schema)
+        tls = doc["associations"][0]["tls"]
+        if keys:
+            assert tls["decrypted"] and tls["version"] == "TLS 1.2" and tls["keys_found"]
+            assert [c["sender"] for c in tls["certificates"]] == ["server", "server", "client", "client"]
+        else:
+            assert not tls["decrypted"] and tls["alerts"] == [
+                {"sender": "client", "frame": 8, "level": "fatal", "description": "certificate_expired",
+                 "encrypted": False}]
+            assert tls["certificates"][0]["not_after"].startswith("2020-01-01")
+    monkeypatch.setattr(keylog, "_CONFIGURED", None)
+
+
+def test_export_objects_from_decrypted_tls(tmp_path, monkeypatch):
+    import pydicom
+    from click.testing import CliRunner
+
+    from dicomsniff.cli import main
+    from dicomsniff.tls import keylog
+    monkeypatch.delenv("SSLKEYLOGFILE", raising=False)
+    monkeypatch.setattr(keylog, "_CONFIGURED", None)
+    r = CliRunner().invoke(main, ["export-objects", str(CAPTURES / "tls12_dcmtk.pcap"), str(tmp_path / "out"),
+                                  "--tls-keylog", str(CAPTURES / "tls12_dcmtk.keys")])
+    monkeypatch.setattr(keylog, "_CONFIGURED", None)
+    assert r.exit_code == 0, r.output
+    files = sorted((tmp_path / "out").rglob("*.dcm"))
+    assert len(files) == 2
+    sops = sorted(str(pydicom.dcmread(f).SOPClassUID) for f in files)
+    assert sops == ["1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4"]
