@@ -426,6 +426,28 @@ SCENARIOS = {
 }
 
 
+def _big(c: Ctx, version) -> dict:
+    """One ~16 MB CT over TLS (for bench/README's decryption figures; not committed, not run by default)."""
+    import make_close_captures as C
+
+    port = c.ports[0]
+    server = start_scp(port, server_ctx(c.pki))
+    try:
+        with M.tcpdump(c.pcap, c.ports, c.procs.logdir):
+            kw = {"min_v": V13} if version == V13 else {"max_v": V12}
+            res = scu_session(port, client_ctx(c.pki, keylog=c.keys, **kw), store=C.big_ct(c.work))
+    finally:
+        server.shutdown()
+    return {"description": f"bench: one ~16 MB CT over {version.name}", "result": res}
+
+
+# Only with --only (bench/README.md): big captures, not committed.
+BIG = {
+    "tls13_big": (lambda c: _big(c, V13), [2790]),
+    "tls12_big": (lambda c: _big(c, V12), [2791]),
+}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(HERE.parent / "captures"))
@@ -436,6 +458,7 @@ def main(argv=None) -> int:
         print("make_tls_captures.py must run as root (tcpdump)", file=sys.stderr)
         return 2
     only = [x for o in args.only for x in o.split(",") if x] or list(SCENARIOS)
+    SCENARIOS.update({k: v for k, v in BIG.items() if k in only})
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     work = M.Work(Path(args.work), False)
