@@ -4,7 +4,9 @@ Walks the one :class:`~dicomsniff.field.Field` tree the dissector made (never
 re-parses). A DICOM element is one row, ``(0010,0010) PN [8] PatientName:
 DOE^JOHN`` (tag, VR, length, keyword, value), its Tag/VR/Length/Value bytes one
 level down and collapsed; sequences open with their items down to
-``SEQUENCE_DEPTH`` levels. Children of collapsed nodes are added when the node
+``SEQUENCE_DEPTH`` levels. A command set followed by a data set starts closed
+(its own line names the command and message ID), so the data set's elements
+are the first rows. Children of collapsed nodes are added when the node
 is first expanded. Every label is a literal Rich ``Text``.
 
 Keys (besides Textual's Tree keys): ``→`` opens a node (or goes to its first
@@ -129,6 +131,7 @@ class FieldTree(Tree):
         self.show_root = True
         self.guide_depth = 2
         self._built = 0
+        self._with_data = False
 
     # -- building --------------------------------------------------------------------------
 
@@ -140,8 +143,9 @@ class FieldTree(Tree):
             return False
         if ref.unit == "pdu":
             return ref.depth < EAGER_DEPTH
-        if ref.depth == 0:
-            return True                                   # the Command Set / Data Set itself
+        if ref.depth == 0:                                # the Command Set / Data Set itself; a command set
+            return not (ref.unit == "command" and self._with_data)   # closes before a data set (its line
+                                                                     # says command and message ID)
         if is_element(f):
             return any(not is_byte_field(c) for c in f.children) and ref.sequences <= SEQUENCE_DEPTH
         if f.key == "dicom.item":
@@ -199,6 +203,7 @@ class FieldTree(Tree):
         """Show these (unit, root field) trees under a root labelled ``title``."""
         self.clear()
         self._built = 0
+        self._with_data = any(unit == "data" for unit, _ in units)
         self.border_subtitle = ""
         self.root.set_label(title)
         self.root.data = None
@@ -235,6 +240,7 @@ class FieldTree(Tree):
         node = self.find_node(pred)
         if node is None:
             return False
+        _ = self.last_line                # lay out the lines the expansion opened (the node's line number)
         self.move_cursor(node)
         self.call_after_refresh(self.scroll_to_node, node)
         return True
