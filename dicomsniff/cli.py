@@ -778,20 +778,27 @@ def anonymize(capture: str, output: str, profile: str, keep_pixels: bool, map_pa
 
 
 def _tls_keylog_option(ctx, param, value) -> None:
-    """--tls-keylog FILE (repeatable): NSS key logs every analyzer of this run decrypts TLS with (issue 15)."""
-    if value:
-        from .tls.keylog import configure
-        configure(value)
+    """--tls-keylog FILE (repeatable): NSS key logs every analyzer of this run decrypts TLS with (issue 15);
+    none given: $SSLKEYLOGFILE (set each run, so an earlier in-process run's files do not linger)."""
+    from .tls.keylog import configure
+    configure(value)
 
 
-# --tls-keylog on every command (issue 15): added to each command, so no command's signature changes.
-for _cmd in list(main.commands.values()):
-    if not any(p.name == "tls_keylog" for p in _cmd.params):
-        _cmd.params.append(click.Option(
+def _with_tls_keylog(cmd):
+    """--tls-keylog on a command (issue 15): added to its params, so no command's signature changes."""
+    if cmd is not None and not any(p.name == "tls_keylog" for p in cmd.params):
+        cmd.params.append(click.Option(
             ["--tls-keylog", "tls_keylog"], multiple=True, expose_value=False, callback=_tls_keylog_option,
             type=click.Path(exists=True, dir_okay=False, readable=True), metavar="FILE",
             help="Decrypt DICOM over TLS with this NSS key log (SSLKEYLOGFILE; repeatable). Without it:"
                  " $SSLKEYLOGFILE, and secrets embedded in a pcapng."))
+    return cmd
+
+
+for _cmd in list(main.commands.values()):
+    _with_tls_keylog(_cmd)
+_get_command = main.get_command
+main.get_command = lambda ctx, name: _with_tls_keylog(_get_command(ctx, name))   # commands added later too
 
 
 if __name__ == "__main__":
