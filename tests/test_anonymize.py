@@ -582,3 +582,13 @@ def test_growth_goes_into_a_segment_with_room(tmp_path):
     assert _decoded(out) == _decoded(src) and len(_decoded(src)) == 2
     _stream_consistent(out)
     assert b"BIG^PATIENT" not in out.read_bytes()
+
+
+def test_listing_groups_repeats():
+    from dicomsniff.anonymize import Report, describe
+    from dicomsniff.anonymize.streams import Problem
+    report = Report(format="pcap", frames=9, problems=[Problem(f, 1, "data set on context 1, not decodable: x")
+                                                       for f in (7, 3, 5)] + [Problem(4, 0, "TCP stream 2 \x1b[31m")])
+    lines = describe(report, "in", "out.pcap")
+    assert lines[1:] == ["  zeroed ×3 (frames 3 … 7, association #1): data set on context 1, not decodable: x",
+                         "  zeroed (frame 4): TCP stream 2 \\x1b[31m"]

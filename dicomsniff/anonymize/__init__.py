@@ -120,9 +120,14 @@ def describe(report: Report, src, dst) -> list[str]:
         lines.append(f"  kept encrypted: {len(report.kept_tls)} TLS stream(s), payload copied as it was (not decrypted)")
     if report.dropped_secrets:
         lines.append(f"  left out: {report.dropped_secrets} pcapng Decryption Secrets Block(s) (TLS keys)")
-    for p in report.problems:
-        where = f"frame {p.frame}" + (f", association #{p.association}" if p.association else "")
-        lines.append(f"  zeroed ({where}): {safe_text(p.what)}")
-    for p in report.oversize:
-        lines.append(f"  note (frame {p.frame}, association #{p.association}): {safe_text(p.what)}")
+    for prefix, problems in (("zeroed", report.problems), ("note", report.oversize)):
+        groups: dict[tuple[int, str], list[int]] = {}
+        for p in problems:                  # one line per cause: repeats grouped with a count
+            groups.setdefault((p.association, p.what), []).append(p.frame)
+        for (assoc, what), frames in groups.items():
+            count = f" ×{len(frames)}" if len(frames) > 1 else ""
+            where = f"frame {frames[0]}" if len(frames) == 1 else f"frames {min(frames)} … {max(frames)}"
+            if assoc:
+                where += f", association #{assoc}"
+            lines.append(f"  {prefix}{count} ({where}): {safe_text(what)}")
     return lines
