@@ -89,7 +89,7 @@ def stats_lines(values: list[int]) -> str:
     n = len(s)
     med = float(s[n // 2]) if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
     p95 = s[max(1, math.ceil(0.95 * n)) - 1]
-    cells = [f"{n:>7}"] + [f"{v / 1e6:.3f}".rjust(11) for v in (s[0], med, p95, s[-1])]
+    cells = [f"{n:>6}"] + [f"{v / 1e6:.3f}".rjust(10) for v in (s[0], med, p95, s[-1])]
     return "".join(cells)
 
 
@@ -111,13 +111,13 @@ async def test_statistics_screen_equals_numbers_from_the_json_export(name, tmp_p
             services = sorted({r[0] for r in rows})
             for svc in services:
                 values = [r[which] for r in rows if r[0] == svc and r[which] is not None]
-                line = f"  {svc:<22}" + stats_lines(values)
+                line = f"  {svc:<20}" + stats_lines(values)
                 assert line in part, (svc, line, part)
             for peer in sorted({r[1] for r in rows}):
                 assert f"  {peer}\n" in part
                 for svc in sorted({r[0] for r in rows if r[1] == peer}):
                     values = [r[which] for r in rows if r[1] == peer and r[0] == svc and r[which] is not None]
-                    line = f"    {svc:<20}" + stats_lines(values)
+                    line = f"    {svc:<18}" + stats_lines(values)
                     assert line in part.split(f"  {peer}\n", 1)[1], (peer, svc, line)
         # a: the selected association only, and back
         await pilot.press("a")
@@ -241,3 +241,25 @@ def test_plot_library_is_imported_only_when_the_graph_opens():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "True"]
+
+
+@run_async
+async def test_show_all_dims_the_associations_the_filter_does_not_match():
+    """reject.pcap, filter on one called AE: hidden by default; m shows all three, the other two dimmed."""
+    app = ViewerApp(str(CAPTURES / "reject.pcap"), show_timing=False, keys=Keys())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await diagnosed(app, pilot)
+        assert app.apply_filter('called == "WRONGAE"')
+        await pilot.pause()
+        assert [a.called_ae.strip() for a in app.assoc_list.shown] == ["WRONGAE"]
+        status = "".join(seg.text for seg in app.query_one("#status").render_line(0))
+        assert "1 shown; m: show all" in status
+        await pilot.press("m")
+        await pilot.pause()
+        lst = app.assoc_list
+        assert len(lst.shown) == 3
+        for i, a in enumerate(lst.shown):
+            dim = any("dim" in str(span.style) for span in lst.row_text(i).spans if span.start == 0)
+            assert dim == (a.called_ae.strip() != "WRONGAE"), (a.number, a.called_ae)
+        status = "".join(seg.text for seg in app.query_one("#status").render_line(0))
+        assert "all shown, others dim; m: matching only" in status

@@ -29,7 +29,8 @@ from .commands import DicomCommands
 from .exporting import create_directory, create_file, export_association_objects, export_stem
 from .field_tree import FieldRef, FieldTree, is_element
 from .findings_pane import FindingsScreen
-from .filter import FilterError, check, filter_associations, filter_text, matches_item, parse
+from .filter import (FilterError, check, filter_associations, filter_text, matches_association, matches_item,
+                     parse)
 from .hex_pane import HexPane, message_pdv_marks, pdu_pdv_marks
 from .keymap import Keys, display_keys, keys_help, load_keys
 from .ladder import Ladder
@@ -301,6 +302,10 @@ class ViewerApp(App):
             out.append(f"{notes} note{'s' if notes != 1 else ''}", style="cyan" if notes else "dim")
             if not d.final:
                 out.append(" so far", style="dim")
+        if self.expr is not None:         # before the frame counts: what the panes show depends on it
+            shown = ("all shown, others dim; m: matching only" if self.show_all
+                     else f"{len(self.assoc_list.shown)} shown; m: show all")
+            out.append(f"  filter: {safe_text(self.filter_text)} ({shown})", style="cyan")
         if p is not None:
             n = len(s.associations)
             out.append(f"  {p.frames} frames, {n} association{'s' if n != 1 else ''}")
@@ -317,9 +322,6 @@ class ViewerApp(App):
             if p.done and not s.associations:
                 out.append("  no DICOM traffic found" + ("" if self.ports else " (try --port N)"),
                            style="yellow")
-        if self.expr is not None:
-            out.append(f"  filter: {safe_text(self.filter_text)} ({len(self.assoc_list.shown)} shown)",
-                       style="cyan")
         self._set_status(out)
 
     def _set_status(self, text: Text) -> None:
@@ -333,6 +335,8 @@ class ViewerApp(App):
         t1 = max(s.last_ts, s.t0)
         lst = self.assoc_list
         before = lst.selected
+        expr = self.expr
+        lst.dims = (lambda a: not matches_association(expr, a)) if expr is not None and self.show_all else None
         lst.set_rows(shown, s.t0, t1, reset=reset)
         if lst.selected is not before or (reset and lst.cursor >= 0):
             self._show_association(lst.selected)
@@ -447,11 +451,14 @@ class ViewerApp(App):
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted) -> None:
         ref = event.node.data
-        if not isinstance(ref, FieldRef):
+        if not isinstance(ref, FieldRef) or event.node.tree is not self.tree:
             return
+        item = self._item
+        m = item.message if item is not None else None
+        if item is None or (ref.unit == "pdu") != (m is None) or (ref.unit == "data" and m.data is None):
+            return                         # a late event from the tree of a row no longer selected
         if ref.unit != self._hex_unit:
             self._show_unit(ref.unit)
-        m = self._item.message if self._item is not None else None
         if ref.unit == "data" and m is not None and m.data is not None and m.data.inflated:
             return
         self.hex.set_highlight(ref.field.offset, ref.field.length)
