@@ -655,7 +655,7 @@ class ViewerApp(App):
     def action_findings(self) -> None:
         """The diagnosis findings of the selected association (live: asks for a fresh diagnosis)."""
         a = self.assoc_list.selected
-        if a is None:
+        if a is None and self.diagnosis is None:
             return
         if self.session.live and self.loader is not None and not self.session.done:
             self.loader.want_diagnosis.set()

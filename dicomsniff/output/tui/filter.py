@@ -216,8 +216,8 @@ def _field_name(t: Token) -> str:
     if name in kw:
         return tag_text(kw[name])
     proper = {k.lower(): k for k in _proper_keywords()}
-    near = _nearest(name, list(FIELDS) + list(proper))
-    hint = f" (did you mean {proper.get(near, near)}?)" if near else \
+    near = _nearest(name, FIELDS) or _nearest(name, list(proper))       # our own names first
+    hint = f" (did you mean {near if near in FIELDS else proper.get(near, near)}?)" if near else \
         f" (fields: {', '.join(FIELDS)}, a DICOM keyword or a tag (gggg,eeee))"
     raise FilterError(f"unknown field {t.text!r}{hint}", t.pos)
 
@@ -461,6 +461,8 @@ def element_values(msg) -> dict[int, list]:
             v = f.value
             if isinstance(v, list):
                 vals.extend(x for x in v if x is not None)
+                if len(v) > 1:              # the whole value as DICOM writes it too: ORIGINAL\PRIMARY\AXIAL
+                    vals.append("\\".join(str(x) for x in v))
             elif v is not None:
                 vals.append(v)
             else:
