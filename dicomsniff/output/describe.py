@@ -127,6 +127,19 @@ def association_title(a: Association) -> str:
     return f"{safe_text(a.calling_ae or '?')} → {safe_text(a.called_ae or '?')}"
 
 
+def list_cells(a: Association) -> tuple[str, str]:
+    """(AE column, outcome column) of an association list row; a TLS connection not decrypted says what TLS
+    showed instead (issue 15): ('TLS 1.3, encrypted: --tls-keylog', 'encrypted')."""
+    tls = getattr(a, "tls", None)
+    if tls is None or tls.decrypted or a.calling_ae is not None:
+        return association_title(a), a.outcome
+    if not tls.handshake_complete:
+        state = "tls failed" if (tls.alerts or tls.sealed_alert()) else "no tls"
+    else:
+        state = "undecrypted" if tls.decrypt_errors else "encrypted"
+    return safe_text(tls.short_status()), state
+
+
 def outcome_text(a: Association) -> str:
     tls = getattr(a, "tls", None)
     if tls is not None and not tls.decrypted:
@@ -147,7 +160,7 @@ def tls_lines(a: Association, t0: int = 0) -> list[str]:
     tls = getattr(a, "tls", None)
     if tls is None:
         return []
-    out = [f"TLS: {safe_text(tls.status_text())}; {tls.version_text}, {tls.suite_text}"
+    out = [f"TLS: {safe_text(tls.status_text())}; {tls.suite_text}"
            + (f", SNI {safe_text(tls.sni)}" if tls.sni else "")
            + (", HelloRetryRequest" if tls.hrr else "") + (", encrypt-then-MAC" if tls.encrypt_then_mac else "")
            + (f", {tls.key_updates} key update(s)" if tls.key_updates else "")]

@@ -120,6 +120,9 @@ def _a_peers(c: AssocCtx, w: int) -> Text:
 
 
 def _a_outcome(c: AssocCtx, w: int) -> Text:
+    if getattr(c.a, "tls", None) is not None:      # DICOM over TLS (issue 15): 'encrypted', 'tls failed'
+        from ..describe import list_cells
+        return Text(list_cells(c.a)[1], style=OUTCOME_STYLE.get(c.a.outcome, ""))
     return Text(c.a.outcome, style=OUTCOME_STYLE.get(c.a.outcome, ""))
 
 
