@@ -302,6 +302,12 @@ class Analyzer:
         from .tls.keylog import default_keylog
         from .tls.record import TlsConnection
 
+        from .tls.tables import client_hello_alpn, other_application
+
+        if other_application(client_hello_alpn(self._prefix(p, client_dir, 16 << 10))):
+            del self.pending[stream]            # HTTPS and the like (ALPN): not DICOM, left alone
+            self.tcp.ignore(stream)
+            return
         if self.tls_keylog is None:
             self.tls_keylog = default_keylog()
         self.tls_keylog.take_secrets(self.tls_secrets)
