@@ -354,7 +354,10 @@ class TlsConnection:
         elif ctype == ALERT:
             self._alert(direction, fragment, last_frame, last_ts, protected)
         elif ctype == APPLICATION_DATA:
-            if protected and d.cipher is not None:
+            if protected and d.cipher is not None and not info.not_dicom:
+                if d.plain_offset == 0 and not _dicom_start(fragment):
+                    info.not_dicom = bytes(fragment[:16]) or b"?"     # e.g. HTTP: nothing goes up to the framer
+                    return
                 info.decrypted = True
                 self._emit(direction, d, start + payload_off, fragment, out)
         if d.upd and d.cipher is not None:
@@ -538,6 +541,13 @@ class TlsConnection:
                 p += 2 + el
             info.certificates.append(parse_certificate(der, sender, frame))
             n += 1
+
+
+def _dicom_start(data: bytes) -> bool:
+    """The first decrypted bytes of a direction can open a DICOM PDU (type 1-7, reserved byte 0; PS3.8 §9.3)."""
+    if not data:
+        return True
+    return 1 <= data[0] <= 7 and (len(data) < 2 or data[1] == 0)
 
 
 def _extensions(m: bytes, p: int):

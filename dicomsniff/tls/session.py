@@ -130,6 +130,7 @@ class TlsInfo:
     not_tls: list[tuple[int, int, bytes]] = field(default_factory=list)       # (direction, frame, first bytes)
     key_updates: int = 0
     lost: bool = False                       # a TCP gap stopped decoding
+    not_dicom: bytes = b""                   # decrypted, but the client's first bytes are no DICOM PDU: those bytes
     index: object = None                     # record.RecordIndex: decrypted records by frame (hex pane)
 
     def frame_reader(self, read):
@@ -201,6 +202,8 @@ class TlsInfo:
     def status_text(self) -> str:
         """One line for the association list: 'TLS 1.3, encrypted — give --tls-keylog' and the like."""
         v = self.version_text
+        if self.not_dicom:
+            return f"{v}, decrypted: not DICOM inside"
         if self.decrypted:
             return f"{v}, decrypted"
         if self.decrypt_errors:

@@ -242,6 +242,20 @@ def handshake_incomplete(a: Association, opts: Options) -> list[Finding]:
                  "check both peers' TLS logs (a peer that drops the connection without an alert)")]
 
 
+@rule(code="tls-not-dicom", severity=NOTE, group="info",
+      summary="a TLS connection decrypted with the key log whose data is not DICOM (its first bytes quoted)",
+      evidence="Association.tls.not_dicom: the client's first decrypted bytes, not a PDU header",
+      test=TEST, supersedes=MISREAD)
+def not_dicom(a: Association, opts: Options) -> list[Finding]:
+    t = _tls(a)
+    if t is None or not t.not_dicom:
+        return []
+    shown = safe_text(t.not_dicom.decode("ascii", "replace"))
+    return [emit(a, "tls-not-dicom", f"{t.version_text} decrypted, but its data is not DICOM: it starts with"
+                 f" {shown!r} ({t.not_dicom[:8].hex(' ')})", [t.tally[a.client_dir].first_app_frame],
+                 "another application shares the key log (browsers write SSLKEYLOGFILE too): nothing to do for DICOM")]
+
+
 @rule(code="tls-encrypted", severity=NOTE, group="info",
       summary="a TLS connection whose application data was not decrypted: give --tls-keylog (sizes and timing of"
               " its records are shown)",
@@ -249,7 +263,7 @@ def handshake_incomplete(a: Association, opts: Options) -> list[Finding]:
       test=TEST, supersedes=MISREAD)
 def encrypted(a: Association, opts: Options) -> list[Finding]:
     t = _tls(a)
-    if t is None or t.decrypted or not t.handshake_complete:
+    if t is None or t.decrypted or t.not_dicom or not t.handshake_complete:
         return []
     c, s = t.tally[a.client_dir], t.tally[1 - a.client_dir]
     if t.decrypt_errors:
