@@ -592,3 +592,25 @@ def test_listing_groups_repeats():
     lines = describe(report, "in", "out.pcap")
     assert lines[1:] == ["  zeroed ×3 (frames 3 … 7, association #1): data set on context 1, not decodable: x",
                          "  zeroed (frame 4): TCP stream 2 \\x1b[31m"]
+
+
+def test_tso_frames_with_ip_length_zero(tmp_path):
+    """Frames captured on the sending host with TSO show IPv4 total length 0: the capture's length is
+    trusted, as the decoder does, and the field stays 0."""
+    import capwriter as cw
+    from dicomsniff.capture.reader import open_capture
+    records = []
+    with open_capture(str(CAPTURES / "store.pcap")) as reader:
+        for fr in reader:
+            data = bytearray(fr.data)
+            struct.pack_into("!H", data, 16, 0)                 # Ethernet + IPv4 total length
+            records.append((fr.ts_ns, bytes(data)))
+    src = tmp_path / "tso.pcap"
+    src.write_bytes(cw.pcap_bytes(records, cw.ETHERNET))
+    out = tmp_path / "out.pcap"
+    report = anonymize(src, out, Options(secret=SECRET))
+    assert report.problems == []
+    assert _decoded(out) == _decoded(src) == _decoded(CAPTURES / "store.pcap")
+    assert b"SNIFF^TEST" not in out.read_bytes()
+    with open_capture(str(out)) as reader:
+        assert all(fr.data[16:18] == b"\0\0" for fr in reader)

@@ -62,7 +62,7 @@ def _write(cap, src, dst, options, mapper, cleaner, ips, map_path) -> Report:
     report = Report(frames=cap.frames, associations=len(cap.associations), commands=result.commands,
                     datasets=result.datasets, problems=list(result.zeroed), oversize=list(result.oversize))
     amap = AddressMap() if ips else None
-    unsupported: list[int] = []
+    unsupported: dict[str, list[int]] = {}
     dropped: list[int] = []
 
     def transform(number: int, linktype: int, data: bytes, orig_len: int):
@@ -73,8 +73,8 @@ def _write(cap, src, dst, options, mapper, cleaner, ips, map_path) -> Report:
             if d is not None:
                 where = (d, cap.dirs.get((key[0], 1 - key[1])))
         new = rewrite_frame(linktype, data, orig_len, where, amap)
-        if isinstance(new, str):                  # headers this rewriter cannot edit: payload zeroed
-            unsupported.append(number)
+        if isinstance(new, str):                  # a frame this rewriter cannot edit: payload zeroed
+            unsupported.setdefault(new, []).append(number)
             return _zero_tcp_payload(linktype, data, orig_len)
         if new is not None and new[0] != data:
             report.rewritten += 1
@@ -84,9 +84,11 @@ def _write(cap, src, dst, options, mapper, cleaner, ips, map_path) -> Report:
         report.format = rewrite_file(f, out, transform, drop_names=ips, dropped=dropped)
     report.kept_tls = list(result.kept_tls)
     report.dropped_secrets = len(dropped)
-    if unsupported:
-        report.problems.append(Problem(unsupported[0], 0, f"{len(unsupported)} frame(s) in an encapsulation the "
-                                       f"rewriter does not edit (first: frame {unsupported[0]}): their TCP payload"))
+    why = {"unsupported": "in an encapsulation the rewriter does not edit",
+           "too-big": "that would pass IP's 65,535-byte limit with the new payload"}
+    for kind, frames in unsupported.items():
+        report.problems.append(Problem(frames[0], 0, f"{len(frames)} frame(s) {why[kind]} (first: frame "
+                                       f"{frames[0]}): their TCP payload"))
     report.uids = len(mapper.uids)
     report.table = {"profile": options.profile, "keep_pixels": options.keep_pixels, **mapper.table()}
     if amap is not None:
