@@ -22,7 +22,7 @@ from .ul.detect import classify_stream_start, plausible_pdu_header
 from .ul.events import MAX_SPANS, PduEvent, PdvChunk, PdvLoss
 from .ul.pdus import ASSOCIATE_AC, AssociateRQ
 from .ul.framer import LOOKAHEAD, PduFramer
-from .tls.tables import looks_like_tls_hello
+from .tls.tables import looks_like_tls_hello, looks_like_tls_records
 
 # How many bytes of a direction are looked at before deciding a stream is not DICOM.
 DETECT_LIMIT = 64 << 10
@@ -278,6 +278,10 @@ class Analyzer:
             if kind == "midstream":
                 verdict = (self._guess_client(key, p), False)
                 break
+            if kind is None and looks_like_tls_records(self._prefix(p, direction, 40 << 10)):
+                # TLS hook (issue 15): TLS records whose handshake the capture missed
+                self._start_tls(stream, p, key, self._guess_client(key, p), out, midstream=True)
+                return
             if len(head) < 80 and not final:
                 undecided = True
         if verdict is None and (forced or final or p.sizes[0] >= DETECT_LIMIT or p.sizes[1] >= DETECT_LIMIT):
@@ -297,7 +301,7 @@ class Analyzer:
         del self.pending[stream]
         self._start(stream, p, key, client_dir, resync, out)
 
-    def _start_tls(self, stream: int, p: _Pending, key, client_dir: int, out: list) -> None:
+    def _start_tls(self, stream: int, p: _Pending, key, client_dir: int, out: list, midstream: bool = False) -> None:
         """TLS hook (issue 15): the stream's bytes go through a TlsConnection; its plaintext is framed as DICOM."""
         from .tls.keylog import default_keylog
         from .tls.record import TlsConnection
@@ -311,7 +315,7 @@ class Analyzer:
         if self.tls_keylog is None:
             self.tls_keylog = default_keylog()
         self.tls_keylog.take_secrets(self.tls_secrets)
-        conn = TlsConnection(stream, client_dir, self.tls_keylog)
+        conn = TlsConnection(stream, client_dir, self.tls_keylog, midstream=midstream)
         self.tls[stream] = conn
         del self.pending[stream]
         self._start(stream, p, key, client_dir, False, out, tls=conn.info)
