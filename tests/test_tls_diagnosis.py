@@ -163,3 +163,20 @@ def test_hello_retry_request_is_shown_and_the_session_still_decrypts():
     assert codes(fs) == ["tls-encrypted"]
     assocs, fs = run("tls13_hrr.pcap", "tls13_hrr.keys")
     assert assocs[0].tls.decrypted and assocs[0].outcome == "released"
+
+
+def test_tls_whose_handshake_is_not_in_the_capture_is_listed_and_said_undecryptable():
+    from capwriter import pcap_bytes
+    from dicomsniff.capture.reader import open_capture
+
+    frames = list(open_capture(CAPTURES / "tls13_store.pcap"))
+    late = pcap_bytes([(f.ts_ns, bytes(f.data)) for f in frames if f.number > 12], frames[0].linktype)
+    kl = KeyLog()
+    kl.add_file(CAPTURES / "tls13_store.keys")
+    an = Analyzer(keep_pdus=True, tls_keylog=kl)
+    for _ in read_events(late, an):
+        pass
+    a, = an.associations
+    assert a.tls.midstream and not a.tls.decrypted and a.server.port == 2762
+    f = only(diagnose(an.associations), "tls-encrypted")
+    assert "began before the capture" in f.message and f.severity == NOTE

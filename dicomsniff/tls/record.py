@@ -203,12 +203,18 @@ class _Direction:
 class TlsConnection:
     """Sans-I/O TLS decoder for one TCP connection: ``feed``/``gap``/``close`` return plaintext events."""
 
-    def __init__(self, stream: int, client_dir: int, keylog: KeyLog | None = None):
+    def __init__(self, stream: int, client_dir: int, keylog: KeyLog | None = None, *, midstream: bool = False):
+        """``midstream``: the capture begins after the handshake (records only): counted, never decrypted, since
+        a key log finds a session's secrets by the ClientHello's random."""
         self.stream = stream
         self.keylog = keylog
         self.info = TlsInfo(client_dir)
+        self.info.midstream = midstream
         self.info.keylog_given = bool(keylog)
         self.dirs = [_Direction(), _Direction()]
+        if midstream:
+            for d in self.dirs:
+                d.encrypted = True
         self.client_random = b""
         self.server_random = b""
         self.index = RecordIndex()

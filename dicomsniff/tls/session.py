@@ -130,6 +130,7 @@ class TlsInfo:
     not_tls: list[tuple[int, int, bytes]] = field(default_factory=list)       # (direction, frame, first bytes)
     key_updates: int = 0
     lost: bool = False                       # a TCP gap stopped decoding
+    midstream: bool = False                  # the handshake is not in the capture (records only)
     not_dicom: bytes = b""                   # decrypted, but the client's first bytes are no DICOM PDU: those bytes
     index: object = None                     # record.RecordIndex: decrypted records by frame (hex pane)
 
@@ -147,7 +148,7 @@ class TlsInfo:
     def version_text(self) -> str:
         from .tables import version_name
         if self.version is None:
-            return "TLS (version not negotiated)"
+            return "TLS (handshake not captured)" if self.midstream else "TLS (version not negotiated)"
         return version_name(self.version)
 
     @property
@@ -162,6 +163,8 @@ class TlsInfo:
             return False
         if all(self.finished):
             return True
+        if self.midstream:
+            return True                          # records flowed both ways after a handshake before the capture
         if self.version is None or self.hrr and not self.server_hello_frame:
             return False
         c, s = self.tally[self.client_dir], self.tally[1 - self.client_dir]
@@ -195,6 +198,8 @@ class TlsInfo:
             return f"{v} failed: {alert_name(fatal.description)} ({fatal.sender})"
         if self.decrypt_errors:
             return f"{v}: did not decrypt"
+        if self.midstream:
+            return "TLS, handshake not captured"
         if not self.handshake_complete:
             return f"{v} failed: sealed alert" if self.sealed_alert() else f"{v}: handshake incomplete"
         return f"{v}, encrypted: --tls-keylog"
@@ -208,6 +213,8 @@ class TlsInfo:
             return f"{v}, decrypted"
         if self.decrypt_errors:
             return f"{v}, could not decrypt ({self.decrypt_errors[0][2]})"
+        if self.midstream:
+            return "TLS, began before the capture: cannot decrypt (needs the handshake)"
         fatal = next((a for a in self.alerts if a.level == 2), None)
         if fatal is not None:
             return f"{v}, {'failed' if all(self.finished) else 'handshake failed'}: {fatal.sender} sent {fatal.text}"

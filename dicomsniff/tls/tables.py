@@ -141,6 +141,21 @@ def looks_like_tls_hello(head: bytes) -> int:
     return head[5] if head[5] in (1, 2) else 0
 
 
+def looks_like_tls_records(head: bytes) -> bool:
+    """``head`` opens with two consecutive protected-looking TLS records (application data, alert, change
+    cipher spec; TLS 1.0-1.2 record versions): a TLS connection whose handshake is not in the capture."""
+    pos = 0
+    for _ in range(2):
+        if pos + 5 > len(head):
+            return False
+        t, major, minor = head[pos], head[pos + 1], head[pos + 2]
+        n = int.from_bytes(head[pos + 3:pos + 5], "big")
+        if t not in (20, 21, 23) or major != 3 or not 1 <= minor <= 3 or not 1 <= n <= (1 << 14) + 2048:
+            return False
+        pos += 5 + n
+    return True
+
+
 EXT_ALPN = 16
 # ALPN protocol IDs of other applications (IANA TLS ALPN registry): a ClientHello offering only these is not DICOM
 # (DICOM has no ALPN ID; DCMTK and pynetdicom send none), so its connection is left alone.

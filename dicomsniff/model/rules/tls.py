@@ -269,6 +269,12 @@ def encrypted(a: Association, opts: Options) -> list[Finding]:
     if t.decrypt_errors:
         return []
     why = "the key log has no secrets for this session" if t.keylog_given and not t.keys else "no key log given"
+    if t.midstream:
+        return [emit(a, "tls-encrypted", f"TLS connection that began before the capture: client sent {c.records}"
+                     f" records / {c.bytes} B, server {s.records} / {s.bytes} B; without its handshake it cannot be"
+                     " decrypted", [t.tally[a.client_dir].first_app_frame or a.first_frame],
+                     "capture from the start of the connection (a key log finds a session by its ClientHello)",
+                     key="midstream")]
     return [emit(a, "tls-encrypted", f"{t.version_text} {t.suite_text}, encrypted ({why}): client sent"
                  f" {c.app_records} records / {c.app_bytes} B, server {s.app_records} / {s.app_bytes} B",
                  [t.client_hello_frame, c.first_app_frame], "give --tls-keylog FILE (SSLKEYLOGFILE of either peer)"
