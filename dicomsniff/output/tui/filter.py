@@ -432,10 +432,11 @@ def _message_status(msg, exchange) -> tuple[int | None, str | None]:
 _element_cache: "OrderedDict[int, tuple[Any, dict]]" = OrderedDict()
 
 
-def element_values(msg) -> dict[int, list]:
+def element_values(msg, need_data: bool = True) -> dict[int, list]:
     """tag → values of every element of a message's command set and data set (sequences included).
 
-    Decoding a kept data set is not free, so the last ``ELEMENT_CACHE`` messages' values are kept.
+    Decoding a kept data set is not free, so the last ``ELEMENT_CACHE`` messages' values are kept;
+    ``need_data=False``: the command set alone (an expression about group 0000 only), not cached.
     """
     key = id(msg)
     hit = _element_cache.get(key)
@@ -447,7 +448,7 @@ def element_values(msg) -> dict[int, list]:
     try:
         if msg.command is not None:
             roots.append(msg.command.tree)
-        if msg.data is not None:
+        if need_data and msg.data is not None:
             roots.append(msg.data.tree)
     except Exception:                  # a view must not fail on one odd message
         roots = roots
@@ -467,10 +468,33 @@ def element_values(msg) -> dict[int, list]:
                 vals.append(v)
             else:
                 vals.append("")          # present, empty (or a sequence): exists, equals ""
+    if not need_data:
+        return out
     _element_cache[key] = (msg, out)
     if len(_element_cache) > ELEMENT_CACHE:
         _element_cache.popitem(last=False)
     return out
+
+
+def _element_field(name: str, msg) -> list:
+    """The values of element ``name`` ("(GGGG,EEEE)") in a message; the data set is decoded only when
+    the element can be in it (its tag's bytes occur in the kept bytes)."""
+    m = TAG_RE.fullmatch(name)
+    if m is None:
+        return []
+    tag = (int(m.group(1), 16) << 16) | int(m.group(2), 16)
+    hit = _element_cache.get(id(msg))
+    if hit is not None and hit[0] is msg:
+        return hit[1].get(tag, [])
+    data = getattr(msg, "data", None)
+    need_data = tag >> 16 != 0 and data is not None
+    if need_data:
+        may_hold = getattr(data, "may_hold", None)
+        try:
+            need_data = may_hold is None or may_hold((tag,))
+        except Exception:
+            need_data = True
+    return element_values(msg, need_data).get(tag, [])
 
 
 def field_values(name: str, assoc, msg=None, exchange=None) -> list:
@@ -479,8 +503,7 @@ def field_values(name: str, assoc, msg=None, exchange=None) -> list:
     if name.startswith("("):
         if msg is None:
             return []
-        m = TAG_RE.fullmatch(name)
-        return element_values(msg).get((int(m.group(1), 16) << 16) | int(m.group(2), 16), []) if m else []
+        return _element_field(name, msg)
     if name == "ae":
         return [x for x in (a.calling_ae, a.called_ae) if x is not None]
     if name == "calling":
@@ -667,9 +690,30 @@ def matches_message(node, assoc, msg, exchange=None) -> bool:
     return node is None or evaluate(node, assoc, msg, exchange)
 
 
+_closed_results: "OrderedDict[int, tuple[Any, Any, bool]]" = OrderedDict()
+CLOSED_CACHE = 100_000
+
+
 def filter_associations(node, assocs: Iterable) -> list:
-    """The associations a parsed expression keeps, in order."""
-    return [a for a in assocs if matches_association(node, a)]
+    """The associations a parsed expression keeps, in order.
+
+    The viewer asks again at every loading batch; an association that is closed cannot change,
+    so its answer for this expression is remembered (bounded).
+    """
+    out = []
+    for a in assocs:
+        hit = _closed_results.get(id(a))
+        if hit is not None and hit[0] is a and hit[1] is node:
+            keep = hit[2]
+        else:
+            keep = matches_association(node, a)
+            if getattr(a, "closed", False) is True:
+                _closed_results[id(a)] = (a, node, keep)
+                if len(_closed_results) > CLOSED_CACHE:
+                    _closed_results.popitem(last=False)
+        if keep:
+            out.append(a)
+    return out
 
 
 def matches_item(node, assoc, item) -> bool:
