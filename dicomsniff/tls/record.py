@@ -29,6 +29,8 @@ from .tables import (ALERT, APPLICATION_DATA, CHANGE_CIPHER_SPEC, EXT_ENCRYPT_TH
 
 MAX_RECORD = (1 << 14) + 2048           # RFC 5246 §6.2.3 bound on a protected record's length
 MAX_INDEXED = 1 << 20                   # decrypted records remembered for re-reading (~100 B each)
+MAX_ALERTS = 64                         # alerts kept per connection (a peer could send thousands)
+MAX_CERTS = 20                          # certificates kept per connection
 MAX_HANDSHAKE = 1 << 18                 # handshake bytes buffered per direction (certificate chains)
 _HDR = struct.Struct(">BHH")
 
@@ -233,7 +235,8 @@ class TlsConnection:
         return out
 
     def gap(self, ev: StreamGap) -> list:
-        """Bytes lost: record boundaries and sequence numbers are unknown from here, so this direction stops."""
+        """Bytes lost: record boundaries and sequence numbers are unknown from here, so this direction stops. The
+        plaintext stream gets one gap of the ciphertext's length (how much plaintext it held is unknowable)."""
         d = self.dirs[ev.direction]
         if d.dead:
             return []
@@ -339,7 +342,7 @@ class TlsConnection:
                 info.encrypted_from[direction] = last_frame
             c = d.cipher
             if c is None or d.failed:
-                if ctype == ALERT:           # TLS 1.2: the outer type says alert, its content is sealed
+                if ctype == ALERT and len(info.alerts) < MAX_ALERTS:   # TLS 1.2: outer type alert, sealed
                     info.alerts.append(Alert(info.side(direction), last_frame, last_ts, None, None, True))
                 return
             outer = ctype
@@ -398,6 +401,8 @@ class TlsConnection:
     def _alert(self, direction: int, body: bytes, frame: int, ts: int, encrypted: bool) -> None:
         info = self.info
         for i in range(0, len(body) - 1, 2):
+            if len(info.alerts) >= MAX_ALERTS:
+                break
             a = Alert(info.side(direction), frame, ts, body[i], body[i + 1], encrypted)
             info.alerts.append(a)
             if body[i + 1] == 0 and a.sender not in info.close_notify:
@@ -538,7 +543,7 @@ class TlsConnection:
         if total == 0 and sender == "client":
             info.client_cert_empty = True
         n = 0
-        while p + 3 <= end and n < 10:
+        while p + 3 <= end and n < 10 and len(info.certificates) < MAX_CERTS:
             ln = int.from_bytes(m[p:p + 3], "big")
             der = m[p + 3:p + 3 + ln]
             p += 3 + ln
