@@ -190,6 +190,10 @@ def tls_lines(a: Association, t0: int = 0) -> list[str]:
                        f" {t.app_bytes} B){span}")
     for side, frame, why in tls.decrypt_errors:
         out.append(f"  {side}: record at frame {frame} did not decrypt: {why}")
+    ends = [f"{c.side} {c.how.upper()}" + (f" (frame {c.frame})" if c.frame else "") for c in a.closes]
+    if tls.close_notify or ends:
+        out.append("  " + "; ".join(([f"close_notify from {' and '.join(tls.close_notify)}"] if tls.close_notify
+                                     else []) + ([f"TCP closed: {', then '.join(ends)}"] if ends else [])))
     return out
 
 
