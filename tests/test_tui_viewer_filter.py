@@ -212,10 +212,16 @@ def test_tmux_view_with_goto_and_display_filter():
     exe = shutil.which("dicomsniff") or f"{sys.executable} -m dicomsniff"
     session = f"dsniff-v1-{int(time.time() * 1000) % 10**8}"
     expr = 'StudyInstanceUID ~ "1.2.826"'
-    # "sleep 1": the window takes its -x/-y size only once tmux settles; the app reads it at start
-    cmd = (f"cd {shlex.quote(str(CAPTURES.parent))} && sleep 1 && {exe} view captures/find_mwl.pcap -g 14 "
+    # a tmux server started from pytest inherits its COLUMNS / LINES (80×24), which the app would
+    # take over the pane's real size; and the pane takes its -x/-y size only once tmux settles
+    settle = "for i in $(seq 200); do [ \"$(stty size | cut -d' ' -f2)\" -ge 160 ] && break; sleep 0.1; done"
+    cmd = (f"unset COLUMNS LINES; cd {shlex.quote(str(CAPTURES.parent))} && {settle}; "
+           f"{exe} view captures/find_mwl.pcap -g 14 "
            f"-Y {shlex.quote(expr)}; echo EXITED-$?; sleep 30")
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "50", cmd], check=True)
+    # keep it 160×50 whatever the server's window-size policy does later (the app follows a resize)
+    subprocess.run(["tmux", "set-option", "-t", session, "window-size", "manual"], capture_output=True)
+    subprocess.run(["tmux", "resize-window", "-t", session, "-x", "160", "-y", "50"], capture_output=True)
     try:
         def pane() -> str:
             return subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
