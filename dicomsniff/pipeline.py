@@ -278,7 +278,8 @@ class Analyzer:
             if kind == "midstream":
                 verdict = (self._guess_client(key, p), False)
                 break
-            if kind is None and looks_like_tls_records(self._prefix(p, direction, 40 << 10)):
+            if kind is None and head[:1] in (b"\x14", b"\x15", b"\x17") and head[1:2] == b"\x03" \
+                    and looks_like_tls_records(self._prefix(p, direction, 40 << 10)):
                 # TLS hook (issue 15): TLS records whose handshake the capture missed
                 self._start_tls(stream, p, key, self._guess_client(key, p), out, midstream=True)
                 return
@@ -305,7 +306,6 @@ class Analyzer:
         """TLS hook (issue 15): the stream's bytes go through a TlsConnection; its plaintext is framed as DICOM."""
         from .tls.keylog import default_keylog
         from .tls.record import TlsConnection
-
         from .tls.tables import client_hello_alpn, other_application
 
         if other_application(client_hello_alpn(self._prefix(p, client_dir, 16 << 10))):
