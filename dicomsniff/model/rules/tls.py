@@ -210,9 +210,9 @@ def not_tls(a: Association, opts: Options) -> list[Finding]:
 
 
 @rule(code="tls-plain-to-tls", severity=WARN, group="protocol",
-      summary="a plain A-ASSOCIATE-RQ that the server answered with a TLS record, or with nothing before closing"
-              " (what a TLS-only port does)",
-      evidence="A-ASSOCIATE-RQ without A-ASSOCIATE-AC/RJ, the server's bytes (none, or a TLS alert), TCP close",
+      summary="a plain A-ASSOCIATE-RQ the server did not answer before closing the connection (what a TLS-only"
+              " port does)",
+      evidence="A-ASSOCIATE-RQ without A-ASSOCIATE-AC/RJ/A-ABORT, no byte from the server, the server's FIN/RST",
       test=TEST, supersedes=("peer-closed", "no-response", "association-incomplete"))
 def plain_to_tls(a: Association, opts: Options) -> list[Finding]:
     if _tls(a) is not None or a.rq is None or a.ac is not None or a.rj is not None or a.abort is not None:
