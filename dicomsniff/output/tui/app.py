@@ -40,28 +40,30 @@ from .text_screen import TextScreen
 
 LIVE_FILTER_MESSAGES = 50_000   # above this many messages the filter applies on enter, not per keystroke
 
-HELP = """dicomsniff view: a capture's DICOM associations, messages, fields and bytes.
+HELP = """dicomsniff view: a capture's DICOM associations, messages, fields
+and bytes.
 
 Panes
   Associations (top): one row per association; err and warn count the
   diagnosis' errors and warnings (f lists them, with hints).
-  Messages (middle): the selected association as a ladder of arrows between
-  SCU and SCP. A row marked ! holds a frame that a finding names (red: an
-  error, yellow: a warning).
-  Fields (bottom left): the selected message's command set and data set, one
-  row per element as DICOM tools print it, tag, VR, [length], keyword and
-  value: (0010,0010) PN [8] PatientName: DOE^JOHN. → shows an element's
-  bytes (Tag, VR, Length, Value); sequences open with their items. The
-  pane's bottom line names the selected element and where its bytes are.
+  Messages (middle): the selected association as a ladder of arrows
+  between SCU and SCP. A row marked ! holds a frame that a finding names
+  (red: an error, yellow: a warning).
+  Fields (bottom left): the selected message's command set and data set,
+  one row per element as DICOM tools print it: tag, VR, [length],
+  keyword and value, (0010,0010) PN [8] PatientName: DOE^JOHN.
+  → shows an element's bytes (Tag, VR, Length, Value); sequences open
+  with their items. The pane's bottom line names the selected element
+  and where its bytes are.
   Bytes (bottom right): the selected field's bytes, highlighted.
 
 Moving around
-  tab and shift+tab move between panes; enter opens (association, then its
-  messages, then the fields). ctrl+p opens the command palette: go to an
-  association or a frame (type its number), filter, search, apply as
-  filter, export, panels. Mouse: click selects, double-click opens.
-  From the command line, dicomsniff view CAPTURE -g FRAME opens with that
-  frame's message selected, and -Y EXPR opens with a display filter.
+  tab and shift+tab move between panes; enter opens (association, then
+  its messages, then the fields). ctrl+p opens the command palette: go
+  to an association or a frame (type its number), filter, search, apply
+  as filter, export, panels. Mouse: click selects, double-click opens.
+  From the command line, dicomsniff view CAPTURE -g FRAME opens with
+  that frame's message selected, and -Y EXPR with a display filter.
 
 Keys (as now mapped; * marks one remapped in the keys file)
 """

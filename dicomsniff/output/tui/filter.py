@@ -727,32 +727,33 @@ def matches_item(node, assoc, item) -> bool:
 
 
 HELP = """Display filter (/ to type one, esc to close the input)
-  Rows that do not match are hidden, and associations with no matching row
-  leave the list, as in Wireshark. m shows every row again with the
-  non-matching ones dimmed; m again hides them. An expression that cannot
-  match (an unknown field, keyword or command, a port that is not a number)
-  is an error under the input, with the nearest valid name.
+  Rows that do not match are hidden, and associations with no matching
+  row leave the list, as in Wireshark. m shows every row again with the
+  non-matching ones dimmed; m again hides them. An expression that
+  cannot match (an unknown field, keyword or command, a port that is not
+  a number) is an error under the input, with the nearest valid name.
 
-  status != success                  responses that failed, warned or were
-                                       cancelled
-  command == C-FIND                  C-FIND requests and responses
-  state == rejected                  rejected associations
-  ae == STORESCP or port == 11112    by AE title (calling or called) or port
-  PatientID == "123456"              any element of a command or data set,
-  (0008,0052) == STUDY                 by keyword or by tag (gggg,eeee)
-  ScheduledStationAETitle exists     the element is present (empty or not)
-  StudyInstanceUID ~ "1.2.826"       ~ contains, !~ does not contain
-  rtt > 1s                           request to final response over 1 second
+  status != success                 failed, warning, cancelled responses
+  command == C-FIND                 C-FIND requests and responses
+  state == rejected                 rejected associations
+  ae == STORESCP or port == 104     by AE title (calling or called), port
+  PatientID == "123456"             any element of a command or data
+  (0008,0052) == STUDY                set, by keyword or by tag
+  ScheduledStationAETitle exists    the element is there (empty or not)
+  StudyInstanceUID ~ "1.2.826"      ~ contains, !~ does not contain
+  rtt > 1s                          request to final response over 1 s
   sop ~ "CT Image" and not status == success
 
   Fields: ae (calling, called), state (released, rejected, aborted,
-  incomplete), command (C-STORE, C-FIND-RSP, ...), status (success, pending,
-  warning, failure, cancel, or a code such as 0xA700), sop (SOP class UID or
-  name), ip, port, assoc (association number), msgid, rtt (a time: 1s,
-  250ms, 20us; a bare number is seconds), and any DICOM keyword or tag of
-  the command or data set, inside sequences too.
-  Operators: == != ~ !~ < <= > >= and exists; and, or, not (&& || !) and
-  parentheses. Text compares case-insensitively; quote values with spaces.
-  Apply as filter: a on an element in the field tree (or "Apply as filter"
-  in the command palette) filters on its value, e.g. PatientID == "WL0001".
+  incomplete), command (C-STORE, C-FIND-RSP, ...), status (success,
+  pending, warning, failure, cancel, or a code such as 0xA700), sop
+  (SOP class UID or name), ip, port, assoc (association number), msgid,
+  rtt (a time: 1s, 250ms, 20us; a bare number is seconds), and any DICOM
+  keyword or tag of the command or data set, inside sequences too.
+  Operators: == != ~ !~ < <= > >= and exists; and, or, not (&& || !)
+  and parentheses. Text compares case-insensitively; quote values that
+  have spaces.
+  Apply as filter: a on an element in the field tree (or "Apply as
+  filter" in the command palette) filters on its value, for example
+  PatientID == "WL0001".
 """

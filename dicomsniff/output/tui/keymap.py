@@ -208,7 +208,7 @@ def load_keys(path: Path | None = None) -> Keys:
 
 SECTIONS = (("", "Everywhere"), ("list", "In the association list and the ladder"),
             ("tree", "In the field tree (besides Textual's tree keys)"))
-HELP_WIDTH = 76
+HELP_WIDTH = 74
 
 
 def keys_help(keys: Keys, width: int = HELP_WIDTH) -> str:
@@ -234,7 +234,7 @@ def keys_help(keys: Keys, width: int = HELP_WIDTH) -> str:
     lines.append(f"    {where}")                          # whole, however long: a path to copy
     lines.extend(textwrap.wrap("(or the file named by $DICOMSNIFF_KEYS), one line per action, the action's "
                                "name as in [brackets] above:", width, initial_indent="  ", subsequent_indent="  "))
-    lines.append('    quit = "ctrl+q"      filter = "f2,slash"      "list.down" = ["down", "j"]')
+    lines.append('    quit = "ctrl+q"    filter = "f2,slash"    "list.down" = ["down", "j"]')
     lines.extend(textwrap.wrap("Key names as Textual spells them: ctrl+x, shift+tab, f2, slash, question_mark, "
                                "pageup, ...", width, initial_indent="  ", subsequent_indent="  "))
     for p in keys.problems:
