@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 import shlex
 import shutil
 import subprocess
@@ -243,3 +244,29 @@ def test_tmux_view_with_goto_and_display_filter():
         assert "EXITED-0" in text
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+@run_async
+async def test_help_is_written_for_people_and_fits_an_80_column_terminal():
+    from textual.widgets import Static
+    app = viewer("find_mwl.pcap")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(app, pilot)
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+        body = app.screen.body.plain
+        width = app.screen.query_one("#panel-body", Static).content_region.width
+        assert width >= 70 and max(len(line) for line in body.splitlines()) <= width
+        # what each key does, and the filter language with examples, not a docstring
+        assert "→" in body and "[tree.apply_filter]" in body and "[show_all]" in body
+        for example in ('PatientID == "123456"', "(0008,0052) == STUDY", "ScheduledStationAETitle exists",
+                        'StudyInstanceUID ~ "1.2.826"', "rtt > 1s", "-g FRAME", "-Y EXPR"):
+            assert example in body, example
+        assert "Grammar" not in body and "::" not in body
+        table = body.split("Display filter")[1].split("Fields:")[0]
+        examples = [re.split(r"\s{2,}", line.strip())[0] for line in table.splitlines()
+                    if line.startswith("  ") and not line.startswith("   ")
+                    and re.match(r"\s+\S+ (==|!=|~|>|exists)", line)]
+        assert len(examples) >= 10
+        for example in examples:
+            parse(example)                                   # every example in the table parses
