@@ -614,3 +614,18 @@ def test_tso_frames_with_ip_length_zero(tmp_path):
     assert b"SNIFF^TEST" not in out.read_bytes()
     with open_capture(str(out)) as reader:
         assert all(fr.data[16:18] == b"\0\0" for fr in reader)
+
+
+def test_user_identity_secrets_are_zeroed(outputs):
+    """pynetdicom.pcap's A-ASSOCIATE-RQ carries user identity type 2 (dicomsniff / s3cret), the IPv6
+    capture a JWT and the server's response: the password, token and response are zeroed at their
+    length; the username stays; negotiation still compares equal."""
+    out, _ = outputs["pynetdicom"]
+    raw = (CAPTURES / "pynetdicom.pcap").read_bytes()
+    assert b"s3cret" in raw and b"s3cret" not in out.read_bytes() and b"dicomsniff" in out.read_bytes()
+    out6, _ = outputs["pynetdicom_ipv6"]
+    from dicomsniff.pipeline import AssociationOpened
+    for path, expect in ((CAPTURES / "pynetdicom_ipv6.pcap", False), (out6, True)):
+        assocs = [ev.association for ev in read_events(path, Analyzer()) if isinstance(ev, AssociationOpened)]
+        ident = assocs[0].rq.user_info.user_identity
+        assert ident.type == 5 and len(ident.primary) == 48 and (ident.primary == bytes(48)) is expect

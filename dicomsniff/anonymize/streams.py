@@ -400,6 +400,39 @@ class DirectionRewriter:
         self.used[chosen[1]] = self.used.get(chosen[1], 0) + grow
         return chosen[0]
 
+    def _identity_secrets(self, start: int, end: int) -> list[tuple[int, int]]:
+        """Byte ranges of user identity secrets in an A-ASSOCIATE-RQ/AC (PS3.7 §D.3.3.7): the password
+        (type 2's secondary field), the Kerberos, SAML or JWT token (types 3-5's primary field) and the
+        server's response. The username stays: it names an account, and often the problem."""
+        blob = self.d.read(start, min(end, start + (1 << 20)))
+        out = []
+        pos = 74
+        try:
+            while pos + 4 <= len(blob):
+                itype, ilen = blob[pos], struct.unpack_from(">H", blob, pos + 2)[0]
+                if itype == 0x50:
+                    sub, stop = pos + 4, min(pos + 4 + ilen, len(blob))
+                    while sub + 4 <= stop:
+                        stype, slen = blob[sub], struct.unpack_from(">H", blob, sub + 2)[0]
+                        body = sub + 4
+                        if stype == 0x58 and body + 4 <= stop:
+                            kind, plen = blob[body], struct.unpack_from(">H", blob, body + 2)[0]
+                            primary = body + 4
+                            if kind in (3, 4, 5):
+                                out.append((primary, primary + plen))
+                            if kind == 2 and primary + plen + 2 <= stop:
+                                qlen = struct.unpack_from(">H", blob, primary + plen)[0]
+                                out.append((primary + plen + 2, primary + plen + 2 + qlen))
+                        elif stype == 0x59 and body + 2 <= stop:
+                            rlen = struct.unpack_from(">H", blob, body)[0]
+                            out.append((body + 2, body + 2 + rlen))
+                        sub = body + slen
+                pos += 4 + ilen
+        except (struct.error, IndexError):
+            pass
+        limit = len(blob)
+        return [(start + a, start + min(b, limit)) for a, b in out if a < min(b, limit)]
+
     def _captured(self, a: int, b: int) -> int:
         """How many of the bytes [a, b) the capture has (the rest fell in gaps)."""
         lost = sum(max(0, min(b, s + n) - max(a, s)) for s, n in self.d.lost)
@@ -604,7 +637,14 @@ class DirectionRewriter:
                 outside += self._captured(cur, start)
             mp.add(start, d.new_size)
             lay = layouts[i]
-            if d.pdu_type[i] != P_DATA_TF:
+            if d.pdu_type[i] in (1, 2):        # A-ASSOCIATE-RQ/AC: user identity secrets zeroed in place
+                at = start
+                for a, b in self._identity_secrets(start, end):
+                    d.piece(OLD, at, a - at)
+                    d.piece(ZERO, 0, b - a)
+                    at = b
+                d.piece(OLD, at, end - at)
+            elif d.pdu_type[i] != P_DATA_TF:
                 d.piece(OLD, start, end - start)
             elif not intact[i]:
                 # its length kept; the PDU and PDV headers where they are known, every value zeroed
