@@ -63,6 +63,7 @@ def main(argv=None) -> int:
     ap.add_argument("--max-group-mb", type=int, default=2000, help="as dicomsniff tables --max-group")
     ap.add_argument("--many", action="store_true",
                     help="index a set of 20 files of many short associations (the shipped captures, shifted) instead")
+    ap.add_argument("--repeats", type=int, default=2, help="--many: copies of the shipped captures per file")
     args = ap.parse_args(argv)
     from dicomsniff.tables import query as Q
     from dicomsniff.tables.build import Executor, build
@@ -83,7 +84,7 @@ def main(argv=None) -> int:
         "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "indexing": [], "queries": {}, "load": " ".join(f"{x:.1f}" for x in os.getloadavg())}
     try:
-        files = many_set(work / "ring") if args.many else split(cap, work / "ring", mb)
+        files = many_set(work / "ring", repeats=args.repeats) if args.many else split(cap, work / "ring", mb)
         total = sum(f.stat().st_size for f in files)
         out["bytes"] = total
         out["files"] = len(files)

@@ -177,8 +177,20 @@ def dump(capture: str, verbose: bool, ports: tuple[int, ...]) -> None:
     path = sys.stdin.buffer if capture == "-" else capture
     out = sys.stdout
     write = lambda line: out.write(line + "\n")  # noqa: E731
-    n = write_dump(read_events(path, an), write, verbose=verbose, t0=lambda: an.first_ts or 0)
-    if n == 0:
+    tls_lines = [0]
+
+    def with_tls(events):           # DICOM over TLS (issue 15): a connection not decrypted gets its TLS lines
+        from .output.describe import tls_dump_lines
+        from .pipeline import AssociationClosed
+        for ev in events:
+            yield ev
+            if type(ev) is AssociationClosed:
+                for line in tls_dump_lines(ev.association, an.first_ts or 0):
+                    write(line)
+                    tls_lines[0] += 1
+
+    n = write_dump(with_tls(read_events(path, an)), write, verbose=verbose, t0=lambda: an.first_ts or 0)
+    if n == 0 and not tls_lines[0]:
         click.echo("dicomsniff: no DICOM traffic found"
                    + ("" if ports else " (use --port N if DICOM runs on a known port)"), err=True)
 
@@ -542,24 +554,35 @@ def report(capture: str, output: str, max_associations: int, max_arrows: int, ma
 @click.option("-f", "--filter", "bpf", default=None, help="Capture filter for --live, tcpdump syntax.")
 @click.option("-w", "--write", "write_path", type=click.Path(), default=None,
               help="With --live: also save every captured packet to this pcap file.")
+@click.option("-g", "--goto", "goto", type=click.IntRange(1), default=None, metavar="FRAME",
+              help="Open with the message (or PDU) of this frame selected, as Wireshark's -g.")
+@click.option("-Y", "--display-filter", "display_filter", default=None, metavar="EXPR",
+              help="Open with this display filter applied, as Wireshark's -Y (e.g. 'status != success').")
 @threshold_options
 @port_option
 @friendly_errors
 def view(capture: str | None, live: bool, interface: str | None, bpf: str | None, write_path: str | None,
-         slow: float, idle: float, ports: tuple[int, ...]) -> None:
+         goto: int | None, display_filter: str | None, slow: float, idle: float, ports: tuple[int, ...]) -> None:
     """Terminal UI: associations, each one's messages as a ladder, field tree and bytes.
 
     Keys: arrows or j/k, tab between panes, enter to open, / filter, ctrl+f search,
     c contexts, f findings, ctrl+p commands, ? help, q quit.
     """
+    if display_filter is not None:
+        from .output.tui.filter import check
+        problem = check(display_filter)
+        if problem is not None:
+            click.echo(f"dicomsniff: -Y {safe_text(display_filter)}: {safe_text(problem)}", err=True)
+            sys.exit(2)
     from .output.tui.app import ViewerApp
+    opening = {"goto": goto, "display_filter": display_filter}
     if live:
         if capture:
             raise click.UsageError("give either a CAPTURE file or --live -i IFACE, not both")
         if not interface:
             raise click.UsageError("--live needs -i IFACE")
         source, writer = _open_live(interface, bpf, None, write_path)
-        app = ViewerApp(live=source, writer=writer, ports=ports, slow_s=slow, idle_s=idle)
+        app = ViewerApp(live=source, writer=writer, ports=ports, slow_s=slow, idle_s=idle, **opening)
         app.run()
         if writer is not None:
             click.echo(f"dicomsniff: capture saved to {write_path} ({writer.frames} packets)", err=True)
@@ -572,7 +595,7 @@ def view(capture: str | None, live: bool, interface: str | None, bpf: str | None
     from .capture.captureset import input_arg, open_capture_set
     capture = input_arg([capture])          # a directory or a (quoted) glob: a capture set
     reader = open_capture(capture) if isinstance(capture, str) else open_capture_set(capture)
-    app = ViewerApp(capture, reader=reader, ports=ports, slow_s=slow, idle_s=idle)
+    app = ViewerApp(capture, reader=reader, ports=ports, slow_s=slow, idle_s=idle, **opening)
     app.run()
     if app.error:
         click.echo(f"dicomsniff: {app.error}", err=True)
@@ -755,20 +778,27 @@ def anonymize(capture: str, output: str, profile: str, keep_pixels: bool, map_pa
 
 
 def _tls_keylog_option(ctx, param, value) -> None:
-    """--tls-keylog FILE (repeatable): NSS key logs every analyzer of this run decrypts TLS with (issue 15)."""
-    if value:
-        from .tls.keylog import configure
-        configure(value)
+    """--tls-keylog FILE (repeatable): NSS key logs every analyzer of this run decrypts TLS with (issue 15);
+    none given: $SSLKEYLOGFILE (set each run, so an earlier in-process run's files do not linger)."""
+    from .tls.keylog import configure
+    configure(value)
 
 
-# --tls-keylog on every command (issue 15): added to each command, so no command's signature changes.
-for _cmd in list(main.commands.values()):
-    if not any(p.name == "tls_keylog" for p in _cmd.params):
-        _cmd.params.append(click.Option(
+def _with_tls_keylog(cmd):
+    """--tls-keylog on a command (issue 15): added to its params, so no command's signature changes."""
+    if cmd is not None and not any(p.name == "tls_keylog" for p in cmd.params):
+        cmd.params.append(click.Option(
             ["--tls-keylog", "tls_keylog"], multiple=True, expose_value=False, callback=_tls_keylog_option,
             type=click.Path(exists=True, dir_okay=False, readable=True), metavar="FILE",
             help="Decrypt DICOM over TLS with this NSS key log (SSLKEYLOGFILE; repeatable). Without it:"
                  " $SSLKEYLOGFILE, and secrets embedded in a pcapng."))
+    return cmd
+
+
+for _cmd in list(main.commands.values()):
+    _with_tls_keylog(_cmd)
+_get_command = main.get_command
+main.get_command = lambda ctx, name: _with_tls_keylog(_get_command(ctx, name))   # commands added later too
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from .ul.detect import classify_stream_start, plausible_pdu_header
 from .ul.events import MAX_SPANS, PduEvent, PdvChunk, PdvLoss
 from .ul.pdus import ASSOCIATE_AC, AssociateRQ, Pdv
 from .ul.framer import HEADER, LOOKAHEAD, PDATA, PduFramer
-from .tls.tables import looks_like_tls_hello
+from .tls.tables import looks_like_tls_hello, looks_like_tls_records
 
 # A P-DATA-TF's length, then its first PDV's length, context and control header (PS3.8 §9.3.5).
 _PDATA_HEAD = struct.Struct(">IIBB").unpack_from
@@ -517,6 +517,11 @@ class Analyzer:
             if kind == "midstream":
                 verdict = (self._guess_client(key, p), False)
                 break
+            if kind is None and head[:1] in (b"\x14", b"\x15", b"\x17") and head[1:2] == b"\x03" \
+                    and looks_like_tls_records(self._prefix(p, direction, 40 << 10)):
+                # TLS hook (issue 15): TLS records whose handshake the capture missed
+                self._start_tls(stream, p, key, self._guess_client(key, p), out, midstream=True)
+                return
             if len(head) < 80 and not final:
                 undecided = True
         if verdict is None and (forced or final or p.sizes[0] >= DETECT_LIMIT or p.sizes[1] >= DETECT_LIMIT):
@@ -536,15 +541,20 @@ class Analyzer:
         del self.pending[stream]
         self._start(stream, p, key, client_dir, resync, out)
 
-    def _start_tls(self, stream: int, p: _Pending, key, client_dir: int, out: list) -> None:
+    def _start_tls(self, stream: int, p: _Pending, key, client_dir: int, out: list, midstream: bool = False) -> None:
         """TLS hook (issue 15): the stream's bytes go through a TlsConnection; its plaintext is framed as DICOM."""
         from .tls.keylog import default_keylog
         from .tls.record import TlsConnection
+        from .tls.tables import client_hello_alpn, other_application
 
+        if other_application(client_hello_alpn(self._prefix(p, client_dir, 16 << 10))):
+            del self.pending[stream]            # HTTPS and the like (ALPN): not DICOM, left alone
+            self.tcp.ignore(stream)
+            return
         if self.tls_keylog is None:
             self.tls_keylog = default_keylog()
         self.tls_keylog.take_secrets(self.tls_secrets)
-        conn = TlsConnection(stream, client_dir, self.tls_keylog)
+        conn = TlsConnection(stream, client_dir, self.tls_keylog, midstream=midstream)
         self.tls[stream] = conn
         del self.pending[stream]
         self._start(stream, p, key, client_dir, False, out, tls=conn.info)

@@ -342,6 +342,28 @@ def sc_tls_untrusted_client(c: Ctx) -> dict:
                     "server sends unknown_ca", expect="unknown_ca from server")
 
 
+def sc_tls13_untrusted_client(c: Ctx) -> dict:
+    return _failure(c, server_ctx(c.pki, require_client=True), client_ctx(c.pki, cert="other_client", keylog=c.keys),
+                    "TLS 1.3: the server requires a client certificate and does not trust the client's ('other test "
+                    "CA'); its alert travels encrypted after the client's Finished", expect="encrypted alert from server")
+
+
+def sc_tls13_hrr(c: Ctx) -> dict:
+    """The server accepts only P-256 key shares; the client's first key share is X25519: HelloRetryRequest."""
+    port = c.ports[0]
+    sctx = server_ctx(c.pki)
+    sctx.set_ecdh_curve("prime256v1")
+    server = start_scp(port, sctx)
+    try:
+        with M.tcpdump(c.pcap, c.ports, c.procs.logdir):
+            res = scu_session(port, client_ctx(c.pki, min_v=V13, keylog=c.keys))
+    finally:
+        server.shutdown()
+    return {"description": "TLS 1.3 with a HelloRetryRequest (server groups: P-256 only, client key share X25519): "
+                           "C-ECHO, release; client key log", "version": "TLS 1.3", "result": res,
+            "commands": {"C-ECHO-RQ": 1, "C-ECHO-RSP": 1}}
+
+
 def sc_tls_no_client_cert(c: Ctx) -> dict:
     return _failure(c, server_ctx(c.pki, require_client=True, max_v=V12), client_ctx(c.pki, keylog=c.keys),
                     "TLS 1.2: the server requires a client certificate; the client sends none; the server sends "
@@ -393,12 +415,36 @@ SCENARIOS = {
     "tls_untrusted_server": (sc_tls_untrusted_server, [2770]),
     "tls13_untrusted_server": (sc_tls13_untrusted_server, [2771]),
     "tls_untrusted_client": (sc_tls_untrusted_client, [2772]),
+    "tls13_untrusted_client": (sc_tls13_untrusted_client, [2779]),
+    "tls13_hrr": (sc_tls13_hrr, [2766]),
     "tls_no_client_cert": (sc_tls_no_client_cert, [2773]),
     "tls_expired": (sc_tls_expired, [2774]),
     "tls_version": (sc_tls_version, [2775]),
     "tls_cipher": (sc_tls_cipher, [2776]),
     "tls_plain_to_tls": (sc_tls_plain_to_tls, [2777]),
     "tls_tls_to_plain": (sc_tls_tls_to_plain, [2778]),
+}
+
+
+def _big(c: Ctx, version) -> dict:
+    """One ~16 MB CT over TLS (for bench/README's decryption figures; not committed, not run by default)."""
+    import make_close_captures as C
+
+    port = c.ports[0]
+    server = start_scp(port, server_ctx(c.pki))
+    try:
+        with M.tcpdump(c.pcap, c.ports, c.procs.logdir):
+            kw = {"min_v": V13} if version == V13 else {"max_v": V12}
+            res = scu_session(port, client_ctx(c.pki, keylog=c.keys, **kw), store=C.big_ct(c.work))
+    finally:
+        server.shutdown()
+    return {"description": f"bench: one ~16 MB CT over {version.name}", "result": res}
+
+
+# Only with --only (bench/README.md): big captures, not committed.
+BIG = {
+    "tls13_big": (lambda c: _big(c, V13), [2790]),
+    "tls12_big": (lambda c: _big(c, V12), [2791]),
 }
 
 
@@ -412,6 +458,7 @@ def main(argv=None) -> int:
         print("make_tls_captures.py must run as root (tcpdump)", file=sys.stderr)
         return 2
     only = [x for o in args.only for x in o.split(",") if x] or list(SCENARIOS)
+    SCENARIOS.update({k: v for k, v in BIG.items() if k in only})
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     work = M.Work(Path(args.work), False)

@@ -50,11 +50,13 @@ def echo_flood(n: int) -> bytes:
     return E.pcap_of(E.released(c))
 
 
-def echo_associations(n: int, failing: tuple[int, ...] = ()) -> bytes:
-    """``n`` associations 50 ms apart, one C-ECHO each; those numbered in ``failing`` (1-based) are refused 0x0122."""
+def echo_associations(n: int, failing: tuple[int, ...] = (), *, servers: int = 1) -> bytes:
+    """``n`` associations 50 ms apart, one C-ECHO each, to ``servers`` SCP ports in turn (104, 105, …); those
+    numbered in ``failing`` (1-based) are refused 0x0122."""
     convs = []
     for i in range(n):
-        c = E.established([(1, P.VERIFICATION)], client=("10.0.0.1", 41000 + i), t=E.T0 + i * 50 * E.MS)
+        c = E.established([(1, P.VERIFICATION)], client=("10.0.0.1", 41000 + i), server=("10.0.0.2", 104 + i % servers),
+                          t=E.T0 + i * 50 * E.MS)
         c.send(0, E.cmd(1, D.echo_rq(1)))
         c.send(1, E.cmd(1, D.echo_rsp(1, 0x0122 if i + 1 in failing else 0)))
         convs.append(E.released(c))

@@ -481,3 +481,151 @@ def test_malformed_captures_never_raise(tmp_path, name):
         assert not out.exists()
         return
     _messages(out)
+
+
+def _first_pdu(blob: bytes) -> bytes:
+    return blob[:6 + struct.unpack_from(">I", blob, 2)[0]]
+
+
+def _pdata(context: int, control: int, value: bytes, max_pdu: int) -> bytes:
+    out = b""
+    step = max_pdu - 6
+    for i in range(0, len(value), step):
+        last = i + step >= len(value)
+        piece = value[i:i + step]
+        pdv = struct.pack(">IBB", len(piece) + 2, context, control | (2 if last else 0)) + piece
+        out += struct.pack(">BBI", 4, 0, len(pdv)) + pdv
+    return out
+
+
+def test_growth_goes_into_a_segment_with_room(tmp_path):
+    """Loopback carries 64 KiB segments, so a data set that grows (the de-identification attributes)
+    would push a full segment past IP's 65,535 bytes if the growth were spread over the segments; it goes
+    to one that has room, and every frame is rewritten (none listed)."""
+    import capwriter as cw
+    from pydicom.dataset import Dataset
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+    from dicomsniff.anonymize.streams import collect
+
+    def implicit(ds) -> bytes:
+        fp = DicomBytesIO()
+        fp.is_little_endian, fp.is_implicit_VR = True, True
+        write_dataset(fp, ds)
+        return fp.getvalue()
+    cap = collect(CAPTURES / "store.pcap")
+    rq = _first_pdu(cap.dirs[(0, 0)].read(0, 1 << 16))
+    ac = _first_pdu(cap.dirs[(0, 1)].read(0, 1 << 16))
+    cap.close()
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    ds.SOPInstanceUID = "1.2.826.0.1.3680043.8.498.7.1"
+    ds.PatientName = "BIG^PATIENT"
+    ds.PatientID = "BIG001"
+    ds.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.7.2"
+    ds.PixelData = bytes(range(256)) * 1200
+    ds["PixelData"].VR = "OW"
+    cmd = Dataset()
+    cmd.AffectedSOPClassUID = ds.SOPClassUID
+    cmd.CommandField = 1
+    cmd.MessageID = 1
+    cmd.Priority = 0
+    cmd.CommandDataSetType = 0
+    cmd.AffectedSOPInstanceUID = ds.SOPInstanceUID
+    body = implicit(cmd)
+    command = struct.pack("<HHII", 0, 0, 4, len(body)) + body
+    rsp = Dataset()
+    rsp.AffectedSOPClassUID = ds.SOPClassUID
+    rsp.CommandField = 0x8001
+    rsp.MessageIDBeingRespondedTo = 1
+    rsp.CommandDataSetType = 0x0101
+    rsp.Status = 0
+    rsp.AffectedSOPInstanceUID = ds.SOPInstanceUID
+    body = implicit(rsp)
+    response = struct.pack("<HHII", 0, 0, 4, len(body)) + body
+    client = _pdata(1, 1, command, 16384) + _pdata(1, 0, implicit(ds), 16384)
+    release_rq, release_rp = bytes.fromhex("05000000000400000000"), bytes.fromhex("06000000000400000000")
+    c, s = "127.0.0.1", "127.0.0.1"
+    cp, sp = 40000, 11112
+    cseq, sseq = 1000, 5000
+    frames = []
+
+    def send(src_is_client: bool, payload: bytes, flags: int = cw.PSH | cw.ACK):
+        nonlocal cseq, sseq
+        if src_is_client:
+            pkt = cw.tcp_packet(c, s, cp, sp, cseq, sseq, flags, payload)
+            cseq += len(payload) + (1 if flags & (cw.SYN | cw.FIN) else 0)
+        else:
+            pkt = cw.tcp_packet(s, c, sp, cp, sseq, cseq, flags, payload)
+            sseq += len(payload) + (1 if flags & (cw.SYN | cw.FIN) else 0)
+        frames.append((len(frames) * 1000, cw.frame(cw.NULL, pkt)))
+    send(True, b"", cw.SYN)
+    send(False, b"", cw.SYN | cw.ACK)
+    send(True, b"", cw.ACK)
+    send(True, rq)
+    send(False, ac)
+    # full 64 KiB segments, then a last one of 100 bytes: the data set's last fragment spans the last two
+    cuts = list(range(len(client) - 100, 0, -65483))[::-1]
+    for a, b in zip([0] + cuts, cuts + [len(client)]):
+        send(True, client[a:b])
+    assert len(frames[-2][1]) > 65000 and (len(implicit(ds)) % 16372) > 100
+    send(False, _pdata(1, 1, response, 16384))
+    send(True, release_rq)
+    send(False, release_rp)
+    send(True, b"", cw.FIN | cw.ACK)
+    send(False, b"", cw.FIN | cw.ACK)
+    src = tmp_path / "big.pcap"
+    src.write_bytes(cw.pcap_bytes(frames, cw.NULL))
+    out = tmp_path / "out.pcap"
+    report = anonymize(src, out, Options(secret=SECRET))
+    assert report.problems == [] and report.datasets == 1
+    assert _decoded(out) == _decoded(src) and len(_decoded(src)) == 2
+    _stream_consistent(out)
+    assert b"BIG^PATIENT" not in out.read_bytes()
+
+
+def test_listing_groups_repeats():
+    from dicomsniff.anonymize import Report, describe
+    from dicomsniff.anonymize.streams import Problem
+    report = Report(format="pcap", frames=9, problems=[Problem(f, 1, "data set on context 1, not decodable: x")
+                                                       for f in (7, 3, 5)] + [Problem(4, 0, "TCP stream 2 \x1b[31m")])
+    lines = describe(report, "in", "out.pcap")
+    assert lines[1:] == ["  zeroed ×3 (frames 3 … 7, association #1): data set on context 1, not decodable: x",
+                         "  zeroed (frame 4): TCP stream 2 \\x1b[31m"]
+
+
+def test_tso_frames_with_ip_length_zero(tmp_path):
+    """Frames captured on the sending host with TSO show IPv4 total length 0: the capture's length is
+    trusted, as the decoder does, and the field stays 0."""
+    import capwriter as cw
+    from dicomsniff.capture.reader import open_capture
+    records = []
+    with open_capture(str(CAPTURES / "store.pcap")) as reader:
+        for fr in reader:
+            data = bytearray(fr.data)
+            struct.pack_into("!H", data, 16, 0)                 # Ethernet + IPv4 total length
+            records.append((fr.ts_ns, bytes(data)))
+    src = tmp_path / "tso.pcap"
+    src.write_bytes(cw.pcap_bytes(records, cw.ETHERNET))
+    out = tmp_path / "out.pcap"
+    report = anonymize(src, out, Options(secret=SECRET))
+    assert report.problems == []
+    assert _decoded(out) == _decoded(src) == _decoded(CAPTURES / "store.pcap")
+    assert b"SNIFF^TEST" not in out.read_bytes()
+    with open_capture(str(out)) as reader:
+        assert all(fr.data[16:18] == b"\0\0" for fr in reader)
+
+
+def test_user_identity_secrets_are_zeroed(outputs):
+    """pynetdicom.pcap's A-ASSOCIATE-RQ carries user identity type 2 (dicomsniff / s3cret), the IPv6
+    capture a JWT and the server's response: the password, token and response are zeroed at their
+    length; the username stays; negotiation still compares equal."""
+    out, _ = outputs["pynetdicom"]
+    raw = (CAPTURES / "pynetdicom.pcap").read_bytes()
+    assert b"s3cret" in raw and b"s3cret" not in out.read_bytes() and b"dicomsniff" in out.read_bytes()
+    out6, _ = outputs["pynetdicom_ipv6"]
+    from dicomsniff.pipeline import AssociationOpened
+    for path, expect in ((CAPTURES / "pynetdicom_ipv6.pcap", False), (out6, True)):
+        assocs = [ev.association for ev in read_events(path, Analyzer()) if isinstance(ev, AssociationOpened)]
+        ident = assocs[0].rq.user_info.user_identity
+        assert ident.type == 5 and len(ident.primary) == 48 and (ident.primary == bytes(48)) is expect

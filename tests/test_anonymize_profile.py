@@ -75,6 +75,9 @@ def _object() -> Dataset:
     ds.ReferencedImageSequence.is_undefined_length = True
     ds.add_new(0x00090010, "LO", "ACME private")
     ds.add_new(0x00091001, "LO", "secret")
+    ds.add_new(0x00101001, "UN", b"OTHER^NAME")      # Other Patient Names (X), sent as UN
+    ds.add_new(0x00100040, "UN", b"M ")                # Patient's Sex, as UN
+    ds.add_new(0x00140104, "UN", b"WHO^ELSE")          # Secondary Reviewer Name (PN, not in the table), as UN
     ds.PixelData = b"\x01\x02" * 8
     ds["PixelData"].VR = "OW"
     return ds
@@ -97,6 +100,9 @@ def test_object_profile(implicit, little):
     assert item.ReferencedSOPInstanceUID == mapper.uids["1.2.826.0.1.3680043.8.498.99.2"]
     assert str(item.EvaluatorName).startswith("ANON^")
     assert ds.PixelData == bytes(16)
+    if not implicit:
+        assert 0x00101001 not in ds and ds[0x00100040].VR in ("UN", "CS")
+        assert b"WHO^ELSE" not in out and b"OTHER^NAME" not in out
     assert ds.PatientIdentityRemoved == "YES" and ds.LongitudinalTemporalInformationModified == "MODIFIED"
     assert [i.CodeValue for i in ds.DeidentificationMethodCodeSequence] == ["113100", "113107"]
     assert list(ds.keys()) == sorted(ds.keys())

@@ -199,3 +199,15 @@ def test_rotate_options_are_checked_before_capturing(tmp_path):
     assert "--rotate needs -w DIR" in run("--rotate", "10MB")
     assert "--keep: 0 is not in the range x>=1" in run("-w", str(tmp_path), "--rotate", "1h", "--keep", "0")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_that_went_away_is_said_once_and_decoding_goes_on(tmp_path):
+    ring = tmp_path / "ring"
+    writer = RingWriter(ring, 1, max_bytes=5000)
+    ring.rmdir()
+    lines: list[str] = []
+    reporter = run_live(Replay(CAPTURES / "store.pcap"), Analyzer(keep_pdus=False), lines.append, writer=writer)
+    errors = [ln for ln in lines if ln.startswith("! ")]
+    assert len(errors) == 1 and f"{ring}: does not exist" not in errors[0] and "packets are not saved" in errors[0]
+    assert reporter.closed == 1 and reporter.exchanges == 5
+    assert writer.unsaved == 52 and "52 packets not saved" in lines[-1]

@@ -268,3 +268,28 @@ def test_bench_capture_report_stays_small(tmp_path):
     text, _ = report(tmp_path, BENCH)
     assert len(text.encode()) < 3 << 20
     assert re.search(r'id="association-count">6<', text)
+
+
+def test_response_time_groups_are_bounded():
+    """Responders on ever new addresses (e.g. C-GET SCUs on ephemeral ports) cannot grow the statistics without
+    bound: past the limit they are one "(other peers)" group; the table shows the busiest groups and says so."""
+    from dicomsniff.output.report import Limits, write_report
+    from dicomsniff.pipeline import Analyzer
+    from dicomsniff.reading import read_events
+    an = Analyzer(keep_pdus=False)
+    out: list[str] = []
+    # 9 C-ECHOs to SCP ports 104, 105, 106, 104, …; three groups, two rows shown
+    write_report(read_events(echo_associations(9, servers=3), an), out.append, "x.pcap", an,
+                 limits=Limits(peer_groups=3, peer_rows=2))
+    flat = " ".join(Page("".join(out)).text.split())
+    assert re.search(r"C-ECHO 9 ", flat)                                      # by command: all of them
+    assert re.search(r"SCP 10\.0\.0\.2:104 C-ECHO 3 ", flat)
+    assert re.search(r"SCP 10\.0\.0\.2:105 C-ECHO 3 ", flat)
+    assert "(other peers)" not in flat and "… 1 more (peer, command) groups" in flat
+    out.clear()
+    an = Analyzer(keep_pdus=False)
+    write_report(read_events(echo_associations(9, servers=3), an), out.append, "x.pcap", an,
+                 limits=Limits(peer_groups=2, peer_rows=5))
+    flat = " ".join(Page("".join(out)).text.split())
+    assert re.search(r"\(other peers\) C-ECHO 3 ", flat) and "more (peer, command) groups" not in flat
+    assert "10.0.0.2:106" not in flat.split("By responding peer")[1].split("Associations in detail")[0]

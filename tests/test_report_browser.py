@@ -90,6 +90,21 @@ def test_real_capture_in_chromium(tmp_path, name, associations, failing):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 
+def test_arrow_link_opens_its_message_sets(tmp_path):
+    """An arrow links to its message's <details>: arriving there (a fragment) opens it, the others stay shut."""
+    html = render(tmp_path, CAPTURES / "move.pcap")
+    target = Page(html.read_text())
+    links = [a["href"] for a in target.having("a") if a.get("href", "").startswith("#a3-")]
+    assert links == ["#a3-m1", "#a3-m2"]                  # association #3: the C-MOVE-RQ and its refusal
+    r = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                        f"--user-data-dir={tmp_path / 'p2'}", "--enable-logging=stderr", "--v=0", "--dump-dom",
+                        html.as_uri() + "#a3-m2"], capture_output=True, text=True, timeout=120)
+    assert ":CONSOLE" not in r.stderr
+    opened = [a["id"] for a in Page(r.stdout).having("details", class_="msg") if "open" in a]
+    assert opened == ["a3-m2"]
+
+
 def test_hostile_capture_in_chromium(tmp_path):
     """The peer's '<script>' in the Patient Name is text in the DOM; nothing ran, nothing was blocked."""
     html = render(tmp_path, hostile_capture())

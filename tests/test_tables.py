@@ -385,3 +385,24 @@ def test_file_still_being_written_is_replaced(tmp_path):
     assert (rep.groups_replaced, rep.files_new) == (1, 1)
     assert [a["state"] for a in rows(out, "associations")] == ["released"]
     assert len(rows(out, "files")) == 1 and len(json.loads((out / STATE).read_text())["groups"]) == 1
+
+
+def test_unrelated_mid_association_start_does_not_join(tmp_path):
+    """A file beginning with an association under way on a connection no earlier file left open (the capture
+    simply started late on it) is a group of its own; one continuing an open connection joins."""
+    if not shutil.which("editcap"):
+        pytest.skip("editcap (wireshark-common) not installed")
+    d = tmp_path / "in"
+    d.mkdir()
+    shutil.copy(CAPS / "echo.pcap", d / "a.pcap")
+    subprocess.run(["editcap", "-r", str(CAPS / "pynetdicom.pcap"), str(d / "b.pcap"), "20-50"], check=True,
+                   capture_output=True)
+    rep = build([str(d)], str(tmp_path / "t"), workers=0)
+    assert rep.groups_written == 2
+    mid = [a for a in rows(tmp_path / "t", "associations") if a["started_mid_association"]]
+    assert len(mid) == 1 and not mid[0]["open_at_end"]
+    subprocess.run(["editcap", "-r", str(CAPS / "pynetdicom.pcap"), str(d / "a.pcap"), "1-19"], check=True,
+                   capture_output=True)
+    rep = build([str(d)], str(tmp_path / "t2"), workers=0)
+    assert rep.groups_written == 1
+    assert [a["state"] for a in rows(tmp_path / "t2", "associations")] == ["released"]

@@ -259,3 +259,70 @@ def test_flipped_application_byte_is_one_authentication_failure():
     _plain, _fmap, conn = run_conn(evs, KEYS13)
     assert [(side, why.split(" (")[0]) for side, _f, why in conn.info.decrypt_errors] == \
         [("client", "authentication failed")]
+
+
+@pytest.mark.parametrize("name", ["tls12_dcmtk", "tls12_suites", "tls13_suites"])
+def test_hex_pane_reader_shows_each_pdu_decrypted_in_the_frames_that_carried_it(name):
+    """Read every PDU back through its spans with ``TlsInfo.frame_reader``: the bytes are the PDU itself."""
+    an, events = decode(f"{name}.pcap", f"{name}.keys")
+    frames = {fr.number: bytes(fr.data) for fr in open_capture(CAPTURES / f"{name}.pcap")}
+    readers = {a.number: a.tls.frame_reader(frames.get) for a in an.associations}
+    checked = 0
+    for ev in events:
+        if type(ev) is not PduSeen or not ev.pdu.complete:
+            continue
+        read = readers[ev.association.number]
+        got = b"".join(read(s.frame)[s.frame_offset:s.frame_offset + s.length] for s in ev.pdu.spans.spans)
+        assert got[0] == ev.pdu.pdu_type and int.from_bytes(got[2:6], "big") == len(got) - 6
+        raw = b"".join(frames[s.frame][s.frame_offset:s.frame_offset + s.length] for s in ev.pdu.spans.spans)
+        assert raw != got                                          # the capture itself holds ciphertext
+        checked += 1
+    assert checked >= 6
+
+
+def test_json_export_has_a_tls_object_that_fits_the_schema(tmp_path, monkeypatch):
+    import json
+
+    import jsonschema
+    from click.testing import CliRunner
+
+    from dicomsniff.cli import main
+    from dicomsniff.tls import keylog
+    monkeypatch.delenv("SSLKEYLOGFILE", raising=False)
+    schema = json.loads((Path(__file__).resolve().parent.parent / "dicomsniff/schema/session-v1.json").read_text())
+    for name, keys in (("tls12_dcmtk.pcap", "tls12_dcmtk.keys"), ("tls_expired.pcap", None)):
+        monkeypatch.setattr(keylog, "_CONFIGURED", None)
+        out = tmp_path / f"{name}.json"
+        args = ["export", str(CAPTURES / name), "-o", str(out)] + (["--tls-keylog", str(CAPTURES / keys)] if keys else [])
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 0, r.output
+        doc = json.loads(out.read_text())
+        jsonschema.validate(doc, schema)
+        tls = doc["associations"][0]["tls"]
+        if keys:
+            assert tls["decrypted"] and tls["version"] == "TLS 1.2" and tls["keys_found"]
+            assert [c["sender"] for c in tls["certificates"]] == ["server", "server", "client", "client"]
+        else:
+            assert not tls["decrypted"] and tls["alerts"] == [
+                {"sender": "client", "frame": 8, "level": "fatal", "description": "certificate_expired",
+                 "encrypted": False}]
+            assert tls["certificates"][0]["not_after"].startswith("2020-01-01")
+    monkeypatch.setattr(keylog, "_CONFIGURED", None)
+
+
+def test_export_objects_from_decrypted_tls(tmp_path, monkeypatch):
+    import pydicom
+    from click.testing import CliRunner
+
+    from dicomsniff.cli import main
+    from dicomsniff.tls import keylog
+    monkeypatch.delenv("SSLKEYLOGFILE", raising=False)
+    monkeypatch.setattr(keylog, "_CONFIGURED", None)
+    r = CliRunner().invoke(main, ["export-objects", str(CAPTURES / "tls12_dcmtk.pcap"), str(tmp_path / "out"),
+                                  "--tls-keylog", str(CAPTURES / "tls12_dcmtk.keys")])
+    monkeypatch.setattr(keylog, "_CONFIGURED", None)
+    assert r.exit_code == 0, r.output
+    files = sorted((tmp_path / "out").rglob("*.dcm"))
+    assert len(files) == 2
+    sops = sorted(str(pydicom.dcmread(f).SOPClassUID) for f in files)
+    assert sops == ["1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4"]

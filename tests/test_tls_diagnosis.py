@@ -141,3 +141,42 @@ def test_wrong_key_log_is_reported_once_per_direction_never_guessed():
     failed = [f for f in fs if f.code == "tls-decrypt-failed"]
     assert sorted(f.message.split(":")[0] for f in failed) == ["client → server", "server → client"]
     assert an.associations[0].pdu_count == 0
+
+
+def test_tls13_server_alert_sealed_without_keys_is_recognised_by_its_size_then_read_with_keys():
+    assocs, fs = run("tls13_untrusted_client.pcap")
+    f = only(fs, "tls-encrypted-alert")
+    assert f.severity == WARN and "19-byte encrypted record" in f.message and "server" in f.message
+    assert "tls-handshake-incomplete" not in codes(fs) and "tls-encrypted" not in codes(fs)
+    assert "handshake failed: server sent an encrypted alert" in assocs[0].tls.status_text()
+    assocs, fs = run("tls13_untrusted_client.pcap", "tls13_untrusted_client.keys")
+    f = only(fs, "tls-handshake-failed")
+    assert "server sent fatal unknown_ca" in f.message and "read with the key log" in f.message
+    assert "OTHERSCU" in f.message
+    assert "tls-encrypted-alert" not in codes(fs)
+
+
+def test_hello_retry_request_is_shown_and_the_session_still_decrypts():
+    assocs, fs = run("tls13_hrr.pcap")
+    t = assocs[0].tls
+    assert t.hrr and t.hrr_frame and t.server_hello_frame > t.hrr_frame and t.client_hellos == 2
+    assert codes(fs) == ["tls-encrypted"]
+    assocs, fs = run("tls13_hrr.pcap", "tls13_hrr.keys")
+    assert assocs[0].tls.decrypted and assocs[0].outcome == "released"
+
+
+def test_tls_whose_handshake_is_not_in_the_capture_is_listed_and_said_undecryptable():
+    from capwriter import pcap_bytes
+    from dicomsniff.capture.reader import open_capture
+
+    frames = list(open_capture(CAPTURES / "tls13_store.pcap"))
+    late = pcap_bytes([(f.ts_ns, bytes(f.data)) for f in frames if f.number > 12], frames[0].linktype)
+    kl = KeyLog()
+    kl.add_file(CAPTURES / "tls13_store.keys")
+    an = Analyzer(keep_pdus=True, tls_keylog=kl)
+    for _ in read_events(late, an):
+        pass
+    a, = an.associations
+    assert a.tls.midstream and not a.tls.decrypted and a.server.port == 2762
+    f = only(diagnose(an.associations), "tls-encrypted")
+    assert "began before the capture" in f.message and f.severity == NOTE

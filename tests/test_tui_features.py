@@ -121,18 +121,18 @@ async def test_export_objects_of_the_selected_association(tmp_path, monkeypatch)
         await pilot.press("o")
         await until(pilot, lambda: app.exports, "the object export")
         number, directory, records = app.exports[0]
-        assert number == 2 and Path(directory).name == "dicomsniff-objects-2"
-        files = sorted((tmp_path / "dicomsniff-objects-2").glob("*.dcm"))
+        assert number == 2 and Path(directory).name == "dicomsniff-objects-2-frames-11-57"
+        files = sorted((tmp_path / "dicomsniff-objects-2-frames-11-57").glob("*.dcm"))
         assert len(files) == 1 and all(r.association == 2 for r in records)
         ds = pydicom.dcmread(files[0])
         assert ds.file_meta.MediaStorageSOPClassUID == "1.2.840.10008.5.1.4.1.1.4"     # MR Image Storage
         await pilot.pause(0.1)
         notes = [str(n.message) for n in app._notifications]
-        assert any("1 object written to" in n and "dicomsniff-objects-2" in n for n in notes)
+        assert any("1 object written to" in n and "dicomsniff-objects-2-frames-11-57" in n for n in notes)
         # again: a fresh folder, never over the first
         await pilot.press("o")
         await until(pilot, lambda: len(app.exports) == 2, "the second export")
-        assert Path(app.exports[1][1]).name == "dicomsniff-objects-2-2"
+        assert Path(app.exports[1][1]).name == "dicomsniff-objects-2-frames-11-57-2"
 
 
 @run_async
@@ -148,7 +148,7 @@ async def test_export_objects_whole_association_and_json_from_palette(tmp_path, 
         await pilot.pause(0.3)
         await pilot.press("enter")
         await until(pilot, lambda: app.exports, "the object export")
-        assert len(list((tmp_path / "dicomsniff-objects-1").glob("*.dcm"))) == len(stores) == 5
+        assert len(list((tmp_path / "dicomsniff-objects-1-frames-4-49").glob("*.dcm"))) == len(stores) == 5
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"association to JSON")
@@ -242,7 +242,8 @@ async def test_remapped_keys_work_and_help_shows_them(tmp_path, monkeypatch):
 def test_every_binding_has_a_remappable_id():
     from dicomsniff.output.tui.field_tree import FieldTree
     from dicomsniff.output.tui.line_list import LineList
-    ids = {b.id for cls in (ViewerApp, LineList, FieldTree) for b in cls.BINDINGS}
+    from dicomsniff.output.tui.hex_pane import HexPane
+    ids = {b.id for cls in (ViewerApp, LineList, FieldTree, HexPane) for b in cls.BINDINGS}
     assert ids == set(ACTIONS)
 
 

@@ -81,3 +81,72 @@ def test_findings_pane(snap_compare):
         await pilot.pause()
 
     assert snap_compare(viewer("pynetdicom.pcap"), terminal_size=(160, 50), run_before=run_before)
+
+
+# -- viewer 2 (issue 14 items 4-7): columns by priority, findings pane, statistics, bytes as framed, I/O graph --
+
+SIZES = [(80, 24), (100, 30), (160, 50)]
+SIZE_IDS = ["80x24", "100x30", "160x50"]
+
+
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+def test_move_tree_and_response_times(snap_compare, size):
+    """move.pcap: the sub-association under its C-MOVE; the ladder's response-time column; columns by priority."""
+    async def run_before(pilot):
+        await diagnosed(pilot)
+        await pilot.press("tab")
+        await pilot.pause()
+
+    assert snap_compare(viewer("move.pcap"), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+def test_findings_list(snap_compare, size):
+    """viewer_repeats.pcap: the findings pane, three 0xA700 refusals as one row ×3, its hint and frames."""
+    async def run_before(pilot):
+        await diagnosed(pilot)
+        await pilot.press("f")
+        await pilot.pause()
+
+    assert snap_compare(viewer("viewer_repeats.pcap"), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+def test_statistics(snap_compare, size):
+    """pynetdicom.pcap: service response time per service and per answering peer."""
+    async def run_before(pilot):
+        await diagnosed(pilot)
+        await pilot.press("s")
+        await pilot.pause()
+
+    assert snap_compare(viewer("pynetdicom.pcap"), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [(100, 30), (160, 50)], ids=["100x30", "160x50"])
+def test_hex_frames_and_pdvs(snap_compare, size):
+    """close_scp_killed.pcap: the data set's bytes maximised, frame (▸) and PDV (•) starts, the cursor's frame."""
+    async def run_before(pilot):
+        await diagnosed(pilot)
+        app = pilot.app
+        await pilot.press("tab")
+        row = next(i for i, it in enumerate(app.ladder.items)
+                   if it.message is not None and it.message.name == "C-STORE-RQ")
+        app.ladder.select(row)
+        await pilot.pause()
+        app._show_unit("data")
+        app.hex.focus()
+        await pilot.press("z")
+        app.hex._set_cursor(app.hex.frame_marks[1] - 40)
+        await pilot.pause()
+
+    assert snap_compare(viewer("close_scp_killed.pcap"), terminal_size=size, run_before=run_before)
+
+
+def test_io_graph(snap_compare):
+    """move.pcap: bytes per 10 ms both ways, association spans marked."""
+    async def run_before(pilot):
+        await diagnosed(pilot)
+        await pilot.press("i")
+        await pilot.pause()
+
+    assert snap_compare(viewer("move.pcap"), terminal_size=(100, 30), run_before=run_before)

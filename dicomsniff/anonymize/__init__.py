@@ -62,7 +62,7 @@ def _write(cap, src, dst, options, mapper, cleaner, ips, map_path) -> Report:
     report = Report(frames=cap.frames, associations=len(cap.associations), commands=result.commands,
                     datasets=result.datasets, problems=list(result.zeroed), oversize=list(result.oversize))
     amap = AddressMap() if ips else None
-    unsupported: list[int] = []
+    unsupported: dict[str, list[int]] = {}
     dropped: list[int] = []
 
     def transform(number: int, linktype: int, data: bytes, orig_len: int):
@@ -73,8 +73,8 @@ def _write(cap, src, dst, options, mapper, cleaner, ips, map_path) -> Report:
             if d is not None:
                 where = (d, cap.dirs.get((key[0], 1 - key[1])))
         new = rewrite_frame(linktype, data, orig_len, where, amap)
-        if isinstance(new, str):                  # headers this rewriter cannot edit: payload zeroed
-            unsupported.append(number)
+        if isinstance(new, str):                  # a frame this rewriter cannot edit: payload zeroed
+            unsupported.setdefault(new, []).append(number)
             return _zero_tcp_payload(linktype, data, orig_len)
         if new is not None and new[0] != data:
             report.rewritten += 1
@@ -84,9 +84,11 @@ def _write(cap, src, dst, options, mapper, cleaner, ips, map_path) -> Report:
         report.format = rewrite_file(f, out, transform, drop_names=ips, dropped=dropped)
     report.kept_tls = list(result.kept_tls)
     report.dropped_secrets = len(dropped)
-    if unsupported:
-        report.problems.append(Problem(unsupported[0], 0, f"{len(unsupported)} frame(s) in an encapsulation the "
-                                       f"rewriter does not edit (first: frame {unsupported[0]}): their TCP payload"))
+    why = {"unsupported": "in an encapsulation the rewriter does not edit",
+           "too-big": "that would pass IP's 65,535-byte limit with the new payload"}
+    for kind, frames in unsupported.items():
+        report.problems.append(Problem(frames[0], 0, f"{len(frames)} frame(s) {why[kind]} (first: frame "
+                                       f"{frames[0]}): their TCP payload"))
     report.uids = len(mapper.uids)
     report.table = {"profile": options.profile, "keep_pixels": options.keep_pixels, **mapper.table()}
     if amap is not None:
@@ -120,9 +122,14 @@ def describe(report: Report, src, dst) -> list[str]:
         lines.append(f"  kept encrypted: {len(report.kept_tls)} TLS stream(s), payload copied as it was (not decrypted)")
     if report.dropped_secrets:
         lines.append(f"  left out: {report.dropped_secrets} pcapng Decryption Secrets Block(s) (TLS keys)")
-    for p in report.problems:
-        where = f"frame {p.frame}" + (f", association #{p.association}" if p.association else "")
-        lines.append(f"  zeroed ({where}): {safe_text(p.what)}")
-    for p in report.oversize:
-        lines.append(f"  note (frame {p.frame}, association #{p.association}): {safe_text(p.what)}")
+    for prefix, problems in (("zeroed", report.problems), ("note", report.oversize)):
+        groups: dict[tuple[int, str], list[int]] = {}
+        for p in problems:                  # one line per cause: repeats grouped with a count
+            groups.setdefault((p.association, p.what), []).append(p.frame)
+        for (assoc, what), frames in groups.items():
+            count = f" ×{len(frames)}" if len(frames) > 1 else ""
+            where = f"frame {frames[0]}" if len(frames) == 1 else f"frames {min(frames)} … {max(frames)}"
+            if assoc:
+                where += f", association #{assoc}"
+            lines.append(f"  {prefix}{count} ({where}): {safe_text(what)}")
     return lines

@@ -125,10 +125,11 @@ def _arp(data: bytearray, at: int, amap: AddressMap) -> None:
 class Headers:
     """Offsets of one frame's IP and TCP headers (fast-path link layers only)."""
 
-    __slots__ = ("ip", "version", "tcp", "payload", "ip_end")
+    __slots__ = ("ip", "version", "tcp", "payload", "ip_end", "no_length")
 
-    def __init__(self, ip, version, tcp, payload, ip_end):
+    def __init__(self, ip, version, tcp, payload, ip_end, no_length=False):
         self.ip, self.version, self.tcp, self.payload, self.ip_end = ip, version, tcp, payload, ip_end
+        self.no_length = no_length      # IP length 0 (TSO, as captured on the sending host): left 0
 
 
 def find_headers(linktype: int, data: bytes) -> Headers | None:
@@ -140,10 +141,10 @@ def find_headers(linktype: int, data: bytes) -> Headers | None:
         if v == 4:
             ihl = (data[ip] & 0x0F) * 4
             total, frag, proto = struct.unpack_from("!H2xHxB", data, ip + 2)
-            if proto != 6 or ihl < 20 or frag & 0x3FFF or total < ihl:
+            if proto != 6 or ihl < 20 or frag & 0x3FFF or 0 < total < ihl:
                 return None
             tcp = ip + ihl
-            ip_end = ip + total
+            ip_end = ip + total if total else len(data)
         elif v == 6:
             plen = struct.unpack_from("!H", data, ip + 4)[0]
             nh = data[ip + 6]
@@ -158,9 +159,7 @@ def find_headers(linktype: int, data: bytes) -> Headers | None:
                     return None
             else:
                 return None
-            if not plen:
-                return None
-            ip_end = ip + 40 + plen
+            ip_end = ip + 40 + plen if plen else len(data)
         else:
             return None
         if tcp + 20 > len(data):
@@ -168,7 +167,8 @@ def find_headers(linktype: int, data: bytes) -> Headers | None:
         doff = (data[tcp + 12] >> 4) * 4
         if doff < 20 or tcp + doff > ip_end:
             return None
-        return Headers(ip, v, tcp, tcp + doff, ip_end)
+        no_length = (v == 4 and total == 0) or (v == 6 and plen == 0)
+        return Headers(ip, v, tcp, tcp + doff, ip_end, no_length)
     except (IndexError, struct.error):
         return None
 
@@ -235,18 +235,20 @@ def rewrite_frame(linktype: int, data: bytes, orig_len: int, where, amap: Addres
     if h.version == 4:
         ihl = (header[ip] & 0x0F) * 4
         total = struct.unpack_from("!H", header, ip + 2)[0] + delta
-        if total > 0xFFFF:
+        if total > 0xFFFF and not h.no_length:
             return "too-big"
-        struct.pack_into("!H", header, ip + 2, total)
+        if not h.no_length:
+            struct.pack_into("!H", header, ip + 2, total)
         if old_ip_ok:
             struct.pack_into("!H", header, ip + 10, 0)
             struct.pack_into("!H", header, ip + 10, checksum(header[ip:ip + ihl]))
         src, dst = bytes(header[ip + 12:ip + 16]), bytes(header[ip + 16:ip + 20])
     else:
         plen = struct.unpack_from("!H", header, ip + 4)[0] + delta
-        if plen > 0xFFFF:
+        if plen > 0xFFFF and not h.no_length:
             return "too-big"
-        struct.pack_into("!H", header, ip + 4, plen)
+        if not h.no_length:
+            struct.pack_into("!H", header, ip + 4, plen)
         src, dst = bytes(header[ip + 8:ip + 24]), bytes(header[ip + 24:ip + 40])
     if old_tcp_ok and len(new_payload) == new_full:
         struct.pack_into("!H", header, tcp + 16, 0)

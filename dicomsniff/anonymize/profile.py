@@ -29,7 +29,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from . import annex_e
-from .dataset import PIXEL_DATA, Element, keyword_of, pad
+from .dataset import PIXEL_DATA, Element, implicit_vr, keyword_of, pad
 
 PROFILES = ("basic", "retain-uids", "retain-dates")
 # Code values for De-identification Method Code Sequence (PS3.16 CID 7050).
@@ -219,6 +219,9 @@ class Cleaner:
                 out.append(el)
                 continue
             action = table_action(tag)
+            wire_vr = el.vr
+            if wire_vr == "UN" and el.items is None:      # a public element sent as UN: judged by its real VR
+                el.vr = implicit_vr(tag)
             if self.options.retain_dates and el.vr in ("DA", "DT", "TM"):
                 action = None
             if self.options.retain_uids and el.vr == "UI":
@@ -226,6 +229,7 @@ class Cleaner:
             if action is not None and action.startswith("X") and not action.endswith("U*"):
                 if keep_keys:
                     self._empty(el)
+                    el.vr = wire_vr
                     out.append(el)
                 else:
                     self.stats.removed += 1
@@ -236,6 +240,7 @@ class Cleaner:
                 el.items = [self.dataset(item, role, top=False) for item in el.items]
             else:
                 self._generic(el)
+            el.vr = wire_vr
             out.append(el)
         if top and role == "object":
             out = self._deidentified(out)

@@ -37,6 +37,7 @@ _HALF = 1 << 31
 STORE_RQ = 0x0001
 QUERY_COMMANDS = frozenset((0x0020, 0x8020, 0x0010, 0x8010, 0x0021, 0x8021))
 OLD, SPOOL, ZERO = 0, 1, 2       # piece kinds of a new stream
+MAX_SEGMENT = 65535 - 120       # payload a segment can carry: IP total length minus IPv4 + TCP headers at most
 MAX_INFLATED = 256 << 20         # a deflated data set that inflates past this is zeroed (deflate bombs)
 
 
@@ -366,11 +367,71 @@ class DirectionRewriter:
         self.spool = spool
         self.number = getattr(assoc, "number", 0)
         self.max_pdu = self._max_pdu()
+        self.used: dict[int, int] = {}        # growth already given to a segment (chunk index)
 
     def frame_of(self, offset: int) -> int:
         d = self.d
         i = bisect_right(d.pdu_off, offset) - 1
         return d.pdu_frame[i] if i >= 0 else d.first_frame
+
+    def _growth_point(self, v0: int, v1: int, grow: int) -> int:
+        """Where a value [v0, v1) that grows by ``grow`` takes its growth: the end of the last TCP segment
+        over it that can carry ``grow`` more bytes (IP's 65,535-byte limit), else of the roomiest one.
+
+        Spread over the segments (a proportional map) it would overflow every full 64 KiB loopback segment.
+        """
+        d = self.d
+        offs, lens = d.c_off, d.c_len
+        i = max(0, bisect_right(offs, v0) - 1)
+        fit = roomiest = None
+        best_room = -1
+        while i < len(offs) and offs[i] < v1:
+            end = offs[i] + lens[i]
+            if end > v0:
+                room = MAX_SEGMENT - lens[i] - self.used.get(i, 0)
+                if room >= grow:
+                    fit = (min(end, v1), i)
+                if room > best_room:
+                    roomiest, best_room = (min(end, v1), i), room
+            i += 1
+        chosen = fit or roomiest
+        if chosen is None:                  # no captured segment over the value (a hole): at its end
+            return v1
+        self.used[chosen[1]] = self.used.get(chosen[1], 0) + grow
+        return chosen[0]
+
+    def _identity_secrets(self, start: int, end: int) -> list[tuple[int, int]]:
+        """Byte ranges of user identity secrets in an A-ASSOCIATE-RQ/AC (PS3.7 §D.3.3.7): the password
+        (type 2's secondary field), the Kerberos, SAML or JWT token (types 3-5's primary field) and the
+        server's response. The username stays: it names an account, and often the problem."""
+        blob = self.d.read(start, min(end, start + (1 << 20)))
+        out = []
+        pos = 74
+        try:
+            while pos + 4 <= len(blob):
+                itype, ilen = blob[pos], struct.unpack_from(">H", blob, pos + 2)[0]
+                if itype == 0x50:
+                    sub, stop = pos + 4, min(pos + 4 + ilen, len(blob))
+                    while sub + 4 <= stop:
+                        stype, slen = blob[sub], struct.unpack_from(">H", blob, sub + 2)[0]
+                        body = sub + 4
+                        if stype == 0x58 and body + 4 <= stop:
+                            kind, plen = blob[body], struct.unpack_from(">H", blob, body + 2)[0]
+                            primary = body + 4
+                            if kind in (3, 4, 5):
+                                out.append((primary, primary + plen))
+                            if kind == 2 and primary + plen + 2 <= stop:
+                                qlen = struct.unpack_from(">H", blob, primary + plen)[0]
+                                out.append((primary + plen + 2, primary + plen + 2 + qlen))
+                        elif stype == 0x59 and body + 2 <= stop:
+                            rlen = struct.unpack_from(">H", blob, body)[0]
+                            out.append((body + 2, body + 2 + rlen))
+                        sub = body + slen
+                pos += 4 + ilen
+        except (struct.error, IndexError):
+            pass
+        limit = len(blob)
+        return [(start + a, start + min(b, limit)) for a, b in out if a < min(b, limit)]
 
     def _captured(self, a: int, b: int) -> int:
         """How many of the bytes [a, b) the capture has (the rest fell in gaps)."""
@@ -576,7 +637,14 @@ class DirectionRewriter:
                 outside += self._captured(cur, start)
             mp.add(start, d.new_size)
             lay = layouts[i]
-            if d.pdu_type[i] != P_DATA_TF:
+            if d.pdu_type[i] in (1, 2):        # A-ASSOCIATE-RQ/AC: user identity secrets zeroed in place
+                at = start
+                for a, b in self._identity_secrets(start, end):
+                    d.piece(OLD, at, a - at)
+                    d.piece(ZERO, 0, b - a)
+                    at = b
+                d.piece(OLD, at, end - at)
+            elif d.pdu_type[i] != P_DATA_TF:
                 d.piece(OLD, start, end - start)
             elif not intact[i]:
                 # its length kept; the PDU and PDV headers where they are known, every value zeroed
@@ -598,9 +666,16 @@ class DirectionRewriter:
                     at, size = values.get((i, j), (-1, length - 2))
                     mp.add(off, d.new_size)
                     d.piece(SPOOL, spool.write(struct.pack(">I", size + 2) + bytes((ctx, control))), 6)
-                    mp.add(off + 6, d.new_size)
+                    v0, v1, n0 = off + 6, off + 4 + length, d.new_size
+                    mp.add(v0, n0)
+                    grow = size - (length - 2)
+                    if grow > 0:                # all the growth into one segment that has room for it
+                        jump = self._growth_point(v0, v1, grow)
+                        if jump - 1 > v0:
+                            mp.add(jump - 1, n0 + (jump - 1 - v0))
+                        mp.add(jump, n0 + (jump - v0) + grow)
                     d.piece(ZERO if at < 0 else SPOOL, max(at, 0), size)
-                    mp.add(off + 4 + length, d.new_size)
+                    mp.add(v1, d.new_size)
             cur = end
             mp.add(end, d.new_size)
         if d.size > cur:

@@ -215,6 +215,8 @@ class RingWriter:
             self.prefix, self.ext = stem, ".pcap"
             if not os.path.isdir(self.folder):
                 raise FileNotFoundError(2, "No such file or directory", self.folder)
+        if not os.access(self.folder, os.W_OK | os.X_OK):
+            raise PermissionError(13, "cannot create files there (permission denied)", self.folder)
         self.linktype = linktype
         self.snaplen = snaplen
         self.max_bytes = max_bytes
@@ -262,20 +264,22 @@ class RingWriter:
             return False
         self._number += 1
         path = os.path.join(self.folder, ring_name(self.prefix, self._number, ts_ns, self.ext))
+        from ..safeio import OutputError
         try:
             self.current = PcapWriter(path, self.linktype, self.snaplen)
-        except OSError as e:
+        except (OSError, OutputError) as e:     # OutputError: the temporary file cannot be created (full disk)
             self._failed(path, e)
             return False
         self._current_path = path
         self._opened = now
         return True
 
-    def _failed(self, path: str, e: OSError) -> None:
+    def _failed(self, path: str, e: Exception) -> None:
         self.current = None
         self._retry_at = time.monotonic() + RETRY_SECONDS
         if self.on_error is not None:
-            self.on_error(f"{path}: {e.strerror or e}: packets are not saved; trying a new file "
+            why = getattr(e, "strerror", None) or str(e).removeprefix(f"{path}: ")
+            self.on_error(f"{path}: {why}: packets are not saved; trying a new file "
                           f"in {RETRY_SECONDS:g} s (decoding goes on)")
 
     def rotate(self) -> None:

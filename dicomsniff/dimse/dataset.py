@@ -686,6 +686,13 @@ class KeptDataSet:
             self.decode()
         return self._identity or {}
 
+    def may_hold(self, tags) -> bool:
+        """False only when none of ``tags`` can be an element here: their bytes occur nowhere in the kept
+        data set (a cheap test before a full decode, for filters over many messages)."""
+        order = "little" if ts_encoding(self.transfer_syntax)[1] else "big"
+        buf = self._buf
+        return any((t >> 16).to_bytes(2, order) + (t & 0xFFFF).to_bytes(2, order) in buf for t in tags)
+
     @property
     def dataset(self) -> Dataset | None:
         return self.decode().dataset

@@ -124,6 +124,19 @@ def association_title(a: Association) -> str:
     return f"{safe_text(a.calling_ae or '?')} → {safe_text(a.called_ae or '?')}"
 
 
+def list_cells(a: Association) -> tuple[str, str]:
+    """(AE column, outcome column) of an association list row; a TLS connection not decrypted says what TLS
+    showed instead (issue 15): ('TLS 1.3, encrypted: --tls-keylog', 'encrypted')."""
+    tls = getattr(a, "tls", None)
+    if tls is None or tls.decrypted or a.calling_ae is not None:
+        return association_title(a), a.outcome
+    if not tls.handshake_complete:
+        state = "tls failed" if (tls.alerts or tls.sealed_alert()) else "no tls"
+    else:
+        state = "undecrypted" if tls.decrypt_errors else "encrypted"
+    return safe_text(tls.short_status()), state
+
+
 def outcome_text(a: Association) -> str:
     tls = getattr(a, "tls", None)
     if tls is not None and not tls.decrypted:
@@ -144,7 +157,7 @@ def tls_lines(a: Association, t0: int = 0) -> list[str]:
     tls = getattr(a, "tls", None)
     if tls is None:
         return []
-    out = [f"TLS: {safe_text(tls.status_text())}; {tls.version_text}, {tls.suite_text}"
+    out = [f"TLS: {safe_text(tls.status_text())}; {tls.suite_text}"
            + (f", SNI {safe_text(tls.sni)}" if tls.sni else "")
            + (", HelloRetryRequest" if tls.hrr else "") + (", encrypt-then-MAC" if tls.encrypt_then_mac else "")
            + (f", {tls.key_updates} key update(s)" if tls.key_updates else "")]
@@ -174,4 +187,25 @@ def tls_lines(a: Association, t0: int = 0) -> list[str]:
                        f" {t.app_bytes} B){span}")
     for side, frame, why in tls.decrypt_errors:
         out.append(f"  {side}: record at frame {frame} did not decrypt: {why}")
+    ends = [f"{c.side} {c.how.upper()}" + (f" (frame {c.frame})" if c.frame else "") for c in a.closes]
+    if tls.close_notify or ends:
+        out.append("  " + "; ".join(([f"close_notify from {' and '.join(tls.close_notify)}"] if tls.close_notify
+                                     else []) + ([f"TCP closed: {', then '.join(ends)}"] if ends else [])))
+    return out
+
+
+def tls_dump_lines(a: Association, t0: int) -> list[str]:
+    """``dump`` lines for a TLS connection whose DICOM was not decrypted (issue 15): the handshake, then each alert."""
+    from .text import rel_time
+
+    tls = getattr(a, "tls", None)
+    if tls is None or tls.decrypted:
+        return []
+    c, s = tls.tally[a.client_dir], tls.tally[1 - a.client_dir]
+    head = f"{tls.client_hello_frame:>7} {rel_time(a.start_ns or t0, t0):>11} #{a.number:<3} {a.client} → {a.server}  "
+    out = [head + f"{safe_text(tls.status_text())} ({tls.suite_text}; client {c.records} records {c.bytes} B,"
+                  f" server {s.records} records {s.bytes} B)"]
+    for x in tls.alerts:
+        src, dst = (a.client, a.server) if x.sender == "client" else (a.server, a.client)
+        out.append(f"{x.frame:>7} {rel_time(x.ts_ns, t0):>11} #{a.number:<3} {src} → {dst}  TLS Alert {x.text}")
     return out

@@ -9,7 +9,7 @@ from rich.text import Text
 from ..model.association import Association
 from ..textsafe import safe_text
 from ..uids import uid_name
-from .describe import association_title, context_line, exchange_line, outcome_text, tls_lines
+from .describe import association_title, context_line, exchange_line, list_cells, outcome_text, tls_lines
 from .diagnose import finding_line
 from .text import duration_text, rel_time, size_text
 
@@ -39,8 +39,9 @@ def associations_table(assocs: list[Association], t0: int, findings: dict | None
         t.add_column(col, justify=just, no_wrap=(col != "Outcome"))
     for a in assocs:
         fails = a.failures
+        title, outcome = list_cells(a)          # a TLS connection not decrypted says what TLS showed (issue 15)
         row = [str(a.number), rel_time(a.start_ns or t0, t0), Text(f"{a.client} → {a.server}"),
-               Text(association_title(a)), Text(a.outcome, style=OUTCOME_STYLE.get(a.outcome, "")),
+               Text(title), Text(outcome, style=OUTCOME_STYLE.get(a.outcome, "")),
                str(a.message_count), Text(str(fails), style="bold red" if fails else ""),
                duration_text(a.duration_ns)]
         if findings is not None:

@@ -10,9 +10,10 @@ Plan of a run:
    ``--scheduler tcp://HOST:PORT``), with a light decode (no data sets): its edge facts, did an
    association start before it (no A-ASSOCIATE-RQ seen), is one still open at its end?
 3. *Group*: in time order (first frame), two neighbouring files belong to one group when the first
-   ends with something open or the second begins with an association under way. The last group
+   ends with something open, or the second begins with an association under way on a connection open
+   at the end of a file of the group. The last group
    already in the dataset is reopened when it ended open (its rows were provisional, ``open_at_end``)
-   or the first new file begins mid-association. A group grows to at most ``max_group_bytes`` (2 GB by
+   or the first new file continues one of its connections. A group grows to at most ``max_group_bytes`` (2 GB by
    default): on traffic that never pauses, the work of a task and of a rerun stays bounded, and the
    associations open across that boundary are cut there (said by ``open_at_end`` and
    ``started_mid_association``).
@@ -194,12 +195,22 @@ def plan_groups(units: list[_Unit], max_bytes: int | None = None) -> list[list[_
     across that boundary are cut there, ``open_at_end`` on one side, started mid-association on the other)."""
     groups: list[list[_Unit]] = []
     for u in units:
-        if groups and (groups[-1][-1].open_at_end or u.open_at_start) \
+        if groups and (groups[-1][-1].open_at_end or continues(groups[-1], u)) \
                 and (max_bytes is None or _size(groups[-1]) + _size([u]) <= max_bytes):
             groups[-1].append(u)
         else:
             groups.append([u])
     return groups
+
+
+def continues(group: list[_Unit], u: _Unit) -> bool:
+    """``u`` begins with an association under way on a connection open at the end of a file of ``group``
+    (one idle for a whole file is not open at that file's end, hence every file of the group)."""
+    mid = set(u.facts[0].mid_keys)
+    if not mid:
+        return False
+    opened = {k for x in group for f in x.facts for k in f.open_keys}
+    return bool(mid & opened) or "*" in opened
 
 
 # -- execution ------------------------------------------------------------------
@@ -384,7 +395,8 @@ def _reopenable(state: dict, units: list[_Unit]) -> _Unit | None:
     first_new = units[0]
     if (first_new.first_ns or 0) < end(g):
         return None                     # new files older than the dataset's last: they do not continue it
-    if not (files[-1].get("open_at_end") or first_new.open_at_start):
+    old_facts = [FileFacts(f["sha256"], open_keys=f.get("open_keys", [])) for f in files]
+    if not (files[-1].get("open_at_end") or continues([_Unit([], old_facts)], first_new)):
         return None
     metas, facts = [], []
     for f in files:
@@ -396,5 +408,6 @@ def _reopenable(state: dict, units: list[_Unit]) -> _Unit | None:
             return None
         metas.append(FileMeta(f["path"], f["size"], f["mtime_ns"], f["sha256"]))
         facts.append(FileFacts(f["sha256"], f.get("first_ns"), f.get("last_ns"), f.get("frames", 0),
-                               f.get("open_at_start", False), f.get("open_at_end", False)))
+                               f.get("open_at_start", False), f.get("open_at_end", False),
+                               f.get("mid_keys", []), f.get("open_keys", [])))
     return _Unit(metas, facts, g["id"])

@@ -48,6 +48,8 @@ class FileFacts:
     frames: int = 0
     open_at_start: bool = False     # an association under way when the file began (no A-ASSOCIATE-RQ seen)
     open_at_end: bool = False       # an association (or a stream not yet classified) open when it ended
+    mid_keys: list = field(default_factory=list)     # connections of the associations first seen mid-way
+    open_keys: list = field(default_factory=list)    # connections open at its end ("*": a stream not yet known)
 
 
 @dataclass
@@ -79,6 +81,18 @@ def association_id(a) -> str:
     from ..capture.frame import endpoint_text
     key = f"{endpoint_text(a.client.ip, a.client.port)}>{endpoint_text(a.server.ip, a.server.port)}@{a.start_ns}"
     return hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+def connection_key(a) -> str:
+    """The TCP connection of an association, either way round (for matching streams across files)."""
+    from ..capture.frame import endpoint_text
+    return "|".join(sorted((endpoint_text(a.client.ip, a.client.port), endpoint_text(a.server.ip, a.server.port))))
+
+
+def open_keys(an) -> list[str]:
+    """Connections of the associations still open in an analyzer, and "*" if a stream is not yet classified."""
+    keys = sorted({connection_key(a) for a in an.associations})
+    return keys + ["*"] if getattr(an, "pending", None) else keys
 
 
 def ts_us(ns: int | None) -> int | None:
@@ -141,7 +155,7 @@ class GroupIndexer:
         self.file_names: list[str] = []
         self.current_file = 0
         self.opened_in: dict[int, int] = {}        # association number -> index of the file it was first seen in
-        self.mid_files: set[int] = set()           # files in which an association was first seen mid-way
+        self.mid_files: dict[int, set] = {}        # file index -> connections first seen mid-way in it
 
     def where(self, frame: int | None) -> tuple[str | None, int | None]:
         """The file holding a group frame, and the frame's number in it."""
@@ -218,7 +232,7 @@ class GroupIndexer:
         aid, day = association_id(a), date_of(a.start_ns)
         self.assoc_of[a.number] = (aid, day)
         if a.started_mid:
-            self.mid_files.add(self.opened_in.get(a.number, 0))
+            self.mid_files.setdefault(self.opened_in.get(a.number, 0), set()).add(connection_key(a))
         self.findings.extend(self.diag.association(a, forget=True))
         j = association_json(a, trees=False, findings=[])
         key = {"association_id": aid, "group_id": self.gid, "association": a.number, "date": day}
@@ -346,10 +360,12 @@ def index_group(files: list[FileMeta], *, ports: tuple[int, ...] = (), slow_s: f
                 event(n)
             seen = len(notices)
         if counts[k] == 1 and k > 0:              # the edge between files: was anything open there?
-            facts[k - 1].open_at_end = bool(an.associations) or bool(getattr(an, "pending", None))
+            facts[k - 1].open_keys = open_keys(an)
+            facts[k - 1].open_at_end = bool(facts[k - 1].open_keys)
     for n in notices[seen:]:
         event(n)
-    facts[-1].open_at_end = bool(an.associations) or bool(getattr(an, "pending", None))
+    facts[-1].open_keys = open_keys(an)
+    facts[-1].open_at_end = bool(facts[-1].open_keys)
     ix.open_at_end = True
     for ev in an.finish():
         event(ev)
@@ -357,7 +373,8 @@ def index_group(files: list[FileMeta], *, ports: tuple[int, ...] = (), slow_s: f
     ts = time.time_ns()
     for k, (meta, ff) in enumerate(zip(files, facts)):
         ff.frames = counts[k]
-        ff.open_at_start = k in ix.mid_files
+        ff.mid_keys = sorted(ix.mid_files.get(k, ()))
+        ff.open_at_start = bool(ff.mid_keys)
         ix.rows.add("files", {"path": meta.path, "name": meta.name, "size": meta.size, "mtime_ns": meta.mtime_ns,
                               "sha256": meta.sha256, "group_id": gid, "first_time": ts_us(ff.first_ns),
                               "last_time": ts_us(ff.last_ns), "frames": ff.frames, "indexed_at": ts_us(ts),
@@ -372,6 +389,7 @@ def scan_file(meta: FileMeta, *, ports: tuple[int, ...] = (), **_ignored) -> tup
     from ..capture.reader import CaptureFormatError, open_capture
     from ..pipeline import Analyzer, AssociationClosed
     ff = FileFacts(meta.sha256)
+    mid: set[str] = set()
     an = Analyzer(ports=set(ports), keep_pdus=False, decode_data=False, keep_limit=0, keep_exchanges=1)
     try:
         reader = open_capture(meta.path)
@@ -382,7 +400,7 @@ def scan_file(meta: FileMeta, *, ports: tuple[int, ...] = (), **_ignored) -> tup
         for ev in evs:
             if type(ev) is AssociationClosed:
                 if ev.association.started_mid:
-                    ff.open_at_start = True
+                    mid.add(connection_key(ev.association))
                 an.forget(ev.association)
     try:
         feed = an.feed
@@ -396,6 +414,9 @@ def scan_file(meta: FileMeta, *, ports: tuple[int, ...] = (), **_ignored) -> tup
                 closed(evs)
     finally:
         reader.close()
-    ff.open_at_end = bool(an.associations) or bool(getattr(an, "pending", None))
+    ff.open_keys = open_keys(an)
+    ff.open_at_end = bool(ff.open_keys)
     closed(an.finish())
+    ff.mid_keys = sorted(mid)
+    ff.open_at_start = bool(mid)
     return ff, None

@@ -28,6 +28,9 @@ from .tables import (ALERT, APPLICATION_DATA, CHANGE_CIPHER_SPEC, EXT_ENCRYPT_TH
                      EXT_SUPPORTED_VERSIONS, HANDSHAKE, HRR_RANDOM, SUITES)
 
 MAX_RECORD = (1 << 14) + 2048           # RFC 5246 §6.2.3 bound on a protected record's length
+MAX_INDEXED = 1 << 20                   # decrypted records remembered for re-reading (~100 B each)
+MAX_ALERTS = 64                         # alerts kept per connection (a peer could send thousands)
+MAX_CERTS = 20                          # certificates kept per connection
 MAX_HANDSHAKE = 1 << 18                 # handshake bytes buffered per direction (certificate chains)
 _HDR = struct.Struct(">BHH")
 
@@ -54,8 +57,16 @@ class _Cipher:
         s = self.seq.to_bytes(len(self.iv), "big")
         return bytes(a ^ b for a, b in zip(self.iv, s))
 
-    def decrypt(self, ctype: int, version: int, fragment: bytes, header: bytes) -> tuple[int, bytes, int]:
-        """(content type, plaintext, offset of the plaintext in the fragment); raises ValueError when it fails."""
+    def decrypt(self, ctype: int, version: int, fragment: bytes, header: bytes,
+                seq: int | None = None) -> tuple[int, bytes, int]:
+        """(content type, plaintext, offset of the plaintext in the fragment); raises ValueError when it fails.
+        ``seq``: decrypt as that record number (re-reading a record later) instead of the current one."""
+        if seq is not None:
+            saved, self.seq = self.seq, seq
+            try:
+                return self.decrypt(ctype, version, fragment, header)
+            finally:
+                self.seq = saved
         kind = self.suite.kind
         try:
             if kind == "aead13":
@@ -116,6 +127,59 @@ class _Cipher:
         return ctype, pt, 16
 
 
+class RecordIndex:
+    """Decrypted application-data records by frame, to re-read and decrypt them again on demand (bounded).
+
+    Each entry: the record's bytes as (frame, frame offset, length) spans, its cipher state and sequence
+    number. Nothing decrypted is kept: the hex pane asks for a frame, the records touching it are read back
+    from the capture, decrypted again, and their plaintext is laid over the ciphertext's places.
+    """
+
+    def __init__(self):
+        self.records: list[tuple] = []                 # (spans, cipher, seq, outer type, version)
+        self.by_frame: dict[int, list[int]] = {}
+
+    def add(self, spans: tuple, cipher, seq: int, ctype: int, version: int) -> None:
+        if len(self.records) >= MAX_INDEXED:
+            return
+        i = len(self.records)
+        self.records.append((spans, cipher, seq, ctype, version))
+        for frame, _o, _n in spans:
+            lst = self.by_frame.setdefault(frame, [])
+            if not lst or lst[-1] != i:
+                lst.append(i)
+
+    def overlay(self, number: int, read) -> bytes | None:
+        data = read(number)
+        if data is None or number not in self.by_frame:
+            return data
+        out = bytearray(data)
+        for i in self.by_frame[number]:
+            spans, cipher, seq, ctype, version = self.records[i]
+            parts = []
+            for frame, off, n in spans:
+                fd = data if frame == number else read(frame)
+                if fd is None or off + n > len(fd):
+                    parts = None
+                    break
+                parts.append(bytes(fd[off:off + n]))
+            if parts is None:
+                continue
+            rec = b"".join(parts)
+            try:
+                _t, plain, poff = cipher.decrypt(ctype, version, rec[5:], rec[:5], seq=seq)
+            except ValueError:
+                continue
+            pos = 5 + poff                             # record offset of the first plaintext byte
+            at = 0                                     # record offset of the current span
+            for frame, off, n in spans:
+                lo, hi = max(pos, at), min(pos + len(plain), at + n)
+                if frame == number and lo < hi:
+                    out[off + lo - at:off + hi - at] = plain[lo - pos:hi - pos]
+                at += n
+        return bytes(out)
+
+
 class _Direction:
     """Record framing state of one direction."""
 
@@ -141,14 +205,21 @@ class _Direction:
 class TlsConnection:
     """Sans-I/O TLS decoder for one TCP connection: ``feed``/``gap``/``close`` return plaintext events."""
 
-    def __init__(self, stream: int, client_dir: int, keylog: KeyLog | None = None):
+    def __init__(self, stream: int, client_dir: int, keylog: KeyLog | None = None, *, midstream: bool = False):
+        """``midstream``: the capture begins after the handshake (records only): counted, never decrypted, since
+        a key log finds a session's secrets by the ClientHello's random."""
         self.stream = stream
         self.keylog = keylog
         self.info = TlsInfo(client_dir)
+        self.info.midstream = midstream
         self.info.keylog_given = bool(keylog)
         self.dirs = [_Direction(), _Direction()]
+        if midstream:
+            for d in self.dirs:
+                d.encrypted = True
         self.client_random = b""
         self.server_random = b""
+        self.index = RecordIndex()
         self.secrets: dict[str, bytes] = {}
 
     # -- public -----------------------------------------------------------------
@@ -164,7 +235,8 @@ class TlsConnection:
         return out
 
     def gap(self, ev: StreamGap) -> list:
-        """Bytes lost: record boundaries and sequence numbers are unknown from here, so this direction stops."""
+        """Bytes lost: record boundaries and sequence numbers are unknown from here, so this direction stops. The
+        plaintext stream gets one gap of the ciphertext's length (how much plaintext it held is unknowable)."""
         d = self.dirs[ev.direction]
         if d.dead:
             return []
@@ -270,15 +342,19 @@ class TlsConnection:
                 info.encrypted_from[direction] = last_frame
             c = d.cipher
             if c is None or d.failed:
-                if ctype == ALERT:           # TLS 1.2: the outer type says alert, its content is sealed
+                if ctype == ALERT and len(info.alerts) < MAX_ALERTS:   # TLS 1.2: outer type alert, sealed
                     info.alerts.append(Alert(info.side(direction), last_frame, last_ts, None, None, True))
                 return
+            outer = ctype
             try:
                 ctype, plain, poff = c.decrypt(ctype, version, fragment, rec[:5])
             except ValueError as e:
                 d.failed = True
                 info.decrypt_errors.append((info.side(direction), last_frame, str(e)))
                 return
+            if ctype == APPLICATION_DATA:
+                self.index.add(self._spans(d, start, len(rec)), c, c.seq, outer, version)
+                info.index = self.index
             c.seq += 1
             payload_off = 5 + poff
             fragment = plain
@@ -287,7 +363,10 @@ class TlsConnection:
         elif ctype == ALERT:
             self._alert(direction, fragment, last_frame, last_ts, protected)
         elif ctype == APPLICATION_DATA:
-            if protected and d.cipher is not None:
+            if protected and d.cipher is not None and not info.not_dicom:
+                if d.plain_offset == 0 and not _dicom_start(fragment):
+                    info.not_dicom = bytes(fragment[:16]) or b"?"     # e.g. HTTP: nothing goes up to the framer
+                    return
                 info.decrypted = True
                 self._emit(direction, d, start + payload_off, fragment, out)
         if d.upd and d.cipher is not None:
@@ -295,6 +374,19 @@ class TlsConnection:
             nxt = K.next_secret13(d.cipher.suite, d.cipher.secret)
             key, iv = K.traffic_keys13(d.cipher.suite, nxt)
             d.cipher = _Cipher(d.cipher.suite, key, iv, secret=nxt)
+
+    def _spans(self, d: _Direction, start: int, length: int) -> tuple:
+        """(frame, frame offset, length) of the buffer bytes [start, start + length), in order."""
+        out = []
+        pos, end = start, start + length
+        while pos < end:
+            frame, foff, _ts, pend = self._frame_at(d, pos)
+            n = min(end, pend) - pos
+            if n <= 0:
+                break
+            out.append((frame, foff, n))
+            pos += n
+        return tuple(out)
 
     def _emit(self, direction: int, d: _Direction, index: int, data: bytes, out: list) -> None:
         """Plaintext ``data`` decrypted from the buffer bytes at ``index``: one StreamData per carrying frame."""
@@ -309,6 +401,8 @@ class TlsConnection:
     def _alert(self, direction: int, body: bytes, frame: int, ts: int, encrypted: bool) -> None:
         info = self.info
         for i in range(0, len(body) - 1, 2):
+            if len(info.alerts) >= MAX_ALERTS:
+                break
             a = Alert(info.side(direction), frame, ts, body[i], body[i + 1], encrypted)
             info.alerts.append(a)
             if body[i + 1] == 0 and a.sender not in info.close_notify:
@@ -449,7 +543,7 @@ class TlsConnection:
         if total == 0 and sender == "client":
             info.client_cert_empty = True
         n = 0
-        while p + 3 <= end and n < 10:
+        while p + 3 <= end and n < 10 and len(info.certificates) < MAX_CERTS:
             ln = int.from_bytes(m[p:p + 3], "big")
             der = m[p + 3:p + 3 + ln]
             p += 3 + ln
@@ -458,6 +552,13 @@ class TlsConnection:
                 p += 2 + el
             info.certificates.append(parse_certificate(der, sender, frame))
             n += 1
+
+
+def _dicom_start(data: bytes) -> bool:
+    """The first decrypted bytes of a direction can open a DICOM PDU (type 1-7, reserved byte 0; PS3.8 §9.3)."""
+    if not data:
+        return True
+    return 1 <= data[0] <= 7 and (len(data) < 2 or data[1] == 0)
 
 
 def _extensions(m: bytes, p: int):

@@ -130,6 +130,16 @@ class TlsInfo:
     not_tls: list[tuple[int, int, bytes]] = field(default_factory=list)       # (direction, frame, first bytes)
     key_updates: int = 0
     lost: bool = False                       # a TCP gap stopped decoding
+    midstream: bool = False                  # the handshake is not in the capture (records only)
+    not_dicom: bytes = b""                   # decrypted, but the client's first bytes are no DICOM PDU: those bytes
+    index: object = None                     # record.RecordIndex: decrypted records by frame (hex pane)
+
+    def frame_reader(self, read):
+        """``read(frame) -> bytes`` in, the same with each decrypted record's plaintext in place of its ciphertext
+        (the hex pane shows a PDU's decrypted bytes in the frames that carried them); unchanged without keys."""
+        if self.index is None:
+            return read
+        return lambda number: self.index.overlay(number, read)
 
     def side(self, direction: int) -> str:
         return "client" if direction == self.client_dir else "server"
@@ -138,7 +148,7 @@ class TlsInfo:
     def version_text(self) -> str:
         from .tables import version_name
         if self.version is None:
-            return "TLS (version not negotiated)"
+            return "TLS (handshake not captured)" if self.midstream else "TLS (version not negotiated)"
         return version_name(self.version)
 
     @property
@@ -148,27 +158,71 @@ class TlsInfo:
 
     @property
     def handshake_complete(self) -> bool:
-        """Both sides went on to encrypted application data (or Finished was read)."""
+        """Both sides went on to encrypted application data (or Finished was read), and no fatal alert."""
+        if any(a.level == 2 for a in self.alerts) or self.sealed_alert() is not None:
+            return False
         if all(self.finished):
             return True
+        if self.midstream:
+            return True                          # records flowed both ways after a handshake before the capture
         if self.version is None or self.hrr and not self.server_hello_frame:
-            return False
-        if any(a.level == 2 for a in self.alerts):
             return False
         c, s = self.tally[self.client_dir], self.tally[1 - self.client_dir]
         if self.version == 0x0304:      # the client's Finished is its first protected record
             return c.app_records >= 2 and s.app_records >= 1
         return c.app_records >= 1 and s.app_records >= 1
 
+    def sealed_alert(self) -> tuple[str, int] | None:
+        """(side, frame) of a TLS 1.3 record that can only be an alert, when it could not be decrypted: after the
+        client's first protected record (its Finished) the other side sent exactly one protected record, of
+        5 + 2 + 1 + 16 bytes (an alert, its inner type, the AEAD tag), and nothing more."""
+        if self.version != 0x0304 or self.decrypted or any(self.finished):
+            return None
+        c, s = self.tally[self.client_dir], self.tally[1 - self.client_dir]
+        if not c.protected:
+            return None
+        first = c.protected[0][1]
+        if s.app_records > len(s.protected):        # more than the first records kept: not a handshake that died
+            return None
+        after = [r for r in s.protected if r[1] >= first]
+        if len(after) == 1 and after[0][0] == 24 and s.protected[-1] == after[0]:
+            return self.side(1 - self.client_dir), after[0][1]
+        return None
+
+    def short_status(self) -> str:
+        """At most ~34 characters for the viewer's association list: 'TLS 1.3, encrypted: --tls-keylog'."""
+        from .tables import alert_name
+        v = self.version_text if self.version is not None else "TLS"
+        fatal = next((a for a in self.alerts if a.level == 2 and a.description is not None), None)
+        if fatal is not None:
+            return f"{v} failed: {alert_name(fatal.description)} ({fatal.sender})"
+        if self.decrypt_errors:
+            return f"{v}: did not decrypt"
+        if self.midstream:
+            return "TLS, handshake not captured"
+        if not self.handshake_complete:
+            return f"{v} failed: sealed alert" if self.sealed_alert() else f"{v}: handshake incomplete"
+        return f"{v}, encrypted: --tls-keylog"
+
     def status_text(self) -> str:
         """One line for the association list: 'TLS 1.3, encrypted — give --tls-keylog' and the like."""
         v = self.version_text
+        if self.not_dicom:
+            return f"{v}, decrypted: not DICOM inside"
         if self.decrypted:
             return f"{v}, decrypted"
         if self.decrypt_errors:
             return f"{v}, could not decrypt ({self.decrypt_errors[0][2]})"
+        if self.midstream:
+            return "TLS, began before the capture: cannot decrypt (needs the handshake)"
+        fatal = next((a for a in self.alerts if a.level == 2), None)
+        if fatal is not None:
+            return f"{v}, {'failed' if all(self.finished) else 'handshake failed'}: {fatal.sender} sent {fatal.text}"
         if not self.handshake_complete:
-            fatal = next((a for a in self.alerts if a.level == 2 or a.description is None), None)
+            sealed = self.sealed_alert()
+            if sealed is not None:
+                return f"{v}, handshake failed: {sealed[0]} sent an encrypted alert — give --tls-keylog"
+            fatal = next((a for a in self.alerts if a.description is None), None)
             if fatal is not None:
                 return f"{v}, handshake failed: {fatal.sender} sent {fatal.text}"
             return f"{v}, handshake not completed"

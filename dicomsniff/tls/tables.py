@@ -139,3 +139,58 @@ def looks_like_tls_hello(head: bytes) -> int:
     if not 4 <= length <= (1 << 14) + 2048:
         return 0
     return head[5] if head[5] in (1, 2) else 0
+
+
+def looks_like_tls_records(head: bytes) -> bool:
+    """``head`` opens with two consecutive protected-looking TLS records (application data, alert, change
+    cipher spec; TLS 1.0-1.2 record versions): a TLS connection whose handshake is not in the capture."""
+    pos = 0
+    for _ in range(2):
+        if pos + 5 > len(head):
+            return False
+        t, major, minor = head[pos], head[pos + 1], head[pos + 2]
+        n = int.from_bytes(head[pos + 3:pos + 5], "big")
+        if t not in (20, 21, 23) or major != 3 or not 1 <= minor <= 3 or not 1 <= n <= (1 << 14) + 2048:
+            return False
+        pos += 5 + n
+    return True
+
+
+EXT_ALPN = 16
+# ALPN protocol IDs of other applications (IANA TLS ALPN registry): a ClientHello offering only these is not DICOM
+# (DICOM has no ALPN ID; DCMTK and pynetdicom send none), so its connection is left alone.
+OTHER_ALPN_PREFIXES = ("http/", "h2", "h3", "spdy/", "acme-tls", "imap", "pop3", "ftp", "xmpp", "dot", "doq",
+                       "stun.", "smb", "irc", "postgresql", "mqtt", "coap", "webrtc", "c-webrtc", "managesieve",
+                       "sunrpc", "nntp", "nnsp", "ldap", "grpc-exp")
+
+
+def client_hello_alpn(head: bytes) -> list[str]:
+    """The ALPN protocol names of a ClientHello at the start of ``head`` (a TLS record); [] if none or unreadable."""
+    try:
+        if looks_like_tls_hello(head) != 1:
+            return []
+        m = head[9:5 + int.from_bytes(head[3:5], "big")]
+        p = 34
+        p += 1 + m[p]
+        p += 2 + int.from_bytes(m[p:p + 2], "big")
+        p += 1 + m[p]
+        end = min(len(m), p + 2 + int.from_bytes(m[p:p + 2], "big"))
+        p += 2
+        while p + 4 <= end:
+            et, ln = int.from_bytes(m[p:p + 2], "big"), int.from_bytes(m[p + 2:p + 4], "big")
+            if et == EXT_ALPN:
+                ed, names, q = m[p + 6:p + 4 + ln], [], 0
+                while q < len(ed):
+                    n = ed[q]
+                    names.append(ed[q + 1:q + 1 + n].decode("ascii", "replace"))
+                    q += 1 + n
+                return names
+            p += 4 + ln
+    except (IndexError, ValueError):
+        return []
+    return []
+
+
+def other_application(alpn: list[str]) -> bool:
+    """True when a ClientHello's ALPN offers only protocols of other applications (HTTP, mail, DNS, ...)."""
+    return bool(alpn) and all(n.lower().startswith(OTHER_ALPN_PREFIXES) for n in alpn)

@@ -127,11 +127,24 @@ def handshake_failed(a: Association, opts: Options) -> list[Finding]:
 
 @rule(code="tls-encrypted-alert", severity=WARN, group="response",
       summary="an alert travelled encrypted and could not be read without keys; the handshake did not complete",
-      evidence="Association.tls: a TLS 1.2 record of type alert after ChangeCipherSpec, no key log for it",
+      evidence="Association.tls: a TLS 1.2 record of type alert after ChangeCipherSpec, or (TLS 1.3) one 19-byte"
+               " protected record answering the client's Finished, then a close; no key log for it",
       test=TEST, supersedes=MISREAD)
 def encrypted_alert(a: Association, opts: Options) -> list[Finding]:
     t = _tls(a)
-    if t is None or t.decrypted or t.handshake_complete:
+    if t is None or t.decrypted or any(y.level == 2 for y in t.alerts if y.description is not None):
+        return []
+    sealed = t.sealed_alert()
+    if sealed is not None:
+        side, frame = sealed
+        c = t.tally[a.client_dir]
+        return [emit(a, "tls-encrypted-alert", f"the {side} answered the client's encrypted handshake flight"
+                     f" ({c.app_records} records from frame {c.protected[0][1]}) with one 19-byte encrypted record"
+                     f" (frame {frame}) — the size of a TLS 1.3 alert — and no application data" + _closer(a),
+                     [c.protected[0][1], frame],
+                     f"the handshake most likely failed at the {side} (commonly: the client's certificate is"
+                     " missing or not trusted); give --tls-keylog to read the alert", key="sealed")]
+    if t.handshake_complete:
         return []
     x = next((x for x in t.alerts if x.description is None), None)
     if x is None or any(y.level == 2 for y in t.alerts if y.description is not None):
@@ -197,9 +210,9 @@ def not_tls(a: Association, opts: Options) -> list[Finding]:
 
 
 @rule(code="tls-plain-to-tls", severity=WARN, group="protocol",
-      summary="a plain A-ASSOCIATE-RQ that the server answered with a TLS record, or with nothing before closing"
-              " (what a TLS-only port does)",
-      evidence="A-ASSOCIATE-RQ without A-ASSOCIATE-AC/RJ, the server's bytes (none, or a TLS alert), TCP close",
+      summary="a plain A-ASSOCIATE-RQ the server did not answer before closing the connection (what a TLS-only"
+              " port does)",
+      evidence="A-ASSOCIATE-RQ without A-ASSOCIATE-AC/RJ/A-ABORT, no byte from the server, the server's FIN/RST",
       test=TEST, supersedes=("peer-closed", "no-response", "association-incomplete"))
 def plain_to_tls(a: Association, opts: Options) -> list[Finding]:
     if _tls(a) is not None or a.rq is None or a.ac is not None or a.rj is not None or a.abort is not None:
@@ -220,12 +233,27 @@ def plain_to_tls(a: Association, opts: Options) -> list[Finding]:
       test=TEST, supersedes=MISREAD)
 def handshake_incomplete(a: Association, opts: Options) -> list[Finding]:
     t = _tls(a)
-    if t is None or t.handshake_complete or t.decrypted or t.alerts or not t.server_hello_frame:
+    if t is None or t.handshake_complete or t.decrypted or t.alerts or not t.server_hello_frame \
+            or t.sealed_alert() is not None:
         return []
     how = _closer(a) or "; the capture ended"
     return [emit(a, "tls-handshake-incomplete", f"the TLS handshake ({t.version_text}) never completed: no"
                  f" application data both ways and no alert{how}", [t.client_hello_frame, t.server_hello_frame],
                  "check both peers' TLS logs (a peer that drops the connection without an alert)")]
+
+
+@rule(code="tls-not-dicom", severity=NOTE, group="info",
+      summary="a TLS connection decrypted with the key log whose data is not DICOM (its first bytes quoted)",
+      evidence="Association.tls.not_dicom: the client's first decrypted bytes, not a PDU header",
+      test=TEST, supersedes=MISREAD)
+def not_dicom(a: Association, opts: Options) -> list[Finding]:
+    t = _tls(a)
+    if t is None or not t.not_dicom:
+        return []
+    shown = safe_text(t.not_dicom.decode("ascii", "replace"))
+    return [emit(a, "tls-not-dicom", f"{t.version_text} decrypted, but its data is not DICOM: it starts with"
+                 f" {shown!r} ({t.not_dicom[:8].hex(' ')})", [t.tally[a.client_dir].first_app_frame],
+                 "another application shares the key log (browsers write SSLKEYLOGFILE too): nothing to do for DICOM")]
 
 
 @rule(code="tls-encrypted", severity=NOTE, group="info",
@@ -235,12 +263,18 @@ def handshake_incomplete(a: Association, opts: Options) -> list[Finding]:
       test=TEST, supersedes=MISREAD)
 def encrypted(a: Association, opts: Options) -> list[Finding]:
     t = _tls(a)
-    if t is None or t.decrypted or not t.handshake_complete:
+    if t is None or t.decrypted or t.not_dicom or not t.handshake_complete:
         return []
     c, s = t.tally[a.client_dir], t.tally[1 - a.client_dir]
     if t.decrypt_errors:
         return []
     why = "the key log has no secrets for this session" if t.keylog_given and not t.keys else "no key log given"
+    if t.midstream:
+        return [emit(a, "tls-encrypted", f"TLS connection that began before the capture: client sent {c.records}"
+                     f" records / {c.bytes} B, server {s.records} / {s.bytes} B; without its handshake it cannot be"
+                     " decrypted", [t.tally[a.client_dir].first_app_frame or a.first_frame],
+                     "capture from the start of the connection (a key log finds a session by its ClientHello)",
+                     key="midstream")]
     return [emit(a, "tls-encrypted", f"{t.version_text} {t.suite_text}, encrypted ({why}): client sent"
                  f" {c.app_records} records / {c.app_bytes} B, server {s.app_records} / {s.app_bytes} B",
                  [t.client_hello_frame, c.first_app_frame], "give --tls-keylog FILE (SSLKEYLOGFILE of either peer)"

@@ -57,6 +57,8 @@ class Limits:
     overview: int = 50               # more associations than this: an overview histogram above the bars
     findings: int = 2000             # finding lines in the capture's findings section
     samples: int = 20000             # response times kept per statistics group (uniform sample beyond)
+    peer_groups: int = 1000          # (peer, command) statistics groups; later peers are one "(other peers)" group
+    peer_rows: int = 100             # rows of the by-peer table (the groups with the most requests)
     contexts_open: int = 16          # negotiation tables with more contexts start folded
 
 
@@ -412,7 +414,11 @@ class ReportBuilder:
         key = (peer, command)
         g2 = self.by_peer.get(key)
         if g2 is None:
-            g2 = self.by_peer[key] = TimeGroup(command, peer, self.lim.samples)
+            if len(self.by_peer) >= self.lim.peer_groups:     # e.g. C-GET SCUs on ephemeral ports: bounded
+                key = ("(other peers)", command)
+                g2 = self.by_peer.get(key)
+            if g2 is None:
+                g2 = self.by_peer[key] = TimeGroup(command, key[0], self.lim.samples)
         return g1, g2
 
     def _set_html(self, anchor: str, label: str, tip: str, msg, cls: str) -> str:
@@ -604,7 +610,7 @@ class ReportBuilder:
         write('<h2 id="findings">Findings</h2>\n')
         write(_findings_html(self.done, every, self.lim.findings, known))
         write('<h2 id="timing">Response times</h2>\n')
-        write(_timing_html(self.by_cmd, self.by_peer))
+        write(_timing_html(self.by_cmd, self.by_peer, self.lim.peer_rows))
         write('<h2 id="details">Associations in detail</h2>\n')
         write('<p class="toolbar"><button id="expand-all" type="button">expand all sets</button>'
               '<button id="collapse-all" type="button">collapse all</button></p>\n')
@@ -965,14 +971,20 @@ def _ladder_svg(a, st: _Open, t) -> str:
     return "".join(out)
 
 
-def _timing_html(by_cmd: dict, by_peer: dict) -> str:
+def _timing_html(by_cmd: dict, by_peer: dict, peer_rows: int = 100) -> str:
     if not by_cmd:
         return '<p class="muted">No answered requests.</p>\n'
     out = ['<p class="muted">From the end of each request to its final response'
            " (dicomsniff.model.timing).</p>"]
     sampled = False
+    peers = sorted(by_peer)
+    hidden = 0
+    if len(peers) > peer_rows:           # the busiest groups, then by name
+        busiest = set(sorted(peers, key=lambda k: -(by_peer[k].count + by_peer[k].unanswered))[:peer_rows])
+        hidden = len(peers) - peer_rows
+        peers = [k for k in peers if k in busiest]
     for title, groups, with_peer in (("By command", [by_cmd[k] for k in sorted(by_cmd)], False),
-                                     ("By responding peer and command", [by_peer[k] for k in sorted(by_peer)], True)):
+                                     ("By responding peer and command", [by_peer[k] for k in peers], True)):
         out.append(f"<h3>{title}</h3><table class=\"timing\"><thead><tr>"
                    + ("<th>Peer</th>" if with_peer else "")
                    + '<th>Command</th><th class="num">count</th><th class="num">min</th><th class="num">median</th>'
@@ -990,6 +1002,9 @@ def _timing_html(by_cmd: dict, by_peer: dict) -> str:
                        f"<td class=\"num\">{d(r['median'])}</td><td class=\"num\">{d(r['p95'])}</td>"
                        f"<td class=\"num\">{d(r['max'])}</td><td class=\"num\">{r['unanswered']}</td></tr>")
         out.append("</tbody></table>")
+    if hidden:
+        out.append(f'<p class="more">… {hidden} more (peer, command) groups with fewer requests (in the totals by'
+                   " command)</p>")
     if sampled:
         out.append('<p class="more">Median and p95 of the largest groups are from a uniform sample of their'
                    " times; count, min and max are exact.</p>")

@@ -87,6 +87,12 @@ JS = """
   var co = document.getElementById('collapse-all');
   if (ex) { ex.addEventListener('click', function () { setAll(true); }); }
   if (co) { co.addEventListener('click', function () { setAll(false); }); }
+  function openTarget() {
+    var el = location.hash ? document.getElementById(location.hash.slice(1)) : null;
+    if (el && el.tagName === 'DETAILS') { el.open = true; }
+  }
+  window.addEventListener('hashchange', openTarget);
+  openTarget();
   document.documentElement.setAttribute('data-script', 'ran');
 })();
 """

@@ -59,6 +59,7 @@ class AssociationList(LineList):
         self.width_hint = 1
         self.border_title = "Associations"
         self.diagnosis = None          # session.Diagnosis once computed: the err / warn columns
+        self.dims = None               # filter in "show all" mode: association -> True when it does not match
 
     def set_rows(self, shown: list, t0: int, t1: int, *, reset: bool = False) -> None:
         """Show these associations (a filtered view of the session's list), sub-associations under their C-MOVE."""
@@ -96,4 +97,7 @@ class AssociationList(LineList):
     def row_text(self, row: int) -> Text:
         a = self.shown[row]
         counts = self.diagnosis.count(a.number) if self.diagnosis is not None else None
-        return render_row(self.layout(), AssocCtx(a, self.t0, self.t1, counts, self.depth.get(a.number, 0)))
+        row = render_row(self.layout(), AssocCtx(a, self.t0, self.t1, counts, self.depth.get(a.number, 0)))
+        if self.dims is not None and self.dims(a):
+            row.stylize("dim")
+        return row

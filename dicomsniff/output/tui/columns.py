@@ -1,8 +1,8 @@
 """Rows of the association list and the ladder as columns with priorities, so small screens keep what matters.
 
 Each column has a priority (0 first), a minimum and a preferred width. For a pane
-``width`` cells wide, :func:`layout` keeps the columns in priority order while their
-minimum widths fit, then widens the kept ones towards their preferred width (most
+``width`` cells wide, :func:`layout` keeps the columns in priority order until the next one's
+minimum width does not fit, then widens the kept ones towards their preferred width (most
 important first); the columns then appear in their display order. At 80 columns the
 association list keeps number, AE titles, outcome, errors, warnings and messages; the
 ladder keeps the arrow with the command, the status meaning and the response time.
@@ -35,6 +35,7 @@ class Column:
     render: Callable
     right: bool = False
     gap: int = 1                      # blank cells after the column
+    grow: int | None = None           # order in which kept columns widen (default: the priority)
 
 
 def layout(columns: tuple[Column, ...], width: int) -> list[tuple[Column, int]]:
@@ -46,12 +47,12 @@ def layout(columns: tuple[Column, ...], width: int) -> list[tuple[Column, int]]:
         c = columns[i]
         need = c.min + c.gap
         if used + need > width and kept:
-            continue
+            break                 # strictly by priority: the space left widens the kept columns instead
         kept.append(i)
         used += need
     widths = {i: columns[i].min for i in kept}
     spare = max(0, width - used)
-    for i in sorted(kept, key=lambda i: (columns[i].priority, i)):
+    for i in sorted(kept, key=lambda i: (columns[i].priority if columns[i].grow is None else columns[i].grow, i)):
         grow = min(spare, columns[i].want - widths[i])
         if grow > 0:
             widths[i] += grow
@@ -109,6 +110,9 @@ def _a_number(c: AssocCtx, w: int) -> Text:
 
 def _a_aes(c: AssocCtx, w: int) -> Text:
     a = c.a
+    tls = getattr(a, "tls", None)           # DICOM over TLS (issue 15): what TLS showed when no AE title is known
+    if tls is not None and not tls.decrypted and a.calling_ae is None:
+        return Text(safe_text(tls.short_status()), style="yellow")
     return Text(f"{safe_text(a.calling_ae or '?')} → {safe_text(a.called_ae or '?')}", style="bold")
 
 
@@ -117,6 +121,9 @@ def _a_peers(c: AssocCtx, w: int) -> Text:
 
 
 def _a_outcome(c: AssocCtx, w: int) -> Text:
+    if getattr(c.a, "tls", None) is not None:      # DICOM over TLS (issue 15): 'encrypted', 'tls failed'
+        from ..describe import list_cells
+        return Text(list_cells(c.a)[1], style=OUTCOME_STYLE.get(c.a.outcome, ""))
     return Text(c.a.outcome, style=OUTCOME_STYLE.get(c.a.outcome, ""))
 
 
@@ -133,8 +140,8 @@ ASSOC_COLUMNS = (
     Column("number", "#", 0, 4, 5, _a_number, right=True),
     Column("time", "time", 6, 10, 10, lambda c, w: Text(rel_time(c.a.start_ns if c.a.start_ns is not None
                                                                  else c.t0, c.t0)), right=True, gap=2),
-    Column("peers", "client → server", 5, 20, 44, _a_peers),
-    Column("aes", "calling → called AE", 0, 18, 34, _a_aes),
+    Column("peers", "client → server", 5, 32, 44, _a_peers),
+    Column("aes", "calling → called AE", 0, 18, 34, _a_aes, grow=-1),
     Column("outcome", "outcome", 0, 10, 10, _a_outcome),
     Column("messages", "msgs", 2, 5, 5, lambda c, w: Text(str(len(c.a.messages))), right=True),
     Column("errors", "err", 0, 4, 4, _a_count(0, "bold red"), right=True),
@@ -272,6 +279,6 @@ LADDER_COLUMNS = (
     Column("arrow", "message", 0, 22, 38, _l_arrow),
     Column("id", "id", 3, 5, 6, _l_id, right=True),
     Column("rt", "resp. time", 1, 12, 15, _l_rt, right=True, gap=2),
-    Column("status", "status", 0, 16, 42, _l_status, gap=2),
+    Column("status", "status", 0, 24, 44, _l_status, gap=2, grow=-1),
     Column("summary", "summary", 2, 12, 200, _l_summary),
 )

@@ -27,6 +27,10 @@ class DicomCommands(Provider):
             ("Show findings", app.action_findings, "What went wrong in this association (f)"),
             ("Toggle P-DATA-TF rows", app.action_toggle_pdata, "Show or hide data PDUs in the ladder (p)"),
             ("Clear filter", app.action_clear_filter, "Show every association"),
+            ("Apply as filter: the selected field", app.apply_field_filter,
+             "Filter on the selected element's value, e.g. PatientID == \"123456\" (a in the field tree)"),
+            ("Show all rows / only matching rows", app.action_show_all,
+             "With a filter: every row, the others dimmed, or matching rows only (m)"),
         ]
 
     async def discover(self) -> Hits:

@@ -53,14 +53,14 @@ class PdvMark:
 
 
 def frame_starts(source: ByteSource) -> list[int]:
-    """Unit offsets where a frame's bytes begin (the first byte, then each change of frame)."""
+    """Unit offsets where a frame's bytes begin (the first byte, then each change of frame); none for one frame."""
     out: list[int] = []
     prev = None
     for s in source.spans:
         if s.frame != prev:
             out.append(s.unit_offset)
             prev = s.frame
-    return out
+    return out if len(out) > 1 else []
 
 
 def pdu_pdv_marks(pdu) -> list[PdvMark]:

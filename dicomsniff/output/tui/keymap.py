@@ -35,8 +35,12 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "contexts": ("c", "presentation contexts of the association"),
     "findings": ("f", "diagnosis findings of the association"),
     "toggle_pdata": ("p", "show / hide P-DATA-TF rows"),
+    "show_all": ("m", "with a filter: only matching rows / every row, the others dimmed"),
     "export": ("e", "export the association to JSON"),
     "export_objects": ("o", "export the association's C-STORE objects to .dcm"),
+    "statistics": ("s", "response-time statistics (per service and per peer)"),
+    "io_graph": ("i", "throughput over time (I/O graph) of the capture or the association"),
+    "maximize_pane": ("z", "maximise the focused pane / restore"),
     "help": ("question_mark", "help"),
     "close": ("escape", "close the filter or search input"),
     "list.up": ("up,k", "previous row"),
@@ -46,13 +50,31 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "list.first": ("home,g", "first row"),
     "list.last": ("end,G", "last row"),
     "list.open": ("enter", "open (association → messages → fields)"),
+    "hex.left": ("left", "byte cursor left"),
+    "hex.right": ("right", "byte cursor right"),
+    "hex.up": ("up,k", "byte cursor one row up"),
+    "hex.down": ("down,j", "byte cursor one row down"),
+    "hex.page_up": ("pageup", "page up"),
+    "hex.page_down": ("pagedown", "page down"),
+    "hex.first": ("home", "first byte"),
+    "hex.last": ("end", "last byte"),
+    "hex.switch": ("x", "the frame's own bytes as captured / the reassembled bytes"),
+    "hex.previous_frame": ("left_square_bracket", "showing a frame: the unit's previous frame"),
+    "hex.next_frame": ("right_square_bracket", "showing a frame: the unit's next frame"),
     "tree.up": ("k", "previous field (besides ↑)"),
     "tree.down": ("j", "next field (besides ↓)"),
+    "tree.open": ("right", "open the field (its bytes, a sequence's items), or step into it"),
+    "tree.close": ("left", "close the field, or step out to its parent"),
+    "tree.first": ("home,g", "first field"),
+    "tree.last": ("G", "last field"),
+    "tree.bytes": ("end", "scroll the bytes pane to the selected field's bytes"),
+    "tree.apply_filter": ("a", "apply the selected element as a display filter"),
 }
-SCOPE = {"list": "in a list", "tree": "in the field tree"}
+SCOPE = {"list": "in a list", "tree": "in the field tree", "hex": "in the bytes pane"}
 
 KEY_NAMES = {"slash": "/", "question_mark": "?", "escape": "esc", "pageup": "PgUp", "pagedown": "PgDn",
-             "up": "↑", "down": "↓", "enter": "enter", "home": "Home", "end": "End"}
+             "up": "↑", "down": "↓", "left": "←", "right": "→", "enter": "enter", "home": "Home", "end": "End",
+             "left_square_bracket": "[", "right_square_bracket": "]"}
 
 
 def display_keys(keys: str) -> str:
@@ -184,20 +206,37 @@ def load_keys(path: Path | None = None) -> Keys:
     return keys
 
 
-def keys_help(keys: Keys) -> str:
-    """The key table of the help screen, with the keys in force."""
+SECTIONS = (("", "Everywhere"), ("list", "In the association list and the ladder"),
+            ("tree", "In the field tree (besides Textual's tree keys)"))
+HELP_WIDTH = 74
+
+
+def keys_help(keys: Keys, width: int = HELP_WIDTH) -> str:
+    """The key table of the help screen, with the keys in force, wrapped to ``width`` columns."""
+    import textwrap
     lines = []
-    for action, (_, what) in ACTIONS.items():
-        scope = SCOPE.get(action.split(".")[0], "") if "." in action else ""
-        mark = " *" if action in keys.keymap else ""
-        lines.append(f"  {display_keys(keys.keys(action)):<16} {what}{' (' + scope + ')' if scope else ''}"
-                     f"   [{action}]{mark}")
+    for scope, title in SECTIONS:
+        lines.append(f"  {title}")
+        for action, (_, what) in ACTIONS.items():
+            if (action.split(".")[0] if "." in action else "") != scope:
+                continue
+            mark = " *" if action in keys.keymap else ""
+            key = display_keys(keys.keys(action))
+            text = f"{what}  [{action}]{mark}"
+            head = f"    {key:<12} "
+            if len(head) > 17:                      # a long key list gets a line of its own
+                lines.append(head.rstrip())
+                head = " " * 17
+            lines.extend(textwrap.wrap(text, width, initial_indent=head.ljust(17), subsequent_indent=" " * 19))
     where = keys.path if keys.path is not None else keymap_path()
     lines.append("")
-    lines.append(f"Remap keys in {where} (or the file named by $DICOMSNIFF_KEYS), one line per action:")
-    lines.append('  quit = "ctrl+q"        filter = "f2,slash"        "list.down" = ["down", "j"]')
-    lines.append("Names in [brackets] are the actions; * marks a remapped one. Key names as Textual spells them")
-    lines.append("(ctrl+x, shift+tab, f2, slash, question_mark, pageup, ...).")
+    lines.append("  Remap keys in")
+    lines.append(f"    {where}")                          # whole, however long: a path to copy
+    lines.extend(textwrap.wrap("(or the file named by $DICOMSNIFF_KEYS), one line per action, the action's "
+                               "name as in [brackets] above:", width, initial_indent="  ", subsequent_indent="  "))
+    lines.append('    quit = "ctrl+q"    filter = "f2,slash"    "list.down" = ["down", "j"]')
+    lines.extend(textwrap.wrap("Key names as Textual spells them: ctrl+x, shift+tab, f2, slash, question_mark, "
+                               "pageup, ...", width, initial_indent="  ", subsequent_indent="  "))
     for p in keys.problems:
-        lines.append(f"  problem: {p}")
+        lines.extend(textwrap.wrap(f"problem: {p}", width, initial_indent="  ", subsequent_indent="    "))
     return "\n".join(lines)

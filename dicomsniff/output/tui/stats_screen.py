@@ -29,16 +29,16 @@ def ms(ns) -> str:
 
 
 def _table_head(out: Text, first: str) -> None:
-    out.append(f"  {first:<22}{'count':>7}" + "".join(f"{c:>11}" for c in COLUMNS[1:]) + "\n",
+    out.append(f"  {first:<20}{'count':>6}" + "".join(f"{c:>10}" for c in COLUMNS[1:]) + "\n",
                style="bold underline")
 
 
 def _row(out: Text, label: str, summary: dict, unanswered: int = 0, indent: int = 2) -> None:
-    width = 24 - indent
+    width = 22 - indent
     name = safe_text(label)
     name = name if len(name) <= width else name[:width - 1] + "…"
-    out.append(" " * indent + f"{name:<{width}}{summary['count']:>7}"
-               + "".join(f"{ms(summary[c]):>11}" for c in COLUMNS[1:]))
+    out.append(" " * indent + f"{name:<{width}}{summary['count']:>6}"
+               + "".join(f"{ms(summary[c]):>10}" for c in COLUMNS[1:]))
     if unanswered:
         out.append(f"  +{unanswered} unanswered", style="yellow")
     out.append("\n")

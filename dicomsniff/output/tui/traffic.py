@@ -58,12 +58,17 @@ class Traffic:
         ft = self.frame_ts
         fallback = _clamp(pdu.end_ts_ns)
         seen = 0
+        ts, nb, who = self.ts, self.nbytes, self.who
         for s in pdu.spans.spans:
             f = s.frame
-            self.ts.append(ft[f - 1] if 0 < f <= len(ft) else fallback)
-            self.nbytes.append(min(s.length, 0xFFFFFFFF))
-            self.who.append(tag)
+            t = ft[f - 1] if 0 < f <= len(ft) else fallback
             seen += s.length
+            if who and who[-1] == tag and ts[-1] == t and nb[-1] + s.length <= 0xFFFFFFFF:
+                nb[-1] += s.length            # the same frame, the same direction: one record
+                continue
+            ts.append(t)
+            nb.append(min(s.length, 0xFFFFFFFF))
+            who.append(tag)
         rest = pdu.spans.length - seen          # spans past the SpanMap's limit: at the PDU's end
         if rest > 0:
             self.ts.append(fallback)
@@ -83,7 +88,7 @@ class Traffic:
         up = [0] * n
         down = [0] * n
         ts, nb, who = self.ts, self.nbytes, self.who
-        for i in range(len(ts)):
+        for i in range(min(len(ts), len(nb), len(who))):      # the loader may be appending (live)
             w = who[i]
             if association is not None and w >> 1 != association:
                 continue
