@@ -195,11 +195,12 @@ def whole_path_calls(blob: bytes, **options) -> tuple[float, int]:
     return calls / frames, frames
 
 
-# Issue 18: at most 12 Python calls per packet on the whole path of a C-STORE of a big object at
-# MSS 1448 (what summary reads). The fast path costs 5 (record generator step, record header
-# unpack, feed_record, IPv4+TCP unpack, flow lookup); PDU boundaries and the data set's first
-# 64 KiB take the general path.
-WHOLE_PATH_BUDGET = 12
+# Issue 18 asks for at most 12 Python calls per packet; this bound is tighter, so that one more call
+# per packet on the fast path fails here. The whole path of a C-STORE of a big object at MSS 1448
+# (what summary reads) measured 7.3: a packet inside a PDV costs 6 (record generator step, record
+# header unpack, feed_record, IPv4+TCP unpack, flow lookup, _advance), a PDU boundary ~20 once per
+# 11 packets, and the data set's first 64 KiB take the general path.
+WHOLE_PATH_BUDGET = 8
 
 
 def test_calls_per_packet_whole_path_big_store():
