@@ -123,7 +123,7 @@ def _advance(f: PduFramer, m, frame: int, frame_offset: int, n: int, ts: int) ->
         f.pdv_left -= n
         f.pdv_done += n
         if m is not _ORPHAN:        # a data set nobody reads: counted, its spans kept as evidence
-            sp = m.data_spans
+            sp = m.data_spans       # SpanMap.add_new, inline
             if sp.count < sp.limit:
                 sp.flat += (sp.length, frame, frame_offset, n)
                 sp.count += 1
@@ -137,7 +137,7 @@ def _advance(f: PduFramer, m, frame: int, frame_offset: int, n: int, ts: int) ->
     f.remaining -= n
     f.offset += n
     f.end_ts = ts
-    sp = f.spans
+    sp = f.spans                    # SpanMap.add_new, inline: this runs once per packet
     if sp.count < sp.limit:
         sp.flat += (sp.length, frame, frame_offset, n)
         sp.count += 1
@@ -311,18 +311,8 @@ class Analyzer:
         out = []
         if k:                       # the end of the PDV and of its PDU
             sp = f.spans
-            if sp.count < sp.limit:
-                sp.flat += (sp.length, number, fo, k)
-                sp.count += 1
-            else:
-                sp.dropped += 1
-            sp.length += k
-            if ds.count < ds.limit:
-                ds.flat += (ds.length, number, fo, k)
-                ds.count += 1
-            else:
-                ds.dropped += 1
-            ds.length += k
+            sp.add_new(number, fo, k)
+            ds.add_new(number, fo, k)
             ev = PduEvent(f.stream, f.direction, 4, f.length, f.start_offset, f.start_ts, ts, sp, None,
                           f.pdvs, f.findings)
             f.pdus += 1
@@ -355,12 +345,7 @@ class Analyzer:
             sp.count = 1
             sp.length = 12 + rest
             if rest:
-                if ds.count < ds.limit:
-                    ds.flat += (ds.length, number, fo + k + 12, rest)
-                    ds.count += 1
-                else:
-                    ds.dropped += 1
-                ds.length += rest
+                ds.add_new(number, fo + k + 12, rest)
             f.fast = m
         else:                       # the segment ended with the PDU: the next header comes next
             f.fast = _NEXT

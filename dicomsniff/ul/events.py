@@ -60,6 +60,15 @@ class SpanMap:
             self.dropped += 1
         self.length += length
 
+    def add_new(self, frame: int, frame_offset: int, length: int) -> None:
+        """:meth:`add` for bytes that cannot continue the last span (another frame, or a hole between)."""
+        if self.count < self.limit:
+            self.flat += (self.length, frame, frame_offset, length)
+            self.count += 1
+        else:
+            self.dropped += 1
+        self.length += length
+
     def freeze(self) -> None:
         """The unit is complete: keep its spans as a machine-integer array (a quarter of the memory)."""
         if type(self.flat) is list:
