@@ -594,7 +594,7 @@ def tool_commands(pcap: Path, port: int, outdir: Path, with_objects: bool) -> li
     return cmds
 
 
-def measure(argv: list[str], timeout: float, errlog: Path) -> dict:
+def measure(argv: list[str], timeout: float, errlog: Path, ok_codes: tuple[int, ...] = (0,)) -> dict:
     """One run under /usr/bin/time -v: wall seconds, peak RSS, exit status (stdout to /dev/null)."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as tf, open(errlog, "wb") as err:
         t0 = time.perf_counter()
@@ -610,10 +610,10 @@ def measure(argv: list[str], timeout: float, errlog: Path) -> dict:
     m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
     u = re.search(r"User time \(seconds\): ([\d.]+)", text)
     s = re.search(r"System time \(seconds\): ([\d.]+)", text)
-    res = {"ok": rc == 0, "exit": rc, "seconds": round(wall, 3),
+    res = {"ok": rc in ok_codes, "exit": rc, "seconds": round(wall, 3),
            "peak_rss_mb": round(int(m.group(1)) / 1024, 1) if m else None,
            "user_seconds": float(u.group(1)) if u else None, "sys_seconds": float(s.group(1)) if s else None}
-    if rc != 0:
+    if rc not in ok_codes:
         res["error"] = errlog.read_text(errors="replace")[-500:].strip()
     return res
 
@@ -630,7 +630,9 @@ def bench_capture(meta: dict, args, with_objects: bool, logdir: Path) -> list[di
             best = None
             for i in range(args.repeat):
                 LOG(f"  {meta['name']}: {tool} (run {i + 1}/{args.repeat}) ...", flush=True)
-                r = measure(argv, args.timeout, logdir / f"{meta['name']}-{tool.replace(' ', '_')}.err")
+                # diagnose exits 1 for warnings, 2 for errors: a finding is not a failed run
+                r = measure(argv, args.timeout, logdir / f"{meta['name']}-{tool.replace(' ', '_')}.err",
+                            (0, 1, 2) if tool == "dicomsniff diagnose" else (0,))
                 if tool == "dicomsniff export-objects":
                     r["objects_written"] = sum(1 for f in outdir.rglob("*") if f.is_file())
                     shutil.rmtree(outdir, ignore_errors=True)
