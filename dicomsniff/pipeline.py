@@ -281,12 +281,12 @@ class Analyzer:
         return self.feed(Frame(number, ts, lt, buf[s:e], orig, foff, iface))
 
     def _pdu_step(self, f: PduFramer, m, number: int, ts: int, buf, pstart: int, fo: int, n: int) -> list | None:
-        """The fast path across a P-DATA-TF boundary of a streamed data set (``buf[pstart:pstart + n]``,
-        at ``fo`` in frame ``number``): the segment ends the current data PDV at its PDU's end, and/or
-        (``m`` is ``_NEXT``: the previous segment ended a PDU of this data set) holds the next
-        P-DATA-TF's header with its one data PDV's header (same context, the message goes on) and the
-        start of that PDV's value, which goes on past the segment. Emits the finished PDU exactly as
-        the general path does; returns None (take the general path) for any other shape."""
+        """The fast path across P-DATA-TF boundaries of a streamed data set (``buf[pstart:pstart + n]``,
+        at ``fo`` in frame ``number``). The segment ends the current data PDV at its PDU's end (unless
+        ``m`` is ``_NEXT``: the previous segment ended one), then holds whole P-DATA-TFs of one data
+        PDV each and/or the start of one whose PDV goes on past the segment — same context, the
+        message going on (no last fragment ends here). Emits each finished PDU exactly as the
+        general path does; returns None (take the general path, nothing changed) for any other shape."""
         if m is _NEXT:
             m = f.next_msg
             k = 0
@@ -294,67 +294,98 @@ class Analyzer:
             k = f.pdv_left
             if f.remaining != k or f.pdv.control or f.lost or f.findings:
                 return None
-        rest = n - k - 12           # bytes of the next PDV's value in this segment (-12: none of it)
-        if rest < 0 and (rest != -12 or not k):
+        if n < k:
             return None
-        if rest >= 0:
-            h = pstart + k
+        # Check the whole segment before changing anything.
+        whole = []                  # (header offset, PDU length, PDV length, control) of PDUs ending here
+        tail = None                 # the same for the PDU whose PDV goes on, with its value bytes here
+        ctx = m.context_id
+        pos = k
+        while pos < n:
+            if n - pos < 12:
+                return None
+            h = pstart + pos
             if buf[h] != 4 or buf[h + 1]:
                 return None
-            length, plen, ctx, mch = _PDATA_HEAD(buf, h + 2)
-            if length != plen + 4 or ctx != m.context_id or mch & ~2 or rest >= plen - 2:
+            length, plen, c, mch = _PDATA_HEAD(buf, h + 2)
+            if length != plen + 4 or c != ctx or mch & ~2 or plen <= 2:
                 return None
+            here = n - pos - 12
+            if here < plen - 2:
+                tail = (h, length, plen, mch, here)
+                break
+            if mch:                 # the last fragment: the message ends (the general path says so)
+                return None
+            whole.append((h, length, plen, mch))
+            pos += 10 + plen
+        if not k and not whole and tail is None:
+            return None
         dd = f.dicom
         if dd.held[f.direction]:
             return None
         ds = m.data_spans
-        out = []
-        if k:                       # the end of the PDV and of its PDU
+        out: list = []
+        a = dd.assoc
+
+        def end(taken: int, at: int) -> None:
+            """The PDU in progress ends after ``taken`` more bytes of its PDV's value, at ``at``."""
             sp = f.spans
-            sp.add_new(number, fo, k)
-            ds.add_new(number, fo, k)
+            if taken:
+                sp.add_new(number, at, taken)
+                ds.add_new(number, at, taken)
             ev = PduEvent(f.stream, f.direction, 4, f.length, f.start_offset, f.start_ts, ts, sp, None,
                           f.pdvs, f.findings)
             f.pdus += 1
-            f.offset += k
+            f.offset += taken
             f.end_ts = ts
             f.state = HEADER
             f._reset_unit()
             if self.keep_pdus:
                 sp.freeze()
-            a = dd.assoc
             a.on_pdu(ev)
             out.append(PduSeen(a, ev))
-        if rest >= 0:               # the next PDU: its header, its PDV's header, its value's first bytes
+
+        def begin(h: int, length: int, plen: int, mch: int, here: int) -> None:
+            """A PDU begins at ``buf[h]``: its header, its PDV's header, ``here`` bytes of the value."""
             f.start_ts = ts
             f.end_ts = ts
             f.hdr = bytearray(buf[h:h + 6])
             f.pdvhdr = bytearray(buf[h + 6:h + 12])
             f.pdu_type = 4
             f.length = length
-            f.remaining = length - 6 - rest
+            f.remaining = length - 6 - here
             f.pdv_start = 6
             f.pdv = Pdv(6, plen, ctx, mch)
             f.pdvs.append(f.pdv)
-            f.pdv_left = plen - 2 - rest
-            f.pdv_done = rest
+            f.pdv_left = plen - 2 - here
+            f.pdv_done = here
             f.state = PDATA
-            f.offset += 12 + rest
-            sp = f.spans
-            sp.flat += (0, number, fo + k, 12 + rest)
-            sp.count = 1
-            sp.length = 12 + rest
-            if rest:
-                ds.add_new(number, fo + k + 12, rest)
+            f.offset += 12 + here
+            at = fo + h - pstart
+            f.spans.add_new(number, at, 12 + here)
+            if here:
+                ds.add_new(number, at + 12, here)
+
+        value = k
+        if k:
+            end(k, fo)
+        for h, length, plen, mch in whole:
+            begin(h, length, plen, mch, plen - 2)
+            end(0, 0)
+            value += plen - 2
+        if tail is not None:
+            h, length, plen, mch, here = tail
+            begin(h, length, plen, mch, here)
+            value += here
             f.fast = m
-        else:                       # the segment ended with the PDU: the next header comes next
+        else:                       # the segment ended with a PDU: the next header comes next
             f.fast = _NEXT
             f.next_msg = m
-        if k or rest:
+        if value:
             m.end_ts_ns = ts
-        c = f.fast_coll
-        if c is not None:
-            c.length += k + rest if rest > 0 else k
+            c = f.fast_coll
+            if c is not None:
+                c.length += value
         return out
 
     def finish(self) -> list:
