@@ -3,34 +3,13 @@ the hex pane show the DICOM inside (the hex pane's bytes decrypted, not the ciph
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import time
 from pathlib import Path
 
 from dicomsniff.output.tui.app import ViewerApp
 from dicomsniff.tls import keylog
+from tui_helpers import loaded, run_async, screen_text
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
-
-
-def run_async(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-    return wrapper
-
-
-async def loaded(app, pilot, timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while not (app.progress is not None and app.progress.done) and app.error is None:
-        assert time.monotonic() < end, "capture did not load"
-        await pilot.pause(0.02)
-    await pilot.pause()
-
-
-def screen_text(widget) -> list[str]:
-    return [widget.render_line(y).text for y in range(widget.scrollable_content_region.height)]
 
 
 @run_async

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
 import shutil
 import subprocess
@@ -23,31 +21,10 @@ from dicomsniff.output.tui.rows import item_search_text
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from capwriter import ACK, ETHERNET, FIN, PSH, frame, pcap_bytes, tcp_packet  # noqa: E402
 from pdu_fixtures import assoc_rj, assoc_rq  # noqa: E402
+from tui_helpers import loaded, run_async, screen_text
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 HOSTILE = "[red]X\x1b[31m"
-
-
-def run_async(fn):
-    """Run an ``async def`` test with asyncio (no pytest async plugin needed)."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-    return wrapper
-
-
-async def loaded(app, pilot, timeout: float = 10.0) -> None:
-    """Wait until the background loader has read the whole capture and the UI has caught up."""
-    end = time.monotonic() + timeout
-    while not (app.progress is not None and app.progress.done) and app.error is None:
-        assert time.monotonic() < end, "capture did not load"
-        await pilot.pause(0.02)
-    await pilot.pause()
-
-
-def screen_text(widget) -> list[str]:
-    """The plain text of every line a Line API widget shows."""
-    return [widget.render_line(y).text for y in range(widget.scrollable_content_region.height)]
 
 
 def hostile_capture(path: Path) -> None:

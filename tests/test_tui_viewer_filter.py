@@ -8,8 +8,6 @@ of ``dicomsniff view CAPTURE -g N -Y EXPR`` reads the screen.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import re
 import shlex
 import shutil
@@ -26,23 +24,9 @@ from dicomsniff.model.timing import rtt_ns
 from dicomsniff.output.tui.app import ViewerApp
 from dicomsniff.output.tui.filter import matches_item, parse
 from dicomsniff.output.tui.keymap import Keys
+from tui_helpers import loaded, run_async
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
-
-
-def run_async(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-    return wrapper
-
-
-async def loaded(app, pilot, timeout: float = 30.0) -> None:
-    end = time.monotonic() + timeout
-    while not (app.progress is not None and app.progress.done) and app.error is None:
-        assert time.monotonic() < end, "capture did not load"
-        await pilot.pause(0.02)
-    await pilot.pause()
 
 
 def viewer(name: str, **kw) -> ViewerApp:

@@ -7,8 +7,6 @@ opens with the frame's message selected; ``p``, search and "go to frame" keep or
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import time
 from pathlib import Path
 
@@ -17,23 +15,9 @@ import pytest
 from dicomsniff.output.tui.app import ViewerApp
 from dicomsniff.output.tui.field_tree import FieldRef, is_byte_field, is_element
 from dicomsniff.output.tui.keymap import Keys
+from tui_helpers import loaded, run_async
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
-
-
-def run_async(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-    return wrapper
-
-
-async def loaded(app, pilot, timeout: float = 30.0) -> None:
-    end = time.monotonic() + timeout
-    while not (app.progress is not None and app.progress.done) and app.error is None:
-        assert time.monotonic() < end, "capture did not load"
-        await pilot.pause(0.02)
-    await pilot.pause()
 
 
 def viewer(name: str, **kw) -> ViewerApp:
