@@ -34,22 +34,11 @@ class FrameIndex:
 
     def add(self, frame: Frame) -> None:
         """Record a frame as it is read (frames arrive numbered 1, 2, 3, ...)."""
-        n = frame.number
-        if n != len(self.offsets) + 1:
-            while len(self.offsets) < n - 1:
-                self.offsets.append(0)
-                self.lengths.append(0)
-                if self._members is not None:
-                    self._members.append(0)
-            if len(self.offsets) >= n:
-                return
-        self.offsets.append(frame.file_offset or 0)
-        self.lengths.append(len(frame.data))
-        if self._members is not None:
-            self._members.append(getattr(getattr(self.path, "opened", None), "current_rank", 0))
+        self.add_record(frame.number, frame.file_offset or 0, len(frame.data))
 
     def add_record(self, number: int, offset: int, length: int) -> None:
-        """Record a frame from a raw record (``CaptureReader.records``): no Frame needed."""
+        """Record a frame from its number, file offset and length (``CaptureReader.records`` gives them
+        without a Frame)."""
         if number != len(self.offsets) + 1:
             while len(self.offsets) < number - 1:
                 self.offsets.append(0)
