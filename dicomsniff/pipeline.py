@@ -206,10 +206,13 @@ class Analyzer:
         (the data set of a message whose collector is full or absent, no data streaming asked for),
         in order, on a DICOM stream with nothing buffered, only advances counters — the
         reassembler's next sequence number, the framer's PDU/PDV remainders, the spans — exactly
-        as the general path would, with no event, object or slice. A pure ACK only records the
-        acknowledgement. Anything else (and every link layer but Ethernet/IPv4 without options)
-        takes the general path. ``tests/test_fastpath_equivalence.py`` checks that both give the
-        same events and the same model on every shipped capture, whole, re-segmented and lossy.
+        as the general path would, with no event, object or slice (:func:`_advance`); one that
+        crosses P-DATA-TF boundaries of such a data set emits the finished PDUs (:meth:`_pdu_step`);
+        one that continues bytes held after a hole is buffered directly. A pure ACK only records
+        the acknowledgement. Anything else, and anything not IPv4 without options over Ethernet,
+        Linux cooked, raw IP or BSD loopback, takes the general path (:meth:`feed`).
+        ``tests/test_fastpath_equivalence.py`` checks that both give the same events and the same
+        model on every shipped capture, whole, re-segmented and lossy, on all those link layers.
         """
         number, ts, lt, buf, s, e, orig, foff, iface = rec
         self.frames += 1
