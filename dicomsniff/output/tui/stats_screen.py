@@ -11,14 +11,11 @@ the whole capture and the selected association.
 from __future__ import annotations
 
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import Static
 
 from ...model.timing import response_stats
 from ...textsafe import safe_text
+from .text_screen import TextScreen
 
 COLUMNS = ("count", "min", "median", "p95", "max")
 
@@ -74,50 +71,28 @@ def statistics_text(associations: list, title: str) -> Text:
     return out
 
 
-class StatsScreen(ModalScreen):
+class StatsScreen(TextScreen):
     """Response-time statistics of the capture, or of one association (``a`` switches)."""
 
-    BINDINGS = [Binding("escape,q", "dismiss_pane", "Close"),
-                Binding("a", "scope", "Capture / association")]
+    BINDINGS = [Binding("a", "scope", "Capture / association")]
     DEFAULT_CSS = """
-    StatsScreen { align: center middle; }
-    StatsScreen > VerticalScroll { width: 96%; height: 92%; border: thick $accent; background: $surface;
-                                   padding: 0 1; }
+    StatsScreen > VerticalScroll { width: 96%; height: 92%; }
     """
 
     def __init__(self, session, association=None, close_key: tuple[str, ...] = ()):
-        super().__init__()
-        self.kind = "statistics"
         self.session = session
         self.assoc = association
         self.whole = True
-        self.close_keys = tuple(close_key)
+        super().__init__("Statistics", self._text(), close_key)
+        self.kind = "statistics"
 
-    @property
-    def body(self) -> Text:
+    def _text(self) -> Text:
         if self.whole or self.assoc is None:
             return statistics_text(list(self.session.associations), f"{self.session.name} (a: selected association)")
         a = self.assoc
         return statistics_text([a], f"association #{a.number} {a.calling_ae or '?'} → {a.called_ae or '?'}"
                                     " (a: whole capture)")
 
-    def compose(self) -> ComposeResult:
-        scroll = VerticalScroll()
-        scroll.border_title = "Statistics"
-        with scroll:
-            yield Static(self.body, id="stats-body", markup=False)
-
-    def on_mount(self) -> None:
-        self.query_one(VerticalScroll).focus()
-
-    def on_key(self, event) -> None:
-        if event.key in self.close_keys:
-            event.stop()
-            self.dismiss()
-
-    def action_dismiss_pane(self) -> None:
-        self.dismiss()
-
     def action_scope(self) -> None:
         self.whole = not self.whole
-        self.query_one("#stats-body", Static).update(self.body)
+        self.set_body(self._text())
