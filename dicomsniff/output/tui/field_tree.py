@@ -242,7 +242,7 @@ class FieldTree(Tree):
             return False
         _ = self.last_line                # lay out the lines the expansion opened (the node's line number)
         self.move_cursor(node)
-        self.call_after_refresh(self.scroll_to_node, node)
+        self.call_after_refresh(self.scroll_to_node, node, animate=False)
         return True
 
     @property
@@ -271,7 +271,7 @@ class FieldTree(Tree):
             node.collapse()
         elif node.parent is not None:
             self.move_cursor(node.parent)
-            self.scroll_to_node(node.parent)
+            self.scroll_to_node(node.parent, animate=False)
 
     def action_first(self) -> None:
         self.move_cursor(self.root)
