@@ -31,6 +31,9 @@ _PDATA_HEAD = struct.Struct(">IIBB").unpack_from
 _SKIP = object()
 # PduFramer.fast inside a data PDV that no message takes (its command set was lost, or none announced it).
 _ORPHAN = object()
+# The same, after a capture loss the assembler has already reported: the PDVs of the rest of a data set
+# whose message the loss ended are only counted (MessageAssembler.orphans_after_loss), one per PDV.
+_AFTER_LOSS = object()
 # PduFramer.fast between two P-DATA-TF of a data set nobody reads (PduFramer.next_msg is the message).
 _NEXT = object()
 # How many bytes of a direction are looked at before deciding a stream is not DICOM.
@@ -118,11 +121,16 @@ def _advance(f: PduFramer, m, frame: int, frame_offset: int, n: int, ts: int) ->
             return False
         f.pdv_skip -= n
     else:
-        if n >= f.pdv_left or (m is _ORPHAN and not f.pdv_done):
-            return False            # the PDV ends here, or (orphan) its first bytes are reported
+        if n >= f.pdv_left:
+            return False            # the PDV ends here
+        if not f.pdv_done:          # its first bytes: an orphan's are reported, one after a loss counted
+            if m is _ORPHAN:
+                return False
+            if m is _AFTER_LOSS:
+                f.dicom.assembler.orphans_after_loss[f.direction] += 1
         f.pdv_left -= n
         f.pdv_done += n
-        if m is not _ORPHAN:        # a data set nobody reads: counted, its spans kept as evidence
+        if m is not _ORPHAN and m is not _AFTER_LOSS:   # a data set nobody reads: its spans kept as evidence
             sp = m.data_spans       # SpanMap.add_new, inline
             if sp.count < sp.limit:
                 sp.flat += (sp.length, frame, frame_offset, n)
@@ -254,7 +262,7 @@ class Analyzer:
                             m = f.fast
                             if m is not None and d.ready and not peer.wait and not f.other.rbuf \
                                     and not (seq - d.base - d.nxt) & 0xFFFFFFFF:
-                                if m is _SKIP or m is _ORPHAN or (m is not _NEXT and n < f.pdv_left):
+                                if m is not _NEXT and (m is _SKIP or n < f.pdv_left):
                                     if _advance(f, m, number, pstart - s, n, ts):
                                         st = d.st
                                         st.last = number
@@ -288,21 +296,25 @@ class Analyzer:
         at ``fo`` in frame ``number``). The segment ends the current data PDV at its PDU's end (unless
         ``m`` is ``_NEXT``: the previous segment ended one), then holds whole P-DATA-TFs of one data
         PDV each and/or the start of one whose PDV goes on past the segment — same context, the
-        message going on (no last fragment ends here). Emits each finished PDU exactly as the
+        message going on (no last fragment ends here), or (``_AFTER_LOSS``) the rest of a data set a
+        capture loss ended, whose PDVs are only counted. Emits each finished PDU exactly as the
         general path does; returns None (take the general path, nothing changed) for any other shape."""
         if m is _NEXT:
             m = f.next_msg
+            ctx = f.next_ctx
             k = 0
         else:
+            if m is _SKIP or m is _ORPHAN:
+                return None
             k = f.pdv_left
             if f.remaining != k or f.pdv.control or f.lost or f.findings:
                 return None
+            ctx = f.pdv.context_id
         if n < k:
             return None
         # Check the whole segment before changing anything.
         whole = []                  # (header offset, PDU length, PDV length, control) of PDUs ending here
         tail = None                 # the same for the PDU whose PDV goes on, with its value bytes here
-        ctx = m.context_id
         pos = k
         while pos < n:
             if n - pos < 12:
@@ -326,7 +338,9 @@ class Analyzer:
         dd = f.dicom
         if dd.held[f.direction]:
             return None
-        ds = m.data_spans
+        lost = m is _AFTER_LOSS     # the rest of a data set a loss ended: its PDVs only counted
+        ds = None if lost else m.data_spans
+        orphans = dd.assembler.orphans_after_loss
         out: list = []
         a = dd.assoc
 
@@ -335,7 +349,11 @@ class Analyzer:
             sp = f.spans
             if taken:
                 sp.add_new(number, at, taken)
-                ds.add_new(number, at, taken)
+                if lost:
+                    if not f.pdv_done:
+                        orphans[f.direction] += 1
+                else:
+                    ds.add_new(number, at, taken)
             ev = PduEvent(f.stream, f.direction, 4, f.length, f.start_offset, f.start_ts, ts, sp, None,
                           f.pdvs, f.findings)
             f.pdus += 1
@@ -367,7 +385,10 @@ class Analyzer:
             at = fo + h - pstart
             f.spans.add_new(number, at, 12 + here)
             if here:
-                ds.add_new(number, at + 12, here)
+                if lost:
+                    orphans[f.direction] += 1
+                else:
+                    ds.add_new(number, at + 12, here)
 
         value = k
         if k:
@@ -384,7 +405,8 @@ class Analyzer:
         else:                       # the segment ended with a PDU: the next header comes next
             f.fast = _NEXT
             f.next_msg = m
-        if value:
+            f.next_ctx = ctx
+        if value and not lost:
             m.end_ts_ns = ts
             c = f.fast_coll
             if c is not None:
@@ -428,7 +450,7 @@ class Analyzer:
                     # Bytes nobody reads (drained after a hole, or from any link layer): the fast path.
                     m, data = f.fast, ev.data
                     n = len(data)
-                    if m is _SKIP or m is _ORPHAN or (m is not _NEXT and n < f.pdv_left):
+                    if m is not _NEXT and (m is _SKIP or n < f.pdv_left):
                         if _advance(f, m, ev.frame, ev.frame_offset, n, ev.ts_ns):
                             return
                     else:
@@ -669,7 +691,8 @@ class Analyzer:
             return
         msg = slot.msg
         if msg is None or slot.cmd is not None or msg.data_spans is None:
-            f.fast = _ORPHAN            # the assembler reads only the first bytes of such a PDV
+            # The assembler reads only the first bytes of such a PDV; after a loss it has reported, it counts them.
+            f.fast = _AFTER_LOSS if msg is None and d.assembler.loss_reported(direction) else _ORPHAN
             return
         coll = slot.collector
         if slot.hole:

@@ -167,3 +167,34 @@ def test_fast_path_carries_most_segments_of_a_big_transfer(variants, name):
     path = next(p for p in variants if p.name == f"{name}.pcap")
     _, _, frames, taken = run(path, fast=True, options=OPTIONS["tiny"])
     assert taken > frames // 2
+
+
+
+def test_the_rest_of_a_data_set_a_loss_ended_goes_the_fast_path(variants):
+    """At 5 % loss the big object's message is ended by its first hole; the PDVs after it have no message
+    (their command set is long gone) and are only counted: the fast path carries them, inside a PDV and
+    across P-DATA-TF boundaries, and counts the same orphan PDVs as the general path."""
+    from dicomsniff.capture.frame import Frame
+    from dicomsniff.pipeline import _AFTER_LOSS
+
+    path = next(p for p in variants if p.name == "big-store-loss4.pcap")
+    orphans, carried = {}, 0
+    for fast in (False, True):
+        an = Analyzer(fast=fast, **OPTIONS["summary"])
+        assemblers = {}
+        with open_capture(str(path)) as reader:
+            for number, ts, lt, buf, s, e, orig, foff, iface in reader.records():
+                for stream, d in an.dicom.items():
+                    assemblers[stream] = d.assembler
+                if not fast:
+                    an.feed(Frame(number, ts, lt, buf[s:e], orig, foff, iface))
+                    continue
+                lane = any(f.fast is _AFTER_LOSS for d in an.dicom.values() for f in d.framers)
+                evs = an.feed_record((number, ts, lt, buf, s, e, orig, foff, iface))
+                if lane and (evs == () or any(type(ev).__name__ == "PduSeen" for ev in evs)):
+                    carried += 1
+        an.finish()
+        orphans[fast] = sorted((k, list(a.orphans_after_loss)) for k, a in assemblers.items())
+    assert orphans[True] == orphans[False]
+    assert sum(sum(c) for _, c in orphans[True]) > 10     # orphan PDVs counted, the same on both paths
+    assert carried > 100                                  # their segments went the fast way

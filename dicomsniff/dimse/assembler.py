@@ -128,6 +128,11 @@ class MessageAssembler:
         self.orphans_after_loss = [0, 0]
         self._loss_state = [0, 0]       # 0 no loss yet, 1 loss not yet followed by an orphan, 2 orphan reported
 
+    def loss_reported(self, direction: int) -> bool:
+        """True when data fragments of ``direction`` with no message are, from now on, only counted
+        (a capture loss came before them and its first orphan was reported)."""
+        return self._loss_state[direction] == 2
+
     def feed(self, ch: PdvChunk) -> list:
         key = (ch.direction, ch.pdv.context_id)
         slot = self.slots.get(key)

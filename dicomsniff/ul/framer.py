@@ -90,6 +90,7 @@ class PduFramer:
         self.other: PduFramer | None = None     # the other direction's framer
         self.dicom = None                       # the analyzer's record of the stream
         self.next_msg = None                    # the message a data set's next P-DATA-TF continues
+        self.next_ctx = 0                       # and the presentation context that PDU's PDV must be on
 
     def _reset_unit(self) -> None:
         self.hdr = bytearray()
