@@ -20,7 +20,7 @@ from .notice import Notice
 from .tcp.events import StreamClosed, StreamData, StreamGap, StreamOpened
 from .tcp.reassembly import TcpReassembler
 from .ul.detect import classify_stream_start, plausible_pdu_header
-from .ul.events import MAX_SPANS, PduEvent, PdvChunk, PdvLoss
+from .ul.events import MAX_SPANS, PduEvent, PdvChunk, PdvLoss, SpanMap
 from .ul.pdus import ASSOCIATE_AC, AssociateRQ, Pdv
 from .ul.framer import HEADER, LOOKAHEAD, PDATA, PduFramer
 from .tls.tables import looks_like_tls_hello, looks_like_tls_records
@@ -341,33 +341,51 @@ class Analyzer:
         lost = m is _AFTER_LOSS     # the rest of a data set a loss ended: its PDVs only counted
         ds = None if lost else m.data_spans
         orphans = dd.assembler.orphans_after_loss
+        direction = f.direction
+        keep = self.keep_pdus
         out: list = []
         a = dd.assoc
-
-        def end(taken: int, at: int) -> None:
-            """The PDU in progress ends after ``taken`` more bytes of its PDV's value, at ``at``."""
+        value = k
+        if k:                       # the PDU in progress ends after k more bytes of its PDV's value
             sp = f.spans
-            if taken:
-                sp.add_new(number, at, taken)
-                if lost:
-                    if not f.pdv_done:
-                        orphans[f.direction] += 1
-                else:
-                    ds.add_new(number, at, taken)
-            ev = PduEvent(f.stream, f.direction, 4, f.length, f.start_offset, f.start_ts, ts, sp, None,
+            sp.add_new(number, fo, k)
+            if lost:
+                if not f.pdv_done:
+                    orphans[direction] += 1
+            else:
+                ds.add_new(number, fo, k)
+            ev = PduEvent(f.stream, direction, 4, f.length, f.start_offset, f.start_ts, ts, sp, None,
                           f.pdvs, f.findings)
             f.pdus += 1
-            f.offset += taken
-            f.end_ts = ts
+            f.offset += k
             f.state = HEADER
-            f._reset_unit()
-            if self.keep_pdus:
+            f._reset_unit()         # (end_ts and start_ts back to 0, as framing a PDU's end leaves them)
+            if keep:
                 sp.freeze()
             a.on_pdu(ev)
             out.append(PduSeen(a, ev))
-
-        def begin(h: int, length: int, plen: int, mch: int, here: int) -> None:
-            """A PDU begins at ``buf[h]``: its header, its PDV's header, ``here`` bytes of the value."""
+        # Whole P-DATA-TFs: each is framed, emitted and forgotten at once; the framer's unit stays as
+        # the end of the previous PDU left it (fresh), only its offset and count move.
+        for h, length, plen, mch in whole:
+            at = fo + h - pstart
+            sp = SpanMap()
+            sp.add_new(number, at, 10 + plen)
+            if lost:
+                orphans[direction] += 1
+            else:
+                ds.add_new(number, at + 12, plen - 2)
+            ev = PduEvent(f.stream, direction, 4, length, f.offset, ts, ts, sp, None,
+                          [Pdv(6, plen, ctx, mch)], [])
+            f.pdus += 1
+            f.offset += 10 + plen
+            if keep:
+                sp.freeze()
+            a.on_pdu(ev)
+            out.append(PduSeen(a, ev))
+            value += plen - 2
+        f.start_offset = f.offset
+        if tail is not None:        # a PDU begins: its header, its PDV's header, ``here`` bytes of the value
+            h, length, plen, mch, here = tail
             f.start_ts = ts
             f.end_ts = ts
             f.hdr = bytearray(buf[h:h + 6])
@@ -376,8 +394,8 @@ class Analyzer:
             f.length = length
             f.remaining = length - 6 - here
             f.pdv_start = 6
-            f.pdv = Pdv(6, plen, ctx, mch)
-            f.pdvs.append(f.pdv)
+            f.pdv = pdv = Pdv(6, plen, ctx, mch)
+            f.pdvs.append(pdv)
             f.pdv_left = plen - 2 - here
             f.pdv_done = here
             f.state = PDATA
@@ -386,20 +404,9 @@ class Analyzer:
             f.spans.add_new(number, at, 12 + here)
             if here:
                 if lost:
-                    orphans[f.direction] += 1
+                    orphans[direction] += 1
                 else:
                     ds.add_new(number, at + 12, here)
-
-        value = k
-        if k:
-            end(k, fo)
-        for h, length, plen, mch in whole:
-            begin(h, length, plen, mch, plen - 2)
-            end(0, 0)
-            value += plen - 2
-        if tail is not None:
-            h, length, plen, mch, here = tail
-            begin(h, length, plen, mch, here)
             value += here
             f.fast = m
         else:                       # the segment ended with a PDU: the next header comes next

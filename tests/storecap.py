@@ -3,7 +3,8 @@
 ``big_store(size)`` returns pcap bytes: handshake, A-ASSOCIATE-RQ/AC (CT Image Storage, Implicit
 VR Little Endian, maximum PDU 16384 both ways), a C-STORE-RQ whose data set is a patient module
 followed by ``size`` bytes of Pixel Data in P-DATA-TF PDUs of 16384 bytes (one PDV each, as
-DCMTK sends them), the server ACKing every second segment, the C-STORE-RSP, release and FIN.
+DCMTK sends them), the server ACKing every second segment, the C-STORE-RSP, release and FIN. ``max_pdu`` and ``mss``
+change the PDU and segment sizes (a loopback's 64 KiB segments hold several whole PDUs).
 Used by the per-packet call budget of the fast path (tests/test_capture_fastpath.py) and
 bench/calls_per_packet.py when no bench capture exists.
 """
@@ -20,7 +21,7 @@ COMMAND, LAST = 1, 2
 MSS = 1448
 
 
-def big_store_records(size: int, *, max_pdu: int = 16384):
+def big_store_records(size: int, *, max_pdu: int = 16384, mss: int = MSS):
     client, server = ("10.0.0.1", 40000), ("10.0.0.2", 104)
     seq = [1000, 900000]
     ts = [1_700_000_000_000_000_000]
@@ -33,8 +34,8 @@ def big_store_records(size: int, *, max_pdu: int = 16384):
         seq[d] += len(payload) + (1 if flags & (SYN | FIN) else 0)
 
     def send(d: int, data: bytes) -> None:
-        for n, i in enumerate(range(0, len(data), MSS)):
-            pkt(d, PSH | ACK, data[i:i + MSS])
+        for n, i in enumerate(range(0, len(data), mss)):
+            pkt(d, PSH | ACK, data[i:i + mss])
             if n % 2:
                 pkt(1 - d, ACK)
 

@@ -137,6 +137,13 @@ def variants(tmp_path_factory):
         dst = d / f"big-store-loss{seed}.pcap"
         losssim.drop_segments(big, dst, rate=rate, seed=seed)
         out.append(dst)
+    # Loopback-sized segments (64 KiB) carrying several whole 4 KiB P-DATA-TFs each, whole and lossy.
+    jumbo = d / "big-store-jumbo.pcap"
+    jumbo.write_bytes(big_store(1 << 20, max_pdu=4096, mss=65000))
+    out.append(jumbo)
+    dst = d / "big-store-jumbo-loss5.pcap"
+    losssim.drop_segments(jumbo, dst, rate=0.05, seed=5)
+    out.append(dst)
     # The same lossy transfer on the other link layers the fast path reads (Linux cooked v1/v2,
     # raw IP, BSD loopback in both byte orders).
     import capwriter as cw

@@ -298,6 +298,30 @@ class Association:
             self.last_frame = max(self.last_frame, frame)
 
     def on_pdu(self, pdu: PduEvent) -> None:
+        if pdu.pdu_type == P_DATA_TF and pdu.complete and self.state != REQUESTED:
+            # Most PDUs of any capture: only the counters and the time span move (as below, inline).
+            self.pdu_count += 1
+            d = pdu.direction
+            self.pdus_by_dir[d] += 1
+            self.bytes[d] += 6 + pdu.length
+            fl = pdu.spans.flat
+            first, last = (fl[1], fl[-3]) if fl else (0, 0)
+            if last > self.pdu_end_frame[d]:
+                self.pdu_end_frame[d] = last
+            for ts in (pdu.ts_ns, pdu.end_ts_ns):
+                if self.start_ns is None or ts < self.start_ns:
+                    self.start_ns = ts
+                if self.end_ns is None or ts > self.end_ns:
+                    self.end_ns = ts
+            if first:               # (frames of one PDU may come out of order: the larger of both)
+                if not self.first_frame:
+                    self.first_frame = first
+                hi = first if first > last else last
+                if hi > self.last_frame:
+                    self.last_frame = hi
+            if self.keep_pdus:
+                self.pdus.append(pdu)
+            return
         self.pdu_count += 1
         self.pdus_by_dir[pdu.direction] += 1
         self.bytes[pdu.direction] += 6 + pdu.length if pdu.complete else pdu.spans.length

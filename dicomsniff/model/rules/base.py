@@ -9,7 +9,7 @@ from ...dimse.commands import command_name
 from ...field import ERROR, WARN
 from ...textsafe import safe_text
 from ...uids import uid_name
-from ...ul.pdus import P_DATA_TF, RELEASE_RP, RELEASE_RQ
+from ...ul.pdus import P_DATA_TF, RELEASE_RP, RELEASE_RQ, pdu_name
 from ..association import Association, Exchange
 from ..findings import Finding
 
@@ -71,7 +71,7 @@ class PduFacts:
 
     MAX_KEPT = 50
 
-    __slots__ = ("first", "over", "over_count", "over_max", "pdv_open", "pdv_issues", "gaps", "last",
+    __slots__ = ("first", "over", "over_count", "over_max", "pdv_open", "pdv_issues", "gaps", "_last",
                  "expert", "expert_counts")
 
     def __init__(self):
@@ -82,27 +82,38 @@ class PduFacts:
         self.pdv_open: dict[tuple[int, int], tuple[str, int]] = {}
         self.pdv_issues: list[tuple] = []
         self.gaps: list[tuple] = []                          # (gap ns, prev name, prev frame, prev end, next name, frame, ts)
-        self.last: tuple[str, int, int] | None = None        # (name, frame, end ts)
+        self._last: tuple[int, int, int] | None = None       # (PDU type, frame, end ts) of the latest PDU
         self.expert: list[tuple[str, str, str, int, int]] = []  # (severity, code, message, frame, direction)
         self.expert_counts: dict[str, int] = {}               # code → occurrences (all, kept or not)
 
     def frame_of(self, pdu_type: int) -> int:
         return self.first.get(pdu_type, (0, 0))[0]
 
+    @property
+    def last(self) -> tuple[str, int, int] | None:
+        """(name, frame, end ts) of the PDU that ended last."""
+        x = self._last
+        return None if x is None else (pdu_name(x[0]), x[1], x[2])
+
     def observe(self, a: Association, p) -> None:
         t = p.pdu_type
+        fl = p.spans.flat
+        frame = fl[1] if fl else 0          # p.frame
         if t not in self.first:
-            self.first[t] = (p.frame, p.ts_ns)
-        if self.last is not None:
-            gap = p.ts_ns - self.last[2]
+            self.first[t] = (frame, p.ts_ns)
+        last = self._last
+        if last is not None:
+            gap = p.ts_ns - last[2]
             if gap > 1_000_000_000:           # idle gaps over 1 s; the longest MAX_KEPT are kept
-                self.gaps.append((gap, self.last[0], self.last[1], self.last[2], p.name, p.frame, p.ts_ns))
+                self.gaps.append((gap, pdu_name(last[0]), last[1], last[2], p.name, frame, p.ts_ns))
                 if len(self.gaps) > self.MAX_KEPT:
                     self.gaps.remove(min(self.gaps))
-        if self.last is None or p.end_ts_ns >= self.last[2]:
-            self.last = (p.name, p.frame, p.end_ts_ns)
+        if last is None or p.end_ts_ns >= last[2]:
+            self._last = (t, frame, p.end_ts_ns)
         if t == P_DATA_TF:
             self._pdata(a, p)
+            if not p.findings:
+                return
         elif t in (RELEASE_RQ, RELEASE_RP):
             for (d, ctx), (kind, frame) in list(self.pdv_open.items()):
                 if d == p.direction:
