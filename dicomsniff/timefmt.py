@@ -30,6 +30,9 @@ def raw_seconds(ts_ns: int) -> str:
     return f"@{sign}{sec}.{ns:09d}"
 
 
+_ISO_SECOND = [None, ""]      # the last whole second formatted, and its text (a capture's times repeat it)
+
+
 def iso_time(ts_ns: int | None) -> str | None:
     """ISO 8601 UTC with microseconds (``2026-12-02T06:52:13.123456Z``), raw seconds outside the calendar."""
     if ts_ns is None:
@@ -38,8 +41,10 @@ def iso_time(ts_ns: int | None) -> str | None:
         if not in_calendar(ts_ns):
             return raw_seconds(ts_ns)
         sec, ns = divmod(ts_ns, NS)
-        t = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc) + _dt.timedelta(seconds=sec, microseconds=ns // 1000)
-        return t.isoformat(timespec="microseconds").replace("+00:00", "Z")
+        if sec != _ISO_SECOND[0]:
+            t = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc) + _dt.timedelta(seconds=sec)
+            _ISO_SECOND[:] = sec, t.replace(tzinfo=None).isoformat(timespec="seconds")
+        return f"{_ISO_SECOND[1]}.{ns // 1000:06d}Z"
     except Exception:      # not an integer, or a platform limit: still a string, never an exception
         return _fallback(ts_ns)
 

@@ -130,6 +130,8 @@ def _jsonl_associations(text: str) -> list[dict]:
             msgs.setdefault(r.pop("association"), []).append(r)
         elif kind == "association":
             if r.pop("streamed", False):
+                # as the schema says: its messages, PDUs and findings went out as records of their own
+                assert r["pdus"] == [] and r["messages"] == [] and r["findings"] == []
                 r["pdus"] = pdus.pop(r["number"], [])
                 r["messages"] = msgs.pop(r["number"], [])
                 r.pop("exchange_outcomes", None)
@@ -430,3 +432,32 @@ def test_pixel_data_of_an_implicit_vr_data_set_is_ow(tmp):
     assert vrs["1.2.840.10008.1.2"] == "OW"                 # implicit VR LE, 16-bit CT
     assert vrs["1.2.840.10008.1.2.1"] == "OW"               # explicit: as sent
     assert vrs["1.2.840.10008.1.2.5"] == "OB"               # RLE: encapsulated, OB as sent
+
+
+@pytest.mark.parametrize("name", ["store", "move", "peer_orthanc_scp", "close_scp_killed"])
+def test_pdata_records_written_directly_equal_the_generic_encoder(name):
+    """``--jsonl --no-trees`` writes whole P-DATA-TF records (most of any capture) directly: each line must be
+    byte for byte what the generic encoder makes of pdu_json, on real captures and a lossy copy."""
+    import losssim
+    from dicomsniff.output.json_export import jsonl_record, pdata_jsonl, pdu_json
+    from dicomsniff.pipeline import Analyzer, PduSeen
+    from dicomsniff.reading import read_events
+
+    paths = [CAPTURES / f"{name}.pcap"]
+    if name == "store":
+        lossy = Path(__import__("tempfile").mkdtemp()) / "store-loss.pcap"
+        losssim.drop_segments(paths[0], lossy, rate=0.05, seed=7, mss=300)
+        paths.append(lossy)
+    direct = 0
+    for path in paths:
+        an = Analyzer(keep_pdus=False)
+        for ev in read_events(str(path), an):
+            if type(ev) is not PduSeen:
+                continue
+            line = pdata_jsonl(ev.association, ev.pdu)
+            if line is None:
+                continue
+            direct += 1
+            assert line == jsonl_record("pdu", {"association": ev.association.number,
+                                                **pdu_json(ev.association, ev.pdu, trees=False)})
+    assert direct > 0

@@ -201,3 +201,24 @@ def test_viewer_export_key_on_odd_times(tmp_path, monkeypatch):
     assert len(written) == 1
     a = json.loads(written[0].read_text())
     assert a["start"].startswith("@1844674407370955") and a["calling_ae"] == "ECHOSCU"
+
+
+def test_iso_time_agrees_with_datetime_across_the_calendar_and_within_a_second():
+    """iso_time formats each whole second once (a capture's times repeat it): the text must stay
+    datetime's isoformat for any instant, across second boundaries, years below 1000 and negative times."""
+    import datetime as dt
+    import random
+
+    from dicomsniff.timefmt import NS, _FIRST, _LAST
+
+    def reference(ts):
+        sec, ns = divmod(ts, NS)
+        t = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=sec, microseconds=ns // 1000)
+        return t.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+    r = random.Random(18)
+    stamps = [r.randint(_FIRST, _LAST) for _ in range(2000)]
+    stamps += [1_700_000_000 * NS + r.randint(-3 * NS, 3 * NS) for _ in range(2000)]
+    stamps += [_FIRST, _LAST, 0, -1, -NS, -NS - 1, NS - 1, NS, -62_000_000_000 * NS]
+    for ts in stamps:
+        assert iso_time(ts) == reference(ts), ts

@@ -26,6 +26,8 @@ from ..textsafe import json_text, safe_text
 from ..ul.tables import (abort_reason_text, abort_source_text, context_result_text, reject_reason_text,
                          reject_result_text, reject_source_text, user_identity_type_text)
 from ..uids import uid_name
+from ..ul.dissect import INFO_PDVS, pdata_info
+from ..ul.pdus import P_DATA_TF
 from .text import iso_time
 
 SCHEMA_ID = "https://dicomsniff.invalid/schema/session-v1.json"
@@ -105,8 +107,23 @@ def pdu_json(a: Association, pdu, *, trees: bool) -> dict:
     return out
 
 
-def association_json(a: Association, *, t0: int = 0, trees: bool = True, findings: list | None = None) -> dict:
-    """One association; ``findings``: its diagnosis findings (default: what the model raised itself)."""
+def pdata_jsonl(a: Association, pdu) -> str | None:
+    """The ``pdu`` record of ``--jsonl --no-trees`` for a whole P-DATA-TF of at most INFO_PDVS PDVs — most
+    records of any capture — written directly: exactly the text :func:`jsonl_record` gives for
+    :func:`pdu_json` (every value here is a number or one of our own words); None for any other PDU."""
+    if pdu.pdu_type != P_DATA_TF or pdu.lost or len(pdu.pdvs) > INFO_PDVS:
+        return None
+    sp = pdu.spans
+    return (f'{{"record":"pdu","association":{a.number},"frame":{sp.last_frame},'
+            f'"frames":[{",".join(map(str, sp.frames))}],"time":"{iso_time(pdu.end_ts_ns)}",'
+            f'"direction":"{a.side(pdu.direction)}","type":"P-DATA-TF","length":{pdu.length},'
+            f'"info":"{pdata_info(pdu.pdvs)}","complete":{"true" if pdu.complete else "false"}}}')
+
+
+def association_json(a: Association, *, t0: int = 0, trees: bool = True, findings: list | None = None,
+                     streamed: bool = False) -> dict:
+    """One association; ``findings``: its diagnosis findings (default: what the model raised itself);
+    ``streamed``: its messages and PDUs went out as records of their own (``--jsonl``), the arrays stay empty."""
     rq, ac = a.rq, a.ac
     reject = None
     if a.rj is not None:
@@ -171,8 +188,8 @@ def association_json(a: Association, *, t0: int = 0, trees: bool = True, finding
                    "bytes_client": a.bytes[a.client_dir], "bytes_server": a.bytes[1 - a.client_dir],
                    "failures": a.failures, "gaps": a.gaps,
                    "bytes_per_second": round(a.throughput) if a.throughput else None},
-        "messages": [message_json(a, m, exchange_of.get(id(m)), t0=t0) for m in a.messages],
-        "pdus": [pdu_json(a, p, trees=trees) for p in a.pdus],
+        "messages": [] if streamed else [message_json(a, m, exchange_of.get(id(m)), t0=t0) for m in a.messages],
+        "pdus": [] if streamed else [pdu_json(a, p, trees=trees) for p in a.pdus],
         "findings": [f.to_json() for f in (a.findings if findings is None else findings)],
         "tls": a.tls.to_json() if getattr(a, "tls", None) is not None else None,     # issue 15
     }
@@ -312,7 +329,7 @@ def write_document_stream(events, write, capture: str, analyzer, *, trees: bool 
 
     def close(a) -> None:
         findings.extend(diag.association(a, forget=True))
-        body = association_json(a, trees=trees, findings=[])
+        body = association_json(a, trees=trees, findings=[], streamed=True)
         body["exchange_outcomes"] = outcome_counts(a)
         for key in ("messages", "pdus", "findings"):
             del body[key]
@@ -408,7 +425,9 @@ def write_jsonl(events, write, capture: str, analyzer, *, trees: bool = True, sl
         t = type(ev)
         if t is PduSeen:
             watch.event(ev)
-            write(jsonl_record("pdu", {"association": ev.association.number,
+            line = None if trees else pdata_jsonl(ev.association, ev.pdu)
+            write(line if line is not None else
+                  jsonl_record("pdu", {"association": ev.association.number,
                                        **pdu_json(ev.association, ev.pdu, trees=trees)}))
         elif t is MessageSeen:
             write(jsonl_record("message", {"association": ev.association.number,
@@ -418,7 +437,7 @@ def write_jsonl(events, write, capture: str, analyzer, *, trees: bool = True, sl
         elif t is AssociationClosed:
             a = ev.association
             findings.extend(diag.association(a, forget=True))
-            write(jsonl_record("association", {**association_json(a, trees=trees, findings=[]),
+            write(jsonl_record("association", {**association_json(a, trees=trees, findings=[], streamed=True),
                                                "exchange_outcomes": outcome_counts(a), "streamed": True}))
             analyzer.forget(a)
         elif t is Notice and ev.where in ("capture", "tcp"):

@@ -234,7 +234,7 @@ class GroupIndexer:
         if a.started_mid:
             self.mid_files.setdefault(self.opened_in.get(a.number, 0), set()).add(connection_key(a))
         self.findings.extend(self.diag.association(a, forget=True))
-        j = association_json(a, trees=False, findings=[])
+        j = association_json(a, trees=False, findings=[], streamed=True)
         key = {"association_id": aid, "group_id": self.gid, "association": a.number, "date": day}
         rj, ab = j["reject"] or {}, j["abort"] or {}
         impl = j["implementation"]
