@@ -290,8 +290,9 @@ class GroupIndexer:
                 "last_frame": j["last_frame"], "hint": j["hint"]})
 
 
-def _frames(files: list[FileMeta]):
-    """(frame, index of its file) of a group: one file as it is, several merged by time as one capture
+def _records(files: list[FileMeta]):
+    """(record, index of its file) of a group, records as :meth:`CaptureReader.records` gives them (the
+    analyzer's fast path reads them in place): one file as it is, several merged by time as one capture
     (:func:`~dicomsniff.capture.captureset.open_capture_set`, frames numbered across the set, as mergecap
     would). Yields the reader first, for its notices."""
     from ..capture.reader import open_capture
@@ -299,8 +300,8 @@ def _frames(files: list[FileMeta]):
         reader = open_capture(files[0].path)
         yield reader
         try:
-            for frame in reader:
-                yield frame, 0
+            for rec in reader.records():
+                yield rec, 0
         finally:
             reader.close()
         return
@@ -310,11 +311,11 @@ def _frames(files: list[FileMeta]):
     yield cs
     try:
         last, k = None, 0
-        for frame in cs:
+        for rec in cs.records():
             if cs.current is not last:
                 last = cs.current
                 k = index.get(os.path.realpath(last), 0)
-            yield frame, k
+            yield rec, k
     finally:
         cs.close()
 
@@ -334,7 +335,7 @@ def index_group(files: list[FileMeta], *, ports: tuple[int, ...] = (), slow_s: f
     ix.file_names = [m.path for m in files]
     facts = [FileFacts(m.sha256) for m in files]
     counts = [0] * len(files)
-    it = _frames(files)
+    it = _records(files)
     try:
         reader = next(it)
     except (CaptureFormatError, OSError) as e:
@@ -343,17 +344,17 @@ def index_group(files: list[FileMeta], *, ports: tuple[int, ...] = (), slow_s: f
     notices = reader.notices
     seen = 0
     cur = -1
-    feed, event = an.feed, ix.event
-    for frame, k in it:
+    feed, event = an.feed_record, ix.event
+    for rec, k in it:
         if k != cur:                              # a run of frames of one file: where its frames are
             cur = k
-            ix.runs.append((frame.number, k, counts[k]))
+            ix.runs.append((rec[0], k, counts[k]))
             if facts[k].first_ns is None:
-                facts[k].first_ns = frame.ts_ns
+                facts[k].first_ns = rec[1]
             ix.current_file = k
         counts[k] += 1
-        facts[k].last_ns = frame.ts_ns
-        for ev in feed(frame):
+        facts[k].last_ns = rec[1]
+        for ev in feed(rec):
             event(ev)
         if len(notices) > seen:
             for n in notices[seen:]:
@@ -403,13 +404,13 @@ def scan_file(meta: FileMeta, *, ports: tuple[int, ...] = (), **_ignored) -> tup
                     mid.add(connection_key(ev.association))
                 an.forget(ev.association)
     try:
-        feed = an.feed
-        for frame in reader:
+        feed = an.feed_record
+        for rec in reader.records():
             if ff.first_ns is None:
-                ff.first_ns = frame.ts_ns
-            ff.last_ns = frame.ts_ns
+                ff.first_ns = rec[1]
+            ff.last_ns = rec[1]
             ff.frames += 1
-            evs = feed(frame)
+            evs = feed(rec)
             if evs:
                 closed(evs)
     finally:
