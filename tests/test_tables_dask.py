@@ -1,4 +1,5 @@
-"""Indexing on a real Dask LocalCluster with 2 worker processes gives the serial run's tables."""
+"""Indexing on a real Dask LocalCluster with 2 worker processes gives the serial run's tables (TLS decrypted
+with the run's key log included)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ pytest.importorskip("pyarrow")
 pytest.importorskip("distributed")
 
 from dicomsniff.tables.build import Executor, build  # noqa: E402
+from dicomsniff.tls.keylog import configure  # noqa: E402
 
 from test_tables import CAPS, rows, snapshot  # noqa: E402
 
@@ -30,15 +32,25 @@ def test_local_cluster_equals_serial(tmp_path):
     for name, n in (("store", 9), ("concurrent", 11)):
         subprocess.run(["editcap", "-c", str(n), str(CAPS / f"{name}.pcap"), str(src / f"split-{name}.pcap")],
                        check=True, capture_output=True)
+    # DICOM over TLS, decrypted with --tls-keylog: the key log must reach the workers too.
+    shutil.copy(CAPS / "tls13_store.pcap", src)
     files = sorted(src.iterdir())
     assert len(files) >= 20
-    serial = build([str(src)], str(tmp_path / "serial"), workers=0)
-    ex = Executor(workers=2)
+    configure([str(CAPS / "tls13_store.keys")])          # what --tls-keylog does
     try:
-        assert len(ex.client.scheduler_info()["workers"]) == 2
-        par = build([str(src)], str(tmp_path / "dask"), executor=ex)
+        serial = build([str(src)], str(tmp_path / "serial"), workers=0)
+        ex = Executor(workers=2)
+        try:
+            assert len(ex.client.scheduler_info()["workers"]) == 2
+            par = build([str(src)], str(tmp_path / "dask"), executor=ex)
+        finally:
+            ex.close()
     finally:
-        ex.close()
+        configure([])
+    tls = [r for r in rows(tmp_path / "dask", "messages") if r["command"] == "C-STORE-RQ"
+           and r["association_id"] in {a["association_id"] for a in rows(tmp_path / "dask", "associations")
+                                       if a["server_port"] == 2762}]
+    assert tls, "the TLS association's C-STORE was not decrypted on the workers"
     assert serial.errors == par.errors == []
     assert par.files_new == serial.files_new == len(files)
     assert par.groups_written == serial.groups_written < len(files)      # split files were grouped

@@ -33,6 +33,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 
+from ..tls.keylog import configured as configured_keylogs
 from .index import FileFacts, FileMeta, GroupResult, file_meta, index_group, scan_file
 from .schema import SCHEMA_VERSION, TABLES
 
@@ -335,9 +336,11 @@ def build(inputs, out_dir: str, *, workers: int | None = None, scheduler: str | 
     ex = executor or Executor(workers, scheduler)
     rep.workers = ex.workers
     try:
-        opts = {"ports": tuple(ports), "slow_s": slow_s, "idle_s": idle_s}
+        # --tls-keylog files travel with each task: a Dask worker is another process (SSLKEYLOGFILE it inherits).
+        keylogs = configured_keylogs()
+        opts = {"ports": tuple(ports), "slow_s": slow_s, "idle_s": idle_s, "tls_keylog": keylogs}
         units = []
-        for m, (facts, err) in zip(new, ex.map(scan_file, new, ports=tuple(ports))):
+        for m, (facts, err) in zip(new, ex.map(scan_file, new, ports=tuple(ports), tls_keylog=keylogs)):
             if err or not facts.frames:
                 rep.errors.append(err or f"{m.path}: no frames")
                 continue

@@ -320,12 +320,20 @@ def _records(files: list[FileMeta]):
         cs.close()
 
 
+def _use_keylogs(paths: tuple[str, ...]) -> None:
+    """The run's --tls-keylog files, in whatever process decodes (a Dask worker knows only its environment)."""
+    if paths:
+        from ..tls.keylog import configure
+        configure(paths)
+
+
 def index_group(files: list[FileMeta], *, ports: tuple[int, ...] = (), slow_s: float = 5.0,
-                idle_s: float = 10.0) -> GroupResult:
+                idle_s: float = 10.0, tls_keylog: tuple[str, ...] = ()) -> GroupResult:
     """Decode ``files`` as one capture; rows of every table and each file's edge facts.
 
     A file that is no capture (or cannot be read) is returned as the error, with no rows.
     """
+    _use_keylogs(tls_keylog)
     from ..capture.reader import CaptureFormatError
     from ..pipeline import Analyzer
     import time
@@ -383,12 +391,14 @@ def index_group(files: list[FileMeta], *, ports: tuple[int, ...] = (), slow_s: f
     return GroupResult(gid, files, facts, ix.rows.arrow(), None)
 
 
-def scan_file(meta: FileMeta, *, ports: tuple[int, ...] = (), **_ignored) -> tuple[FileFacts, str | None]:
+def scan_file(meta: FileMeta, *, ports: tuple[int, ...] = (), tls_keylog: tuple[str, ...] = (),
+              **_ignored) -> tuple[FileFacts, str | None]:
     """A file's edge facts only, from a light decode (no data sets decoded, nothing kept): ~5× cheaper
     than :func:`index_group`, and what decides the file groups before the groups are decoded.
     Returns (facts, error): the error of a file that is no capture, with empty facts."""
     from ..capture.reader import CaptureFormatError, open_capture
     from ..pipeline import Analyzer, AssociationClosed
+    _use_keylogs(tls_keylog)
     ff = FileFacts(meta.sha256)
     mid: set[str] = set()
     an = Analyzer(ports=set(ports), keep_pdus=False, decode_data=False, keep_limit=0, keep_exchanges=1)

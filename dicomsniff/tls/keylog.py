@@ -117,6 +117,11 @@ def configure(paths) -> None:
     _CONFIGURED = [str(p) for p in paths or ()]
 
 
+def configured() -> tuple[str, ...]:
+    """The key log files :func:`configure` set (``--tls-keylog``), for work sent to other processes."""
+    return tuple(_CONFIGURED or ())
+
+
 def default_keylog() -> KeyLog:
     """A fresh key log from the configured files, else from ``SSLKEYLOGFILE`` (unreadable files are skipped)."""
     kl = KeyLog()
