@@ -231,6 +231,26 @@ def test_tree_opens_only_what_helps():
     assert t._opens(FieldRef(pdu_item, "pdu", depth=1)) and not t._opens(FieldRef(pdu_item, "pdu", depth=2))
 
 
+@run_async
+async def test_g_while_loading_waits_for_the_message_not_its_p_data_row():
+    """The loader thread appends a frame's P-DATA-TF rows before the message row they complete; a batch
+    the UI reads in between must not settle -g on the P-DATA-TF (it did, under load: a flaky snapshot)."""
+    app = viewer("find_mwl.pcap")
+    async with app.run_test(size=(160, 50)) as pilot:
+        await loaded(app, pilot)
+        real = app.session.items_of
+        app.session.items_of = lambda a: [it for it in real(a) if it.message is None]   # the message row not yet
+        assert app.goto_frame(10, quiet=True, final=False) is False      # still loading: wait for the next batch
+        app.session.items_of = real
+        assert app.goto_frame(10, quiet=True, final=False) is True
+        await pilot.pause()
+        assert message_of(app) is not None and message_of(app).name == "C-FIND-RQ"
+        # once loaded, a frame that only a P-DATA-TF holds is that row
+        app.session.items_of = lambda a: [it for it in real(a) if it.message is None]
+        assert app.goto_frame(10, quiet=True) is True
+        assert app.ladder.selected.message is None and app.ladder.selected.pdu.pdu_type == 4
+
+
 # -- snapshots ------------------------------------------------------------------------------
 
 pytest.importorskip("pytest_textual_snapshot")

@@ -801,9 +801,10 @@ class ViewerApp(App):
         self.notify(f"no association #{number}", severity="warning")
         return False
 
-    def goto_frame(self, frame: int, *, quiet: bool = False) -> bool:
+    def goto_frame(self, frame: int, *, quiet: bool = False, final: bool = True) -> bool:
         """Select the DIMSE message (else the PDU) whose bytes include ``frame``: its association,
-        its ladder row, its fields. A row the filter hides is shown by showing every row (m)."""
+        its ladder row, its fields. A row the filter hides is shown by showing every row (m).
+        ``final`` False (still loading): a P-DATA-TF whose message is not complete yet is not taken."""
         for a in list(self.session.associations):
             if not (a.first_frame <= frame <= max(a.last_frame, a.first_frame)):
                 continue
@@ -811,6 +812,8 @@ class ViewerApp(App):
             if not hits:
                 continue
             item = next((it for it in hits if it.message is not None), hits[0])
+            if not final and item.message is None and item.pdu.pdu_type == P_DATA_TF:
+                return False            # its message ends in a frame not read yet: the next batch
             flipped = False
             if self.hide_pdata and item.message is None and item.pdu.pdu_type == P_DATA_TF:
                 self.hide_pdata = False
@@ -838,7 +841,7 @@ class ViewerApp(App):
 
     def _goto_pending(self, done: bool) -> None:
         """-g FRAME: select it as soon as it is read (quietly retried per batch; said once loaded)."""
-        if self.goto_frame(self.goto, quiet=not done) or done:
+        if self.goto_frame(self.goto, quiet=not done, final=done) or done:
             self.goto = None
 
     async def action_quit(self) -> None:
