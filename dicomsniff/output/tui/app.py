@@ -130,6 +130,7 @@ class ViewerApp(App):
                  display_filter: str | None = None):
         super().__init__()
         self.goto = goto                       # -g FRAME: select that frame's message once it is read
+        self._goto_landed = None               # the row -g selected while loading (scrolled again once loaded)
         self.display_filter = display_filter   # -Y EXPR: open filtered (checked by the CLI beforehand)
         self.show_timing = show_timing
         self.keys = load_keys() if keys is None else keys
@@ -257,6 +258,8 @@ class ViewerApp(App):
         if p.done:
             bar.add_class("-done")
             self.loaded_at = time.monotonic()
+            if self._goto_landed is not None:
+                self.call_after_refresh(self._reland_goto)
         self._refresh_associations()
         self.ladder.grow()
         if self.first_screen_at is None and (self.session.associations or p.done):
@@ -843,6 +846,16 @@ class ViewerApp(App):
         """-g FRAME: select it as soon as it is read (quietly retried per batch; said once loaded)."""
         if self.goto_frame(self.goto, quiet=not done, final=done) or done:
             self.goto = None
+            if not done:
+                self._goto_landed = self.ladder.selected
+
+    def _reland_goto(self) -> None:
+        """Loaded: the progress bar is gone and the ladder taller; -g's row is scrolled into view again, as if
+        it had been selected now (the same screen whether the frame was found early or late)."""
+        item, self._goto_landed = self._goto_landed, None
+        if item is not None and self.ladder.selected is item:
+            self.ladder.scroll_to(y=0, animate=False, immediate=True)
+            self.ladder.scroll_to_row(self.ladder.cursor)
 
     async def action_quit(self) -> None:
         """Stop the loader (a live capture finishes its pcap), then exit."""
