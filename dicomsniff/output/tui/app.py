@@ -846,8 +846,9 @@ class ViewerApp(App):
         """-g FRAME: select it as soon as it is read (quietly retried per batch; said once loaded)."""
         if self.goto_frame(self.goto, quiet=not done, final=done) or done:
             self.goto = None
-            if not done:
-                self._goto_landed = self.ladder.selected
+            self._goto_landed = self.ladder.selected
+            if done:                    # the progress bar goes in this same batch: scroll after that layout
+                self.call_after_refresh(self._reland_goto)
 
     def _reland_goto(self) -> None:
         """Loaded: the progress bar is gone and the ladder taller; -g's row is scrolled into view again, as if
