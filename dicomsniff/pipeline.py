@@ -9,6 +9,7 @@ read the events it returns, call :meth:`Analyzer.finish` at the end.
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass
 
@@ -25,6 +26,11 @@ from .ul.pdus import ASSOCIATE_AC, AssociateRQ, Pdv
 from .ul.framer import HEADER, LOOKAHEAD, PDATA, PduFramer
 from .tls.tables import looks_like_tls_hello, looks_like_tls_records
 
+try:        # the compiled record walk (issue 18, item 5); optional: without it the pure-Python path runs
+    from .capture import _walk as _cwalk
+except ImportError:         # pragma: no cover - a machine without a C compiler
+    _cwalk = None
+
 # A P-DATA-TF's length, then its first PDV's length, context and control header (PS3.8 §9.3.5).
 _PDATA_HEAD = struct.Struct(">IIBB").unpack_from
 # PduFramer.fast when the framer passes over bytes a gap made unreadable (Analyzer.feed_record).
@@ -38,6 +44,19 @@ _AFTER_LOSS = object()
 _NEXT = object()
 # How many bytes of a direction are looked at before deciding a stream is not DICOM.
 DETECT_LIMIT = 64 << 10
+# The compiled walk's lane kinds (Analyzer._walk_hook), by PduFramer.fast: (the budget is pdv_skip, not
+# pdv_left; the lane needs pdv_done > 0, its first bytes being reported). Any other value but _NEXT is a
+# message whose data set nobody reads: budget pdv_left, its data spans, end time and collector advance too.
+_WALK_KINDS = ((_SKIP, (True, False)), (_ORPHAN, (False, True)))
+
+
+def _walk_kind(m) -> tuple[bool, bool] | None:
+    """The compiled walk's kind of a lane (``_WALK_KINDS``), None for a message (messages are not hashable)."""
+    for sentinel, kind in _WALK_KINDS:
+        if m is sentinel:
+            return kind
+    return None
+_M32 = 0xFFFFFFFF
 
 
 @dataclass(slots=True)
@@ -161,7 +180,7 @@ class Analyzer:
     def __init__(self, *, ports: set[int] | frozenset[int] = frozenset(), keep_pdus: bool = True,
                  stream_data: bool = False, decode_data: bool = True, keep_limit: int = 1 << 20,
                  keep_exchanges: int | None = None, data_span_limit: int = MAX_SPANS, tls_keylog=None,
-                 fast: bool = True):
+                 fast: bool = True, walk: bool = True):
         self.ports = set(ports)
         self.keep_pdus = keep_pdus
         self.stream_data = stream_data
@@ -174,6 +193,11 @@ class Analyzer:
         # The fast path for bytes nobody reads (see feed_record, _advance); False: everything goes the
         # general way (the reference the equivalence tests compare the fast path with).
         self.fast = fast
+        # The compiled record walk (issue 18, item 5; see connect): off with fast=False, walk=False,
+        # DICOMSNIFF_PURE=1, or where the extension was not built; the pure-Python fast path then runs.
+        self.walk = bool(fast and walk and _cwalk is not None and not os.environ.get("DICOMSNIFF_PURE"))
+        self.walked = 0             # records the walk took
+        self._walk_req: list | None = None
         self.tcp = TcpReassembler()
         self._flows = self.tcp._flows      # the fast path's flow lookup (feed_record)
         self.pending: dict[int, _Pending] = {}
@@ -270,6 +294,8 @@ class Analyzer:
                                         peer.ack = ack
                                         d.nxt += n
                                         d.last_frame = number
+                                        if self._walk_req is not None:
+                                            self._walk_req.append(d)    # the records after it: _walk_hook
                                         return ()
                                 else:
                                     evs = self._pdu_step(f, m, number, ts, buf, pstart, pstart - s, n)
@@ -290,6 +316,101 @@ class Analyzer:
                             return ()
         self.frames -= 1
         return self.feed(Frame(number, ts, lt, buf[s:e], orig, foff, iface))
+
+    # -- the compiled record walk (issue 18, item 5) ----------------------------
+
+    def connect(self, reader) -> None:
+        """Let the compiled walk take records of ``reader`` (a :class:`CaptureReader` whose
+        :meth:`~CaptureReader.records` are fed to :meth:`feed_record`): after a record that advanced a fast
+        lane, the reader offers the records after it to :meth:`_walk_hook` instead of yielding them."""
+        if self.walk and hasattr(reader, "_walk_req"):
+            self._walk_req = reader._walk_req
+            reader._walk_hook = self._walk_hook
+
+    def _walk_hook(self, buf, pos: int, number: int, big: bool, fmt: int, a, b: int, c: int) -> tuple[int, int]:
+        """Arm the walk's table for the stream whose lane just advanced (both directions: their flow keys,
+        whether their pure ACKs may be taken, their lanes if armed: raw sequence number, budget, span
+        capacities and lengths), walk ``buf`` from ``pos`` (``_walk.walk``), then apply what it took in
+        one step per direction, exactly as :meth:`feed_record` record by record would. Returns the
+        reader's position and record number."""
+        req = self._walk_req
+        d = req[-1]
+        req.clear()
+        st = d.st
+        flows = self._flows
+        dirs = []
+        entries = []
+        for x, key in zip(st.dirs, (st.fwd, st.rev)):
+            if flows.get(key) is not x:
+                continue
+            peer = x.peer
+            ack_ok = not peer.wait
+            armed = data = False
+            seq = budget = fcap = flen = dcap = dlen = 0
+            f = x.lane
+            if f is not None and ack_ok and x.ready:
+                m = f.fast
+                if m is not None and m is not _NEXT and not f.other.rbuf:
+                    kind = _walk_kind(m)
+                    skip, first = kind or (False, False)
+                    if not (first and not f.pdv_done):
+                        armed = True
+                        seq = (x.base + x.nxt) & _M32
+                        budget = f.pdv_skip if skip else f.pdv_left
+                        sp = f.spans
+                        fcap, flen = sp.limit - sp.count, sp.length
+                        if kind is None:
+                            data = True
+                            ds = m.data_spans
+                            dcap, dlen = ds.limit - ds.count, ds.length
+            dirs.append(x)
+            entries.append((key[0] + key[2] + key[1].to_bytes(2, "big") + key[3].to_bytes(2, "big"),
+                            ack_ok, armed, seq, budget, data, fcap, flen, dcap, dlen))
+        r = _cwalk.walk(tuple(entries), buf, pos, number, big, fmt, a, b, c)
+        if r is None:
+            return pos, number
+        pos, last, ts, res = r
+        self.walked += last - number
+        self.frames += last - number
+        self.last_ts = ts
+        st.last = last
+        st.ts = ts
+        for x, (taken, last_data, data_ts, ack, fq, fdrop, dq, ddrop) in zip(dirs, res):
+            if ack is not None:
+                x.peer.ack = ack
+            if not taken:
+                continue
+            x.nxt += taken
+            x.last_frame = last_data
+            f = x.lane
+            m = f.fast
+            kind = _walk_kind(m)
+            if kind is not None and kind[0]:
+                f.pdv_skip -= taken
+            else:
+                f.pdv_left -= taken
+                f.pdv_done += taken
+            f.remaining -= taken
+            f.offset += taken
+            f.end_ts = data_ts
+            sp = f.spans                    # SpanMap.add_new, per record, in one step
+            if fq:
+                sp.flat += fq
+                sp.count += len(fq) >> 2
+            sp.dropped += fdrop
+            sp.length += taken
+            if kind is None:                # a data set nobody reads: counted, its spans kept as evidence
+                sp = m.data_spans
+                if dq:
+                    sp.flat += dq
+                    sp.count += len(dq) >> 2
+                sp.dropped += ddrop
+                sp.length += taken
+                m.end_ts_ns = data_ts
+                coll = f.fast_coll
+                if coll is not None:
+                    coll.length += taken
+        return pos, last
 
     def _pdu_step(self, f: PduFramer, m, number: int, ts: int, buf, pstart: int, fo: int, n: int) -> list | None:
         """The fast path across P-DATA-TF boundaries of a streamed data set (``buf[pstart:pstart + n]``,

@@ -23,6 +23,7 @@ def read_events(path, analyzer: Analyzer, *, reader_out: list | None = None) -> 
     if reader_out is not None:
         reader_out.append(reader)
     analyzer.tls_secrets = getattr(reader, "secrets", None)    # TLS hook (issue 15): pcapng Decryption Secrets
+    analyzer.connect(reader)        # the compiled record walk (issue 18), when built and not turned off
     try:
         seen = 0
         feed = analyzer.feed_record

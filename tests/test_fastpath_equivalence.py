@@ -1,8 +1,10 @@
 """The analyzer's fast path (``Analyzer.feed_record``, issue 18) changes nothing but speed.
 
 Every shipped capture, and re-segmented (MSS 1448 and 200) and lossy copies of the C-STORE
-captures, is analyzed twice: record by record through the fast path, and frame by frame
-through the general path with the fast path off (``Analyzer(fast=False).feed``). The events (every field, recursively: PDUs,
+captures, is analyzed three ways: record by record through the pure-Python fast path, the same
+with the compiled record walk taking the records it can (``Analyzer.connect``, item 5; pcapng
+copies too), and frame by frame through the general path with the fast path off
+(``Analyzer(fast=False).feed``). The events (every field, recursively: PDUs,
 their spans, messages, kept data-set bytes, notices) and the associations' final state must be
 identical, under the option sets of ``summary`` (data sets kept up to 64 KiB, first spans only),
 ``export`` (256 KiB) and the viewer (PDUs kept, every span). A test also checks that the fast
@@ -19,6 +21,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import losssim  # noqa: E402
 
+from dicomsniff import pipeline  # noqa: E402
 from dicomsniff.capture.reader import open_capture  # noqa: E402
 from dicomsniff.pipeline import Analyzer  # noqa: E402
 from dicomsniff.ul.events import BRIEF_SPANS  # noqa: E402
@@ -74,11 +77,16 @@ def canon(obj, seen=None, depth=0):
     return out
 
 
-def run(path, *, fast: bool, options: dict):
-    an = Analyzer(fast=fast, **options)
+def run(path, *, fast: bool, options: dict, walk: bool = False):
+    """Events, final model, frame count and records the fast path finished (feed_record returned (),
+    or the compiled walk took) of ``path``; ``walk``: with the compiled walk (it must be built)."""
+    an = Analyzer(fast=fast, walk=walk, **options)
+    assert an.walk == walk
     events = []
     taken = 0
     with open_capture(str(path)) as reader:
+        if walk:
+            an.connect(reader)
         if fast:
             for rec in reader.records():
                 evs = an.feed_record(rec)
@@ -90,17 +98,21 @@ def run(path, *, fast: bool, options: dict):
                 events.extend(an.feed(frame))
     events.extend(an.finish())
     model = [canon(a) for a in an.associations]
-    return [canon(e) for e in events], model, an.frames, taken
+    return [canon(e) for e in events], model, an.frames, taken + an.walked
 
 
 def assert_same(path, options):
+    """The pure fast path and the compiled walk against the reference; the fast path's count of records."""
     slow_events, slow_model, slow_frames, _ = run(path, fast=False, options=options)
-    fast_events, fast_model, fast_frames, taken = run(path, fast=True, options=options)
-    assert fast_frames == slow_frames
-    assert len(fast_events) == len(slow_events)
-    for i, (a, b) in enumerate(zip(fast_events, slow_events)):
-        assert a == b, f"event {i} differs"
-    assert fast_model == slow_model
+    taken = 0
+    for walk in (False, True):
+        fast_events, fast_model, fast_frames, n = run(path, fast=True, options=options, walk=walk)
+        assert fast_frames == slow_frames, f"walk={walk}"
+        assert len(fast_events) == len(slow_events), f"walk={walk}"
+        for i, (a, b) in enumerate(zip(fast_events, slow_events)):
+            assert a == b, f"event {i} differs (walk={walk})"
+        assert fast_model == slow_model, f"walk={walk}"
+        taken = taken or n
     return taken
 
 

@@ -146,6 +146,11 @@ class CaptureReader:
         self._unknown_blocks: set[int] = set()
         # TLS key log text from pcapng Decryption Secrets Blocks (type "TLSK"), in file order (issue 15).
         self.secrets: list[bytes] = []
+        # The analyzer's compiled walk (issue 18, Analyzer.connect): a record it finished asks, by an
+        # entry in this list, that the records after it be offered to ``_walk_hook(buf, pos, number,
+        # big, fmt, a, b, c)``, which returns where reading resumes and the last record's number.
+        self._walk_req: list = []
+        self._walk_hook = None
         self._raw = self._start()
         self._gen = self._frames()
 
@@ -261,6 +266,8 @@ class CaptureReader:
     def _iter_pcap(self, endian: str, tick: int, hdr: int, linktype: int) -> Iterator[Frame]:
         """Records: ts_sec, ts_frac, caplen, orig_len (draft-ietf-opsawg-pcap §5)."""
         unpack = struct.Struct(endian + "IIII").unpack_from
+        req = self._walk_req
+        big = endian == ">"
         buf, pos, base = self._buf, self._pos, self._base
         size = len(buf)
         number = 0
@@ -303,6 +310,8 @@ class CaptureReader:
                 yield (number, sec * 1_000_000_000 + frac * tick, linktype, buf, dstart, dend, orig,
                        base + dstart, 0)
                 pos = dend
+                if req:             # the compiled walk takes the records the analyzer would only count
+                    pos, number = self._walk_hook(buf, pos, number, big, 0, tick, hdr, linktype)
         finally:
             self._pos = pos
             self.frames = number
@@ -320,6 +329,7 @@ class CaptureReader:
         epb = struct.Struct("<IIIII").unpack_from
         # Block type and length with, if it is an Enhanced Packet Block, its fixed fields: one unpack.
         head = struct.Struct("<IIIIIII").unpack_from
+        req = self._walk_req
         buf, pos, base = self._buf, self._pos, self._base
         size = len(buf)
         try:
@@ -424,6 +434,8 @@ class CaptureReader:
                         self._first_cut = number
                 yield (number, ts, linktype, buf, dstart, dend, orig, base + dstart, iface)
                 pos += blen
+                if req:             # the compiled walk takes the records the analyzer would only count
+                    pos, number = self._walk_hook(buf, pos, number, endian == ">", 1, ifaces, 0, 0)
         finally:
             self._pos = pos
             self.frames = number
