@@ -306,6 +306,8 @@ class Analyzer:
                                         peer.ack = ack
                                         d.nxt += n
                                         d.last_frame = number
+                                        if self._walk_req is not None:
+                                            self._walk_req.append(d)    # the records after it: _walk_hook
                                         return evs
                         if not d.ready and not peer.wait and n > 0 and d.pending and \
                                 self.tcp.buffer_after(d, seq, buf[pstart:pstart + n], number, pstart - s, ts):
@@ -328,56 +330,28 @@ class Analyzer:
             reader._walk_hook = self._walk_hook
 
     def _walk_hook(self, buf, pos: int, number: int, big: bool, fmt: int, a, b: int, c: int) -> tuple[int, int]:
-        """Arm the walk's table for the stream whose lane just advanced (both directions: their flow keys,
-        whether their pure ACKs may be taken, their lanes if armed: raw sequence number, budget, span
-        capacities and lengths), walk ``buf`` from ``pos`` (``_walk.walk``), then apply what it took in
-        one step per direction, exactly as :meth:`feed_record` record by record would. Returns the
-        reader's position and record number."""
+        """Arm the walk's table (:meth:`_walk_table`), walk ``buf`` from ``pos`` (``_walk.walk``), then apply
+        what it took in one step per direction, exactly as :meth:`feed_record` record by record would.
+        Returns the reader's position and record number."""
         req = self._walk_req
         d = req[-1]
         req.clear()
-        st = d.st
-        flows = self._flows
-        dirs = []
-        entries = []
-        for x, key in zip(st.dirs, (st.fwd, st.rev)):
-            if flows.get(key) is not x:
-                continue
-            peer = x.peer
-            ack_ok = not peer.wait
-            armed = data = False
-            seq = budget = fcap = flen = dcap = dlen = 0
-            f = x.lane
-            if f is not None and ack_ok and x.ready:
-                m = f.fast
-                if m is not None and m is not _NEXT and not f.other.rbuf:
-                    kind = _walk_kind(m)
-                    skip, first = kind or (False, False)
-                    if not (first and not f.pdv_done):
-                        armed = True
-                        seq = (x.base + x.nxt) & _M32
-                        budget = f.pdv_skip if skip else f.pdv_left
-                        sp = f.spans
-                        fcap, flen = sp.limit - sp.count, sp.length
-                        if kind is None:
-                            data = True
-                            ds = m.data_spans
-                            dcap, dlen = ds.limit - ds.count, ds.length
-            dirs.append(x)
-            entries.append((key[0] + key[2] + key[1].to_bytes(2, "big") + key[3].to_bytes(2, "big"),
-                            ack_ok, armed, seq, budget, data, fcap, flen, dcap, dlen))
-        r = _cwalk.walk(tuple(entries), buf, pos, number, big, fmt, a, b, c)
+        dirs, entries = self._walk_table(d.st)
+        r = _cwalk.walk(entries, buf, pos, number, big, fmt, a, b, c)
         if r is None:
             return pos, number
         pos, last, ts, res = r
         self.walked += last - number
         self.frames += last - number
         self.last_ts = ts
-        st.last = last
-        st.ts = ts
-        for x, (taken, last_data, data_ts, ack, fq, fdrop, dq, ddrop) in zip(dirs, res):
-            if ack is not None:
-                x.peer.ack = ack
+        for x, (last_any, any_ts, taken, last_data, data_ts, ack, fq, fdrop, dq, ddrop) in zip(dirs, res):
+            if not last_any:
+                continue
+            st = x.st
+            if last_any > st.last:
+                st.last = last_any
+                st.ts = any_ts
+            x.peer.ack = ack
             if not taken:
                 continue
             x.nxt += taken
@@ -411,6 +385,53 @@ class Analyzer:
                 if coll is not None:
                     coll.length += taken
         return pos, last
+
+    def _walk_table(self, first) -> tuple[list, tuple]:
+        """The walk's table: the directions of the stream ``first`` (whose lane just advanced) and of
+        up to three other DICOM streams with a fast lane (associations in parallel interleave their
+        segments), each as (flow key, its pure ACKs may be taken, its lane is armed, raw sequence
+        number, budget, data set too, span capacity and length of the PDU, of the data set)."""
+        streams = [first]
+        if len(self.dicom) > 1:
+            live = self.tcp._streams
+            for i, (stream, dd) in enumerate(self.dicom.items()):
+                if i >= 16 or len(streams) >= 4:
+                    break
+                st = live.get(stream)
+                if st is not None and st is not first and (dd.framers[0].fast is not None
+                                                           or dd.framers[1].fast is not None) \
+                        and stream not in self.tls:
+                    streams.append(st)
+        flows = self._flows
+        dirs = []
+        entries = []
+        for st in streams:
+            for x, key in zip(st.dirs, (st.fwd, st.rev)):
+                if flows.get(key) is not x:
+                    continue
+                ack_ok = not x.peer.wait
+                armed = data = False
+                seq = budget = fcap = flen = dcap = dlen = 0
+                f = x.lane
+                if f is not None and ack_ok and x.ready:
+                    m = f.fast
+                    if m is not None and m is not _NEXT and not f.other.rbuf:
+                        kind = _walk_kind(m)
+                        skip, first_reported = kind or (False, False)
+                        if not (first_reported and not f.pdv_done):
+                            armed = True
+                            seq = (x.base + x.nxt) & _M32
+                            budget = f.pdv_skip if skip else f.pdv_left
+                            sp = f.spans
+                            fcap, flen = sp.limit - sp.count, sp.length
+                            if kind is None:
+                                data = True
+                                ds = m.data_spans
+                                dcap, dlen = ds.limit - ds.count, ds.length
+                dirs.append(x)
+                entries.append((key[0] + key[2] + key[1].to_bytes(2, "big") + key[3].to_bytes(2, "big"),
+                                ack_ok, armed, seq, budget, data, fcap, flen, dcap, dlen))
+        return dirs, tuple(entries)
 
     def _pdu_step(self, f: PduFramer, m, number: int, ts: int, buf, pstart: int, fo: int, n: int) -> list | None:
         """The fast path across P-DATA-TF boundaries of a streamed data set (``buf[pstart:pstart + n]``,

@@ -39,6 +39,7 @@ typedef struct {
     long long taken;            /* payload bytes advanced */
     long long last_data;        /* number of the last record whose payload was advanced (d.last_frame) */
     long long last_data_ts;     /* its time (f.end_ts, m.end_ts_ns) */
+    long long last_any, last_any_ts;  /* the last record of this direction, any kind (st.last, st.ts) */
     int has_ack;
     uint32_t ack;               /* the last ACK this direction sent (d.peer.ack) */
     PyObject *fquads, *dquads;  /* new spans: (unit offset, frame, frame offset, length) flat lists */
@@ -145,6 +146,8 @@ static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t
     }
     d->has_ack = 1;
     d->ack = be32(h + 28);
+    d->last_any = number;
+    d->last_any_ts = ts;
     *last_number = number;
     *last_ts = ts;
     return 1;
@@ -172,7 +175,7 @@ static PyObject *py_quads(PyObject *list) {
  *   fmt 0 (classic pcap): a = ns per timestamp fraction, b = record header size, c = link type
  *   fmt 1 (pcapng): a = the section's interfaces (linktype, mul, shift, div, offset_ns, snaplen)
  * Returns None when it took nothing, else (pos, number, last_ts, results), results holding per entry
- *   (taken, last_data, last_data_ts, ack or None, fquads, fdrop, dquads, ddrop). */
+ *   (last_any, last_any_ts, taken, last_data, last_data_ts, ack or None, fquads, fdrop, dquads, ddrop). */
 static PyObject *walk(PyObject *self, PyObject *args) {
     PyObject *entries, *a;
     Py_buffer view;
@@ -318,7 +321,8 @@ static PyObject *walk(PyObject *self, PyObject *args) {
             ack = Py_None;
             Py_INCREF(ack);
         }
-        PyObject *t = Py_BuildValue("(LLLNNLNL)", d->taken, d->last_data, d->last_data_ts, ack, py_quads(d->fquads), d->fdrop,
+        PyObject *t = Py_BuildValue("(LLLLLNNLNL)", d->last_any, d->last_any_ts, d->taken, d->last_data,
+                                    d->last_data_ts, ack, py_quads(d->fquads), d->fdrop,
                                     py_quads(d->dquads), d->ddrop);
         if (t == NULL) {
             Py_DECREF(res);
