@@ -44,19 +44,10 @@ _AFTER_LOSS = object()
 _NEXT = object()
 # How many bytes of a direction are looked at before deciding a stream is not DICOM.
 DETECT_LIMIT = 64 << 10
-# The compiled walk's lane kinds (Analyzer._walk_hook), by PduFramer.fast: (the budget is pdv_skip, not
-# pdv_left; the lane needs pdv_done > 0, its first bytes being reported). Any other value but _NEXT is a
-# message whose data set nobody reads: budget pdv_left, its data spans, end time and collector advance too.
-_WALK_KINDS = ((_SKIP, (True, False)), (_ORPHAN, (False, True)))
-
-
-def _walk_kind(m) -> tuple[bool, bool] | None:
-    """The compiled walk's kind of a lane (``_WALK_KINDS``), None for a message (messages are not hashable)."""
-    for sentinel, kind in _WALK_KINDS:
-        if m is sentinel:
-            return kind
-    return None
-_M32 = 0xFFFFFFFF
+# The compiled walk's lane kinds (capture/_walk.c, as _advance reads them): (PduFramer.fast, its budget is
+# pdv_skip not pdv_left, the lane needs pdv_done > 0 as its first bytes are reported). Any other value but
+# _NEXT is a message whose data set nobody reads: budget pdv_left, its data spans, end time, collector too.
+_WALK_KINDS = ((_SKIP, True, False), (_ORPHAN, False, True))
 
 
 @dataclass(slots=True)
@@ -326,112 +317,39 @@ class Analyzer:
         :meth:`~CaptureReader.records` are fed to :meth:`feed_record`): after a record that advanced a fast
         lane, the reader offers the records after it to :meth:`_walk_hook` instead of yielding them."""
         if self.walk and hasattr(reader, "_walk_req"):
+            self._walk_ctx = (self._flows, _NEXT, _WALK_KINDS)
             self._walk_req = reader._walk_req
             reader._walk_hook = self._walk_hook
 
     def _walk_hook(self, buf, pos: int, number: int, big: bool, fmt: int, a, b: int, c: int) -> tuple[int, int]:
-        """Arm the walk's table (:meth:`_walk_table`), walk ``buf`` from ``pos`` (``_walk.walk``), then apply
-        what it took in one step per direction, exactly as :meth:`feed_record` record by record would.
-        Returns the reader's position and record number."""
+        """Walk ``buf`` from ``pos`` (``_walk.walk``): it arms its table from the directions of the stream
+        whose lane just advanced and of up to three other DICOM streams with a fast lane (associations in
+        parallel interleave their segments), reading the same conditions as :meth:`feed_record`, takes
+        records until one it cannot, and applies what it took in one step per direction, exactly as
+        feed_record record by record would. Returns the reader's position and record number."""
         req = self._walk_req
-        d = req[-1]
+        st = req[-1].st
         req.clear()
-        dirs, entries = self._walk_table(d.st)
-        r = _cwalk.walk(entries, buf, pos, number, big, fmt, a, b, c)
-        if r is None:
-            return pos, number
-        pos, last, ts, res = r
-        self.walked += last - number
-        self.frames += last - number
-        self.last_ts = ts
-        for x, (last_any, any_ts, taken, last_data, data_ts, ack, fq, fdrop, dq, ddrop) in zip(dirs, res):
-            if not last_any:
-                continue
-            st = x.st
-            if last_any > st.last:
-                st.last = last_any
-                st.ts = any_ts
-            x.peer.ack = ack
-            if not taken:
-                continue
-            x.nxt += taken
-            x.last_frame = last_data
-            f = x.lane
-            m = f.fast
-            kind = _walk_kind(m)
-            if kind is not None and kind[0]:
-                f.pdv_skip -= taken
-            else:
-                f.pdv_left -= taken
-                f.pdv_done += taken
-            f.remaining -= taken
-            f.offset += taken
-            f.end_ts = data_ts
-            sp = f.spans                    # SpanMap.add_new, per record, in one step
-            if fq:
-                sp.flat += fq
-                sp.count += len(fq) >> 2
-            sp.dropped += fdrop
-            sp.length += taken
-            if kind is None:                # a data set nobody reads: counted, its spans kept as evidence
-                sp = m.data_spans
-                if dq:
-                    sp.flat += dq
-                    sp.count += len(dq) >> 2
-                sp.dropped += ddrop
-                sp.length += taken
-                m.end_ts_ns = data_ts
-                coll = f.fast_coll
-                if coll is not None:
-                    coll.length += taken
-        return pos, last
-
-    def _walk_table(self, first) -> tuple[list, tuple]:
-        """The walk's table: the directions of the stream ``first`` (whose lane just advanced) and of
-        up to three other DICOM streams with a fast lane (associations in parallel interleave their
-        segments), each as (flow key, its pure ACKs may be taken, its lane is armed, raw sequence
-        number, budget, data set too, span capacity and length of the PDU, of the data set)."""
-        streams = [first]
+        dirs = st.dirs
         if len(self.dicom) > 1:
             live = self.tcp._streams
+            tls = self.tls
+            n = 1
             for i, (stream, dd) in enumerate(self.dicom.items()):
-                if i >= 16 or len(streams) >= 4:
+                if i >= 16 or n >= 4:
                     break
-                st = live.get(stream)
-                if st is not None and st is not first and (dd.framers[0].fast is not None
-                                                           or dd.framers[1].fast is not None) \
-                        and stream not in self.tls:
-                    streams.append(st)
-        flows = self._flows
-        dirs = []
-        entries = []
-        for st in streams:
-            for x, key in zip(st.dirs, (st.fwd, st.rev)):
-                if flows.get(key) is not x:
-                    continue
-                ack_ok = not x.peer.wait
-                armed = data = False
-                seq = budget = fcap = flen = dcap = dlen = 0
-                f = x.lane
-                if f is not None and ack_ok and x.ready:
-                    m = f.fast
-                    if m is not None and m is not _NEXT and not f.other.rbuf:
-                        kind = _walk_kind(m)
-                        skip, first_reported = kind or (False, False)
-                        if not (first_reported and not f.pdv_done):
-                            armed = True
-                            seq = (x.base + x.nxt) & _M32
-                            budget = f.pdv_skip if skip else f.pdv_left
-                            sp = f.spans
-                            fcap, flen = sp.limit - sp.count, sp.length
-                            if kind is None:
-                                data = True
-                                ds = m.data_spans
-                                dcap, dlen = ds.limit - ds.count, ds.length
-                dirs.append(x)
-                entries.append((key[0] + key[2] + key[1].to_bytes(2, "big") + key[3].to_bytes(2, "big"),
-                                ack_ok, armed, seq, budget, data, fcap, flen, dcap, dlen))
-        return dirs, tuple(entries)
+                other = live.get(stream)
+                if other is not None and other is not st and (dd.framers[0].fast is not None or
+                                                              dd.framers[1].fast is not None) and stream not in tls:
+                    dirs += other.dirs
+                    n += 1
+        r = _cwalk.walk(self._walk_ctx, dirs, buf, pos, number, big, fmt, a, b, c)
+        if r is None:
+            return pos, number
+        pos, last, self.last_ts = r
+        self.walked += last - number
+        self.frames += last - number
+        return pos, last
 
     def _pdu_step(self, f: PduFramer, m, number: int, ts: int, buf, pstart: int, fo: int, n: int) -> list | None:
         """The fast path across P-DATA-TF boundaries of a streamed data set (``buf[pstart:pstart + n]``,

@@ -6,9 +6,15 @@
  *   (b) the _advance branch (in-order payload on a direction whose framer lane is armed, fewer bytes
  *       than the lane's budget: pdv_left for a message/orphan lane, pdv_skip for a skip lane).
  * It stops at the first record it cannot take and returns where that record starts, so the reader
- * yields it to Python as before. It changes no Python object: it counts, per armed direction, what the
- * Python side (dicomsniff/capture/walk.py) then applies in one step (bytes taken, last frame, last ACK,
- * the new spans, within the capacities it was given, and how many fell beyond them).
+ * yields it to Python as before (CaptureReader._walk_hook, Analyzer._walk_hook).
+ *
+ * Before walking it arms a small table from the reassembly directions it is given (arm(): the flow key,
+ * whether pure ACKs may be taken, the lane's raw sequence number, budget, span capacities, read from the
+ * same attributes feed_record reads); while walking it only counts, per direction; after, it applies
+ * what it took in one step per direction (settle(): the reassembler's next offset and last frame, the
+ * stream's last frame and time, the peer's ACK, the framer's remainders, offset and end time, the new
+ * spans within their limits and `dropped` beyond, the message's end time, its collector's length).
+ * Attribute access goes through the objects' slots, so the Python classes stay the one definition.
  *
  * Only plain CPython C API: the extension is optional (setup.py), the pure-Python path is the fallback.
  */
@@ -17,7 +23,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define MAX_ENTRIES 8
+#define MAX_ENTRIES 8          /* directions: both of four streams */
 #define MAX_IFACES 64
 /* reader.SURELY_IN_CALENDAR: 2200-01-01 in ns. A pcapng stamp outside [0, this) goes to Python
  * (the reader's timestamp-out-of-range notice). */
@@ -25,23 +31,25 @@
 #define MAX_RECORD (256u << 20)
 #define B_EPB 6u
 
-/* One direction of a stream (a key of TcpReassembler._flows) and what the walk may take of it. */
+/* One direction of a stream (a value of TcpReassembler._flows, a reassembly._Dir) and what the walk may
+ * take of it. The Python objects are held (strong references) for the walk's duration. */
 typedef struct {
+    PyObject *x, *st, *peer, *f, *m;   /* the _Dir, its _Stream, its peer _Dir, its framer, the lane's value */
     unsigned char key[12];      /* source IP, destination IP (4 bytes each), source, destination port (BE) */
-    int ack_ok;                 /* not d.peer.wait: its pure ACKs only record the acknowledgement */
+    int ack_ok;                 /* not x.peer.wait: its pure ACKs only record the acknowledgement */
     int armed;                  /* its framer lane is armed: in-order payload below the budget is advanced */
-    uint32_t seq;               /* raw sequence number of the next in-order byte: (d.base + d.nxt) & 0xFFFFFFFF */
-    long long budget;           /* pdv_left (message, orphan lanes) or pdv_skip (skip lane): n must stay below */
+    int skip;                   /* the lane's budget is pdv_skip (the rest of a PDV a gap cut), not pdv_left */
     int data;                   /* a message lane: its data set's span map grows too (m.data_spans) */
+    uint32_t seq;               /* raw sequence number of the next in-order byte: (x.base + x.nxt) & 0xFFFFFFFF */
+    long long budget;           /* n must stay below it (_advance) */
     long long fcap, flen;       /* f.spans: spans it may still store (limit - count), its length (unit offset) */
     long long dcap, dlen;       /* m.data_spans: the same */
-    /* results */
+    /* what the walk took */
     long long taken;            /* payload bytes advanced */
-    long long last_data;        /* number of the last record whose payload was advanced (d.last_frame) */
+    long long last_data;        /* number of the last record whose payload was advanced (x.last_frame) */
     long long last_data_ts;     /* its time (f.end_ts, m.end_ts_ns) */
     long long last_any, last_any_ts;  /* the last record of this direction, any kind (st.last, st.ts) */
-    int has_ack;
-    uint32_t ack;               /* the last ACK this direction sent (d.peer.ack) */
+    uint32_t ack;               /* the last ACK this direction sent (x.peer.ack) */
     PyObject *fquads, *dquads;  /* new spans: (unit offset, frame, frame offset, length) flat lists */
     long long fdrop, ddrop;     /* spans beyond the capacities (SpanMap.dropped) */
 } Entry;
@@ -144,7 +152,6 @@ static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t
         d->last_data = number;
         d->last_data_ts = ts;
     }
-    d->has_ack = 1;
     d->ack = be32(h + 28);
     d->last_any = number;
     d->last_any_ts = ts;
@@ -153,71 +160,293 @@ static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t
     return 1;
 }
 
-static int get_ll(PyObject *t, Py_ssize_t i, long long *out) {
-    int overflow = 0;
-    *out = PyLong_AsLongLongAndOverflow(PyTuple_GET_ITEM(t, i), &overflow);
-    if (overflow)
+/* Attribute names, interned once. */
+enum { A_ST, A_FWD, A_REV, A_INDEX, A_PEER, A_WAIT, A_LANE, A_READY, A_FAST, A_OTHER, A_RBUF, A_PDV_DONE,
+       A_PDV_LEFT, A_PDV_SKIP, A_BASE, A_NXT, A_SPANS, A_LIMIT, A_COUNT, A_LENGTH, A_DATA_SPANS, A_LAST,
+       A_TS, A_ACK, A_LAST_FRAME, A_REMAINING, A_OFFSET, A_END_TS, A_FLAT, A_DROPPED, A_END_TS_NS,
+       A_FAST_COLL, N_ATTR };
+static const char *attr_names[N_ATTR] = {
+    "st", "fwd", "rev", "index", "peer", "wait", "lane", "ready", "fast", "other", "rbuf", "pdv_done",
+    "pdv_left", "pdv_skip", "base", "nxt", "spans", "limit", "count", "length", "data_spans", "last",
+    "ts", "ack", "last_frame", "remaining", "offset", "end_ts", "flat", "dropped", "end_ts_ns",
+    "fast_coll"};
+static PyObject *attr[N_ATTR];
+
+/* obj.name as a long long: 0 done, 1 not an int that fits (the caller leaves the lane unarmed), -1 error. */
+static int get_ll(PyObject *obj, int name, long long *out) {
+    PyObject *v = PyObject_GetAttr(obj, attr[name]);
+    if (v == NULL)
+        return -1;
+    int r = 0, overflow = 0;
+    if (!PyLong_Check(v)) {
+        r = 1;
+    } else {
+        *out = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (overflow)
+            r = 1;
+    }
+    Py_DECREF(v);
+    return r;
+}
+
+/* obj.name truthiness: 1, 0, -1 error. */
+static int get_true(PyObject *obj, int name) {
+    PyObject *v = PyObject_GetAttr(obj, attr[name]);
+    if (v == NULL)
+        return -1;
+    int r = PyObject_IsTrue(v);
+    Py_DECREF(v);
+    return r;
+}
+
+static int set_ll(PyObject *obj, int name, long long v) {
+    PyObject *o = PyLong_FromLongLong(v);
+    if (o == NULL)
+        return -1;
+    int r = PyObject_SetAttr(obj, attr[name], o);
+    Py_DECREF(o);
+    return r;
+}
+
+/* obj.name += delta (Python ints: exact whatever the size). */
+static int add_ll(PyObject *obj, int name, long long delta) {
+    PyObject *v = PyObject_GetAttr(obj, attr[name]);
+    if (v == NULL)
+        return -1;
+    PyObject *d = PyLong_FromLongLong(delta);
+    PyObject *sum = d ? PyNumber_Add(v, d) : NULL;
+    Py_DECREF(v);
+    Py_XDECREF(d);
+    if (sum == NULL)
+        return -1;
+    int r = PyObject_SetAttr(obj, attr[name], sum);
+    Py_DECREF(sum);
+    return r;
+}
+
+/* SpanMap.add_new for the spans a walk made, in one step: flat += quads, count, dropped, length. */
+static int settle_spans(PyObject *sp, PyObject *quads, long long drop, long long taken) {
+    if (quads != NULL) {
+        PyObject *flat = PyObject_GetAttr(sp, attr[A_FLAT]);
+        if (flat == NULL)
+            return -1;
+        PyObject *r = PyNumber_InPlaceAdd(flat, quads);
+        Py_DECREF(flat);
+        if (r == NULL)
+            return -1;
+        int e = PyObject_SetAttr(sp, attr[A_FLAT], r);
+        Py_DECREF(r);
+        if (e < 0 || add_ll(sp, A_COUNT, PyList_GET_SIZE(quads) / 4) < 0)
+            return -1;
+    }
+    if (drop && add_ll(sp, A_DROPPED, drop) < 0)
+        return -1;
+    return add_ll(sp, A_LENGTH, taken);
+}
+
+/* A span map's capacity (limit - count) and length. */
+static int span_state(PyObject *owner, int name, long long *cap, long long *len) {
+    PyObject *sp = PyObject_GetAttr(owner, attr[name]);
+    if (sp == NULL)
+        return -1;
+    long long limit = 0, count = 0;
+    int r = get_ll(sp, A_LIMIT, &limit);
+    if (r == 0)
+        r = get_ll(sp, A_COUNT, &count);
+    if (r == 0)
+        r = get_ll(sp, A_LENGTH, len);
+    Py_DECREF(sp);
+    *cap = limit - count;
+    return r;
+}
+
+static void release(Entry *d) {
+    Py_XDECREF(d->x);
+    Py_XDECREF(d->st);
+    Py_XDECREF(d->peer);
+    Py_XDECREF(d->f);
+    Py_XDECREF(d->m);
+    Py_XDECREF(d->fquads);
+    Py_XDECREF(d->dquads);
+}
+
+/* Arm one direction, as Analyzer.feed_record's conditions read it: 1 in the table, 0 left out (its flow
+ * key no longer maps to it), -1 error. ctx: (flows, _NEXT, ((sentinel, skip, first_reported), ...)). */
+static int arm(Entry *d, PyObject *x, PyObject *flows, PyObject *next, PyObject *kinds) {
+    long long index = 0;
+    d->x = x;
+    Py_INCREF(x);
+    if ((d->st = PyObject_GetAttr(x, attr[A_ST])) == NULL || get_ll(x, A_INDEX, &index) < 0)
+        return -1;
+    PyObject *key = PyObject_GetAttr(d->st, attr[index ? A_REV : A_FWD]);   /* _Stream.fwd / .rev */
+    if (key == NULL)
+        return -1;
+    PyObject *cur = PyDict_GetItemWithError(flows, key);                     /* borrowed */
+    int ok = cur == x && PyTuple_Check(key) && PyTuple_GET_SIZE(key) == 4;
+    if (ok) {
+        PyObject *src = PyTuple_GET_ITEM(key, 0), *dst = PyTuple_GET_ITEM(key, 2);
+        long sport = PyLong_AsLong(PyTuple_GET_ITEM(key, 1)), dport = PyLong_AsLong(PyTuple_GET_ITEM(key, 3));
+        ok = PyBytes_Check(src) && PyBytes_GET_SIZE(src) == 4 && PyBytes_Check(dst) && PyBytes_GET_SIZE(dst) == 4
+             && sport >= 0 && sport < 65536 && dport >= 0 && dport < 65536;
+        PyErr_Clear();
+        if (ok) {
+            memcpy(d->key, PyBytes_AS_STRING(src), 4);
+            memcpy(d->key + 4, PyBytes_AS_STRING(dst), 4);
+            d->key[8] = (unsigned char)(sport >> 8);
+            d->key[9] = (unsigned char)sport;
+            d->key[10] = (unsigned char)(dport >> 8);
+            d->key[11] = (unsigned char)dport;
+        }
+    }
+    Py_DECREF(key);
+    if (PyErr_Occurred())
+        return -1;
+    if (!ok)
+        return 0;
+    if ((d->peer = PyObject_GetAttr(x, attr[A_PEER])) == NULL)
+        return -1;
+    int wait = get_true(d->peer, A_WAIT);
+    if (wait < 0)
+        return -1;
+    d->ack_ok = !wait;
+    if ((d->f = PyObject_GetAttr(x, attr[A_LANE])) == NULL)
+        return -1;
+    if (d->f == Py_None || !d->ack_ok)
         return 1;
-    return *out == -1 && PyErr_Occurred() ? -1 : 0;
+    int ready = get_true(x, A_READY);
+    if (ready <= 0)
+        return ready < 0 ? -1 : 1;
+    if ((d->m = PyObject_GetAttr(d->f, attr[A_FAST])) == NULL)
+        return -1;
+    if (d->m == Py_None || d->m == next)
+        return 1;
+    PyObject *other = PyObject_GetAttr(d->f, attr[A_OTHER]);
+    if (other == NULL)
+        return -1;
+    int busy = get_true(other, A_RBUF);     /* the other direction is searching for a PDU */
+    Py_DECREF(other);
+    if (busy)
+        return busy < 0 ? -1 : 1;
+    int first = 0;
+    d->data = 1;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kinds); i++) {             /* Analyzer's _WALK_KINDS */
+        PyObject *row = PyTuple_GET_ITEM(kinds, i);
+        if (PyTuple_GET_ITEM(row, 0) == d->m) {
+            d->skip = PyObject_IsTrue(PyTuple_GET_ITEM(row, 1));
+            first = PyObject_IsTrue(PyTuple_GET_ITEM(row, 2));
+            d->data = 0;
+            break;
+        }
+    }
+    long long base, nxt, v;
+    int r;
+    if (first) {                /* its first bytes are reported (an orphan's): only once some are done */
+        if ((r = get_ll(d->f, A_PDV_DONE, &v)) != 0 || v == 0)
+            return r < 0 ? -1 : 1;
+    }
+    if ((r = get_ll(x, A_BASE, &base)) != 0 || (r = get_ll(x, A_NXT, &nxt)) != 0
+            || (r = get_ll(d->f, d->skip ? A_PDV_SKIP : A_PDV_LEFT, &d->budget)) != 0
+            || (r = span_state(d->f, A_SPANS, &d->fcap, &d->flen)) != 0
+            || (d->data && (r = span_state(d->m, A_DATA_SPANS, &d->dcap, &d->dlen)) != 0))
+        return r < 0 ? -1 : 1;
+    d->seq = (uint32_t)((unsigned long long)base + (unsigned long long)nxt);
+    d->armed = 1;
+    return 1;
 }
 
-static PyObject *py_quads(PyObject *list) {
-    if (list == NULL)
-        return PyList_New(0);
-    Py_INCREF(list);
-    return list;
+/* Apply what the walk took of a direction, as repeated feed_record calls would have. */
+static int settle(Entry *d) {
+    long long last = 0;
+    if (get_ll(d->st, A_LAST, &last) < 0)
+        return -1;
+    if (d->last_any > last && (set_ll(d->st, A_LAST, d->last_any) < 0 || set_ll(d->st, A_TS, d->last_any_ts) < 0))
+        return -1;
+    PyObject *ack = PyLong_FromUnsignedLong(d->ack);
+    if (ack == NULL)
+        return -1;
+    int r = PyObject_SetAttr(d->peer, attr[A_ACK], ack);
+    Py_DECREF(ack);
+    if (r < 0)
+        return -1;
+    if (!d->taken)
+        return 0;
+    PyObject *f = d->f;
+    if (add_ll(d->x, A_NXT, d->taken) < 0 || set_ll(d->x, A_LAST_FRAME, d->last_data) < 0)
+        return -1;
+    if (d->skip) {
+        if (add_ll(f, A_PDV_SKIP, -d->taken) < 0)
+            return -1;
+    } else if (add_ll(f, A_PDV_LEFT, -d->taken) < 0 || add_ll(f, A_PDV_DONE, d->taken) < 0) {
+        return -1;
+    }
+    if (add_ll(f, A_REMAINING, -d->taken) < 0 || add_ll(f, A_OFFSET, d->taken) < 0
+            || set_ll(f, A_END_TS, d->last_data_ts) < 0)
+        return -1;
+    PyObject *sp = PyObject_GetAttr(f, attr[A_SPANS]);
+    if (sp == NULL)
+        return -1;
+    r = settle_spans(sp, d->fquads, d->fdrop, d->taken);
+    Py_DECREF(sp);
+    if (r < 0 || !d->data)
+        return r;
+    /* a data set nobody reads: counted, its spans kept as evidence (_advance) */
+    if ((sp = PyObject_GetAttr(d->m, attr[A_DATA_SPANS])) == NULL)
+        return -1;
+    r = settle_spans(sp, d->dquads, d->ddrop, d->taken);
+    Py_DECREF(sp);
+    if (r < 0 || set_ll(d->m, A_END_TS_NS, d->last_data_ts) < 0)
+        return -1;
+    PyObject *coll = PyObject_GetAttr(f, attr[A_FAST_COLL]);
+    if (coll == NULL)
+        return -1;
+    r = coll == Py_None ? 0 : add_ll(coll, A_LENGTH, d->taken);
+    Py_DECREF(coll);
+    return r;
 }
 
-/* walk(entries, buf, pos, number, big, fmt, a, b, c)
- *   entries: tuple of (key: 12 bytes, ack_ok, armed, seq, budget, data, fcap, flen, dcap, dlen)
+/* walk(ctx, dirs, buf, pos, number, big, fmt, a, b, c)
+ *   ctx: (TcpReassembler._flows, pipeline._NEXT, pipeline._WALK_KINDS)
+ *   dirs: the reassembly directions (_Dir) the walk may take records of (both of each stream)
  *   buf: the reader's chunk; pos: where the next record starts; number: the last record's number
  *   big: the capture's byte order is big-endian
  *   fmt 0 (classic pcap): a = ns per timestamp fraction, b = record header size, c = link type
  *   fmt 1 (pcapng): a = the section's interfaces (linktype, mul, shift, div, offset_ns, snaplen)
- * Returns None when it took nothing, else (pos, number, last_ts, results), results holding per entry
- *   (last_any, last_any_ts, taken, last_data, last_data_ts, ack or None, fquads, fdrop, dquads, ddrop). */
+ * Takes records until one it cannot, applies what it took to the directions, their framers and
+ * messages, and returns None (it took nothing) or (pos, number, ts) of where reading resumes and the
+ * last record it took. */
 static PyObject *walk(PyObject *self, PyObject *args) {
-    PyObject *entries, *a;
+    (void)self;
+    PyObject *ctx, *dirs, *a;
     Py_buffer view;
     Py_ssize_t pos;
     long long number, b_arg, c_arg;
     int big, fmt;
-    if (!PyArg_ParseTuple(args, "O!y*nLpiOLL", &PyTuple_Type, &entries, &view, &pos, &number, &big, &fmt,
-                          &a, &b_arg, &c_arg))
+    if (!PyArg_ParseTuple(args, "O!O!y*nLpiOLL", &PyTuple_Type, &ctx, &PyTuple_Type, &dirs, &view, &pos, &number,
+                          &big, &fmt, &a, &b_arg, &c_arg))
         return NULL;
     PyObject *result = NULL;
     Entry ent[MAX_ENTRIES];
     Iface ifc[MAX_IFACES];
-    int nifc = 0;
-    Py_ssize_t nent = PyTuple_GET_SIZE(entries);
-    if (nent > MAX_ENTRIES)
-        nent = MAX_ENTRIES;
+    int nifc = 0, nent = 0;
     memset(ent, 0, sizeof ent);
-    for (Py_ssize_t i = 0; i < nent; i++) {
-        PyObject *t = PyTuple_GET_ITEM(entries, i);
-        long long v[9];
-        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 10 || !PyBytes_Check(PyTuple_GET_ITEM(t, 0))
-                || PyBytes_GET_SIZE(PyTuple_GET_ITEM(t, 0)) != 12) {
-            PyErr_SetString(PyExc_TypeError, "walk: bad entry");
+    if (PyTuple_GET_SIZE(ctx) != 3 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
+            || !PyTuple_Check(PyTuple_GET_ITEM(ctx, 2))) {
+        PyErr_SetString(PyExc_TypeError, "walk: ctx is (flows, NEXT, kinds)");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(dirs) && nent < MAX_ENTRIES; i++) {
+        int r = arm(&ent[nent], PyTuple_GET_ITEM(dirs, i), PyTuple_GET_ITEM(ctx, 0), PyTuple_GET_ITEM(ctx, 1),
+                    PyTuple_GET_ITEM(ctx, 2));
+        if (r < 0) {
+            nent++;
             goto done;
         }
-        memcpy(ent[i].key, PyBytes_AS_STRING(PyTuple_GET_ITEM(t, 0)), 12);
-        for (int k = 0; k < 9; k++) {
-            int r = get_ll(t, k + 1, &v[k]);
-            if (r < 0)
-                goto done;
-            if (r > 0)
-                v[k] = k == 3 ? LLONG_MAX : 0;    /* a budget past 64 bits is no limit; anything else: off */
+        if (r == 0) {
+            release(&ent[nent]);
+            memset(&ent[nent], 0, sizeof(Entry));
+        } else {
+            nent++;
         }
-        ent[i].ack_ok = v[0] != 0;
-        ent[i].armed = v[1] != 0;
-        ent[i].seq = (uint32_t)v[2];
-        ent[i].budget = v[3];
-        ent[i].data = v[4] != 0;
-        ent[i].fcap = v[5];
-        ent[i].flen = v[6];
-        ent[i].dcap = v[7];
-        ent[i].dlen = v[8];
     }
     if (fmt == 1) {
         if (!PyList_Check(a)) {
@@ -231,10 +460,10 @@ static PyObject *walk(PyObject *self, PyObject *args) {
             long long v[5];
             ifc[i].ok = PyTuple_Check(t) && PyTuple_GET_SIZE(t) >= 5;
             for (int j = 0; ifc[i].ok && j < 5; j++) {
-                int r = get_ll(t, j, &v[j]);
-                if (r < 0)
-                    goto done;
-                if (r > 0)
+                int overflow = 0;
+                PyObject *o = PyTuple_GET_ITEM(t, j);
+                v[j] = PyLong_Check(o) ? PyLong_AsLongLongAndOverflow(o, &overflow) : 0;
+                if (!PyLong_Check(o) || overflow)
                     ifc[i].ok = 0;
             }
             if (!ifc[i].ok)
@@ -265,7 +494,7 @@ static PyObject *walk(PyObject *self, PyObject *args) {
             if ((Py_ssize_t)caplen > size || e > size || caplen < orig)
                 break;                                  /* a refill, a cut frame: the reader's */
             long long ts = (long long)sec * 1000000000LL + (long long)frac * tick;
-            int t = take(ent, (int)nent, lt, b, s, e, number + 1, ts, &last_number, &last_ts);
+            int t = take(ent, nent, lt, b, s, e, number + 1, ts, &last_number, &last_ts);
             if (t < 0)
                 goto done;
             if (!t)
@@ -294,7 +523,7 @@ static PyObject *walk(PyObject *self, PyObject *args) {
             long long ts;
             if (__builtin_add_overflow((long long)q, f->off, &ts) || ts < 0 || ts >= SURELY_IN_CALENDAR)
                 break;
-            int t = take(ent, (int)nent, f->linktype, b, s, e, number + 1, ts, &last_number, &last_ts);
+            int t = take(ent, nent, f->linktype, b, s, e, number + 1, ts, &last_number, &last_ts);
             if (t < 0)
                 goto done;
             if (!t)
@@ -309,33 +538,14 @@ static PyObject *walk(PyObject *self, PyObject *args) {
         Py_INCREF(result);
         goto done;
     }
-    PyObject *res = PyTuple_New(nent);
-    if (res == NULL)
-        goto done;
-    for (Py_ssize_t i = 0; i < nent; i++) {
-        Entry *d = &ent[i];
-        PyObject *ack;
-        if (d->has_ack) {
-            ack = PyLong_FromUnsignedLong(d->ack);
-        } else {
-            ack = Py_None;
-            Py_INCREF(ack);
-        }
-        PyObject *t = Py_BuildValue("(LLLLLNNLNL)", d->last_any, d->last_any_ts, d->taken, d->last_data,
-                                    d->last_data_ts, ack, py_quads(d->fquads), d->fdrop,
-                                    py_quads(d->dquads), d->ddrop);
-        if (t == NULL) {
-            Py_DECREF(res);
+    for (int i = 0; i < nent; i++) {
+        if (ent[i].last_any && settle(&ent[i]) < 0)
             goto done;
-        }
-        PyTuple_SET_ITEM(res, i, t);
     }
-    result = Py_BuildValue("(nLLN)", pos, number, last_ts, res);
+    result = Py_BuildValue("(nLL)", pos, number, last_ts);
 done:
-    for (Py_ssize_t i = 0; i < nent; i++) {
-        Py_XDECREF(ent[i].fquads);
-        Py_XDECREF(ent[i].dquads);
-    }
+    for (int i = 0; i < nent; i++)
+        release(&ent[i]);
     PyBuffer_Release(&view);
     return result;
 }
@@ -349,4 +559,10 @@ static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_walk", "The compiled record walk of the analyzer's fast path (issue 18).", -1, methods,
 };
 
-PyMODINIT_FUNC PyInit__walk(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__walk(void) {
+    for (int i = 0; i < N_ATTR; i++) {
+        if ((attr[i] = PyUnicode_InternFromString(attr_names[i])) == NULL)
+            return NULL;
+    }
+    return PyModule_Create(&module);
+}
