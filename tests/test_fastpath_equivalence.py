@@ -13,7 +13,10 @@ path is really taken, so that the equivalence is not vacuous.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -166,6 +169,25 @@ def variants(tmp_path_factory):
         dst = d / f"big-store-loss4-{name}.pcap"
         dst.write_bytes(cw.pcap_bytes([(ts, cw.frame(link, ip, **kw)) for ts, ip in recs], link))
         out.append(dst)
+    # The record formats the compiled walk reads: big-endian nanosecond pcap; pcapng in both byte
+    # orders and two resolutions, its records alternating between two interfaces of different link
+    # types; and pcapng as editcap writes it.
+    eth = [(ts, cw.frame(cw.ETHERNET, ip)) for ts, ip in recs]
+    dst = d / "big-store-loss4-be-ns.pcap"
+    dst.write_bytes(cw.pcap_bytes(eth, nanos=True, big_endian=True))
+    out.append(dst)
+    for name, kw in (("ng", {"tsresol": 9}), ("ng-be", {"tsresol": 6, "big_endian": True})):
+        dst = d / f"big-store-loss4-{name}.pcapng"
+        dst.write_bytes(cw.pcapng_bytes(
+            [(ts, cw.ETHERNET, cw.frame(cw.ETHERNET, ip)) if i % 3 else (ts, cw.SLL, cw.frame(cw.SLL, ip))
+             for i, (ts, ip) in enumerate(recs)], **kw))
+        out.append(dst)
+    if shutil.which("editcap"):
+        for src in (CAPTURES / "store.pcap", d / "big-store-loss3.pcap", d / "close_scp_killed-mss200.pcap"):
+            if src.exists():
+                dst = d / f"{src.stem}-editcap.pcapng"
+                subprocess.run(["editcap", "-F", "pcapng", str(src), str(dst)], check=True)
+                out.append(dst)
     return out
 
 
@@ -217,3 +239,55 @@ def test_the_rest_of_a_data_set_a_loss_ended_goes_the_fast_path(variants):
     assert orphans[True] == orphans[False]
     assert sum(sum(c) for _, c in orphans[True]) > 10     # orphan PDVs counted, the same on both paths
     assert carried > 100                                  # their segments went the fast way
+
+
+def compiler() -> bool:
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    return shutil.which(cc) is not None
+
+
+@pytest.mark.skipif(pipeline._cwalk is None and not compiler(), reason="no C compiler: the pure path is the one")
+@pytest.mark.parametrize("name", ["big-store-loss4.pcap", "big-store-loss4-sll2.pcap", "big-store-loss4-null-be.pcap",
+                                  "big-store-loss4-be-ns.pcap", "big-store-loss4-ng.pcapng",
+                                  "big-store-loss4-ng-be.pcapng", "big-store-loss3-editcap.pcapng"])
+def test_compiled_walk_is_built_and_takes_most_records(variants, name, monkeypatch):
+    """Where a C compiler exists the extension is built (``pip install``/``-e``, setup.py) and used, so
+    the comparisons above cover the walk, not only the fallback: through ``read_events`` (the commands'
+    loop) it takes most records of a big transfer, in every record format it reads."""
+    from dicomsniff.reading import read_events
+    monkeypatch.delenv("DICOMSNIFF_PURE", raising=False)
+    assert pipeline._cwalk is not None, "the compiled walk was not built (pip install -e . / setup.py build_ext)"
+    path = next(p for p in variants if p.name == name)
+    an = Analyzer(**OPTIONS["summary"])
+    assert an.walk
+    events = list(read_events(str(path), an))
+    assert events
+    assert an.walked > an.frames // 2
+
+
+def test_pure_switch_runs_the_pure_fast_path(variants, monkeypatch):
+    """``DICOMSNIFF_PURE=1`` (and ``Analyzer(walk=False)``) turn the walk off: the same events, nothing walked,
+    the pure fast path finishing the records instead."""
+    from dicomsniff.reading import read_events
+    path = next(p for p in variants if p.name == "big-store-loss4.pcap")
+    monkeypatch.setenv("DICOMSNIFF_PURE", "1")
+    pure = Analyzer(**OPTIONS["summary"])
+    assert not pure.walk
+    finished = 0
+    feed = pure.feed_record
+
+    def counting(rec):
+        nonlocal finished
+        evs = feed(rec)
+        finished += evs == ()
+        return evs
+
+    pure.feed_record = counting
+    pure_events = [canon(e) for e in read_events(str(path), pure)]
+    assert pure.walked == 0 and finished > pure.frames // 2
+    assert not Analyzer(walk=False).walk and not Analyzer(fast=False).walk
+    monkeypatch.delenv("DICOMSNIFF_PURE")
+    if pipeline._cwalk is not None:
+        walked = Analyzer(**OPTIONS["summary"])
+        assert [canon(e) for e in read_events(str(path), walked)] == pure_events
+        assert walked.walked > 0
