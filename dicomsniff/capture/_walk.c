@@ -36,6 +36,7 @@
 typedef struct {
     PyObject *x, *st, *peer, *f, *m;   /* the _Dir, its _Stream, its peer _Dir, its framer, the lane's value */
     unsigned char key[12];      /* source IP, destination IP (4 bytes each), source, destination port (BE) */
+    int full;                   /* the rest was read (lazily: at the first record of this direction) */
     int ack_ok;                 /* not x.peer.wait: its pure ACKs only record the acknowledgement */
     int armed;                  /* its framer lane is armed: in-order payload below the budget is advanced */
     int skip;                   /* the lane's budget is pdv_skip (the rest of a PDV a gap cut), not pdv_left */
@@ -112,6 +113,8 @@ static Py_ssize_t ip_start(int lt, const unsigned char *b, Py_ssize_t s, Py_ssiz
     }
 }
 
+static int arm_rest(Entry *d);
+
 /* Take the record buf[s:e] (frame `number`, time `ts`) if feed_record would finish it with `return ()`
  * through the pure-ACK or the _advance branch; 1 taken, 0 not, -1 error (memory). */
 static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t s, Py_ssize_t e,
@@ -134,6 +137,8 @@ static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t
     }
     if (d == NULL)
         return 0;
+    if (!d->full && arm_rest(d) < 0)
+        return -1;
     Py_ssize_t pstart = ip + 20 + ((doff >> 4) << 2);
     Py_ssize_t n = ip + total - pstart;
     if (n == 0) {                                       /* a pure ACK */
@@ -270,9 +275,13 @@ static void release(Entry *d) {
     Py_XDECREF(d->dquads);
 }
 
-/* Arm one direction, as Analyzer.feed_record's conditions read it: 1 in the table, 0 left out (its flow
- * key no longer maps to it), -1 error. ctx: (flows, _NEXT, ((sentinel, skip, first_reported), ...)). */
-static int arm(Entry *d, PyObject *x, PyObject *flows, PyObject *next, PyObject *kinds) {
+/* pipeline._NEXT and pipeline._WALK_KINDS ((sentinel, skip, first_reported), ...) of the walk under way
+ * (borrowed from its ctx argument; the GIL is held throughout). */
+static PyObject *lane_next, *lane_kinds;
+
+/* Put one direction in the table by its flow key: 1 in, 0 left out (its key no longer maps to it in
+ * TcpReassembler._flows), -1 error. The rest is read at its first record (arm_rest). */
+static int arm(Entry *d, PyObject *x, PyObject *flows) {
     long long index = 0;
     d->x = x;
     Py_INCREF(x);
@@ -301,8 +310,15 @@ static int arm(Entry *d, PyObject *x, PyObject *flows, PyObject *next, PyObject 
     Py_DECREF(key);
     if (PyErr_Occurred())
         return -1;
-    if (!ok)
-        return 0;
+    return ok;
+}
+
+/* Read what feed_record's conditions read of a direction: whether its pure ACKs may be taken (not
+ * peer.wait) and whether its lane is armed (lane, ready, fast not None nor _NEXT, the other framer not
+ * searching, an orphan's first bytes done), with its raw sequence number, budget and span states. */
+static int arm_rest(Entry *d) {
+    PyObject *x = d->x, *next = lane_next, *kinds = lane_kinds;
+    d->full = 1;
     if ((d->peer = PyObject_GetAttr(x, attr[A_PEER])) == NULL)
         return -1;
     int wait = get_true(d->peer, A_WAIT);
@@ -434,9 +450,10 @@ static PyObject *walk(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_TypeError, "walk: ctx is (flows, NEXT, kinds)");
         goto done;
     }
+    lane_next = PyTuple_GET_ITEM(ctx, 1);
+    lane_kinds = PyTuple_GET_ITEM(ctx, 2);
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(dirs) && nent < MAX_ENTRIES; i++) {
-        int r = arm(&ent[nent], PyTuple_GET_ITEM(dirs, i), PyTuple_GET_ITEM(ctx, 0), PyTuple_GET_ITEM(ctx, 1),
-                    PyTuple_GET_ITEM(ctx, 2));
+        int r = arm(&ent[nent], PyTuple_GET_ITEM(dirs, i), PyTuple_GET_ITEM(ctx, 0));
         if (r < 0) {
             nent++;
             goto done;
