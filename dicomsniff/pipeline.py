@@ -188,7 +188,9 @@ class Analyzer:
         # DICOMSNIFF_PURE=1, or where the extension was not built; the pure-Python fast path then runs.
         self.walk = bool(fast and walk and _cwalk is not None and not os.environ.get("DICOMSNIFF_PURE"))
         self.walked = 0             # records the walk took
-        self._walk_req: list | None = None
+        self._walk_req: list | None = None    # the connected reader's request list (connect)
+        self._walk_backoff = 0      # after walks that took nothing, this many requests are not made
+        self._walk_cool = 0
         self.tcp = TcpReassembler()
         self._flows = self.tcp._flows      # the fast path's flow lookup (feed_record)
         self.pending: dict[int, _Pending] = {}
@@ -285,8 +287,9 @@ class Analyzer:
                                         peer.ack = ack
                                         d.nxt += n
                                         d.last_frame = number
-                                        if self._walk_req is not None:
-                                            self._walk_req.append(d)    # the records after it: _walk_hook
+                                        if self._walk_req is not None and \
+                                                (f.pdv_skip if m is _SKIP else f.pdv_left) > n:
+                                            self._want_walk(d)          # segments this size fit: _walk_hook
                                         return ()
                                 else:
                                     evs = self._pdu_step(f, m, number, ts, buf, pstart, pstart - s, n)
@@ -297,8 +300,8 @@ class Analyzer:
                                         peer.ack = ack
                                         d.nxt += n
                                         d.last_frame = number
-                                        if self._walk_req is not None:
-                                            self._walk_req.append(d)    # the records after it: _walk_hook
+                                        if self._walk_req is not None and f.pdv_left > n and f.fast is not _NEXT:
+                                            self._want_walk(d)          # segments this size fit: _walk_hook
                                         return evs
                         if not d.ready and not peer.wait and n > 0 and d.pending and \
                                 self.tcp.buffer_after(d, seq, buf[pstart:pstart + n], number, pstart - s, ts):
@@ -320,6 +323,15 @@ class Analyzer:
             self._walk_ctx = (self._flows, _NEXT, _WALK_KINDS)
             self._walk_req = reader._walk_req
             reader._walk_hook = self._walk_hook
+
+    def _want_walk(self, d) -> None:
+        """Ask the reader to offer the records after this one to :meth:`_walk_hook` (``d``: the direction
+        whose lane advanced), unless recent walks took nothing (a sender whose next segment is bigger
+        than the PDV's rest: each empty walk costs a few microseconds)."""
+        if self._walk_cool:
+            self._walk_cool -= 1
+        else:
+            self._walk_req.append(d)
 
     def _walk_hook(self, buf, pos: int, number: int, big: bool, fmt: int, a, b: int, c: int) -> tuple[int, int]:
         """Walk ``buf`` from ``pos`` (``_walk.walk``): it arms its table from the directions of the stream
@@ -344,8 +356,10 @@ class Analyzer:
                     dirs += other.dirs
                     n += 1
         r = _cwalk.walk(self._walk_ctx, dirs, buf, pos, number, big, fmt, a, b, c)
-        if r is None:
+        if r is None:               # the next record was no walk's: ask less often until one takes some
+            self._walk_cool = self._walk_backoff = min(2 * self._walk_backoff + 1, 63)
             return pos, number
+        self._walk_backoff = 0
         pos, last, self.last_ts = r
         self.walked += last - number
         self.frames += last - number
