@@ -291,3 +291,42 @@ def test_pure_switch_runs_the_pure_fast_path(variants, monkeypatch):
         walked = Analyzer(**OPTIONS["summary"])
         assert [canon(e) for e in read_events(str(path), walked)] == pure_events
         assert walked.walked > 0
+
+
+@pytest.mark.skipif(pipeline._cwalk is None, reason="the compiled walk is not built")
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+@pytest.mark.parametrize("seed", [5, 6])
+def test_walk_stops_where_the_reader_or_the_general_path_must_act(variants, tmp_path, fmt, seed):
+    """Damaged copies of a big transfer (records cut by the snap length, bytes flipped, IP options, other
+    protocols, the file ending inside a record), read through ``read_events`` (reader notices included)
+    with the walk and without: the same events, frame count and model."""
+    import random
+    import capwriter as cw
+    from dicomsniff.reading import read_events
+    rnd = random.Random(seed)
+    with open_capture(str(next(p for p in variants if p.name == "big-store-loss3.pcap"))) as r:
+        recs = []
+        for fr in r:
+            data, orig = bytearray(fr.data), len(fr.data)
+            x = rnd.random()
+            if x < 0.01 and len(data) > 80:
+                del data[-rnd.randrange(1, 40):]            # cut by the snap length
+            elif x < 0.02:
+                data[rnd.randrange(len(data))] ^= 1 << rnd.randrange(8)
+            elif x < 0.025:
+                data[14] = 0x46                             # IPv4 with options
+            elif x < 0.03:
+                data[14 + 9] = 17                           # not TCP
+            recs.append((fr.ts_ns, bytes(data), orig))
+    blob = (cw.pcap_bytes(recs) if fmt == "pcap" else
+            cw.pcapng_bytes([(ts, cw.ETHERNET, data, orig) for ts, data, orig in recs]))
+    path = tmp_path / f"damaged.{fmt}"
+    path.write_bytes(blob[:len(blob) - rnd.randrange(1, 1000)])
+    results = []
+    for walk in (False, True):
+        an = Analyzer(walk=walk, **OPTIONS["tiny"])
+        events = [canon(e) for e in read_events(str(path), an)]
+        results.append((events, [canon(a) for a in an.associations], an.frames))
+        if walk:
+            assert an.walked > an.frames // 4
+    assert results[0] == results[1]
