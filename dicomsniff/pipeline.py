@@ -238,6 +238,9 @@ class Analyzer:
         Linux cooked, raw IP or BSD loopback, takes the general path (:meth:`feed`).
         ``tests/test_fastpath_equivalence.py`` checks that both give the same events and the same
         model on every shipped capture, whole, re-segmented and lossy, on all those link layers.
+        With a reader :meth:`connect`-ed, the records after one this path finished are offered to the
+        compiled walk first (:meth:`_walk_hook`), which takes those the pure-ACK and ``_advance``
+        branches would.
         """
         number, ts, lt, buf, s, e, orig, foff, iface = rec
         self.frames += 1
