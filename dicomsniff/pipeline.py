@@ -47,7 +47,7 @@ DETECT_LIMIT = 64 << 10
 # The compiled walk's lane kinds (capture/_walk.c, as _advance reads them): (PduFramer.fast, its budget is
 # pdv_skip not pdv_left, the lane needs pdv_done > 0 as its first bytes are reported). Any other value but
 # _NEXT is a message whose data set nobody reads: budget pdv_left, its data spans, end time, collector too.
-_WALK_KINDS = ((_SKIP, True, False), (_ORPHAN, False, True))
+_WALK_KINDS = ((_SKIP, True, False), (_ORPHAN, False, True), (_AFTER_LOSS, False, True))
 
 
 @dataclass(slots=True)

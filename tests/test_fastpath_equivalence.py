@@ -210,7 +210,6 @@ def test_fast_path_carries_most_segments_of_a_big_transfer(variants, name):
     assert taken > frames // 2
 
 
-
 def test_the_rest_of_a_data_set_a_loss_ended_goes_the_fast_path(variants):
     """At 5 % loss the big object's message is ended by its first hole; the PDVs after it have no message
     (their command set is long gone) and are only counted: the fast path carries them, inside a PDV and
