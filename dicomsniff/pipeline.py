@@ -334,7 +334,11 @@ class Analyzer:
         if self._walk_cool:
             self._walk_cool -= 1
         else:
-            self._walk_req.append(d)
+            req = self._walk_req
+            if req:                 # not taken yet (records fed from elsewhere): one request, bounded
+                req[0] = d
+            else:
+                req.append(d)
 
     def _walk_hook(self, buf, pos: int, number: int, big: bool, fmt: int, a, b: int, c: int) -> tuple[int, int]:
         """Walk ``buf`` from ``pos`` (``_walk.walk``): it arms its table from the directions of the stream
@@ -343,8 +347,7 @@ class Analyzer:
         records until one it cannot, and applies what it took in one step per direction, exactly as
         feed_record record by record would. Returns the reader's position and record number."""
         req = self._walk_req
-        st = req[-1].st
-        req.clear()
+        st = req.pop().st
         dirs = st.dirs
         if len(self.dicom) > 1:
             live = self.tcp._streams
