@@ -42,6 +42,9 @@ _ORPHAN = object()
 _AFTER_LOSS = object()
 # PduFramer.fast between two P-DATA-TF of a data set nobody reads (PduFramer.next_msg is the message).
 _NEXT = object()
+# 32-bit sequence arithmetic (as tcp/reassembly.py): unwrap to the offset nearest the expected one.
+_M = 0xFFFFFFFF
+_HALF = 1 << 31
 # How many bytes of a direction are looked at before deciding a stream is not DICOM.
 DETECT_LIMIT = 64 << 10
 # The compiled walk's lane kinds (capture/_walk.c, as _advance reads them): (PduFramer.fast, its budget is
@@ -270,12 +273,17 @@ class Analyzer:
                     n = ip + total - pstart
                     peer = d.peer
                     if n == 0:
-                        if not peer.wait and pstart <= e:
+                        if pstart <= e:
                             st = d.st
                             st.last = number
                             st.ts = ts
                             peer.ack = ack
-                            return ()
+                            if not peer.wait:
+                                return ()
+                            out: list = []      # bytes wait behind a hole: this ACK may settle it
+                            for ev in self.tcp.ack_while_waiting(d):
+                                self._tcp_event(ev, out)
+                            return out
                     else:
                         f = d.lane
                         if f is not None and n > 0:
@@ -313,6 +321,22 @@ class Analyzer:
                             st.ts = ts
                             peer.ack = ack
                             return ()
+                        if d.ready and not peer.wait and n > 0:
+                            nxt = d.nxt         # the first segment after a hole: held
+                            off = ((seq - d.base - nxt + _HALF) & _M) - _HALF + nxt
+                            if off > nxt:
+                                st = d.st
+                                last, sts, pack = st.last, st.ts, peer.ack
+                                st.last = number
+                                st.ts = ts
+                                peer.ack = ack
+                                evs = self.tcp.hold(d, off, buf[pstart:pstart + n], number, pstart - s, ts)
+                                if evs is not None:
+                                    out = []
+                                    for ev in evs:
+                                        self._tcp_event(ev, out)
+                                    return out
+                                st.last, st.ts, peer.ack = last, sts, pack
         self.frames -= 1
         return self.feed(Frame(number, ts, lt, buf[s:e], orig, foff, iface))
 

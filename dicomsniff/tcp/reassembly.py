@@ -215,6 +215,32 @@ class TcpReassembler:
         d.held += n
         return True
 
+    def ack_while_waiting(self, d: _Dir) -> list:
+        """The analyzer's fast path for a pure ACK (no other flag, the ACK already recorded in ``d.peer``)
+        whose receiver direction has bytes buffered or a FIN pending: what :meth:`feed` does for it, without
+        a TcpSegment — acknowledged holes become gaps, and what follows them is delivered."""
+        out: list = []
+        peer = d.peer
+        self._ack_flush(peer, out)
+        d.refresh()
+        peer.refresh()
+        return out
+
+    def hold(self, d: _Dir, off: int, payload: bytes, frame: int, foff: int, ts: int) -> list | None:
+        """The analyzer's fast path for the first segment after a hole (ACK, no other flag, not cut, the peer
+        not waiting) on a direction with nothing buffered: ``payload`` starts at stream offset ``off`` past
+        the next expected byte. Buffered as :meth:`feed` would, and the events that gives (a hole the
+        receiver has already acknowledged is a gap at once); None (nothing changed) for anything else."""
+        if not d.ready or d.pending or d.cut or off <= d.nxt or d.held + len(payload) > self.max_buffer:
+            return None
+        out: list = []
+        d.pending.append(_Piece(off, off + len(payload), payload, frame, foff, ts, False))
+        d.held += len(payload)
+        self._ack_flush(d, out)
+        d.refresh()
+        d.peer.refresh()
+        return out
+
     def stream_key(self, stream: int) -> StreamKey:
         """The 4-tuple of ``stream``; endpoint a is direction 0's sender (empty if unknown)."""
         return self._keys.get(stream, _NO_KEY)
