@@ -191,6 +191,10 @@ class Analyzer:
         # DICOMSNIFF_PURE=1, or where the extension was not built; the pure-Python fast path then runs.
         self.walk = bool(fast and walk and _cwalk is not None and not os.environ.get("DICOMSNIFF_PURE"))
         self.walked = 0             # records the walk took
+        # Whoever keeps something of every record (the viewer's frame index) gives the walk a sink: an object
+        # with ``args(base)`` (bytearrays the walk appends each record's file offset, length and time to,
+        # their widths, the buffer's file offset) and ``flush()`` (called after each walk).
+        self.walk_sink = None
         self._walk_req: list | None = None    # the connected reader's request list (connect)
         self._walk_backoff = 0      # after walks that took nothing, this many requests are not made
         self._walk_cool = 0
@@ -364,7 +368,8 @@ class Analyzer:
             else:
                 req.append(d)
 
-    def _walk_hook(self, buf, pos: int, number: int, big: bool, fmt: int, a, b: int, c: int) -> tuple[int, int]:
+    def _walk_hook(self, buf, pos: int, number: int, big: bool, fmt: int, a, b: int, c: int,
+                   base: int = 0) -> tuple[int, int]:
         """Walk ``buf`` from ``pos`` (``_walk.walk``): it arms its table from the directions of the stream
         whose lane just advanced and of up to three other DICOM streams with a fast lane (associations in
         parallel interleave their segments), reading the same conditions as :meth:`feed_record`, takes
@@ -385,7 +390,15 @@ class Analyzer:
                                                               dd.framers[1].fast is not None) and stream not in tls:
                     dirs += other.dirs
                     n += 1
-        r = _cwalk.walk(self._walk_ctx, dirs, buf, pos, number, big, fmt, a, b, c)
+        sink = self.walk_sink
+        sargs = None
+        if sink is not None:
+            sargs = sink.args(base)
+            if sargs is None:       # a sink the walk cannot write: nothing walked
+                return pos, number
+        r = _cwalk.walk(self._walk_ctx, dirs, buf, pos, number, big, fmt, a, b, c, sargs)
+        if sink is not None:
+            sink.flush()
         if r is None:               # the next record was no walk's: ask less often until one takes some
             self._walk_cool = self._walk_backoff = min(2 * self._walk_backoff + 1, 63)
             return pos, number

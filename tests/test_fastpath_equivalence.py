@@ -329,3 +329,46 @@ def test_walk_stops_where_the_reader_or_the_general_path_must_act(variants, tmp_
         if walk:
             assert an.walked > an.frames // 4
     assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("widths", [("I", "H"), ("Q", "I")])
+def test_walk_sink_records_every_record_it_takes(variants, tmp_path, widths):
+    """A consumer that keeps every record (the viewer's frame index) gets, through a RecordSink, the file
+    offset, length and time of each record the compiled walk takes, exactly as reading them one by one
+    gives; events are unchanged. On pcap and pcapng, whole and lossy."""
+    from array import array
+
+    from dicomsniff.capture.recordsink import RecordSink
+    from dicomsniff.pipeline import _cwalk
+
+    if _cwalk is None:
+        pytest.skip("the compiled walk is not built here")
+    import subprocess
+    paths = [p for p in variants if p.name in ("big-store.pcap", "big-store-loss4.pcap", "big-store-loss4-sll2.pcap")]
+    ng = tmp_path / "big-store.pcapng"
+    subprocess.run(["editcap", "-F", "pcapng", str(paths[0]), str(ng)], check=True, capture_output=True)
+    paths.append(ng)
+    for path in paths:
+        want = []
+        with open_capture(str(path)) as reader:
+            for rec in reader.records():
+                want.append((rec[7], rec[5] - rec[4], rec[1]))
+        opts = dict(OPTIONS["viewer"], keep_limit=512)     # the viewer's, with the data sets past 512 bytes unread
+        an = Analyzer(**opts)
+        o, n, t = array(widths[0]), array(widths[1]), array("q")
+        an.walk_sink = RecordSink(lambda: (o, n, t))
+        events = []
+        with open_capture(str(path)) as reader:
+            an.connect(reader)
+            for rec in reader.records():
+                if len(t) != rec[0] - 1:
+                    raise AssertionError(f"record {rec[0]}: {len(t)} records indexed before it")
+                o.append(rec[7])
+                n.append(rec[5] - rec[4])
+                t.append(rec[1])
+                events.extend(an.feed_record(rec))
+        events.extend(an.finish())
+        assert an.walked > 0, path.name
+        assert list(zip(o, n, t)) == want, path.name
+        slow_events, _, _, _ = run(path, fast=False, options=opts)
+        assert [canon(e) for e in events] == slow_events, path.name

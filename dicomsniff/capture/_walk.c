@@ -165,6 +165,47 @@ static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t
     return 1;
 }
 
+/* The per-record sink (the viewer's frame index: file offset, length, time of every record, walked or not):
+ * three bytearrays the walk appends native integers to, of the widths the index's arrays have now, and the
+ * file offset of the buffer's first byte. A record whose offset or length does not fit stops the walk (the
+ * index widens in Python). */
+typedef struct {
+    PyObject *offs, *lens, *times;
+    int osize, nsize;
+    long long base;
+} Sink;
+
+static int ba_put(PyObject *ba, const void *src, Py_ssize_t k) {
+    Py_ssize_t n = PyByteArray_GET_SIZE(ba);
+    if (PyByteArray_Resize(ba, n + k) < 0)
+        return -1;
+    memcpy(PyByteArray_AS_STRING(ba) + n, src, (size_t)k);
+    return 0;
+}
+
+/* 1: the record fits the sink's widths (or there is no sink); 0: it does not. */
+static int sink_fits(const Sink *k, Py_ssize_t s, Py_ssize_t e) {
+    if (k == NULL)
+        return 1;
+    unsigned long long off = (unsigned long long)(k->base + s), len = (unsigned long long)(e - s);
+    return (k->osize == 8 || off <= 0xFFFFFFFFULL) && (k->nsize == 4 || len <= 0xFFFFULL);
+}
+
+static int sink_put(const Sink *k, Py_ssize_t s, Py_ssize_t e, long long ts) {
+    if (k == NULL)
+        return 0;
+    unsigned long long off = (unsigned long long)(k->base + s), len = (unsigned long long)(e - s);
+    uint64_t o8 = off;
+    uint32_t o4 = (uint32_t)off, n4 = (uint32_t)len;
+    uint16_t n2 = (uint16_t)len;
+    int64_t t = ts;
+    if ((k->osize == 8 ? ba_put(k->offs, &o8, 8) : ba_put(k->offs, &o4, 4)) < 0
+            || (k->nsize == 4 ? ba_put(k->lens, &n4, 4) : ba_put(k->lens, &n2, 2)) < 0
+            || ba_put(k->times, &t, 8) < 0)
+        return -1;
+    return 0;
+}
+
 /* Attribute names, interned once. */
 enum { A_ST, A_FWD, A_REV, A_INDEX, A_PEER, A_WAIT, A_LANE, A_READY, A_FAST, A_OTHER, A_RBUF, A_PDV_DONE,
        A_PDV_LEFT, A_PDV_SKIP, A_BASE, A_NXT, A_SPANS, A_LIMIT, A_COUNT, A_LENGTH, A_DATA_SPANS, A_LAST,
@@ -432,14 +473,24 @@ static int settle(Entry *d) {
  * last record it took. */
 static PyObject *walk(PyObject *self, PyObject *args) {
     (void)self;
-    PyObject *ctx, *dirs, *a;
+    PyObject *ctx, *dirs, *a, *sink_arg = Py_None;
     Py_buffer view;
     Py_ssize_t pos;
     long long number, b_arg, c_arg;
     int big, fmt;
-    if (!PyArg_ParseTuple(args, "O!O!y*nLpiOLL", &PyTuple_Type, &ctx, &PyTuple_Type, &dirs, &view, &pos, &number,
-                          &big, &fmt, &a, &b_arg, &c_arg))
+    if (!PyArg_ParseTuple(args, "O!O!y*nLpiOLL|O", &PyTuple_Type, &ctx, &PyTuple_Type, &dirs, &view, &pos, &number,
+                          &big, &fmt, &a, &b_arg, &c_arg, &sink_arg))
         return NULL;
+    Sink sink_val, *sink = NULL;
+    if (sink_arg != Py_None) {                          /* (offsets, lengths, times, osize, nsize, base) */
+        if (!PyArg_ParseTuple(sink_arg, "O!O!O!iiL", &PyByteArray_Type, &sink_val.offs, &PyByteArray_Type,
+                              &sink_val.lens, &PyByteArray_Type, &sink_val.times, &sink_val.osize,
+                              &sink_val.nsize, &sink_val.base)) {
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+        sink = &sink_val;
+    }
     PyObject *result = NULL;
     Entry ent[MAX_ENTRIES];
     Iface ifc[MAX_IFACES];
@@ -511,11 +562,15 @@ static PyObject *walk(PyObject *self, PyObject *args) {
             if ((Py_ssize_t)caplen > size || e > size || caplen < orig)
                 break;                                  /* a refill, a cut frame: the reader's */
             long long ts = (long long)sec * 1000000000LL + (long long)frac * tick;
+            if (!sink_fits(sink, s, e))
+                break;
             int t = take(ent, nent, lt, b, s, e, number + 1, ts, &last_number, &last_ts);
             if (t < 0)
                 goto done;
             if (!t)
                 break;
+            if (sink_put(sink, s, e, ts) < 0)
+                goto done;
             number++;
             count++;
             pos = e;
@@ -540,11 +595,15 @@ static PyObject *walk(PyObject *self, PyObject *args) {
             long long ts;
             if (__builtin_add_overflow((long long)q, f->off, &ts) || ts < 0 || ts >= SURELY_IN_CALENDAR)
                 break;
+            if (!sink_fits(sink, s, e))
+                break;
             int t = take(ent, nent, f->linktype, b, s, e, number + 1, ts, &last_number, &last_ts);
             if (t < 0)
                 goto done;
             if (!t)
                 break;
+            if (sink_put(sink, s, e, ts) < 0)
+                goto done;
             number++;
             count++;
             pos += blen;

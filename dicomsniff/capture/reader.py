@@ -148,7 +148,7 @@ class CaptureReader:
         self.secrets: list[bytes] = []
         # The analyzer's compiled walk (issue 18, Analyzer.connect): a record it finished asks, by an
         # entry in this list, that the records after it be offered to ``_walk_hook(buf, pos, number,
-        # big, fmt, a, b, c)``, which returns where reading resumes and the last record's number.
+        # big, fmt, a, b, c, base)``, which returns where reading resumes and the last record's number.
         self._walk_req: list = []
         self._walk_hook = None
         self._raw = self._start()
@@ -311,7 +311,7 @@ class CaptureReader:
                        base + dstart, 0)
                 pos = dend
                 if req:             # the compiled walk takes the records the analyzer would only count
-                    pos, number = self._walk_hook(buf, pos, number, big, 0, tick, hdr, linktype)
+                    pos, number = self._walk_hook(buf, pos, number, big, 0, tick, hdr, linktype, base)
         finally:
             self._pos = pos
             self.frames = number
@@ -435,7 +435,7 @@ class CaptureReader:
                 yield (number, ts, linktype, buf, dstart, dend, orig, base + dstart, iface)
                 pos += blen
                 if req:             # the compiled walk takes the records the analyzer would only count
-                    pos, number = self._walk_hook(buf, pos, number, endian == ">", 1, ifaces, 0, 0)
+                    pos, number = self._walk_hook(buf, pos, number, endian == ">", 1, ifaces, 0, 0, base)
         finally:
             self._pos = pos
             self.frames = number
