@@ -213,10 +213,6 @@ class Loader:
         t = type(ev)
         if t is PduSeen:
             s.items.setdefault(ev.association.number, []).append(LadderItem(pdu=ev.pdu))
-            try:
-                s.traffic.pdu(ev.pdu, ev.association)
-            except (OverflowError, ValueError, TypeError, AttributeError):   # the plot is a help, never a stop
-                pass
         elif t is MessageSeen:
             s.items.setdefault(ev.association.number, []).append(
                 LadderItem(message=ev.message, exchange=ev.exchange))
