@@ -3,8 +3,9 @@
 Knows nothing of Textual (as toolong keeps its model apart): a :class:`Loader`
 feeds frames from a capture file or a live source through the
 :class:`~dicomsniff.pipeline.Analyzer` and appends to a :class:`Session`,
-calling ``post(progress)`` at most every ``BATCH_SECONDS`` (and as soon as
-the first association appears). The UI thread only reads the session's lists,
+calling ``post(progress)`` at most every ``BATCH_SECONDS`` (``FILE_BATCH_SECONDS``
+for a file, whose every batch redraw is time the loader waits for the GIL; and as
+soon as the first association appears). The UI thread only reads the session's lists,
 which only grow.
 """
 
@@ -22,6 +23,7 @@ from ...pipeline import Analyzer, AssociationOpened, MessageSeen, PduSeen
 from .traffic import Traffic
 
 BATCH_SECONDS = 0.2
+FILE_BATCH_SECONDS = 0.5
 KEEP_LIMIT = 64 << 10
 LIVE_DIAGNOSIS_SECONDS = 5.0     # live: re-diagnose at most this often (and when the findings pane opens)
 
@@ -207,6 +209,7 @@ class Loader:
         self.started = time.monotonic()
         self._last_post = 0.0
         self._assocs_posted = 0
+        self.batch_seconds = BATCH_SECONDS
 
     def _event(self, ev) -> None:
         s = self.session
@@ -237,7 +240,7 @@ class Loader:
     def _maybe_post(self, source, force: bool = False) -> None:
         now = time.monotonic()
         fresh = len(self.session.associations) > self._assocs_posted and self._assocs_posted == 0
-        if force or fresh or now - self._last_post >= BATCH_SECONDS:
+        if force or fresh or now - self._last_post >= self.batch_seconds:
             self._last_post = now
             self._assocs_posted = len(self.session.associations)
             self.post(self._progress(source))
@@ -284,6 +287,7 @@ class Loader:
         index = s.frames
         seen = 0
         error = None
+        self.batch_seconds = FILE_BATCH_SECONDS
         self.analyzer.tls_secrets = getattr(reader, "secrets", None)   # TLS hook (issue 15): pcapng secrets
         feed, event, add, traffic = self.analyzer.feed_record, self._event, index.add_record, s.traffic.frame
         # The frame index and the frame times grow by one entry a record: appended here, inline (a
