@@ -56,8 +56,27 @@ class HeldReader:
             yield rec
 
 
+class Turn(threading.Event):
+    """The loader's ``ui_turn`` event, saying in ``said`` when the UI took and gave back its turn."""
+
+    def __init__(self, said: list):
+        super().__init__()
+        self.set()
+        self.said = said
+
+    def clear(self):
+        self.said.append("loader waits")
+        super().clear()
+
+    def set(self):
+        if hasattr(self, "said"):
+            self.said.append("loader goes on")
+        super().set()
+
+
 @run_async
 async def test_a_key_is_handled_while_the_capture_is_still_loading():
+    """The key is handled mid-load, the loader waiting for it (ui_turn) and going on after it."""
     events_seen: list[str] = []
     app = ViewerApp(str(CAPTURES / "move.pcap"), show_timing=False, keys=Keys())
     app.reader = held = HeldReader(CAPTURES / "move.pcap", app)
@@ -67,6 +86,7 @@ async def test_a_key_is_handled_while_the_capture_is_still_loading():
             assert time.monotonic() < end, "the first two associations were not listed"
             await pilot.pause(0.02)
         assert held.held.is_set() and app.loaded_at is None and not app.session.done
+        app.loader.ui_turn = Turn(events_seen)
         lst = app.assoc_list
         assert lst.cursor == 0
         key = events.Key("j", "j")
@@ -76,10 +96,15 @@ async def test_a_key_is_handled_while_the_capture_is_still_loading():
             assert time.monotonic() < end, "the key was not handled while loading"
             await pilot.pause(0.01)
         events_seen.append("key handled" if not app.session.done else "key handled after loading")
+        while not app.loader.ui_turn.is_set():
+            assert time.monotonic() < end, "the loader was left waiting after the key"
+            await pilot.pause(0.01)
         held.release.set()
         await loaded(app, pilot)
         events_seen.append("loaded")
-        assert events_seen == ["key handled", "loaded"]
+        first = events_seen.index("loader waits")
+        assert first < events_seen.index("key handled") < events_seen.index("loaded")
+        assert "loader goes on" in events_seen[first:events_seen.index("loaded")]
         assert len(app.session.associations) == 3
         assert app.ladder.assoc is app.session.associations[1]
         assert app.ladder.count == len(app.session.items_of(app.ladder.assoc))
