@@ -3,7 +3,9 @@
 Layout: associations (top), the selected association's ladder (middle), the
 selected PDU's or message's field tree and bytes (bottom). A thread worker
 feeds the capture (or a live interface) through the Analyzer and posts a
-:class:`Loaded` message every 0.2 s; the panes only render what is on screen.
+:class:`Loaded` message every 0.5 s (0.2 s live); the panes only render what
+is on screen. A key or click while a file loads makes the loader wait until it
+is handled and redrawn (``Loader.ui_turn``), so the two do not share the GIL.
 """
 
 from __future__ import annotations
