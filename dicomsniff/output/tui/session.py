@@ -320,7 +320,8 @@ class Loader:
                 else:
                     add(number, off, length)
                     traffic(number, ts)
-                    nxt, o_add, n_add, t_add, o_max, n_max = arrays()
+                    if inline:
+                        nxt, o_add, n_add, t_add, o_max, n_max = arrays()
                 evs = feed(rec)
                 if evs:
                     for ev in evs:
