@@ -158,3 +158,23 @@ def test_throughput_records_are_built_once_from_the_ladder_rows():
     up = sum(p.spans.length for a, p in pdus if p.direction == a.client_dir)
     down = sum(p.spans.length for a, p in pdus if p.direction != a.client_dir)
     assert (sum(first[1]), sum(first[2])) == (up, down) and up and down
+
+
+def test_the_loader_over_a_capture_set_indexes_every_frame_in_its_file(tmp_path):
+    """A set of files (editcap -c 7) takes the loader's general path (add_record, not the inline
+    appends): every frame is re-read from its own file, and the frame times are all there."""
+    import subprocess
+
+    from dicomsniff.capture.captureset import input_arg, open_capture_set
+    subprocess.run(["editcap", "-c", "7", str(CAPTURES / "move.pcap"), str(tmp_path / "part.pcap")],
+                   check=True, capture_output=True, timeout=60)
+    capture = input_arg([str(tmp_path)])
+    session = new_session("set", path=capture)
+    Loader(session, new_analyzer(), lambda p: None).run_file(open_capture_set(capture))
+    whole = new_session("whole", path=CAPTURES / "move.pcap")
+    Loader(whole, new_analyzer(), lambda p: None).run_file(open_capture(CAPTURES / "move.pcap"))
+    n = len(whole.frames)
+    assert len(session.frames) == n and n > 7
+    assert all(session.read_frame(i) == whole.read_frame(i) for i in range(1, n + 1))
+    assert list(session.traffic.frame_ts) == list(whole.traffic.frame_ts)
+    assert len(session.associations) == len(whole.associations) == 3
