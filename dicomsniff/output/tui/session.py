@@ -309,6 +309,8 @@ class Loader:
                     (1 << (8 * o.itemsize)) - 1, (1 << (8 * n.itemsize)) - 1)
 
         nxt, o_add, n_add, t_add, o_max, n_max = arrays()
+        first, last = s.first_ts, s.last_ts      # locals in the loop, the session's at each progress
+        rnotices = reader.notices                # a list the reader appends to
         try:
             for rec in reader.records():     # the analyzer's fast path: no Frame per record
                 number, ts, off, length = rec[0], rec[1], rec[7], rec[5] - rec[4]
@@ -326,14 +328,17 @@ class Loader:
                 if evs:
                     for ev in evs:
                         event(ev)
-                if s.first_ts is None:
-                    s.first_ts = ts
-                if ts > s.last_ts:
-                    s.last_ts = ts
-                if reader.notices and len(reader.notices) > seen:
-                    s.notices.extend(reader.notices[seen:])
-                    seen = len(reader.notices)
+                if first is None:
+                    first = ts
+                if ts > last:
+                    last = ts
+                if len(rnotices) > seen:
+                    s.notices.extend(rnotices[seen:])
+                    seen = len(rnotices)
                 if evs or not number & 255:     # progress and stop: on news, else every 256 records
+                    if s.first_ts is None:
+                        s.first_ts = first
+                    s.last_ts = last            # what the UI reads when the progress arrives
                     self._maybe_post(reader)
                     if self.stop.is_set():
                         break
@@ -352,6 +357,9 @@ class Loader:
             error = f"{type(e).__name__}: {e}"
         finally:
             reader.close()
+        if s.first_ts is None:
+            s.first_ts = first
+        s.last_ts = max(s.last_ts, last)
         s.done = True
         self.post(self._progress(reader, done=True, error=error))
         if not self.stop.is_set():
