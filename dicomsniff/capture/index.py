@@ -1,8 +1,8 @@
 """Re-read frame bytes by frame number, so views need not keep every frame in memory.
 
 A :class:`FrameIndex` records, as frames are read, where each frame's data lies
-in the capture file (two compact arrays: 8-byte offsets, 4-byte lengths, about
-12 bytes per frame). The TUI's hex pane then reads a PDU's or data set's bytes
+in the capture file (two compact arrays: 4-byte offsets and 2-byte lengths, 6 bytes
+a frame, each widened to 8 and 4 bytes once a file passes 4 GiB or a frame 64 KiB). The TUI's hex pane then reads a PDU's or data set's bytes
 back through its :class:`~dicomsniff.ul.events.SpanMap`. Live frames have no
 file: :class:`MemoryFrames` keeps the most recent ones up to a byte budget.
 """
@@ -22,8 +22,8 @@ class FrameIndex:
 
     def __init__(self, path: str | os.PathLike | None):
         self.path = path
-        self.offsets = array("Q")
-        self.lengths = array("I")
+        self.offsets = array("I")           # widened to "Q" by the first offset past 4 GiB
+        self.lengths = array("H")           # widened to "I" by the first frame past 64 KiB
         # A capture set (capture/captureset.py's CaptureList, read through the CaptureSet it opened):
         # each frame's file too, as its position in the set's ``paths``.
         self._members = array("I") if isinstance(path, list) else None
@@ -47,8 +47,16 @@ class FrameIndex:
                     self._members.append(0)
             if len(self.offsets) >= number:
                 return
-        self.offsets.append(offset)
-        self.lengths.append(length)
+        try:
+            self.offsets.append(offset)
+        except OverflowError:
+            self.offsets = array("Q", self.offsets)
+            self.offsets.append(offset)
+        try:
+            self.lengths.append(length)
+        except OverflowError:
+            self.lengths = array("I", self.lengths)
+            self.lengths.append(length)
         if self._members is not None:
             self._members.append(getattr(getattr(self.path, "opened", None), "current_rank", 0))
 

@@ -70,9 +70,13 @@ class SpanMap:
         self.length += length
 
     def freeze(self) -> None:
-        """The unit is complete: keep its spans as a machine-integer array (a quarter of the memory)."""
+        """The unit is complete: keep its spans as a machine-integer array: 4 bytes an integer when
+        all fit (a PDU's offsets and frame numbers almost always do), else 8; a list takes ~32."""
         if type(self.flat) is list:
-            self.flat = array("q", self.flat)
+            try:
+                self.flat = array("I", self.flat)
+            except OverflowError:           # an offset or frame number past 2**32 - 1
+                self.flat = array("q", self.flat)
 
     def trim(self, keep: int) -> None:
         """Forget all but the first ``keep`` spans (counted in ``dropped``), once nobody will re-read the bytes."""

@@ -3,7 +3,9 @@
 Layout: associations (top), the selected association's ladder (middle), the
 selected PDU's or message's field tree and bytes (bottom). A thread worker
 feeds the capture (or a live interface) through the Analyzer and posts a
-:class:`Loaded` message every 0.2 s; the panes only render what is on screen.
+:class:`Loaded` message every 0.5 s (0.2 s live); the panes only render what
+is on screen. A key or click while a file loads makes the loader wait until it
+is handled and redrawn (``Loader.ui_turn``), so the two do not share the GIL.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import threading
 import time
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -223,6 +225,17 @@ class ViewerApp(App):
             self.query_one("#filter", Input).value = self.display_filter
             self.apply_filter(self.display_filter)
         self.load()
+
+    async def on_event(self, event: events.Event) -> None:
+        """A key or click while a file loads: the loader waits until it is handled and redrawn."""
+        if (isinstance(event, (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp))
+                and self.loader is not None
+                and self.live is None and not self.session.done):
+            turn = self.loader.ui_turn
+            turn.clear()
+            # twice: after the key's own messages, then after those they posted (a list's Selected)
+            self.call_after_refresh(self.call_after_refresh, turn.set)
+        await super().on_event(event)
 
     def _fail(self, message: str) -> None:
         self.error = message

@@ -76,7 +76,9 @@ class IOGraphScreen(ModalScreen):
         if not self.interval:
             self.interval = nice_interval(hi - lo)
         number = None if (self.whole or self.assoc is None) else self.assoc.number
-        self.series = self.session.traffic.series(lo, hi, self.interval, number)
+        traffic = self.session.traffic
+        traffic.catch_up(self.session.associations, self.session.items)
+        self.series = traffic.series(lo, hi, self.interval, number)
 
     def caption(self) -> Text:
         x, up, down = self.series

@@ -3,13 +3,15 @@
 Knows nothing of Textual (as toolong keeps its model apart): a :class:`Loader`
 feeds frames from a capture file or a live source through the
 :class:`~dicomsniff.pipeline.Analyzer` and appends to a :class:`Session`,
-calling ``post(progress)`` at most every ``BATCH_SECONDS`` (and as soon as
-the first association appears). The UI thread only reads the session's lists,
+calling ``post(progress)`` at most every ``BATCH_SECONDS`` (``FILE_BATCH_SECONDS``
+for a file, whose every batch redraw is time the loader waits for the GIL; and as
+soon as the first association appears). The UI thread only reads the session's lists,
 which only grow.
 """
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,7 +24,9 @@ from ...pipeline import Analyzer, AssociationOpened, MessageSeen, PduSeen
 from .traffic import Traffic
 
 BATCH_SECONDS = 0.2
+FILE_BATCH_SECONDS = 0.5
 KEEP_LIMIT = 64 << 10
+UI_TURN_SECONDS = 0.25          # the longest a file's loader waits while the UI handles a key (Loader.ui_turn)
 LIVE_DIAGNOSIS_SECONDS = 5.0     # live: re-diagnose at most this often (and when the findings pane opens)
 
 
@@ -202,21 +206,23 @@ class Loader:
         self.idle_s = idle_s
         self.stop = threading.Event()
         self.want_diagnosis = threading.Event()     # set from the UI: diagnose soon (live)
+        # Cleared by the UI while it handles a key or click: a file's loader then waits (at most
+        # UI_TURN_SECONDS, checked every 256 records) instead of sharing the GIL with it, so a key
+        # costs the time of its own redraw, not twice that (issue 14: a key answers within 0.2 s).
+        self.ui_turn = threading.Event()
+        self.ui_turn.set()
         self.diagnosis_interval = LIVE_DIAGNOSIS_SECONDS
         self._last_diagnosis = time.monotonic()
         self.started = time.monotonic()
         self._last_post = 0.0
         self._assocs_posted = 0
+        self.batch_seconds = BATCH_SECONDS
 
     def _event(self, ev) -> None:
         s = self.session
         t = type(ev)
         if t is PduSeen:
             s.items.setdefault(ev.association.number, []).append(LadderItem(pdu=ev.pdu))
-            try:
-                s.traffic.pdu(ev.pdu, ev.association)
-            except (OverflowError, ValueError, TypeError, AttributeError):   # the plot is a help, never a stop
-                pass
         elif t is MessageSeen:
             s.items.setdefault(ev.association.number, []).append(
                 LadderItem(message=ev.message, exchange=ev.exchange))
@@ -238,13 +244,16 @@ class Loader:
         return Progress(getattr(source, "bytes_read", 0) or 0, getattr(source, "size", None), an.frames,
                         len(self.session.associations), done, error, time.monotonic() - self.started, drops)
 
-    def _maybe_post(self, source, force: bool = False) -> None:
+    def _maybe_post(self, source, force: bool = False) -> bool:
+        """Post a progress if one is due; True if posted."""
         now = time.monotonic()
         fresh = len(self.session.associations) > self._assocs_posted and self._assocs_posted == 0
-        if force or fresh or now - self._last_post >= BATCH_SECONDS:
+        if force or fresh or now - self._last_post >= self.batch_seconds:
             self._last_post = now
             self._assocs_posted = len(self.session.associations)
             self.post(self._progress(source))
+            return True
+        return False
 
     def diagnose(self, final: bool = True) -> None:
         """Diagnose what was read so far (in the loader thread) and hand it to ``post_diagnosis``."""
@@ -288,30 +297,67 @@ class Loader:
         index = s.frames
         seen = 0
         error = None
+        self.batch_seconds = FILE_BATCH_SECONDS
         self.analyzer.tls_secrets = getattr(reader, "secrets", None)   # TLS hook (issue 15): pcapng secrets
         feed, event, add, traffic = self.analyzer.feed_record, self._event, index.add_record, s.traffic.frame
+        # The frame index and the frame times grow by one entry a record: appended here, inline (a
+        # method call a record is ~10 % of the load), while numbers follow on and values fit the
+        # arrays; anything else (a gap, a capture set, a 4 GiB offset, a 64 KiB frame, a wild
+        # timestamp) goes through add_record and Traffic.frame, which widen or fill.
+        inline = type(index) is FrameIndex and index._members is None
+        ts_lo, ts_hi = -(1 << 63), (1 << 63) - 1
+
+        def arrays():
+            o, n = index.offsets, index.lengths
+            return (len(o) + 1, o.append, n.append, s.traffic.frame_ts.append,
+                    (1 << (8 * o.itemsize)) - 1, (1 << (8 * n.itemsize)) - 1)
+
+        nxt, o_add, n_add, t_add, o_max, n_max = arrays()
+        first, last = s.first_ts, s.last_ts      # locals in the loop, the session's at each progress
+        rnotices = reader.notices                # a list the reader appends to
         try:
             for rec in reader.records():     # the analyzer's fast path: no Frame per record
-                add(rec[0], rec[7], rec[5] - rec[4])
-                traffic(rec[0], rec[1])
+                number, ts, off, length = rec[0], rec[1], rec[7], rec[5] - rec[4]
+                if inline and number == nxt and off <= o_max and length <= n_max and ts_lo <= ts <= ts_hi:
+                    o_add(off)
+                    n_add(length)
+                    t_add(ts)
+                    nxt += 1
+                else:
+                    add(number, off, length)
+                    traffic(number, ts)
+                    if inline:
+                        nxt, o_add, n_add, t_add, o_max, n_max = arrays()
                 evs = feed(rec)
                 if evs:
                     for ev in evs:
                         event(ev)
-                ts = rec[1]
-                if s.first_ts is None:
-                    s.first_ts = ts
-                if ts > s.last_ts:
-                    s.last_ts = ts
-                if reader.notices and len(reader.notices) > seen:
-                    s.notices.extend(reader.notices[seen:])
-                    seen = len(reader.notices)
-                if evs or not rec[0] & 255:     # progress and stop: on news, else every 256 records
-                    self._maybe_post(reader)
+                if first is None:
+                    first = ts
+                if ts > last:
+                    last = ts
+                if len(rnotices) > seen:
+                    s.notices.extend(rnotices[seen:])
+                    seen = len(rnotices)
+                if evs or not number & 255:     # progress and stop: on news, else every 256 records
+                    if s.first_ts is None:
+                        s.first_ts = first
+                    s.last_ts = last            # what the UI reads when the progress arrives
+                    if self._maybe_post(reader):
+                        # What was read so far stays (the session holds it): out of the collector's
+                        # full passes, which otherwise rescan it all, up to 90 ms each on 1 GB, a key
+                        # waiting behind them. Unfrozen once loaded, so cycles are collected again.
+                        gc.freeze()
                     if self.stop.is_set():
                         break
-                    if not rec[0] & 255:
-                        time.sleep(0)           # let the UI thread take the GIL: keys answer while loading
+                    if not number & 255:
+                        if not self.ui_turn.is_set():   # the UI handles a key: wait, rather than share the GIL
+                            self.ui_turn.wait(UI_TURN_SECONDS)
+                        elif not number & 1023:
+                            # let the threads that carry a key (terminal input, UI) take the GIL and a
+                            # core: in tmux on a busy machine keys took 0.06-0.2 s with it, 0.08-0.24 s
+                            # without. Each costs ~0.1 ms, so every 1,024 records (~2 % of the load)
+                            time.sleep(0)
             s.notices.extend(reader.notices[seen:])
             for ev in self.analyzer.finish():
                 self._event(ev)
@@ -319,6 +365,10 @@ class Loader:
             error = f"{type(e).__name__}: {e}"
         finally:
             reader.close()
+            gc.unfreeze()
+        if s.first_ts is None:
+            s.first_ts = first
+        s.last_ts = max(s.last_ts, last)
         s.done = True
         self.post(self._progress(reader, done=True, error=error))
         if not self.stop.is_set():
