@@ -14,6 +14,7 @@ import struct
 from dataclasses import dataclass
 
 from .capture.frame import Frame
+from .capture.reader import CaptureReader
 from .capture.packet import _IPV4_TCP_UNPACK as _IPV4_TCP, decode_tcp
 from .dimse.assembler import DataChunk, DataEnded, DataStarted, MessageAssembler, MessageDone, OrphanData
 from .model.association import Association, Endpoint, Exchange
@@ -350,7 +351,7 @@ class Analyzer:
         """Let the compiled walk take records of ``reader`` (a :class:`CaptureReader` whose
         :meth:`~CaptureReader.records` are fed to :meth:`feed_record`): after a record that advanced a fast
         lane, the reader offers the records after it to :meth:`_walk_hook` instead of yielding them."""
-        if self.walk and hasattr(reader, "_walk_req"):
+        if self.walk and isinstance(reader, CaptureReader):      # its own records(), not a wrapper's
             self._walk_ctx = (self._flows, _NEXT, _WALK_KINDS)
             self._walk_req = reader._walk_req
             reader._walk_hook = self._walk_hook

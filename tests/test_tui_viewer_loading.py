@@ -178,3 +178,35 @@ def test_the_loader_over_a_capture_set_indexes_every_frame_in_its_file(tmp_path)
     assert all(session.read_frame(i) == whole.read_frame(i) for i in range(1, n + 1))
     assert list(session.traffic.frame_ts) == list(whole.traffic.frame_ts)
     assert len(session.associations) == len(whole.associations) == 3
+
+
+def test_the_loader_indexes_the_records_the_compiled_walk_takes(tmp_path):
+    """The analyzer's compiled walk (issue 18) takes the records nobody reads inside the reader; the viewer
+    gives it a record sink, so every frame is still indexed: each is re-read from the file as the capture
+    holds it, with its time, and the model is the one the pure path gives."""
+    from dicomsniff.pipeline import _cwalk
+    from storecap import big_store
+
+    path = tmp_path / "big-store.pcap"
+    path.write_bytes(big_store(4 << 20))
+    runs = {}
+    for walk in (True, False):
+        session = new_session("big", path=str(path))
+        an = new_analyzer()
+        an.walk = an.walk and walk
+        Loader(session, an, lambda p: None).run_file(open_capture(str(path)))
+        runs[walk] = (session, an)
+    session, an = runs[True]
+    if _cwalk is not None:
+        assert an.walked > 1000
+    want = []
+    with open_capture(str(path)) as r:
+        for rec in r.records():
+            want.append((bytes(rec[3][rec[4]:rec[5]]), rec[1]))
+    assert len(session.frames) == len(want)
+    assert all(session.read_frame(i + 1) == data for i, (data, _) in enumerate(want))
+    assert list(session.traffic.frame_ts) == [ts for _, ts in want]
+    pure = runs[False][0]
+    assert (session.first_ts, session.last_ts) == (pure.first_ts, pure.last_ts)
+    assert [len(session.items_of(a)) for a in session.associations] == \
+        [len(pure.items_of(a)) for a in pure.associations]

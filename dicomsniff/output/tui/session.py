@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ...capture.index import FrameIndex, MemoryFrames
+from ...capture.recordsink import RecordSink
 from ...field import ERROR, WARN
 from ...notice import Notice
 from ...pipeline import Analyzer, AssociationOpened, MessageSeen, PduSeen
@@ -306,6 +307,12 @@ class Loader:
         # timestamp) goes through add_record and Traffic.frame, which widen or fill.
         inline = type(index) is FrameIndex and index._members is None
         ts_lo, ts_hi = -(1 << 63), (1 << 63) - 1
+        an = self.analyzer
+        if inline:
+            # The compiled walk (issue 18) takes the records nobody reads inside the reader: it appends
+            # their offsets, lengths and times to the same arrays, so every frame is still indexed.
+            an.walk_sink = RecordSink(lambda: (index.offsets, index.lengths, s.traffic.frame_ts))
+            an.connect(reader)
 
         def arrays():
             o, n = index.offsets, index.lengths
@@ -342,6 +349,8 @@ class Loader:
                 if evs or not number & 255:     # progress and stop: on news, else every 256 records
                     if s.first_ts is None:
                         s.first_ts = first
+                    if an.last_ts > last:       # the time of records the walk took
+                        last = an.last_ts
                     s.last_ts = last            # what the UI reads when the progress arrives
                     if self._maybe_post(reader):
                         # What was read so far stays (the session holds it): out of the collector's
@@ -368,7 +377,7 @@ class Loader:
             gc.unfreeze()
         if s.first_ts is None:
             s.first_ts = first
-        s.last_ts = max(s.last_ts, last)
+        s.last_ts = max(s.last_ts, last, an.last_ts)
         s.done = True
         self.post(self._progress(reader, done=True, error=error))
         if not self.stop.is_set():
