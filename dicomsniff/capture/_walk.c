@@ -206,6 +206,18 @@ static int sink_put(const Sink *k, Py_ssize_t s, Py_ssize_t e, long long ts) {
     return 0;
 }
 
+/* One record for the walk: 1 taken (and given to the sink), 0 not (the walk stops there), -1 error. */
+static int take_record(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t s, Py_ssize_t e,
+                       long long number, long long ts, long long *last_number, long long *last_ts,
+                       const Sink *sink) {
+    if (!sink_fits(sink, s, e))
+        return 0;
+    int t = take(ent, nent, lt, b, s, e, number, ts, last_number, last_ts);
+    if (t <= 0)
+        return t;
+    return sink_put(sink, s, e, ts) < 0 ? -1 : 1;
+}
+
 /* Attribute names, interned once. */
 enum { A_ST, A_FWD, A_REV, A_INDEX, A_PEER, A_WAIT, A_LANE, A_READY, A_FAST, A_OTHER, A_RBUF, A_PDV_DONE,
        A_PDV_LEFT, A_PDV_SKIP, A_BASE, A_NXT, A_SPANS, A_LIMIT, A_COUNT, A_LENGTH, A_DATA_SPANS, A_LAST,
@@ -562,15 +574,11 @@ static PyObject *walk(PyObject *self, PyObject *args) {
             if ((Py_ssize_t)caplen > size || e > size || caplen < orig)
                 break;                                  /* a refill, a cut frame: the reader's */
             long long ts = (long long)sec * 1000000000LL + (long long)frac * tick;
-            if (!sink_fits(sink, s, e))
-                break;
-            int t = take(ent, nent, lt, b, s, e, number + 1, ts, &last_number, &last_ts);
+            int t = take_record(ent, nent, lt, b, s, e, number + 1, ts, &last_number, &last_ts, sink);
             if (t < 0)
                 goto done;
             if (!t)
                 break;
-            if (sink_put(sink, s, e, ts) < 0)
-                goto done;
             number++;
             count++;
             pos = e;
@@ -595,15 +603,11 @@ static PyObject *walk(PyObject *self, PyObject *args) {
             long long ts;
             if (__builtin_add_overflow((long long)q, f->off, &ts) || ts < 0 || ts >= SURELY_IN_CALENDAR)
                 break;
-            if (!sink_fits(sink, s, e))
-                break;
-            int t = take(ent, nent, f->linktype, b, s, e, number + 1, ts, &last_number, &last_ts);
+            int t = take_record(ent, nent, f->linktype, b, s, e, number + 1, ts, &last_number, &last_ts, sink);
             if (t < 0)
                 goto done;
             if (!t)
                 break;
-            if (sink_put(sink, s, e, ts) < 0)
-                goto done;
             number++;
             count++;
             pos += blen;
