@@ -20,7 +20,7 @@ from .dimse.assembler import DataChunk, DataEnded, DataStarted, MessageAssembler
 from .model.association import Association, Endpoint, Exchange
 from .notice import Notice
 from .tcp.events import StreamClosed, StreamData, StreamGap, StreamOpened
-from .tcp.reassembly import TcpReassembler
+from .tcp.reassembly import TcpReassembler, _Piece
 from .ul.detect import classify_stream_start, plausible_pdu_header
 from .ul.events import MAX_SPANS, PduEvent, PdvChunk, PdvLoss, SpanMap
 from .ul.pdus import ASSOCIATE_AC, AssociateRQ, Pdv
@@ -325,6 +325,8 @@ class Analyzer:
                             st.last = number
                             st.ts = ts
                             peer.ack = ack
+                            if self._walk_req is not None:
+                                self._want_walk(d)          # what follows may be held too: _walk_hook
                             return ()
                         if d.ready and not peer.wait and n > 0:
                             nxt = d.nxt         # the first segment after a hole: held
@@ -352,7 +354,7 @@ class Analyzer:
         :meth:`~CaptureReader.records` are fed to :meth:`feed_record`): after a record that advanced a fast
         lane, the reader offers the records after it to :meth:`_walk_hook` instead of yielding them."""
         if self.walk and isinstance(reader, CaptureReader):      # its own records(), not a wrapper's
-            self._walk_ctx = (self._flows, _NEXT, _WALK_KINDS)
+            self._walk_ctx = (self._flows, _NEXT, _WALK_KINDS, self.tcp.max_buffer, _Piece)
             self._walk_req = reader._walk_req
             reader._walk_hook = self._walk_hook
 

@@ -4,7 +4,9 @@
  * Python, every record that Analyzer.feed_record would finish with `return ()` through
  *   (a) the pure-ACK branch (no payload, a known flow, the peer not waiting), or
  *   (b) the _advance branch (in-order payload on a direction whose framer lane is armed, fewer bytes
- *       than the lane's budget: pdv_left for a message/orphan lane, pdv_skip for a skip lane).
+ *       than the lane's budget: pdv_left for a message/orphan lane, pdv_skip for a skip lane), or
+ *   (c) the buffer_after branch (payload continuing the bytes held after a hole the receiver has not
+ *       acknowledged yet: appended to x.pending as a reassembly._Piece, within the buffer bound).
  * It stops at the first record it cannot take and returns where that record starts, so the reader
  * yields it to Python as before (CaptureReader._walk_hook, Analyzer._walk_hook).
  *
@@ -53,6 +55,13 @@ typedef struct {
     uint32_t ack;               /* the last ACK this direction sent (x.peer.ack) */
     PyObject *fquads, *dquads;  /* new spans: (unit offset, frame, frame offset, length) flat lists */
     long long fdrop, ddrop;     /* spans beyond the capacities (SpanMap.dropped) */
+    /* held: bytes wait behind a hole (x.pending, no FIN, open, the last piece not cut): an in-order
+     * continuation of the last piece is buffered (TcpReassembler.buffer_after), up to the buffer bound */
+    int held;
+    PyObject *pend;             /* x.pending */
+    long long pend_end;         /* stream offset just past the last piece (seq = base + pend_end) */
+    long long held_room;        /* max_buffer - x.held: a segment may add at most this much */
+    long long held_added;       /* bytes buffered by the walk (x.held grows by it) */
 } Entry;
 
 typedef struct {
@@ -114,6 +123,9 @@ static Py_ssize_t ip_start(int lt, const unsigned char *b, Py_ssize_t s, Py_ssiz
 }
 
 static int arm_rest(Entry *d);
+/* reassembly._Piece and TcpReassembler.max_buffer of the walk under way (from its ctx argument). */
+static PyObject *piece_type;
+static long long max_buffer;
 
 /* Take the record buf[s:e] (frame `number`, time `ts`) if feed_record would finish it with `return ()`
  * through the pure-ACK or the _advance branch; 1 taken, 0 not, -1 error (memory). */
@@ -144,6 +156,22 @@ static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t
     if (n == 0) {                                       /* a pure ACK */
         if (!d->ack_ok || pstart > e)
             return 0;
+    } else if (d->held) {                               /* buffer_after: continues the last piece */
+        if (be32(h + 24) != d->seq || n > d->held_room)
+            return 0;
+        PyObject *piece = PyObject_CallFunction(piece_type, "LLy#LLLO", d->pend_end, d->pend_end + n,
+                                                (const char *)b + pstart, n, number, (long long)(pstart - s),
+                                                ts, Py_False);
+        if (piece == NULL)
+            return -1;
+        int r = PyList_Append(d->pend, piece);
+        Py_DECREF(piece);
+        if (r < 0)
+            return -1;
+        d->seq += (uint32_t)n;
+        d->pend_end += n;
+        d->held_room -= n;
+        d->held_added += n;
     } else {                                            /* _advance: in order, below the budget */
         if (n < 0 || !d->armed || be32(h + 24) != d->seq || n >= d->budget)
             return 0;
@@ -222,12 +250,12 @@ static int take_record(Entry *ent, int nent, int lt, const unsigned char *b, Py_
 enum { A_ST, A_FWD, A_REV, A_INDEX, A_PEER, A_WAIT, A_LANE, A_READY, A_FAST, A_OTHER, A_RBUF, A_PDV_DONE,
        A_PDV_LEFT, A_PDV_SKIP, A_BASE, A_NXT, A_SPANS, A_LIMIT, A_COUNT, A_LENGTH, A_DATA_SPANS, A_LAST,
        A_TS, A_ACK, A_LAST_FRAME, A_REMAINING, A_OFFSET, A_END_TS, A_FLAT, A_DROPPED, A_END_TS_NS,
-       A_FAST_COLL, N_ATTR };
+       A_FAST_COLL, A_PENDING, A_HELD, A_FIN, A_CLOSED, A_END, A_CUT, N_ATTR };
 static const char *attr_names[N_ATTR] = {
     "st", "fwd", "rev", "index", "peer", "wait", "lane", "ready", "fast", "other", "rbuf", "pdv_done",
     "pdv_left", "pdv_skip", "base", "nxt", "spans", "limit", "count", "length", "data_spans", "last",
     "ts", "ack", "last_frame", "remaining", "offset", "end_ts", "flat", "dropped", "end_ts_ns",
-    "fast_coll"};
+    "fast_coll", "pending", "held", "fin", "closed", "end", "cut"};
 static PyObject *attr[N_ATTR];
 
 /* obj.name as a long long: 0 done, 1 not an int that fits (the caller leaves the lane unarmed), -1 error. */
@@ -326,6 +354,45 @@ static void release(Entry *d) {
     Py_XDECREF(d->m);
     Py_XDECREF(d->fquads);
     Py_XDECREF(d->dquads);
+    Py_XDECREF(d->pend);
+}
+
+/* A direction that is not ready (TcpReassembler.buffer_after's conditions): bytes wait behind a hole,
+ * no FIN, open, the last piece not cut: its in-order continuations are buffered. 1 (armed or not), -1 error. */
+static int arm_held(Entry *d) {
+    PyObject *x = d->x;
+    PyObject *pend = PyObject_GetAttr(x, attr[A_PENDING]);
+    if (pend == NULL)
+        return -1;
+    if (!PyList_Check(pend) || PyList_GET_SIZE(pend) == 0) {
+        Py_DECREF(pend);
+        return 1;
+    }
+    d->pend = pend;
+    PyObject *fin = PyObject_GetAttr(x, attr[A_FIN]);
+    if (fin == NULL)
+        return -1;
+    int nofin = fin == Py_None;
+    Py_DECREF(fin);
+    int closed = get_true(x, A_CLOSED);
+    if (closed < 0)
+        return -1;
+    if (!nofin || closed)
+        return 1;
+    PyObject *last = PyList_GET_ITEM(pend, PyList_GET_SIZE(pend) - 1);     /* borrowed */
+    int cut = get_true(last, A_CUT);
+    if (cut != 0)
+        return cut < 0 ? -1 : 1;
+    long long end, held, base;
+    int r;
+    if ((r = get_ll(last, A_END, &end)) != 0 || (r = get_ll(x, A_HELD, &held)) != 0
+            || (r = get_ll(x, A_BASE, &base)) != 0)
+        return r < 0 ? -1 : 1;
+    d->pend_end = end;
+    d->seq = (uint32_t)((unsigned long long)base + (unsigned long long)end);
+    d->held_room = max_buffer - held;
+    d->held = 1;
+    return 1;
 }
 
 /* pipeline._NEXT and pipeline._WALK_KINDS ((sentinel, skip, first_reported), ...) of the walk under way
@@ -380,11 +447,15 @@ static int arm_rest(Entry *d) {
     d->ack_ok = !wait;
     if ((d->f = PyObject_GetAttr(x, attr[A_LANE])) == NULL)
         return -1;
-    if (d->f == Py_None || !d->ack_ok)
+    if (!d->ack_ok)
         return 1;
     int ready = get_true(x, A_READY);
-    if (ready <= 0)
-        return ready < 0 ? -1 : 1;
+    if (ready < 0)
+        return -1;
+    if (!ready)
+        return arm_held(d);
+    if (d->f == Py_None)
+        return 1;
     if ((d->m = PyObject_GetAttr(d->f, attr[A_FAST])) == NULL)
         return -1;
     if (d->m == Py_None || d->m == next)
@@ -436,6 +507,8 @@ static int settle(Entry *d) {
     int r = PyObject_SetAttr(d->peer, attr[A_ACK], ack);
     Py_DECREF(ack);
     if (r < 0)
+        return -1;
+    if (d->held_added && add_ll(d->x, A_HELD, d->held_added) < 0)
         return -1;
     if (!d->taken)
         return 0;
@@ -508,13 +581,17 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     Iface ifc[MAX_IFACES];
     int nifc = 0, nent = 0;
     memset(ent, 0, sizeof ent);
-    if (PyTuple_GET_SIZE(ctx) != 3 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
-            || !PyTuple_Check(PyTuple_GET_ITEM(ctx, 2))) {
-        PyErr_SetString(PyExc_TypeError, "walk: ctx is (flows, NEXT, kinds)");
+    if (PyTuple_GET_SIZE(ctx) != 5 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
+            || !PyTuple_Check(PyTuple_GET_ITEM(ctx, 2)) || !PyLong_Check(PyTuple_GET_ITEM(ctx, 3))) {
+        PyErr_SetString(PyExc_TypeError, "walk: ctx is (flows, NEXT, kinds, max_buffer, Piece)");
         goto done;
     }
     lane_next = PyTuple_GET_ITEM(ctx, 1);
     lane_kinds = PyTuple_GET_ITEM(ctx, 2);
+    max_buffer = PyLong_AsLongLong(PyTuple_GET_ITEM(ctx, 3));
+    piece_type = PyTuple_GET_ITEM(ctx, 4);
+    if (max_buffer == -1 && PyErr_Occurred())
+        goto done;
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(dirs) && nent < MAX_ENTRIES; i++) {
         int r = arm(&ent[nent], PyTuple_GET_ITEM(dirs, i), PyTuple_GET_ITEM(ctx, 0));
         if (r < 0) {
