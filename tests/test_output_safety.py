@@ -135,8 +135,11 @@ def test_ctrl_c_keeps_the_existing_export(tmp_path, precious, sig):
     cap = tmp_path / "flood.pcap"
     write_echo_flood(cap, 30_000)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # As a terminal's foreground job: SIGINT at its default. A suite run as a background job of a
+    # non-interactive shell inherits SIGINT ignored, and Python then never raises KeyboardInterrupt.
     p = subprocess.Popen([sys.executable, "-m", "dicomsniff", "export", str(cap), "-o", str(precious)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         end = time.monotonic() + 60
         while not leftovers(tmp_path):                 # the export has started writing
