@@ -857,8 +857,10 @@ class ViewerApp(App):
 
     def _goto_pending(self, done: bool) -> None:
         """-g FRAME: select it as soon as it is read (quietly retried per batch; said once loaded)."""
-        if self.goto_frame(self.goto, quiet=not done, final=done) or done:
+        found = self.goto_frame(self.goto, quiet=not done, final=done)
+        if found or done:
             self.goto = None
+        if found:
             self._goto_landed = self.ladder.selected
             if done:                    # the progress bar goes in this same batch: scroll after that layout
                 self.call_after_refresh(self._reland_goto)
