@@ -331,19 +331,17 @@ class Analyzer:
                         if d.ready and not peer.wait and n > 0:
                             nxt = d.nxt         # the first segment after a hole: held
                             off = ((seq - d.base - nxt + _HALF) & _M) - _HALF + nxt
-                            if off > nxt:
-                                st = d.st
-                                last, sts, pack = st.last, st.ts, peer.ack
-                                st.last = number
-                                st.ts = ts
-                                peer.ack = ack
+                            if off > nxt:       # (hold reads neither the stream clock nor this ACK)
                                 evs = self.tcp.hold(d, off, buf[pstart:pstart + n], number, pstart - s, ts)
                                 if evs is not None:
+                                    st = d.st
+                                    st.last = number
+                                    st.ts = ts
+                                    peer.ack = ack
                                     out = []
                                     for ev in evs:
                                         self._tcp_event(ev, out)
                                     return out
-                                st.last, st.ts, peer.ack = last, sts, pack
         self.frames -= 1
         return self.feed(Frame(number, ts, lt, buf[s:e], orig, foff, iface))
 

@@ -246,6 +246,59 @@ static int take_record(Entry *ent, int nent, int lt, const unsigned char *b, Py_
     return sink_put(sink, s, e, ts) < 0 ? -1 : 1;
 }
 
+/* A record the walk may look at: its frame bytes [s, e), link type, time, and where the next record starts. */
+typedef struct {
+    Py_ssize_t s, e, next;
+    int lt;
+    long long ts;
+} Rec;
+
+/* The classic pcap record at pos (the reader's _iter_pcap; draft-ietf-opsawg-pcap §5): 1, or 0 when it is the
+ * reader's to read (past the chunk: a refill; a frame cut by the snap length). */
+static int pcap_record(const unsigned char *b, Py_ssize_t size, Py_ssize_t pos, int big, long long tick,
+                       Py_ssize_t hdr, int lt, Rec *rec) {
+    if (pos + hdr > size)
+        return 0;
+    const unsigned char *r = b + pos;
+    uint32_t sec = rd32(r, big), frac = rd32(r + 4, big), caplen = rd32(r + 8, big), orig = rd32(r + 12, big);
+    rec->s = pos + hdr;
+    rec->e = rec->s + (Py_ssize_t)caplen;
+    if ((Py_ssize_t)caplen > size || rec->e > size || caplen < orig)
+        return 0;
+    rec->next = rec->e;
+    rec->lt = lt;
+    rec->ts = (long long)sec * 1000000000LL + (long long)frac * tick;
+    return 1;
+}
+
+/* The pcapng Enhanced Packet Block at pos (§4.3): 1, or 0 for any other block, a cut or odd one, an unknown
+ * interface or a time the reader must judge. */
+static int pcapng_record(const unsigned char *b, Py_ssize_t size, Py_ssize_t pos, int big, const Iface *ifc,
+                         int nifc, Rec *rec) {
+    if (pos + 28 > size)
+        return 0;
+    const unsigned char *r = b + pos;
+    uint32_t btype = rd32(r, big), blen = rd32(r + 4, big), iface = rd32(r + 8, big), hi = rd32(r + 12, big),
+             lo = rd32(r + 16, big), caplen = rd32(r + 20, big), orig = rd32(r + 24, big);
+    if (btype != B_EPB || blen < 32 || (blen & 3) || blen > MAX_RECORD || pos + (Py_ssize_t)blen > size
+            || iface >= (uint32_t)nifc || !ifc[iface].ok)
+        return 0;
+    rec->s = pos + 28;
+    rec->e = rec->s + (Py_ssize_t)caplen;
+    if (rec->e > pos + (Py_ssize_t)blen - 4 || caplen < orig)
+        return 0;
+    const Iface *f = &ifc[iface];
+    unsigned __int128 units = (unsigned __int128)((uint64_t)hi << 32 | lo);
+    unsigned __int128 q = ((units * (unsigned __int128)f->mul) >> f->shift) / (unsigned __int128)f->div;
+    if (q >= (unsigned __int128)SURELY_IN_CALENDAR)
+        return 0;
+    if (__builtin_add_overflow((long long)q, f->off, &rec->ts) || rec->ts < 0 || rec->ts >= SURELY_IN_CALENDAR)
+        return 0;
+    rec->next = pos + (Py_ssize_t)blen;
+    rec->lt = f->linktype;
+    return 1;
+}
+
 /* Attribute names, interned once. */
 enum { A_ST, A_FWD, A_REV, A_INDEX, A_PEER, A_WAIT, A_LANE, A_READY, A_FAST, A_OTHER, A_RBUF, A_PDV_DONE,
        A_PDV_LEFT, A_PDV_SKIP, A_BASE, A_NXT, A_SPANS, A_LIMIT, A_COUNT, A_LENGTH, A_DATA_SPANS, A_LAST,
@@ -637,58 +690,20 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     const unsigned char *b = view.buf;
     Py_ssize_t size = view.len;
     long long last_number = number, last_ts = 0, count = 0;
-    if (fmt == 0) {                                     /* classic pcap (draft-ietf-opsawg-pcap §5) */
-        long long tick = PyLong_AsLongLong(a);
-        if (tick == -1 && PyErr_Occurred())
+    long long tick = 0;
+    if (fmt == 0 && (tick = PyLong_AsLongLong(a)) == -1 && PyErr_Occurred())
+        goto done;
+    Rec rec;
+    while (fmt == 0 ? pcap_record(b, size, pos, big, tick, (Py_ssize_t)b_arg, (int)c_arg, &rec)
+                    : pcapng_record(b, size, pos, big, ifc, nifc, &rec)) {
+        int t = take_record(ent, nent, rec.lt, b, rec.s, rec.e, number + 1, rec.ts, &last_number, &last_ts, sink);
+        if (t < 0)
             goto done;
-        Py_ssize_t hdr = (Py_ssize_t)b_arg;
-        int lt = (int)c_arg;
-        while (pos + hdr <= size) {                     /* the reader's _iter_pcap, record by record */
-            const unsigned char *r = b + pos;
-            uint32_t sec = rd32(r, big), frac = rd32(r + 4, big), caplen = rd32(r + 8, big),
-                     orig = rd32(r + 12, big);
-            Py_ssize_t s = pos + hdr, e = s + (Py_ssize_t)caplen;
-            if ((Py_ssize_t)caplen > size || e > size || caplen < orig)
-                break;                                  /* a refill, a cut frame: the reader's */
-            long long ts = (long long)sec * 1000000000LL + (long long)frac * tick;
-            int t = take_record(ent, nent, lt, b, s, e, number + 1, ts, &last_number, &last_ts, sink);
-            if (t < 0)
-                goto done;
-            if (!t)
-                break;
-            number++;
-            count++;
-            pos = e;
-        }
-    } else {                                            /* pcapng Enhanced Packet Blocks (§4.3) */
-        while (pos + 28 <= size) {
-            const unsigned char *r = b + pos;
-            uint32_t btype = rd32(r, big), blen = rd32(r + 4, big), iface = rd32(r + 8, big),
-                     hi = rd32(r + 12, big), lo = rd32(r + 16, big), caplen = rd32(r + 20, big),
-                     orig = rd32(r + 24, big);
-            if (btype != B_EPB || blen < 32 || (blen & 3) || blen > MAX_RECORD || pos + (Py_ssize_t)blen > size
-                    || iface >= (uint32_t)nifc || !ifc[iface].ok)
-                break;
-            Py_ssize_t s = pos + 28, e = s + (Py_ssize_t)caplen;
-            if (e > pos + (Py_ssize_t)blen - 4 || caplen < orig)
-                break;
-            Iface *f = &ifc[iface];
-            unsigned __int128 units = (unsigned __int128)((uint64_t)hi << 32 | lo);
-            unsigned __int128 q = ((units * (unsigned __int128)f->mul) >> f->shift) / (unsigned __int128)f->div;
-            if (q >= (unsigned __int128)SURELY_IN_CALENDAR)
-                break;
-            long long ts;
-            if (__builtin_add_overflow((long long)q, f->off, &ts) || ts < 0 || ts >= SURELY_IN_CALENDAR)
-                break;
-            int t = take_record(ent, nent, f->linktype, b, s, e, number + 1, ts, &last_number, &last_ts, sink);
-            if (t < 0)
-                goto done;
-            if (!t)
-                break;
-            number++;
-            count++;
-            pos += blen;
-        }
+        if (!t)
+            break;
+        number++;
+        count++;
+        pos = rec.next;
     }
     if (count == 0) {
         result = Py_None;

@@ -325,6 +325,8 @@ class Loader:
         try:
             for rec in reader.records():     # the analyzer's fast path: no Frame per record
                 number, ts, off, length = rec[0], rec[1], rec[7], rec[5] - rec[4]
+                if number != nxt and inline:
+                    nxt = len(index.offsets) + 1    # the compiled walk indexed the records before this one
                 if inline and number == nxt and off <= o_max and length <= n_max and ts_lo <= ts <= ts_hi:
                     o_add(off)
                     n_add(length)
