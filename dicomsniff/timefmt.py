@@ -30,7 +30,10 @@ def raw_seconds(ts_ns: int) -> str:
     return f"@{sign}{sec}.{ns:09d}"
 
 
-_ISO_SECOND = [None, ""]      # the last whole second formatted, and its text (a capture's times repeat it)
+# The last whole second formatted and its text (a capture's times repeat it): one tuple, rebound whole,
+# so a thread that reads it (the viewer's loader and UI both format times) never pairs one second with
+# another's text.
+_iso_second: tuple = (None, "")
 
 
 def iso_time(ts_ns: int | None) -> str | None:
@@ -41,10 +44,12 @@ def iso_time(ts_ns: int | None) -> str | None:
         if not in_calendar(ts_ns):
             return raw_seconds(ts_ns)
         sec, ns = divmod(ts_ns, NS)
-        if sec != _ISO_SECOND[0]:
+        global _iso_second
+        cached = _iso_second
+        if cached[0] != sec:
             t = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc) + _dt.timedelta(seconds=sec)
-            _ISO_SECOND[:] = sec, t.replace(tzinfo=None).isoformat(timespec="seconds")
-        return f"{_ISO_SECOND[1]}.{ns // 1000:06d}Z"
+            cached = _iso_second = (sec, t.replace(tzinfo=None).isoformat(timespec="seconds"))
+        return f"{cached[1]}.{ns // 1000:06d}Z"
     except Exception:      # not an integer, or a platform limit: still a string, never an exception
         return _fallback(ts_ns)
 
