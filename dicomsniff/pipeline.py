@@ -20,7 +20,7 @@ from .dimse.assembler import DataChunk, DataEnded, DataStarted, MessageAssembler
 from .model.association import Association, Endpoint, Exchange
 from .notice import Notice
 from .tcp.events import StreamClosed, StreamData, StreamGap, StreamOpened
-from .tcp.reassembly import TcpReassembler, _Piece
+from .tcp.reassembly import _HALF, _M, TcpReassembler, _Piece  # _M, _HALF: 32-bit sequence arithmetic
 from .ul.detect import classify_stream_start, plausible_pdu_header
 from .ul.events import MAX_SPANS, PduEvent, PdvChunk, PdvLoss, SpanMap
 from .ul.pdus import ASSOCIATE_AC, AssociateRQ, Pdv
@@ -43,9 +43,6 @@ _ORPHAN = object()
 _AFTER_LOSS = object()
 # PduFramer.fast between two P-DATA-TF of a data set nobody reads (PduFramer.next_msg is the message).
 _NEXT = object()
-# 32-bit sequence arithmetic (as tcp/reassembly.py): unwrap to the offset nearest the expected one.
-_M = 0xFFFFFFFF
-_HALF = 1 << 31
 # How many bytes of a direction are looked at before deciding a stream is not DICOM.
 DETECT_LIMIT = 64 << 10
 # The compiled walk's lane kinds (capture/_walk.c, as _advance reads them): (PduFramer.fast, its budget is
