@@ -46,9 +46,10 @@ _NEXT = object()
 # How many bytes of a direction are looked at before deciding a stream is not DICOM.
 DETECT_LIMIT = 64 << 10
 # The compiled walk's lane kinds (capture/_walk.c, as _advance reads them): (PduFramer.fast, its budget is
-# pdv_skip not pdv_left, the lane needs pdv_done > 0 as its first bytes are reported). Any other value but
-# _NEXT is a message whose data set nobody reads: budget pdv_left, its data spans, end time, collector too.
-_WALK_KINDS = ((_SKIP, True, False), (_ORPHAN, False, True), (_AFTER_LOSS, False, True))
+# pdv_skip not pdv_left, what a PDV's first bytes mean: 0 nothing, 1 they are reported (the walk leaves them to
+# Python), 2 they count one PDV in MessageAssembler.orphans_after_loss). Any other value but _NEXT is a message
+# whose data set nobody reads: budget pdv_left, its data spans, end time, collector too.
+_WALK_KINDS = ((_SKIP, True, 0), (_ORPHAN, False, 1), (_AFTER_LOSS, False, 2))
 
 
 @dataclass(slots=True)
@@ -80,6 +81,19 @@ class DataSeen:
 
     association: Association
     event: object
+
+
+class _Push:
+    """An event list whose ``append`` hands each event to the analyzer at once (:meth:`Analyzer._take_held`)."""
+
+    __slots__ = ("an",)
+
+    def __init__(self, an):
+        self.an = an
+
+    def append(self, ev) -> None:
+        an = self.an
+        an._tcp_event(ev, an._drain_out)
 
 
 class _Pending:
@@ -196,6 +210,7 @@ class Analyzer:
         self._walk_req: list | None = None    # the connected reader's request list (connect)
         self._walk_backoff = 0      # after walks that took nothing, this many requests are not made
         self._walk_cool = 0
+        self._walk_peers: tuple | None = None     # _walk_streams(), until an association starts or ends
         self.tcp = TcpReassembler()
         self._flows = self.tcp._flows      # the fast path's flow lookup (feed_record)
         self.pending: dict[int, _Pending] = {}
@@ -210,6 +225,11 @@ class Analyzer:
         self.tls: dict = {}
         self.tls_keylog = tls_keylog
         self.tls_secrets: list | None = None
+        # A pure ACK that settles held bytes (feed_record): the reassembler's events are handled as they
+        # come (_push.append), the events they give go to _drain_out.
+        self._drain_out: list = []
+        self._push = _Push(self)
+        self._lane_ctx = (None, _NEXT, _WALK_KINDS)     # what _walk.take_held reads of the lanes
 
     # -- public ---------------------------------------------------------------
 
@@ -280,11 +300,15 @@ class Analyzer:
                             st.last = number
                             st.ts = ts
                             peer.ack = ack
-                            if not peer.wait:
-                                return ()
+                            if not peer.wait or ((ack - peer.base - peer.nxt + _HALF) & _M) <= _HALF:
+                                return ()       # (nothing waits, or the ACK does not reach past the first hole)
                             out: list = []      # bytes wait behind a hole: this ACK may settle it
-                            for ev in self.tcp.ack_while_waiting(d):
-                                self._tcp_event(ev, out)
+                            if peer.lane is not None:   # each event handled as it comes, so that the bytes
+                                self._drain_out = out   # held go through the framer's lane (_take_held)
+                                self.tcp.ack_while_waiting(d, self._push, self._take_held)
+                            else:
+                                for ev in self.tcp.ack_while_waiting(d):
+                                    self._tcp_event(ev, out)
                             return out
                     else:
                         f = d.lane
@@ -313,8 +337,9 @@ class Analyzer:
                                         peer.ack = ack
                                         d.nxt += n
                                         d.last_frame = number
-                                        if self._walk_req is not None and f.pdv_left > n and f.fast is not _NEXT:
-                                            self._want_walk(d)          # segments this size fit: _walk_hook
+                                        if self._walk_req is not None and (f.fast is _NEXT or f.pdv_left > n):
+                                            self._want_walk(d)          # the next PDU's start, or segments this
+                                                                        # size fit: _walk_hook
                                         return evs
                         if not d.ready and not peer.wait and n > 0 and d.pending and \
                                 self.tcp.buffer_after(d, seq, buf[pstart:pstart + n], number, pstart - s, ts):
@@ -326,9 +351,21 @@ class Analyzer:
                                 self._want_walk(d)          # what follows may be held too: _walk_hook
                             return ()
                         if d.ready and not peer.wait and n > 0:
-                            nxt = d.nxt         # the first segment after a hole: held
+                            nxt = d.nxt
                             off = ((seq - d.base - nxt + _HALF) & _M) - _HALF + nxt
-                            if off > nxt:       # (hold reads neither the stream clock nor this ACK)
+                            if off == nxt:      # in order: TcpReassembler.feed's own fast branch, inline
+                                st = d.st       # (no Frame, TcpSegment or flow lookup), then the framer
+                                st.last = number
+                                st.ts = ts
+                                peer.ack = ack
+                                d.nxt = nxt + n
+                                d.last_frame = number
+                                out = []
+                                self._tcp_event(StreamData(st.index, d.index, nxt, buf[pstart:pstart + n], number,
+                                                           pstart - s, ts), out)
+                                return out
+                            if off > nxt:       # the first segment after a hole: held
+                                # (hold reads neither the stream clock nor this ACK)
                                 evs = self.tcp.hold(d, off, buf[pstart:pstart + n], number, pstart - s, ts)
                                 if evs is not None:
                                     st = d.st
@@ -342,6 +379,35 @@ class Analyzer:
         self.frames -= 1
         return self.feed(Frame(number, ts, lt, buf[s:e], orig, foff, iface))
 
+    # -- bytes held after a hole, delivered when the receiver acknowledges past it ---
+
+    def _take_held(self, x) -> None:
+        """Deliver the pieces at the front of ``x.pending`` (in order, after a hole the receiver
+        acknowledged) that the framer's fast lane takes, as :meth:`_tcp_event` would take them as
+        StreamData (:func:`_advance`, :meth:`_pdu_step`), without the events; stop at the first it
+        does not (TcpReassembler delivers that one as StreamData)."""
+        f = x.lane
+        pend = x.pending
+        deliver = self.tcp.delivered
+        walk = self.walk
+        while pend:
+            if walk and _cwalk.take_held(self._lane_ctx, x) and not pend:
+                return
+            m = f.fast
+            q = pend[0]
+            if m is None or f.other.rbuf or q.cut or q.off != f.offset:
+                return
+            n = q.end - q.off
+            if m is not _NEXT and (m is _SKIP or n < f.pdv_left):
+                if not _advance(f, m, q.frame, q.foff, n, q.ts):
+                    return
+            else:
+                evs = self._pdu_step(f, m, q.frame, q.ts, q.data, 0, q.foff, n)
+                if evs is None:
+                    return
+                self._drain_out.extend(evs)
+            deliver(x, q)
+
     # -- the compiled record walk (issue 18, item 5) ----------------------------
 
     def connect(self, reader) -> None:
@@ -349,7 +415,7 @@ class Analyzer:
         :meth:`~CaptureReader.records` are fed to :meth:`feed_record`): after a record that advanced a fast
         lane, the reader offers the records after it to :meth:`_walk_hook` instead of yielding them."""
         if self.walk and isinstance(reader, CaptureReader):      # its own records(), not a wrapper's
-            self._walk_ctx = (self._flows, _NEXT, _WALK_KINDS, self.tcp.max_buffer, _Piece)
+            self._walk_ctx = (self._flows, _NEXT, _WALK_KINDS, self.tcp.max_buffer, _Piece, Pdv, PDATA)
             self._walk_req = reader._walk_req
             reader._walk_hook = self._walk_hook
 
@@ -376,18 +442,17 @@ class Analyzer:
         req = self._walk_req
         st = req.pop().st
         dirs = st.dirs
-        if len(self.dicom) > 1:
-            live = self.tcp._streams
-            tls = self.tls
+        peers = self._walk_peers
+        if peers is None:
+            peers = self._walk_peers = self._walk_streams()
+        if len(peers) > 1:
             n = 1
-            for i, (stream, dd) in enumerate(self.dicom.items()):
-                if i >= 16 or n >= 4:
-                    break
-                other = live.get(stream)
-                if other is not None and other is not st and (dd.framers[0].fast is not None or
-                                                              dd.framers[1].fast is not None) and stream not in tls:
+            for other in peers:
+                if other is not st:
                     dirs += other.dirs
                     n += 1
+                    if n >= 4:
+                        break
         sink = self.walk_sink
         sargs = None
         if sink is not None:
@@ -405,6 +470,20 @@ class Analyzer:
         self.walked += last - number
         self.frames += last - number
         return pos, last
+
+    def _walk_streams(self) -> tuple:
+        """The TCP streams of the first 16 live DICOM associations not over TLS (the walk's table takes the
+        requesting stream and up to three of these: associations in parallel interleave their segments).
+        Kept in ``_walk_peers`` until an association starts or ends."""
+        live = self.tcp._streams
+        out = []
+        for stream in self.dicom:
+            st = live.get(stream)
+            if st is not None and stream not in self.tls:
+                out.append(st)
+                if len(out) >= 16:
+                    break
+        return tuple(out)
 
     def _pdu_step(self, f: PduFramer, m, number: int, ts: int, buf, pstart: int, fo: int, n: int) -> list | None:
         """The fast path across P-DATA-TF boundaries of a streamed data set (``buf[pstart:pstart + n]``,
@@ -755,6 +834,7 @@ class Analyzer:
                                      decode_data=self.decode_data, keep_limit=self.keep_limit,
                                      data_span_limit=self.data_span_limit)
         d = self.dicom[stream] = _Dicom(assoc, framers, assembler)
+        self._walk_peers = None
         framers[0].dicom = framers[1].dicom = d
         if tls is None:     # the fast path reads TCP payload as DICOM: never for a TLS stream's ciphertext
             for direction, f in enumerate(framers):
@@ -879,6 +959,7 @@ class Analyzer:
         d.assoc.close(how, ts)
         out.append(AssociationClosed(d.assoc))
         del self.dicom[stream]
+        self._walk_peers = None
 
 
 def analyze_frames(frames, **options) -> tuple[Analyzer, list]:

@@ -21,7 +21,9 @@ COMMAND, LAST = 1, 2
 MSS = 1448
 
 
-def big_store_records(size: int, *, max_pdu: int = 16384, mss: int = MSS):
+def big_store_records(size: int, *, max_pdu: int = 16384, mss: int = MSS, split_headers: bool = False):
+    """``split_headers``: each P-DATA-TF of the data set is written as its 12 header bytes (PDU and PDV
+    headers), then its value, as DCMTK does: on a TCP_NODELAY socket the headers are a segment of their own."""
     client, server = ("10.0.0.1", 40000), ("10.0.0.2", 104)
     seq = [1000, 900000]
     ts = [1_700_000_000_000_000_000]
@@ -52,7 +54,12 @@ def big_store_records(size: int, *, max_pdu: int = 16384, mss: int = MSS):
     for i in range(0, len(data), room):
         part = data[i:i + room]
         pdus.append(pdata([(1, LAST if i + room >= len(data) else 0, part)]))
-    send(0, b"".join(pdus))
+    if split_headers:
+        for p in pdus:
+            send(0, p[:12])
+            send(0, p[12:])
+    else:
+        send(0, b"".join(pdus))
     send(1, pdata([(1, COMMAND | LAST, store_rsp(1, 0, "1.2.3.4.5"))]))
     send(0, release_rq())
     send(1, release_rp())

@@ -152,6 +152,15 @@ def variants(tmp_path_factory):
         dst = d / f"big-store-loss{seed}.pcap"
         losssim.drop_segments(big, dst, rate=rate, seed=seed)
         out.append(dst)
+    # Each P-DATA-TF's headers in a 12-byte segment of their own (DCMTK on a TCP_NODELAY socket): the walk
+    # begins the next PDU of a data set itself (begin_pdu), whole and lossy.
+    split = d / "big-store-split.pcap"
+    split.write_bytes(big_store(1 << 20, split_headers=True))
+    out.append(split)
+    for seed, rate in ((6, 0.02), (7, 0.05)):
+        dst = d / f"big-store-split-loss{seed}.pcap"
+        losssim.drop_segments(split, dst, rate=rate, seed=seed)
+        out.append(dst)
     # Loopback-sized segments (64 KiB) carrying several whole 4 KiB P-DATA-TFs each, whole and lossy.
     jumbo = d / "big-store-jumbo.pcap"
     jumbo.write_bytes(big_store(1 << 20, max_pdu=4096, mss=65000))
@@ -262,6 +271,33 @@ def test_compiled_walk_is_built_and_takes_most_records(variants, name, monkeypat
     events = list(read_events(str(path), an))
     assert events
     assert an.walked > an.frames // 2
+
+
+@pytest.mark.skipif(pipeline._cwalk is None, reason="the compiled walk is not built")
+def test_walk_begins_the_next_pdu_of_a_data_set(variants, monkeypatch):
+    """A P-DATA-TF whose headers come in a segment of their own, continuing a data set nobody reads, is
+    begun by the walk (Analyzer._pdu_step's work, in C): once the data set's first bytes are collected,
+    no such 12-byte segment reaches Python; the records left to it are about one per PDU (the segment
+    that ends it), not two. (The lossy copies' equivalence is in the tests above.)"""
+    from dicomsniff.reading import read_events
+    monkeypatch.delenv("DICOMSNIFF_PURE", raising=False)
+    path = next(p for p in variants if p.name == "big-store-split.pcap")
+    an = Analyzer(**OPTIONS["summary"])
+    headers = []
+    feed = an.feed_record
+
+    def counting(rec):
+        if rec[5] - rec[4] == 14 + 40 + 12:         # Ethernet, IPv4 and TCP without options, 12 bytes
+            headers.append(rec[0])
+        return feed(rec)
+
+    an.feed_record = counting
+    events = list(read_events(str(path), an))
+    pdus = sum(1 for ev in events if type(ev).__name__ == "PduSeen")
+    keep = OPTIONS["summary"].get("keep_limit", 1 << 20)
+    assert pdus > 60
+    assert len(headers) <= keep // 16378 + 2, headers          # the collected PDUs' headers only
+    assert an.frames - an.walked < pdus + 3 * keep // 1448 + 20
 
 
 def test_pure_switch_runs_the_pure_fast_path(variants, monkeypatch):

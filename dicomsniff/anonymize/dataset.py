@@ -12,6 +12,8 @@ import struct
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from ..uids import load_pydicom
+
 UNDEFINED = 0xFFFFFFFF
 ITEM, ITEM_END, SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 PIXEL_DATA = 0x7FE00010
@@ -69,6 +71,7 @@ class Element:
 
 @lru_cache(maxsize=4096)
 def _dict_entry(tag: int) -> tuple[str, str]:
+    load_pydicom()
     from pydicom.datadict import get_entry
     try:
         vr, _vm, _name, _retired, keyword = get_entry(tag)

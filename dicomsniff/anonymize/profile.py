@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from . import annex_e
 from .dataset import PIXEL_DATA, Element, implicit_vr, keyword_of, pad
+from ..uids import load_pydicom
 
 PROFILES = ("basic", "retain-uids", "retain-dates")
 # Code values for De-identification Method Code Sequence (PS3.16 CID 7050).
@@ -61,6 +62,7 @@ def standard_uid(uid: str) -> bool:
     """A registered UID (SOP class, transfer syntax, well-known instance…): kept as it is."""
     if uid.startswith("1.2.840.10008."):
         return True
+    load_pydicom()
     from pydicom.uid import UID_dictionary
     return uid in UID_dictionary
 

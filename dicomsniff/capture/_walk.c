@@ -40,9 +40,18 @@ typedef struct {
     unsigned char key[12];      /* source IP, destination IP (4 bytes each), source, destination port (BE) */
     int full;                   /* the rest was read (lazily: at the first record of this direction) */
     int ack_ok;                 /* not x.peer.wait: its pure ACKs only record the acknowledgement */
+    int ack_hole;               /* x.peer.wait: a pure ACK that does not reach past x.peer's first hole (or FIN)
+                                 * only records the acknowledgement too (TcpReassembler._ack_flush finds nothing) */
+    uint32_t hole_seq;          /* raw sequence number of x.peer's next expected byte: (peer.base + peer.nxt) */
     int armed;                  /* its framer lane is armed: in-order payload below the budget is advanced */
     int skip;                   /* the lane's budget is pdv_skip (the rest of a PDV a gap cut), not pdv_left */
     int data;                   /* a message lane: its data set's span map grows too (m.data_spans) */
+    int next;                   /* the lane is _NEXT (a P-DATA-TF of a data set nobody reads just ended): a segment
+                                 * that begins the next one and ends inside its one PDV is taken (begin_pdu) */
+    PyObject *next_msg;         /* f.next_msg: the message (or _AFTER_LOSS) the next P-DATA-TF continues */
+    long long next_ctx;         /* f.next_ctx: its presentation context */
+    int counted;                /* an _AFTER_LOSS lane at a PDV's first bytes: taking some counts one PDV
+                                 * (f.dicom.assembler.orphans_after_loss[f.direction] += 1, as _advance does) */
     uint32_t seq;               /* raw sequence number of the next in-order byte: (x.base + x.nxt) & 0xFFFFFFFF */
     long long budget;           /* n must stay below it (_advance) */
     long long fcap, flen;       /* f.spans: spans it may still store (limit - count), its length (unit offset) */
@@ -123,9 +132,14 @@ static Py_ssize_t ip_start(int lt, const unsigned char *b, Py_ssize_t s, Py_ssiz
 }
 
 static int arm_rest(Entry *d);
+static int arm_lane(Entry *d);
+static int begin_pdu(Entry *d, const unsigned char *p, Py_ssize_t n, long long frame, long long fo, long long ts);
 /* reassembly._Piece and TcpReassembler.max_buffer of the walk under way (from its ctx argument). */
 static PyObject *piece_type;
 static long long max_buffer;
+
+static PyObject *new_piece(long long off, long long end, const char *data, Py_ssize_t n, long long frame,
+                           long long foff, long long ts);
 
 /* Take the record buf[s:e] (frame `number`, time `ts`) if feed_record would finish it with `return ()`
  * through the pure-ACK or the _advance branch; 1 taken, 0 not, -1 error (memory). */
@@ -154,14 +168,13 @@ static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t
     Py_ssize_t pstart = ip + 20 + ((doff >> 4) << 2);
     Py_ssize_t n = ip + total - pstart;
     if (n == 0) {                                       /* a pure ACK */
-        if (!d->ack_ok || pstart > e)
+        if (pstart > e || !(d->ack_ok || (d->ack_hole && (int32_t)(be32(h + 28) - d->hole_seq) <= 0)))
             return 0;
     } else if (d->held) {                               /* buffer_after: continues the last piece */
         if (be32(h + 24) != d->seq || n > d->held_room)
             return 0;
-        PyObject *piece = PyObject_CallFunction(piece_type, "LLy#LLLO", d->pend_end, d->pend_end + n,
-                                                (const char *)b + pstart, n, number, (long long)(pstart - s),
-                                                ts, Py_False);
+        PyObject *piece = new_piece(d->pend_end, d->pend_end + n, (const char *)b + pstart, n, number,
+                                    (long long)(pstart - s), ts);
         if (piece == NULL)
             return -1;
         int r = PyList_Append(d->pend, piece);
@@ -172,6 +185,12 @@ static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t
         d->pend_end += n;
         d->held_room -= n;
         d->held_added += n;
+    } else if (d->next) {                               /* _pdu_step: the next P-DATA-TF begins */
+        if (be32(h + 24) != d->seq)
+            return 0;
+        int r = begin_pdu(d, b + pstart, n, number, (long long)(pstart - s), ts);
+        if (r <= 0)
+            return r;
     } else {                                            /* _advance: in order, below the budget */
         if (n < 0 || !d->armed || be32(h + 24) != d->seq || n >= d->budget)
             return 0;
@@ -303,12 +322,16 @@ static int pcapng_record(const unsigned char *b, Py_ssize_t size, Py_ssize_t pos
 enum { A_ST, A_FWD, A_REV, A_INDEX, A_PEER, A_WAIT, A_LANE, A_READY, A_FAST, A_OTHER, A_RBUF, A_PDV_DONE,
        A_PDV_LEFT, A_PDV_SKIP, A_BASE, A_NXT, A_SPANS, A_LIMIT, A_COUNT, A_LENGTH, A_DATA_SPANS, A_LAST,
        A_TS, A_ACK, A_LAST_FRAME, A_REMAINING, A_OFFSET, A_END_TS, A_FLAT, A_DROPPED, A_END_TS_NS,
-       A_FAST_COLL, A_PENDING, A_HELD, A_FIN, A_CLOSED, A_END, A_CUT, N_ATTR };
+       A_FAST_COLL, A_PENDING, A_HELD, A_FIN, A_CLOSED, A_END, A_CUT, A_OFF, A_FRAME, A_FOFF, A_DICOM,
+       A_ASSEMBLER, A_ORPHANS, A_DIRECTION, A_DATA, A_NEXT_MSG, A_NEXT_CTX, A_PDVS, A_PDV, A_START_OFFSET,
+       A_START_TS, A_HDR, A_PDVHDR, A_PDU_TYPE, A_PDV_START, A_STATE, N_ATTR };
 static const char *attr_names[N_ATTR] = {
     "st", "fwd", "rev", "index", "peer", "wait", "lane", "ready", "fast", "other", "rbuf", "pdv_done",
     "pdv_left", "pdv_skip", "base", "nxt", "spans", "limit", "count", "length", "data_spans", "last",
     "ts", "ack", "last_frame", "remaining", "offset", "end_ts", "flat", "dropped", "end_ts_ns",
-    "fast_coll", "pending", "held", "fin", "closed", "end", "cut"};
+    "fast_coll", "pending", "held", "fin", "closed", "end", "cut", "off", "frame", "foff", "dicom",
+    "assembler", "orphans_after_loss", "direction", "data", "next_msg", "next_ctx", "pdvs", "pdv", "start_offset",
+    "start_ts", "hdr", "pdvhdr", "pdu_type", "pdv_start", "state"};
 static PyObject *attr[N_ATTR];
 
 /* obj.name as a long long: 0 done, 1 not an int that fits (the caller leaves the lane unarmed), -1 error. */
@@ -345,6 +368,25 @@ static int set_ll(PyObject *obj, int name, long long v) {
     int r = PyObject_SetAttr(obj, attr[name], o);
     Py_DECREF(o);
     return r;
+}
+
+/* reassembly._Piece(off, end, data, frame, foff, ts, False), its slots set directly (no Python __init__). */
+static PyObject *new_piece(long long off, long long end, const char *data, Py_ssize_t n, long long frame,
+                           long long foff, long long ts) {
+    PyTypeObject *tp = (PyTypeObject *)piece_type;
+    PyObject *p = tp->tp_alloc(tp, 0);
+    if (p == NULL)
+        return NULL;
+    PyObject *bytes = PyBytes_FromStringAndSize(data, n);
+    if (bytes == NULL || PyObject_SetAttr(p, attr[A_DATA], bytes) < 0 || set_ll(p, A_OFF, off) < 0
+            || set_ll(p, A_END, end) < 0 || set_ll(p, A_FRAME, frame) < 0 || set_ll(p, A_FOFF, foff) < 0
+            || set_ll(p, A_TS, ts) < 0 || PyObject_SetAttr(p, attr[A_CUT], Py_False) < 0) {
+        Py_XDECREF(bytes);
+        Py_DECREF(p);
+        return NULL;
+    }
+    Py_DECREF(bytes);
+    return p;
 }
 
 /* obj.name += delta (Python ints: exact whatever the size). */
@@ -408,6 +450,7 @@ static void release(Entry *d) {
     Py_XDECREF(d->fquads);
     Py_XDECREF(d->dquads);
     Py_XDECREF(d->pend);
+    Py_XDECREF(d->next_msg);
 }
 
 /* A direction that is not ready (TcpReassembler.buffer_after's conditions): bytes wait behind a hole,
@@ -448,9 +491,43 @@ static int arm_held(Entry *d) {
     return 1;
 }
 
-/* pipeline._NEXT and pipeline._WALK_KINDS ((sentinel, skip, first_reported), ...) of the walk under way
+/* pipeline._NEXT and pipeline._WALK_KINDS ((sentinel, skip, first), ...) of the walk under way
  * (borrowed from its ctx argument; the GIL is held throughout). */
 static PyObject *lane_next, *lane_kinds;
+/* ul.pdus.Pdv and ul.framer.PDATA of the walk under way (ctx). */
+static PyObject *pdv_type, *pdata_state;
+
+/* The lane's kind from _WALK_KINDS ((sentinel, skip, first), ...): sets d->skip and d->data (a message lane: any
+ * value not in the table) and returns first: 0, 1 (its first bytes are reported: Python's), 2 (counted). */
+static int lane_kind(Entry *d, PyObject *kinds) {
+    d->data = 1;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kinds); i++) {
+        PyObject *row = PyTuple_GET_ITEM(kinds, i);
+        if (PyTuple_GET_ITEM(row, 0) == d->m) {
+            d->skip = PyObject_IsTrue(PyTuple_GET_ITEM(row, 1));
+            d->data = 0;
+            return (int)PyLong_AsLong(PyTuple_GET_ITEM(row, 2));
+        }
+    }
+    return 0;
+}
+
+/* Whether a lane whose kind says ``first`` may be taken now: 1 yes (d->counted set when taking counts a PDV),
+ * 0 no (an orphan's first bytes, reported by Python), -1 error. */
+static int lane_first(Entry *d, int first) {
+    if (!first)
+        return 1;
+    long long v;
+    int r = get_ll(d->f, A_PDV_DONE, &v);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    if (v)
+        return 1;
+    if (first != 2)
+        return 0;
+    d->counted = 1;
+    return 1;
+}
 
 /* Put one direction in the table by its flow key: 1 in, 0 left out (its key no longer maps to it in
  * TcpReassembler._flows), -1 error. The rest is read at its first record (arm_rest). */
@@ -490,7 +567,7 @@ static int arm(Entry *d, PyObject *x, PyObject *flows) {
  * peer.wait) and whether its lane is armed (lane, ready, fast not None nor _NEXT, the other framer not
  * searching, an orphan's first bytes done), with its raw sequence number, budget and span states. */
 static int arm_rest(Entry *d) {
-    PyObject *x = d->x, *next = lane_next, *kinds = lane_kinds;
+    PyObject *x = d->x;
     d->full = 1;
     if ((d->peer = PyObject_GetAttr(x, attr[A_PEER])) == NULL)
         return -1;
@@ -500,18 +577,70 @@ static int arm_rest(Entry *d) {
     d->ack_ok = !wait;
     if ((d->f = PyObject_GetAttr(x, attr[A_LANE])) == NULL)
         return -1;
-    if (!d->ack_ok)
+    if (!d->ack_ok) {
+        long long pbase, pnxt;
+        int r;
+        if ((r = get_ll(d->peer, A_BASE, &pbase)) != 0 || (r = get_ll(d->peer, A_NXT, &pnxt)) != 0)
+            return r < 0 ? -1 : 1;
+        d->hole_seq = (uint32_t)((unsigned long long)pbase + (unsigned long long)pnxt);
+        d->ack_hole = 1;
         return 1;
+    }
     int ready = get_true(x, A_READY);
     if (ready < 0)
         return -1;
     if (!ready)
         return arm_held(d);
+    return arm_lane(d);
+}
+
+/* The raw sequence number of x's next in-order byte: 1, or 0 (base or nxt not an int), -1 error. */
+static int next_seq(Entry *d) {
+    long long base, nxt;
+    int r;
+    if ((r = get_ll(d->x, A_BASE, &base)) != 0 || (r = get_ll(d->x, A_NXT, &nxt)) != 0)
+        return r < 0 ? -1 : 0;
+    d->seq = (uint32_t)((unsigned long long)base + (unsigned long long)nxt);
+    return 1;
+}
+
+/* A _NEXT lane: Analyzer._pdu_step's shape the walk takes (begin_pdu) needs the message's held events sent
+ * (f.dicom.held[f.direction] empty), then reads f.next_msg and f.next_ctx. */
+static int arm_next(Entry *d) {
+    PyObject *f = d->f;
+    PyObject *dd = PyObject_GetAttr(f, attr[A_DICOM]);
+    if (dd == NULL)
+        return -1;
+    PyObject *held = PyObject_GetAttr(dd, attr[A_HELD]);
+    Py_DECREF(dd);
+    if (held == NULL)
+        return -1;
+    long long dirn = 0;
+    int r = get_ll(f, A_DIRECTION, &dirn);
+    int empty = r == 0 && PyList_Check(held) && dirn >= 0 && dirn < PyList_GET_SIZE(held)
+                && PyList_Check(PyList_GET_ITEM(held, dirn)) && PyList_GET_SIZE(PyList_GET_ITEM(held, dirn)) == 0;
+    Py_DECREF(held);
+    if (r < 0)
+        return -1;
+    if (!empty)
+        return 1;
+    if ((d->next_msg = PyObject_GetAttr(f, attr[A_NEXT_MSG])) == NULL)
+        return -1;
+    if ((r = get_ll(f, A_NEXT_CTX, &d->next_ctx)) != 0 || (r = next_seq(d)) <= 0)
+        return r < 0 ? -1 : 1;
+    d->next = 1;
+    return 1;
+}
+
+/* The lane part of arm_rest (also after begin_pdu): not armed unless f.fast is a lane the walk takes and the
+ * other direction is not searching for a PDU; _NEXT: arm_next. */
+static int arm_lane(Entry *d) {
+    PyObject *x = d->x, *next = lane_next, *kinds = lane_kinds;
     if (d->f == Py_None)
         return 1;
     if ((d->m = PyObject_GetAttr(d->f, attr[A_FAST])) == NULL)
         return -1;
-    if (d->m == Py_None || d->m == next)
+    if (d->m == Py_None)
         return 1;
     PyObject *other = PyObject_GetAttr(d->f, attr[A_OTHER]);
     if (other == NULL)
@@ -520,23 +649,13 @@ static int arm_rest(Entry *d) {
     Py_DECREF(other);
     if (busy)
         return busy < 0 ? -1 : 1;
-    int first = 0;
-    d->data = 1;
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kinds); i++) {             /* Analyzer's _WALK_KINDS */
-        PyObject *row = PyTuple_GET_ITEM(kinds, i);
-        if (PyTuple_GET_ITEM(row, 0) == d->m) {
-            d->skip = PyObject_IsTrue(PyTuple_GET_ITEM(row, 1));
-            first = PyObject_IsTrue(PyTuple_GET_ITEM(row, 2));
-            d->data = 0;
-            break;
-        }
-    }
-    long long base, nxt, v;
+    if (d->m == next)
+        return arm_next(d);
+    int ok = lane_first(d, lane_kind(d, kinds));       /* Analyzer's _WALK_KINDS */
+    if (ok <= 0)
+        return ok < 0 ? -1 : 1;
+    long long base, nxt;
     int r;
-    if (first) {                /* its first bytes are reported (an orphan's): only once some are done */
-        if ((r = get_ll(d->f, A_PDV_DONE, &v)) != 0 || v == 0)
-            return r < 0 ? -1 : 1;
-    }
     if ((r = get_ll(x, A_BASE, &base)) != 0 || (r = get_ll(x, A_NXT, &nxt)) != 0
             || (r = get_ll(d->f, d->skip ? A_PDV_SKIP : A_PDV_LEFT, &d->budget)) != 0
             || (r = span_state(d->f, A_SPANS, &d->fcap, &d->flen)) != 0
@@ -546,6 +665,131 @@ static int arm_rest(Entry *d) {
     d->armed = 1;
     return 1;
 }
+
+static int count_orphan(PyObject *f);
+
+/* SpanMap.add_new on the object itself. */
+static int span_add(PyObject *sp, long long frame, long long fo, long long n) {
+    long long limit = 0, count = 0;
+    int r;
+    if ((r = get_ll(sp, A_LIMIT, &limit)) != 0 || (r = get_ll(sp, A_COUNT, &count)) != 0) {
+        if (r > 0)
+            PyErr_SetString(PyExc_TypeError, "walk: a span map's limit and count are ints");
+        return -1;
+    }
+    if (count < limit) {
+        PyObject *flat = PyObject_GetAttr(sp, attr[A_FLAT]);
+        if (flat == NULL)
+            return -1;
+        PyObject *len = PyObject_GetAttr(sp, attr[A_LENGTH]);
+        PyObject *quad = len ? Py_BuildValue("(OLLL)", len, frame, fo, n) : NULL;
+        Py_XDECREF(len);
+        PyObject *res = quad ? PyNumber_InPlaceAdd(flat, quad) : NULL;   /* list += tuple: extends it */
+        Py_XDECREF(quad);
+        Py_DECREF(flat);
+        if (res == NULL)
+            return -1;
+        r = PyObject_SetAttr(sp, attr[A_FLAT], res);
+        Py_DECREF(res);
+        if (r < 0 || set_ll(sp, A_COUNT, count + 1) < 0)
+            return -1;
+    } else if (add_ll(sp, A_DROPPED, 1) < 0) {
+        return -1;
+    }
+    return add_ll(sp, A_LENGTH, n);
+}
+
+static int set_obj(PyObject *obj, int name, PyObject *v) {
+    if (v == NULL)
+        return -1;
+    int r = PyObject_SetAttr(obj, attr[name], v);
+    Py_DECREF(v);
+    return r;
+}
+
+/* The record p[0:n] (frame, fo, ts) on a _NEXT lane: if it begins the next P-DATA-TF of the data set (same
+ * context, one PDV, no last-fragment bit needed) and ends inside that PDV, apply it as Analyzer._pdu_step's
+ * `tail` branch (and feed_record's x.nxt, x.last_frame) does, then arm the lane it opens for the records after
+ * it; 1 taken, 0 not (nothing changed), -1 error. */
+static int begin_pdu(Entry *d, const unsigned char *p, Py_ssize_t n, long long frame, long long fo, long long ts) {
+    if (n < 12 || p[0] != 4 || p[1] != 0)
+        return 0;
+    long long length = be32(p + 2), plen = be32(p + 6), ctx = p[10], mch = p[11];
+    long long here = (long long)n - 12;
+    if (length != plen + 4 || ctx != d->next_ctx || (mch & ~2) || plen <= 2 || here >= plen - 2)
+        return 0;
+    PyObject *f = d->f, *m = d->next_msg;
+    int lost = 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(lane_kinds); i++) {
+        PyObject *row = PyTuple_GET_ITEM(lane_kinds, i);
+        if (PyTuple_GET_ITEM(row, 0) == m) {
+            if (PyLong_AsLong(PyTuple_GET_ITEM(row, 2)) != 2)
+                return 0;           /* only a message or the rest of a data set a loss ended continue here */
+            lost = 1;
+        }
+    }
+    long long start = 0;
+    int r = get_ll(f, A_OFFSET, &start);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    PyObject *pdv = PyObject_CallFunction(pdv_type, "iLLL", 6, plen, ctx, mch);
+    if (pdv == NULL)
+        return -1;
+    PyObject *pdvs = PyObject_GetAttr(f, attr[A_PDVS]);
+    r = pdvs == NULL ? -1 : PyList_Check(pdvs) ? PyList_Append(pdvs, pdv) : -1;
+    if (pdvs != NULL && !PyList_Check(pdvs))
+        PyErr_SetString(PyExc_TypeError, "walk: a framer's pdvs is a list");
+    Py_XDECREF(pdvs);
+    if (r < 0 || PyObject_SetAttr(f, attr[A_PDV], pdv) < 0) {
+        Py_DECREF(pdv);
+        return -1;
+    }
+    Py_DECREF(pdv);
+    PyObject *sp = NULL;
+    if (set_ll(f, A_START_OFFSET, start) < 0 || set_ll(f, A_START_TS, ts) < 0 || set_ll(f, A_END_TS, ts) < 0
+            || set_obj(f, A_HDR, PyByteArray_FromStringAndSize((const char *)p, 6)) < 0
+            || set_obj(f, A_PDVHDR, PyByteArray_FromStringAndSize((const char *)p + 6, 6)) < 0
+            || set_ll(f, A_PDU_TYPE, 4) < 0 || set_ll(f, A_LENGTH, length) < 0
+            || set_ll(f, A_REMAINING, length - 6 - here) < 0 || set_ll(f, A_PDV_START, 6) < 0
+            || set_ll(f, A_PDV_LEFT, plen - 2 - here) < 0 || set_ll(f, A_PDV_DONE, here) < 0
+            || PyObject_SetAttr(f, attr[A_STATE], pdata_state) < 0 || set_ll(f, A_OFFSET, start + 12 + here) < 0
+            || (sp = PyObject_GetAttr(f, attr[A_SPANS])) == NULL)
+        return -1;
+    r = span_add(sp, frame, fo, 12 + here);
+    Py_DECREF(sp);
+    if (r < 0)
+        return -1;
+    if (here) {
+        if (lost) {
+            if (count_orphan(f) < 0)
+                return -1;
+        } else {
+            if ((sp = PyObject_GetAttr(m, attr[A_DATA_SPANS])) == NULL)
+                return -1;
+            r = span_add(sp, frame, fo + 12, here);
+            Py_DECREF(sp);
+            if (r < 0 || set_ll(m, A_END_TS_NS, ts) < 0)
+                return -1;
+            PyObject *coll = PyObject_GetAttr(f, attr[A_FAST_COLL]);
+            if (coll == NULL)
+                return -1;
+            r = coll == Py_None ? 0 : add_ll(coll, A_LENGTH, here);
+            Py_DECREF(coll);
+            if (r < 0)
+                return -1;
+        }
+    }
+    if (PyObject_SetAttr(f, attr[A_FAST], m) < 0 || add_ll(d->x, A_NXT, (long long)n) < 0
+            || set_ll(d->x, A_LAST_FRAME, frame) < 0)
+        return -1;
+    /* the lane this opens: armed from the framer's new state for the records after this one */
+    Py_CLEAR(d->m);
+    Py_CLEAR(d->next_msg);
+    d->next = d->armed = d->skip = d->data = d->counted = 0;
+    return arm_lane(d) < 0 ? -1 : 1;
+}
+
+static int settle_lane(Entry *d);
 
 /* Apply what the walk took of a direction, as repeated feed_record calls would have. */
 static int settle(Entry *d) {
@@ -563,9 +807,43 @@ static int settle(Entry *d) {
         return -1;
     if (d->held_added && add_ll(d->x, A_HELD, d->held_added) < 0)
         return -1;
+    return settle_lane(d);
+}
+
+/* f.dicom.assembler.orphans_after_loss[f.direction] += 1 (_advance, at a PDV's first bytes after a loss). */
+static int count_orphan(PyObject *f) {
+    int r;
+    PyObject *dd = PyObject_GetAttr(f, attr[A_DICOM]);
+    PyObject *asm_ = dd ? PyObject_GetAttr(dd, attr[A_ASSEMBLER]) : NULL;
+    PyObject *lst = asm_ ? PyObject_GetAttr(asm_, attr[A_ORPHANS]) : NULL;
+    long long dirn = 0;
+    r = lst == NULL ? -1 : get_ll(f, A_DIRECTION, &dirn);
+    PyObject *item = r == 0 && PyList_Check(lst) && dirn >= 0 && dirn < PyList_GET_SIZE(lst)
+                     ? PyList_GET_ITEM(lst, dirn) : NULL;                   /* borrowed */
+    PyObject *one = item ? PyLong_FromLong(1) : NULL;
+    PyObject *sum = one ? PyNumber_Add(item, one) : NULL;
+    if (sum == NULL && !PyErr_Occurred())
+        PyErr_SetString(PyExc_TypeError, "walk: orphans_after_loss is a list of two ints");
+    r = sum == NULL ? -1 : PyList_SetItem(lst, dirn, sum);                 /* steals sum */
+    Py_XDECREF(one);
+    Py_XDECREF(lst);
+    Py_XDECREF(asm_);
+    Py_XDECREF(dd);
+    if (r < 0)
+        return -1;
+    return 0;
+}
+
+/* The part of settle() that applies the payload a direction's lane took: the reassembler's next offset and
+ * last frame, the framer's remainders, offset, end time and spans, the message's data spans, end time and
+ * its collector's length. */
+static int settle_lane(Entry *d) {
+    int r;
     if (!d->taken)
         return 0;
     PyObject *f = d->f;
+    if (d->counted && count_orphan(f) < 0)   /* the rest of a data set a loss ended: one more PDV counted */
+        return -1;
     if (add_ll(d->x, A_NXT, d->taken) < 0 || set_ll(d->x, A_LAST_FRAME, d->last_data) < 0)
         return -1;
     if (d->skip) {
@@ -597,6 +875,113 @@ static int settle(Entry *d) {
     r = coll == Py_None ? 0 : add_ll(coll, A_LENGTH, d->taken);
     Py_DECREF(coll);
     return r;
+}
+
+/* take_held(ctx, x): Analyzer._take_held's step in one call. x (a _Dir) has pieces buffered after a hole the
+ * receiver acknowledged, the first at x.nxt; while the framer's lane (x.lane.fast) is armed as for the walk
+ * (arm_rest: not _NEXT, the other direction not searching, an orphan's first bytes done), deliver the pieces
+ * at the front that _advance would take (in order at the framer's offset, not cut by the snap length, fewer
+ * bytes than the lane's budget), as TcpReassembler.delivered and _advance would, piece by piece. Returns how
+ * many pieces it delivered. */
+static PyObject *take_held(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *ctx, *x;
+    if (!PyArg_ParseTuple(args, "O!O", &PyTuple_Type, &ctx, &x))
+        return NULL;
+    if (PyTuple_GET_SIZE(ctx) < 3 || !PyTuple_Check(PyTuple_GET_ITEM(ctx, 2))) {
+        PyErr_SetString(PyExc_TypeError, "take_held: ctx is (flows, NEXT, kinds, ...)");
+        return NULL;
+    }
+    lane_next = PyTuple_GET_ITEM(ctx, 1);
+    lane_kinds = PyTuple_GET_ITEM(ctx, 2);
+    Entry e;
+    memset(&e, 0, sizeof e);
+    e.x = x;
+    Py_INCREF(x);
+    long long k = 0, off = 0, held = 0;
+    PyObject *pend = NULL, *result = NULL;
+    int r;
+    if ((e.f = PyObject_GetAttr(x, attr[A_LANE])) == NULL)
+        goto done;
+    if (e.f == Py_None)
+        goto none;
+    if ((e.m = PyObject_GetAttr(e.f, attr[A_FAST])) == NULL)
+        goto done;
+    if (e.m == Py_None || e.m == lane_next)
+        goto none;
+    PyObject *other = PyObject_GetAttr(e.f, attr[A_OTHER]);
+    if (other == NULL)
+        goto done;
+    int busy = get_true(other, A_RBUF);
+    Py_DECREF(other);
+    if (busy)
+        goto check;
+    int ok = lane_first(&e, lane_kind(&e, lane_kinds));
+    if (ok <= 0) {
+        busy = ok;
+        goto check;
+    }
+    if ((r = get_ll(e.f, A_OFFSET, &off)) != 0 || (r = get_ll(x, A_HELD, &held)) != 0
+            || (r = get_ll(e.f, e.skip ? A_PDV_SKIP : A_PDV_LEFT, &e.budget)) != 0
+            || (r = span_state(e.f, A_SPANS, &e.fcap, &e.flen)) != 0
+            || (e.data && (r = span_state(e.m, A_DATA_SPANS, &e.dcap, &e.dlen)) != 0)) {
+        busy = r;
+        goto check;
+    }
+    if ((pend = PyObject_GetAttr(x, attr[A_PENDING])) == NULL)
+        goto done;
+    if (!PyList_Check(pend))
+        goto none;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(pend); i++) {
+        PyObject *q = PyList_GET_ITEM(pend, i);       /* borrowed */
+        long long qoff, qend, frame, foff, ts;
+        int cut = get_true(q, A_CUT);
+        if (cut != 0) {
+            if (cut < 0)
+                goto done;
+            break;
+        }
+        if ((r = get_ll(q, A_OFF, &qoff)) != 0 || (r = get_ll(q, A_END, &qend)) != 0
+                || (r = get_ll(q, A_FRAME, &frame)) != 0 || (r = get_ll(q, A_FOFF, &foff)) != 0
+                || (r = get_ll(q, A_TS, &ts)) != 0) {
+            if (r < 0)
+                goto done;
+            break;
+        }
+        long long n = qend - qoff;
+        if (qoff != off || n <= 0 || n >= e.budget)
+            break;
+        if (add_quad(&e.fquads, &e.fcap, &e.flen, &e.fdrop, frame, foff, n) < 0)
+            goto done;
+        if (e.data && add_quad(&e.dquads, &e.dcap, &e.dlen, &e.ddrop, frame, foff, n) < 0)
+            goto done;
+        off = qend;
+        e.budget -= n;
+        e.taken += n;
+        e.last_data = frame;
+        e.last_data_ts = ts;
+        k++;
+    }
+    if (k == 0)
+        goto none;
+    /* TcpReassembler.delivered for each: the pieces leave x.pending, x.nxt reaches the last one's end */
+    if (PyList_SetSlice(pend, 0, (Py_ssize_t)k, NULL) < 0 || set_ll(x, A_HELD, held - e.taken) < 0
+            || PyObject_SetAttr(x, attr[A_CUT], Py_False) < 0)
+        goto done;
+    /* settle_lane adds e.taken to x.nxt and sets x.last_frame, then the framer's and the message's state */
+    if (settle_lane(&e) < 0)
+        goto done;
+    result = PyLong_FromLongLong(k);
+    goto done;
+check:
+    if (busy < 0 || PyErr_Occurred())
+        goto done;
+none:
+    result = PyLong_FromLong(0);
+done:
+    Py_XDECREF(pend);
+    release(&e);
+    return result;
 }
 
 /* walk(ctx, dirs, buf, pos, number, big, fmt, a, b, c)
@@ -634,15 +1019,17 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     Iface ifc[MAX_IFACES];
     int nifc = 0, nent = 0;
     memset(ent, 0, sizeof ent);
-    if (PyTuple_GET_SIZE(ctx) != 5 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
+    if (PyTuple_GET_SIZE(ctx) != 7 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
             || !PyTuple_Check(PyTuple_GET_ITEM(ctx, 2)) || !PyLong_Check(PyTuple_GET_ITEM(ctx, 3))) {
-        PyErr_SetString(PyExc_TypeError, "walk: ctx is (flows, NEXT, kinds, max_buffer, Piece)");
+        PyErr_SetString(PyExc_TypeError, "walk: ctx is (flows, NEXT, kinds, max_buffer, Piece, Pdv, PDATA)");
         goto done;
     }
     lane_next = PyTuple_GET_ITEM(ctx, 1);
     lane_kinds = PyTuple_GET_ITEM(ctx, 2);
     max_buffer = PyLong_AsLongLong(PyTuple_GET_ITEM(ctx, 3));
     piece_type = PyTuple_GET_ITEM(ctx, 4);
+    pdv_type = PyTuple_GET_ITEM(ctx, 5);
+    pdata_state = PyTuple_GET_ITEM(ctx, 6);
     if (max_buffer == -1 && PyErr_Occurred())
         goto done;
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(dirs) && nent < MAX_ENTRIES; i++) {
@@ -724,6 +1111,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"walk", walk, METH_VARARGS, "Take the records the analyzer's fast path would finish with nothing to say."},
+    {"take_held", take_held, METH_VARARGS, "Deliver the held pieces the framer's fast lane takes (_take_held)."},
     {NULL, NULL, 0, NULL},
 };
 

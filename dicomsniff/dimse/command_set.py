@@ -17,7 +17,7 @@ from typing import Any
 
 from ..field import ERROR, WARN, Field, Finding
 from ..textsafe import safe_text
-from ..uids import pydicom_table, uid_display
+from ..uids import load_pydicom, pydicom_table, uid_display
 from .commands import (command_display, command_name, data_set_type_display, has_data_set as _has_ds,
                        is_response, priority_display)
 from .status import status_info
@@ -64,6 +64,7 @@ def _entry(tag: int) -> tuple[str, str, str] | None:
     try:
         entry = pydicom_table("_dicom_dict", "DicomDictionary").get(tag)
         if entry is None:
+            load_pydicom()
             from pydicom.datadict import get_entry
             entry = get_entry(tag)
         vr, _vm, name, _ret, keyword = entry

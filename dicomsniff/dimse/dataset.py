@@ -35,11 +35,12 @@ from typing import Any, Callable
 
 from ..field import ERROR, NOTE, WARN, Field, Finding
 from ..textsafe import safe_text
-from ..uids import pydicom_table
+from ..uids import load_pydicom, pydicom_table
 from .command_set import value_key
 
 # pydicom is imported by _pydicom(), on the first data set decoded, not with this module: its
-# import costs ~0.1 s of start-up (pixel handlers, numpy) that commands reading no data set skip.
+# import costs ~0.1 s of start-up (pixel handlers; numpy is hidden: uids.load_pydicom) that commands
+# reading no data set skip.
 # Before that no pydicom value exists, so MultiValue's stand-in never matches one.
 python_encoding = get_entry = private_dictionary_VR = DataElement = RawDataElement = None
 Dataset = Sequence = BaseTag = None
@@ -52,6 +53,7 @@ def _pydicom() -> None:
     global Dataset, MultiValue, Sequence, BaseTag
     if Dataset is not None:
         return
+    load_pydicom()
     from pydicom.charset import python_encoding
     from pydicom.datadict import get_entry, private_dictionary_VR
     from pydicom.dataelem import DataElement, RawDataElement

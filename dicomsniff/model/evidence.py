@@ -33,7 +33,7 @@ from typing import Iterable
 
 from ..field import ERROR, WARN
 from ..textsafe import safe_text
-from ..uids import uid_name
+from ..uids import load_pydicom, uid_name
 from .association import INCOMPLETE, Association, Exchange
 
 C_STORE, C_MOVE, C_GET = 0x0001, 0x0021, 0x0010
@@ -563,6 +563,7 @@ def offending_values(ex: Exchange) -> str:
         if tag >> 16 == 0:
             continue                           # a command element: the message already shows it
         try:
+            load_pydicom()
             from pydicom.datadict import dictionary_description   # only here: pydicom costs start-up
             name = f" {dictionary_description(tag)}"
         except Exception:

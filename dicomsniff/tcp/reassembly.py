@@ -215,16 +215,30 @@ class TcpReassembler:
         d.held += n
         return True
 
-    def ack_while_waiting(self, d: _Dir) -> list:
+    def ack_while_waiting(self, d: _Dir, out=None, take=None) -> list:
         """The analyzer's fast path for a pure ACK (no other flag, the ACK already recorded in ``d.peer``)
         whose receiver direction has bytes buffered or a FIN pending: what :meth:`feed` does for it, without
-        a TcpSegment — acknowledged holes become gaps, and what follows them is delivered."""
-        out: list = []
+        a TcpSegment — acknowledged holes become gaps, and what follows them is delivered.
+
+        ``out`` receives the events (``out.append``); a consumer that handles each event as it is appended
+        may also give ``take(x)``, called before each in-order buffered piece of direction ``x`` is delivered:
+        it may deliver pieces from the front of ``x.pending`` itself (:meth:`delivered`) instead of as
+        StreamData events."""
+        out = [] if out is None else out
         peer = d.peer
-        self._ack_flush(peer, out)
+        self._ack_flush(peer, out, take)
         d.refresh()
         peer.refresh()
         return out
+
+    @staticmethod
+    def delivered(d: _Dir, q: _Piece) -> None:
+        """``take`` (see :meth:`ack_while_waiting`) delivered ``q``, the first of ``d.pending``, in order."""
+        del d.pending[0]
+        d.held -= q.end - q.off
+        d.nxt = q.end
+        d.last_frame = q.frame
+        d.cut = q.cut
 
     def hold(self, d: _Dir, off: int, payload: bytes, frame: int, foff: int, ts: int) -> list | None:
         """The analyzer's fast path for the first segment after a hole (ACK, no other flag, not cut, the peer
@@ -482,8 +496,9 @@ class TcpReassembler:
                               f"(frame {seg.frame}) carries different bytes at stream offset {start} "
                               f"than frame {q.frame}; the first copy is kept", seg.frame, out)
 
-    def _drain(self, d: _Dir, out: list) -> None:
-        """Deliver buffered pieces that are now in order, then close on a reached FIN."""
+    def _drain(self, d: _Dir, out: list, take=None) -> None:
+        """Deliver buffered pieces that are now in order, then close on a reached FIN (``take``: see
+        :meth:`ack_while_waiting`)."""
         pend = d.pending
         while pend:
             q = pend[0]
@@ -491,6 +506,13 @@ class TcpReassembler:
                 if not d.cut:
                     break
                 self._gap(d, q.off, q.frame, q.ts, out)   # the snap length cut the previous segment
+            if take is not None and q.off == d.nxt:
+                take(d)
+                if not pend:
+                    break
+                q = pend[0]
+                if q.off > d.nxt:
+                    continue
             del pend[0]
             d.held -= q.end - q.off
             data, off, foff = q.data, q.off, q.foff
@@ -536,7 +558,7 @@ class TcpReassembler:
         while d.held > self.max_buffer and not d.closed and self._skip_hole(d, out):
             pass
 
-    def _ack_flush(self, d: _Dir, out: list) -> None:
+    def _ack_flush(self, d: _Dir, out: list, take=None) -> None:
         """Bytes the receiver has acknowledged but the capture lacks were lost by the capture.
 
         Only the acknowledged part of a hole becomes a gap: the rest may still arrive.
@@ -559,7 +581,7 @@ class TcpReassembler:
             if to <= nxt:
                 return
             self._gap(d, to, before, ts, out)
-            self._drain(d, out)
+            self._drain(d, out, take)
 
     def _flush(self, d: _Dir, out: list) -> None:
         """End of a direction: every remaining hole is a gap; a trailing loss shows in the ACK."""
