@@ -76,3 +76,26 @@ def test_a_data_set_still_decodes_with_pydicom_imported_on_demand():
             "print(info.dataset.PatientName, 'pydicom' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["DOE^J", "True"], out.stderr
+
+
+def test_pydicom_loads_without_numpy_and_values_decode_the_same():
+    """numpy is hidden while pydicom loads (uids.load_pydicom): pydicom guards every use of it, and its
+    values decode the same (a DS, an IS, a US and a PN here) whether numpy was there or not; when
+    something imported numpy first (Dask, Arrow), pydicom gets it as usual."""
+    data = ("bytes.fromhex('10001000 06000000') + b'DOE^J ' + bytes.fromhex('18005000 04000000') + b'2.5 '"
+            " + bytes.fromhex('20001300 02000000') + b'7 ' + bytes.fromhex('28001000 02000000 0002')")
+    code = ("import sys\n{pre}"
+            "from dicomsniff.dimse.dataset import decode_data_set, IMPLICIT_LE\n"
+            f"info = decode_data_set({data}, IMPLICIT_LE)\n"
+            "import pydicom.config\n"
+            "ds = info.dataset\n"
+            "print(repr([ds.Rows, str(ds.PatientName), ds.SliceThickness, ds.InstanceNumber]),"
+            " 'numpy' in sys.modules, pydicom.config.have_numpy)\n")
+    plain, first = (subprocess.run([sys.executable, "-c", code.format(pre=pre)], cwd=ROOT, capture_output=True,
+                                   text=True, timeout=120) for pre in ("", "import numpy\n"))
+    assert plain.returncode == 0 and first.returncode == 0, plain.stderr + first.stderr
+    values, *flags = plain.stdout.rsplit(maxsplit=2)
+    assert flags == ["False", "False"]                  # pydicom loaded, numpy not
+    assert values == "[512, 'DOE^J', '2.5', '7']"
+    assert first.stdout.split()[-2:] == ["True", "True"]
+    assert first.stdout.rsplit(maxsplit=2)[0] == values
