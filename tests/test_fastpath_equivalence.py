@@ -413,8 +413,9 @@ def test_walk_sink_records_every_record_it_takes(variants, tmp_path, widths):
 @pytest.mark.skipif(pipeline._cwalk is None, reason="the compiled walk is not built")
 def test_walk_on_randomly_mutated_captures_agrees_with_the_pure_path(variants, tmp_path):
     """Hostile bytes anywhere (record headers, lengths, link, IP and TCP headers, PDUs), pcap and pcapng,
-    intact and lossy: the C walk never crashes the process and gives what the pure path gives (550 such
-    inputs were run by hand while writing it; 120 stay in the suite)."""
+    intact and lossy, with P-DATA-TF headers in segments of their own or not: the C walk never crashes the
+    process and gives what the pure path gives (550 such inputs were run by hand while writing it, 600 more
+    with the split headers; 150 stay in the suite)."""
     import random
     import subprocess
     from dicomsniff.capture.reader import CaptureFormatError
@@ -423,11 +424,12 @@ def test_walk_on_randomly_mutated_captures_agrees_with_the_pure_path(variants, t
     ng = tmp_path / "big-store.pcapng"
     subprocess.run(["editcap", "-F", "pcapng", str(big), str(ng)], check=True, capture_output=True)
     seeds = [big.read_bytes(), next(p for p in variants if p.name == "big-store-loss4.pcap").read_bytes(),
-             ng.read_bytes()]
+             ng.read_bytes()] + [next(p for p in variants if p.name == name).read_bytes()
+                                 for name in ("big-store-split.pcap", "big-store-split-loss6.pcap")]
     rnd = random.Random(18)
     walked = 0
-    for i in range(120):
-        blob = bytearray(seeds[i % 3])
+    for i in range(150):
+        blob = bytearray(seeds[i % 5])
         for _ in range(rnd.randrange(1, 20)):
             k, pos = rnd.random(), rnd.randrange(len(blob))
             if k < 0.6:
@@ -438,7 +440,7 @@ def test_walk_on_randomly_mutated_captures_agrees_with_the_pure_path(variants, t
                 del blob[pos:pos + rnd.randrange(1, 64)]
             else:
                 blob[pos:pos] = rnd.randbytes(rnd.randrange(1, 64))
-        path = tmp_path / f"mutated-{i}.{'pcapng' if i % 3 == 2 else 'pcap'}"
+        path = tmp_path / f"mutated-{i}.{'pcapng' if i % 5 == 2 else 'pcap'}"
         path.write_bytes(blob)
         results = []
         for walk in (False, True):
