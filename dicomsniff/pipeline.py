@@ -136,11 +136,12 @@ def find_pdu_run(buf: bytes, limit: int = DETECT_LIMIT) -> int:
     return -1
 
 
-def _advance(f: PduFramer, m, frame: int, frame_offset: int, n: int, ts: int) -> bool:
-    """The fast path's step for ``n`` in-order bytes of a direction whose framer says (``f.fast``, set by
-    :meth:`Analyzer._relane`) that nobody reads them: advance the framer and the message's span map
-    exactly as framing, assembling and collecting them would, and say True; False (nothing changed)
-    when the bytes reach past what the fast path may cross (the end of the PDV or of a gap's reach)."""
+def _advance(f: PduFramer, m, frame: int, frame_offset: int, n: int, ts: int, data=None, at: int = 0) -> bool:
+    """The fast path's step for ``n`` in-order bytes (``data[at:at + n]``) of a direction whose framer says
+    (``f.fast``, set by :meth:`Analyzer._relane`) that nobody reads them: advance the framer and the message's
+    span map exactly as framing, assembling and collecting them would (a collector still keeping bytes,
+    ``f.fast_feed``, is fed them), and say True; False (nothing changed) when the bytes reach past what the
+    fast path may cross (the end of the PDV or of a gap's reach)."""
     if m is _SKIP:                  # the rest of a PDV (or PDU) a capture gap made unreadable
         if n >= f.pdv_skip:
             return False
@@ -167,6 +168,13 @@ def _advance(f: PduFramer, m, frame: int, frame_offset: int, n: int, ts: int) ->
             c = f.fast_coll
             if c is not None:
                 c.length += n
+            else:
+                c = f.fast_feed
+                if c is not None:
+                    c.feed(memoryview(data)[at:at + n])
+                    if c.saturated:     # from here on only counted (what _relane decides after a chunk)
+                        f.fast_coll = c
+                        f.fast_feed = None
     f.remaining -= n
     f.offset += n
     f.end_ts = ts
@@ -317,7 +325,7 @@ class Analyzer:
                             if m is not None and d.ready and not peer.wait and not f.other.rbuf \
                                     and not (seq - d.base - d.nxt) & 0xFFFFFFFF:
                                 if m is not _NEXT and (m is _SKIP or n < f.pdv_left):
-                                    if _advance(f, m, number, pstart - s, n, ts):
+                                    if _advance(f, m, number, pstart - s, n, ts, buf, pstart):
                                         st = d.st
                                         st.last = number
                                         st.ts = ts
@@ -390,7 +398,7 @@ class Analyzer:
         pend = x.pending
         deliver = self.tcp.delivered
         walk = self.walk
-        while pend:
+        while pend and f is not None:
             if walk and _cwalk.take_held(self._lane_ctx, x) and not pend:
                 return
             m = f.fast
@@ -399,7 +407,7 @@ class Analyzer:
                 return
             n = q.end - q.off
             if m is not _NEXT and (m is _SKIP or n < f.pdv_left):
-                if not _advance(f, m, q.frame, q.foff, n, q.ts):
+                if not _advance(f, m, q.frame, q.foff, n, q.ts, q.data):
                     return
             else:
                 evs = self._pdu_step(f, m, q.frame, q.ts, q.data, 0, q.foff, n)
@@ -534,6 +542,9 @@ class Analyzer:
             return None
         lost = m is _AFTER_LOSS     # the rest of a data set a loss ended: its PDVs only counted
         ds = None if lost else m.data_spans
+        feed = None if lost else f.fast_feed    # a collector still keeping bytes: fed the values, in order
+        if feed is not None:
+            view = memoryview(buf)
         orphans = dd.assembler.orphans_after_loss
         direction = f.direction
         keep = self.keep_pdus
@@ -548,6 +559,8 @@ class Analyzer:
                     orphans[direction] += 1
             else:
                 ds.add_new(number, fo, k)
+                if feed is not None:
+                    feed.feed(view[pstart:pstart + k])
             ev = PduEvent(f.stream, direction, 4, f.length, f.start_offset, f.start_ts, ts, sp, None,
                           f.pdvs, f.findings)
             f.pdus += 1
@@ -568,6 +581,8 @@ class Analyzer:
                 orphans[direction] += 1
             else:
                 ds.add_new(number, at + 12, plen - 2)
+                if feed is not None:
+                    feed.feed(view[h + 12:h + 10 + plen])
             ev = PduEvent(f.stream, direction, 4, length, f.offset, ts, ts, sp, None,
                           [Pdv(6, plen, ctx, mch)], [])
             f.pdus += 1
@@ -601,6 +616,8 @@ class Analyzer:
                     orphans[direction] += 1
                 else:
                     ds.add_new(number, at + 12, here)
+                    if feed is not None:
+                        feed.feed(view[h + 12:h + 12 + here])
             value += here
             f.fast = m
         else:                       # the segment ended with a PDU: the next header comes next
@@ -612,6 +629,9 @@ class Analyzer:
             c = f.fast_coll
             if c is not None:
                 c.length += value
+            elif feed is not None and feed.saturated:   # from here on only counted (as _relane decides)
+                f.fast_coll = feed
+                f.fast_feed = None
         return out
 
     def finish(self) -> list:
@@ -652,7 +672,7 @@ class Analyzer:
                     m, data = f.fast, ev.data
                     n = len(data)
                     if m is not _NEXT and (m is _SKIP or n < f.pdv_left):
-                        if _advance(f, m, ev.frame, ev.frame_offset, n, ev.ts_ns):
+                        if _advance(f, m, ev.frame, ev.frame_offset, n, ev.ts_ns, data):
                             return
                     else:
                         evs = self._pdu_step(f, m, ev.frame, ev.ts_ns, data, 0, ev.frame_offset, n)
@@ -879,6 +899,7 @@ class Analyzer:
         framer's or the assembler's state for that direction."""
         f = d.framers[direction]
         f.fast = None
+        f.fast_feed = None
         if not self.fast:
             return
         if f.pdv_skip > 0 and f.state == PDATA:
@@ -897,12 +918,14 @@ class Analyzer:
             f.fast = _AFTER_LOSS if msg is None and d.assembler.loss_reported(direction) else _ORPHAN
             return
         coll = slot.collector
+        feed = None
         if slot.hole:
             coll = None                 # a data set with a hole is no longer collected, only counted
         elif coll is not None and not coll.saturated:
-            return
+            coll, feed = None, coll     # still keeping bytes: the fast path feeds it (not the compiled walk)
         f.fast = msg
         f.fast_coll = coll
+        f.fast_feed = feed
 
     @staticmethod
     def _negotiated(d: _Dicom, pdu: PduEvent) -> None:

@@ -324,14 +324,14 @@ enum { A_ST, A_FWD, A_REV, A_INDEX, A_PEER, A_WAIT, A_LANE, A_READY, A_FAST, A_O
        A_TS, A_ACK, A_LAST_FRAME, A_REMAINING, A_OFFSET, A_END_TS, A_FLAT, A_DROPPED, A_END_TS_NS,
        A_FAST_COLL, A_PENDING, A_HELD, A_FIN, A_CLOSED, A_END, A_CUT, A_OFF, A_FRAME, A_FOFF, A_DICOM,
        A_ASSEMBLER, A_ORPHANS, A_DIRECTION, A_DATA, A_NEXT_MSG, A_NEXT_CTX, A_PDVS, A_PDV, A_START_OFFSET,
-       A_START_TS, A_HDR, A_PDVHDR, A_PDU_TYPE, A_PDV_START, A_STATE, N_ATTR };
+       A_START_TS, A_HDR, A_PDVHDR, A_PDU_TYPE, A_PDV_START, A_STATE, A_FAST_FEED, N_ATTR };
 static const char *attr_names[N_ATTR] = {
     "st", "fwd", "rev", "index", "peer", "wait", "lane", "ready", "fast", "other", "rbuf", "pdv_done",
     "pdv_left", "pdv_skip", "base", "nxt", "spans", "limit", "count", "length", "data_spans", "last",
     "ts", "ack", "last_frame", "remaining", "offset", "end_ts", "flat", "dropped", "end_ts_ns",
     "fast_coll", "pending", "held", "fin", "closed", "end", "cut", "off", "frame", "foff", "dicom",
     "assembler", "orphans_after_loss", "direction", "data", "next_msg", "next_ctx", "pdvs", "pdv", "start_offset",
-    "start_ts", "hdr", "pdvhdr", "pdu_type", "pdv_start", "state"};
+    "start_ts", "hdr", "pdvhdr", "pdu_type", "pdv_start", "state", "fast_feed"};
 static PyObject *attr[N_ATTR];
 
 /* obj.name as a long long: 0 done, 1 not an int that fits (the caller leaves the lane unarmed), -1 error. */
@@ -512,6 +512,17 @@ static int lane_kind(Entry *d, PyObject *kinds) {
     return 0;
 }
 
+/* 1 if the framer feeds a collector still keeping bytes (f.fast_feed: the pure fast path's, never the walk's),
+ * 0 if not, -1 error. */
+static int feeding(PyObject *f) {
+    PyObject *v = PyObject_GetAttr(f, attr[A_FAST_FEED]);
+    if (v == NULL)
+        return -1;
+    int r = v != Py_None;
+    Py_DECREF(v);
+    return r;
+}
+
 /* Whether a lane whose kind says ``first`` may be taken now: 1 yes (d->counted set when taking counts a PDV),
  * 0 no (an orphan's first bytes, reported by Python), -1 error. */
 static int lane_first(Entry *d, int first) {
@@ -624,6 +635,8 @@ static int arm_next(Entry *d) {
         return -1;
     if (!empty)
         return 1;
+    if ((r = feeding(f)) != 0)
+        return r < 0 ? -1 : 1;
     if ((d->next_msg = PyObject_GetAttr(f, attr[A_NEXT_MSG])) == NULL)
         return -1;
     if ((r = get_ll(f, A_NEXT_CTX, &d->next_ctx)) != 0 || (r = next_seq(d)) <= 0)
@@ -653,6 +666,8 @@ static int arm_lane(Entry *d) {
         return arm_next(d);
     int ok = lane_first(d, lane_kind(d, kinds));       /* Analyzer's _WALK_KINDS */
     if (ok <= 0)
+        return ok < 0 ? -1 : 1;
+    if (d->data && (ok = feeding(d->f)) != 0)          /* a collector to feed: Python's */
         return ok < 0 ? -1 : 1;
     long long base, nxt;
     int r;
@@ -917,6 +932,11 @@ static PyObject *take_held(PyObject *self, PyObject *args) {
     if (busy)
         goto check;
     int ok = lane_first(&e, lane_kind(&e, lane_kinds));
+    if (ok > 0 && e.data) {     /* a collector to feed: Python's */
+        int fd = feeding(e.f);
+        if (fd)
+            ok = fd < 0 ? -1 : 0;
+    }
     if (ok <= 0) {
         busy = ok;
         goto check;

@@ -111,13 +111,35 @@ def pdata_jsonl(a: Association, pdu) -> str | None:
     """The ``pdu`` record of ``--jsonl --no-trees`` for a whole P-DATA-TF of at most INFO_PDVS PDVs — most
     records of any capture — written directly: exactly the text :func:`jsonl_record` gives for
     :func:`pdu_json` (every value here is a number or one of our own words); None for any other PDU."""
-    if pdu.pdu_type != P_DATA_TF or pdu.lost or len(pdu.pdvs) > INFO_PDVS:
+    pdvs = pdu.pdvs
+    if pdu.pdu_type != P_DATA_TF or pdu.lost or len(pdvs) > INFO_PDVS:
         return None
-    sp = pdu.spans
-    return (f'{{"record":"pdu","association":{a.number},"frame":{sp.last_frame},'
-            f'"frames":[{",".join(map(str, sp.frames))}],"time":"{iso_time(pdu.end_ts_ns)}",'
+    if len(pdvs) == 1:              # most P-DATA-TFs: one PDV, whose info line depends on two small numbers
+        p = pdvs[0]
+        key = (p.context_id, p.control)
+        info = _ONE_PDV_INFO.get(key)
+        if info is None:
+            info = pdata_info(pdvs)
+            if len(_ONE_PDV_INFO) < 4096:
+                _ONE_PDV_INFO[key] = info
+    else:
+        info = pdata_info(pdvs)
+    fl = pdu.spans.flat
+    if len(fl) == 4:                # one span: one frame (SpanMap.frames, last_frame)
+        last = fl[1]
+        frames = str(last)
+    else:
+        sp = pdu.spans
+        last = sp.last_frame
+        frames = ",".join(map(str, sp.frames))
+    return (f'{{"record":"pdu","association":{a.number},"frame":{last},'
+            f'"frames":[{frames}],"time":"{iso_time(pdu.end_ts_ns)}",'
             f'"direction":"{a.side(pdu.direction)}","type":"P-DATA-TF","length":{pdu.length},'
-            f'"info":"{pdata_info(pdu.pdvs)}","complete":{"true" if pdu.complete else "false"}}}')
+            f'"info":"{info}","complete":{"true" if pdu.complete else "false"}}}')
+
+
+# pdata_jsonl's info lines of one-PDV P-DATA-TFs, by (presentation context, control header).
+_ONE_PDV_INFO: dict[tuple[int, int], str] = {}
 
 
 def association_json(a: Association, *, t0: int = 0, trees: bool = True, findings: list | None = None,

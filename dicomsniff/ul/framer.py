@@ -87,6 +87,9 @@ class PduFramer:
         # PDV carries, when no consumer reads its bytes (None otherwise), and that message's collector.
         self.fast = None
         self.fast_coll = None
+        # The same message's collector while it still keeps bytes (not saturated): the fast path feeds it the
+        # bytes it passes over (fast_coll is then None); the compiled walk leaves such a lane to Python.
+        self.fast_feed = None
         self.other: PduFramer | None = None     # the other direction's framer
         self.dicom = None                       # the analyzer's record of the stream
         self.next_msg = None                    # the message a data set's next P-DATA-TF continues
