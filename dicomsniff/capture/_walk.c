@@ -2,11 +2,19 @@
  *
  * walk() reads consecutive capture records of a reader's chunk buffer and takes, without returning to
  * Python, every record that Analyzer.feed_record would finish with `return ()` through
- *   (a) the pure-ACK branch (no payload, a known flow, the peer not waiting), or
+ *   (a) the pure-ACK branch (no payload, a known flow, the peer not waiting, or waiting behind a hole this
+ *       ACK does not reach past), or
  *   (b) the _advance branch (in-order payload on a direction whose framer lane is armed, fewer bytes
- *       than the lane's budget: pdv_left for a message/orphan lane, pdv_skip for a skip lane), or
+ *       than the lane's budget: pdv_left for a message/orphan lane, pdv_skip for a skip lane; the first
+ *       bytes of a PDV after a loss count one more orphan PDV, as _advance does), or
  *   (c) the buffer_after branch (payload continuing the bytes held after a hole the receiver has not
- *       acknowledged yet: appended to x.pending as a reassembly._Piece, within the buffer bound).
+ *       acknowledged yet: appended to x.pending as a reassembly._Piece, within the buffer bound), or
+ *   (d) the _pdu_step branch that returns no event: on a _NEXT lane (a P-DATA-TF of a data set nobody reads
+ *       just ended), a segment that begins the next one and ends inside its PDV (begin_pdu) — DCMTK on a
+ *       TCP_NODELAY socket sends each P-DATA-TF's 12 header bytes as a segment of their own.
+ * A lane whose collector still keeps bytes (f.fast_feed) is left to Python: only it feeds collectors.
+ * take_held() does (b) for the pieces held after a hole, when the receiver's ACK has them delivered
+ * (Analyzer._take_held).
  * It stops at the first record it cannot take and returns where that record starts, so the reader
  * yields it to Python as before (CaptureReader._walk_hook, Analyzer._walk_hook).
  *
