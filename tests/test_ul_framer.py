@@ -1,5 +1,6 @@
 """PduFramer (PS3.8 §9.3.1): framing by PDU length across any segmentation, PDV streaming, resync."""
 
+import os
 import re
 import signal
 import struct
@@ -655,3 +656,25 @@ def test_search_holds_no_more_than_its_cap_whatever_max_pdu_a_peer_announces():
     assert len(fd.f.rbuf) < 64                  # the oversized claim was skipped, not held for its length
     evs += fd.f.finish()
     assert [p.pdu_type for p in pdus(evs)] == [5, 6]
+
+
+def test_compiled_candidate_search_finds_what_the_regex_finds():
+    """The search after a loss looks for a PDU type (1-7) and a zero byte; where the record walk is built,
+    C finds them (capture/_walk.c ``candidate``): the same positions as the regex, on bytes, bytearrays and
+    memoryviews, from any start."""
+    import random
+    from dicomsniff.ul import framer as fr
+    try:
+        from dicomsniff.capture._walk import candidate
+    except ImportError:
+        pytest.skip("the compiled walk is not built")
+    rnd = random.Random(7)
+    for _ in range(5000):
+        n = rnd.randrange(0, 40)
+        data = bytes(rnd.choice([0, 0, 1, 4, 7, 8, 255, rnd.randrange(256)]) for _ in range(n))
+        start = rnd.randrange(0, n + 2)
+        m = fr._CANDIDATE.search(data, start)
+        want = m.start() if m else -1
+        for buf in (data, bytearray(data), memoryview(data)):
+            assert candidate(buf, start) == want, (data, start)
+    assert fr._find_candidate is candidate or os.environ.get("DICOMSNIFF_PURE")

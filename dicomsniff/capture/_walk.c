@@ -1137,7 +1137,28 @@ done:
     return result;
 }
 
+/* candidate(buf, start): the first i >= start with 1 <= buf[i] <= 7 and buf[i + 1] == 0 (a PDU type and its
+ * reserved byte: where PduFramer's search for the next PDU looks; its regex _CANDIDATE in C), or -1. */
+static PyObject *candidate(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer v;
+    Py_ssize_t start;
+    if (!PyArg_ParseTuple(args, "y*n", &v, &start))
+        return NULL;
+    const unsigned char *b = v.buf;
+    Py_ssize_t n = v.len, r = -1;
+    for (Py_ssize_t i = start < 0 ? 0 : start; i + 1 < n; i++) {
+        if ((unsigned char)(b[i] - 1) < 7 && b[i + 1] == 0) {
+            r = i;
+            break;
+        }
+    }
+    PyBuffer_Release(&v);
+    return PyLong_FromSsize_t(r);
+}
+
 static PyMethodDef methods[] = {
+    {"candidate", candidate, METH_VARARGS, "Where PduFramer's search for a PDU looks next (its _CANDIDATE)."},
     {"walk", walk, METH_VARARGS, "Take the records the analyzer's fast path would finish with nothing to say."},
     {"take_held", take_held, METH_VARARGS, "Deliver the held pieces the framer's fast lane takes (_take_held)."},
     {NULL, NULL, 0, NULL},
