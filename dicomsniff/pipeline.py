@@ -332,10 +332,10 @@ class Analyzer:
                                         peer.ack = ack
                                         d.nxt += n
                                         d.last_frame = number
-                                        if self._walk_req is not None and \
+                                        if self._walk_req is not None and f.fast_feed is None and \
                                                 (f.pdv_skip if m is _SKIP else f.pdv_left) > n:
                                             self._want_walk(d)          # segments this size fit: _walk_hook
-                                        return ()
+                                        return ()           # (a collector being fed: Python's, not the walk's)
                                 else:
                                     evs = self._pdu_step(f, m, number, ts, buf, pstart, pstart - s, n)
                                     if evs is not None:
@@ -345,7 +345,8 @@ class Analyzer:
                                         peer.ack = ack
                                         d.nxt += n
                                         d.last_frame = number
-                                        if self._walk_req is not None and (f.fast is _NEXT or f.pdv_left > n):
+                                        if self._walk_req is not None and f.fast_feed is None and \
+                                                (f.fast is _NEXT or f.pdv_left > n):
                                             self._want_walk(d)          # the next PDU's start, or segments this
                                                                         # size fit: _walk_hook
                                         return evs

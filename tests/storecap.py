@@ -21,7 +21,8 @@ COMMAND, LAST = 1, 2
 MSS = 1448
 
 
-def big_store_records(size: int, *, max_pdu: int = 16384, mss: int = MSS, split_headers: bool = False):
+def big_store_records(size: int, *, max_pdu: int = 16384, mss: int = MSS, split_headers: bool = False,
+                      ack_every: int = 2):
     """``split_headers``: each P-DATA-TF of the data set is written as its 12 header bytes (PDU and PDV
     headers), then its value, as DCMTK does: on a TCP_NODELAY socket the headers are a segment of their own."""
     client, server = ("10.0.0.1", 40000), ("10.0.0.2", 104)
@@ -38,7 +39,7 @@ def big_store_records(size: int, *, max_pdu: int = 16384, mss: int = MSS, split_
     def send(d: int, data: bytes) -> None:
         for n, i in enumerate(range(0, len(data), mss)):
             pkt(d, PSH | ACK, data[i:i + mss])
-            if n % 2:
+            if n % ack_every == ack_every - 1:       # the receiver acknowledges every ack_every segments
                 pkt(1 - d, ACK)
 
     pkt(0, SYN)
