@@ -142,32 +142,26 @@ def variants(tmp_path_factory):
             dst = d / f"{src.stem}-loss{seed}.pcap"
             losssim.drop_segments(src, dst, rate=rate, seed=seed, mss=1448)
             out.append(dst)
+    from storecap import big_store
+
+    def whole_and_lossy(name: str, data: bytes, losses) -> None:
+        """``name``.pcap, and a copy ``name``-loss<seed>.pcap per (seed, rate) in ``losses``."""
+        whole = d / f"{name}.pcap"
+        whole.write_bytes(data)
+        out.append(whole)
+        for seed, rate in losses:
+            dst = d / f"{name}-loss{seed}.pcap"
+            losssim.drop_segments(whole, dst, rate=rate, seed=seed)
+            out.append(dst)
+
     # A big object streamed in 16 KiB PDUs at MSS 1448 (tests/storecap.py), whole and lossy: the
     # fast path's three cases (inside a PDV, across a PDU boundary, past bytes a gap cut) all occur.
-    from storecap import big_store
-    big = d / "big-store.pcap"
-    big.write_bytes(big_store(1 << 20))
-    out.append(big)
-    for seed, rate in ((3, 0.01), (4, 0.05)):
-        dst = d / f"big-store-loss{seed}.pcap"
-        losssim.drop_segments(big, dst, rate=rate, seed=seed)
-        out.append(dst)
+    whole_and_lossy("big-store", big_store(1 << 20), ((3, 0.01), (4, 0.05)))
     # Each P-DATA-TF's headers in a 12-byte segment of their own (DCMTK on a TCP_NODELAY socket): the walk
     # begins the next PDU of a data set itself (begin_pdu), whole and lossy.
-    split = d / "big-store-split.pcap"
-    split.write_bytes(big_store(1 << 20, split_headers=True))
-    out.append(split)
-    for seed, rate in ((6, 0.02), (7, 0.05)):
-        dst = d / f"big-store-split-loss{seed}.pcap"
-        losssim.drop_segments(split, dst, rate=rate, seed=seed)
-        out.append(dst)
+    whole_and_lossy("big-store-split", big_store(1 << 20, split_headers=True), ((6, 0.02), (7, 0.05)))
     # Loopback-sized segments (64 KiB) carrying several whole 4 KiB P-DATA-TFs each, whole and lossy.
-    jumbo = d / "big-store-jumbo.pcap"
-    jumbo.write_bytes(big_store(1 << 20, max_pdu=4096, mss=65000))
-    out.append(jumbo)
-    dst = d / "big-store-jumbo-loss5.pcap"
-    losssim.drop_segments(jumbo, dst, rate=0.05, seed=5)
-    out.append(dst)
+    whole_and_lossy("big-store-jumbo", big_store(1 << 20, max_pdu=4096, mss=65000), ((5, 0.05),))
     # The same lossy transfer on the other link layers the fast path reads (Linux cooked v1/v2,
     # raw IP, BSD loopback in both byte orders).
     import capwriter as cw

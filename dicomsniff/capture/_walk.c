@@ -902,10 +902,10 @@ static int settle_lane(Entry *d) {
 
 /* take_held(ctx, x): Analyzer._take_held's step in one call. x (a _Dir) has pieces buffered after a hole the
  * receiver acknowledged, the first at x.nxt; while the framer's lane (x.lane.fast) is armed as for the walk
- * (arm_rest: not _NEXT, the other direction not searching, an orphan's first bytes done), deliver the pieces
- * at the front that _advance would take (in order at the framer's offset, not cut by the snap length, fewer
- * bytes than the lane's budget), as TcpReassembler.delivered and _advance would, piece by piece. Returns how
- * many pieces it delivered. */
+ * (arm_lane: not _NEXT, the other direction not searching, an orphan's first bytes done, no collector to
+ * feed), deliver the pieces at the front that _advance would take (in order at the framer's offset, not cut
+ * by the snap length, fewer bytes than the lane's budget), as TcpReassembler.delivered and _advance would,
+ * piece by piece. Returns how many pieces it delivered. */
 static PyObject *take_held(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *ctx, *x;
@@ -924,37 +924,16 @@ static PyObject *take_held(PyObject *self, PyObject *args) {
     long long k = 0, off = 0, held = 0;
     PyObject *pend = NULL, *result = NULL;
     int r;
-    if ((e.f = PyObject_GetAttr(x, attr[A_LANE])) == NULL)
+    /* armed as for the walk (arm_lane: its budget, span states, kind; a _NEXT lane or a collector to feed
+     * is not), plus the framer's offset the first piece must start at and the bytes x holds */
+    if ((e.f = PyObject_GetAttr(x, attr[A_LANE])) == NULL || arm_lane(&e) < 0)
         goto done;
-    if (e.f == Py_None)
+    if (!e.armed)
         goto none;
-    if ((e.m = PyObject_GetAttr(e.f, attr[A_FAST])) == NULL)
-        goto done;
-    if (e.m == Py_None || e.m == lane_next)
+    if ((r = get_ll(e.f, A_OFFSET, &off)) != 0 || (r = get_ll(x, A_HELD, &held)) != 0) {
+        if (r < 0)
+            goto done;
         goto none;
-    PyObject *other = PyObject_GetAttr(e.f, attr[A_OTHER]);
-    if (other == NULL)
-        goto done;
-    int busy = get_true(other, A_RBUF);
-    Py_DECREF(other);
-    if (busy)
-        goto check;
-    int ok = lane_first(&e, lane_kind(&e, lane_kinds));
-    if (ok > 0 && e.data) {     /* a collector to feed: Python's */
-        int fd = feeding(e.f);
-        if (fd)
-            ok = fd < 0 ? -1 : 0;
-    }
-    if (ok <= 0) {
-        busy = ok;
-        goto check;
-    }
-    if ((r = get_ll(e.f, A_OFFSET, &off)) != 0 || (r = get_ll(x, A_HELD, &held)) != 0
-            || (r = get_ll(e.f, e.skip ? A_PDV_SKIP : A_PDV_LEFT, &e.budget)) != 0
-            || (r = span_state(e.f, A_SPANS, &e.fcap, &e.flen)) != 0
-            || (e.data && (r = span_state(e.m, A_DATA_SPANS, &e.dcap, &e.dlen)) != 0)) {
-        busy = r;
-        goto check;
     }
     if ((pend = PyObject_GetAttr(x, attr[A_PENDING])) == NULL)
         goto done;
@@ -1001,9 +980,6 @@ static PyObject *take_held(PyObject *self, PyObject *args) {
         goto done;
     result = PyLong_FromLongLong(k);
     goto done;
-check:
-    if (busy < 0 || PyErr_Occurred())
-        goto done;
 none:
     result = PyLong_FromLong(0);
 done:
