@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import struct
+from collections import deque
 from dataclasses import dataclass
 
 from .capture.frame import Frame
 from .capture.reader import CaptureReader
 from .capture.packet import _IPV4_TCP_UNPACK as _IPV4_TCP, decode_tcp
-from .dimse.assembler import DataChunk, DataEnded, DataStarted, MessageAssembler, MessageDone, OrphanData
+from .dimse.assembler import CAPTURE_LOSS, DataChunk, DataEnded, DataStarted, MessageAssembler, MessageDone, OrphanData
 from .model.association import Association, Endpoint, Exchange
 from .notice import Notice
 from .tcp.events import StreamClosed, StreamData, StreamGap, StreamOpened
@@ -24,7 +25,7 @@ from .tcp.reassembly import _HALF, _M, TcpReassembler, _Piece  # _M, _HALF: 32-b
 from .ul.detect import classify_stream_start, plausible_pdu_header
 from .ul.events import MAX_SPANS, PduEvent, PdvChunk, PdvLoss, SpanMap
 from .ul.pdus import ASSOCIATE_AC, AssociateRQ, Pdv
-from .ul.framer import HEADER, LOOKAHEAD, PDATA, PduFramer
+from .ul.framer import HEADER, LOOKAHEAD, PDATA, RESYNC, PduFramer
 from .tls.tables import looks_like_tls_hello, looks_like_tls_records
 
 try:        # the compiled record walk (issue 18, item 5); optional: without it the pure-Python path runs
@@ -313,7 +314,10 @@ class Analyzer:
                             out: list = []      # bytes wait behind a hole: this ACK may settle it
                             if peer.lane is not None:   # each event handled as it comes, so that the bytes
                                 self._drain_out = out   # held go through the framer's lane (_take_held)
-                                self.tcp.ack_while_waiting(d, self._push, self._take_held)
+                                if not self._hole_ack(d, peer):
+                                    self.tcp.ack_while_waiting(d, self._push, self._take_held)
+                                if self._walk_req is not None:
+                                    self._want_walk(d)      # the lane goes on: _walk_hook
                             else:
                                 for ev in self.tcp.ack_while_waiting(d):
                                     self._tcp_event(ev, out)
@@ -324,7 +328,7 @@ class Analyzer:
                             m = f.fast
                             if m is not None and d.ready and not peer.wait and not f.other.rbuf \
                                     and not (seq - d.base - d.nxt) & 0xFFFFFFFF:
-                                if m is not _NEXT and (m is _SKIP or n < f.pdv_left):
+                                if (n < f.pdv_skip) if m is _SKIP else (m is not _NEXT and n < f.pdv_left):
                                     if _advance(f, m, number, pstart - s, n, ts, buf, pstart):
                                         st = d.st
                                         st.last = number
@@ -372,6 +376,8 @@ class Analyzer:
                                 out = []
                                 self._tcp_event(StreamData(st.index, d.index, nxt, buf[pstart:pstart + n], number,
                                                            pstart - s, ts), out)
+                                if f is not None and f.rneed and self._walk_req is not None:
+                                    self._want_walk(d)      # a search holds a candidate: _walk_hook holds its bytes
                                 return out
                             if off > nxt:       # the first segment after a hole: held
                                 # (hold reads neither the stream clock nor this ACK)
@@ -384,11 +390,36 @@ class Analyzer:
                                     out = []
                                     for ev in evs:
                                         self._tcp_event(ev, out)
+                                    if self._walk_req is not None:
+                                        self._want_walk(d)  # what follows is held too: _walk_hook
                                     return out
         self.frames -= 1
         return self.feed(Frame(number, ts, lt, buf[s:e], orig, foff, iface))
 
     # -- bytes held after a hole, delivered when the receiver acknowledges past it ---
+
+    def _hole_ack(self, d, x) -> bool:
+        """The fast path for a pure ACK of ``d`` (recorded in ``x = d.peer``) that acknowledges all of the
+        first hole in ``x``'s bytes, when the hole ends inside the data PDV of ``x``'s fast lane: the gap
+        as :meth:`_tcp_event` takes a StreamGap (:meth:`_gap_in_pdv`), then the held pieces delivered as
+        :meth:`TcpReassembler.ack_while_waiting` does. False (nothing changed) for any other case."""
+        pend = x.pending
+        if not pend or x.cut or x.closed or x.fin is not None:
+            return False
+        start = x.nxt
+        q = pend[0]
+        end = q.off
+        if end <= start or ((x.ack - x.base - start + _HALF) & _M) - _HALF < end - start:
+            return False
+        dd = self.dicom.get(x.st.index)
+        if dd is None or not self._gap_in_pdv(dd, dd.framers[x.index], start, end):
+            return False
+        dd.assoc.note_gap(end - start, q.frame, x.index, q.ts)
+        x.nxt = end                 # (TcpReassembler._gap: the StreamGap this stands for)
+        tcp = self.tcp
+        tcp._drain(x, self._push, self._take_held)
+        tcp.ack_while_waiting(d, self._push, self._take_held)   # any later hole this ACK reaches past
+        return True
 
     def _take_held(self, x) -> None:
         """Deliver the pieces at the front of ``x.pending`` (in order, after a hole the receiver
@@ -400,6 +431,13 @@ class Analyzer:
         deliver = self.tcp.delivered
         walk = self.walk
         while pend and f is not None:
+            if f.fast is None:          # searching for a PDU: bytes a candidate needs are held (hold_candidate)
+                q = pend[0]
+                if f.rneed and not q.cut and q.off == f.offset and not f.other.rbuf \
+                        and f.hold_candidate(q.data, q.frame, q.foff, q.ts):
+                    deliver(x, q)
+                    continue
+                return
             if walk and _cwalk.take_held(self._lane_ctx, x) and not pend:
                 return
             m = f.fast
@@ -407,7 +445,7 @@ class Analyzer:
             if m is None or f.other.rbuf or q.cut or q.off != f.offset:
                 return
             n = q.end - q.off
-            if m is not _NEXT and (m is _SKIP or n < f.pdv_left):
+            if (n < f.pdv_skip) if m is _SKIP else (m is not _NEXT and n < f.pdv_left):
                 if not _advance(f, m, q.frame, q.foff, n, q.ts, q.data):
                     return
             else:
@@ -424,7 +462,7 @@ class Analyzer:
         :meth:`~CaptureReader.records` are fed to :meth:`feed_record`): after a record that advanced a fast
         lane, the reader offers the records after it to :meth:`_walk_hook` instead of yielding them."""
         if self.walk and isinstance(reader, CaptureReader):      # its own records(), not a wrapper's
-            self._walk_ctx = (self._flows, _NEXT, _WALK_KINDS, self.tcp.max_buffer, _Piece, Pdv, PDATA)
+            self._walk_ctx = (self._flows, _NEXT, _WALK_KINDS, self.tcp.max_buffer, _Piece, Pdv, PDATA, RESYNC)
             self._walk_req = reader._walk_req
             reader._walk_hook = self._walk_hook
 
@@ -502,12 +540,36 @@ class Analyzer:
         message going on (no last fragment ends here), or (``_AFTER_LOSS``) the rest of a data set a
         capture loss ended, whose PDVs are only counted. Emits each finished PDU exactly as the
         general path does; returns None (take the general path, nothing changed) for any other shape."""
+        skip = 0
         if m is _NEXT:
             m = f.next_msg
             ctx = f.next_ctx
             k = 0
+        elif m is _SKIP:
+            # The rest of a P-DATA-TF a capture gap cut (the framer skips it to the PDU's end), then the
+            # data set's next PDUs: those of the message the cut PDV was on, or (``_AFTER_LOSS``) the
+            # counted rest of one a loss ended — what _relane would decide for that PDV's context.
+            k = skip = f.pdv_skip
+            pdvs = f.pdvs
+            if f.remaining != k or not pdvs or f.pdv is not None or n < k or self.stream_data:
+                return None
+            last = pdvs[-1]
+            if last.control:
+                return None
+            ctx = last.context_id
+            asm = f.dicom.assembler
+            slot = asm.slots.get((f.direction, ctx))
+            msg = slot.msg if slot is not None else None
+            if msg is None:
+                if not asm.loss_reported(f.direction):
+                    return None
+                m = _AFTER_LOSS
+            elif slot.cmd is not None or msg.data_spans is None or not slot.hole:
+                return None
+            else:
+                m = msg
         else:
-            if m is _SKIP or m is _ORPHAN:
+            if m is _ORPHAN:
                 return None
             k = f.pdv_left
             if f.remaining != k or f.pdv.control or f.lost or f.findings:
@@ -543,6 +605,8 @@ class Analyzer:
             return None
         lost = m is _AFTER_LOSS     # the rest of a data set a loss ended: its PDVs only counted
         ds = None if lost else m.data_spans
+        if skip:                    # a data set with a hole is no longer collected, only counted (_relane)
+            f.fast_coll = None
         feed = None if lost else f.fast_feed    # a collector still keeping bytes: fed the values, in order
         if feed is not None:
             view = memoryview(buf)
@@ -551,8 +615,15 @@ class Analyzer:
         keep = self.keep_pdus
         out: list = []
         a = dd.assoc
-        value = k
-        if k:                       # the PDU in progress ends after k more bytes of its PDV's value
+        value = k - skip
+        if skip:                    # the PDU in progress ends after the k bytes the framer skips
+            sp = f.spans
+            sp.add_new(number, fo, k)
+            if f.lost:
+                f.findings.append(f._loss_finding())
+            ev = PduEvent(f.stream, direction, 4, f.length, f.start_offset, f.start_ts, ts, sp, None,
+                          f.pdvs, f.findings, complete=not f.lost, lost=f.lost)
+        elif k:                     # the PDU in progress ends after k more bytes of its PDV's value
             sp = f.spans
             sp.add_new(number, fo, k)
             if lost:
@@ -564,6 +635,7 @@ class Analyzer:
                     feed.feed(view[pstart:pstart + k])
             ev = PduEvent(f.stream, direction, 4, f.length, f.start_offset, f.start_ts, ts, sp, None,
                           f.pdvs, f.findings)
+        if k:
             f.pdus += 1
             f.offset += k
             f.state = HEADER
@@ -672,7 +744,7 @@ class Analyzer:
                     # Bytes nobody reads (drained after a hole, or from any link layer): the fast path.
                     m, data = f.fast, ev.data
                     n = len(data)
-                    if m is not _NEXT and (m is _SKIP or n < f.pdv_left):
+                    if (n < f.pdv_skip) if m is _SKIP else (m is not _NEXT and n < f.pdv_left):
                         if _advance(f, m, ev.frame, ev.frame_offset, n, ev.ts_ns, data):
                             return
                     else:
@@ -680,7 +752,12 @@ class Analyzer:
                         if evs is not None:
                             out.extend(evs)
                             return
+                elif f.rneed and ev.stream_offset == f.offset and \
+                        f.hold_candidate(ev.data, ev.frame, ev.frame_offset, ev.ts_ns):
+                    return              # (searching: bytes a candidate PDU needs, nothing to route)
                 self._route(d, ev.direction, f.feed(ev), out)
+                if f.replay is not None:
+                    self._replay(d, f, out)
                 return
             p = self.pending.get(ev.stream)
             if p is not None:
@@ -695,8 +772,11 @@ class Analyzer:
             d = self.dicom.get(ev.stream)
             if d is not None:
                 d.assoc.note_gap(ev.length, ev.before_frame, ev.direction, ev.ts_ns)
+                f = d.framers[ev.direction]
+                if f.fast is not None and self._gap_in_pdv(d, f, ev.stream_offset, ev.stream_offset + ev.length):
+                    return
                 # The framer knows, by arithmetic, which units the hole cut; it tells the assembler.
-                self._route(d, ev.direction, d.framers[ev.direction].gap(ev), out)
+                self._route(d, ev.direction, f.gap(ev), out)
                 held = d.held[ev.direction]
                 out.extend(held)
                 held.clear()
@@ -718,6 +798,68 @@ class Analyzer:
             return
         if isinstance(ev, Notice):
             out.append(ev)
+
+    @staticmethod
+    def _gap_in_pdv(d: _Dicom, f: PduFramer, start: int, end: int) -> bool:
+        """The fast path for a capture gap (stream offsets ``start`` to ``end``) that ends inside the data PDV
+        a fast lane is in (a data set nobody reads, or the counted rest of one a loss ended): what
+        :meth:`PduFramer.gap` and routing its broken chunk to the assembler would do — the PDV is cut, the
+        framer skips to its end, the message has one more hole — without the chunk (:meth:`_relane` would
+        then give the lane ``_SKIP``). False (nothing changed) for any other gap."""
+        m = f.fast
+        pdv = f.pdv
+        if m is None or m is _SKIP or m is _NEXT or m is _ORPHAN or pdv is None or pdv.control \
+                or d.held[f.direction]:
+            return False
+        pdv_end = f.start_offset + pdv.offset + 4 + pdv.length
+        if start != f.offset or end >= pdv_end:
+            return False
+        if m is _AFTER_LOSS:
+            if not f.pdv_done:      # (the broken chunk is the PDV's first: counted)
+                d.assembler.orphans_after_loss[f.direction] += 1
+        else:
+            slot = d.assembler.slots.get((f.direction, pdv.context_id))
+            if slot is None or slot.msg is not m or slot.cmd is not None:
+                return False
+            m.end_ts_ns = f.end_ts
+            slot.hole += 1
+            m.cut = CAPTURE_LOSS
+        f.lost.append((start, end - start))
+        f.pdv = None
+        f.pdvhdr = bytearray()
+        f.pdv_skip = pdv_end - end
+        f.remaining -= end - start
+        f.offset = end
+        f.fast = _SKIP
+        f.fast_feed = None
+        return True
+
+    def _replay(self, d: _Dicom, f: PduFramer, out: list) -> None:
+        """Frame the bytes a search held from the PDU it validated (``f.replay``), piece by piece, as
+        the framer's own replay would, routing each piece's events before the next: the pieces inside a
+        data PDV nobody reads then take the fast lane (:func:`_advance`, :meth:`_pdu_step`)."""
+        queue = deque(f.replay)
+        f.replay = None
+        direction = f.direction
+        while queue:
+            piece = queue.popleft()
+            m = f.fast
+            if m is not None:
+                data = piece[0]
+                n = len(data)
+                if (n < f.pdv_skip) if m is _SKIP else (m is not _NEXT and n < f.pdv_left):
+                    if _advance(f, m, piece[1], piece[2], n, piece[3], data):
+                        continue
+                else:
+                    evs = self._pdu_step(f, m, piece[1], piece[3], data, 0, piece[2], n)
+                    if evs is not None:
+                        out.extend(evs)
+                        continue
+            evs = []
+            more = f.frame_piece(piece, evs)
+            self._route(d, direction, evs, out)
+            if more:
+                queue.extendleft(reversed(more))
 
     @staticmethod
     def _both_closed(p: _Pending) -> bool:
@@ -846,6 +988,7 @@ class Analyzer:
         framers = [PduFramer(stream, 0), PduFramer(stream, 1)]
         framers[0].other, framers[1].other = framers[1], framers[0]
         for direction, f in enumerate(framers):
+            f.defer_replay = self.fast      # a search's replay framed by _replay (its pieces may take the lane)
             # Without the handshake a direction may begin inside a PDU (even when the
             # other one begins at a PDU header): frame it from the first plausible header.
             if resync or (not p.opened.handshake_seen

@@ -474,3 +474,58 @@ def test_walk_on_randomly_mutated_captures_agrees_with_the_pure_path(variants, t
             walked += an.walked
         assert results[0] == results[1], path.name
     assert walked > 10_000              # the walk did run on them
+
+@pytest.mark.parametrize("walk", [False, True])
+def test_losses_go_the_fast_lanes(variants, walk, monkeypatch):
+    """After a capture loss inside a data set nobody reads, the general framer is left only what it must
+    judge: the gap itself is taken by the lane (Analyzer._gap_in_pdv), the segment that ends the PDU the gap
+    cut and begins the data set's next P-DATA-TF by _pdu_step, and the bytes a search for the next PDU holds
+    are buffered without framing (PduFramer.hold_candidate, or the compiled walk) and, once a PDU validates,
+    replayed through the lanes (Analyzer._replay). Counted on the lossy big transfers: the framer's general
+    entry points see a few segments per loss, not the dozens after each lost header they used to."""
+    from dicomsniff.reading import read_events
+    from dicomsniff.ul import framer as fr
+    if walk and pipeline._cwalk is None:
+        pytest.skip("the compiled walk is not built")
+    counts = {"skip-end": 0, "searching-held": 0, "gap": 0, "replayed": 0, "held-in-python": 0}
+    feed, gap, replay, hold = fr.PduFramer.feed, fr.PduFramer.gap, pipeline.Analyzer._replay, fr.PduFramer.hold_candidate
+
+    def counting_feed(self, ev):
+        if self.state == fr.PDATA and self.fast is pipeline._SKIP:
+            counts["skip-end"] += 1
+        elif self.state == fr.RESYNC and self.rbuf and len(self.rbuf) + len(ev.data) < self.rneed:
+            counts["searching-held"] += 1
+        return feed(self, ev)
+
+    def counting_gap(self, ev, out=None):
+        counts["gap"] += 1
+        return gap(self, ev, out)
+
+    def counting_replay(self, d, f, out):
+        counts["replayed"] += len(f.replay)
+        return replay(self, d, f, out)
+
+    def counting_hold(self, *args):
+        held = hold(self, *args)
+        counts["held-in-python"] += held
+        return held
+
+    monkeypatch.setattr(fr.PduFramer, "feed", counting_feed)
+    monkeypatch.setattr(fr.PduFramer, "hold_candidate", counting_hold)
+    monkeypatch.setattr(fr.PduFramer, "gap", counting_gap)
+    monkeypatch.setattr(pipeline.Analyzer, "_replay", counting_replay)
+    losses = 0
+    for name in ("big-store-loss4", "big-store-split-loss7"):
+        path = next(p for p in variants if p.name == f"{name}.pcap")
+        an = Analyzer(walk=walk, **OPTIONS["summary"])
+        list(read_events(str(path), an))
+        losses += sum(a.gaps for a in an.associations)
+    assert losses > 50
+    assert counts["replayed"] > 0                   # searches validated PDUs: their bytes went the lanes
+    assert counts["skip-end"] <= losses // 10, counts
+    assert counts["gap"] <= losses // 2, counts
+    assert counts["searching-held"] == 0, counts      # (held by hold_candidate, not framed)
+    if walk:                                            # the walk holds most of them itself
+        assert counts["held-in-python"] <= losses // 4, counts
+    else:
+        assert counts["held-in-python"] > losses, counts

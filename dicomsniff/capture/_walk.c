@@ -11,7 +11,9 @@
  *       acknowledged yet: appended to x.pending as a reassembly._Piece, within the buffer bound), or
  *   (d) the _pdu_step branch that returns no event: on a _NEXT lane (a P-DATA-TF of a data set nobody reads
  *       just ended), a segment that begins the next one and ends inside its PDV (begin_pdu) — DCMTK on a
- *       TCP_NODELAY socket sends each P-DATA-TF's 12 header bytes as a segment of their own.
+ *       TCP_NODELAY socket sends each P-DATA-TF's 12 header bytes as a segment of their own, or
+ *   (e) the in-order branch whose bytes the framer only holds (PduFramer.hold_candidate): searching for the
+ *       next PDU after a loss, with a candidate that needs more bytes than the segment brings.
  * A lane whose collector still keeps bytes (f.fast_feed) is left to Python: only it feeds collectors.
  * take_held() does (b) for the pieces held after a hole, when the receiver's ACK has them delivered
  * (Analyzer._take_held).
@@ -57,6 +59,9 @@ typedef struct {
     int next;                   /* the lane is _NEXT (a P-DATA-TF of a data set nobody reads just ended): a segment
                                  * that begins the next one and ends inside its one PDV is taken (begin_pdu) */
     PyObject *next_msg;         /* f.next_msg: the message (or _AFTER_LOSS) the next P-DATA-TF continues */
+    int resync;                 /* the framer searches (f.fast None, f.state RESYNC) with a candidate that needs
+                                 * budget more bytes: in-order payload below it is held (hold_candidate) */
+    PyObject *rbuf, *rpieces;   /* f.rbuf (a bytearray) and f.rpieces of such a lane */
     long long next_ctx;         /* f.next_ctx: its presentation context */
     int counted;                /* an _AFTER_LOSS lane at a PDV's first bytes: taking some counts one PDV
                                  * (f.dicom.assembler.orphans_after_loss[f.direction] += 1, as _advance does) */
@@ -141,6 +146,7 @@ static Py_ssize_t ip_start(int lt, const unsigned char *b, Py_ssize_t s, Py_ssiz
 
 static int arm_rest(Entry *d);
 static int arm_lane(Entry *d);
+static int arm_resync(Entry *d);
 static int begin_pdu(Entry *d, const unsigned char *p, Py_ssize_t n, long long frame, long long fo, long long ts);
 /* reassembly._Piece and TcpReassembler.max_buffer of the walk under way (from its ctx argument). */
 static PyObject *piece_type;
@@ -199,6 +205,23 @@ static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t
         int r = begin_pdu(d, b + pstart, n, number, (long long)(pstart - s), ts);
         if (r <= 0)
             return r;
+    } else if (d->resync) {                             /* hold_candidate: in order, below the budget */
+        if (be32(h + 24) != d->seq || n >= d->budget)
+            return 0;
+        Py_ssize_t at = PyByteArray_GET_SIZE(d->rbuf);
+        PyObject *piece = Py_BuildValue("[nLnL]", at, number, (Py_ssize_t)(pstart - s), ts);
+        if (piece == NULL)
+            return -1;
+        int r = PyList_Append(d->rpieces, piece);
+        Py_DECREF(piece);
+        if (r < 0 || PyByteArray_Resize(d->rbuf, at + n) < 0)
+            return -1;
+        memcpy(PyByteArray_AS_STRING(d->rbuf) + at, b + pstart, (size_t)n);
+        d->seq += (uint32_t)n;
+        d->budget -= n;
+        d->taken += n;
+        d->last_data = number;
+        d->last_data_ts = ts;
     } else {                                            /* _advance: in order, below the budget */
         if (n < 0 || !d->armed || be32(h + 24) != d->seq || n >= d->budget)
             return 0;
@@ -332,14 +355,14 @@ enum { A_ST, A_FWD, A_REV, A_INDEX, A_PEER, A_WAIT, A_LANE, A_READY, A_FAST, A_O
        A_TS, A_ACK, A_LAST_FRAME, A_REMAINING, A_OFFSET, A_END_TS, A_FLAT, A_DROPPED, A_END_TS_NS,
        A_FAST_COLL, A_PENDING, A_HELD, A_FIN, A_CLOSED, A_END, A_CUT, A_OFF, A_FRAME, A_FOFF, A_DICOM,
        A_ASSEMBLER, A_ORPHANS, A_DIRECTION, A_DATA, A_NEXT_MSG, A_NEXT_CTX, A_PDVS, A_PDV, A_START_OFFSET,
-       A_START_TS, A_HDR, A_PDVHDR, A_PDU_TYPE, A_PDV_START, A_STATE, A_FAST_FEED, N_ATTR };
+       A_START_TS, A_HDR, A_PDVHDR, A_PDU_TYPE, A_PDV_START, A_STATE, A_FAST_FEED, A_RNEED, A_RPIECES, N_ATTR };
 static const char *attr_names[N_ATTR] = {
     "st", "fwd", "rev", "index", "peer", "wait", "lane", "ready", "fast", "other", "rbuf", "pdv_done",
     "pdv_left", "pdv_skip", "base", "nxt", "spans", "limit", "count", "length", "data_spans", "last",
     "ts", "ack", "last_frame", "remaining", "offset", "end_ts", "flat", "dropped", "end_ts_ns",
     "fast_coll", "pending", "held", "fin", "closed", "end", "cut", "off", "frame", "foff", "dicom",
     "assembler", "orphans_after_loss", "direction", "data", "next_msg", "next_ctx", "pdvs", "pdv", "start_offset",
-    "start_ts", "hdr", "pdvhdr", "pdu_type", "pdv_start", "state", "fast_feed"};
+    "start_ts", "hdr", "pdvhdr", "pdu_type", "pdv_start", "state", "fast_feed", "rneed", "rpieces"};
 static PyObject *attr[N_ATTR];
 
 /* obj.name as a long long: 0 done, 1 not an int that fits (the caller leaves the lane unarmed), -1 error. */
@@ -459,6 +482,8 @@ static void release(Entry *d) {
     Py_XDECREF(d->dquads);
     Py_XDECREF(d->pend);
     Py_XDECREF(d->next_msg);
+    Py_XDECREF(d->rbuf);
+    Py_XDECREF(d->rpieces);
 }
 
 /* A direction that is not ready (TcpReassembler.buffer_after's conditions): bytes wait behind a hole,
@@ -502,8 +527,8 @@ static int arm_held(Entry *d) {
 /* pipeline._NEXT and pipeline._WALK_KINDS ((sentinel, skip, first), ...) of the walk under way
  * (borrowed from its ctx argument; the GIL is held throughout). */
 static PyObject *lane_next, *lane_kinds;
-/* ul.pdus.Pdv and ul.framer.PDATA of the walk under way (ctx). */
-static PyObject *pdv_type, *pdata_state;
+/* ul.pdus.Pdv, ul.framer.PDATA and ul.framer.RESYNC of the walk under way (ctx). */
+static PyObject *pdv_type, *pdata_state, *resync_state;
 
 /* The lane's kind from _WALK_KINDS ((sentinel, skip, first), ...): sets d->skip and d->data (a message lane: any
  * value not in the table) and returns first: 0, 1 (its first bytes are reported: Python's), 2 (counted). */
@@ -662,7 +687,7 @@ static int arm_lane(Entry *d) {
     if ((d->m = PyObject_GetAttr(d->f, attr[A_FAST])) == NULL)
         return -1;
     if (d->m == Py_None)
-        return 1;
+        return arm_resync(d);
     PyObject *other = PyObject_GetAttr(d->f, attr[A_OTHER]);
     if (other == NULL)
         return -1;
@@ -690,6 +715,46 @@ static int arm_lane(Entry *d) {
 }
 
 static int count_orphan(PyObject *f);
+
+/* A lane with no fast value (f.fast None): armed when the framer searches for the next PDU (f.state RESYNC)
+ * holding candidate bytes (f.rbuf not empty) that need more (f.rneed past their end) at the reassembler's
+ * next offset, the other direction not searching (PduFramer.hold_candidate's conditions, as _tcp_event reads
+ * them). 1 (armed or not), -1 error. */
+static int arm_resync(Entry *d) {
+    PyObject *f = d->f;
+    long long need, off, nxt;
+    int r;
+    if (resync_state == NULL)               /* take_held's ctx has none: not taken there */
+        return 1;
+    if ((r = get_ll(f, A_RNEED, &need)) != 0 || need <= 0)     /* (most lanes: no candidate waits) */
+        return r < 0 ? -1 : 1;
+    PyObject *state = PyObject_GetAttr(f, attr[A_STATE]);
+    if (state == NULL)
+        return -1;
+    int eq = PyObject_RichCompareBool(state, resync_state, Py_EQ);
+    Py_DECREF(state);
+    if (eq <= 0)
+        return eq < 0 ? -1 : 1;
+    PyObject *other = PyObject_GetAttr(f, attr[A_OTHER]);
+    if (other == NULL)
+        return -1;
+    int busy = get_true(other, A_RBUF);
+    Py_DECREF(other);
+    if (busy)
+        return busy < 0 ? -1 : 1;
+    if ((d->rbuf = PyObject_GetAttr(f, attr[A_RBUF])) == NULL || (d->rpieces = PyObject_GetAttr(f, attr[A_RPIECES])) == NULL)
+        return -1;
+    if (!PyByteArray_CheckExact(d->rbuf) || PyByteArray_GET_SIZE(d->rbuf) == 0 || !PyList_CheckExact(d->rpieces))
+        return 1;
+    if ((r = get_ll(f, A_OFFSET, &off)) != 0
+            || (r = get_ll(d->x, A_NXT, &nxt)) != 0 || (r = next_seq(d)) <= 0)
+        return r < 0 ? -1 : 1;
+    if (off != nxt || need <= PyByteArray_GET_SIZE(d->rbuf))
+        return 1;
+    d->budget = need - PyByteArray_GET_SIZE(d->rbuf);
+    d->resync = 1;
+    return 1;
+}
 
 /* SpanMap.add_new on the object itself. */
 static int span_add(PyObject *sp, long long frame, long long fo, long long n) {
@@ -869,6 +934,8 @@ static int settle_lane(Entry *d) {
         return -1;
     if (add_ll(d->x, A_NXT, d->taken) < 0 || set_ll(d->x, A_LAST_FRAME, d->last_data) < 0)
         return -1;
+    if (d->resync)                          /* held candidate bytes: only the framer's offset moves */
+        return add_ll(f, A_OFFSET, d->taken);
     if (d->skip) {
         if (add_ll(f, A_PDV_SKIP, -d->taken) < 0)
             return -1;
@@ -917,6 +984,7 @@ static PyObject *take_held(PyObject *self, PyObject *args) {
     }
     lane_next = PyTuple_GET_ITEM(ctx, 1);
     lane_kinds = PyTuple_GET_ITEM(ctx, 2);
+    resync_state = NULL;                    /* a searching framer's lane is the walk's only (arm_resync) */
     Entry e;
     memset(&e, 0, sizeof e);
     e.x = x;
@@ -1023,9 +1091,9 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     Iface ifc[MAX_IFACES];
     int nifc = 0, nent = 0;
     memset(ent, 0, sizeof ent);
-    if (PyTuple_GET_SIZE(ctx) != 7 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
+    if (PyTuple_GET_SIZE(ctx) != 8 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
             || !PyTuple_Check(PyTuple_GET_ITEM(ctx, 2)) || !PyLong_Check(PyTuple_GET_ITEM(ctx, 3))) {
-        PyErr_SetString(PyExc_TypeError, "walk: ctx is (flows, NEXT, kinds, max_buffer, Piece, Pdv, PDATA)");
+        PyErr_SetString(PyExc_TypeError, "walk: ctx is (flows, NEXT, kinds, max_buffer, Piece, Pdv, PDATA, RESYNC)");
         goto done;
     }
     lane_next = PyTuple_GET_ITEM(ctx, 1);
@@ -1034,6 +1102,7 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     piece_type = PyTuple_GET_ITEM(ctx, 4);
     pdv_type = PyTuple_GET_ITEM(ctx, 5);
     pdata_state = PyTuple_GET_ITEM(ctx, 6);
+    resync_state = PyTuple_GET_ITEM(ctx, 7);
     if (max_buffer == -1 && PyErr_Occurred())
         goto done;
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(dirs) && nent < MAX_ENTRIES; i++) {
@@ -1122,13 +1191,35 @@ static PyObject *candidate(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y*n", &v, &start))
         return NULL;
     const unsigned char *b = v.buf;
-    Py_ssize_t n = v.len, r = -1;
-    for (Py_ssize_t i = start < 0 ? 0 : start; i + 1 < n; i++) {
+    Py_ssize_t n = v.len, r = -1, i = start < 0 ? 0 : start;
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* A candidate needs a zero byte after it: find the zero bytes eight at a time (the lowest byte the
+     * bit trick flags is the first zero of the word), then look at the byte before each. */
+    while (i + 9 <= n) {
+        uint64_t w, z;
+        memcpy(&w, b + i + 1, 8);
+        z = (w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL;
+        if (!z) {
+            i += 8;
+            continue;
+        }
+        i += __builtin_ctzll(z) >> 3;       /* b[i + 1] == 0 */
+        if ((unsigned char)(b[i] - 1) < 7) {
+            r = i;
+            goto found;
+        }
+        i++;
+    }
+#endif
+    for (; i + 1 < n; i++) {
         if ((unsigned char)(b[i] - 1) < 7 && b[i + 1] == 0) {
             r = i;
             break;
         }
     }
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+found:
+#endif
     PyBuffer_Release(&v);
     return PyLong_FromSsize_t(r);
 }

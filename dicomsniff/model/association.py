@@ -504,9 +504,10 @@ class Association:
         if not self.loss[direction].gaps:
             self.loss_from[direction] = self.pdu_end_frame[direction] or 1
         self.loss[direction].add(length, frame, ts_ns)
-        self.add_finding(WARN, "tcp-gap", f"{self.side(direction)} → {self.side(1 - direction)}: {length} bytes"
-                         f" missing from the capture before frame {frame}", [frame], direction=direction,
-                         key=str(direction))
+        if len(self.findings) < 1000:   # add_finding's bound, checked first: gaps come in thousands
+            self.add_finding(WARN, "tcp-gap", f"{self.side(direction)} → {self.side(1 - direction)}: {length} bytes"
+                             f" missing from the capture before frame {frame}", [frame], direction=direction,
+                             key=str(direction))
 
     def note_close(self, direction: int, how: str, frame: int, ts_ns: int) -> None:
         """One direction ended (FIN, RST, or the capture's end): who closed first is in ``closes``."""

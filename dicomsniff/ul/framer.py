@@ -110,6 +110,11 @@ class PduFramer:
         self.dicom = None                       # the analyzer's record of the stream
         self.next_msg = None                    # the message a data set's next P-DATA-TF continues
         self.next_ctx = 0                       # and the presentation context that PDU's PDV must be on
+        # A search that validated a PDU replays the bytes it held from there. With ``defer_replay`` (the
+        # analyzer's fast path) ``feed`` leaves those pieces in ``replay`` for the caller to frame, in order,
+        # with :meth:`frame_piece` — so that the ones nobody reads can take the fast lane.
+        self.defer_replay = False
+        self.replay: list | None = None
 
     def _reset_unit(self) -> None:
         self.hdr = bytearray()
@@ -157,8 +162,28 @@ class PduFramer:
         else:
             replay = self._consume(memoryview(data), ev.frame, ev.frame_offset, ev.ts_ns, out)
         if replay:
-            self._run(deque(replay), out)
+            if self.defer_replay:
+                self.replay = replay
+            else:
+                self._run(deque(replay), out)
         return out
+
+    def hold_candidate(self, data, frame: int, frame_offset: int, ts: int) -> bool:
+        """Searching, with a candidate PDU that needs more bytes than ``data`` completes: hold them as
+        :meth:`feed` would (no event, nothing to judge yet) and say True; False (nothing changed) otherwise."""
+        rbuf = self.rbuf
+        if self.state != RESYNC or not rbuf or len(rbuf) + len(data) >= self.rneed:
+            return False
+        self.rpieces.append([len(rbuf), frame, frame_offset, ts])
+        rbuf += data
+        self.offset += len(data)
+        return True
+
+    def frame_piece(self, piece: tuple, out: list) -> list | None:
+        """Frame one piece of a deferred ``replay`` (data, frame, frame offset, time); returns the pieces
+        to frame before the rest of the replay (a search that validated a PDU inside it), or None."""
+        data, frame, frame_offset, ts = piece
+        return self._consume(memoryview(data), frame, frame_offset, ts, out)
 
     def gap(self, ev: StreamGap, out: list | None = None) -> list:
         """``ev.length`` bytes are missing: continue by arithmetic where the position is known."""
