@@ -665,6 +665,8 @@ class Analyzer:
             a.on_pdu(ev)
             out.append(PduSeen(a, ev))
             value += plen - 2
+        if whole:
+            f.prev_length = whole[-1][1]    # (as framing them one by one would leave it: _reset_unit)
         f.start_offset = f.offset
         if tail is not None:        # a PDU begins: its header, its PDV's header, ``here`` bytes of the value
             h, length, plen, mch, here = tail

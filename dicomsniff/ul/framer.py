@@ -88,6 +88,10 @@ class PduFramer:
         self.contexts: frozenset[int] | None = None
         self.state = HEADER
         self.offset = 0                 # stream offset of the next byte
+        self.pdu_type = 0
+        self.length = 0
+        self.prev_length = 0            # the length of the last P-DATA-TF framed (where a search looks first)
+        self.expect_at = 0              # the stream offset a searched-for header is expected at (_expect)
         self._reset_unit()
         # search state (RESYNC): candidate bytes, kept until a candidate validates
         self.rbuf = bytearray()
@@ -117,6 +121,8 @@ class PduFramer:
         self.replay: list | None = None
 
     def _reset_unit(self) -> None:
+        if self.pdu_type == P_DATA_TF:
+            self.prev_length = self.length
         self.hdr = bytearray()
         self.spans = SpanMap()
         self.start_offset = self.offset
@@ -199,15 +205,19 @@ class PduFramer:
                 self.skipped_gap(ev.before_frame)
                 self.offset = end
                 self.rbase = end
+                if self.expect_at:
+                    self._expect(self.expect_at)
                 return out
         start = self.offset
         n = end - start
         if self.state == HEADER:
             # The next PDU header was (at least partly) in the hole.
+            lost_at = self.start_offset if self.hdr else start
             self._lost_framing(start, n, ev, out)
             self._enter_resync(ev.before_frame, after_loss=True)
             self.offset = end
             self.rbase = end
+            self._expect(lost_at + 6 + self.prev_length)
             return out
         pdu_end = self.start_offset + 6 + self.length
         inside = min(end, pdu_end) - start
@@ -229,7 +239,24 @@ class PduFramer:
             self._enter_resync(ev.before_frame, after_loss=True)
             self.offset = end
             self.rbase = end
+            self._expect(pdu_end + 6 + self.prev_length)
         return out
+
+    def _expect(self, at: int) -> None:
+        """A PDU header fell in a hole (or a hole cut a search short); ``at`` is where the next one would be
+        if the PDU it began were as long as the last P-DATA-TF (a data set's mostly are). The search waits
+        until the bytes from the hole reach there (its PDV header too; the one after, if ``at`` is in the
+        hole) and judges them all at once, rather than after every segment. It finds the same PDU either
+        way (the first candidate that validates: one rejected with fewer bytes stays rejected with more),
+        only fewer times; the other direction speaking, a hole or the end of the stream judge what is held
+        as before."""
+        step = 6 + self.prev_length
+        if self.prev_length <= 0:
+            return
+        while at < self.offset:
+            at += step
+        self.expect_at = at
+        self.rneed = at + LOOKAHEAD - self.offset
 
     def skipped_gap(self, frame: int) -> None:
         """A hole while searching: nothing framed was cut; remember where the search resumes."""
@@ -283,6 +310,7 @@ class PduFramer:
         self.skipped = 0
         self.skip_from_frame = frame
         self.resync_after_loss = after_loss
+        self.expect_at = 0
 
     def _drop_search(self) -> None:
         self.skipped += len(self.rbuf)
@@ -706,6 +734,7 @@ class PduFramer:
         self.rpos = 0
         self.rneed = 0
         self.skipped = 0
+        self.expect_at = 0
         self.offset = at
         self.state = HEADER
         self._reset_unit()
