@@ -424,8 +424,8 @@ class Analyzer:
     def _take_held(self, x) -> None:
         """Deliver the pieces at the front of ``x.pending`` (in order, after a hole the receiver
         acknowledged) that the framer's fast lane takes, as :meth:`_tcp_event` would take them as
-        StreamData (:func:`_advance`, :meth:`_pdu_step`), without the events; stop at the first it
-        does not (TcpReassembler delivers that one as StreamData)."""
+        StreamData (:func:`_advance`, :meth:`_pdu_step`, or held by a search: PduFramer.hold_candidate),
+        without the events; stop at the first it does not (TcpReassembler delivers that one as StreamData)."""
         f = x.lane
         pend = x.pending
         deliver = self.tcp.delivered

@@ -681,3 +681,39 @@ def test_compiled_candidate_search_finds_what_the_regex_finds():
         for buf in (data, bytearray(data), memoryview(data)):
             assert candidate(buf, start) == want, (data, start)
     assert fr._find_candidate is candidate or os.environ.get("DICOMSNIFF_PURE")
+
+
+@pytest.mark.parametrize("shorter", [False, True])
+def test_search_after_a_lost_header_looks_where_the_next_one_would_be(shorter):
+    """A data set's P-DATA-TFs are as long as each other: after a hole swallowed one's header, the search waits
+    until the bytes reach where the next header would be if the lost PDU were as long as the last one, and
+    judges them at once (PduFramer._expect), not after every segment. It resynchronises at the same PDU, with
+    the same notice and the same events, as judging every segment did; where the lost PDU was shorter (the
+    last of a data set), the search finds the next one all the same."""
+    body = bytes([3, 0, 5, 0, 200, 7, 0, 1]) * 256          # data with candidate bytes (type 1-7, then 0) in it
+    lens = [2048] * 6 if not shorter else [2048, 600, 2048, 2048, 2048, 2048]
+    stream = b"".join(pdata([(1, DATA, body[:k])]) for k in lens)
+    first = 12 + lens[0]
+    results = {}
+    for mode in ("expect", "each segment"):
+        fd = Feeder()
+        searches = []
+        search = fd.f._search
+        fd.f._search = lambda *a, **k: (searches.append(1), search(*a, **k))[1]
+        if mode == "each segment":
+            fd.f._expect = lambda at: None
+        evs = fd.feed(stream[:first]) + fd.gap(100)             # the second PDU's header is lost
+        pos = first + 100
+        while pos < len(stream):
+            evs += fd.feed(stream[pos:pos + 100])
+            pos += 100
+        evs += fd.f.finish()
+        results[mode] = ([(type(e).__name__, getattr(e, "stream_offset", None), getattr(e, "complete", None))
+                          for e in evs if type(e) is not PdvChunk],
+                         [e.message for e in evs if type(e) is Notice], len(searches))
+    assert results["expect"][:2] == results["each segment"][:2]
+    resynced = [e for e in results["expect"][0] if e[0] == "PduEvent"]
+    assert resynced[1][1] == first + 12 + lens[1] and len(resynced) == 5
+    assert "resynchronised" in results["expect"][1][0]
+    fewer = 2 if shorter else 4                                 # (a shorter PDU: fewer segments to judge anyway)
+    assert results["expect"][2] * fewer < results["each segment"][2], (results["expect"][2], results["each segment"][2])

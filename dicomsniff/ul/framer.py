@@ -14,7 +14,10 @@ search for the next PDU, and then it accepts a candidate only once it has
 validated it whole: known type, reserved byte 0, a length within the
 receiver's maximum, PDV items that sum exactly to the PDU length with proposed
 context IDs and valid control headers, and a valid header right after it (or
-the end of the stream there). Unvalidated bytes never become events.
+the end of the stream there). Unvalidated bytes never become events. A search
+after a lost header first waits for the bytes to reach where the next header
+would be if the lost PDU were as long as the last P-DATA-TF, then judges them
+at once: the same PDU is found, with fewer searches.
 
 Every iteration of every loop consumes input or leaves the loop.
 """
@@ -175,8 +178,9 @@ class PduFramer:
         return out
 
     def hold_candidate(self, data, frame: int, frame_offset: int, ts: int) -> bool:
-        """Searching, with a candidate PDU that needs more bytes than ``data`` completes: hold them as
-        :meth:`feed` would (no event, nothing to judge yet) and say True; False (nothing changed) otherwise."""
+        """Searching, with a candidate PDU (or the place :meth:`_expect` waits for) that needs more bytes than
+        ``data`` completes: hold them as :meth:`feed` would (no event, nothing to judge yet) and say True;
+        False (nothing changed) otherwise."""
         rbuf = self.rbuf
         if self.state != RESYNC or not rbuf or len(rbuf) + len(data) >= self.rneed:
             return False
