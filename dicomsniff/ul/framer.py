@@ -543,8 +543,13 @@ class PduFramer:
         self._reset_unit()
 
     def _loss_finding(self) -> Finding:
-        n = sum(b for _, b in self.lost)
-        where = ", ".join(f"{o}+{b}" for o, b in self.lost[:4]) + (" …" if len(self.lost) > 4 else "")
+        lost = self.lost
+        if len(lost) == 1:              # (most: one hole per PDU)
+            o, n = lost[0]
+            where = f"{o}+{n}"
+        else:
+            n = sum(b for _, b in lost)
+            where = ", ".join(f"{o}+{b}" for o, b in lost[:4]) + (" …" if len(lost) > 4 else "")
         return Finding(WARN, "tcp-gap", f"{CAPTURE_LOSS}: {n} of {6 + self.length} bytes of this PDU are"
                                         f" missing from the capture (stream offset+length {where})")
 
