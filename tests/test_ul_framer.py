@@ -717,3 +717,20 @@ def test_search_after_a_lost_header_looks_where_the_next_one_would_be(shorter):
     assert "resynchronised" in results["expect"][1][0]
     fewer = 2 if shorter else 4                                 # (a shorter PDU: fewer segments to judge anyway)
     assert results["expect"][2] * fewer < results["each segment"][2], (results["expect"][2], results["each segment"][2])
+
+
+def test_search_after_a_lost_header_waits_no_further_than_a_searched_pdu():
+    """The place a search waits for after a lost header follows the last P-DATA-TF's length, which a peer
+    chooses (up to 4 GiB, streamed): it is used only within what a search may hold for one candidate PDU
+    (the receiver's maximum and a bound), so the bytes held while waiting stay bounded."""
+    fd = Feeder()
+    fd.f.max_pdu = 16384
+    huge = pdu(0x04, b"", length=64 << 20)                 # a 64 MiB P-DATA-TF, streamed: its header only
+    evs = fd.feed(huge + struct.pack(">IBB", (64 << 20) - 4, 1, DATA) + bytes(1000))
+    evs += fd.gap((64 << 20) - 1006 + 50)                  # the rest of it and the next header are lost
+    assert fd.f.state == RESYNC and fd.f.rneed == 0
+    small = pdata([(1, DATA, bytes(2000))])
+    fd = Feeder()
+    fd.f.max_pdu = 16384
+    evs = fd.feed(small) + fd.gap(50)
+    assert fd.f.state == RESYNC and fd.f.rneed == len(small) - 50 + 12

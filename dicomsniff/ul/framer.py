@@ -255,7 +255,7 @@ class PduFramer:
         only fewer times; the other direction speaking, a hole or the end of the stream judge what is held
         as before."""
         step = 6 + self.prev_length
-        if self.prev_length <= 0:
+        if not 0 < step <= self._pdata_bound():    # (the bytes held while waiting: at most a searched PDU's)
             return
         while at < self.offset:
             at += step
