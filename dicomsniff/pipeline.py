@@ -605,8 +605,6 @@ class Analyzer:
             return None
         lost = m is _AFTER_LOSS     # the rest of a data set a loss ended: its PDVs only counted
         ds = None if lost else m.data_spans
-        if skip:                    # a data set with a hole is no longer collected, only counted (_relane)
-            f.fast_coll = None
         feed = None if lost else f.fast_feed    # a collector still keeping bytes: fed the values, in order
         if feed is not None:
             view = memoryview(buf)
@@ -615,8 +613,10 @@ class Analyzer:
         keep = self.keep_pdus
         out: list = []
         a = dd.assoc
-        value = k - skip
+        value = k
         if skip:                    # the PDU in progress ends after the k bytes the framer skips
+            value = 0
+            f.fast_coll = None      # (a data set with a hole is no longer collected, only counted: _relane)
             sp = f.spans
             sp.add_new(number, fo, k)
             if f.lost:
