@@ -475,6 +475,7 @@ def test_walk_on_randomly_mutated_captures_agrees_with_the_pure_path(variants, t
         assert results[0] == results[1], path.name
     assert walked > 10_000              # the walk did run on them
 
+
 @pytest.mark.parametrize("walk", [False, True])
 def test_losses_go_the_fast_lanes(variants, walk, monkeypatch):
     """After a capture loss inside a data set nobody reads, the general framer is left only what it must
@@ -487,6 +488,7 @@ def test_losses_go_the_fast_lanes(variants, walk, monkeypatch):
     from dicomsniff.ul import framer as fr
     if walk and pipeline._cwalk is None:
         pytest.skip("the compiled walk is not built")
+    monkeypatch.delenv("DICOMSNIFF_PURE", raising=False)
     counts = {"skip-end": 0, "searching-held": 0, "gap": 0, "replayed": 0, "held-in-python": 0}
     feed, gap, replay, hold = fr.PduFramer.feed, fr.PduFramer.gap, pipeline.Analyzer._replay, fr.PduFramer.hold_candidate
 
