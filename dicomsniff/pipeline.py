@@ -314,8 +314,7 @@ class Analyzer:
                             out: list = []      # bytes wait behind a hole: this ACK may settle it
                             if peer.lane is not None:   # each event handled as it comes, so that the bytes
                                 self._drain_out = out   # held go through the framer's lane (_take_held)
-                                if not self._hole_ack(d, peer):
-                                    self.tcp.ack_while_waiting(d, self._push, self._take_held)
+                                self.tcp.ack_while_waiting(d, self._push, self._take_held)
                                 if self._walk_req is not None:
                                     self._want_walk(d)      # the lane goes on: _walk_hook
                             else:
@@ -398,28 +397,14 @@ class Analyzer:
 
     # -- bytes held after a hole, delivered when the receiver acknowledges past it ---
 
-    def _hole_ack(self, d, x) -> bool:
-        """The fast path for a pure ACK of ``d`` (recorded in ``x = d.peer``) that acknowledges all of the
-        first hole in ``x``'s bytes, when the hole ends inside the data PDV of ``x``'s fast lane: the gap
-        as :meth:`_tcp_event` takes a StreamGap (:meth:`_gap_in_pdv`), then the held pieces delivered as
-        :meth:`TcpReassembler.ack_while_waiting` does. False (nothing changed) for any other case."""
-        pend = x.pending
-        if not pend or x.cut or x.closed or x.fin is not None:
-            return False
-        start = x.nxt
-        q = pend[0]
-        end = q.off
-        if end <= start or ((x.ack - x.base - start + _HALF) & _M) - _HALF < end - start:
-            return False
-        dd = self.dicom.get(x.st.index)
-        if dd is None or not self._gap_in_pdv(dd, dd.framers[x.index], start, end):
-            return False
-        dd.assoc.note_gap(end - start, q.frame, x.index, q.ts)
-        x.nxt = end                 # (TcpReassembler._gap: the StreamGap this stands for)
-        tcp = self.tcp
-        tcp._drain(x, self._push, self._take_held)
-        tcp.ack_while_waiting(d, self._push, self._take_held)   # any later hole this ACK reaches past
-        return True
+    def _lane(self, f: PduFramer, m, data, n: int, frame: int, fo: int, ts: int):
+        """One in-order piece (``data``, ``n`` bytes at ``fo`` in ``frame``) on the fast lane ``m`` of ``f``:
+        () when :func:`_advance` took it, the events when :meth:`_pdu_step` did (it crosses P-DATA-TF
+        boundaries), None when neither (nothing changed: the general path frames it). ``feed_record``
+        inlines the same step for its records."""
+        if (n < f.pdv_skip) if m is _SKIP else (m is not _NEXT and n < f.pdv_left):
+            return () if _advance(f, m, frame, fo, n, ts, data) else None
+        return self._pdu_step(f, m, frame, ts, data, 0, fo, n)
 
     def _take_held(self, x) -> None:
         """Deliver the pieces at the front of ``x.pending`` (in order, after a hole the receiver
@@ -444,15 +429,10 @@ class Analyzer:
             q = pend[0]
             if m is None or f.other.rbuf or q.cut or q.off != f.offset:
                 return
-            n = q.end - q.off
-            if (n < f.pdv_skip) if m is _SKIP else (m is not _NEXT and n < f.pdv_left):
-                if not _advance(f, m, q.frame, q.foff, n, q.ts, q.data):
-                    return
-            else:
-                evs = self._pdu_step(f, m, q.frame, q.ts, q.data, 0, q.foff, n)
-                if evs is None:
-                    return
-                self._drain_out.extend(evs)
+            evs = self._lane(f, m, q.data, q.end - q.off, q.frame, q.foff, q.ts)
+            if evs is None:
+                return
+            self._drain_out.extend(evs)
             deliver(x, q)
 
     # -- the compiled record walk (issue 18, item 5) ----------------------------
@@ -744,16 +724,10 @@ class Analyzer:
                     self._route(d, 1 - ev.direction, other.settle(), out)
                 elif f.fast is not None and ev.stream_offset == f.offset:
                     # Bytes nobody reads (drained after a hole, or from any link layer): the fast path.
-                    m, data = f.fast, ev.data
-                    n = len(data)
-                    if (n < f.pdv_skip) if m is _SKIP else (m is not _NEXT and n < f.pdv_left):
-                        if _advance(f, m, ev.frame, ev.frame_offset, n, ev.ts_ns, data):
-                            return
-                    else:
-                        evs = self._pdu_step(f, m, ev.frame, ev.ts_ns, data, 0, ev.frame_offset, n)
-                        if evs is not None:
-                            out.extend(evs)
-                            return
+                    evs = self._lane(f, f.fast, ev.data, len(ev.data), ev.frame, ev.frame_offset, ev.ts_ns)
+                    if evs is not None:
+                        out.extend(evs)
+                        return
                 elif f.rneed and ev.stream_offset == f.offset and \
                         f.hold_candidate(ev.data, ev.frame, ev.frame_offset, ev.ts_ns):
                     return              # (searching: bytes a candidate PDU needs, nothing to route)
@@ -845,18 +819,12 @@ class Analyzer:
         direction = f.direction
         while queue:
             piece = queue.popleft()
-            m = f.fast
-            if m is not None:
-                data = piece[0]
-                n = len(data)
-                if (n < f.pdv_skip) if m is _SKIP else (m is not _NEXT and n < f.pdv_left):
-                    if _advance(f, m, piece[1], piece[2], n, piece[3], data):
-                        continue
-                else:
-                    evs = self._pdu_step(f, m, piece[1], piece[3], data, 0, piece[2], n)
-                    if evs is not None:
-                        out.extend(evs)
-                        continue
+            if f.fast is not None:
+                data, frame, fo, ts = piece
+                evs = self._lane(f, f.fast, data, len(data), frame, fo, ts)
+                if evs is not None:
+                    out.extend(evs)
+                    continue
             evs = []
             more = f.frame_piece(piece, evs)
             self._route(d, direction, evs, out)
