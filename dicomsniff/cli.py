@@ -96,7 +96,8 @@ def run_diagnosed(capture: str, an: Analyzer, *, slow: float, idle: float) -> tu
     """Read a whole capture, diagnosing as it goes without keeping PDUs: (capture notices, findings).
 
     The findings are those of ``dicomsniff diagnose``: the model's, refined, plus the rules';
-    capture-level notices become findings of association 0.
+    capture-level notices become findings of association 0. PDUs reach the rules only through PduFacts
+    (PduWatch) and the association's counters, so ``an`` may count quiet PDUs (``quiet_pdus``).
     """
     from .reading import read_events
     from .model.diagnosis import PduWatch, diagnose as run_rules
@@ -230,7 +231,7 @@ def summary(capture: str, no_color: bool, max_exchanges: int, slow: float, idle:
     from .ul.events import BRIEF_SPANS
     from .output.summary import print_summary
     an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_limit=64 << 10, keep_exchanges=max_exchanges,
-                  data_span_limit=BRIEF_SPANS)
+                  data_span_limit=BRIEF_SPANS, quiet_pdus=True)
     notices, findings = run_diagnosed(capture, an, slow=slow, idle=idle)
     print_summary(console_for(no_color), an.associations, an.first_ts or 0, notices,
                   findings=[f for f in findings if f.association != 0])
@@ -495,7 +496,8 @@ def diagnose(capture: str | None, slow: float, idle: float, as_json: bool, no_co
         return
     if capture is None:
         raise click.UsageError("Missing argument 'CAPTURE'.")
-    an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_limit=256 << 10, data_span_limit=BRIEF_SPANS)
+    an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_limit=256 << 10, data_span_limit=BRIEF_SPANS,
+                  quiet_pdus=True)
     _notices, findings = run_diagnosed(capture, an, slow=slow, idle=idle)
     from .capture.captureset import input_name
     if as_json:

@@ -195,9 +195,13 @@ class Analyzer:
     def __init__(self, *, ports: set[int] | frozenset[int] = frozenset(), keep_pdus: bool = True,
                  stream_data: bool = False, decode_data: bool = True, keep_limit: int = 1 << 20,
                  keep_exchanges: int | None = None, data_span_limit: int = MAX_SPANS, tls_keylog=None,
-                 fast: bool = True, walk: bool = True):
+                 fast: bool = True, walk: bool = True, quiet_pdus: bool = False):
         self.ports = set(ports)
         self.keep_pdus = keep_pdus
+        # A consumer that reads PDUs only through PduFacts and the association's counters (``run_diagnosed``)
+        # lets the fast path count the middle P-DATA-TFs of a data set nobody reads instead of emitting them
+        # (:meth:`_quiet_end`): no event, and the compiled walk goes on past their ends. Not with keep_pdus.
+        self.quiet_pdus = quiet_pdus and not keep_pdus
         self.stream_data = stream_data
         self.decode_data = decode_data
         self.keep_limit = keep_limit
@@ -340,7 +344,8 @@ class Analyzer:
                                             self._want_walk(d)          # segments this size fit: _walk_hook
                                         return ()           # (a collector being fed: Python's, not the walk's)
                                 else:
-                                    evs = self._pdu_step(f, m, number, ts, buf, pstart, pstart - s, n)
+                                    evs = self._pdu_step(f, m, number, ts, buf, pstart, pstart - s, n,
+                                                         self.quiet_pdus)
                                     if evs is not None:
                                         st = d.st
                                         st.last = number
@@ -442,7 +447,8 @@ class Analyzer:
         :meth:`~CaptureReader.records` are fed to :meth:`feed_record`): after a record that advanced a fast
         lane, the reader offers the records after it to :meth:`_walk_hook` instead of yielding them."""
         if self.walk and isinstance(reader, CaptureReader):      # its own records(), not a wrapper's
-            self._walk_ctx = (self._flows, _NEXT, _WALK_KINDS, self.tcp.max_buffer, _Piece, Pdv, PDATA, RESYNC)
+            self._walk_ctx = (self._flows, _NEXT, _WALK_KINDS, self.tcp.max_buffer, _Piece, Pdv, PDATA, RESYNC,
+                              self._quiet_hook if self.quiet_pdus else None)
             self._walk_req = reader._walk_req
             reader._walk_hook = self._walk_hook
 
@@ -512,14 +518,18 @@ class Analyzer:
                     break
         return tuple(out)
 
-    def _pdu_step(self, f: PduFramer, m, number: int, ts: int, buf, pstart: int, fo: int, n: int) -> list | None:
+    def _pdu_step(self, f: PduFramer, m, number: int, ts: int, buf, pstart: int, fo: int, n: int,
+                  quiet: int = 0) -> list | None:
         """The fast path across P-DATA-TF boundaries of a streamed data set (``buf[pstart:pstart + n]``,
         at ``fo`` in frame ``number``). The segment ends the current data PDV at its PDU's end (unless
         ``m`` is ``_NEXT``: the previous segment ended one), then holds whole P-DATA-TFs of one data
         PDV each and/or the start of one whose PDV goes on past the segment — same context, the
         message going on (no last fragment ends here), or (``_AFTER_LOSS``) the rest of a data set a
         capture loss ended, whose PDVs are only counted. Emits each finished PDU exactly as the
-        general path does; returns None (take the general path, nothing changed) for any other shape."""
+        general path does; returns None (take the general path, nothing changed) for any other shape.
+        With ``quiet`` (the analyzer's ``quiet_pdus``), when every PDU the segment ends may be counted
+        instead (:meth:`_all_quiet`), they are counted in the association and none is emitted;
+        ``quiet=2`` (the compiled walk's :meth:`_quiet_hook`): only then, None (nothing changed) otherwise."""
         skip = 0
         if m is _NEXT:
             m = f.next_msg
@@ -583,6 +593,12 @@ class Analyzer:
         dd = f.dicom
         if dd.held[f.direction]:
             return None
+        a = dd.assoc
+        if quiet:
+            q = not skip and self._all_quiet(a, f, k, ctx, whole, ts)
+            if not q and quiet == 2:
+                return None
+            quiet = q
         lost = m is _AFTER_LOSS     # the rest of a data set a loss ended: its PDVs only counted
         ds = None if lost else m.data_spans
         feed = None if lost else f.fast_feed    # a collector still keeping bytes: fed the values, in order
@@ -592,7 +608,6 @@ class Analyzer:
         direction = f.direction
         keep = self.keep_pdus
         out: list = []
-        a = dd.assoc
         value = k
         if skip:                    # the PDU in progress ends after the k bytes the framer skips
             value = 0
@@ -613,37 +628,46 @@ class Analyzer:
                 ds.add_new(number, fo, k)
                 if feed is not None:
                     feed.feed(view[pstart:pstart + k])
-            ev = PduEvent(f.stream, direction, 4, f.length, f.start_offset, f.start_ts, ts, sp, None,
-                          f.pdvs, f.findings)
+            if quiet:               # counted: the frames on_pdu would read of its spans
+                fl = sp.flat
+                a.count_quiet(direction, f.length, fl[1] if fl else 0, fl[-3] if fl else 0, f.start_ts, ts, ctx)
+            else:
+                ev = PduEvent(f.stream, direction, 4, f.length, f.start_offset, f.start_ts, ts, sp, None,
+                              f.pdvs, f.findings)
         if k:
             f.pdus += 1
             f.offset += k
             f.state = HEADER
             f._reset_unit()         # (end_ts and start_ts back to 0, as framing a PDU's end leaves them)
-            if keep:
-                sp.freeze()
-            a.on_pdu(ev)
-            out.append(PduSeen(a, ev))
+            if not quiet:
+                if keep:
+                    sp.freeze()
+                a.on_pdu(ev)
+                out.append(PduSeen(a, ev))
         # Whole P-DATA-TFs: each is framed, emitted and forgotten at once; the framer's unit stays as
         # the end of the previous PDU left it (fresh), only its offset and count move.
         for h, length, plen, mch in whole:
             at = fo + h - pstart
-            sp = SpanMap()
-            sp.add_new(number, at, 10 + plen)
+            if quiet:
+                a.count_quiet(direction, length, number, number, ts, ts, ctx)
+            else:
+                sp = SpanMap()
+                sp.add_new(number, at, 10 + plen)
             if lost:
                 orphans[direction] += 1
             else:
                 ds.add_new(number, at + 12, plen - 2)
                 if feed is not None:
                     feed.feed(view[h + 12:h + 10 + plen])
-            ev = PduEvent(f.stream, direction, 4, length, f.offset, ts, ts, sp, None,
-                          [Pdv(6, plen, ctx, mch)], [])
             f.pdus += 1
+            if not quiet:
+                ev = PduEvent(f.stream, direction, 4, length, f.offset, ts, ts, sp, None,
+                              [Pdv(6, plen, ctx, mch)], [])
+                if keep:
+                    sp.freeze()
+                a.on_pdu(ev)
+                out.append(PduSeen(a, ev))
             f.offset += 10 + plen
-            if keep:
-                sp.freeze()
-            a.on_pdu(ev)
-            out.append(PduSeen(a, ev))
             value += plen - 2
         if whole:
             f.prev_length = whole[-1][1]    # (as framing them one by one would leave it: _reset_unit)
@@ -688,6 +712,39 @@ class Analyzer:
                 f.fast_coll = feed
                 f.fast_feed = None
         return out
+
+    @staticmethod
+    def _all_quiet(a: Association, f: PduFramer, k: int, ctx: int, whole: list, ts: int) -> bool:
+        """Whether every P-DATA-TF a segment at ``ts`` ends may be counted (:meth:`Association.quiet_ok`):
+        the one in progress (``k`` more bytes: its PDV the only one) and the ``whole`` ones after it. Once
+        the first is counted it is the association's last, at ``ts``: the others only need their length
+        within the receiver's maximum."""
+        d = f.direction
+        if k:
+            if len(f.pdvs) != 1 or not a.quiet_ok(d, ctx, f.length, f.start_ts, ts):
+                return False
+            rest = whole
+        elif whole:
+            if not a.quiet_ok(d, ctx, whole[0][1], ts, ts):
+                return False
+            rest = whole[1:]
+        else:
+            return True
+        limit = a.receive_limit(d)
+        return not limit or all(w[1] <= limit for w in rest)
+
+    def _quiet_hook(self, x, buf, at: int, number: int, fo: int, n: int, ts: int) -> bool:
+        """The compiled walk's call for a record (``buf[at:at + n]``, at ``fo`` in frame ``number``) that crosses
+        the end of its lane's PDV or begins a P-DATA-TF and goes past its PDV, after it applied what it took
+        before: :meth:`_pdu_step` with ``quiet=2``. True when it ended only P-DATA-TFs it counted (the
+        reassembler's offset moved past the record); False (nothing changed) when it would emit an event or
+        is no shape it takes."""
+        f = x.lane
+        if f is None or f.fast is None or self._pdu_step(f, f.fast, number, ts, buf, at, fo, n, 2) is None:
+            return False
+        x.nxt += n
+        x.last_frame = number
+        return True
 
     def finish(self) -> list:
         out: list = []

@@ -531,3 +531,85 @@ def test_losses_go_the_fast_lanes(variants, walk, monkeypatch):
         assert counts["held-in-python"] <= losses // 4, counts
     else:
         assert counts["held-in-python"] > losses, counts
+
+
+def diagnosed(path, *, fast: bool, walk: bool = False, quiet: bool = False):
+    """What ``summary`` and ``diagnose`` read of ``path`` (run_diagnosed's loop): the findings, each
+    association's PduFacts (caught up with the P-DATA-TFs counted quietly) and final state, the events other
+    than PduSeen, and the number of PduSeen events."""
+    from dicomsniff.model.diagnosis import PduWatch, diagnose
+    an = Analyzer(fast=fast, walk=walk, quiet_pdus=quiet, **OPTIONS["summary"])
+    assert an.quiet_pdus == quiet and an.walk == walk
+    watch = PduWatch()
+    events = []
+    with open_capture(str(path)) as reader:
+        if walk:
+            an.connect(reader)
+        batches = (an.feed_record(rec) for rec in reader.records()) if fast else (an.feed(f) for f in reader)
+        for evs in batches:
+            for ev in evs:
+                watch.event(ev)
+                events.append(ev)
+    for ev in an.finish():
+        watch.event(ev)
+        events.append(ev)
+    findings = canon(diagnose(an.associations, watch=watch))
+    facts = {}
+    for a in an.associations:
+        f = watch.facts.get(a.number)
+        if f is not None:
+            f.catch_up(a)
+            facts[a.number] = canon(f)
+    pdus = sum(1 for e in events if type(e).__name__ == "PduSeen")
+    rest = [canon(e) for e in events if type(e).__name__ != "PduSeen"]
+    return findings, facts, [canon(a) for a in an.associations], rest, pdus
+
+
+def timed_copies(variants, d: Path) -> list[Path]:
+    """Copies of the whole big transfers whose timing or end the quiet P-DATA-TFs must not hide: cut in the
+    middle of a data set (its last PDU is a middle one: PduFacts' ``last``), with a Maximum Length Received
+    its P-DATA-TFs exceed, with an idle gap of 2 s between two middle PDUs, and with the clock going back
+    1 s there (the PDUs after it end before the one before them)."""
+    import capwriter as cw
+    out = []
+    for src in (p for p in variants if p.name in ("big-store.pcap", "big-store-split.pcap")):
+        with open_capture(str(src)) as r:
+            recs = [(f.ts_ns, bytes(f.data)) for f in r]
+        # the association negotiating a Maximum Length Received of 4 KiB: its 16 KiB P-DATA-TFs are too long
+        small = [(ts, b.replace(b"\x51\x00\x00\x04\x00\x00\x40\x00", b"\x51\x00\x00\x04\x00\x00\x10\x00"))
+                 for ts, b in recs]
+        assert small != recs
+        copies = [("cut", recs[:len(recs) * 3 // 5]), ("over", small)]
+        if "split" in src.name:     # the clock changes where a P-DATA-TF begins (its 12-byte segment)
+            mid = next(i for i in range(len(recs) * 2 // 5, len(recs))
+                       if len(recs[i][1]) == 14 + 20 + (recs[i][1][46] >> 4) * 4 + 12 and recs[i][1][-12:-10] == b"\4\0")
+            copies += [("idle", recs[:mid] + [(ts + 2_000_000_000, b) for ts, b in recs[mid:]]),
+                       ("back", recs[:mid] + [(ts - 1_000_000_000, b) for ts, b in recs[mid:]])]
+        for name, copy in copies:
+            dst = d / f"{src.stem}-{name}.pcap"
+            dst.write_bytes(cw.pcap_bytes(copy))
+            out.append(dst)
+    return out
+
+
+def test_quiet_pdus_change_nothing_the_diagnosis_reads(variants, tmp_path):
+    """``quiet_pdus`` (summary, diagnose): the middle P-DATA-TFs of data sets nobody reads are counted, not
+    emitted, by the pure fast path and by the compiled walk alike. The findings, PduFacts, associations and
+    every other event are those of the general path, which emits every PDU, on every shipped capture, on
+    the re-segmented and lossy copies and on the timed ones (:func:`timed_copies`); and most PDUs of the whole big transfers are counted quietly (not
+    vacuous)."""
+    walks = (False, True) if pipeline._cwalk is not None else (False,)
+    emitted = quiet = 0
+    timed = timed_copies(variants, tmp_path)
+    assert len(timed) == 6
+    for path in [CAPTURES / n for n in ALL] + variants + timed:
+        ref = diagnosed(path, fast=False)
+        for walk in walks:
+            got = diagnosed(path, fast=True, walk=walk, quiet=True)
+            for i, what in enumerate(("findings", "PduFacts", "associations", "other events")):
+                assert got[i] == ref[i], f"{path.name}: {what} differ (walk={walk})"
+            assert got[4] <= ref[4]
+        if path in variants and path.name.startswith("big-store") and "loss" not in path.name:
+            emitted += ref[4]
+            quiet += ref[4] - got[4]
+    assert quiet > emitted * 3 // 4

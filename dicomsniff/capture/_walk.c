@@ -13,7 +13,10 @@
  *       just ended), a segment that begins the next one and ends inside its PDV (begin_pdu) — DCMTK on a
  *       TCP_NODELAY socket sends each P-DATA-TF's 12 header bytes as a segment of their own, or
  *   (e) the in-order branch whose bytes the framer only holds (PduFramer.hold_candidate): searching for the
- *       next PDU after a loss, with a candidate that needs more bytes than the segment brings.
+ *       next PDU after a loss, with a candidate that needs more bytes than the segment brings, or
+ *   (f) with an analyzer that counts quiet PDUs (Analyzer(quiet_pdus=True): summary, diagnose), the _pdu_step
+ *       branch whose P-DATA-TFs are all counted, none emitted (end_quiet calls Analyzer._quiet_hook): the walk
+ *       goes on past the ends of a data set's PDUs.
  * A lane whose collector still keeps bytes (f.fast_feed) is left to Python: only it feeds collectors.
  * take_held() does (b) for the pieces held after a hole, when the receiver's ACK has them delivered
  * (Analyzer._take_held).
@@ -146,6 +149,10 @@ static Py_ssize_t ip_start(int lt, const unsigned char *b, Py_ssize_t s, Py_ssiz
 
 static int arm_rest(Entry *d);
 static int arm_lane(Entry *d);
+static int end_quiet(Entry *d, Py_ssize_t at, long long frame, long long fo, long long n, long long ts);
+/* Analyzer._quiet_hook of the walk under way, or NULL (ctx: the analyzer does not count quiet PDUs); the object
+ * whose buffer the walk reads, and a memoryview of it made at the first call of the hook (walk() releases it). */
+static PyObject *quiet_hook, *walk_obj, *walk_mv;
 static int arm_resync(Entry *d);
 static int begin_pdu(Entry *d, const unsigned char *p, Py_ssize_t n, long long frame, long long fo, long long ts);
 /* reassembly._Piece and TcpReassembler.max_buffer of the walk under way (from its ctx argument). */
@@ -203,6 +210,8 @@ static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t
         if (be32(h + 24) != d->seq)
             return 0;
         int r = begin_pdu(d, b + pstart, n, number, (long long)(pstart - s), ts);
+        if (r == 0 && quiet_hook != NULL)               /* and more: quiet PDUs only? */
+            r = end_quiet(d, pstart, number, (long long)(pstart - s), (long long)n, ts);
         if (r <= 0)
             return r;
     } else if (d->resync) {                             /* hold_candidate: in order, below the budget */
@@ -222,6 +231,12 @@ static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t
         d->taken += n;
         d->last_data = number;
         d->last_data_ts = ts;
+    } else if (n >= d->budget && quiet_hook != NULL) {  /* the PDV ends here: its PDU and those after counted? */
+        if (!d->armed || d->skip || be32(h + 24) != d->seq)
+            return 0;
+        int r = end_quiet(d, pstart, number, (long long)(pstart - s), (long long)n, ts);
+        if (r <= 0)
+            return r;
     } else {                                            /* _advance: in order, below the budget */
         if (n < 0 || !d->armed || be32(h + 24) != d->seq || n >= d->budget)
             return 0;
@@ -879,6 +894,35 @@ static int begin_pdu(Entry *d, const unsigned char *p, Py_ssize_t n, long long f
 
 static int settle_lane(Entry *d);
 
+/* The record's payload (at `at` in the buffer: frame, fo, n bytes, ts) crosses the end of the lane's PDV, or
+ * begins a P-DATA-TF on a _NEXT lane and goes past its PDV: apply what the walk took of the direction so far,
+ * then let Analyzer._quiet_hook take it if every PDU it ends is only counted (Analyzer._pdu_step, quiet=2);
+ * when it did, the lane is armed again from the framer's new state (_NEXT, or the PDU it begins).
+ * 1 taken, 0 not (what was taken before stays applied), -1 error. */
+static int end_quiet(Entry *d, Py_ssize_t at, long long frame, long long fo, long long n, long long ts) {
+    if (settle_lane(d) < 0)
+        return -1;
+    Py_CLEAR(d->fquads);
+    Py_CLEAR(d->dquads);
+    d->taken = d->fdrop = d->ddrop = 0;
+    d->counted = 0;
+    if (walk_mv == NULL && (walk_mv = PyMemoryView_FromObject(walk_obj)) == NULL)
+        return -1;
+    PyObject *r = PyObject_CallFunction(quiet_hook, "OOnLLLL", d->x, walk_mv, at, frame, fo, n, ts);
+    if (r == NULL)
+        return -1;
+    int ok = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    if (ok <= 0) {
+        d->armed = 0;           /* (its state moved to the objects: armed again by the next walk) */
+        return ok;
+    }
+    Py_CLEAR(d->m);
+    Py_CLEAR(d->next_msg);
+    d->armed = d->skip = d->data = d->next = 0;
+    return arm_lane(d) < 0 ? -1 : 1;
+}
+
 /* Apply what the walk took of a direction, as repeated feed_record calls would have. */
 static int settle(Entry *d) {
     long long last = 0;
@@ -985,6 +1029,7 @@ static PyObject *take_held(PyObject *self, PyObject *args) {
     lane_next = PyTuple_GET_ITEM(ctx, 1);
     lane_kinds = PyTuple_GET_ITEM(ctx, 2);
     resync_state = NULL;                    /* a searching framer's lane is the walk's only (arm_resync) */
+    quiet_hook = NULL;                      /* (take_held takes pieces below the budget only) */
     Entry e;
     memset(&e, 0, sizeof e);
     e.x = x;
@@ -1091,11 +1136,15 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     Iface ifc[MAX_IFACES];
     int nifc = 0, nent = 0;
     memset(ent, 0, sizeof ent);
-    if (PyTuple_GET_SIZE(ctx) != 8 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
+    if (PyTuple_GET_SIZE(ctx) != 9 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
             || !PyTuple_Check(PyTuple_GET_ITEM(ctx, 2)) || !PyLong_Check(PyTuple_GET_ITEM(ctx, 3))) {
-        PyErr_SetString(PyExc_TypeError, "walk: ctx is (flows, NEXT, kinds, max_buffer, Piece, Pdv, PDATA, RESYNC)");
+        PyErr_SetString(PyExc_TypeError,
+                        "walk: ctx is (flows, NEXT, kinds, max_buffer, Piece, Pdv, PDATA, RESYNC, quiet hook)");
         goto done;
     }
+    quiet_hook = PyTuple_GET_ITEM(ctx, 8) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 8);
+    walk_obj = view.obj;
+    walk_mv = NULL;
     lane_next = PyTuple_GET_ITEM(ctx, 1);
     lane_kinds = PyTuple_GET_ITEM(ctx, 2);
     max_buffer = PyLong_AsLongLong(PyTuple_GET_ITEM(ctx, 3));
@@ -1178,6 +1227,13 @@ static PyObject *walk(PyObject *self, PyObject *args) {
 done:
     for (int i = 0; i < nent; i++)
         release(&ent[i]);
+    if (walk_mv != NULL) {      /* the hook's view of the buffer: released, so no one keeps it past the walk */
+        PyObject *rel = PyObject_CallMethod(walk_mv, "release", NULL);
+        if (rel == NULL)
+            PyErr_Clear();      /* (still exported: it stays valid, holding the buffer) */
+        Py_XDECREF(rel);
+        Py_CLEAR(walk_mv);
+    }
     PyBuffer_Release(&view);
     return result;
 }

@@ -22,6 +22,9 @@ from ..ul.pdus import (ABORT, ASSOCIATE_AC, ASSOCIATE_RJ, ASSOCIATE_RQ, P_DATA_T
 from ..ul.tables import abort_reason_text, abort_source_text, context_result_text, reject_text
 from .findings import Finding
 
+# PduFacts reports an idle gap between two PDUs of an association longer than this.
+IDLE_GAP_NS = 1_000_000_000
+
 C_CANCEL_RQ = 0x0FFF
 PENDING = {0xFF00, 0xFF01}
 
@@ -202,6 +205,11 @@ class Association:
         # the frame from which findings on that direction's bytes may rest on lost bytes (0: no loss).
         self.pdu_end_frame = [0, 0]
         self.loss_from = [0, 0]
+        # The latest end time of its PDUs so far (what PduFacts' ``last`` holds), and per direction the quiet
+        # P-DATA-TFs since PduFacts last looked (:meth:`count_quiet`): [count, context, (frame, time) of the
+        # first two, frame and end of the last].
+        self.max_end_ts = 0
+        self.quiet: list = [None, None]
         self.first_frame = 0
         self.last_frame = 0
         self.closed = False
@@ -297,6 +305,56 @@ class Association:
                 self.first_frame = frame
             self.last_frame = max(self.last_frame, frame)
 
+    def quiet_ok(self, d: int, ctx: int, length: int, start_ts: int, end_ts: int) -> bool:
+        """Whether a complete middle P-DATA-TF of direction ``d`` on ``ctx`` (one data PDV, not the last), of
+        ``length``, that began at ``start_ts`` and ended at ``end_ts`` may be counted (:meth:`count_quiet`)
+        instead of emitted: it leaves no trace in PduFacts but what :meth:`PduFacts.catch_up` restores — it is
+        within the receiver's Maximum Length Received, ends last so far, after no idle gap, on the context of
+        the quiet PDUs PduFacts has not seen yet."""
+        m = self.max_end_ts
+        if end_ts < m or start_ts - m > IDLE_GAP_NS or self.state == REQUESTED:
+            return False
+        q = self.quiet[d]
+        if q is not None and q[1] != ctx:
+            return False
+        limit = self.receive_limit(d)
+        return not limit or length <= limit
+
+    def receive_limit(self, d: int) -> int | None:
+        """The Maximum Length Received the receiver of direction ``d`` negotiated (PduFacts' limit: 0 or None
+        when unknown or unlimited)."""
+        peer = self.ac if d == self.client_dir else self.rq
+        return peer.user_info.max_pdu_length if peer is not None and peer.user_info is not None else None
+
+    def count_quiet(self, d: int, length: int, first: int, last: int, start_ts: int, end_ts: int, ctx: int) -> None:
+        """A P-DATA-TF :meth:`quiet_ok` allowed, counted as :meth:`on_pdu` counts it (``first`` and ``last``: the
+        frames of its first and last bytes), and noted for PduFacts."""
+        self.pdu_count += 1
+        self.pdus_by_dir[d] += 1
+        self.bytes[d] += 6 + length
+        if last > self.pdu_end_frame[d]:
+            self.pdu_end_frame[d] = last
+        self.max_end_ts = end_ts
+        for ts in (start_ts, end_ts):
+            if self.start_ns is None or ts < self.start_ns:
+                self.start_ns = ts
+            if self.end_ns is None or ts > self.end_ns:
+                self.end_ns = ts
+        if not self.first_frame:
+            self.first_frame = first
+        hi = first if first > last else last
+        if hi > self.last_frame:
+            self.last_frame = hi
+        q = self.quiet[d]
+        if q is None:
+            self.quiet[d] = [1, ctx, first, start_ts, 0, first, end_ts]
+        else:
+            if q[0] == 1:
+                q[4] = first
+            q[0] += 1
+            q[5] = first
+            q[6] = end_ts
+
     def on_pdu(self, pdu: PduEvent) -> None:
         if pdu.pdu_type == P_DATA_TF and pdu.complete and self.state != REQUESTED:
             # Most PDUs of any capture: only the counters and the time span move (as below, inline).
@@ -308,6 +366,8 @@ class Association:
             first, last = (fl[1], fl[-3]) if fl else (0, 0)
             if last > self.pdu_end_frame[d]:
                 self.pdu_end_frame[d] = last
+            if pdu.end_ts_ns > self.max_end_ts:
+                self.max_end_ts = pdu.end_ts_ns
             for ts in (pdu.ts_ns, pdu.end_ts_ns):
                 if self.start_ns is None or ts < self.start_ns:
                     self.start_ns = ts
@@ -325,6 +385,8 @@ class Association:
         self.pdu_count += 1
         self.pdus_by_dir[pdu.direction] += 1
         self.bytes[pdu.direction] += 6 + pdu.length if pdu.complete else pdu.spans.length
+        if pdu.end_ts_ns > self.max_end_ts:
+            self.max_end_ts = pdu.end_ts_ns
         if pdu.complete:
             end = pdu.spans.last_frame or pdu.frame
             self.pdu_end_frame[pdu.direction] = max(self.pdu_end_frame[pdu.direction], end)

@@ -10,7 +10,7 @@ from ...field import ERROR, WARN
 from ...textsafe import safe_text
 from ...uids import uid_name
 from ...ul.pdus import P_DATA_TF, RELEASE_RP, RELEASE_RQ, pdu_name
-from ..association import Association, Exchange
+from ..association import IDLE_GAP_NS, Association, Exchange
 from ..findings import Finding
 
 C_STORE, C_FIND, C_MOVE, C_GET = 0x0001, 0x0020, 0x0021, 0x0010
@@ -95,7 +95,38 @@ class PduFacts:
         x = self._last
         return None if x is None else (pdu_name(x[0]), x[1], x[2])
 
+    def catch_up(self, a: Association) -> None:
+        """Take in the P-DATA-TFs the analyzer counted without emitting them (``Analyzer(quiet_pdus=True)``,
+        :meth:`Association.count_quiet`), as :meth:`observe` one by one would have: each was a complete PDU of
+        one data PDV, not the last, on one context, within the receiver's maximum length, ending last so far
+        and after no idle gap, so that only the first two can change ``pdv_open`` and the last is ``last``."""
+        for d in (0, 1):
+            q = a.quiet[d]
+            if q is None:
+                continue
+            a.quiet[d] = None
+            n, ctx, first, ts, second, frame, end = q
+            if P_DATA_TF not in self.first:
+                self.first[P_DATA_TF] = (first, ts)
+            self._data_pdv(d, ctx, first)
+            if n > 1:
+                self._data_pdv(d, ctx, second)
+            self._last = (P_DATA_TF, frame, end)
+
+    def _data_pdv(self, d: int, ctx: int, frame: int) -> None:
+        """:meth:`_pdata` for a data PDV that is not the last one of its message."""
+        key = (d, ctx)
+        prev = self.pdv_open.get(key)
+        if prev is None:
+            self.pdv_open[key] = ("data", frame)
+        elif prev[0] != "data":
+            if len(self.pdv_issues) < self.MAX_KEPT:
+                self.pdv_issues.append(("sequence", "data", ctx, frame, prev[0], prev[1], d))
+            del self.pdv_open[key]
+
     def observe(self, a: Association, p) -> None:
+        if a.quiet[0] is not None or a.quiet[1] is not None:
+            self.catch_up(a)
         t = p.pdu_type
         fl = p.spans.flat
         frame = fl[1] if fl else 0          # p.frame
@@ -104,7 +135,7 @@ class PduFacts:
         last = self._last
         if last is not None:
             gap = p.ts_ns - last[2]
-            if gap > 1_000_000_000:           # idle gaps over 1 s; the longest MAX_KEPT are kept
+            if gap > IDLE_GAP_NS:             # idle gaps over 1 s; the longest MAX_KEPT are kept
                 self.gaps.append((gap, pdu_name(last[0]), last[1], last[2], p.name, frame, p.ts_ns))
                 if len(self.gaps) > self.MAX_KEPT:
                     self.gaps.remove(min(self.gaps))
@@ -185,6 +216,8 @@ def _facts(a: Association, opts: Options) -> PduFacts:
     f = opts.facts.get(a.number)
     if f is None:
         f = opts.facts[a.number] = facts_from_pdus(a)
+    if a.quiet[0] is not None or a.quiet[1] is not None:
+        f.catch_up(a)
     return f
 
 
