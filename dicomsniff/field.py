@@ -57,10 +57,18 @@ class Field:
         return child
 
     def walk(self, depth: int = 0) -> Iterator[tuple[int, "Field"]]:
-        """Depth-first (depth, field) pairs, this field first."""
-        yield depth, self
-        for child in self.children:
-            yield from child.walk(depth + 1)
+        """Depth-first (depth, field) pairs, this field first (a stack, not one generator per level: data set
+        trees are walked for their findings on every diagnosis)."""
+        stack = [(depth, self)]
+        pop = stack.pop
+        push = stack.extend
+        while stack:
+            d, f = pop()
+            yield d, f
+            ch = f.children
+            if ch:
+                d += 1
+                push([(d, c) for c in reversed(ch)])
 
     def find(self, key: str) -> "Field | None":
         """First descendant (or self) with this key."""
@@ -73,7 +81,18 @@ class Field:
         return [f for _, f in self.walk() if f.key == key]
 
     def all_findings(self) -> list[Finding]:
-        return [x for _, f in self.walk() for x in f.findings]
+        """Every finding of this field and its descendants, in :meth:`walk` order."""
+        out: list[Finding] = []
+        stack = [self]
+        pop = stack.pop
+        while stack:
+            f = pop()
+            if f.findings:
+                out.extend(f.findings)
+            ch = f.children
+            if ch:
+                stack.extend(reversed(ch))
+        return out
 
     def text(self) -> str:
         """The one-line text of this field, as the tree views show it."""

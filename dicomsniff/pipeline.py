@@ -340,8 +340,10 @@ class Analyzer:
                                         d.nxt += n
                                         d.last_frame = number
                                         if self._walk_req is not None and f.fast_feed is None and \
-                                                (f.pdv_skip if m is _SKIP else f.pdv_left) > n:
-                                            self._want_walk(d)          # segments this size fit: _walk_hook
+                                                ((f.pdv_skip if m is _SKIP else f.pdv_left) > n or
+                                                 self.quiet_pdus and m is not _SKIP):
+                                            self._want_walk(d)          # segments this size fit, or the walk
+                                                                        # counts the PDU's end: _walk_hook
                                         return ()           # (a collector being fed: Python's, not the walk's)
                                 else:
                                     evs = self._pdu_step(f, m, number, ts, buf, pstart, pstart - s, n,
@@ -354,9 +356,10 @@ class Analyzer:
                                         d.nxt += n
                                         d.last_frame = number
                                         if self._walk_req is not None and f.fast_feed is None and \
-                                                (f.fast is _NEXT or f.pdv_left > n):
-                                            self._want_walk(d)          # the next PDU's start, or segments this
-                                                                        # size fit: _walk_hook
+                                                (f.fast is _NEXT or f.pdv_left > n or self.quiet_pdus):
+                                            self._want_walk(d)          # the next PDU's start, segments this
+                                                                        # size fit, or the walk counts PDU
+                                                                        # ends: _walk_hook
                                         return evs
                         if not d.ready and not peer.wait and n > 0 and d.pending and \
                                 self.tcp.buffer_after(d, seq, buf[pstart:pstart + n], number, pstart - s, ts):
@@ -448,7 +451,7 @@ class Analyzer:
         lane, the reader offers the records after it to :meth:`_walk_hook` instead of yielding them."""
         if self.walk and isinstance(reader, CaptureReader):      # its own records(), not a wrapper's
             self._walk_ctx = (self._flows, _NEXT, _WALK_KINDS, self.tcp.max_buffer, _Piece, Pdv, PDATA, RESYNC,
-                              self._quiet_hook if self.quiet_pdus else None)
+                              self._quiet_hook if self.quiet_pdus else None, HEADER)
             self._walk_req = reader._walk_req
             reader._walk_hook = self._walk_hook
 
@@ -594,8 +597,8 @@ class Analyzer:
         if dd.held[f.direction]:
             return None
         a = dd.assoc
-        if quiet:
-            q = not skip and self._all_quiet(a, f, k, ctx, whole, ts)
+        if quiet:               # all the PDUs it ends counted in the association, or none
+            q = not skip and self._quiet(a, f, k, ctx, whole, number, ts)
             if not q and quiet == 2:
                 return None
             quiet = q
@@ -628,10 +631,7 @@ class Analyzer:
                 ds.add_new(number, fo, k)
                 if feed is not None:
                     feed.feed(view[pstart:pstart + k])
-            if quiet:               # counted: the frames on_pdu would read of its spans
-                fl = sp.flat
-                a.count_quiet(direction, f.length, fl[1] if fl else 0, fl[-3] if fl else 0, f.start_ts, ts, ctx)
-            else:
+            if not quiet:
                 ev = PduEvent(f.stream, direction, 4, f.length, f.start_offset, f.start_ts, ts, sp, None,
                               f.pdvs, f.findings)
         if k:
@@ -648,9 +648,7 @@ class Analyzer:
         # the end of the previous PDU left it (fresh), only its offset and count move.
         for h, length, plen, mch in whole:
             at = fo + h - pstart
-            if quiet:
-                a.count_quiet(direction, length, number, number, ts, ts, ctx)
-            else:
+            if not quiet:
                 sp = SpanMap()
                 sp.add_new(number, at, 10 + plen)
             if lost:
@@ -714,24 +712,36 @@ class Analyzer:
         return out
 
     @staticmethod
-    def _all_quiet(a: Association, f: PduFramer, k: int, ctx: int, whole: list, ts: int) -> bool:
-        """Whether every P-DATA-TF a segment at ``ts`` ends may be counted (:meth:`Association.quiet_ok`):
-        the one in progress (``k`` more bytes: its PDV the only one) and the ``whole`` ones after it. Once
-        the first is counted it is the association's last, at ``ts``: the others only need their length
-        within the receiver's maximum."""
-        d = f.direction
+    def _quiet(a: Association, f: PduFramer, k: int, ctx: int, whole: list, number: int, ts: int) -> bool:
+        """Count the P-DATA-TFs a segment (frame ``number``, at ``ts``) ends in the association if every one may
+        be (:meth:`Association.take_quiet`): the one in progress (``k`` more bytes: its PDV the only one), then the
+        ``whole`` ones after it. The first's frames are those on_pdu would read of its spans with the ``k``
+        bytes added."""
         if k:
-            if len(f.pdvs) != 1 or not a.quiet_ok(d, ctx, f.length, f.start_ts, ts):
+            if len(f.pdvs) != 1:
                 return False
-            rest = whole
+            sp = f.spans
+            fl = sp.flat
+            if sp.count < sp.limit:
+                first, last = (fl[1] if fl else number), number
+            else:
+                first, last = (fl[1], fl[-3]) if fl else (0, 0)
+            first_len, start, rest, nbytes = f.length, f.start_ts, whole, 6 + f.length
         elif whole:
-            if not a.quiet_ok(d, ctx, whole[0][1], ts, ts):
-                return False
-            rest = whole[1:]
+            first, last = number, number
+            first_len, start, rest, nbytes = whole[0][1], ts, whole[1:], 0
         else:
             return True
-        limit = a.receive_limit(d)
-        return not limit or all(w[1] <= limit for w in rest)
+        if whole:
+            last = number
+        longest = 0
+        for w in whole:
+            nbytes += 6 + w[1]
+        for w in rest:
+            if w[1] > longest:
+                longest = w[1]
+        return a.take_quiet(f.direction, ctx, first_len, start, ts, longest, (1 if k else 0) + len(whole), nbytes,
+                       first, number, last)
 
     def _quiet_hook(self, x, buf, at: int, number: int, fo: int, n: int, ts: int) -> bool:
         """The compiled walk's call for a record (``buf[at:at + n]``, at ``fo`` in frame ``number``) that crosses

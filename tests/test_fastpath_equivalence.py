@@ -436,10 +436,11 @@ def test_walk_on_randomly_mutated_captures_agrees_with_the_pure_path(variants, t
     """Hostile bytes anywhere (record headers, lengths, link, IP and TCP headers, PDUs), pcap and pcapng,
     intact and lossy, with P-DATA-TF headers in segments of their own or not: the C walk never crashes the
     process and gives what the pure path gives (550 such inputs were run by hand while writing it, 600 more
-    with the split headers; 150 stay in the suite)."""
+    with the split headers; 150 stay in the suite, half of them read as summary reads them, quiet PDUs counted)."""
     import random
     import subprocess
     from dicomsniff.capture.reader import CaptureFormatError
+    from dicomsniff.model.diagnosis import PduFacts, PduWatch
     from dicomsniff.reading import read_events
     big = next(p for p in variants if p.name == "big-store.pcap")
     ng = tmp_path / "big-store.pcapng"
@@ -464,13 +465,23 @@ def test_walk_on_randomly_mutated_captures_agrees_with_the_pure_path(variants, t
         path = tmp_path / f"mutated-{i}.{'pcapng' if i % 5 == 2 else 'pcap'}"
         path.write_bytes(blob)
         results = []
+        # every other one as summary reads it: the quiet P-DATA-TFs counted in C (quiet_step) and by the hook
+        options = OPTIONS["tiny"] if i % 2 else dict(OPTIONS["summary"], quiet_pdus=True)
         for walk in (False, True):
-            an = Analyzer(walk=walk, **OPTIONS["tiny"])
+            an = Analyzer(walk=walk, **options)
+            watch = PduWatch()
             try:
-                events = [canon(e) for e in read_events(str(path), an)]
+                events = []
+                for e in read_events(str(path), an):
+                    watch.event(e)
+                    events.append(canon(e))
             except CaptureFormatError:
                 events = "not a capture"
-            results.append((events, an.frames))
+            facts = {}
+            for a in an.associations:      # (PduFacts take in what was counted quietly)
+                facts[a.number] = canon(watch.facts.setdefault(a.number, PduFacts()).catch_up(a) or
+                                        watch.facts[a.number])
+            results.append((events, an.frames, [canon(a) for a in an.associations], facts))
             walked += an.walked
         assert results[0] == results[1], path.name
     assert walked > 10_000              # the walk did run on them

@@ -37,6 +37,7 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#include <stdarg.h>
 
 #define MAX_ENTRIES 8          /* directions: both of four streams */
 #define MAX_IFACES 64
@@ -87,7 +88,26 @@ typedef struct {
     long long pend_end;         /* stream offset just past the last piece (seq = base + pend_end) */
     long long held_room;        /* max_buffer - x.held: a segment may add at most this much */
     long long held_added;       /* bytes buffered by the walk (x.held grows by it) */
+    PyObject *assoc;            /* quiet_step: the association (f.dicom.assoc), read at its first call of a walk */
+    /* the P-DATA-TFs quiet_step counted and not yet handed to the association (flush_quiet): the arguments of
+     * Association.count_quiet, and when the last were counted (the walk's order of counting) */
+    long long pcount, pbytes, pfirst, pstart, psecond, plast_first, plead, phi, plast, ptmin, ptmax, pend_ts, pctx,
+              porder, pdir;
 } Entry;
+
+/* What Association.quiet_ok reads of an association, as the walk moves it (quiet_step): read once a walk per
+ * association and direction (Association.quiet_state), then kept here while the counts wait in the entries. */
+typedef struct {
+    PyObject *a;                /* the association (a strong reference) */
+    long long max_end;          /* its latest PDU end, with the PDUs counted here */
+    int ok;                     /* past its request */
+    int read[2];                /* the direction's state is read */
+    long long qctx[2];          /* the context of the direction's quiet PDUs PduFacts has not seen (-1: none) */
+    long long limit[2];         /* the receiver's Maximum Length Received (0: none; -1: the hook's to compare) */
+} QAssoc;
+static QAssoc qassoc[MAX_ENTRIES];
+static int nqassoc;
+static long long quiet_order;   /* quiet_step's acceptances in this walk */
 
 typedef struct {
     int linktype;
@@ -153,11 +173,14 @@ static int end_quiet(Entry *d, Py_ssize_t at, long long frame, long long fo, lon
 /* Analyzer._quiet_hook of the walk under way, or NULL (ctx: the analyzer does not count quiet PDUs); the object
  * whose buffer the walk reads, and a memoryview of it made at the first call of the hook (walk() releases it). */
 static PyObject *quiet_hook, *walk_obj, *walk_mv;
+static const unsigned char *walk_base;     /* the buffer's bytes */
+static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long frame, long long fo, long long ts);
 static int arm_resync(Entry *d);
 static int begin_pdu(Entry *d, const unsigned char *p, Py_ssize_t n, long long frame, long long fo, long long ts);
 /* reassembly._Piece and TcpReassembler.max_buffer of the walk under way (from its ctx argument). */
 static PyObject *piece_type;
 static long long max_buffer;
+static PyObject *pdv_type;      /* ul.pdus.Pdv (ctx; declared with the other ctx values below) */
 
 static PyObject *new_piece(long long off, long long end, const char *data, Py_ssize_t n, long long frame,
                            long long foff, long long ts);
@@ -370,14 +393,18 @@ enum { A_ST, A_FWD, A_REV, A_INDEX, A_PEER, A_WAIT, A_LANE, A_READY, A_FAST, A_O
        A_TS, A_ACK, A_LAST_FRAME, A_REMAINING, A_OFFSET, A_END_TS, A_FLAT, A_DROPPED, A_END_TS_NS,
        A_FAST_COLL, A_PENDING, A_HELD, A_FIN, A_CLOSED, A_END, A_CUT, A_OFF, A_FRAME, A_FOFF, A_DICOM,
        A_ASSEMBLER, A_ORPHANS, A_DIRECTION, A_DATA, A_NEXT_MSG, A_NEXT_CTX, A_PDVS, A_PDV, A_START_OFFSET,
-       A_START_TS, A_HDR, A_PDVHDR, A_PDU_TYPE, A_PDV_START, A_STATE, A_FAST_FEED, A_RNEED, A_RPIECES, N_ATTR };
+       A_START_TS, A_HDR, A_PDVHDR, A_PDU_TYPE, A_PDV_START, A_STATE, A_FAST_FEED, A_RNEED, A_RPIECES,
+       A_CONTROL, A_CONTEXT_ID, A_ASSOC, A_LOST, A_FINDINGS, A_BODY, A_BODY_DROPPED, A_HOLED, A_PDUS,
+       A_PREV_LENGTH, A_QUIET_STATE, A_COUNT_QUIET, N_ATTR };
 static const char *attr_names[N_ATTR] = {
     "st", "fwd", "rev", "index", "peer", "wait", "lane", "ready", "fast", "other", "rbuf", "pdv_done",
     "pdv_left", "pdv_skip", "base", "nxt", "spans", "limit", "count", "length", "data_spans", "last",
     "ts", "ack", "last_frame", "remaining", "offset", "end_ts", "flat", "dropped", "end_ts_ns",
     "fast_coll", "pending", "held", "fin", "closed", "end", "cut", "off", "frame", "foff", "dicom",
     "assembler", "orphans_after_loss", "direction", "data", "next_msg", "next_ctx", "pdvs", "pdv", "start_offset",
-    "start_ts", "hdr", "pdvhdr", "pdu_type", "pdv_start", "state", "fast_feed", "rneed", "rpieces"};
+    "start_ts", "hdr", "pdvhdr", "pdu_type", "pdv_start", "state", "fast_feed", "rneed", "rpieces",
+    "control", "context_id", "assoc", "lost", "findings", "body", "body_dropped", "holed", "pdus",
+    "prev_length", "quiet_state", "count_quiet"};
 static PyObject *attr[N_ATTR];
 
 /* obj.name as a long long: 0 done, 1 not an int that fits (the caller leaves the lane unarmed), -1 error. */
@@ -432,6 +459,20 @@ static PyObject *new_piece(long long off, long long end, const char *data, Py_ss
         return NULL;
     }
     Py_DECREF(bytes);
+    return p;
+}
+
+/* ul.pdus.Pdv(offset, length, context_id, control), its slots set directly (no Python __init__). */
+static PyObject *new_pdv(long long offset, long long length, long long ctx, long long control) {
+    PyTypeObject *tp = (PyTypeObject *)pdv_type;
+    PyObject *p = tp->tp_alloc(tp, 0);
+    if (p == NULL)
+        return NULL;
+    if (set_ll(p, A_OFFSET, offset) < 0 || set_ll(p, A_LENGTH, length) < 0 || set_ll(p, A_CONTEXT_ID, ctx) < 0
+            || set_ll(p, A_CONTROL, control) < 0) {
+        Py_DECREF(p);
+        return NULL;
+    }
     return p;
 }
 
@@ -499,6 +540,7 @@ static void release(Entry *d) {
     Py_XDECREF(d->next_msg);
     Py_XDECREF(d->rbuf);
     Py_XDECREF(d->rpieces);
+    Py_XDECREF(d->assoc);
 }
 
 /* A direction that is not ready (TcpReassembler.buffer_after's conditions): bytes wait behind a hole,
@@ -543,7 +585,7 @@ static int arm_held(Entry *d) {
  * (borrowed from its ctx argument; the GIL is held throughout). */
 static PyObject *lane_next, *lane_kinds;
 /* ul.pdus.Pdv, ul.framer.PDATA and ul.framer.RESYNC of the walk under way (ctx). */
-static PyObject *pdv_type, *pdata_state, *resync_state;
+static PyObject *pdv_type, *pdata_state, *resync_state, *header_state;
 
 /* The lane's kind from _WALK_KINDS ((sentinel, skip, first), ...): sets d->skip and d->data (a message lane: any
  * value not in the table) and returns first: 0, 1 (its first bytes are reported: Python's), 2 (counted). */
@@ -835,7 +877,7 @@ static int begin_pdu(Entry *d, const unsigned char *p, Py_ssize_t n, long long f
     int r = get_ll(f, A_OFFSET, &start);
     if (r != 0)
         return r < 0 ? -1 : 0;
-    PyObject *pdv = PyObject_CallFunction(pdv_type, "iLLL", 6, plen, ctx, mch);
+    PyObject *pdv = new_pdv(6, plen, ctx, mch);
     if (pdv == NULL)
         return -1;
     PyObject *pdvs = PyObject_GetAttr(f, attr[A_PDVS]);
@@ -894,6 +936,365 @@ static int begin_pdu(Entry *d, const unsigned char *p, Py_ssize_t n, long long f
 
 static int settle_lane(Entry *d);
 
+/* len(obj.name) == 0 for a list or bytearray attribute: 1 empty, 0 not (or not such), -1 error. */
+static int empty_attr(PyObject *obj, int name) {
+    PyObject *v = PyObject_GetAttr(obj, attr[name]);
+    if (v == NULL)
+        return -1;
+    int r = PyList_CheckExact(v) ? PyList_GET_SIZE(v) == 0 : PyByteArray_CheckExact(v) ? PyByteArray_GET_SIZE(v) == 0 : 0;
+    Py_DECREF(v);
+    return r;
+}
+
+/* A method call returning a Python bool or int: its truth (or int value in *out), -1 error. */
+static PyObject *call_method(PyObject *obj, int name, const char *fmt, ...) {
+    PyObject *meth = PyObject_GetAttr(obj, attr[name]);
+    if (meth == NULL)
+        return NULL;
+    va_list va;
+    va_start(va, fmt);
+    PyObject *args = Py_VaBuildValue(fmt, va);
+    va_end(va);
+    PyObject *r = args ? PyObject_Call(meth, args, NULL) : NULL;
+    Py_XDECREF(args);
+    Py_DECREF(meth);
+    return r;
+}
+
+/* PduFacts reports idle gaps longer than this (model.association.IDLE_GAP_NS). */
+#define IDLE_GAP_NS 1000000000LL
+
+/* The walk's QAssoc of association a, with direction dirn's state read (Association.quiet_state); NULL error. */
+static QAssoc *quiet_assoc(PyObject *a, long long dirn) {
+    QAssoc *qa = NULL;
+    for (int i = 0; i < nqassoc; i++)
+        if (qassoc[i].a == a)
+            qa = &qassoc[i];
+    int fresh = qa == NULL;
+    if (fresh) {
+        if (nqassoc >= MAX_ENTRIES) {
+            PyErr_SetString(PyExc_RuntimeError, "walk: more associations than directions");
+            return NULL;
+        }
+        qa = &qassoc[nqassoc++];
+        memset(qa, 0, sizeof *qa);
+        Py_INCREF(a);
+        qa->a = a;
+    }
+    if (dirn < 0 || dirn > 1) {
+        PyErr_SetString(PyExc_ValueError, "walk: a direction is 0 or 1");
+        return NULL;
+    }
+    if (!qa->read[dirn]) {
+        PyObject *st = call_method(a, A_QUIET_STATE, "(L)", dirn);
+        long long max_end = 0, ok = 0;
+        if (st == NULL || !PyArg_ParseTuple(st, "LLLL", &max_end, &ok, &qa->qctx[dirn], &qa->limit[dirn])) {
+            Py_XDECREF(st);
+            return NULL;
+        }
+        Py_DECREF(st);
+        if (fresh)              /* (the other direction's counts may have moved it since: the walk's is later) */
+            qa->max_end = max_end;
+        qa->ok = (int)ok;
+        qa->read[dirn] = 1;
+    }
+    return qa;
+}
+
+/* Hand the counts waiting in the entries to their associations (Association.count_quiet), in the order they
+ * were counted, and forget the walk's QAssoc states (Python reads and moves them from here). 0, -1 error. */
+static int flush_quiet(Entry *ent, int nent) {
+    for (;;) {
+        Entry *e = NULL;
+        for (int i = 0; i < nent; i++)
+            if (ent[i].pcount && (e == NULL || ent[i].porder < e->porder))
+                e = &ent[i];
+        if (e == NULL)
+            break;
+        PyObject *r = call_method(e->assoc, A_COUNT_QUIET, "(LLLLLLLLLLLLLL)", e->pdir, e->pcount, e->pbytes,
+                                  e->pfirst, e->pstart, e->psecond, e->plast_first, e->plead, e->phi, e->plast,
+                                  e->ptmin, e->ptmax, e->pend_ts, e->pctx);
+        e->pcount = 0;
+        if (r == NULL)
+            return -1;
+        Py_DECREF(r);
+    }
+    for (int i = 0; i < nqassoc; i++)
+        Py_CLEAR(qassoc[i].a);
+    nqassoc = 0;
+    return 0;
+}
+
+/* The walk's table (flush_quiet before Python may look at the associations). */
+static Entry *walk_ent;
+static int walk_nent;
+
+#define MAX_WHOLE 256
+/* Analyzer._pdu_step with quiet=2 for the shape the walk meets most (the bytes after a message lane's PDV end, or
+ * a _NEXT lane's segment that goes past its first PDV): the rest of the PDV ends its P-DATA-TF (k = the budget;
+ * none on a _NEXT lane), whole P-DATA-TFs of one data PDV each follow, and maybe the start of one whose PDV goes
+ * on; all on the lane's context, none the last fragment, and every PDU it ends counted quietly
+ * (Association.quiet_ok for the first, the receiver's limit for the others: Analyzer._all_quiet). Applies what
+ * _pdu_step applies (the message's data spans and end time, its collector's length, Association.count_quiet, the
+ * framer's count, offset and fresh unit as _reset_unit leaves it, the PDU it begins: begin_pdu) and the
+ * reassembler's offset and last frame. 1 taken, 0 not (nothing changed: the Python hook decides), -1 error.
+ * The rest of a data set a loss ended (_AFTER_LOSS), a collector to feed, and unusual framer states are the
+ * hook's. */
+static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long frame, long long fo, long long ts) {
+    PyObject *f = d->f, *m;
+    long long k, ctx, flen = 0, fstart = 0, v;
+    int r;
+    if (d->next) {
+        m = d->next_msg;
+        ctx = d->next_ctx;
+        k = 0;
+    } else {
+        if (!d->armed || !d->data || d->skip)
+            return 0;
+        m = d->m;
+        k = d->budget;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(lane_kinds); i++)     /* a message, not a lane sentinel */
+        if (PyTuple_GET_ITEM(PyTuple_GET_ITEM(lane_kinds, i), 0) == m)
+            return 0;
+    if (!d->next) {             /* the PDU in progress: its one data PDV ends after k bytes, nothing to report */
+        PyObject *pdv = PyObject_GetAttr(f, attr[A_PDV]);
+        if (pdv == NULL)
+            return -1;
+        long long control = 1;
+        r = pdv == Py_None ? 1 : get_ll(pdv, A_CONTROL, &control);
+        if (r == 0 && control == 0)
+            r = get_ll(pdv, A_CONTEXT_ID, &ctx);
+        Py_DECREF(pdv);
+        if (r != 0 || control != 0)
+            return r < 0 ? -1 : 0;
+        PyObject *pdvs = PyObject_GetAttr(f, attr[A_PDVS]);
+        if (pdvs == NULL)
+            return -1;
+        int one = PyList_CheckExact(pdvs) && PyList_GET_SIZE(pdvs) == 1;
+        Py_DECREF(pdvs);
+        if (!one)
+            return 0;
+        if ((r = get_ll(f, A_REMAINING, &v)) != 0 || v != k || (r = get_ll(f, A_LENGTH, &flen)) != 0
+                || (r = get_ll(f, A_START_TS, &fstart)) != 0 || (r = get_ll(f, A_BODY_DROPPED, &v)) != 0 || v != 0
+                || (r = get_ll(f, A_PDV_SKIP, &v)) != 0 || v != 0)
+            return r < 0 ? -1 : 0;
+        if ((r = empty_attr(f, A_LOST)) != 1 || (r = empty_attr(f, A_FINDINGS)) != 1 || (r = empty_attr(f, A_BODY)) != 1
+                || (r = get_true(f, A_HOLED)) != 0)
+            return r < 0 ? -1 : 0;
+    }
+    /* the segment's shape: whole P-DATA-TFs after the k bytes, maybe the start of one more */
+    long long wlen[MAX_WHOLE], wplen[MAX_WHOLE];
+    Py_ssize_t wat[MAX_WHOLE], tail = -1, pos = (Py_ssize_t)k;
+    int nwhole = 0;
+    while (pos < n) {
+        if (n - pos < 12 || nwhole >= MAX_WHOLE)
+            return 0;
+        const unsigned char *h = p + pos;
+        long long length = be32(h + 2), plen = be32(h + 6);
+        if (h[0] != 4 || h[1] != 0 || length != plen + 4 || h[10] != ctx || (h[11] & ~2) || plen <= 2)
+            return 0;
+        if ((long long)(n - pos - 12) < plen - 2) {
+            tail = pos;
+            break;
+        }
+        if (h[11])
+            return 0;           /* the last fragment: the message ends (Python's) */
+        wat[nwhole] = pos;
+        wlen[nwhole] = length;
+        wplen[nwhole] = plen;
+        nwhole++;
+        pos += 10 + (Py_ssize_t)plen;
+    }
+    if (!k && !nwhole)
+        return 0;               /* (only the start of a PDU: begin_pdu's, which did not take it) */
+    long long dirn = 0;
+    if ((r = get_ll(f, A_DIRECTION, &dirn)) != 0)
+        return r < 0 ? -1 : 0;
+    if (d->assoc == NULL) {     /* the association, once a walk */
+        PyObject *dd = PyObject_GetAttr(f, attr[A_DICOM]);
+        if (dd == NULL)
+            return -1;
+        d->assoc = PyObject_GetAttr(dd, attr[A_ASSOC]);
+        Py_DECREF(dd);
+        if (d->assoc == NULL)
+            return -1;
+    }
+    if (!d->next) {             /* (a _NEXT lane's arm_next found nothing held) */
+        PyObject *dd = PyObject_GetAttr(f, attr[A_DICOM]);
+        PyObject *held = dd ? PyObject_GetAttr(dd, attr[A_HELD]) : NULL;
+        Py_XDECREF(dd);
+        if (held == NULL)
+            return -1;
+        int empty = PyList_Check(held) && dirn >= 0 && dirn < PyList_GET_SIZE(held)
+                    && PyList_Check(PyList_GET_ITEM(held, dirn)) && PyList_GET_SIZE(PyList_GET_ITEM(held, dirn)) == 0;
+        Py_DECREF(held);
+        if (!empty)
+            return 0;
+    }
+    /* the first PDU's frames as on_pdu reads them of its spans (the k bytes added to them) */
+    long long count = nwhole + (k ? 1 : 0), nbytes = 0, qfirst = frame, qlast = frame, value = k, longest = 0;
+    if (k) {
+        PyObject *sp = PyObject_GetAttr(f, attr[A_SPANS]);
+        if (sp == NULL)
+            return -1;
+        PyObject *flat = PyObject_GetAttr(sp, attr[A_FLAT]);
+        long long lim = 0, cnt = 0;
+        r = flat == NULL ? -1 : get_ll(sp, A_LIMIT, &lim);
+        if (r == 0)
+            r = get_ll(sp, A_COUNT, &cnt);
+        Py_DECREF(sp);
+        if (r != 0 || !PyList_CheckExact(flat) || PyList_GET_SIZE(flat) % 4) {
+            Py_XDECREF(flat);
+            return r < 0 ? -1 : 0;
+        }
+        Py_ssize_t nf = PyList_GET_SIZE(flat);
+        if (nf) {
+            qfirst = PyLong_AsLongLong(PyList_GET_ITEM(flat, 1));
+            if (cnt >= lim)
+                qlast = PyLong_AsLongLong(PyList_GET_ITEM(flat, nf - 3));
+        } else if (cnt >= lim) {
+            qfirst = qlast = 0;
+        }
+        Py_DECREF(flat);
+        if (PyErr_Occurred())
+            return -1;
+        nbytes = 6 + flen;
+        if (nwhole)
+            qlast = frame;
+    }
+    for (int i = 0; i < nwhole; i++) {
+        nbytes += 6 + wlen[i];
+        value += wplen[i] - 2;
+        if ((k || i) && wlen[i] > longest)
+            longest = wlen[i];
+    }
+    /* all counted quietly (Association.take_quiet: quiet_ok for the first, the limit for the others), or none
+     * and nothing changed; the counts wait in the entry (flush_quiet) */
+    QAssoc *qa = quiet_assoc(d->assoc, dirn);
+    if (qa == NULL)
+        return -1;
+    long long start = k ? fstart : ts, first_len = k ? flen : wlen[0], lim = qa->limit[dirn];
+    if (ts < qa->max_end || start - qa->max_end > IDLE_GAP_NS || !qa->ok
+            || (qa->qctx[dirn] >= 0 && qa->qctx[dirn] != ctx) || lim < 0
+            || (lim && (first_len > lim || (count > 1 && longest > lim))))
+        return 0;
+    qa->max_end = ts;
+    qa->qctx[dirn] = ctx;
+    {
+        long long second = count > 1 ? frame : 0, lead = qfirst ? qfirst : second;
+        long long hi = !lead ? 0 : qfirst > second ? (qfirst > qlast ? qfirst : qlast) : (second > qlast ? second : qlast);
+        long long tmin = start < ts ? start : ts, tmax = start > ts ? start : ts;
+        if (d->pcount == 0) {
+            d->pcount = count;
+            d->pbytes = nbytes;
+            d->pfirst = qfirst;
+            d->pstart = start;
+            d->psecond = second;
+            d->plead = lead;
+            d->phi = hi;
+            d->plast = qlast;
+            d->ptmin = tmin;
+            d->ptmax = tmax;
+            d->pctx = ctx;
+            d->pdir = dirn;
+        } else {
+            if (d->pcount == 1)
+                d->psecond = qfirst;
+            d->pcount += count;
+            d->pbytes += nbytes;
+            if (!d->plead)
+                d->plead = lead;
+            if (hi > d->phi)
+                d->phi = hi;
+            if (qlast > d->plast)
+                d->plast = qlast;
+            if (tmin < d->ptmin)
+                d->ptmin = tmin;
+            if (tmax > d->ptmax)
+                d->ptmax = tmax;
+        }
+        d->plast_first = count > 1 ? frame : qfirst;
+        d->pend_ts = ts;
+        d->porder = ++quiet_order;
+    }
+    PyObject *dsp = PyObject_GetAttr(m, attr[A_DATA_SPANS]);
+    if (dsp == NULL)
+        return -1;
+    r = k ? span_add(dsp, frame, fo, k) : 0;
+    for (int i = 0; r == 0 && i < nwhole; i++)
+        r = span_add(dsp, frame, fo + (long long)wat[i] + 12, wplen[i] - 2);
+    Py_DECREF(dsp);
+    if (r < 0)
+        return -1;
+    /* the framer: its count and offset, and (the PDU in progress ended) a fresh unit, as _reset_unit leaves it */
+    long long off = 0, pdus = 0;
+    if ((r = get_ll(f, A_OFFSET, &off)) != 0 || (r = get_ll(f, A_PDUS, &pdus)) != 0) {
+        if (r > 0)
+            PyErr_SetString(PyExc_TypeError, "walk: a framer's offset and count are ints");
+        return -1;
+    }
+    off += (long long)(tail >= 0 ? tail : n);
+    if (k) {
+        PyObject *sp = PyObject_GetAttr(f, attr[A_SPANS]), *fl = PyList_New(0);
+        PyObject *pl = PyObject_GetAttr(f, attr[A_PDVS]);
+        r = sp == NULL || fl == NULL || pl == NULL ? -1
+            : PyObject_SetAttr(sp, attr[A_FLAT], fl) < 0 || set_ll(sp, A_COUNT, 0) < 0 || set_ll(sp, A_LENGTH, 0) < 0
+              || set_ll(sp, A_DROPPED, 0) < 0 || PyList_SetSlice(pl, 0, PyList_GET_SIZE(pl), NULL) < 0 ? -1 : 0;
+        Py_XDECREF(sp);
+        Py_XDECREF(fl);
+        Py_XDECREF(pl);
+        if (r < 0 || set_ll(f, A_PREV_LENGTH, flen) < 0
+                || set_obj(f, A_HDR, PyByteArray_FromStringAndSize(NULL, 0)) < 0
+                || set_obj(f, A_PDVHDR, PyByteArray_FromStringAndSize(NULL, 0)) < 0
+                || set_ll(f, A_START_TS, 0) < 0 || set_ll(f, A_END_TS, 0) < 0 || set_ll(f, A_PDU_TYPE, 0) < 0
+                || set_ll(f, A_LENGTH, 0) < 0 || set_ll(f, A_REMAINING, 0) < 0 || set_ll(f, A_PDV_START, 0) < 0
+                || PyObject_SetAttr(f, attr[A_PDV], Py_None) < 0 || set_ll(f, A_PDV_LEFT, 0) < 0
+                || set_ll(f, A_PDV_DONE, 0) < 0)
+            return -1;
+    }
+    if ((nwhole && set_ll(f, A_PREV_LENGTH, wlen[nwhole - 1]) < 0) || set_ll(f, A_PDUS, pdus + count) < 0
+            || set_ll(f, A_OFFSET, off) < 0 || set_ll(f, A_START_OFFSET, off) < 0
+            || PyObject_SetAttr(f, attr[A_STATE], header_state) < 0)
+        return -1;
+    if (value) {                /* the message's end time, its collector's length (begin_pdu adds the tail's) */
+        if (set_ll(m, A_END_TS_NS, ts) < 0)
+            return -1;
+        PyObject *coll = PyObject_GetAttr(f, attr[A_FAST_COLL]);
+        if (coll == NULL)
+            return -1;
+        r = coll == Py_None ? 0 : add_ll(coll, A_LENGTH, value);
+        Py_DECREF(coll);
+        if (r < 0)
+            return -1;
+    }
+    /* the reassembler's offset; then the next PDU's start (begin_pdu arms its lane) or the _NEXT lane */
+    Py_ssize_t upto = tail >= 0 ? tail : n;
+    if (add_ll(d->x, A_NXT, (long long)upto) < 0 || set_ll(d->x, A_LAST_FRAME, frame) < 0)
+        return -1;
+    Py_INCREF(m);
+    Py_XSETREF(d->next_msg, m);
+    d->next_ctx = ctx;
+    Py_CLEAR(d->m);
+    d->armed = d->skip = d->data = d->counted = 0;
+    d->next = 1;
+    if (tail >= 0) {
+        d->seq += (uint32_t)upto;
+        r = begin_pdu(d, p + tail, n - tail, frame, fo + (long long)tail, ts);
+        if (r == 0) {
+            PyErr_SetString(PyExc_RuntimeError, "walk: quiet_step's tail was not begin_pdu's");
+            return -1;
+        }
+        return r;
+    }
+    if (PyObject_SetAttr(f, attr[A_FAST], lane_next) < 0 || PyObject_SetAttr(f, attr[A_NEXT_MSG], m) < 0
+            || set_ll(f, A_NEXT_CTX, ctx) < 0)
+        return -1;
+    Py_CLEAR(d->next_msg);
+    d->next = 0;
+    return arm_lane(d) < 0 ? -1 : 1;
+}
+
 /* The record's payload (at `at` in the buffer: frame, fo, n bytes, ts) crosses the end of the lane's PDV, or
  * begins a P-DATA-TF on a _NEXT lane and goes past its PDV: apply what the walk took of the direction so far,
  * then let Analyzer._quiet_hook take it if every PDU it ends is only counted (Analyzer._pdu_step, quiet=2);
@@ -906,6 +1307,11 @@ static int end_quiet(Entry *d, Py_ssize_t at, long long frame, long long fo, lon
     Py_CLEAR(d->dquads);
     d->taken = d->fdrop = d->ddrop = 0;
     d->counted = 0;
+    int q = quiet_step(d, walk_base + at, (Py_ssize_t)n, frame, fo, ts);
+    if (q != 0)
+        return q;
+    if (flush_quiet(walk_ent, walk_nent) < 0)       /* the hook reads and counts in the associations */
+        return -1;
     if (walk_mv == NULL && (walk_mv = PyMemoryView_FromObject(walk_obj)) == NULL)
         return -1;
     PyObject *r = PyObject_CallFunction(quiet_hook, "OOnLLLL", d->x, walk_mv, at, frame, fo, n, ts);
@@ -1102,7 +1508,8 @@ done:
 }
 
 /* walk(ctx, dirs, buf, pos, number, big, fmt, a, b, c)
- *   ctx: (TcpReassembler._flows, pipeline._NEXT, pipeline._WALK_KINDS)
+ *   ctx: (TcpReassembler._flows, pipeline._NEXT, pipeline._WALK_KINDS, TcpReassembler.max_buffer, reassembly._Piece,
+ *         ul.pdus.Pdv, framer.PDATA, framer.RESYNC, Analyzer._quiet_hook or None, framer.HEADER)
  *   dirs: the reassembly directions (_Dir) the walk may take records of (both of each stream)
  *   buf: the reader's chunk; pos: where the next record starts; number: the last record's number
  *   big: the capture's byte order is big-endian
@@ -1136,15 +1543,21 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     Iface ifc[MAX_IFACES];
     int nifc = 0, nent = 0;
     memset(ent, 0, sizeof ent);
-    if (PyTuple_GET_SIZE(ctx) != 9 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
+    if (PyTuple_GET_SIZE(ctx) != 10 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
             || !PyTuple_Check(PyTuple_GET_ITEM(ctx, 2)) || !PyLong_Check(PyTuple_GET_ITEM(ctx, 3))) {
         PyErr_SetString(PyExc_TypeError,
-                        "walk: ctx is (flows, NEXT, kinds, max_buffer, Piece, Pdv, PDATA, RESYNC, quiet hook)");
+                        "walk: ctx is (flows, NEXT, kinds, max_buffer, Piece, Pdv, PDATA, RESYNC, quiet hook, HEADER)");
         goto done;
     }
     quiet_hook = PyTuple_GET_ITEM(ctx, 8) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 8);
+    header_state = PyTuple_GET_ITEM(ctx, 9);
     walk_obj = view.obj;
     walk_mv = NULL;
+    walk_base = view.buf;
+    walk_ent = ent;
+    walk_nent = 0;
+    nqassoc = 0;
+    quiet_order = 0;
     lane_next = PyTuple_GET_ITEM(ctx, 1);
     lane_kinds = PyTuple_GET_ITEM(ctx, 2);
     max_buffer = PyLong_AsLongLong(PyTuple_GET_ITEM(ctx, 3));
@@ -1167,6 +1580,7 @@ static PyObject *walk(PyObject *self, PyObject *args) {
             nent++;
         }
     }
+    walk_nent = nent;
     if (fmt == 1) {
         if (!PyList_Check(a)) {
             PyErr_SetString(PyExc_TypeError, "walk: interfaces must be a list");
@@ -1214,6 +1628,8 @@ static PyObject *walk(PyObject *self, PyObject *args) {
         count++;
         pos = rec.next;
     }
+    if (flush_quiet(ent, nent) < 0)
+        goto done;
     if (count == 0) {
         result = Py_None;
         Py_INCREF(result);
@@ -1225,6 +1641,9 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     }
     result = Py_BuildValue("(nLL)", pos, number, last_ts);
 done:
+    for (int i = 0; i < nqassoc; i++)          /* (after an error: what was not flushed is lost with it) */
+        Py_CLEAR(qassoc[i].a);
+    nqassoc = 0;
     for (int i = 0; i < nent; i++)
         release(&ent[i]);
     if (walk_mv != NULL) {      /* the hook's view of the buffer: released, so no one keeps it past the walk */

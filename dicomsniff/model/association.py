@@ -206,10 +206,11 @@ class Association:
         self.pdu_end_frame = [0, 0]
         self.loss_from = [0, 0]
         # The latest end time of its PDUs so far (what PduFacts' ``last`` holds), and per direction the quiet
-        # P-DATA-TFs since PduFacts last looked (:meth:`count_quiet`): [count, context, (frame, time) of the
-        # first two, frame and end of the last].
+        # P-DATA-TFs since PduFacts last looked (:meth:`count_quiet`): [count, context, first frame and start
+        # of the first, first frame of the second, first frame and end of the last, quiet_seq].
         self.max_end_ts = 0
         self.quiet: list = [None, None]
+        self.quiet_seq = 0                    # count_quiet calls since PduFacts looked (which direction was last)
         self.first_frame = 0
         self.last_frame = 0
         self.closed = False
@@ -320,40 +321,80 @@ class Association:
         limit = self.receive_limit(d)
         return not limit or length <= limit
 
+    def take_quiet(self, d: int, ctx: int, first_len: int, start_ts: int, end_ts: int, longest: int, count: int,
+                   nbytes: int, first: int, frame: int, last: int) -> bool:
+        """The ``count`` P-DATA-TFs one segment (frame ``frame``) ends at ``end_ts``, counted
+        (:meth:`count_quiet`) if they all may be (:meth:`quiet_ok` for the first, of ``first_len``, begun at
+        ``start_ts`` in frame ``first``; the others, begun in ``frame``, the ``longest`` of them within the
+        receiver's limit: once the first is counted they end last, after no gap), and True; False (nothing
+        counted) otherwise. ``last``: the frame of the first one's last bytes (``frame`` if there are more)."""
+        if not self.quiet_ok(d, ctx, first_len, start_ts, end_ts):
+            return False
+        if count > 1:
+            limit = self.receive_limit(d)
+            if limit and longest > limit:
+                return False
+        second = frame if count > 1 else 0
+        lead = first or second
+        self.count_quiet(d, count, nbytes, first, start_ts, second, second or first, lead,
+                         max(first, second, last) if lead else 0, last, min(start_ts, end_ts),
+                         max(start_ts, end_ts), end_ts, ctx)
+        return True
+
+    def quiet_state(self, d: int) -> tuple[int, bool, int, int]:
+        """What :meth:`quiet_ok` reads, for the compiled walk (which counts quiet PDUs itself and hands them
+        over with :meth:`count_quiet`): the latest PDU end so far, whether the association is past its
+        request, the context of direction ``d``'s quiet PDUs PduFacts has not seen (-1: none), and the
+        receiver's Maximum Length Received (0: none; -1: not an int the walk compares)."""
+        q = self.quiet[d]
+        limit = self.receive_limit(d) or 0
+        if type(limit) is not int or not 0 <= limit < 1 << 62:
+            limit = -1
+        return self.max_end_ts, self.state != REQUESTED, -1 if q is None else q[1], limit
+
     def receive_limit(self, d: int) -> int | None:
         """The Maximum Length Received the receiver of direction ``d`` negotiated (PduFacts' limit: 0 or None
         when unknown or unlimited)."""
         peer = self.ac if d == self.client_dir else self.rq
         return peer.user_info.max_pdu_length if peer is not None and peer.user_info is not None else None
 
-    def count_quiet(self, d: int, length: int, first: int, last: int, start_ts: int, end_ts: int, ctx: int) -> None:
-        """A P-DATA-TF :meth:`quiet_ok` allowed, counted as :meth:`on_pdu` counts it (``first`` and ``last``: the
-        frames of its first and last bytes), and noted for PduFacts."""
-        self.pdu_count += 1
-        self.pdus_by_dir[d] += 1
-        self.bytes[d] += 6 + length
+    def count_quiet(self, d: int, count: int, nbytes: int, first: int, start_ts: int, second: int,
+                    last_first: int, lead: int, hi: int, last: int, tmin: int, tmax: int, end_ts: int,
+                    ctx: int) -> None:
+        """``count`` P-DATA-TFs of direction ``d`` on ``ctx``, ``nbytes`` with their headers, that :meth:`quiet_ok`
+        allowed one after another, counted as :meth:`on_pdu` counts them one by one and noted for PduFacts
+        (:meth:`PduFacts.catch_up`). Their first began at ``start_ts`` in frame ``first`` (0: its spans were
+        not kept), the second in ``second`` (0: one PDU), the last in ``last_first``; ``lead`` is the first of
+        their nonzero first frames, ``hi`` the largest first or last frame of those, ``last`` the largest last
+        frame; ``tmin`` and ``tmax`` bound their start and end times; the last ended at ``end_ts``, the latest
+        PDU end so far."""
+        self.pdu_count += count
+        self.pdus_by_dir[d] += count
+        self.bytes[d] += nbytes
         if last > self.pdu_end_frame[d]:
             self.pdu_end_frame[d] = last
         self.max_end_ts = end_ts
-        for ts in (start_ts, end_ts):
+        for ts in (tmin, tmax):
             if self.start_ns is None or ts < self.start_ns:
                 self.start_ns = ts
             if self.end_ns is None or ts > self.end_ns:
                 self.end_ns = ts
-        if not self.first_frame:
-            self.first_frame = first
-        hi = first if first > last else last
-        if hi > self.last_frame:
-            self.last_frame = hi
+        if lead:
+            if not self.first_frame:
+                self.first_frame = lead
+            if hi > self.last_frame:
+                self.last_frame = hi
+        self.quiet_seq += 1
         q = self.quiet[d]
         if q is None:
-            self.quiet[d] = [1, ctx, first, start_ts, 0, first, end_ts]
+            self.quiet[d] = [count, ctx, first, start_ts, second, last_first, end_ts, self.quiet_seq]
         else:
             if q[0] == 1:
                 q[4] = first
-            q[0] += 1
-            q[5] = first
+            q[0] += count
+            q[5] = last_first
             q[6] = end_ts
+            q[7] = self.quiet_seq
 
     def on_pdu(self, pdu: PduEvent) -> None:
         if pdu.pdu_type == P_DATA_TF and pdu.complete and self.state != REQUESTED:

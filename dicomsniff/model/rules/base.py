@@ -100,18 +100,23 @@ class PduFacts:
         :meth:`Association.count_quiet`), as :meth:`observe` one by one would have: each was a complete PDU of
         one data PDV, not the last, on one context, within the receiver's maximum length, ending last so far
         and after no idle gap, so that only the first two can change ``pdv_open`` and the last is ``last``."""
+        latest = None
         for d in (0, 1):
             q = a.quiet[d]
             if q is None:
                 continue
             a.quiet[d] = None
-            n, ctx, first, ts, second, frame, end = q
+            n, ctx, first, ts, second, frame, end, seq = q
             if P_DATA_TF not in self.first:
                 self.first[P_DATA_TF] = (first, ts)
             self._data_pdv(d, ctx, first)
             if n > 1:
                 self._data_pdv(d, ctx, second)
-            self._last = (P_DATA_TF, frame, end)
+            if latest is None or seq > latest[0]:      # the direction counted last ended last
+                latest = (seq, frame, end)
+        if latest is not None:
+            self._last = (P_DATA_TF, latest[1], latest[2])
+        a.quiet_seq = 0
 
     def _data_pdv(self, d: int, ctx: int, frame: int) -> None:
         """:meth:`_pdata` for a data PDV that is not the last one of its message."""
