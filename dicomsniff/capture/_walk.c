@@ -1037,9 +1037,9 @@ static int walk_nent;
  * (Association.quiet_ok for the first, the receiver's limit for the others: Analyzer._all_quiet). Applies what
  * _pdu_step applies (the message's data spans and end time, its collector's length, Association.count_quiet, the
  * framer's count, offset and fresh unit as _reset_unit leaves it, the PDU it begins: begin_pdu) and the
- * reassembler's offset and last frame. 1 taken, 0 not (nothing changed: the Python hook decides), -1 error.
- * The rest of a data set a loss ended (_AFTER_LOSS), a collector to feed, and unusual framer states are the
- * hook's. */
+ * reassembler's offset and last frame; on the rest of a data set a loss ended (_AFTER_LOSS), its PDVs only
+ * counted (orphans_after_loss). 1 taken, 0 not (nothing changed: the Python hook decides), -1 error. A collector
+ * to feed and unusual framer states are the hook's. */
 static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long frame, long long fo, long long ts) {
     PyObject *f = d->f, *m;
     long long k, ctx, flen = 0, fstart = 0, v;
@@ -1049,14 +1049,22 @@ static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long 
         ctx = d->next_ctx;
         k = 0;
     } else {
-        if (!d->armed || !d->data || d->skip)
+        if (!d->armed || d->skip)
             return 0;
         m = d->m;
         k = d->budget;
     }
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(lane_kinds); i++)     /* a message, not a lane sentinel */
-        if (PyTuple_GET_ITEM(PyTuple_GET_ITEM(lane_kinds, i), 0) == m)
-            return 0;
+    int lost = 0;               /* the rest of a data set a loss ended (_AFTER_LOSS): its PDVs only counted */
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(lane_kinds); i++) {    /* a message, or that lane's sentinel */
+        PyObject *row = PyTuple_GET_ITEM(lane_kinds, i);
+        if (PyTuple_GET_ITEM(row, 0) == m) {
+            if (PyLong_AsLong(PyTuple_GET_ITEM(row, 2)) != 2)
+                return 0;
+            lost = 1;
+        }
+    }
+    if (!d->next && !lost && !d->data)
+        return 0;
     if (!d->next) {             /* the PDU in progress: its one data PDV ends after k bytes, nothing to report */
         PyObject *pdv = PyObject_GetAttr(f, attr[A_PDV]);
         if (pdv == NULL)
@@ -1218,15 +1226,27 @@ static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long 
         d->pend_ts = ts;
         d->porder = ++quiet_order;
     }
-    PyObject *dsp = PyObject_GetAttr(m, attr[A_DATA_SPANS]);
-    if (dsp == NULL)
-        return -1;
-    r = k ? span_add(dsp, frame, fo, k) : 0;
-    for (int i = 0; r == 0 && i < nwhole; i++)
-        r = span_add(dsp, frame, fo + (long long)wat[i] + 12, wplen[i] - 2);
-    Py_DECREF(dsp);
-    if (r < 0)
-        return -1;
+    if (lost) {                 /* orphans_after_loss: the PDV in progress if nothing of it was counted, each whole */
+        long long done = 1;
+        if (k && get_ll(f, A_PDV_DONE, &done) < 0)
+            return -1;
+        if (!done && count_orphan(f) < 0)
+            return -1;
+        for (int i = 0; i < nwhole; i++)
+            if (count_orphan(f) < 0)
+                return -1;
+        value = 0;              /* (nothing of the message: no end time, no collector) */
+    } else {                    /* the message's data spans */
+        PyObject *dsp = PyObject_GetAttr(m, attr[A_DATA_SPANS]);
+        if (dsp == NULL)
+            return -1;
+        r = k ? span_add(dsp, frame, fo, k) : 0;
+        for (int i = 0; r == 0 && i < nwhole; i++)
+            r = span_add(dsp, frame, fo + (long long)wat[i] + 12, wplen[i] - 2);
+        Py_DECREF(dsp);
+        if (r < 0)
+            return -1;
+    }
     /* the framer: its count and offset, and (the PDU in progress ended) a fresh unit, as _reset_unit leaves it */
     long long off = 0, pdus = 0;
     if ((r = get_ll(f, A_OFFSET, &off)) != 0 || (r = get_ll(f, A_PDUS, &pdus)) != 0) {
