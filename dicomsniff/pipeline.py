@@ -200,7 +200,8 @@ class Analyzer:
         self.keep_pdus = keep_pdus
         # A consumer that reads PDUs only through PduFacts and the association's counters (``run_diagnosed``)
         # lets the fast path count the middle P-DATA-TFs of a data set nobody reads instead of emitting them
-        # (:meth:`_quiet_end`): no event, and the compiled walk goes on past their ends. Not with keep_pdus.
+        # (:meth:`_pdu_step`'s ``quiet``): no event, and the compiled walk goes on past their ends (its quiet_step).
+        # Not with keep_pdus.
         self.quiet_pdus = quiet_pdus and not keep_pdus
         self.stream_data = stream_data
         self.decode_data = decode_data
@@ -531,7 +532,7 @@ class Analyzer:
         capture loss ended, whose PDVs are only counted. Emits each finished PDU exactly as the
         general path does; returns None (take the general path, nothing changed) for any other shape.
         With ``quiet`` (the analyzer's ``quiet_pdus``), when every PDU the segment ends may be counted
-        instead (:meth:`_all_quiet`), they are counted in the association and none is emitted;
+        instead (:meth:`_quiet`), they are counted in the association and none is emitted;
         ``quiet=2`` (the compiled walk's :meth:`_quiet_hook`): only then, None (nothing changed) otherwise."""
         skip = 0
         if m is _NEXT:
@@ -740,8 +741,8 @@ class Analyzer:
         for w in rest:
             if w[1] > longest:
                 longest = w[1]
-        return a.take_quiet(f.direction, ctx, first_len, start, ts, longest, (1 if k else 0) + len(whole), nbytes,
-                       first, number, last)
+        return a.take_quiet(f.direction, ctx, first_len, start, ts, longest, (1 if k else 0) + len(whole),
+                            nbytes, first, number, last)
 
     def _quiet_hook(self, x, buf, at: int, number: int, fo: int, n: int, ts: int) -> bool:
         """The compiled walk's call for a record (``buf[at:at + n]``, at ``fo`` in frame ``number``) that crosses

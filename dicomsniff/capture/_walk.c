@@ -1034,7 +1034,7 @@ static int walk_nent;
  * a _NEXT lane's segment that goes past its first PDV): the rest of the PDV ends its P-DATA-TF (k = the budget;
  * none on a _NEXT lane), whole P-DATA-TFs of one data PDV each follow, and maybe the start of one whose PDV goes
  * on; all on the lane's context, none the last fragment, and every PDU it ends counted quietly
- * (Association.quiet_ok for the first, the receiver's limit for the others: Analyzer._all_quiet). Applies what
+ * (Association.take_quiet: quiet_ok for the first, the receiver's limit for the others). Applies what
  * _pdu_step applies (the message's data spans and end time, its collector's length, Association.count_quiet, the
  * framer's count, offset and fresh unit as _reset_unit leaves it, the PDU it begins: begin_pdu) and the
  * reassembler's offset and last frame; on the rest of a data set a loss ended (_AFTER_LOSS), its PDVs only
