@@ -479,8 +479,9 @@ def test_walk_on_randomly_mutated_captures_agrees_with_the_pure_path(variants, t
                 events = "not a capture"
             facts = {}
             for a in an.associations:      # (PduFacts take in what was counted quietly)
-                facts[a.number] = canon(watch.facts.setdefault(a.number, PduFacts()).catch_up(a) or
-                                        watch.facts[a.number])
+                f = watch.facts.setdefault(a.number, PduFacts())
+                f.catch_up(a)
+                facts[a.number] = canon(f)
             results.append((events, an.frames, [canon(a) for a in an.associations], facts))
             walked += an.walked
         assert results[0] == results[1], path.name

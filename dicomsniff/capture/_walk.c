@@ -476,6 +476,21 @@ static PyObject *new_pdv(long long offset, long long length, long long ctx, long
     return p;
 }
 
+static int add_ll(PyObject *obj, int name, long long delta);
+
+/* n more bytes of message m's data set taken at ts on framer f's lane: the message's end time, and the length of
+ * its collector if one only counts (f.fast_coll), as _advance and _pdu_step leave them. 0, -1 error. */
+static int message_took(PyObject *f, PyObject *m, long long ts, long long n) {
+    if (set_ll(m, A_END_TS_NS, ts) < 0)
+        return -1;
+    PyObject *coll = PyObject_GetAttr(f, attr[A_FAST_COLL]);
+    if (coll == NULL)
+        return -1;
+    int r = coll == Py_None ? 0 : add_ll(coll, A_LENGTH, n);
+    Py_DECREF(coll);
+    return r;
+}
+
 /* obj.name += delta (Python ints: exact whatever the size). */
 static int add_ll(PyObject *obj, int name, long long delta) {
     PyObject *v = PyObject_GetAttr(obj, attr[name]);
@@ -913,14 +928,7 @@ static int begin_pdu(Entry *d, const unsigned char *p, Py_ssize_t n, long long f
                 return -1;
             r = span_add(sp, frame, fo + 12, here);
             Py_DECREF(sp);
-            if (r < 0 || set_ll(m, A_END_TS_NS, ts) < 0)
-                return -1;
-            PyObject *coll = PyObject_GetAttr(f, attr[A_FAST_COLL]);
-            if (coll == NULL)
-                return -1;
-            r = coll == Py_None ? 0 : add_ll(coll, A_LENGTH, here);
-            Py_DECREF(coll);
-            if (r < 0)
+            if (r < 0 || message_took(f, m, ts, here) < 0)
                 return -1;
         }
     }
@@ -1277,17 +1285,8 @@ static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long 
             || set_ll(f, A_OFFSET, off) < 0 || set_ll(f, A_START_OFFSET, off) < 0
             || PyObject_SetAttr(f, attr[A_STATE], header_state) < 0)
         return -1;
-    if (value) {                /* the message's end time, its collector's length (begin_pdu adds the tail's) */
-        if (set_ll(m, A_END_TS_NS, ts) < 0)
-            return -1;
-        PyObject *coll = PyObject_GetAttr(f, attr[A_FAST_COLL]);
-        if (coll == NULL)
-            return -1;
-        r = coll == Py_None ? 0 : add_ll(coll, A_LENGTH, value);
-        Py_DECREF(coll);
-        if (r < 0)
-            return -1;
-    }
+    if (value && message_took(f, m, ts, value) < 0)    /* (begin_pdu adds the tail's) */
+        return -1;
     /* the reassembler's offset; then the next PDU's start (begin_pdu arms its lane) or the _NEXT lane */
     Py_ssize_t upto = tail >= 0 ? tail : n;
     if (add_ll(d->x, A_NXT, (long long)upto) < 0 || set_ll(d->x, A_LAST_FRAME, frame) < 0)
@@ -1299,7 +1298,6 @@ static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long 
     d->armed = d->skip = d->data = d->counted = 0;
     d->next = 1;
     if (tail >= 0) {
-        d->seq += (uint32_t)upto;
         r = begin_pdu(d, p + tail, n - tail, frame, fo + (long long)tail, ts);
         if (r == 0) {
             PyErr_SetString(PyExc_RuntimeError, "walk: quiet_step's tail was not begin_pdu's");
@@ -1427,14 +1425,9 @@ static int settle_lane(Entry *d) {
         return -1;
     r = settle_spans(sp, d->dquads, d->ddrop, d->taken);
     Py_DECREF(sp);
-    if (r < 0 || set_ll(d->m, A_END_TS_NS, d->last_data_ts) < 0)
+    if (r < 0)
         return -1;
-    PyObject *coll = PyObject_GetAttr(f, attr[A_FAST_COLL]);
-    if (coll == NULL)
-        return -1;
-    r = coll == Py_None ? 0 : add_ll(coll, A_LENGTH, d->taken);
-    Py_DECREF(coll);
-    return r;
+    return message_took(f, d->m, d->last_data_ts, d->taken);
 }
 
 /* take_held(ctx, x): Analyzer._take_held's step in one call. x (a _Dir) has pieces buffered after a hole the

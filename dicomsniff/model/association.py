@@ -374,16 +374,8 @@ class Association:
         if last > self.pdu_end_frame[d]:
             self.pdu_end_frame[d] = last
         self.max_end_ts = end_ts
-        for ts in (tmin, tmax):
-            if self.start_ns is None or ts < self.start_ns:
-                self.start_ns = ts
-            if self.end_ns is None or ts > self.end_ns:
-                self.end_ns = ts
-        if lead:
-            if not self.first_frame:
-                self.first_frame = lead
-            if hi > self.last_frame:
-                self.last_frame = hi
+        self._touch(tmin, lead)         # (hi >= lead: the first frame, then the last)
+        self._touch(tmax, hi)
         self.quiet_seq += 1
         q = self.quiet[d]
         if q is None:
