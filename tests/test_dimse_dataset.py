@@ -313,3 +313,89 @@ def test_nested_sequences_cut_short_stay_inside_their_parents(cut):
             assert f.offset <= ch.offset and ch.offset + ch.length <= f.offset + f.length, (f.key, ch.key)
             stack.append(ch)
     assert info.tree.length == cut
+
+
+# ---- the element conversion against pydicom's own Dataset.__getitem__ -------------------------------
+
+def _getitem_element(self, ds, raw):
+    """What ``_Walker.element`` stands in for: the raw element put in the Dataset and read back."""
+    ds._dict[raw.tag] = raw
+    return ds[raw.tag]
+
+
+def _everything(info: DataSetInfo) -> tuple:
+    """All a view, the JSON export or the diagnosis reads of a decoded data set."""
+    rows = [(depth, f.key, f.label, repr(f.value), f.display, f.offset, f.length,
+             [(x.severity, x.code, x.message) for x in f.findings]) for depth, f in info.tree.walk()]
+    elems = [(repr(e.tag), e.VR, repr(e.value), getattr(e, "private_creator", None)) for e in info.dataset.iterall()]
+    return rows, json.dumps(info.json, sort_keys=True, default=repr), elems
+
+
+def _charset_cases() -> list[tuple[bytes, str]]:
+    """Data sets whose conversion depends on what pydicom's __getitem__ does besides converting."""
+    out = []
+    latin = Dataset()
+    latin.SpecificCharacterSet = "ISO_IR 100"
+    latin.PatientName = "Müller^Hans"
+    latin.add_new(0x00090010, "LO", "ACME")
+    latin.add_new(0x00091001, "LO", "Grüße")                  # private: its creator named
+    latin.PixelRepresentation = 1
+    latin.add_new(0x00280106, "SS", -5)                       # US or SS, read by Pixel Representation
+    latin.add_new(0x00280107, "SS", 300)
+    item = Dataset()
+    item.CodeMeaning = "Größe"                                  # inherits ISO_IR 100
+    item2 = Dataset()
+    item2.SpecificCharacterSet = "ISO_IR 192"                  # its own, in an item
+    item2.CodeMeaning = "日本"
+    latin.ProcedureCodeSequence = [item, item2]
+    utf8 = Dataset()
+    utf8.add_new(0x00080001, "UL", 0)                           # converted before (0008,0005) is known
+    utf8.SpecificCharacterSet = "ISO_IR 192"
+    utf8.PatientName = "Ärger"
+    utf8.StudyDescription = "Ünïcode"
+    for ds in (latin, utf8):
+        for implicit, little, ts in ((True, True, IMPLICIT_LE), (False, True, EXPLICIT_LE), (False, False, EXPLICIT_BE)):
+            out.append((enc(ds, implicit, little), ts))
+    bad = Dataset()
+    bad.SpecificCharacterSet = ["ISO 2022 IR 6", "ISO 2022 IR 87"]
+    bad.PatientName = "Yamada^Tarou=山田^太郎"
+    bad.add_new(0x00081030, "LO", "x")
+    out.append((enc(bad, False), EXPLICIT_LE))
+    # a Specific Character Set pydicom does not know (each later element converts with a warning),
+    # values it warns about (an IS of letters, a DS of "x") and one it refuses (a US of 3 bytes)
+    raw = (b"\x08\x00\x05\x00CS\x0a\x00ISO_IR 999" + b"\x08\x00\x20\x00DA\x08\x0020240101"
+           + b"\x10\x00\x10\x00PN\x04\x00Abcd" + b"\x20\x00\x13\x00IS\x04\x00abcd"
+           + b"\x28\x00\x09\x00AT\x04\x00\x08\x00\x18\x00" + b"\x28\x00\x10\x00US\x03\x00\x01\x02\x03"
+           + b"\x28\x00\x30\x00DS\x04\x001\\x ")
+    out.append((raw, EXPLICIT_LE))
+    return out
+
+
+def test_element_conversion_equals_pydicom_getitem(monkeypatch):
+    """The walker converts each element itself (its encoding asked once per data set): trees, values,
+    JSON model, pydicom elements and findings equal those of ``ds[tag]``, on crafted data sets whose
+    conversion needs the character set, a private creator or an ambiguous VR, and on every data set of
+    every shipped capture."""
+    from pathlib import Path
+    from dicomsniff.dimse import dataset as dsmod
+    from dicomsniff.pipeline import Analyzer, MessageSeen
+    from dicomsniff.reading import read_events
+
+    cases = _charset_cases()
+    root = Path(__file__).resolve().parent.parent / "captures"
+    kept = []
+    for path in sorted(root.glob("*.pcap")):
+        for ev in read_events(path, Analyzer(keep_pdus=False)):
+            if isinstance(ev, MessageSeen) and ev.message.data is not None:
+                kept.append(ev.message.data)
+    assert len(kept) > 50
+    fast = [_everything(decode_data_set(b, ts)) for b, ts in cases]
+    fast += [_everything(k.decode()) for k in kept]
+    monkeypatch.setattr(dsmod._Walker, "element", _getitem_element)
+    slow = [_everything(decode_data_set(b, ts)) for b, ts in cases]
+    slow += [_everything(k.decode()) for k in kept]
+    assert fast == slow
+    # the crafted cases do reach what they are for
+    text = json.dumps([f[0] for f in fast[:len(cases)]], default=repr, ensure_ascii=False)
+    for needle in ("Müller", "Größe", "日本", "Ünïcode", "dataset-bad-value", "dataset-pydicom-warning", "ACME"):
+        assert needle in text, needle

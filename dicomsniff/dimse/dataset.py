@@ -43,18 +43,22 @@ from .command_set import value_key
 # reading no data set skip.
 # Before that no pydicom value exists, so MultiValue's stand-in never matches one.
 python_encoding = get_entry = private_dictionary_VR = DataElement = RawDataElement = None
-Dataset = Sequence = BaseTag = None
+Dataset = Sequence = BaseTag = convert_raw_data_element = default_encoding = None
 MultiValue: type = tuple
+_GETITEM_VRS: frozenset = frozenset()
 
 
 def _pydicom() -> None:
     """Bind the pydicom names this module uses (once)."""
     global python_encoding, get_entry, private_dictionary_VR, DataElement, RawDataElement
-    global Dataset, MultiValue, Sequence, BaseTag
+    global Dataset, MultiValue, Sequence, BaseTag, convert_raw_data_element, default_encoding, _GETITEM_VRS
     if Dataset is not None:
         return
     load_pydicom()
-    from pydicom.charset import python_encoding
+    from pydicom.charset import default_encoding, python_encoding
+    from pydicom.dataelem import convert_raw_data_element
+    from pydicom.valuerep import AMBIGUOUS_VR, VR
+    _GETITEM_VRS = frozenset(AMBIGUOUS_VR) | {VR.SQ}
     from pydicom.datadict import get_entry, private_dictionary_VR
     from pydicom.dataelem import DataElement, RawDataElement
     from pydicom.multival import MultiValue
@@ -211,6 +215,7 @@ class _Walker:
         self.bulk_ids: dict[int, tuple[int, int]] = {}
         self.count = 0
         self.cut_at: int | None = None
+        self.charsets: dict[int, Any] = {}      # id(Dataset) → its text encoding, while the walk holds it
 
     # -- outcomes ----------------------------------------------------------------
 
@@ -334,10 +339,8 @@ class _Walker:
 
     def convert(self, ds: Dataset, raw: RawDataElement, f: Field, label: str) -> None:
         tag = raw.tag
-        ds._dict[tag] = raw
         try:
-            elem = ds[tag]
-            value = elem.value
+            value = self.element(ds, raw).value
             f.value = _json_friendly(value)
             f.display = _show(value)
         except Exception as exc:                                 # pydicom refused the value: keep bytes
@@ -346,6 +349,37 @@ class _Walker:
             f.display = _show(f.value)
             f.findings.append(Finding(WARN, "dataset-bad-value",
                                       f"{label}: value not convertible ({type(exc).__name__}: {exc})"[:200]))
+        finally:
+            if tag == 0x00080005:
+                self.charsets.pop(id(ds), None)
+
+    def element(self, ds: Dataset, raw: RawDataElement) -> DataElement:
+        """The raw element converted and put in ``ds``, as ``ds._dict[tag] = raw; ds[tag]`` would.
+
+        ``Dataset.__getitem__`` asks the data set's character set again for every element (a lookup
+        of (0008,0005) and its conversion: a third of the decode); :meth:`encoding` asks once per
+        data set and again after (0008,0005). Private elements (``__setitem__`` names their creator)
+        and the VRs ``__getitem__`` corrects after converting (the ambiguous ones, SQ) take
+        ``ds[tag]`` itself, so every value is pydicom's own.
+        """
+        tag = raw.tag
+        if not tag >> 16 & 1:
+            elem = convert_raw_data_element(raw, encoding=self.encoding(ds, tag), ds=ds)
+            if elem.VR not in _GETITEM_VRS:
+                ds._dict[tag] = elem
+                return elem
+        ds._dict[tag] = raw
+        return ds[tag]
+
+    def encoding(self, ds: Dataset, tag: int) -> Any:
+        """The encoding ``ds[tag]`` would convert the element with (remembered; a failure is not)."""
+        if tag == 0x00080005:
+            return default_encoding
+        cs = self.charsets.get(id(ds))
+        if cs is None:
+            cs = ds.original_character_set or ds._character_set
+            self.charsets[id(ds)] = cs
+        return cs
 
     def check_charset(self, f: Field) -> None:
         """PS3.3 §C.12.1.1.2 defined terms; pydicom falls back to ASCII for others, we say so."""
