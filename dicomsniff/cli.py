@@ -259,7 +259,11 @@ def export(capture: str, output: str, jsonl: bool, no_trees: bool, slow: float, 
     path = sys.stdin.buffer if capture == "-" else capture
     # PDUs are not kept, and each association is diagnosed and dropped when it ends; the exchanges kept
     # for its diagnosis are capped (later ones are counted by outcome). The document spools its records.
-    an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_exchanges=STREAM_EXCHANGES, keep_limit=256 << 10)
+    # --jsonl --no-trees writes a P-DATA-TF's line from what Analyzer.quiet_out keeps of it: the middle ones of
+    # a data set are counted, not emitted (quiet_pdus), and their lines written before the next event's.
+    lines = jsonl and no_trees
+    an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_exchanges=STREAM_EXCHANGES, keep_limit=256 << 10,
+                  quiet_pdus=lines, quiet_out=[] if lines else None)
     from .capture.captureset import input_files, input_name
     with sigterm_interrupts(), output_file(output, input_files(capture), binary=False) as out:
         write = out.write

@@ -195,7 +195,7 @@ class Analyzer:
     def __init__(self, *, ports: set[int] | frozenset[int] = frozenset(), keep_pdus: bool = True,
                  stream_data: bool = False, decode_data: bool = True, keep_limit: int = 1 << 20,
                  keep_exchanges: int | None = None, data_span_limit: int = MAX_SPANS, tls_keylog=None,
-                 fast: bool = True, walk: bool = True, quiet_pdus: bool = False):
+                 fast: bool = True, walk: bool = True, quiet_pdus: bool = False, quiet_out: list | None = None):
         self.ports = set(ports)
         self.keep_pdus = keep_pdus
         # A consumer that reads PDUs only through PduFacts and the association's counters (``run_diagnosed``)
@@ -203,6 +203,11 @@ class Analyzer:
         # (:meth:`_pdu_step`'s ``quiet``): no event, and the compiled walk goes on past their ends (its quiet_step).
         # Not with keep_pdus.
         self.quiet_pdus = quiet_pdus and not keep_pdus
+        # A consumer that also writes a line per PDU (``export --jsonl --no-trees``) gives a list: each quiet
+        # P-DATA-TF is appended to it, in the order they end, as (association, direction, frames, last frame,
+        # end time, PDU length, presentation context) — what its line needs (its one PDV: data, not last). They
+        # all end before the next event's record: the consumer writes them first (output.json_export.write_jsonl).
+        self.quiet_out = quiet_out if self.quiet_pdus else None
         self.stream_data = stream_data
         self.decode_data = decode_data
         self.keep_limit = keep_limit
@@ -452,7 +457,7 @@ class Analyzer:
         lane, the reader offers the records after it to :meth:`_walk_hook` instead of yielding them."""
         if self.walk and isinstance(reader, CaptureReader):      # its own records(), not a wrapper's
             self._walk_ctx = (self._flows, _NEXT, _WALK_KINDS, self.tcp.max_buffer, _Piece, Pdv, PDATA, RESYNC,
-                              self._quiet_hook if self.quiet_pdus else None, HEADER)
+                              self._quiet_hook if self.quiet_pdus else None, HEADER, self.quiet_out)
             self._walk_req = reader._walk_req
             reader._walk_hook = self._walk_hook
 
@@ -635,6 +640,8 @@ class Analyzer:
             if not quiet:
                 ev = PduEvent(f.stream, direction, 4, f.length, f.start_offset, f.start_ts, ts, sp, None,
                               f.pdvs, f.findings)
+            elif self.quiet_out is not None:
+                self.quiet_out.append((a, direction, sp.frames, sp.last_frame, ts, f.length, ctx))
         if k:
             f.pdus += 1
             f.offset += k
@@ -647,11 +654,14 @@ class Analyzer:
                 out.append(PduSeen(a, ev))
         # Whole P-DATA-TFs: each is framed, emitted and forgotten at once; the framer's unit stays as
         # the end of the previous PDU left it (fresh), only its offset and count move.
+        qo = self.quiet_out if quiet else None
         for h, length, plen, mch in whole:
             at = fo + h - pstart
             if not quiet:
                 sp = SpanMap()
                 sp.add_new(number, at, 10 + plen)
+            elif qo is not None:
+                qo.append((a, direction, [number], number, ts, length, ctx))
             if lost:
                 orphans[direction] += 1
             else:

@@ -173,6 +173,7 @@ static int end_quiet(Entry *d, Py_ssize_t at, long long frame, long long fo, lon
 /* Analyzer._quiet_hook of the walk under way, or NULL (ctx: the analyzer does not count quiet PDUs); the object
  * whose buffer the walk reads, and a memoryview of it made at the first call of the hook (walk() releases it). */
 static PyObject *quiet_hook, *walk_obj, *walk_mv;
+static PyObject *quiet_out;     /* Analyzer.quiet_out (a list: a record per quiet P-DATA-TF), or NULL */
 static const unsigned char *walk_base;     /* the buffer's bytes */
 static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long frame, long long fo, long long ts);
 static int arm_resync(Entry *d);
@@ -1048,6 +1049,74 @@ static int walk_nent;
  * reassembler's offset and last frame; on the rest of a data set a loss ended (_AFTER_LOSS), its PDVs only
  * counted (orphans_after_loss). 1 taken, 0 not (nothing changed: the Python hook decides), -1 error. A collector
  * to feed and unusual framer states are the hook's. */
+static int add_int(PyObject *list, long long v) {
+    PyObject *o = PyLong_FromLongLong(v);
+    int r = o == NULL ? -1 : PyList_Append(list, o);
+    Py_XDECREF(o);
+    return r;
+}
+
+/* Analyzer.quiet_out's records of the P-DATA-TFs quiet_step counts in a segment (frame, ts), as Analyzer._pdu_step
+ * appends them: (association, direction, frames, last frame, ts, PDU length, context) — the one in progress (k
+ * bytes more: its frames and last frame those of its spans with the k bytes added, SpanMap.add_new), then each
+ * whole one ([frame], frame). 0, or -1 with an exception. */
+static int quiet_records(Entry *d, long long k, long long frame, long long ts, long long dirn, long long flen,
+                         const long long *wlen, int nwhole, long long ctx) {
+    if (k) {
+        PyObject *sp = PyObject_GetAttr(d->f, attr[A_SPANS]);
+        if (sp == NULL)
+            return -1;
+        PyObject *flat = PyObject_GetAttr(sp, attr[A_FLAT]);
+        long long lim = 0, cnt = 0;
+        int r = flat == NULL ? -1 : get_ll(sp, A_LIMIT, &lim);
+        if (r == 0)
+            r = get_ll(sp, A_COUNT, &cnt);
+        Py_DECREF(sp);
+        if (r != 0 || !PyList_CheckExact(flat) || PyList_GET_SIZE(flat) % 4) {
+            Py_XDECREF(flat);
+            if (r >= 0)
+                PyErr_SetString(PyExc_TypeError, "walk: a framer's spans are a flat list of quads");
+            return -1;
+        }
+        PyObject *frames = PyList_New(0);
+        long long prev = -1, last = 0;
+        Py_ssize_t nf = PyList_GET_SIZE(flat);
+        for (Py_ssize_t i = 1; frames != NULL && i < nf; i += 4) {
+            long long fr = PyLong_AsLongLong(PyList_GET_ITEM(flat, i));
+            if (fr != prev && add_int(frames, fr) < 0)
+                Py_CLEAR(frames);
+            prev = last = fr;
+        }
+        Py_DECREF(flat);
+        if (frames == NULL || PyErr_Occurred()) {
+            Py_XDECREF(frames);
+            return -1;
+        }
+        if (cnt < lim) {
+            if (frame != prev && add_int(frames, frame) < 0) {
+                Py_DECREF(frames);
+                return -1;
+            }
+            last = frame;
+        }
+        PyObject *rec = Py_BuildValue("(OLNLLLL)", d->assoc, dirn, frames, last, ts, flen, ctx);
+        if (rec == NULL || PyList_Append(quiet_out, rec) < 0) {
+            Py_XDECREF(rec);
+            return -1;
+        }
+        Py_DECREF(rec);
+    }
+    for (int i = 0; i < nwhole; i++) {
+        PyObject *rec = Py_BuildValue("(OL[L]LLLL)", d->assoc, dirn, frame, frame, ts, wlen[i], ctx);
+        if (rec == NULL || PyList_Append(quiet_out, rec) < 0) {
+            Py_XDECREF(rec);
+            return -1;
+        }
+        Py_DECREF(rec);
+    }
+    return 0;
+}
+
 static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long frame, long long fo, long long ts) {
     PyObject *f = d->f, *m;
     long long k, ctx, flen = 0, fstart = 0, v;
@@ -1234,6 +1303,8 @@ static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long 
         d->pend_ts = ts;
         d->porder = ++quiet_order;
     }
+    if (quiet_out != NULL && quiet_records(d, k, frame, ts, dirn, flen, wlen, nwhole, ctx) < 0)
+        return -1;
     if (lost) {                 /* orphans_after_loss: the PDV in progress if nothing of it was counted, each whole */
         long long done = 1;
         if (k && get_ll(f, A_PDV_DONE, &done) < 0)
@@ -1556,13 +1627,15 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     Iface ifc[MAX_IFACES];
     int nifc = 0, nent = 0;
     memset(ent, 0, sizeof ent);
-    if (PyTuple_GET_SIZE(ctx) != 10 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
+    if (PyTuple_GET_SIZE(ctx) != 11 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
             || !PyTuple_Check(PyTuple_GET_ITEM(ctx, 2)) || !PyLong_Check(PyTuple_GET_ITEM(ctx, 3))) {
         PyErr_SetString(PyExc_TypeError,
-                        "walk: ctx is (flows, NEXT, kinds, max_buffer, Piece, Pdv, PDATA, RESYNC, quiet hook, HEADER)");
+                        "walk: ctx is (flows, NEXT, kinds, max_buffer, Piece, Pdv, PDATA, RESYNC, quiet hook, HEADER,"
+                        " quiet records)");
         goto done;
     }
     quiet_hook = PyTuple_GET_ITEM(ctx, 8) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 8);
+    quiet_out = PyList_Check(PyTuple_GET_ITEM(ctx, 10)) ? PyTuple_GET_ITEM(ctx, 10) : NULL;
     header_state = PyTuple_GET_ITEM(ctx, 9);
     walk_obj = view.obj;
     walk_mv = NULL;

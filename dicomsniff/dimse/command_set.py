@@ -281,8 +281,17 @@ def _as_int(v: Any) -> int | None:
     return v if isinstance(v, int) else None
 
 
+# The last command set scanned and its values: a message's JSON or line asks a dozen values of one command
+# set in a row (each a property that scans ``raw``). One tuple, rebound whole (threads: the viewer's).
+_last_scan: tuple = (None, None)
+
+
 def _scan(buf: bytes) -> tuple[dict[str, Any], dict[str, tuple[int, str]]]:
-    """Values (and tags/VRs) of the elements, stopping at the first one that overruns."""
+    """Values (and tags/VRs) of the elements, stopping at the first one that overruns (callers only read them)."""
+    global _last_scan
+    last = _last_scan
+    if last[0] is buf:
+        return last[1]
     end = len(buf)
     elements: dict[str, Any] = {}
     vrs: dict[str, tuple[int, str]] = {}
@@ -298,6 +307,7 @@ def _scan(buf: bytes) -> tuple[dict[str, Any], dict[str, tuple[int, str]]]:
             elements[keyword] = _convert(vr, buf[pos + 8:pos + 8 + vl])
             vrs[keyword] = (tag, vr)
         pos += 8 + vl
+    _last_scan = (buf, (elements, vrs))
     return elements, vrs
 
 

@@ -27,7 +27,7 @@ from ..ul.tables import (abort_reason_text, abort_source_text, context_result_te
                          reject_result_text, reject_source_text, user_identity_type_text)
 from ..uids import uid_name
 from ..ul.dissect import INFO_PDVS, pdata_info
-from ..ul.pdus import P_DATA_TF
+from ..ul.pdus import P_DATA_TF, Pdv
 from .text import iso_time
 
 SCHEMA_ID = "https://dicomsniff.invalid/schema/session-v1.json"
@@ -132,10 +132,29 @@ def pdata_jsonl(a: Association, pdu) -> str | None:
         sp = pdu.spans
         last = sp.last_frame
         frames = ",".join(map(str, sp.frames))
+    return _pdata_line(a, last, frames, pdu.end_ts_ns, pdu.direction, pdu.length, info, pdu.complete)
+
+
+def _pdata_line(a: Association, last: int, frames: str, end_ts: int, direction: int, length: int, info: str,
+                complete: bool) -> str:
     return (f'{{"record":"pdu","association":{a.number},"frame":{last},'
-            f'"frames":[{frames}],"time":"{iso_time(pdu.end_ts_ns)}",'
-            f'"direction":"{a.side(pdu.direction)}","type":"P-DATA-TF","length":{pdu.length},'
-            f'"info":"{info}","complete":{"true" if pdu.complete else "false"}}}')
+            f'"frames":[{frames}],"time":"{iso_time(end_ts)}",'
+            f'"direction":"{a.side(direction)}","type":"P-DATA-TF","length":{length},'
+            f'"info":"{info}","complete":{"true" if complete else "false"}}}')
+
+
+def quiet_jsonl(rec: tuple) -> str:
+    """The ``pdu`` record of a P-DATA-TF the analyzer counted quietly (``Analyzer.quiet_out``: association,
+    direction, frames, last frame, end time, length, context; its one PDV data, not the last): the line
+    :func:`pdata_jsonl` writes for its event."""
+    a, direction, frames, last, end_ts, length, ctx = rec
+    info = _ONE_PDV_INFO.get((ctx, 0))
+    if info is None:
+        info = pdata_info([Pdv(6, 2, ctx, 0)])
+        if len(_ONE_PDV_INFO) < 4096:
+            _ONE_PDV_INFO[(ctx, 0)] = info
+    text = str(frames[0]) if len(frames) == 1 else ",".join(map(str, frames))
+    return _pdata_line(a, last, text, end_ts, direction, length, info, True)
 
 
 # pdata_jsonl's info lines of one-PDV P-DATA-TFs, by (presentation context, control header).
@@ -430,6 +449,9 @@ def write_jsonl(events, write, capture: str, analyzer, *, trees: bool = True, sl
 
     Each association is diagnosed when it ends and then forgotten; only its findings and a small
     digest (for the C-MOVE and one-association-per-object rules) stay until the end.
+
+    ``write`` gets each record as a line without its newline, or (the ``pdu`` records of P-DATA-TFs the
+    analyzer counted quietly: ``Analyzer.quiet_out``) several lines joined by newlines, the last without.
     """
     from ..model.diagnosis import Diagnoser, PduWatch, ordered
     from ..notice import Notice
@@ -440,10 +462,18 @@ def write_jsonl(events, write, capture: str, analyzer, *, trees: bool = True, sl
     diag = Diagnoser(slow_s=slow_s, idle_s=idle_s, watch=watch)
     findings: list = []
     notices: list = []
+    quiet = getattr(analyzer, "quiet_out", None)    # P-DATA-TFs counted, not emitted: before the next event
+
+    def write_quiet() -> None:       # one write (``write`` ends each with a newline)
+        write("\n".join(map(quiet_jsonl, quiet)))
+        quiet.clear()
+
     events = iter(events)
     first = next(events, None)     # a file that is no capture raises here, before any record is written
     write(jsonl_record("header", header_json(capture)))
     for ev in itertools.chain(() if first is None else (first,), events):
+        if quiet:
+            write_quiet()
         t = type(ev)
         if t is PduSeen:
             watch.event(ev)
@@ -466,6 +496,8 @@ def write_jsonl(events, write, capture: str, analyzer, *, trees: bool = True, sl
             if ev.severity in ("error", "warning") and len(notices) < 1000:
                 notices.append(ev)
             write(jsonl_record("notice", notice_json(ev)))
+    if quiet:
+        write_quiet()
     for a in list(analyzer.associations):          # never closed (should not happen): diagnose them anyway
         findings.extend(diag.association(a, forget=True))
     findings.extend(diag.finish())
