@@ -383,3 +383,72 @@ def test_real_tcpdump_loopback(tmp_path):
     assert syn.flags & 0x02 and syn.dport == port and syn.dst_ip == b"\x7f\x00\x00\x01"
     assert all(a.ts_ns <= b.ts_ns for a, b in zip(segs, segs[1:]))
     assert any(s.flags & 0x01 for s in segs)
+
+
+def _read_back(r) -> tuple:
+    frames = [(f.number, f.ts_ns, f.linktype, f.data, f.orig_len, f.file_offset, f.interface) for f in r]
+    return frames, [(n.frame, n.finding.severity, n.finding.code, n.finding.message) for n in r.notices], r.frames
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 4096, 5000, 4 << 20])
+def test_a_mapped_file_reads_as_reading_it_does(tmp_path, monkeypatch, chunk):
+    """A capture file opened by its path is mapped a window at a time (mmap): its frames, offsets, notices and
+    count are those read() gives of the same file, whole and cut at many places, pcap and pcapng, with windows
+    of every size (a record running past a window begins the next one, mapped from the page before it)."""
+    monkeypatch.setattr(reader_mod, "CHUNK", chunk)
+    packets = pkts(50, ETHERNET, size=1400)
+    rng = random.Random(chunk)
+    mapped = 0
+    real_map = reader_mod.CaptureReader._map
+
+    def counting_map(self, need):
+        nonlocal mapped
+        ok = real_map(self, need)
+        mapped += ok
+        return ok
+    monkeypatch.setattr(reader_mod.CaptureReader, "_map", counting_map)
+    for data in (pcap_bytes([(i * NS, p) for i, p in enumerate(packets)]),
+                 pcapng_bytes([(i * NS, ETHERNET if i % 3 else SLL, p) for i, p in enumerate(packets)])):
+        for cut in [len(data), 3, 30, 1000] + rng.sample(range(40, len(data)), 8):
+            path = tmp_path / "c.pcap"
+            path.write_bytes(data[:cut])
+            with open(path, "rb", buffering=0) as f:        # a file object: read, not mapped
+                try:
+                    want = _read_back(open_capture(f))
+                except CaptureFormatError as exc:
+                    want = str(exc)
+            try:
+                r = open_capture(str(path))
+                got = _read_back(r)
+                r.close()
+            except CaptureFormatError as exc:
+                got = str(exc)
+            assert got == want, cut
+    assert mapped >= 2 * 8 * (1 + (chunk < 10_000))        # (small windows: several a file)
+
+
+def test_a_file_still_being_written_is_read_to_its_end(tmp_path, monkeypatch):
+    """Windows are mapped up to the file's size when mapped: what a writer appends meanwhile is read too."""
+    monkeypatch.setattr(reader_mod, "CHUNK", 4096)
+    packets = pkts(100, ETHERNET, size=400)
+    data = pcap_bytes([(i * NS, p) for i, p in enumerate(packets)])
+    path = tmp_path / "growing.pcap"
+    path.write_bytes(data[:len(data) * 3 // 5])
+    r = open_capture(str(path))
+    it = iter(r)
+    first = [next(it) for _ in range(20)]
+    with open(path, "ab") as f:
+        f.write(data[len(data) * 3 // 5:])
+    frames = first + list(it)
+    assert [f.data for f in frames] == packets and not r.notices
+    assert_offsets(frames, data)
+
+
+def test_no_mmap_reads_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "c.pcap"
+    data = pcap_bytes([(i * NS, p) for i, p in enumerate(pkts(10))])
+    path.write_bytes(data)
+    assert open_capture(str(path))._fd is not None
+    monkeypatch.setenv("DICOMSNIFF_NO_MMAP", "1")
+    r = open_capture(str(path))
+    assert r._fd is None and [f.data for f in r] == pkts(10)
