@@ -345,12 +345,13 @@ class Analyzer:
                                         peer.ack = ack
                                         d.nxt += n
                                         d.last_frame = number
-                                        if self._walk_req is not None and f.fast_feed is None and \
+                                        if self._walk_req is not None and \
+                                                (f.fast_feed is None or f.fast_feed._inflater is None) and \
                                                 ((f.pdv_skip if m is _SKIP else f.pdv_left) > n or
                                                  self.quiet_pdus and m is not _SKIP):
                                             self._want_walk(d)          # segments this size fit, or the walk
                                                                         # counts the PDU's end: _walk_hook
-                                        return ()           # (a collector being fed: Python's, not the walk's)
+                                        return ()           # (an inflating collector is Python's to feed)
                                 else:
                                     evs = self._pdu_step(f, m, number, ts, buf, pstart, pstart - s, n,
                                                          self.quiet_pdus)
@@ -361,7 +362,8 @@ class Analyzer:
                                         peer.ack = ack
                                         d.nxt += n
                                         d.last_frame = number
-                                        if self._walk_req is not None and f.fast_feed is None and \
+                                        if self._walk_req is not None and \
+                                                (f.fast_feed is None or f.fast_feed._inflater is None) and \
                                                 (f.fast is _NEXT or f.pdv_left > n or self.quiet_pdus):
                                             self._want_walk(d)          # the next PDU's start, segments this
                                                                         # size fit, or the walk counts PDU

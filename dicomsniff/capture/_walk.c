@@ -89,6 +89,13 @@ typedef struct {
     long long held_room;        /* max_buffer - x.held: a segment may add at most this much */
     long long held_added;       /* bytes buffered by the walk (x.held grows by it) */
     PyObject *assoc;            /* quiet_step: the association (f.dicom.assoc), read at its first call of a walk */
+    /* a message lane whose collector keeps bytes (f.fast_feed, a DataSetCollector that is not inflating): the walk
+     * appends the values to its _buf while it has room, as DataSetCollector.feed, and counts them (_advance) */
+    PyObject *feed, *feedbuf;   /* the collector and its _buf (a bytearray) */
+    long long room;             /* keep_limit - len(_buf) */
+    long long fed;              /* bytes the collector was given (its length grows by them: settle_lane) */
+    int saturated;              /* _buf is full: f.fast_coll = the collector, f.fast_feed = None (settle_lane) */
+    long long coll_from;        /* then: d->taken when it filled (the bytes after it add to f.fast_coll.length) */
     /* the P-DATA-TFs quiet_step counted and not yet handed to the association (flush_quiet): the arguments of
      * Association.count_quiet, and when the last were counted (the walk's order of counting) */
     long long pcount, pbytes, pfirst, pstart, psecond, plast_first, plead, phi, plast, ptmin, ptmax, pend_ts, pctx,
@@ -185,6 +192,7 @@ static PyObject *pdv_type;      /* ul.pdus.Pdv (ctx; declared with the other ctx
 
 static PyObject *new_piece(long long off, long long end, const char *data, Py_ssize_t n, long long frame,
                            long long foff, long long ts);
+static int ba_put(PyObject *ba, const void *src, Py_ssize_t k);
 
 /* Take the record buf[s:e] (frame `number`, time `ts`) if feed_record would finish it with `return ()`
  * through the pure-ACK or the _advance branch; 1 taken, 0 not, -1 error (memory). */
@@ -268,6 +276,17 @@ static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t
             return -1;
         if (d->data && add_quad(&d->dquads, &d->dcap, &d->dlen, &d->ddrop, number, pstart - s, n) < 0)
             return -1;
+        if (d->feed != NULL && !d->saturated) {         /* DataSetCollector.feed */
+            long long k = n < d->room ? n : d->room;
+            if (k > 0 && ba_put(d->feedbuf, b + pstart, (Py_ssize_t)k) < 0)
+                return -1;
+            d->room -= k;
+            d->fed += n;
+            if (d->room <= 0) {
+                d->saturated = 1;
+                d->coll_from = d->taken + n;
+            }
+        }
         d->seq += (uint32_t)n;
         d->budget -= n;
         d->taken += n;
@@ -396,7 +415,7 @@ enum { A_ST, A_FWD, A_REV, A_INDEX, A_PEER, A_WAIT, A_LANE, A_READY, A_FAST, A_O
        A_ASSEMBLER, A_ORPHANS, A_DIRECTION, A_DATA, A_NEXT_MSG, A_NEXT_CTX, A_PDVS, A_PDV, A_START_OFFSET,
        A_START_TS, A_HDR, A_PDVHDR, A_PDU_TYPE, A_PDV_START, A_STATE, A_FAST_FEED, A_RNEED, A_RPIECES,
        A_CONTROL, A_CONTEXT_ID, A_ASSOC, A_LOST, A_FINDINGS, A_BODY, A_BODY_DROPPED, A_HOLED, A_PDUS,
-       A_PREV_LENGTH, A_QUIET_STATE, A_COUNT_QUIET, N_ATTR };
+       A_PREV_LENGTH, A_QUIET_STATE, A_COUNT_QUIET, A_INFLATER, A_BUF, A_KEEP_LIMIT, N_ATTR };
 static const char *attr_names[N_ATTR] = {
     "st", "fwd", "rev", "index", "peer", "wait", "lane", "ready", "fast", "other", "rbuf", "pdv_done",
     "pdv_left", "pdv_skip", "base", "nxt", "spans", "limit", "count", "length", "data_spans", "last",
@@ -405,7 +424,7 @@ static const char *attr_names[N_ATTR] = {
     "assembler", "orphans_after_loss", "direction", "data", "next_msg", "next_ctx", "pdvs", "pdv", "start_offset",
     "start_ts", "hdr", "pdvhdr", "pdu_type", "pdv_start", "state", "fast_feed", "rneed", "rpieces",
     "control", "context_id", "assoc", "lost", "findings", "body", "body_dropped", "holed", "pdus",
-    "prev_length", "quiet_state", "count_quiet"};
+    "prev_length", "quiet_state", "count_quiet", "_inflater", "_buf", "keep_limit"};
 static PyObject *attr[N_ATTR];
 
 /* obj.name as a long long: 0 done, 1 not an int that fits (the caller leaves the lane unarmed), -1 error. */
@@ -557,6 +576,8 @@ static void release(Entry *d) {
     Py_XDECREF(d->rbuf);
     Py_XDECREF(d->rpieces);
     Py_XDECREF(d->assoc);
+    Py_XDECREF(d->feed);
+    Py_XDECREF(d->feedbuf);
 }
 
 /* A direction that is not ready (TcpReassembler.buffer_after's conditions): bytes wait behind a hole,
@@ -627,6 +648,59 @@ static int feeding(PyObject *f) {
     int r = v != Py_None;
     Py_DECREF(v);
     return r;
+}
+
+/* Only walk() feeds collectors (take_held delivers pieces, whose bytes are Python's). */
+static int walk_feeds;
+
+/* A message lane's collector (f.fast_feed, unless f.fast_coll counts: _advance): 1 none, or one the walk feeds
+ * (walk_feeds, not inflating, _buf a bytearray with room below keep_limit: d->feed set), 0 one it does not (the
+ * lane is Python's), -1 error. */
+static int arm_feed(Entry *d) {
+    PyObject *c = PyObject_GetAttr(d->f, attr[A_FAST_COLL]);
+    if (c == NULL)
+        return -1;
+    int counting = c != Py_None;
+    Py_DECREF(c);
+    if (counting)
+        return 1;
+    if ((c = PyObject_GetAttr(d->f, attr[A_FAST_FEED])) == NULL)
+        return -1;
+    if (c == Py_None) {
+        Py_DECREF(c);
+        return 1;
+    }
+    int ok = 0;
+    long long limit = 0;
+    PyObject *inf = walk_feeds ? PyObject_GetAttr(c, attr[A_INFLATER]) : NULL;
+    PyObject *buf = inf == Py_None ? PyObject_GetAttr(c, attr[A_BUF]) : NULL;
+    if (buf != NULL && PyByteArray_CheckExact(buf)) {
+        int r = get_ll(c, A_KEEP_LIMIT, &limit);
+        if (r < 0) {
+            Py_XDECREF(inf);
+            Py_DECREF(buf);
+            Py_DECREF(c);
+            return -1;
+        }
+        ok = r == 0 && limit > PyByteArray_GET_SIZE(buf);
+    }
+    Py_XDECREF(inf);
+    if (PyErr_Occurred()) {
+        Py_XDECREF(buf);
+        Py_DECREF(c);
+        return -1;
+    }
+    if (!ok) {
+        Py_XDECREF(buf);
+        Py_DECREF(c);
+        return 0;
+    }
+    Py_XSETREF(d->feed, c);
+    Py_XSETREF(d->feedbuf, buf);
+    d->room = limit - PyByteArray_GET_SIZE(buf);
+    d->fed = d->saturated = 0;
+    d->coll_from = 0;
+    return 1;
 }
 
 /* Whether a lane whose kind says ``first`` may be taken now: 1 yes (d->counted set when taking counts a PDV),
@@ -755,6 +829,13 @@ static int arm_next(Entry *d) {
  * other direction is not searching for a PDU; _NEXT: arm_next. */
 static int arm_lane(Entry *d) {
     PyObject *x = d->x, *next = lane_next, *kinds = lane_kinds;
+    if (d->fed) {
+        PyErr_SetString(PyExc_RuntimeError, "walk: a lane armed again before its collector's bytes were settled");
+        return -1;
+    }
+    Py_CLEAR(d->feed);
+    Py_CLEAR(d->feedbuf);
+    d->saturated = 0;
     if (d->f == Py_None)
         return 1;
     if ((d->m = PyObject_GetAttr(d->f, attr[A_FAST])) == NULL)
@@ -773,7 +854,7 @@ static int arm_lane(Entry *d) {
     int ok = lane_first(d, lane_kind(d, kinds));       /* Analyzer's _WALK_KINDS */
     if (ok <= 0)
         return ok < 0 ? -1 : 1;
-    if (d->data && (ok = feeding(d->f)) != 0)          /* a collector to feed: Python's */
+    if (d->data && (ok = arm_feed(d)) <= 0)            /* a collector to feed: the walk's, or Python's */
         return ok < 0 ? -1 : 1;
     long long base, nxt;
     int r;
@@ -1142,6 +1223,8 @@ static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long 
     }
     if (!d->next && !lost && !d->data)
         return 0;
+    if (!d->next && (r = feeding(f)) != 0)     /* a collector being fed: _pdu_step feeds it (the hook) */
+        return r < 0 ? -1 : 0;
     if (!d->next) {             /* the PDU in progress: its one data PDV ends after k bytes, nothing to report */
         PyObject *pdv = PyObject_GetAttr(f, attr[A_PDV]);
         if (pdv == NULL)
@@ -1498,7 +1581,23 @@ static int settle_lane(Entry *d) {
     Py_DECREF(sp);
     if (r < 0)
         return -1;
-    return message_took(f, d->m, d->last_data_ts, d->taken);
+    long long counted = d->taken;           /* bytes f.fast_coll counts (none while a collector is fed) */
+    if (d->feed != NULL) {                  /* the collector the walk fed: its length, and full: only counted */
+        if (d->fed && add_ll(d->feed, A_LENGTH, d->fed) < 0)
+            return -1;
+        d->fed = 0;
+        counted = 0;
+        if (d->saturated) {
+            if (PyObject_SetAttr(f, attr[A_FAST_COLL], d->feed) < 0
+                    || PyObject_SetAttr(f, attr[A_FAST_FEED], Py_None) < 0)
+                return -1;
+            counted = d->taken - d->coll_from;
+            Py_CLEAR(d->feed);
+            Py_CLEAR(d->feedbuf);
+            d->saturated = 0;
+        }
+    }
+    return message_took(f, d->m, d->last_data_ts, counted);
 }
 
 /* take_held(ctx, x): Analyzer._take_held's step in one call. x (a _Dir) has pieces buffered after a hole the
@@ -1520,6 +1619,7 @@ static PyObject *take_held(PyObject *self, PyObject *args) {
     lane_kinds = PyTuple_GET_ITEM(ctx, 2);
     resync_state = NULL;                    /* a searching framer's lane is the walk's only (arm_resync) */
     quiet_hook = NULL;                      /* (take_held takes pieces below the budget only) */
+    walk_feeds = 0;
     Entry e;
     memset(&e, 0, sizeof e);
     e.x = x;
@@ -1636,6 +1736,7 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     }
     quiet_hook = PyTuple_GET_ITEM(ctx, 8) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 8);
     quiet_out = PyList_Check(PyTuple_GET_ITEM(ctx, 10)) ? PyTuple_GET_ITEM(ctx, 10) : NULL;
+    walk_feeds = 1;
     header_state = PyTuple_GET_ITEM(ctx, 9);
     walk_obj = view.obj;
     walk_mv = NULL;
