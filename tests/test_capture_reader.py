@@ -9,6 +9,7 @@ import random
 import shutil
 import socket
 import struct
+import sys
 import subprocess
 import threading
 import time
@@ -452,3 +453,41 @@ def test_no_mmap_reads_the_file(tmp_path, monkeypatch):
     monkeypatch.setenv("DICOMSNIFF_NO_MMAP", "1")
     r = open_capture(str(path))
     assert r._fd is None and [f.data for f in r] == pkts(10)
+
+
+TRUNCATE_WHILE_READING = """
+import os, sys
+from dicomsniff.capture.reader import open_capture
+path = sys.argv[1]
+r = open_capture(path)
+frames = iter(r)
+next(frames)
+os.truncate(path, 100)                  # another program cuts the file while it is read
+print("frames", 1 + sum(1 for _ in frames), [n.finding.code for n in r.notices])
+"""
+
+
+@pytest.mark.skipif(not hasattr(reader_mod, "_guard_mapped"), reason="no mapped reading")
+def test_a_mapped_file_cut_short_while_read_ends_with_one_line(tmp_path):
+    """The pages past a mapped file's new end raise SIGBUS when read: with the compiled walk's handler, one line
+    and exit status 2 instead of "Bus error (core dumped)"; DICOMSNIFF_NO_MMAP=1 reads the file instead, and
+    the cut shows as a truncated record."""
+    from dicomsniff import pipeline
+    if pipeline._cwalk is None:
+        pytest.skip("the compiled walk (its SIGBUS handler) is not built")
+    packets = [frame(ETHERNET, tcp_packet("10.0.0.1", "10.0.0.2", 1, 104, i, 0, payload=bytes(1400)))
+               for i in range(4000)]           # 6 MB: read() has not read it all either when it is cut
+    data = pcap_bytes([(i * NS, p) for i, p in enumerate(packets)])
+    root = str(Path(__file__).resolve().parent.parent)
+    for env, code in (({}, 2), ({"DICOMSNIFF_NO_MMAP": "1"}, 0)):
+        path = tmp_path / "cut.pcap"
+        path.write_bytes(data)
+        run = subprocess.run([sys.executable, "-c", TRUNCATE_WHILE_READING, str(path)], capture_output=True,
+                             text=True, timeout=120, cwd=root, env={**os.environ, **env, "PYTHONPATH": root})
+        assert run.returncode == code, (run.returncode, run.stderr)
+        if code:
+            assert run.stderr.splitlines() == ["dicomsniff: a capture file was cut short while it was read (SIGBUS "
+                                               "on its mapped pages); DICOMSNIFF_NO_MMAP=1 reads capture files "
+                                               "without mapping them"]
+        else:
+            assert run.stdout.startswith("frames ") and "truncated-record" in run.stdout, run.stdout

@@ -95,6 +95,22 @@ def _stream_size(f) -> int | None:
     return None
 
 
+_guarded = False
+
+
+def _guard_mapped() -> None:
+    """Once a process maps a capture file: a SIGBUS (the file cut short under the mapping) ends it with one line
+    and status 2, not "Bus error (core dumped)" (the compiled walk's handler; without it, the signal's default)."""
+    global _guarded
+    if not _guarded:
+        _guarded = True
+        try:
+            from . import _walk
+            _walk.guard_mapped()
+        except (ImportError, AttributeError, OSError):
+            pass
+
+
 def _regular(f) -> bool:
     try:
         return stat.S_ISREG(os.fstat(f.fileno()).st_mode) and f.tell() == 0
@@ -220,6 +236,7 @@ class CaptureReader:
             return False
         self._buf, self._base, self._pos = m, at, start - at
         self.bytes_read = at + len(m)
+        _guard_mapped()
         return True
 
     def _note(self, severity: str, code: str, message: str, frame: int = 0) -> None:
