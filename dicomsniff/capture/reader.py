@@ -163,7 +163,8 @@ class CaptureReader:
         # A regular file this reader opened is mapped a window at a time (mmap, _map): the page cache's own
         # pages, where read() copies every byte (0.3 s of CPU a gigabyte, most of the bytes never looked at).
         # Anything else, a file once a window cannot be mapped, and every file with DICOMSNIFF_NO_MMAP set,
-        # is read: a mapped file that another program truncates while it is read ends the process (SIGBUS).
+        # is read: a mapped file that another program truncates while it is read ends the run (SIGBUS,
+        # _guard_mapped), where reading it gives a truncation notice.
         self._fd = (f.fileno() if own and self.size is not None and _regular(f)
                     and not os.environ.get("DICOMSNIFF_NO_MMAP") else None)
         self._buf = b""
@@ -224,7 +225,7 @@ class CaptureReader:
         has them (from the page boundary before; ``_pos`` keeps its place). False when the file has fewer
         than ``need`` bytes there now (a file being written may have more later; a cut one never will: the
         read path says which) or will not be mapped. Only bytes the file has when the window is mapped are
-        mapped: reading a mapped page a truncation has since removed would kill the process (SIGBUS)."""
+        mapped: reading a mapped page a truncation has since removed raises SIGBUS (_guard_mapped)."""
         start = self._base + self._pos
         try:
             size = os.fstat(self._fd).st_size
