@@ -639,9 +639,11 @@ def test_quiet_pdus_change_nothing_the_diagnosis_reads(variants, tmp_path):
     assert quiet > emitted * 3 // 4
 
 
-def jsonl_written(path, *, fast: bool, walk: bool = False, quiet: bool = False) -> tuple[list[str], int]:
-    """What ``export --jsonl --no-trees`` writes of ``path`` (its analyzer's options; ``quiet``: as the command
-    runs it, the P-DATA-TFs counted quietly written from ``Analyzer.quiet_out``), and the PduSeen events."""
+def export_written(path, *, fast: bool, walk: bool = False, quiet: bool = False,
+                   jsonl: bool = True) -> tuple[list[str], int]:
+    """What ``export --no-trees`` writes of ``path`` (``jsonl``: with ``--jsonl``; its analyzer's options;
+    ``quiet``: as the command runs it, the P-DATA-TFs counted quietly written from ``Analyzer.quiet_out``), as
+    lines, and the PduSeen events."""
     from dicomsniff.cli import STREAM_EXCHANGES
     from dicomsniff.output import json_export as J
     from dicomsniff.reading import read_events
@@ -656,24 +658,29 @@ def jsonl_written(path, *, fast: bool, walk: bool = False, quiet: bool = False) 
             seen += type(ev).__name__ == "PduSeen"
             yield ev
     chunks: list[str] = []
-    J.write_jsonl(events(), chunks.append, path.name, an, trees=False)
-    return "\n".join(chunks).split("\n"), seen
+    if jsonl:
+        J.write_jsonl(events(), chunks.append, path.name, an, trees=False)
+        return "\n".join(chunks).split("\n"), seen
+    J.write_document_stream(events(), chunks.append, path.name, an, trees=False)
+    return "".join(chunks).split("\n"), seen
 
 
-def test_quiet_pdus_write_the_same_jsonl(variants, tmp_path):
-    """``export --jsonl --no-trees`` counts the middle P-DATA-TFs of data sets quietly and writes their lines from
+def test_quiet_pdus_write_the_same_export(variants, tmp_path):
+    """``export --no-trees`` counts the middle P-DATA-TFs of data sets quietly and writes their records from
     what the analyzer keeps of them (``Analyzer.quiet_out``: by the pure fast path and by the compiled walk):
-    every line, in order, is the one written from the general path's events, on every shipped capture, the
-    re-segmented and lossy copies and the timed ones; and most of the big transfers' PDUs were quiet."""
+    every line of ``--jsonl`` and of the ``-o`` document, in order, is the one written from the general path's
+    events, on every shipped capture, the re-segmented and lossy copies and the timed ones; and most of the big
+    transfers' PDUs were quiet."""
     walks = (False, True) if pipeline._cwalk is not None else (False,)
     emitted = quiet = 0
-    for path in [CAPTURES / n for n in ALL] + variants + timed_copies(variants, tmp_path):
-        ref, ref_seen = jsonl_written(path, fast=False)
+    for path, jsonl in [(p, j) for p in [CAPTURES / n for n in ALL] + variants + timed_copies(variants, tmp_path)
+                        for j in (True, False)]:
+        ref, ref_seen = export_written(path, fast=False, jsonl=jsonl)
         for walk in walks:
-            got, seen = jsonl_written(path, fast=True, walk=walk, quiet=True)
-            assert len(got) == len(ref), f"{path.name} (walk={walk})"
+            got, seen = export_written(path, fast=True, walk=walk, quiet=True, jsonl=jsonl)
+            assert len(got) == len(ref), f"{path.name} (walk={walk}, jsonl={jsonl})"
             for i, (a, b) in enumerate(zip(got, ref)):
-                assert a == b, f"{path.name}: line {i} differs (walk={walk})"
+                assert a == b, f"{path.name}: line {i} differs (walk={walk}, jsonl={jsonl})"
             if path in variants and path.name.startswith("big-store") and "loss" not in path.name:
                 emitted += ref_seen
                 quiet += ref_seen - seen

@@ -132,21 +132,23 @@ def pdata_jsonl(a: Association, pdu) -> str | None:
         sp = pdu.spans
         last = sp.last_frame
         frames = ",".join(map(str, sp.frames))
-    return _pdata_line(a, last, frames, pdu.end_ts_ns, pdu.direction, pdu.length, info, pdu.complete)
+    return _pdata_line(f'"record":"pdu","association":{a.number},', a, last, frames, pdu.end_ts_ns,
+                       pdu.direction, pdu.length, info, pdu.complete)
 
 
-def _pdata_line(a: Association, last: int, frames: str, end_ts: int, direction: int, length: int, info: str,
-                complete: bool) -> str:
-    return (f'{{"record":"pdu","association":{a.number},"frame":{last},'
+def _pdata_line(head: str, a: Association, last: int, frames: str, end_ts: int, direction: int, length: int,
+                info: str, complete: bool) -> str:
+    return (f'{{{head}"frame":{last},'
             f'"frames":[{frames}],"time":"{iso_time(end_ts)}",'
             f'"direction":"{a.side(direction)}","type":"P-DATA-TF","length":{length},'
             f'"info":"{info}","complete":{"true" if complete else "false"}}}')
 
 
-def quiet_jsonl(rec: tuple) -> str:
+def quiet_jsonl(rec: tuple, *, record: bool = True) -> str:
     """The ``pdu`` record of a P-DATA-TF the analyzer counted quietly (``Analyzer.quiet_out``: association,
     direction, frames, last frame, end time, length, context; its one PDV data, not the last): the line
-    :func:`pdata_jsonl` writes for its event."""
+    :func:`pdata_jsonl` writes for its event; ``record=False``: the compact :func:`pdu_json` of it, as the
+    ``-o`` document lists it (``--no-trees``)."""
     a, direction, frames, last, end_ts, length, ctx = rec
     info = _ONE_PDV_INFO.get((ctx, 0))
     if info is None:
@@ -154,7 +156,8 @@ def quiet_jsonl(rec: tuple) -> str:
         if len(_ONE_PDV_INFO) < 4096:
             _ONE_PDV_INFO[(ctx, 0)] = info
     text = str(frames[0]) if len(frames) == 1 else ",".join(map(str, frames))
-    return _pdata_line(a, last, text, end_ts, direction, length, info, True)
+    head = f'"record":"pdu","association":{a.number},' if record else ""
+    return _pdata_line(head, a, last, text, end_ts, direction, length, info, True)
 
 
 # pdata_jsonl's info lines of one-PDV P-DATA-TFs, by (presentation context, control header).
@@ -380,8 +383,17 @@ def write_document_stream(events, write, capture: str, analyzer, *, trees: bool 
         done.append((a.number, head, msgs, pdus))
         analyzer.forget(a)
 
+    quiet = getattr(analyzer, "quiet_out", None)    # P-DATA-TFs counted, not emitted: before the next event
+
+    def add_quiet() -> None:
+        for rec in quiet:
+            spool.add(of(rec[0])[1], quiet_jsonl(rec, record=False))
+        quiet.clear()
+
     try:
         for ev in events:
+            if quiet:
+                add_quiet()
             t = type(ev)
             if t is PduSeen:
                 watch.event(ev)
@@ -398,6 +410,8 @@ def write_document_stream(events, write, capture: str, analyzer, *, trees: bool 
                 if ev.severity in ("error", "warning") and len(notices) < 1000:
                     notices.append(ev)
                 spool.add(notice_records, json_text(notice_json(ev), compact=True))
+        if quiet:
+            add_quiet()
         for a in list(analyzer.associations):      # never closed (should not happen): written anyway
             close(a)
         findings.extend(diag.finish())
