@@ -1122,20 +1122,17 @@ static Entry *walk_ent;
 static int walk_nent;
 
 #define MAX_WHOLE 256
-/* Analyzer._pdu_step with quiet=2 for the shape the walk meets most (the bytes after a message lane's PDV end, or
- * a _NEXT lane's segment that goes past its first PDV): the rest of the PDV ends its P-DATA-TF (k = the budget;
- * none on a _NEXT lane), whole P-DATA-TFs of one data PDV each follow, and maybe the start of one whose PDV goes
- * on; all on the lane's context, none the last fragment, and every PDU it ends counted quietly
- * (Association.take_quiet: quiet_ok for the first, the receiver's limit for the others). Applies what
- * _pdu_step applies (the message's data spans and end time, its collector's length, Association.count_quiet, the
- * framer's count, offset and fresh unit as _reset_unit leaves it, the PDU it begins: begin_pdu) and the
- * reassembler's offset and last frame; on the rest of a data set a loss ended (_AFTER_LOSS), its PDVs only
- * counted (orphans_after_loss). 1 taken, 0 not (nothing changed: the Python hook decides), -1 error. A collector
- * to feed and unusual framer states are the hook's. */
 static int add_int(PyObject *list, long long v) {
     PyObject *o = PyLong_FromLongLong(v);
     int r = o == NULL ? -1 : PyList_Append(list, o);
     Py_XDECREF(o);
+    return r;
+}
+
+/* quiet_out.append(rec), rec a new reference (NULL: its error). 0, -1 error. */
+static int put_record(PyObject *rec) {
+    int r = rec == NULL ? -1 : PyList_Append(quiet_out, rec);
+    Py_XDECREF(rec);
     return r;
 }
 
@@ -1182,24 +1179,25 @@ static int quiet_records(Entry *d, long long k, long long frame, long long ts, l
             }
             last = frame;
         }
-        PyObject *rec = Py_BuildValue("(OLNLLLL)", d->assoc, dirn, frames, last, ts, flen, ctx);
-        if (rec == NULL || PyList_Append(quiet_out, rec) < 0) {
-            Py_XDECREF(rec);
+        if (put_record(Py_BuildValue("(OLNLLLL)", d->assoc, dirn, frames, last, ts, flen, ctx)) < 0)
             return -1;
-        }
-        Py_DECREF(rec);
     }
-    for (int i = 0; i < nwhole; i++) {
-        PyObject *rec = Py_BuildValue("(OL[L]LLLL)", d->assoc, dirn, frame, frame, ts, wlen[i], ctx);
-        if (rec == NULL || PyList_Append(quiet_out, rec) < 0) {
-            Py_XDECREF(rec);
+    for (int i = 0; i < nwhole; i++)
+        if (put_record(Py_BuildValue("(OL[L]LLLL)", d->assoc, dirn, frame, frame, ts, wlen[i], ctx)) < 0)
             return -1;
-        }
-        Py_DECREF(rec);
-    }
     return 0;
 }
 
+/* Analyzer._pdu_step with quiet=2 for the shape the walk meets most (the bytes after a message lane's PDV end, or
+ * a _NEXT lane's segment that goes past its first PDV): the rest of the PDV ends its P-DATA-TF (k = the budget;
+ * none on a _NEXT lane), whole P-DATA-TFs of one data PDV each follow, and maybe the start of one whose PDV goes
+ * on; all on the lane's context, none the last fragment, and every PDU it ends counted quietly
+ * (Association.take_quiet: quiet_ok for the first, the receiver's limit for the others). Applies what
+ * _pdu_step applies (the message's data spans and end time, its collector's length, Association.count_quiet, the
+ * framer's count, offset and fresh unit as _reset_unit leaves it, the PDU it begins: begin_pdu) and the
+ * reassembler's offset and last frame; on the rest of a data set a loss ended (_AFTER_LOSS), its PDVs only
+ * counted (orphans_after_loss). 1 taken, 0 not (nothing changed: the Python hook decides), -1 error. A collector
+ * to feed and unusual framer states are the hook's. */
 static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long frame, long long fo, long long ts) {
     PyObject *f = d->f, *m;
     long long k, ctx, flen = 0, fstart = 0, v;

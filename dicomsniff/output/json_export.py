@@ -115,13 +115,7 @@ def pdata_jsonl(a: Association, pdu) -> str | None:
     if pdu.pdu_type != P_DATA_TF or pdu.lost or len(pdvs) > INFO_PDVS:
         return None
     if len(pdvs) == 1:              # most P-DATA-TFs: one PDV, whose info line depends on two small numbers
-        p = pdvs[0]
-        key = (p.context_id, p.control)
-        info = _ONE_PDV_INFO.get(key)
-        if info is None:
-            info = pdata_info(pdvs)
-            if len(_ONE_PDV_INFO) < 4096:
-                _ONE_PDV_INFO[key] = info
+        info = _one_pdv_info(pdvs[0].context_id, pdvs[0].control)
     else:
         info = pdata_info(pdvs)
     fl = pdu.spans.flat
@@ -150,11 +144,7 @@ def quiet_jsonl(rec: tuple, *, record: bool = True) -> str:
     :func:`pdata_jsonl` writes for its event; ``record=False``: the compact :func:`pdu_json` of it, as the
     ``-o`` document lists it (``--no-trees``)."""
     a, direction, frames, last, end_ts, length, ctx = rec
-    info = _ONE_PDV_INFO.get((ctx, 0))
-    if info is None:
-        info = pdata_info([Pdv(6, 2, ctx, 0)])
-        if len(_ONE_PDV_INFO) < 4096:
-            _ONE_PDV_INFO[(ctx, 0)] = info
+    info = _one_pdv_info(ctx, 0)
     text = str(frames[0]) if len(frames) == 1 else ",".join(map(str, frames))
     head = f'"record":"pdu","association":{a.number},' if record else ""
     return _pdata_line(head, a, last, text, end_ts, direction, length, info, True)
@@ -162,6 +152,16 @@ def quiet_jsonl(rec: tuple, *, record: bool = True) -> str:
 
 # pdata_jsonl's info lines of one-PDV P-DATA-TFs, by (presentation context, control header).
 _ONE_PDV_INFO: dict[tuple[int, int], str] = {}
+
+
+def _one_pdv_info(ctx: int, control: int) -> str:
+    """The info line of a P-DATA-TF whose one PDV is on ``ctx`` with ``control`` (remembered: a few per capture)."""
+    info = _ONE_PDV_INFO.get((ctx, control))
+    if info is None:
+        info = pdata_info([Pdv(6, 2, ctx, control)])
+        if len(_ONE_PDV_INFO) < 4096:
+            _ONE_PDV_INFO[(ctx, control)] = info
+    return info
 
 
 def association_json(a: Association, *, t0: int = 0, trees: bool = True, findings: list | None = None,
