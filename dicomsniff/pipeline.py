@@ -67,6 +67,11 @@ class AssociationClosed:
 class PduSeen:
     association: Association
     pdu: PduEvent
+    # The association's quiet P-DATA-TFs (Association.quiet) that came before this PDU, taken from it when the
+    # event was made: set only for events made while held bytes are delivered (Analyzer._take_held), after which
+    # more PDUs may be counted quietly before the consumer sees this event. None: those before it are still in
+    # Association.quiet (PduFacts.observe catches up from there).
+    quiet: tuple | None = None
 
 
 @dataclass(slots=True)
@@ -135,6 +140,16 @@ def find_pdu_run(buf: bytes, limit: int = DETECT_LIMIT) -> int:
                     return i
             i = buf.find(first, i + 1, n)
     return -1
+
+
+def _seal(a: Association) -> list:
+    """The association's quiet P-DATA-TFs so far (Association.quiet), taken from it for the PDU event made
+    now (PduSeen.quiet: they come before it, those counted after it stay with the association)."""
+    q = a.quiet
+    sealed = [q[0], q[1]]
+    q[0] = q[1] = None
+    a.quiet_seq = 0
+    return sealed
 
 
 def _advance(f: PduFramer, m, frame: int, frame_offset: int, n: int, ts: int, data=None, at: int = 0) -> bool:
@@ -248,7 +263,15 @@ class Analyzer:
         # come (_push.append), the events they give go to _drain_out.
         self._drain_out: list = []
         self._push = _Push(self)
-        self._lane_ctx = (None, _NEXT, _WALK_KINDS)     # what _walk.take_held reads of the lanes
+        # While such an ACK's held bytes are delivered, the middle P-DATA-TFs they end may be counted quietly
+        # too (summary, diagnose: not when quiet_out wants their records in order): every PDU event made
+        # meanwhile takes the association's quiet PDUs before it along (PduSeen.quiet, _seal), since more may be
+        # counted before the consumer sees it.
+        self._held_quiet = self.quiet_pdus and self.quiet_out is None
+        self._sealing = False
+        # The events of a pure ACK the compiled walk handed to _flush_hook, returned before the next record's.
+        self._stash: list | None = None
+        self._lane_ctx = (None, _NEXT, _WALK_KINDS, Pdv, PDATA, HEADER, RESYNC)     # what _walk.take_held reads
 
     # -- public ---------------------------------------------------------------
 
@@ -286,6 +309,10 @@ class Analyzer:
         compiled walk first (:meth:`_walk_hook`), which takes those the pure-ACK and ``_advance``
         branches would.
         """
+        if self._stash is not None:         # (events of a record the walk took: _flush_hook)
+            evs, self._stash = self._stash, None
+            more = self.feed_record(rec)
+            return evs + list(more) if more else evs
         number, ts, lt, buf, s, e, orig, foff, iface = rec
         self.frames += 1
         if self.first_ts is None:
@@ -324,7 +351,9 @@ class Analyzer:
                             out: list = []      # bytes wait behind a hole: this ACK may settle it
                             if peer.lane is not None:   # each event handled as it comes, so that the bytes
                                 self._drain_out = out   # held go through the framer's lane (_take_held)
+                                self._sealing = self._held_quiet
                                 self.tcp.ack_while_waiting(d, self._push, self._take_held)
+                                self._sealing = False
                                 if self._walk_req is not None:
                                     self._want_walk(d)      # the lane goes on: _walk_hook
                             else:
@@ -420,7 +449,7 @@ class Analyzer:
         inlines the same step for its records."""
         if (n < f.pdv_skip) if m is _SKIP else (m is not _NEXT and n < f.pdv_left):
             return () if _advance(f, m, frame, fo, n, ts, data) else None
-        return self._pdu_step(f, m, frame, ts, data, 0, fo, n)
+        return self._pdu_step(f, m, frame, ts, data, 0, fo, n, self._sealing)
 
     def _take_held(self, x) -> None:
         """Deliver the pieces at the front of ``x.pending`` (in order, after a hole the receiver
@@ -433,13 +462,15 @@ class Analyzer:
         walk = self.walk
         while pend and f is not None:
             if f.fast is None:          # searching for a PDU: bytes a candidate needs are held (hold_candidate)
+                if walk and f.rneed and _cwalk.take_held(self._lane_ctx, x, self._sealing):
+                    continue
                 q = pend[0]
                 if f.rneed and not q.cut and q.off == f.offset and not f.other.rbuf \
                         and f.hold_candidate(q.data, q.frame, q.foff, q.ts):
                     deliver(x, q)
                     continue
                 return
-            if walk and _cwalk.take_held(self._lane_ctx, x) and not pend:
+            if walk and _cwalk.take_held(self._lane_ctx, x, self._sealing) and not pend:
                 return
             m = f.fast
             q = pend[0]
@@ -459,7 +490,7 @@ class Analyzer:
         lane, the reader offers the records after it to :meth:`_walk_hook` instead of yielding them."""
         if self.walk and isinstance(reader, CaptureReader):      # its own records(), not a wrapper's
             self._walk_ctx = (self._flows, _NEXT, _WALK_KINDS, self.tcp.max_buffer, _Piece, Pdv, PDATA, RESYNC,
-                              self._quiet_hook if self.quiet_pdus else None, HEADER, self.quiet_out)
+                              self._quiet_hook if self.quiet_pdus else None, HEADER, self.quiet_out, self._flush_hook)
             self._walk_req = reader._walk_req
             reader._walk_hook = self._walk_hook
 
@@ -514,6 +545,31 @@ class Analyzer:
         self.walked += last - number
         self.frames += last - number
         return pos, last
+
+    def _flush_hook(self, d, number: int, ts: int, ack: int) -> bool:
+        """The compiled walk's call for a pure ACK (frame ``number`` at ``ts``) of direction ``d`` that acknowledges
+        bytes past the first hole of those its peer holds, after it applied what it took before: what feed_record
+        does for it (the stream's clock and the ACK recorded, acknowledged holes become gaps, what follows them is
+        delivered, through the framer's lanes). True when that made no event; False when it did: they wait in
+        ``_stash`` for the next record's (or :meth:`finish`'s) and the walk ends after this record."""
+        st = d.st
+        st.last = number
+        st.ts = ts
+        peer = d.peer
+        peer.ack = ack
+        out: list = []
+        if peer.lane is not None:
+            self._drain_out = out
+            self._sealing = self._held_quiet
+            self.tcp.ack_while_waiting(d, self._push, self._take_held)
+            self._sealing = False
+        else:
+            for ev in self.tcp.ack_while_waiting(d):
+                self._tcp_event(ev, out)
+        if out:
+            self._stash = out
+            return False
+        return True
 
     def _walk_streams(self) -> tuple:
         """The TCP streams of the first 16 live DICOM associations not over TLS (the walk's table takes the
@@ -606,7 +662,7 @@ class Analyzer:
             return None
         a = dd.assoc
         if quiet:               # all the PDUs it ends counted in the association, or none
-            q = not skip and self._quiet(a, f, k, ctx, whole, number, ts)
+            q = self._quiet_cut_ok(a, f, ctx, whole, ts) if skip else self._quiet(a, f, k, ctx, whole, number, ts)
             if not q and quiet == 2:
                 return None
             quiet = q
@@ -625,10 +681,17 @@ class Analyzer:
             f.fast_coll = None      # (a data set with a hole is no longer collected, only counted: _relane)
             sp = f.spans
             sp.add_new(number, fo, k)
-            if f.lost:
-                f.findings.append(f._loss_finding())
-            ev = PduEvent(f.stream, direction, 4, f.length, f.start_offset, f.start_ts, ts, sp, None,
-                          f.pdvs, f.findings, complete=not f.lost, lost=f.lost)
+            if quiet:               # counted with its loss finding, and the whole ones after it (_quiet_cut_ok)
+                fl = sp.flat
+                a.count_quiet_cut(direction, ctx, f.length, f.start_ts, ts, sp.length, fl[1] if fl else 0,
+                                  sp.last_frame, f._loss_finding)
+                if whole:
+                    self._quiet(a, f, 0, ctx, whole, number, ts)
+            else:
+                if f.lost:
+                    f.findings.append(f._loss_finding())
+                ev = PduEvent(f.stream, direction, 4, f.length, f.start_offset, f.start_ts, ts, sp, None,
+                              f.pdvs, f.findings, complete=not f.lost, lost=f.lost)
         elif k:                     # the PDU in progress ends after k more bytes of its PDV's value
             sp = f.spans
             sp.add_new(number, fo, k)
@@ -653,7 +716,7 @@ class Analyzer:
                 if keep:
                     sp.freeze()
                 a.on_pdu(ev)
-                out.append(PduSeen(a, ev))
+                out.append(PduSeen(a, ev, _seal(a) if self._sealing else None))
         # Whole P-DATA-TFs: each is framed, emitted and forgotten at once; the framer's unit stays as
         # the end of the previous PDU left it (fresh), only its offset and count move.
         qo = self.quiet_out if quiet else None
@@ -677,7 +740,7 @@ class Analyzer:
                 if keep:
                     sp.freeze()
                 a.on_pdu(ev)
-                out.append(PduSeen(a, ev))
+                out.append(PduSeen(a, ev, _seal(a) if self._sealing else None))
             f.offset += 10 + plen
             value += plen - 2
         if whole:
@@ -756,6 +819,23 @@ class Analyzer:
         return a.take_quiet(f.direction, ctx, first_len, start, ts, longest, (1 if k else 0) + len(whole),
                             nbytes, first, number, last)
 
+    def _quiet_cut_ok(self, a: Association, f: PduFramer, ctx: int, whole: list, ts: int) -> bool:
+        """Whether the P-DATA-TF a capture gap cut (the framer skips its rest) and the ``whole`` ones after it in
+        the segment may all be counted (Association.count_quiet_cut, then :meth:`_quiet`) instead of emitted:
+        summary and diagnose only (no ``quiet_out``: export writes each PDU's findings), its one data PDV and the
+        loss its only finding, and what :meth:`Association.quiet_ok` asks of each."""
+        if self.quiet_out is not None or not f.lost or f.findings or len(f.pdvs) != 1:
+            return False
+        d = f.direction
+        other = a.quiet[1 - d]
+        if (other is not None and other[9]) or not a.quiet_ok(d, ctx, f.length, f.start_ts, ts):
+            return False
+        if whole:
+            limit = a.receive_limit(d)
+            if limit and max(w[1] for w in whole) > limit:
+                return False
+        return True
+
     def _quiet_hook(self, x, buf, at: int, number: int, fo: int, n: int, ts: int) -> bool:
         """The compiled walk's call for a record (``buf[at:at + n]``, at ``fo`` in frame ``number``) that crosses
         the end of its lane's PDV or begins a P-DATA-TF and goes past its PDV, after it applied what it took
@@ -770,7 +850,8 @@ class Analyzer:
         return True
 
     def finish(self) -> list:
-        out: list = []
+        out: list = self._stash or []
+        self._stash = None
         for ev in self.tcp.finish():
             self._tcp_event(ev, out)
         for stream in list(self.pending):
@@ -1075,7 +1156,7 @@ class Analyzer:
                 assoc.on_pdu(ev)
                 if ev.pdu_type <= 2 and ev.complete:
                     self._negotiated(d, ev)
-                out.append(PduSeen(assoc, ev))
+                out.append(PduSeen(assoc, ev, _seal(assoc) if self._sealing else None))
                 if held:
                     out.extend(held)
                     held.clear()

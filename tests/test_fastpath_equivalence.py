@@ -685,3 +685,83 @@ def test_quiet_pdus_write_the_same_export(variants, tmp_path):
                 emitted += ref_seen
                 quiet += ref_seen - seen
     assert quiet > emitted * 3 // 4
+
+
+def test_losses_stay_in_the_walk_and_quiet(variants, monkeypatch):
+    """Around a capture loss inside a data set nobody reads, the compiled walk holds the first segment after the
+    hole itself (_walk.c hold_first), and the pure ACK that declares the hole a gap goes to Analyzer._flush_hook
+    without the walk returning to the reader; ``summary``'s analyzer (quiet_pdus) counts the P-DATA-TF the loss cut
+    (Association.count_quiet_cut) and the middle ones its held bytes end, instead of emitting them. What that
+    gives is what the general path gives (test_quiet_pdus_change_nothing_the_diagnosis_reads); here: that it
+    happens, counted on the lossy big transfers."""
+    from dicomsniff.model.diagnosis import PduWatch
+    from dicomsniff.reading import read_events
+    from dicomsniff.tcp import reassembly
+    if pipeline._cwalk is None:
+        pytest.skip("the compiled walk is not built")
+    monkeypatch.delenv("DICOMSNIFF_PURE", raising=False)
+    counts = {"hold in python": 0, "flush hook": 0, "flush hook events": 0, "cut counted": 0}
+    hold, hook, cut = (reassembly.TcpReassembler.hold, pipeline.Analyzer._flush_hook,
+                       pipeline.Association.count_quiet_cut)
+
+    def counting_hold(self, *args):
+        counts["hold in python"] += 1
+        return hold(self, *args)
+
+    def counting_hook(self, *args):
+        counts["flush hook"] += 1
+        quiet = hook(self, *args)
+        counts["flush hook events"] += not quiet
+        return quiet
+
+    def counting_cut(self, *args):
+        counted = cut(self, *args)
+        counts["cut counted"] += counted
+        return counted
+
+    monkeypatch.setattr(reassembly.TcpReassembler, "hold", counting_hold)
+    monkeypatch.setattr(pipeline.Analyzer, "_flush_hook", counting_hook)
+    monkeypatch.setattr(pipeline.Association, "count_quiet_cut", counting_cut)
+    losses = cut_events = sealed = 0
+    for name in ("big-store-loss4", "big-store-split-loss7"):
+        path = next(p for p in variants if p.name == f"{name}.pcap")
+        an = Analyzer(walk=True, quiet_pdus=True, **OPTIONS["summary"])
+        watch = PduWatch()
+        for ev in read_events(str(path), an):
+            watch.event(ev)
+            if type(ev).__name__ == "PduSeen":
+                cut_events += not ev.pdu.complete and ev.pdu.pdu_type == 4
+                sealed += ev.quiet is not None
+        losses += sum(a.gaps for a in an.associations)
+    assert losses > 50
+    # (the first segments after a hole the receiver had acknowledged already are Python's: half of these copies')
+    assert counts["hold in python"] <= losses * 3 // 4, counts
+    assert counts["flush hook"] >= losses // 4, counts
+    assert counts["cut counted"] >= losses // 4 and cut_events < counts["cut counted"], (counts, cut_events)
+    assert sealed > 0 and counts["flush hook events"] > 0, (counts, sealed)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_candidate_search_with_bounds_agrees_with_the_regex(seed):
+    """PduFramer's search skips the candidates whose length no PDU of their type may have (_find_candidate's
+    bounds: what _validate rejects first): the compiled and the pure version find the same ones."""
+    import random
+    from dicomsniff.ul import framer as fr
+    if pipeline._cwalk is None:
+        pytest.skip("the compiled walk is not built")
+    rnd = random.Random(seed)
+    buf = bytes(rnd.choice((0, 0, 0, 1, 2, 3, 4, 4, 5, 6, 7, 8, 0x44, 0xFF)) for _ in range(3000))
+    found = {}
+    for pb, ab in ((-1, -1), (16384 + 64, 65536), (6, 68), (1 << 20, 1 << 20)):
+        for name, find in (("pure", fr._find_candidate_py), ("compiled", pipeline._cwalk.candidate)):
+            hits, i = [], 0
+            while (i := find(buf, i, pb, ab)) >= 0:
+                hits.append(i)
+                i += 1
+            found[name] = hits
+        assert found["compiled"] == found["pure"], (pb, ab)
+        if pb < 0:
+            every = found["pure"]
+        else:
+            assert len(found["pure"]) < len(every)      # (the bounds leave some out)
+    assert every and found["pure"]                      # (1 MiB bounds: some are left in)

@@ -8,7 +8,9 @@
  *       than the lane's budget: pdv_left for a message/orphan lane, pdv_skip for a skip lane; the first
  *       bytes of a PDV after a loss count one more orphan PDV, as _advance does), or
  *   (c) the buffer_after branch (payload continuing the bytes held after a hole the receiver has not
- *       acknowledged yet: appended to x.pending as a reassembly._Piece, within the buffer bound), or
+ *       acknowledged yet, or beginning past them after a new hole: appended to x.pending as a
+ *       reassembly._Piece, within the buffer bound), or the hold branch (the first segment after a hole:
+ *       hold_first), or
  *   (d) the _pdu_step branch that returns no event: on a _NEXT lane (a P-DATA-TF of a data set nobody reads
  *       just ended), a segment that begins the next one and ends inside its PDV (begin_pdu) — DCMTK on a
  *       TCP_NODELAY socket sends each P-DATA-TF's 12 header bytes as a segment of their own, or
@@ -35,6 +37,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <stdint.h>
 #include <string.h>
 #include <stdarg.h>
@@ -90,6 +93,8 @@ typedef struct {
     long long pend_end;         /* stream offset just past the last piece (seq = base + pend_end) */
     long long held_room;        /* max_buffer - x.held: a segment may add at most this much */
     long long held_added;       /* bytes buffered by the walk (x.held grows by it) */
+    int did_hold;               /* the walk held the first segment after a hole (hold_first): x is no longer ready */
+    int stopped;                /* x.peer began to wait in this walk (hold_first): its payload is Python's */
     PyObject *assoc;            /* quiet_step: the association (f.dicom.assoc), read at its first call of a walk */
     /* a message lane whose collector keeps bytes (f.fast_feed, a DataSetCollector that is not inflating): the walk
      * appends the values to its _buf while it has room, as DataSetCollector.feed, and counts them (_advance) */
@@ -183,6 +188,9 @@ static int end_quiet(Entry *d, Py_ssize_t at, long long frame, long long fo, lon
  * whose buffer the walk reads, and a memoryview of it made at the first call of the hook (walk() releases it). */
 static PyObject *quiet_hook, *walk_obj, *walk_mv;
 static PyObject *quiet_out;     /* Analyzer.quiet_out (a list: a record per quiet P-DATA-TF), or NULL */
+/* Analyzer._flush_hook of the walk under way, or NULL; the direction and ACK of the record take() left to it. */
+static PyObject *flush_hook, *flush_x;
+static uint32_t flush_ack;
 static const unsigned char *walk_base;     /* the buffer's bytes */
 static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long frame, long long fo, long long ts);
 static int arm_resync(Entry *d);
@@ -195,9 +203,12 @@ static PyObject *pdv_type;      /* ul.pdus.Pdv (ctx; declared with the other ctx
 static PyObject *new_piece(long long off, long long end, const char *data, Py_ssize_t n, long long frame,
                            long long foff, long long ts);
 static int ba_put(PyObject *ba, const void *src, Py_ssize_t k);
+static int hold_first(Entry *ent, int nent, Entry *d, const unsigned char *p, Py_ssize_t n, uint32_t seq,
+                      long long frame, long long fo, long long ts);
 
 /* Take the record buf[s:e] (frame `number`, time `ts`) if feed_record would finish it with `return ()`
- * through the pure-ACK or the _advance branch; 1 taken, 0 not, -1 error (memory). */
+ * through the pure-ACK or the _advance branch; 1 taken, 0 not, -1 error (memory); 2: a pure ACK that reaches past
+ * the first hole of bytes held (feed_record's flush), left to Analyzer._flush_hook (flush_x, flush_ack). */
 static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t s, Py_ssize_t e,
                 long long number, long long ts, long long *last_number, long long *last_ts) {
     Py_ssize_t ip = ip_start(lt, b, s, e);
@@ -223,12 +234,22 @@ static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t
     Py_ssize_t pstart = ip + 20 + ((doff >> 4) << 2);
     Py_ssize_t n = ip + total - pstart;
     if (n == 0) {                                       /* a pure ACK */
-        if (pstart > e || !(d->ack_ok || (d->ack_hole && (int32_t)(be32(h + 28) - d->hole_seq) <= 0)))
+        if (pstart > e)
             return 0;
-    } else if (d->held) {                               /* buffer_after: continues the last piece */
-        if (be32(h + 24) != d->seq || n > d->held_room)
+        if (!(d->ack_ok || (d->ack_hole && (int32_t)(be32(h + 28) - d->hole_seq) <= 0))) {
+            if (!d->ack_hole || flush_hook == NULL)
+                return 0;
+            flush_x = d->x;                             /* it reaches past the hole: the flush hook's */
+            flush_ack = be32(h + 28);
+            return 2;
+        }
+    } else if (d->stopped) {                            /* (feed_record's lanes need the peer not waiting) */
+        return 0;
+    } else if (d->held) {                               /* buffer_after: continues the last piece, or */
+        int32_t dist = (int32_t)(be32(h + 24) - d->seq);  /* begins after a new hole past it */
+        if (dist < 0 || n > d->held_room)
             return 0;
-        PyObject *piece = new_piece(d->pend_end, d->pend_end + n, (const char *)b + pstart, n, number,
+        PyObject *piece = new_piece(d->pend_end + dist, d->pend_end + dist + n, (const char *)b + pstart, n, number,
                                     (long long)(pstart - s), ts);
         if (piece == NULL)
             return -1;
@@ -236,10 +257,14 @@ static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t
         Py_DECREF(piece);
         if (r < 0)
             return -1;
-        d->seq += (uint32_t)n;
-        d->pend_end += n;
+        d->seq += (uint32_t)dist + (uint32_t)n;
+        d->pend_end += dist + n;
         d->held_room -= n;
         d->held_added += n;
+    } else if ((d->armed || d->next || d->resync) && (int32_t)(be32(h + 24) - d->seq) > 0) {
+        int r = hold_first(ent, nent, d, b + pstart, n, be32(h + 24), number, (long long)(pstart - s), ts);
+        if (r <= 0)                                     /* TcpReassembler.hold: the first segment after a hole */
+            return r;
     } else if (d->next) {                               /* _pdu_step: the next P-DATA-TF begins */
         if (be32(h + 24) != d->seq)
             return 0;
@@ -266,7 +291,7 @@ static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t
         d->last_data = number;
         d->last_data_ts = ts;
     } else if (n >= d->budget && quiet_hook != NULL) {  /* the PDV ends here: its PDU and those after counted? */
-        if (!d->armed || d->skip || be32(h + 24) != d->seq)
+        if (!d->armed || be32(h + 24) != d->seq)
             return 0;
         int r = end_quiet(d, pstart, number, (long long)(pstart - s), (long long)n, ts);
         if (r <= 0)
@@ -353,7 +378,7 @@ static int take_record(Entry *ent, int nent, int lt, const unsigned char *b, Py_
     int t = take(ent, nent, lt, b, s, e, number, ts, last_number, last_ts);
     if (t <= 0)
         return t;
-    return sink_put(sink, s, e, ts) < 0 ? -1 : 1;
+    return sink_put(sink, s, e, ts) < 0 ? -1 : t;
 }
 
 /* A record the walk may look at: its frame bytes [s, e), link type, time, and where the next record starts. */
@@ -429,9 +454,65 @@ static const char *attr_names[N_ATTR] = {
     "prev_length", "quiet_state", "count_quiet", "_inflater", "_buf", "keep_limit"};
 static PyObject *attr[N_ATTR];
 
+/* Attributes kept in __slots__ (reassembly._Dir, _Piece, the framer, span maps, messages): read and written at their
+ * offset in the object, found once per attribute name and type (what PyObject_GenericGetAttr finds: a member
+ * descriptor of an object slot, on a type with the generic attribute access), instead of looked up each time. */
+typedef struct {
+    PyTypeObject *tp;           /* borrowed: the type's version tag changes if it is modified (or freed) */
+    unsigned int version;
+    Py_ssize_t off;
+} SlotCache;
+static SlotCache slot_cache[N_ATTR];
+
+static PyObject **slot_ptr(PyObject *obj, int name) {
+    PyTypeObject *tp = Py_TYPE(obj);
+    SlotCache *c = &slot_cache[name];
+    if (c->tp == tp && c->version == tp->tp_version_tag && (tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG))
+        return (PyObject **)((char *)obj + c->off);
+    if (tp->tp_getattro != PyObject_GenericGetAttr || tp->tp_setattro != PyObject_GenericSetAttr)
+        return NULL;
+    PyObject *descr = _PyType_Lookup(tp, attr[name]);          /* borrowed */
+    if (descr == NULL || !Py_IS_TYPE(descr, &PyMemberDescr_Type) || !(tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG))
+        return NULL;
+    PyMemberDef *m = ((PyMemberDescrObject *)descr)->d_member;
+    if (m->type != T_OBJECT_EX || (m->flags & READONLY) || m->offset <= 0)
+        return NULL;
+    c->tp = tp;
+    c->version = tp->tp_version_tag;
+    c->off = m->offset;
+    return (PyObject **)((char *)obj + m->offset);
+}
+
+/* obj.<name> (a new reference; NULL with an exception), through its slot when it has one. */
+static PyObject *get_attr(PyObject *obj, int name) {
+    PyObject **p = slot_ptr(obj, name);
+    if (p == NULL)
+        return PyObject_GetAttr(obj, attr[name]);
+    PyObject *v = *p;
+    if (v == NULL) {
+        PyErr_Format(PyExc_AttributeError, "'%.100s' object has no attribute '%U'", Py_TYPE(obj)->tp_name,
+                     attr[name]);
+        return NULL;
+    }
+    Py_INCREF(v);
+    return v;
+}
+
+/* obj.<name> = v (v borrowed), through its slot when it has one. 0, -1 error. */
+static int set_attr(PyObject *obj, int name, PyObject *v) {
+    PyObject **p = slot_ptr(obj, name);
+    if (p == NULL)
+        return PyObject_SetAttr(obj, attr[name], v);
+    PyObject *old = *p;
+    Py_INCREF(v);
+    *p = v;
+    Py_XDECREF(old);
+    return 0;
+}
+
 /* obj.name as a long long: 0 done, 1 not an int that fits (the caller leaves the lane unarmed), -1 error. */
 static int get_ll(PyObject *obj, int name, long long *out) {
-    PyObject *v = PyObject_GetAttr(obj, attr[name]);
+    PyObject *v = get_attr(obj, name);
     if (v == NULL)
         return -1;
     int r = 0, overflow = 0;
@@ -448,7 +529,7 @@ static int get_ll(PyObject *obj, int name, long long *out) {
 
 /* obj.name truthiness: 1, 0, -1 error. */
 static int get_true(PyObject *obj, int name) {
-    PyObject *v = PyObject_GetAttr(obj, attr[name]);
+    PyObject *v = get_attr(obj, name);
     if (v == NULL)
         return -1;
     int r = PyObject_IsTrue(v);
@@ -460,7 +541,7 @@ static int set_ll(PyObject *obj, int name, long long v) {
     PyObject *o = PyLong_FromLongLong(v);
     if (o == NULL)
         return -1;
-    int r = PyObject_SetAttr(obj, attr[name], o);
+    int r = set_attr(obj, name, o);
     Py_DECREF(o);
     return r;
 }
@@ -473,9 +554,9 @@ static PyObject *new_piece(long long off, long long end, const char *data, Py_ss
     if (p == NULL)
         return NULL;
     PyObject *bytes = PyBytes_FromStringAndSize(data, n);
-    if (bytes == NULL || PyObject_SetAttr(p, attr[A_DATA], bytes) < 0 || set_ll(p, A_OFF, off) < 0
+    if (bytes == NULL || set_attr(p, A_DATA, bytes) < 0 || set_ll(p, A_OFF, off) < 0
             || set_ll(p, A_END, end) < 0 || set_ll(p, A_FRAME, frame) < 0 || set_ll(p, A_FOFF, foff) < 0
-            || set_ll(p, A_TS, ts) < 0 || PyObject_SetAttr(p, attr[A_CUT], Py_False) < 0) {
+            || set_ll(p, A_TS, ts) < 0 || set_attr(p, A_CUT, Py_False) < 0) {
         Py_XDECREF(bytes);
         Py_DECREF(p);
         return NULL;
@@ -505,7 +586,7 @@ static int add_ll(PyObject *obj, int name, long long delta);
 static int message_took(PyObject *f, PyObject *m, long long ts, long long n) {
     if (set_ll(m, A_END_TS_NS, ts) < 0)
         return -1;
-    PyObject *coll = PyObject_GetAttr(f, attr[A_FAST_COLL]);
+    PyObject *coll = get_attr(f, A_FAST_COLL);
     if (coll == NULL)
         return -1;
     int r = coll == Py_None ? 0 : add_ll(coll, A_LENGTH, n);
@@ -515,7 +596,7 @@ static int message_took(PyObject *f, PyObject *m, long long ts, long long n) {
 
 /* obj.name += delta (Python ints: exact whatever the size). */
 static int add_ll(PyObject *obj, int name, long long delta) {
-    PyObject *v = PyObject_GetAttr(obj, attr[name]);
+    PyObject *v = get_attr(obj, name);
     if (v == NULL)
         return -1;
     PyObject *d = PyLong_FromLongLong(delta);
@@ -524,7 +605,7 @@ static int add_ll(PyObject *obj, int name, long long delta) {
     Py_XDECREF(d);
     if (sum == NULL)
         return -1;
-    int r = PyObject_SetAttr(obj, attr[name], sum);
+    int r = set_attr(obj, name, sum);
     Py_DECREF(sum);
     return r;
 }
@@ -532,14 +613,14 @@ static int add_ll(PyObject *obj, int name, long long delta) {
 /* SpanMap.add_new for the spans a walk made, in one step: flat += quads, count, dropped, length. */
 static int settle_spans(PyObject *sp, PyObject *quads, long long drop, long long taken) {
     if (quads != NULL) {
-        PyObject *flat = PyObject_GetAttr(sp, attr[A_FLAT]);
+        PyObject *flat = get_attr(sp, A_FLAT);
         if (flat == NULL)
             return -1;
         PyObject *r = PyNumber_InPlaceAdd(flat, quads);
         Py_DECREF(flat);
         if (r == NULL)
             return -1;
-        int e = PyObject_SetAttr(sp, attr[A_FLAT], r);
+        int e = set_attr(sp, A_FLAT, r);
         Py_DECREF(r);
         if (e < 0 || add_ll(sp, A_COUNT, PyList_GET_SIZE(quads) / 4) < 0)
             return -1;
@@ -551,7 +632,7 @@ static int settle_spans(PyObject *sp, PyObject *quads, long long drop, long long
 
 /* A span map's capacity (limit - count) and length. */
 static int span_state(PyObject *owner, int name, long long *cap, long long *len) {
-    PyObject *sp = PyObject_GetAttr(owner, attr[name]);
+    PyObject *sp = get_attr(owner, name);
     if (sp == NULL)
         return -1;
     long long limit = 0, count = 0;
@@ -586,7 +667,7 @@ static void release(Entry *d) {
  * no FIN, open, the last piece not cut: its in-order continuations are buffered. 1 (armed or not), -1 error. */
 static int arm_held(Entry *d) {
     PyObject *x = d->x;
-    PyObject *pend = PyObject_GetAttr(x, attr[A_PENDING]);
+    PyObject *pend = get_attr(x, A_PENDING);
     if (pend == NULL)
         return -1;
     if (!PyList_Check(pend) || PyList_GET_SIZE(pend) == 0) {
@@ -594,7 +675,7 @@ static int arm_held(Entry *d) {
         return 1;
     }
     d->pend = pend;
-    PyObject *fin = PyObject_GetAttr(x, attr[A_FIN]);
+    PyObject *fin = get_attr(x, A_FIN);
     if (fin == NULL)
         return -1;
     int nofin = fin == Py_None;
@@ -644,7 +725,7 @@ static int lane_kind(Entry *d, PyObject *kinds) {
 /* 1 if the framer feeds a collector still keeping bytes (f.fast_feed: the pure fast path's, never the walk's),
  * 0 if not, -1 error. */
 static int feeding(PyObject *f) {
-    PyObject *v = PyObject_GetAttr(f, attr[A_FAST_FEED]);
+    PyObject *v = get_attr(f, A_FAST_FEED);
     if (v == NULL)
         return -1;
     int r = v != Py_None;
@@ -659,14 +740,14 @@ static int walk_feeds;
  * (walk_feeds, not inflating, _buf a bytearray with room below keep_limit: d->feed set), 0 one it does not (the
  * lane is Python's), -1 error. */
 static int arm_feed(Entry *d) {
-    PyObject *c = PyObject_GetAttr(d->f, attr[A_FAST_COLL]);
+    PyObject *c = get_attr(d->f, A_FAST_COLL);
     if (c == NULL)
         return -1;
     int counting = c != Py_None;
     Py_DECREF(c);
     if (counting)
         return 1;
-    if ((c = PyObject_GetAttr(d->f, attr[A_FAST_FEED])) == NULL)
+    if ((c = get_attr(d->f, A_FAST_FEED)) == NULL)
         return -1;
     if (c == Py_None) {
         Py_DECREF(c);
@@ -674,8 +755,8 @@ static int arm_feed(Entry *d) {
     }
     int ok = 0;
     long long limit = 0;
-    PyObject *inf = walk_feeds ? PyObject_GetAttr(c, attr[A_INFLATER]) : NULL;
-    PyObject *buf = inf == Py_None ? PyObject_GetAttr(c, attr[A_BUF]) : NULL;
+    PyObject *inf = walk_feeds ? get_attr(c, A_INFLATER) : NULL;
+    PyObject *buf = inf == Py_None ? get_attr(c, A_BUF) : NULL;
     if (buf != NULL && PyByteArray_CheckExact(buf)) {
         int r = get_ll(c, A_KEEP_LIMIT, &limit);
         if (r < 0) {
@@ -728,9 +809,9 @@ static int arm(Entry *d, PyObject *x, PyObject *flows) {
     long long index = 0;
     d->x = x;
     Py_INCREF(x);
-    if ((d->st = PyObject_GetAttr(x, attr[A_ST])) == NULL || get_ll(x, A_INDEX, &index) < 0)
+    if ((d->st = get_attr(x, A_ST)) == NULL || get_ll(x, A_INDEX, &index) < 0)
         return -1;
-    PyObject *key = PyObject_GetAttr(d->st, attr[index ? A_REV : A_FWD]);   /* _Stream.fwd / .rev */
+    PyObject *key = get_attr(d->st, index ? A_REV : A_FWD);   /* _Stream.fwd / .rev */
     if (key == NULL)
         return -1;
     PyObject *cur = PyDict_GetItemWithError(flows, key);                     /* borrowed */
@@ -762,13 +843,13 @@ static int arm(Entry *d, PyObject *x, PyObject *flows) {
 static int arm_rest(Entry *d) {
     PyObject *x = d->x;
     d->full = 1;
-    if ((d->peer = PyObject_GetAttr(x, attr[A_PEER])) == NULL)
+    if ((d->peer = get_attr(x, A_PEER)) == NULL)
         return -1;
     int wait = get_true(d->peer, A_WAIT);
     if (wait < 0)
         return -1;
     d->ack_ok = !wait;
-    if ((d->f = PyObject_GetAttr(x, attr[A_LANE])) == NULL)
+    if ((d->f = get_attr(x, A_LANE)) == NULL)
         return -1;
     if (!d->ack_ok) {
         long long pbase, pnxt;
@@ -787,6 +868,83 @@ static int arm_rest(Entry *d) {
     return arm_lane(d);
 }
 
+/* feed_record's hold branch (TcpReassembler.hold) for the payload p[0:n] at raw sequence number seq, past the
+ * next expected byte of the ready direction d (its lane armed, so d->seq is that byte's): buffered as the first
+ * piece of x.pending, unless the snap length cut the segment before it (x.cut), it exceeds the buffer bound, or
+ * the receiver's latest ACK for these bytes (one its entry took in this walk, else x.ack) already reaches past
+ * the hole (then a gap is declared at once: Python's). From here d is a held entry (its continuations are
+ * buffer_after's), and the receiver's entry only takes pure ACKs that do not reach past the hole (x.wait);
+ * settle() makes x not ready. 1 taken, 0 not (nothing changed), -1 error. */
+static int hold_first(Entry *ent, int nent, Entry *d, const unsigned char *p, Py_ssize_t n, uint32_t seq,
+                      long long frame, long long fo, long long ts) {
+    if ((long long)n > max_buffer)
+        return 0;
+    int r = get_true(d->x, A_CUT);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    Entry *pe = NULL;
+    for (int i = 0; i < nent; i++)
+        if (ent[i].x == d->peer)
+            pe = &ent[i];
+    if (pe != NULL && pe->last_any) {
+        if ((int32_t)(pe->ack - d->seq) > 0)
+            return 0;
+    } else {
+        PyObject *ack = get_attr(d->x, A_ACK);
+        if (ack == NULL)
+            return -1;
+        if (ack != Py_None) {
+            unsigned long long raw = PyLong_Check(ack) ? PyLong_AsUnsignedLongLongMask(ack) : 0;
+            int bad = !PyLong_Check(ack) || PyErr_Occurred();
+            Py_DECREF(ack);
+            if (bad) {
+                PyErr_Clear();
+                return 0;
+            }
+            if ((int32_t)((uint32_t)raw - d->seq) > 0)
+                return 0;
+        } else {
+            Py_DECREF(ack);
+        }
+    }
+    long long nxt;
+    if ((r = get_ll(d->x, A_NXT, &nxt)) != 0)
+        return r < 0 ? -1 : 0;
+    long long off = nxt + d->taken + (int32_t)(seq - d->seq);     /* (settle_lane adds d->taken to x.nxt) */
+    PyObject *pend = get_attr(d->x, A_PENDING);
+    if (pend == NULL)
+        return -1;
+    if (!PyList_CheckExact(pend) || PyList_GET_SIZE(pend) != 0) {
+        Py_DECREF(pend);
+        return 0;
+    }
+    if (pe != NULL && !pe->full && arm_rest(pe) < 0) {     /* (read before x waits: as it was) */
+        Py_DECREF(pend);
+        return -1;
+    }
+    PyObject *piece = new_piece(off, off + n, (const char *)p, n, frame, fo, ts);
+    if (piece == NULL || PyList_Append(pend, piece) < 0) {
+        Py_XDECREF(piece);
+        Py_DECREF(pend);
+        return -1;
+    }
+    Py_DECREF(piece);
+    if (pe != NULL) {           /* the receiver's pure ACKs: taken while they do not reach past the hole */
+        pe->ack_ok = 0;
+        pe->ack_hole = 1;
+        pe->hole_seq = d->seq;
+        pe->stopped = 1;
+    }
+    d->pend = pend;
+    d->held = 1;
+    d->did_hold = 1;
+    d->pend_end = off + n;
+    d->seq = seq + (uint32_t)n;
+    d->held_room = max_buffer - n;
+    d->held_added += n;
+    return 1;
+}
+
 /* The raw sequence number of x's next in-order byte: 1, or 0 (base or nxt not an int), -1 error. */
 static int next_seq(Entry *d) {
     long long base, nxt;
@@ -801,10 +959,10 @@ static int next_seq(Entry *d) {
  * (f.dicom.held[f.direction] empty), then reads f.next_msg and f.next_ctx. */
 static int arm_next(Entry *d) {
     PyObject *f = d->f;
-    PyObject *dd = PyObject_GetAttr(f, attr[A_DICOM]);
+    PyObject *dd = get_attr(f, A_DICOM);
     if (dd == NULL)
         return -1;
-    PyObject *held = PyObject_GetAttr(dd, attr[A_HELD]);
+    PyObject *held = get_attr(dd, A_HELD);
     Py_DECREF(dd);
     if (held == NULL)
         return -1;
@@ -819,7 +977,7 @@ static int arm_next(Entry *d) {
         return 1;
     if ((r = feeding(f)) != 0)
         return r < 0 ? -1 : 1;
-    if ((d->next_msg = PyObject_GetAttr(f, attr[A_NEXT_MSG])) == NULL)
+    if ((d->next_msg = get_attr(f, A_NEXT_MSG)) == NULL)
         return -1;
     if ((r = get_ll(f, A_NEXT_CTX, &d->next_ctx)) != 0 || (r = next_seq(d)) <= 0)
         return r < 0 ? -1 : 1;
@@ -840,11 +998,11 @@ static int arm_lane(Entry *d) {
     d->saturated = 0;
     if (d->f == Py_None)
         return 1;
-    if ((d->m = PyObject_GetAttr(d->f, attr[A_FAST])) == NULL)
+    if ((d->m = get_attr(d->f, A_FAST)) == NULL)
         return -1;
     if (d->m == Py_None)
         return arm_resync(d);
-    PyObject *other = PyObject_GetAttr(d->f, attr[A_OTHER]);
+    PyObject *other = get_attr(d->f, A_OTHER);
     if (other == NULL)
         return -1;
     int busy = get_true(other, A_RBUF);     /* the other direction is searching for a PDU */
@@ -880,25 +1038,23 @@ static int arm_resync(Entry *d) {
     PyObject *f = d->f;
     long long need, off, nxt;
     int r;
-    if (resync_state == NULL)               /* take_held's ctx has none: not taken there */
-        return 1;
     if ((r = get_ll(f, A_RNEED, &need)) != 0 || need <= 0)     /* (most lanes: no candidate waits) */
         return r < 0 ? -1 : 1;
-    PyObject *state = PyObject_GetAttr(f, attr[A_STATE]);
+    PyObject *state = get_attr(f, A_STATE);
     if (state == NULL)
         return -1;
     int eq = PyObject_RichCompareBool(state, resync_state, Py_EQ);
     Py_DECREF(state);
     if (eq <= 0)
         return eq < 0 ? -1 : 1;
-    PyObject *other = PyObject_GetAttr(f, attr[A_OTHER]);
+    PyObject *other = get_attr(f, A_OTHER);
     if (other == NULL)
         return -1;
     int busy = get_true(other, A_RBUF);
     Py_DECREF(other);
     if (busy)
         return busy < 0 ? -1 : 1;
-    if ((d->rbuf = PyObject_GetAttr(f, attr[A_RBUF])) == NULL || (d->rpieces = PyObject_GetAttr(f, attr[A_RPIECES])) == NULL)
+    if ((d->rbuf = get_attr(f, A_RBUF)) == NULL || (d->rpieces = get_attr(f, A_RPIECES)) == NULL)
         return -1;
     if (!PyByteArray_CheckExact(d->rbuf) || PyByteArray_GET_SIZE(d->rbuf) == 0 || !PyList_CheckExact(d->rpieces))
         return 1;
@@ -922,10 +1078,10 @@ static int span_add(PyObject *sp, long long frame, long long fo, long long n) {
         return -1;
     }
     if (count < limit) {
-        PyObject *flat = PyObject_GetAttr(sp, attr[A_FLAT]);
+        PyObject *flat = get_attr(sp, A_FLAT);
         if (flat == NULL)
             return -1;
-        PyObject *len = PyObject_GetAttr(sp, attr[A_LENGTH]);
+        PyObject *len = get_attr(sp, A_LENGTH);
         PyObject *quad = len ? Py_BuildValue("(OLLL)", len, frame, fo, n) : NULL;
         Py_XDECREF(len);
         PyObject *res = quad ? PyNumber_InPlaceAdd(flat, quad) : NULL;   /* list += tuple: extends it */
@@ -933,7 +1089,7 @@ static int span_add(PyObject *sp, long long frame, long long fo, long long n) {
         Py_DECREF(flat);
         if (res == NULL)
             return -1;
-        r = PyObject_SetAttr(sp, attr[A_FLAT], res);
+        r = set_attr(sp, A_FLAT, res);
         Py_DECREF(res);
         if (r < 0 || set_ll(sp, A_COUNT, count + 1) < 0)
             return -1;
@@ -946,7 +1102,7 @@ static int span_add(PyObject *sp, long long frame, long long fo, long long n) {
 static int set_obj(PyObject *obj, int name, PyObject *v) {
     if (v == NULL)
         return -1;
-    int r = PyObject_SetAttr(obj, attr[name], v);
+    int r = set_attr(obj, name, v);
     Py_DECREF(v);
     return r;
 }
@@ -979,12 +1135,12 @@ static int begin_pdu(Entry *d, const unsigned char *p, Py_ssize_t n, long long f
     PyObject *pdv = new_pdv(6, plen, ctx, mch);
     if (pdv == NULL)
         return -1;
-    PyObject *pdvs = PyObject_GetAttr(f, attr[A_PDVS]);
+    PyObject *pdvs = get_attr(f, A_PDVS);
     r = pdvs == NULL ? -1 : PyList_Check(pdvs) ? PyList_Append(pdvs, pdv) : -1;
     if (pdvs != NULL && !PyList_Check(pdvs))
         PyErr_SetString(PyExc_TypeError, "walk: a framer's pdvs is a list");
     Py_XDECREF(pdvs);
-    if (r < 0 || PyObject_SetAttr(f, attr[A_PDV], pdv) < 0) {
+    if (r < 0 || set_attr(f, A_PDV, pdv) < 0) {
         Py_DECREF(pdv);
         return -1;
     }
@@ -996,8 +1152,8 @@ static int begin_pdu(Entry *d, const unsigned char *p, Py_ssize_t n, long long f
             || set_ll(f, A_PDU_TYPE, 4) < 0 || set_ll(f, A_LENGTH, length) < 0
             || set_ll(f, A_REMAINING, length - 6 - here) < 0 || set_ll(f, A_PDV_START, 6) < 0
             || set_ll(f, A_PDV_LEFT, plen - 2 - here) < 0 || set_ll(f, A_PDV_DONE, here) < 0
-            || PyObject_SetAttr(f, attr[A_STATE], pdata_state) < 0 || set_ll(f, A_OFFSET, start + 12 + here) < 0
-            || (sp = PyObject_GetAttr(f, attr[A_SPANS])) == NULL)
+            || set_attr(f, A_STATE, pdata_state) < 0 || set_ll(f, A_OFFSET, start + 12 + here) < 0
+            || (sp = get_attr(f, A_SPANS)) == NULL)
         return -1;
     r = span_add(sp, frame, fo, 12 + here);
     Py_DECREF(sp);
@@ -1008,7 +1164,7 @@ static int begin_pdu(Entry *d, const unsigned char *p, Py_ssize_t n, long long f
             if (count_orphan(f) < 0)
                 return -1;
         } else {
-            if ((sp = PyObject_GetAttr(m, attr[A_DATA_SPANS])) == NULL)
+            if ((sp = get_attr(m, A_DATA_SPANS)) == NULL)
                 return -1;
             r = span_add(sp, frame, fo + 12, here);
             Py_DECREF(sp);
@@ -1016,7 +1172,7 @@ static int begin_pdu(Entry *d, const unsigned char *p, Py_ssize_t n, long long f
                 return -1;
         }
     }
-    if (PyObject_SetAttr(f, attr[A_FAST], m) < 0 || add_ll(d->x, A_NXT, (long long)n) < 0
+    if (set_attr(f, A_FAST, m) < 0 || add_ll(d->x, A_NXT, (long long)n) < 0
             || set_ll(d->x, A_LAST_FRAME, frame) < 0)
         return -1;
     /* the lane this opens: armed from the framer's new state for the records after this one */
@@ -1030,7 +1186,7 @@ static int settle_lane(Entry *d);
 
 /* len(obj.name) == 0 for a list or bytearray attribute: 1 empty, 0 not (or not such), -1 error. */
 static int empty_attr(PyObject *obj, int name) {
-    PyObject *v = PyObject_GetAttr(obj, attr[name]);
+    PyObject *v = get_attr(obj, name);
     if (v == NULL)
         return -1;
     int r = PyList_CheckExact(v) ? PyList_GET_SIZE(v) == 0 : PyByteArray_CheckExact(v) ? PyByteArray_GET_SIZE(v) == 0 : 0;
@@ -1143,10 +1299,10 @@ static int put_record(PyObject *rec) {
 static int quiet_records(Entry *d, long long k, long long frame, long long ts, long long dirn, long long flen,
                          const long long *wlen, int nwhole, long long ctx) {
     if (k) {
-        PyObject *sp = PyObject_GetAttr(d->f, attr[A_SPANS]);
+        PyObject *sp = get_attr(d->f, A_SPANS);
         if (sp == NULL)
             return -1;
-        PyObject *flat = PyObject_GetAttr(sp, attr[A_FLAT]);
+        PyObject *flat = get_attr(sp, A_FLAT);
         long long lim = 0, cnt = 0;
         int r = flat == NULL ? -1 : get_ll(sp, A_LIMIT, &lim);
         if (r == 0)
@@ -1226,7 +1382,7 @@ static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long 
     if (!d->next && (r = feeding(f)) != 0)     /* a collector being fed: _pdu_step feeds it (the hook) */
         return r < 0 ? -1 : 0;
     if (!d->next) {             /* the PDU in progress: its one data PDV ends after k bytes, nothing to report */
-        PyObject *pdv = PyObject_GetAttr(f, attr[A_PDV]);
+        PyObject *pdv = get_attr(f, A_PDV);
         if (pdv == NULL)
             return -1;
         long long control = 1;
@@ -1236,7 +1392,7 @@ static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long 
         Py_DECREF(pdv);
         if (r != 0 || control != 0)
             return r < 0 ? -1 : 0;
-        PyObject *pdvs = PyObject_GetAttr(f, attr[A_PDVS]);
+        PyObject *pdvs = get_attr(f, A_PDVS);
         if (pdvs == NULL)
             return -1;
         int one = PyList_CheckExact(pdvs) && PyList_GET_SIZE(pdvs) == 1;
@@ -1280,17 +1436,17 @@ static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long 
     if ((r = get_ll(f, A_DIRECTION, &dirn)) != 0)
         return r < 0 ? -1 : 0;
     if (d->assoc == NULL) {     /* the association, once a walk */
-        PyObject *dd = PyObject_GetAttr(f, attr[A_DICOM]);
+        PyObject *dd = get_attr(f, A_DICOM);
         if (dd == NULL)
             return -1;
-        d->assoc = PyObject_GetAttr(dd, attr[A_ASSOC]);
+        d->assoc = get_attr(dd, A_ASSOC);
         Py_DECREF(dd);
         if (d->assoc == NULL)
             return -1;
     }
     if (!d->next) {             /* (a _NEXT lane's arm_next found nothing held) */
-        PyObject *dd = PyObject_GetAttr(f, attr[A_DICOM]);
-        PyObject *held = dd ? PyObject_GetAttr(dd, attr[A_HELD]) : NULL;
+        PyObject *dd = get_attr(f, A_DICOM);
+        PyObject *held = dd ? get_attr(dd, A_HELD) : NULL;
         Py_XDECREF(dd);
         if (held == NULL)
             return -1;
@@ -1303,10 +1459,10 @@ static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long 
     /* the first PDU's frames as on_pdu reads them of its spans (the k bytes added to them) */
     long long count = nwhole + (k ? 1 : 0), nbytes = 0, qfirst = frame, qlast = frame, value = k, longest = 0;
     if (k) {
-        PyObject *sp = PyObject_GetAttr(f, attr[A_SPANS]);
+        PyObject *sp = get_attr(f, A_SPANS);
         if (sp == NULL)
             return -1;
-        PyObject *flat = PyObject_GetAttr(sp, attr[A_FLAT]);
+        PyObject *flat = get_attr(sp, A_FLAT);
         long long lim = 0, cnt = 0;
         r = flat == NULL ? -1 : get_ll(sp, A_LIMIT, &lim);
         if (r == 0)
@@ -1399,7 +1555,7 @@ static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long 
                 return -1;
         value = 0;              /* (nothing of the message: no end time, no collector) */
     } else {                    /* the message's data spans */
-        PyObject *dsp = PyObject_GetAttr(m, attr[A_DATA_SPANS]);
+        PyObject *dsp = get_attr(m, A_DATA_SPANS);
         if (dsp == NULL)
             return -1;
         r = k ? span_add(dsp, frame, fo, k) : 0;
@@ -1418,10 +1574,10 @@ static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long 
     }
     off += (long long)(tail >= 0 ? tail : n);
     if (k) {
-        PyObject *sp = PyObject_GetAttr(f, attr[A_SPANS]), *fl = PyList_New(0);
-        PyObject *pl = PyObject_GetAttr(f, attr[A_PDVS]);
+        PyObject *sp = get_attr(f, A_SPANS), *fl = PyList_New(0);
+        PyObject *pl = get_attr(f, A_PDVS);
         r = sp == NULL || fl == NULL || pl == NULL ? -1
-            : PyObject_SetAttr(sp, attr[A_FLAT], fl) < 0 || set_ll(sp, A_COUNT, 0) < 0 || set_ll(sp, A_LENGTH, 0) < 0
+            : set_attr(sp, A_FLAT, fl) < 0 || set_ll(sp, A_COUNT, 0) < 0 || set_ll(sp, A_LENGTH, 0) < 0
               || set_ll(sp, A_DROPPED, 0) < 0 || PyList_SetSlice(pl, 0, PyList_GET_SIZE(pl), NULL) < 0 ? -1 : 0;
         Py_XDECREF(sp);
         Py_XDECREF(fl);
@@ -1431,13 +1587,13 @@ static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long 
                 || set_obj(f, A_PDVHDR, PyByteArray_FromStringAndSize(NULL, 0)) < 0
                 || set_ll(f, A_START_TS, 0) < 0 || set_ll(f, A_END_TS, 0) < 0 || set_ll(f, A_PDU_TYPE, 0) < 0
                 || set_ll(f, A_LENGTH, 0) < 0 || set_ll(f, A_REMAINING, 0) < 0 || set_ll(f, A_PDV_START, 0) < 0
-                || PyObject_SetAttr(f, attr[A_PDV], Py_None) < 0 || set_ll(f, A_PDV_LEFT, 0) < 0
+                || set_attr(f, A_PDV, Py_None) < 0 || set_ll(f, A_PDV_LEFT, 0) < 0
                 || set_ll(f, A_PDV_DONE, 0) < 0)
             return -1;
     }
     if ((nwhole && set_ll(f, A_PREV_LENGTH, wlen[nwhole - 1]) < 0) || set_ll(f, A_PDUS, pdus + count) < 0
             || set_ll(f, A_OFFSET, off) < 0 || set_ll(f, A_START_OFFSET, off) < 0
-            || PyObject_SetAttr(f, attr[A_STATE], header_state) < 0)
+            || set_attr(f, A_STATE, header_state) < 0)
         return -1;
     if (value && message_took(f, m, ts, value) < 0)    /* (begin_pdu adds the tail's) */
         return -1;
@@ -1459,7 +1615,7 @@ static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long 
         }
         return r;
     }
-    if (PyObject_SetAttr(f, attr[A_FAST], lane_next) < 0 || PyObject_SetAttr(f, attr[A_NEXT_MSG], m) < 0
+    if (set_attr(f, A_FAST, lane_next) < 0 || set_attr(f, A_NEXT_MSG, m) < 0
             || set_ll(f, A_NEXT_CTX, ctx) < 0)
         return -1;
     Py_CLEAR(d->next_msg);
@@ -1511,21 +1667,24 @@ static int settle(Entry *d) {
     PyObject *ack = PyLong_FromUnsignedLong(d->ack);
     if (ack == NULL)
         return -1;
-    int r = PyObject_SetAttr(d->peer, attr[A_ACK], ack);
+    int r = set_attr(d->peer, A_ACK, ack);
     Py_DECREF(ack);
     if (r < 0)
         return -1;
     if (d->held_added && add_ll(d->x, A_HELD, d->held_added) < 0)
         return -1;
+    if (d->did_hold && (set_attr(d->x, A_READY, Py_False) < 0
+                        || set_attr(d->x, A_WAIT, Py_True) < 0))
+        return -1;                  /* (_Dir.refresh: open, a piece pending) */
     return settle_lane(d);
 }
 
 /* f.dicom.assembler.orphans_after_loss[f.direction] += 1 (_advance, at a PDV's first bytes after a loss). */
 static int count_orphan(PyObject *f) {
     int r;
-    PyObject *dd = PyObject_GetAttr(f, attr[A_DICOM]);
-    PyObject *asm_ = dd ? PyObject_GetAttr(dd, attr[A_ASSEMBLER]) : NULL;
-    PyObject *lst = asm_ ? PyObject_GetAttr(asm_, attr[A_ORPHANS]) : NULL;
+    PyObject *dd = get_attr(f, A_DICOM);
+    PyObject *asm_ = dd ? get_attr(dd, A_ASSEMBLER) : NULL;
+    PyObject *lst = asm_ ? get_attr(asm_, A_ORPHANS) : NULL;
     long long dirn = 0;
     r = lst == NULL ? -1 : get_ll(f, A_DIRECTION, &dirn);
     PyObject *item = r == 0 && PyList_Check(lst) && dirn >= 0 && dirn < PyList_GET_SIZE(lst)
@@ -1567,7 +1726,7 @@ static int settle_lane(Entry *d) {
     if (add_ll(f, A_REMAINING, -d->taken) < 0 || add_ll(f, A_OFFSET, d->taken) < 0
             || set_ll(f, A_END_TS, d->last_data_ts) < 0)
         return -1;
-    PyObject *sp = PyObject_GetAttr(f, attr[A_SPANS]);
+    PyObject *sp = get_attr(f, A_SPANS);
     if (sp == NULL)
         return -1;
     r = settle_spans(sp, d->fquads, d->fdrop, d->taken);
@@ -1575,7 +1734,7 @@ static int settle_lane(Entry *d) {
     if (r < 0 || !d->data)
         return r;
     /* a data set nobody reads: counted, its spans kept as evidence (_advance) */
-    if ((sp = PyObject_GetAttr(d->m, attr[A_DATA_SPANS])) == NULL)
+    if ((sp = get_attr(d->m, A_DATA_SPANS)) == NULL)
         return -1;
     r = settle_spans(sp, d->dquads, d->ddrop, d->taken);
     Py_DECREF(sp);
@@ -1588,8 +1747,8 @@ static int settle_lane(Entry *d) {
         d->fed = 0;
         counted = 0;
         if (d->saturated) {
-            if (PyObject_SetAttr(f, attr[A_FAST_COLL], d->feed) < 0
-                    || PyObject_SetAttr(f, attr[A_FAST_FEED], Py_None) < 0)
+            if (set_attr(f, A_FAST_COLL, d->feed) < 0
+                    || set_attr(f, A_FAST_FEED, Py_None) < 0)
                 return -1;
             counted = d->taken - d->coll_from;
             Py_CLEAR(d->feed);
@@ -1600,45 +1759,74 @@ static int settle_lane(Entry *d) {
     return message_took(f, d->m, d->last_data_ts, counted);
 }
 
-/* take_held(ctx, x): Analyzer._take_held's step in one call. x (a _Dir) has pieces buffered after a hole the
+/* take_held's step for a held piece p[0:n] (frame, fo, ts) that its lane's budget does not cover, with quiet P-DATA-TFs
+ * allowed: what the walk takes of such a record (end_quiet without the Python hook): on a _NEXT lane the next
+ * P-DATA-TF begins (begin_pdu), or the pieces taken before are applied (settle_lane) and quiet_step counts the
+ * PDUs the piece ends. 1 taken, 0 not (what was taken before stays applied), -1 error. */
+static int held_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long frame, long long fo, long long ts) {
+    if (d->next) {
+        int r = begin_pdu(d, p, n, frame, fo, ts);
+        if (r != 0)
+            return r;
+    }
+    if (settle_lane(d) < 0)
+        return -1;
+    Py_CLEAR(d->fquads);
+    Py_CLEAR(d->dquads);
+    d->taken = d->fdrop = d->ddrop = 0;
+    d->counted = 0;
+    return quiet_step(d, p, n, frame, fo, ts);
+}
+
+/* take_held(ctx, x, quiet): Analyzer._take_held's step in one call. x (a _Dir) has pieces buffered after a hole the
  * receiver acknowledged, the first at x.nxt; while the framer's lane (x.lane.fast) is armed as for the walk
- * (arm_lane: not _NEXT, the other direction not searching, an orphan's first bytes done, no collector to
- * feed), deliver the pieces at the front that _advance would take (in order at the framer's offset, not cut
- * by the snap length, fewer bytes than the lane's budget), as TcpReassembler.delivered and _advance would,
- * piece by piece. Returns how many pieces it delivered. */
+ * (arm_lane: the other direction not searching, an orphan's first bytes done, no collector to feed; or a search
+ * whose candidate needs more bytes: arm_resync), deliver the pieces at the front (in order at the framer's
+ * offset, not cut by the snap length) as TcpReassembler.delivered would, piece by piece: those below the lane's
+ * budget as _advance (or PduFramer.hold_candidate) takes them; with `quiet` (Analyzer._sealing: the PDU events
+ * made meanwhile carry the quiet counts before them) also those that end P-DATA-TFs of a data set nobody reads,
+ * when every PDU they end is counted quietly (held_step, as the walk takes such records).
+ * ctx: (flows, NEXT, kinds, Pdv, PDATA, HEADER, RESYNC). Returns how many pieces it delivered. */
 static PyObject *take_held(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *ctx, *x;
-    if (!PyArg_ParseTuple(args, "O!O", &PyTuple_Type, &ctx, &x))
+    int quiet = 0;
+    if (!PyArg_ParseTuple(args, "O!O|p", &PyTuple_Type, &ctx, &x, &quiet))
         return NULL;
-    if (PyTuple_GET_SIZE(ctx) < 3 || !PyTuple_Check(PyTuple_GET_ITEM(ctx, 2))) {
-        PyErr_SetString(PyExc_TypeError, "take_held: ctx is (flows, NEXT, kinds, ...)");
+    if (PyTuple_GET_SIZE(ctx) < 7 || !PyTuple_Check(PyTuple_GET_ITEM(ctx, 2))) {
+        PyErr_SetString(PyExc_TypeError, "take_held: ctx is (flows, NEXT, kinds, Pdv, PDATA, HEADER, RESYNC)");
         return NULL;
     }
     lane_next = PyTuple_GET_ITEM(ctx, 1);
     lane_kinds = PyTuple_GET_ITEM(ctx, 2);
-    resync_state = NULL;                    /* a searching framer's lane is the walk's only (arm_resync) */
-    quiet_hook = NULL;                      /* (take_held takes pieces below the budget only) */
+    pdv_type = PyTuple_GET_ITEM(ctx, 3);
+    pdata_state = PyTuple_GET_ITEM(ctx, 4);
+    header_state = PyTuple_GET_ITEM(ctx, 5);
+    resync_state = PyTuple_GET_ITEM(ctx, 6);
+    quiet_hook = NULL;                      /* (the shapes quiet_step does not take are Python's) */
+    quiet_out = NULL;                       /* (Analyzer._sealing: no quiet_out) */
     walk_feeds = 0;
+    nqassoc = 0;
+    quiet_order = 0;
     Entry e;
     memset(&e, 0, sizeof e);
     e.x = x;
     Py_INCREF(x);
-    long long k = 0, off = 0, held = 0;
+    long long k = 0, off = 0, held = 0, sub = 0;
     PyObject *pend = NULL, *result = NULL;
     int r;
-    /* armed as for the walk (arm_lane: its budget, span states, kind; a _NEXT lane or a collector to feed
-     * is not), plus the framer's offset the first piece must start at and the bytes x holds */
-    if ((e.f = PyObject_GetAttr(x, attr[A_LANE])) == NULL || arm_lane(&e) < 0)
+    /* armed as for the walk (arm_lane: its budget, span states, kind, or _NEXT; a collector to feed is not), plus
+     * the framer's offset the first piece must start at and the bytes x holds */
+    if ((e.f = get_attr(x, A_LANE)) == NULL || arm_lane(&e) < 0)
         goto done;
-    if (!e.armed)
+    if (!e.armed && !e.resync && !(quiet && e.next))
         goto none;
     if ((r = get_ll(e.f, A_OFFSET, &off)) != 0 || (r = get_ll(x, A_HELD, &held)) != 0) {
         if (r < 0)
             goto done;
         goto none;
     }
-    if ((pend = PyObject_GetAttr(x, attr[A_PENDING])) == NULL)
+    if ((pend = get_attr(x, A_PENDING)) == NULL)
         goto done;
     if (!PyList_Check(pend))
         goto none;
@@ -1659,41 +1847,143 @@ static PyObject *take_held(PyObject *self, PyObject *args) {
             break;
         }
         long long n = qend - qoff;
-        if (qoff != off || n <= 0 || n >= e.budget)
+        if (qoff != off || n <= 0)
             break;
-        if (add_quad(&e.fquads, &e.fcap, &e.flen, &e.fdrop, frame, foff, n) < 0)
-            goto done;
-        if (e.data && add_quad(&e.dquads, &e.dcap, &e.dlen, &e.ddrop, frame, foff, n) < 0)
-            goto done;
+        if (e.resync) {                 /* PduFramer.hold_candidate: the candidate still needs more */
+            if (n >= e.budget)
+                break;
+            PyObject *data = get_attr(q, A_DATA);
+            if (data == NULL)
+                goto done;
+            Py_buffer v;
+            if (PyObject_GetBuffer(data, &v, PyBUF_SIMPLE) < 0) {
+                Py_DECREF(data);
+                PyErr_Clear();
+                break;
+            }
+            Py_ssize_t at = PyByteArray_GET_SIZE(e.rbuf);
+            PyObject *piece = v.len != n ? NULL : Py_BuildValue("[nLLL]", at, frame, foff, ts);
+            r = piece == NULL ? (v.len != n ? 0 : -1) : PyList_Append(e.rpieces, piece) < 0 ? -1
+                : PyByteArray_Resize(e.rbuf, at + (Py_ssize_t)n) < 0 ? -1 : 1;
+            if (r > 0)
+                memcpy(PyByteArray_AS_STRING(e.rbuf) + at, v.buf, (size_t)n);
+            Py_XDECREF(piece);
+            PyBuffer_Release(&v);
+            Py_DECREF(data);
+            if (r < 0)
+                goto done;
+            if (r == 0)
+                break;
+            e.budget -= n;
+            e.taken += n;
+            e.last_data = frame;
+            e.last_data_ts = ts;
+        } else if (e.armed && n < e.budget) {
+            if (add_quad(&e.fquads, &e.fcap, &e.flen, &e.fdrop, frame, foff, n) < 0)
+                goto done;
+            if (e.data && add_quad(&e.dquads, &e.dcap, &e.dlen, &e.ddrop, frame, foff, n) < 0)
+                goto done;
+            e.budget -= n;
+            e.taken += n;
+            e.last_data = frame;
+            e.last_data_ts = ts;
+        } else if (quiet && (e.armed || e.next)) {
+            PyObject *data = get_attr(q, A_DATA);
+            if (data == NULL)
+                goto done;
+            Py_buffer v;
+            if (PyObject_GetBuffer(data, &v, PyBUF_SIMPLE) < 0) {
+                Py_DECREF(data);
+                PyErr_Clear();
+                break;
+            }
+            r = v.len == n ? held_step(&e, v.buf, (Py_ssize_t)n, frame, foff, ts) : 0;
+            PyBuffer_Release(&v);
+            Py_DECREF(data);
+            if (r < 0)
+                goto done;
+            if (r == 0)
+                break;
+        } else {
+            break;
+        }
         off = qend;
-        e.budget -= n;
-        e.taken += n;
-        e.last_data = frame;
-        e.last_data_ts = ts;
+        sub += n;
         k++;
     }
     if (k == 0)
         goto none;
-    /* TcpReassembler.delivered for each: the pieces leave x.pending, x.nxt reaches the last one's end */
-    if (PyList_SetSlice(pend, 0, (Py_ssize_t)k, NULL) < 0 || set_ll(x, A_HELD, held - e.taken) < 0
-            || PyObject_SetAttr(x, attr[A_CUT], Py_False) < 0)
+    /* TcpReassembler.delivered for each: the pieces leave x.pending, x.nxt reaches the last one's end (the pieces
+     * held_step took moved it already) */
+    if (PyList_SetSlice(pend, 0, (Py_ssize_t)k, NULL) < 0 || set_ll(x, A_HELD, held - sub) < 0
+            || set_attr(x, A_CUT, Py_False) < 0)
         goto done;
     /* settle_lane adds e.taken to x.nxt and sets x.last_frame, then the framer's and the message's state */
-    if (settle_lane(&e) < 0)
+    if (settle_lane(&e) < 0 || flush_quiet(&e, 1) < 0)
         goto done;
     result = PyLong_FromLongLong(k);
     goto done;
 none:
     result = PyLong_FromLong(0);
 done:
+    for (int i = 0; i < nqassoc; i++)          /* (after an error: what was not flushed is lost with it) */
+        Py_CLEAR(qassoc[i].a);
+    nqassoc = 0;
     Py_XDECREF(pend);
     release(&e);
     return result;
 }
 
+/* The walk's values from its ctx argument (borrowed: it outlives the walk). 0, -1 error. */
+static int walk_ctx(PyObject *ctx) {
+    quiet_hook = PyTuple_GET_ITEM(ctx, 8) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 8);
+    quiet_out = PyList_Check(PyTuple_GET_ITEM(ctx, 10)) ? PyTuple_GET_ITEM(ctx, 10) : NULL;
+    flush_hook = PyTuple_GET_ITEM(ctx, 11) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 11);
+    walk_feeds = 1;
+    header_state = PyTuple_GET_ITEM(ctx, 9);
+    lane_next = PyTuple_GET_ITEM(ctx, 1);
+    lane_kinds = PyTuple_GET_ITEM(ctx, 2);
+    max_buffer = PyLong_AsLongLong(PyTuple_GET_ITEM(ctx, 3));
+    piece_type = PyTuple_GET_ITEM(ctx, 4);
+    pdv_type = PyTuple_GET_ITEM(ctx, 5);
+    pdata_state = PyTuple_GET_ITEM(ctx, 6);
+    resync_state = PyTuple_GET_ITEM(ctx, 7);
+    return max_buffer == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
+/* Arm the walk's table from the directions in dirs (arm(): up to MAX_ENTRIES, those whose flow key still maps to
+ * them); *nent counts them. 0, -1 error. */
+static int arm_all(Entry *ent, int *nent, PyObject *dirs, PyObject *flows) {
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(dirs) && *nent < MAX_ENTRIES; i++) {
+        int r = arm(&ent[*nent], PyTuple_GET_ITEM(dirs, i), flows);
+        if (r < 0) {
+            (*nent)++;
+            walk_nent = *nent;
+            return -1;
+        }
+        if (r == 0) {
+            release(&ent[*nent]);
+            memset(&ent[*nent], 0, sizeof(Entry));
+        } else {
+            (*nent)++;
+        }
+    }
+    walk_nent = *nent;
+    return 0;
+}
+
+/* Apply what the walk took of every direction in its table (settle()). 0, -1 error. */
+static int settle_all(Entry *ent, int nent) {
+    for (int i = 0; i < nent; i++)
+        if (ent[i].last_any && settle(&ent[i]) < 0)
+            return -1;
+    return 0;
+}
+
 /* walk(ctx, dirs, buf, pos, number, big, fmt, a, b, c)
  *   ctx: (TcpReassembler._flows, pipeline._NEXT, pipeline._WALK_KINDS, TcpReassembler.max_buffer, reassembly._Piece,
- *         ul.pdus.Pdv, framer.PDATA, framer.RESYNC, Analyzer._quiet_hook or None, framer.HEADER)
+ *         ul.pdus.Pdv, framer.PDATA, framer.RESYNC, Analyzer._quiet_hook or None, framer.HEADER, Analyzer.quiet_out
+ *         or None, Analyzer._flush_hook or None)
  *   dirs: the reassembly directions (_Dir) the walk may take records of (both of each stream)
  *   buf: the reader's chunk; pos: where the next record starts; number: the last record's number
  *   big: the capture's byte order is big-endian
@@ -1727,17 +2017,13 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     Iface ifc[MAX_IFACES];
     int nifc = 0, nent = 0;
     memset(ent, 0, sizeof ent);
-    if (PyTuple_GET_SIZE(ctx) != 11 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
+    if (PyTuple_GET_SIZE(ctx) != 12 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
             || !PyTuple_Check(PyTuple_GET_ITEM(ctx, 2)) || !PyLong_Check(PyTuple_GET_ITEM(ctx, 3))) {
         PyErr_SetString(PyExc_TypeError,
                         "walk: ctx is (flows, NEXT, kinds, max_buffer, Piece, Pdv, PDATA, RESYNC, quiet hook, HEADER,"
-                        " quiet records)");
+                        " quiet records, flush hook)");
         goto done;
     }
-    quiet_hook = PyTuple_GET_ITEM(ctx, 8) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 8);
-    quiet_out = PyList_Check(PyTuple_GET_ITEM(ctx, 10)) ? PyTuple_GET_ITEM(ctx, 10) : NULL;
-    walk_feeds = 1;
-    header_state = PyTuple_GET_ITEM(ctx, 9);
     walk_obj = view.obj;
     walk_mv = NULL;
     walk_base = view.buf;
@@ -1745,29 +2031,10 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     walk_nent = 0;
     nqassoc = 0;
     quiet_order = 0;
-    lane_next = PyTuple_GET_ITEM(ctx, 1);
-    lane_kinds = PyTuple_GET_ITEM(ctx, 2);
-    max_buffer = PyLong_AsLongLong(PyTuple_GET_ITEM(ctx, 3));
-    piece_type = PyTuple_GET_ITEM(ctx, 4);
-    pdv_type = PyTuple_GET_ITEM(ctx, 5);
-    pdata_state = PyTuple_GET_ITEM(ctx, 6);
-    resync_state = PyTuple_GET_ITEM(ctx, 7);
-    if (max_buffer == -1 && PyErr_Occurred())
+    if (walk_ctx(ctx) < 0)
         goto done;
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(dirs) && nent < MAX_ENTRIES; i++) {
-        int r = arm(&ent[nent], PyTuple_GET_ITEM(dirs, i), PyTuple_GET_ITEM(ctx, 0));
-        if (r < 0) {
-            nent++;
-            goto done;
-        }
-        if (r == 0) {
-            release(&ent[nent]);
-            memset(&ent[nent], 0, sizeof(Entry));
-        } else {
-            nent++;
-        }
-    }
-    walk_nent = nent;
+    if (arm_all(ent, &nent, dirs, PyTuple_GET_ITEM(ctx, 0)) < 0)
+        goto done;
     if (fmt == 1) {
         if (!PyList_Check(a)) {
             PyErr_SetString(PyExc_TypeError, "walk: interfaces must be a list");
@@ -1814,6 +2081,32 @@ static PyObject *walk(PyObject *self, PyObject *args) {
         number++;
         count++;
         pos = rec.next;
+        if (t == 2) {       /* feed_record's flush for this pure ACK, after all taken so far is applied */
+            PyObject *x = flush_x;
+            Py_INCREF(x);
+            int r = flush_quiet(ent, nent) < 0 || settle_all(ent, nent) < 0 ? -1 : 0;
+            for (int i = 0; i < nent; i++)
+                release(&ent[i]);
+            memset(ent, 0, sizeof ent);
+            nent = walk_nent = 0;
+            PyObject *go = r < 0 ? NULL : PyObject_CallFunction(flush_hook, "OLLk", x, number, rec.ts,
+                                                                (unsigned long)flush_ack);
+            Py_DECREF(x);
+            if (go == NULL)
+                goto done;
+            r = PyObject_IsTrue(go);
+            Py_DECREF(go);
+            last_number = number;
+            last_ts = rec.ts;
+            if (r <= 0) {   /* events wait in Analyzer._stash (or an error): the walk ends after this record */
+                if (r < 0)
+                    goto done;
+                break;
+            }
+            /* the objects moved: armed again (and the walk's ctx again: the hook's take_held set its own) */
+            if (walk_ctx(ctx) < 0 || arm_all(ent, &nent, dirs, PyTuple_GET_ITEM(ctx, 0)) < 0)
+                goto done;
+        }
     }
     if (flush_quiet(ent, nent) < 0)
         goto done;
@@ -1822,10 +2115,8 @@ static PyObject *walk(PyObject *self, PyObject *args) {
         Py_INCREF(result);
         goto done;
     }
-    for (int i = 0; i < nent; i++) {
-        if (ent[i].last_any && settle(&ent[i]) < 0)
-            goto done;
-    }
+    if (settle_all(ent, nent) < 0)
+        goto done;
     result = Py_BuildValue("(nLL)", pos, number, last_ts);
 done:
     for (int i = 0; i < nqassoc; i++)          /* (after an error: what was not flushed is lost with it) */
@@ -1844,14 +2135,31 @@ done:
     return result;
 }
 
-/* candidate(buf, start): the first i >= start with 1 <= buf[i] <= 7 and buf[i + 1] == 0 (a PDU type and its
- * reserved byte: where PduFramer's search for the next PDU looks; its regex _CANDIDATE in C), or -1. */
+/* Whether the candidate at b[i] (n bytes in all) may begin a PDU by its length alone, as PduFramer._validate's first
+ * test judges it: a P-DATA-TF of 6 to pbound bytes, an A-ASSOCIATE-RJ, A-RELEASE-RQ/RP or A-ABORT of 4, an
+ * A-ASSOCIATE-RQ/AC of 68 to abound; yes when its length is not all there (the search waits for it). */
+static inline int length_ok(const unsigned char *b, Py_ssize_t i, Py_ssize_t n, long long pbound, long long abound) {
+    if (i + 6 > n)
+        return 1;
+    long long len = be32(b + i + 2);
+    switch (b[i]) {
+    case 4: return 6 <= len && len <= pbound;
+    case 1: case 2: return 68 <= len && len <= abound;
+    default: return len == 4;
+    }
+}
+
+/* candidate(buf, start[, pbound, abound]): the first i >= start with 1 <= buf[i] <= 7 and buf[i + 1] == 0 (a PDU type
+ * and its reserved byte: where PduFramer's search for the next PDU looks; its regex _CANDIDATE in C), or -1; with the
+ * bounds, only one whose length may be a PDU's (length_ok: the others _validate would reject at once). */
 static PyObject *candidate(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer v;
     Py_ssize_t start;
-    if (!PyArg_ParseTuple(args, "y*n", &v, &start))
+    long long pbound = -1, abound = -1;
+    if (!PyArg_ParseTuple(args, "y*n|LL", &v, &start, &pbound, &abound))
         return NULL;
+    int bounded = pbound >= 0 && abound >= 0;
     const unsigned char *b = v.buf;
     Py_ssize_t n = v.len, r = -1, i = start < 0 ? 0 : start;
 #if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -1866,7 +2174,7 @@ static PyObject *candidate(PyObject *self, PyObject *args) {
             continue;
         }
         i += __builtin_ctzll(z) >> 3;       /* b[i + 1] == 0 */
-        if ((unsigned char)(b[i] - 1) < 7) {
+        if ((unsigned char)(b[i] - 1) < 7 && (!bounded || length_ok(b, i, n, pbound, abound))) {
             r = i;
             goto found;
         }
@@ -1874,7 +2182,7 @@ static PyObject *candidate(PyObject *self, PyObject *args) {
     }
 #endif
     for (; i + 1 < n; i++) {
-        if ((unsigned char)(b[i] - 1) < 7 && b[i + 1] == 0) {
+        if ((unsigned char)(b[i] - 1) < 7 && b[i + 1] == 0 && (!bounded || length_ok(b, i, n, pbound, abound))) {
             r = i;
             break;
         }

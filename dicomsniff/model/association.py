@@ -18,12 +18,15 @@ from ..dimse.status import status_info
 from ..field import ERROR, NOTE, WARN
 from ..ul.events import PduEvent
 from ..ul.pdus import (ABORT, ASSOCIATE_AC, ASSOCIATE_RJ, ASSOCIATE_RQ, P_DATA_TF, RELEASE_RP, RELEASE_RQ,
-                       Abort, AssociateRJ, AssociateRQ, PresentationContext)
+                       Abort, AssociateRJ, AssociateRQ, PresentationContext, pdu_name)
 from ..ul.tables import abort_reason_text, abort_source_text, context_result_text, reject_text
 from .findings import Finding
 
 # PduFacts reports an idle gap between two PDUs of an association longer than this.
 IDLE_GAP_NS = 1_000_000_000
+# The capture-loss findings of quiet cut P-DATA-TFs kept for PduFacts (count_quiet_cut): PduFacts keeps the first
+# this many findings of a code (rules.base.MAX_EXPERT is this), so the others need only be counted.
+MAX_CUTS_KEPT = 50
 
 C_CANCEL_RQ = 0x0FFF
 PENDING = {0xFF00, 0xFF01}
@@ -207,7 +210,9 @@ class Association:
         self.loss_from = [0, 0]
         # The latest end time of its PDUs so far (what PduFacts' ``last`` holds), and per direction the quiet
         # P-DATA-TFs since PduFacts last looked (:meth:`count_quiet`): [count, context, first frame and start
-        # of the first, first frame of the second, first frame and end of the last, quiet_seq].
+        # of the first, first frame of the second, first frame and end of the last, quiet_seq, the capture-loss
+        # findings of those a loss cut (:meth:`count_quiet_cut`: (frame, message), the first MAX_CUTS_KEPT), how
+        # many those are].
         self.max_end_ts = 0
         self.quiet: list = [None, None]
         self.quiet_seq = 0                    # count_quiet calls since PduFacts looked (which direction was last)
@@ -379,7 +384,7 @@ class Association:
         self.quiet_seq += 1
         q = self.quiet[d]
         if q is None:
-            self.quiet[d] = [count, ctx, first, start_ts, second, last_first, end_ts, self.quiet_seq]
+            self.quiet[d] = [count, ctx, first, start_ts, second, last_first, end_ts, self.quiet_seq, None, 0]
         else:
             if q[0] == 1:
                 q[4] = first
@@ -387,6 +392,45 @@ class Association:
             q[5] = last_first
             q[6] = end_ts
             q[7] = self.quiet_seq
+
+    def count_quiet_cut(self, d: int, ctx: int, length: int, start_ts: int, end_ts: int, captured: int, first: int,
+                        last: int, finding) -> bool:
+        """A middle P-DATA-TF of direction ``d`` on ``ctx`` (one data PDV, not the last), of ``length``, that a
+        capture loss cut (``captured`` of its bytes were seen, from frame ``first`` to ``last``, between
+        ``start_ts`` and ``end_ts``), counted as :meth:`on_pdu` counts it (and its "pdu-incomplete" finding) and
+        noted for PduFacts (:meth:`PduFacts.catch_up`) with its capture-loss finding (``finding()`` makes it:
+        only the first few are kept, all are counted), if :meth:`quiet_ok` allows it and the other direction's
+        quiet PDUs PduFacts has not seen carry no such finding (so that their order stays that of the PDUs):
+        True; False (nothing counted) otherwise."""
+        other = self.quiet[1 - d]
+        if (other is not None and other[9]) or not self.quiet_ok(d, ctx, length, start_ts, end_ts):
+            return False
+        self.pdu_count += 1
+        self.pdus_by_dir[d] += 1
+        self.bytes[d] += captured
+        self.max_end_ts = end_ts
+        self._touch(start_ts, first)
+        self._touch(end_ts, last)
+        if len(self.findings) < 1000:
+            self.add_finding(WARN, "pdu-incomplete", f"{pdu_name(P_DATA_TF)} in frame {first} is incomplete", [first],
+                             direction=d, last=last or first)
+        self.quiet_seq += 1
+        q = self.quiet[d]
+        if q is None:
+            q = self.quiet[d] = [1, ctx, first, start_ts, 0, first, end_ts, self.quiet_seq, [], 0]
+        else:
+            if q[0] == 1:
+                q[4] = first
+            q[0] += 1
+            q[5] = first
+            q[6] = end_ts
+            q[7] = self.quiet_seq
+            if q[8] is None:
+                q[8] = []
+        if len(q[8]) < MAX_CUTS_KEPT:
+            q[8].append((first, finding().message))
+        q[9] += 1
+        return True
 
     def on_pdu(self, pdu: PduEvent) -> None:
         if pdu.pdu_type == P_DATA_TF and pdu.complete and self.state != REQUESTED:

@@ -202,16 +202,20 @@ class TcpReassembler:
 
     def buffer_after(self, d: _Dir, seq: int, payload: bytes, frame: int, foff: int, ts: int) -> bool:
         """The analyzer's fast path (``Analyzer.feed_record``) for a segment (ACK, no other flag, not cut,
-        the peer not waiting) that continues exactly the bytes buffered after a hole: buffer it as
-        :meth:`feed` would, and say True; False (nothing changed) for anything else."""
+        the peer not waiting) that continues exactly the bytes buffered after a hole, or begins past them
+        after a new hole: buffer it as :meth:`feed` would, and say True; False (nothing changed) for anything
+        else. (While bytes wait, the receiver's ACKs have not reached past the first hole: each that did
+        declared it a gap when it came.)"""
         pend = d.pending
         if not pend or d.fin is not None or d.closed:
             return False
         last = pend[-1]
         n = len(payload)
-        if last.cut or (seq - d.base - last.end) & _M or d.held + n > self.max_buffer:
+        end = last.end
+        off = ((seq - d.base - end + _HALF) & _M) - _HALF + end
+        if last.cut or off < end or d.held + n > self.max_buffer:
             return False
-        pend.append(_Piece(last.end, last.end + n, payload, frame, foff, ts, False))
+        pend.append(_Piece(off, off + n, payload, frame, foff, ts, False))
         d.held += n
         return True
 

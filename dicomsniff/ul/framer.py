@@ -58,12 +58,26 @@ _PDV = struct.Struct(">IBB")
 _CANDIDATE = re.compile(rb"[\x01-\x07]\x00", re.S)
 
 
-def _find_candidate(buf, i: int) -> int:
-    """Where a PDU may start in ``buf`` from ``i`` (a type 1-7 and a zero reserved byte), or -1."""
-    m = _CANDIDATE.search(buf, i)
-    return -1 if m is None else m.start()
+def _find_candidate_py(buf, i: int, pbound: int = -1, abound: int = -1) -> int:
+    """Where a PDU may start in ``buf`` from ``i`` (a type 1-7 and a zero reserved byte), or -1; with the bounds,
+    only where its length may be a PDU's too (:meth:`PduFramer._validate`'s first test: 6 to ``pbound`` bytes for
+    a P-DATA-TF, 68 to ``abound`` for an A-ASSOCIATE-RQ/AC, 4 for the others; any when it is not all there)."""
+    n = len(buf)
+    while True:
+        m = _CANDIDATE.search(buf, i)
+        if m is None:
+            return -1
+        i = m.start()
+        if pbound < 0 or abound < 0 or i + 6 > n:
+            return i
+        t = buf[i]
+        length = _U32.unpack_from(buf, i + 2)[0]
+        if (6 <= length <= pbound) if t == P_DATA_TF else (68 <= length <= abound) if t <= 2 else length == 4:
+            return i
+        i += 1
 
 
+_find_candidate = _find_candidate_py
 # The same in C (capture/_walk.c, built with the record walk; DICOMSNIFF_PURE=1 keeps the regex): searches
 # after a capture loss scan pixel data, where the regex ran at ~200 MB/s (issue 18).
 if not os.environ.get("DICOMSNIFF_PURE"):
@@ -82,6 +96,15 @@ class PduFramer:
     unknown) are set by the pipeline from the A-ASSOCIATE-RQ/AC; they bound
     what a search for the next PDU may accept.
     """
+
+    # (slots: the analyzer's fast path and the compiled walk read and write these per segment; a __dict__ for
+    # anything else, such as a test's instrumentation)
+    __slots__ = ("body", "body_dropped", "contexts", "defer_replay", "dicom", "direction", "end_ts", "expect_at",
+                 "fast", "fast_coll", "fast_feed", "findings", "hdr", "holed", "length", "lost", "max_body",
+                 "max_pdu", "next_ctx", "next_msg", "offset", "other", "pdu_type", "pdus", "pdv", "pdv_done",
+                 "pdv_left", "pdv_skip", "pdv_start", "pdvhdr", "pdvs", "prev_length", "rbase", "rbuf",
+                 "remaining", "replay", "resync_after_loss", "rneed", "rpieces", "rpos", "skip_from_frame",
+                 "skipped", "spans", "start_offset", "start_ts", "state", "stream", "__dict__")
 
     def __init__(self, stream: int, direction: int, *, max_body: int = MAX_BODY):
         self.stream = stream
@@ -619,8 +642,9 @@ class PduFramer:
         n = len(buf)
         self.rneed = 0
         find = _find_candidate
+        pbound, abound = self._pdata_bound(), min(ASSOC_MAX, self.max_body)
         while True:
-            i = find(buf, i)
+            i = find(buf, i, pbound, abound)
             if i < 0:
                 # Keep one byte: it may be a PDU type whose reserved byte comes next.
                 keep = n - 1 if n and 1 <= buf[-1] <= 7 and not final else n

@@ -10,12 +10,12 @@ from ...field import ERROR, WARN
 from ...textsafe import safe_text
 from ...uids import uid_name
 from ...ul.pdus import P_DATA_TF, RELEASE_RP, RELEASE_RQ, pdu_name
-from ..association import IDLE_GAP_NS, Association, Exchange
+from ..association import IDLE_GAP_NS, MAX_CUTS_KEPT, Association, Exchange
 from ..findings import Finding
 
 C_STORE, C_FIND, C_MOVE, C_GET = 0x0001, 0x0020, 0x0021, 0x0010
 DICOM_APP_CONTEXT = "1.2.840.10008.3.1.1.1"
-MAX_EXPERT = 50       # decoder findings kept per code and association (all are counted)
+MAX_EXPERT = MAX_CUTS_KEPT     # decoder findings kept per code and association (all are counted): 50
 
 
 @dataclass(slots=True)
@@ -95,28 +95,43 @@ class PduFacts:
         x = self._last
         return None if x is None else (pdu_name(x[0]), x[1], x[2])
 
-    def catch_up(self, a: Association) -> None:
+    def catch_up(self, a: Association, sealed: list | None = None) -> None:
         """Take in the P-DATA-TFs the analyzer counted without emitting them (``Analyzer(quiet_pdus=True)``,
         :meth:`Association.count_quiet`), as :meth:`observe` one by one would have: each was a complete PDU of
         one data PDV, not the last, on one context, within the receiver's maximum length, ending last so far
-        and after no idle gap, so that only the first two can change ``pdv_open`` and the last is ``last``."""
+        and after no idle gap, so that only the first two can change ``pdv_open`` and the last is ``last``.
+        ``sealed``: those a PDU event carried (``PduSeen.quiet``) instead of the association's."""
+        src = a.quiet if sealed is None else sealed
         latest = None
         for d in (0, 1):
-            q = a.quiet[d]
+            q = src[d]
             if q is None:
                 continue
-            a.quiet[d] = None
-            n, ctx, first, ts, second, frame, end, seq = q
+            src[d] = None
+            n, ctx, first, ts, second, frame, end, seq, cuts, ncut = q
             if P_DATA_TF not in self.first:
                 self.first[P_DATA_TF] = (first, ts)
             self._data_pdv(d, ctx, first)
             if n > 1:
                 self._data_pdv(d, ctx, second)
+            if ncut:                # those a capture loss cut: their loss findings, as observe takes them
+                self._cut_findings(d, cuts, ncut)
             if latest is None or seq > latest[0]:      # the direction counted last ended last
                 latest = (seq, frame, end)
         if latest is not None:
             self._last = (P_DATA_TF, latest[1], latest[2])
-        a.quiet_seq = 0
+        if sealed is None:
+            a.quiet_seq = 0
+
+    def _cut_findings(self, d: int, cuts: list, count: int) -> None:
+        """The capture-loss findings of ``count`` quiet P-DATA-TFs a loss cut (Association.count_quiet_cut), the
+        first of them kept as (frame, message): what :meth:`observe` takes of each such PDU's one finding."""
+        code = "tcp-gap"
+        seen = self.expert_counts.get(code, 0)
+        self.expert_counts[code] = seen + count
+        name = pdu_name(P_DATA_TF)
+        for frame, message in cuts[:max(0, MAX_EXPERT - seen)]:
+            self.expert.append((WARN, code, f"{name} in frame {frame}: {message}", frame, d))
 
     def _data_pdv(self, d: int, ctx: int, frame: int) -> None:
         """:meth:`_pdata` for a data PDV that is not the last one of its message."""
@@ -129,8 +144,13 @@ class PduFacts:
                 self.pdv_issues.append(("sequence", "data", ctx, frame, prev[0], prev[1], d))
             del self.pdv_open[key]
 
-    def observe(self, a: Association, p) -> None:
-        if a.quiet[0] is not None or a.quiet[1] is not None:
+    def observe(self, a: Association, p, sealed: list | None = None) -> None:
+        """One PDU, in stream order; ``sealed``: the quiet P-DATA-TFs before it, when its event carried them
+        (``PduSeen.quiet``: those in the association came after it)."""
+        if sealed is not None:
+            if sealed[0] is not None or sealed[1] is not None:
+                self.catch_up(a, sealed)
+        elif a.quiet[0] is not None or a.quiet[1] is not None:
             self.catch_up(a)
         t = p.pdu_type
         fl = p.spans.flat
@@ -214,7 +234,7 @@ class PduWatch:
         f = self.facts.get(a.number)
         if f is None:
             f = self.facts[a.number] = PduFacts()
-        f.observe(a, pdu)
+        f.observe(a, pdu, getattr(ev, "quiet", None))
 
 
 def _facts(a: Association, opts: Options) -> PduFacts:
