@@ -152,6 +152,19 @@ def _seal(a: Association) -> list:
     return sealed
 
 
+def _after_cut(asm: MessageAssembler, direction: int, ctx: int):
+    """What the P-DATA-TFs after one a capture gap cut (on context ``ctx``) continue, for the fast lanes: the message
+    the cut PDV was on (its data set nobody reads, now with a hole), ``_AFTER_LOSS`` (the counted rest of a data
+    set a loss ended), or None (the general path judges them)."""
+    slot = asm.slots.get((direction, ctx))
+    msg = slot.msg if slot is not None else None
+    if msg is None:
+        return _AFTER_LOSS if asm.loss_reported(direction) else None
+    if slot.cmd is not None or msg.data_spans is None or not slot.hole:
+        return None
+    return msg
+
+
 def _advance(f: PduFramer, m, frame: int, frame_offset: int, n: int, ts: int, data=None, at: int = 0) -> bool:
     """The fast path's step for ``n`` in-order bytes (``data[at:at + n]``) of a direction whose framer says
     (``f.fast``, set by :meth:`Analyzer._relane`) that nobody reads them: advance the framer and the message's
@@ -271,7 +284,9 @@ class Analyzer:
         self._sealing = False
         # The events of a pure ACK the compiled walk handed to _flush_hook, returned before the next record's.
         self._stash: list | None = None
-        self._lane_ctx = (None, _NEXT, _WALK_KINDS, Pdv, PDATA, HEADER, RESYNC)     # what _walk.take_held reads
+        # what _walk.take_held reads (its quiet hook: only while held bytes are delivered with _sealing)
+        self._lane_ctx = (None, _NEXT, _WALK_KINDS, Pdv, PDATA, HEADER, RESYNC,
+                          self._quiet_hook if self._held_quiet else None)
 
     # -- public ---------------------------------------------------------------
 
@@ -432,8 +447,10 @@ class Analyzer:
                                     st.ts = ts
                                     peer.ack = ack
                                     out = []
-                                    for ev in evs:
+                                    self._sealing = self._held_quiet    # (a hole acknowledged already: a gap,
+                                    for ev in evs:                      # and the bytes after it delivered)
                                         self._tcp_event(ev, out)
+                                    self._sealing = False
                                     if self._walk_req is not None:
                                         self._want_walk(d)  # what follows is held too: _walk_hook
                                     return out
@@ -489,8 +506,14 @@ class Analyzer:
         :meth:`~CaptureReader.records` are fed to :meth:`feed_record`): after a record that advanced a fast
         lane, the reader offers the records after it to :meth:`_walk_hook` instead of yielding them."""
         if self.walk and isinstance(reader, CaptureReader):      # its own records(), not a wrapper's
+            # The hooks that may leave a record's events in _stash, returned with the next record's: only for summary
+            # and diagnose (_held_quiet), whose consumer reads PDUs through PduFacts (the events made meanwhile carry
+            # the quiet counts before them: PduSeen.quiet). Not with quiet_out, whose records the next record may
+            # add to before the consumer has seen those events, nor where a consumer reads anything else as the
+            # records go by (the viewer's frame index, export's records).
+            hooks = (self._flush_hook, self._hold_hook) if self._held_quiet else (None, None)
             self._walk_ctx = (self._flows, _NEXT, _WALK_KINDS, self.tcp.max_buffer, _Piece, Pdv, PDATA, RESYNC,
-                              self._quiet_hook if self.quiet_pdus else None, HEADER, self.quiet_out, self._flush_hook)
+                              self._quiet_hook if self.quiet_pdus else None, HEADER, self.quiet_out) + hooks
             self._walk_req = reader._walk_req
             reader._walk_hook = self._walk_hook
 
@@ -571,6 +594,31 @@ class Analyzer:
             return False
         return True
 
+    def _hold_hook(self, d, mv, at: int, n: int, number: int, fo: int, ts: int, seq: int, ack: int) -> bool:
+        """The compiled walk's call for the first segment after a hole (``mv[at:at + n]``, at ``fo`` in frame
+        ``number``, at ``ts``; raw sequence number ``seq``, ACK ``ack``) on the ready direction ``d`` whose receiver
+        has already acknowledged bytes past the hole, after it applied what it took before: feed_record's hold
+        branch (TcpReassembler.hold, which declares the gap at once, and its events). True when that made no
+        event; False when it did: they wait in ``_stash`` as for :meth:`_flush_hook`."""
+        nxt = d.nxt
+        evs = self.tcp.hold(d, ((seq - d.base - nxt + _HALF) & _M) - _HALF + nxt, bytes(mv[at:at + n]), number, fo,
+                            ts)
+        if evs is None:             # (the walk checked hold's conditions: cannot happen)
+            raise RuntimeError("walk: a segment _hold_hook was given is not TcpReassembler.hold's")
+        st = d.st
+        st.last = number
+        st.ts = ts
+        d.peer.ack = ack
+        out: list = []
+        self._sealing = self._held_quiet
+        for ev in evs:
+            self._tcp_event(ev, out)
+        self._sealing = False
+        if out:
+            self._stash = out
+            return False
+        return True
+
     def _walk_streams(self) -> tuple:
         """The TCP streams of the first 16 live DICOM associations not over TLS (the walk's table takes the
         requesting stream and up to three of these: associations in parallel interleave their segments).
@@ -614,17 +662,9 @@ class Analyzer:
             if last.control:
                 return None
             ctx = last.context_id
-            asm = f.dicom.assembler
-            slot = asm.slots.get((f.direction, ctx))
-            msg = slot.msg if slot is not None else None
-            if msg is None:
-                if not asm.loss_reported(f.direction):
-                    return None
-                m = _AFTER_LOSS
-            elif slot.cmd is not None or msg.data_spans is None or not slot.hole:
+            m = _after_cut(f.dicom.assembler, f.direction, ctx)
+            if m is None:
                 return None
-            else:
-                m = msg
         else:
             if m is _ORPHAN:
                 return None
@@ -684,7 +724,7 @@ class Analyzer:
             if quiet:               # counted with its loss finding, and the whole ones after it (_quiet_cut_ok)
                 fl = sp.flat
                 a.count_quiet_cut(direction, ctx, f.length, f.start_ts, ts, sp.length, fl[1] if fl else 0,
-                                  sp.last_frame, f._loss_finding)
+                                  sp.last_frame, f.lost)
                 if whole:
                     self._quiet(a, f, 0, ctx, whole, number, ts)
             else:
@@ -843,10 +883,50 @@ class Analyzer:
         reassembler's offset moved past the record); False (nothing changed) when it would emit an event or
         is no shape it takes."""
         f = x.lane
-        if f is None or f.fast is None or self._pdu_step(f, f.fast, number, ts, buf, at, fo, n, 2) is None:
+        if f is None or f.fast is None:
+            return False
+        if f.fast is _SKIP and n == f.pdv_skip:     # (most: the end of a P-DATA-TF a capture loss cut)
+            if not self._cut_end(f, number, ts, fo, n):
+                return False
+        elif self._pdu_step(f, f.fast, number, ts, buf, at, fo, n, 2) is None:
             return False
         x.nxt += n
         x.last_frame = number
+        return True
+
+    def _cut_end(self, f: PduFramer, number: int, ts: int, fo: int, k: int) -> bool:
+        """:meth:`_pdu_step` with ``quiet=2`` for a segment (``k`` bytes at ``fo`` in frame ``number``) that ends
+        exactly the P-DATA-TF a capture gap cut, the rest of which the framer skips: the same checks and the same
+        changes for that one shape, without the segment's bytes (nothing follows the PDU's end in it)."""
+        pdvs = f.pdvs
+        if f.remaining != k or not pdvs or f.pdv is not None or self.stream_data:
+            return False
+        last = pdvs[-1]
+        if last.control:
+            return False
+        ctx = last.context_id
+        dd = f.dicom
+        direction = f.direction
+        m = _after_cut(dd.assembler, direction, ctx)
+        if m is None or dd.held[direction]:
+            return False
+        a = dd.assoc
+        if not self._quiet_cut_ok(a, f, ctx, (), ts):
+            return False
+        f.fast_coll = None
+        sp = f.spans
+        sp.add_new(number, fo, k)
+        fl = sp.flat
+        a.count_quiet_cut(direction, ctx, f.length, f.start_ts, ts, sp.length, fl[1] if fl else 0, sp.last_frame,
+                          f.lost)
+        f.pdus += 1
+        f.offset += k
+        f.state = HEADER
+        f._reset_unit()
+        f.start_offset = f.offset
+        f.fast = _NEXT
+        f.next_msg = m
+        f.next_ctx = ctx
         return True
 
     def finish(self) -> list:

@@ -191,6 +191,12 @@ static PyObject *quiet_out;     /* Analyzer.quiet_out (a list: a record per quie
 /* Analyzer._flush_hook of the walk under way, or NULL; the direction and ACK of the record take() left to it. */
 static PyObject *flush_hook, *flush_x;
 static uint32_t flush_ack;
+/* Analyzer._hold_hook of the walk under way, or NULL; the direction, payload (at in the buffer, n bytes, at fo in its
+ * frame), sequence number and ACK of the record take() left to it. */
+static PyObject *hold_hook, *hold_x;
+static Py_ssize_t hold_at, hold_n;
+static uint32_t hold_seq, hold_ack;
+static long long hold_fo;
 static const unsigned char *walk_base;     /* the buffer's bytes */
 static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long frame, long long fo, long long ts);
 static int arm_resync(Entry *d);
@@ -204,11 +210,13 @@ static PyObject *new_piece(long long off, long long end, const char *data, Py_ss
                            long long foff, long long ts);
 static int ba_put(PyObject *ba, const void *src, Py_ssize_t k);
 static int hold_first(Entry *ent, int nent, Entry *d, const unsigned char *p, Py_ssize_t n, uint32_t seq,
-                      long long frame, long long fo, long long ts);
+                      uint32_t rack, long long frame, long long fo, long long ts);
 
 /* Take the record buf[s:e] (frame `number`, time `ts`) if feed_record would finish it with `return ()`
  * through the pure-ACK or the _advance branch; 1 taken, 0 not, -1 error (memory); 2: a pure ACK that reaches past
- * the first hole of bytes held (feed_record's flush), left to Analyzer._flush_hook (flush_x, flush_ack). */
+ * the first hole of bytes held (feed_record's flush), left to Analyzer._flush_hook (flush_x, flush_ack); 3: the first
+ * segment after a hole the receiver has acknowledged already (feed_record's hold, then a gap), left to
+ * Analyzer._hold_hook (hold_x and the others). */
 static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t s, Py_ssize_t e,
                 long long number, long long ts, long long *last_number, long long *last_ts) {
     Py_ssize_t ip = ip_start(lt, b, s, e);
@@ -262,8 +270,9 @@ static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t
         d->held_room -= n;
         d->held_added += n;
     } else if ((d->armed || d->next || d->resync) && (int32_t)(be32(h + 24) - d->seq) > 0) {
-        int r = hold_first(ent, nent, d, b + pstart, n, be32(h + 24), number, (long long)(pstart - s), ts);
-        if (r <= 0)                                     /* TcpReassembler.hold: the first segment after a hole */
+        int r = hold_first(ent, nent, d, b + pstart, n, be32(h + 24), be32(h + 28), number, (long long)(pstart - s),
+                           ts);
+        if (r != 1)                                     /* TcpReassembler.hold: the first segment after a hole */
             return r;
     } else if (d->next) {                               /* _pdu_step: the next P-DATA-TF begins */
         if (be32(h + 24) != d->seq)
@@ -876,9 +885,10 @@ static int arm_rest(Entry *d) {
  * buffer_after's), and the receiver's entry only takes pure ACKs that do not reach past the hole (x.wait);
  * settle() makes x not ready. 1 taken, 0 not (nothing changed), -1 error. */
 static int hold_first(Entry *ent, int nent, Entry *d, const unsigned char *p, Py_ssize_t n, uint32_t seq,
-                      long long frame, long long fo, long long ts) {
+                      uint32_t rack, long long frame, long long fo, long long ts) {
     if ((long long)n > max_buffer)
         return 0;
+    int past = 0;               /* the receiver acknowledged bytes past the hole already: a gap at once */
     int r = get_true(d->x, A_CUT);
     if (r != 0)
         return r < 0 ? -1 : 0;
@@ -887,8 +897,7 @@ static int hold_first(Entry *ent, int nent, Entry *d, const unsigned char *p, Py
         if (ent[i].x == d->peer)
             pe = &ent[i];
     if (pe != NULL && pe->last_any) {
-        if ((int32_t)(pe->ack - d->seq) > 0)
-            return 0;
+        past = (int32_t)(pe->ack - d->seq) > 0;
     } else {
         PyObject *ack = get_attr(d->x, A_ACK);
         if (ack == NULL)
@@ -901,8 +910,7 @@ static int hold_first(Entry *ent, int nent, Entry *d, const unsigned char *p, Py
                 PyErr_Clear();
                 return 0;
             }
-            if ((int32_t)((uint32_t)raw - d->seq) > 0)
-                return 0;
+            past = (int32_t)((uint32_t)raw - d->seq) > 0;
         } else {
             Py_DECREF(ack);
         }
@@ -914,9 +922,18 @@ static int hold_first(Entry *ent, int nent, Entry *d, const unsigned char *p, Py
     PyObject *pend = get_attr(d->x, A_PENDING);
     if (pend == NULL)
         return -1;
-    if (!PyList_CheckExact(pend) || PyList_GET_SIZE(pend) != 0) {
+    int empty = PyList_CheckExact(pend) && PyList_GET_SIZE(pend) == 0;
+    if (!empty || past) {
         Py_DECREF(pend);
-        return 0;
+        if (!empty || hold_hook == NULL)
+            return 0;
+        hold_x = d->x;          /* TcpReassembler.hold gives a gap at once: Analyzer._hold_hook's */
+        hold_at = (Py_ssize_t)(p - walk_base);
+        hold_n = n;
+        hold_seq = seq;
+        hold_ack = rack;
+        hold_fo = fo;
+        return 3;
     }
     if (pe != NULL && !pe->full && arm_rest(pe) < 0) {     /* (read before x waits: as it was) */
         Py_DECREF(pend);
@@ -1763,7 +1780,8 @@ static int settle_lane(Entry *d) {
  * allowed: what the walk takes of such a record (end_quiet without the Python hook): on a _NEXT lane the next
  * P-DATA-TF begins (begin_pdu), or the pieces taken before are applied (settle_lane) and quiet_step counts the
  * PDUs the piece ends. 1 taken, 0 not (what was taken before stays applied), -1 error. */
-static int held_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long frame, long long fo, long long ts) {
+static int held_step(Entry *d, PyObject *data, const unsigned char *p, Py_ssize_t n, long long frame, long long fo,
+                     long long ts) {
     if (d->next) {
         int r = begin_pdu(d, p, n, frame, fo, ts);
         if (r != 0)
@@ -1775,7 +1793,26 @@ static int held_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long f
     Py_CLEAR(d->dquads);
     d->taken = d->fdrop = d->ddrop = 0;
     d->counted = 0;
-    return quiet_step(d, p, n, frame, fo, ts);
+    int q = quiet_step(d, p, n, frame, fo, ts);
+    if (q != 0 || quiet_hook == NULL || !d->armed)
+        return q;
+    /* the shapes quiet_step leaves (the end of a P-DATA-TF a loss cut, above all): Analyzer._quiet_hook, as the
+     * walk's end_quiet calls it */
+    if (flush_quiet(d, 1) < 0)
+        return -1;
+    PyObject *r = PyObject_CallFunction(quiet_hook, "OOnLLLL", d->x, data, (Py_ssize_t)0, frame, fo, (long long)n, ts);
+    if (r == NULL)
+        return -1;
+    int ok = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    if (ok <= 0) {
+        d->armed = 0;
+        return ok;
+    }
+    Py_CLEAR(d->m);
+    Py_CLEAR(d->next_msg);
+    d->armed = d->skip = d->data = d->next = 0;
+    return arm_lane(d) < 0 ? -1 : 1;
 }
 
 /* take_held(ctx, x, quiet): Analyzer._take_held's step in one call. x (a _Dir) has pieces buffered after a hole the
@@ -1786,15 +1823,17 @@ static int held_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long f
  * budget as _advance (or PduFramer.hold_candidate) takes them; with `quiet` (Analyzer._sealing: the PDU events
  * made meanwhile carry the quiet counts before them) also those that end P-DATA-TFs of a data set nobody reads,
  * when every PDU they end is counted quietly (held_step, as the walk takes such records).
- * ctx: (flows, NEXT, kinds, Pdv, PDATA, HEADER, RESYNC). Returns how many pieces it delivered. */
+ * ctx: (flows, NEXT, kinds, Pdv, PDATA, HEADER, RESYNC, Analyzer._quiet_hook or None). Returns how many pieces it
+ * delivered. */
 static PyObject *take_held(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *ctx, *x;
     int quiet = 0;
     if (!PyArg_ParseTuple(args, "O!O|p", &PyTuple_Type, &ctx, &x, &quiet))
         return NULL;
-    if (PyTuple_GET_SIZE(ctx) < 7 || !PyTuple_Check(PyTuple_GET_ITEM(ctx, 2))) {
-        PyErr_SetString(PyExc_TypeError, "take_held: ctx is (flows, NEXT, kinds, Pdv, PDATA, HEADER, RESYNC)");
+    if (PyTuple_GET_SIZE(ctx) < 8 || !PyTuple_Check(PyTuple_GET_ITEM(ctx, 2))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "take_held: ctx is (flows, NEXT, kinds, Pdv, PDATA, HEADER, RESYNC, quiet hook)");
         return NULL;
     }
     lane_next = PyTuple_GET_ITEM(ctx, 1);
@@ -1803,7 +1842,7 @@ static PyObject *take_held(PyObject *self, PyObject *args) {
     pdata_state = PyTuple_GET_ITEM(ctx, 4);
     header_state = PyTuple_GET_ITEM(ctx, 5);
     resync_state = PyTuple_GET_ITEM(ctx, 6);
-    quiet_hook = NULL;                      /* (the shapes quiet_step does not take are Python's) */
+    quiet_hook = quiet && PyTuple_GET_ITEM(ctx, 7) != Py_None ? PyTuple_GET_ITEM(ctx, 7) : NULL;
     quiet_out = NULL;                       /* (Analyzer._sealing: no quiet_out) */
     walk_feeds = 0;
     nqassoc = 0;
@@ -1897,7 +1936,7 @@ static PyObject *take_held(PyObject *self, PyObject *args) {
                 PyErr_Clear();
                 break;
             }
-            r = v.len == n ? held_step(&e, v.buf, (Py_ssize_t)n, frame, foff, ts) : 0;
+            r = v.len == n ? held_step(&e, data, v.buf, (Py_ssize_t)n, frame, foff, ts) : 0;
             PyBuffer_Release(&v);
             Py_DECREF(data);
             if (r < 0)
@@ -1939,6 +1978,7 @@ static int walk_ctx(PyObject *ctx) {
     quiet_hook = PyTuple_GET_ITEM(ctx, 8) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 8);
     quiet_out = PyList_Check(PyTuple_GET_ITEM(ctx, 10)) ? PyTuple_GET_ITEM(ctx, 10) : NULL;
     flush_hook = PyTuple_GET_ITEM(ctx, 11) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 11);
+    hold_hook = PyTuple_GET_ITEM(ctx, 12) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 12);
     walk_feeds = 1;
     header_state = PyTuple_GET_ITEM(ctx, 9);
     lane_next = PyTuple_GET_ITEM(ctx, 1);
@@ -1983,7 +2023,7 @@ static int settle_all(Entry *ent, int nent) {
 /* walk(ctx, dirs, buf, pos, number, big, fmt, a, b, c)
  *   ctx: (TcpReassembler._flows, pipeline._NEXT, pipeline._WALK_KINDS, TcpReassembler.max_buffer, reassembly._Piece,
  *         ul.pdus.Pdv, framer.PDATA, framer.RESYNC, Analyzer._quiet_hook or None, framer.HEADER, Analyzer.quiet_out
- *         or None, Analyzer._flush_hook or None)
+ *         or None, Analyzer._flush_hook or None, Analyzer._hold_hook or None)
  *   dirs: the reassembly directions (_Dir) the walk may take records of (both of each stream)
  *   buf: the reader's chunk; pos: where the next record starts; number: the last record's number
  *   big: the capture's byte order is big-endian
@@ -2017,11 +2057,11 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     Iface ifc[MAX_IFACES];
     int nifc = 0, nent = 0;
     memset(ent, 0, sizeof ent);
-    if (PyTuple_GET_SIZE(ctx) != 12 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
+    if (PyTuple_GET_SIZE(ctx) != 13 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
             || !PyTuple_Check(PyTuple_GET_ITEM(ctx, 2)) || !PyLong_Check(PyTuple_GET_ITEM(ctx, 3))) {
         PyErr_SetString(PyExc_TypeError,
                         "walk: ctx is (flows, NEXT, kinds, max_buffer, Piece, Pdv, PDATA, RESYNC, quiet hook, HEADER,"
-                        " quiet records, flush hook)");
+                        " quiet records, flush hook, hold hook)");
         goto done;
     }
     walk_obj = view.obj;
@@ -2081,16 +2121,21 @@ static PyObject *walk(PyObject *self, PyObject *args) {
         number++;
         count++;
         pos = rec.next;
-        if (t == 2) {       /* feed_record's flush for this pure ACK, after all taken so far is applied */
-            PyObject *x = flush_x;
+        if (t >= 2) {       /* feed_record's flush for this pure ACK (2) or its hold and gap for this segment (3),
+                             * after all taken so far is applied */
+            PyObject *x = t == 2 ? flush_x : hold_x;
             Py_INCREF(x);
             int r = flush_quiet(ent, nent) < 0 || settle_all(ent, nent) < 0 ? -1 : 0;
             for (int i = 0; i < nent; i++)
                 release(&ent[i]);
             memset(ent, 0, sizeof ent);
             nent = walk_nent = 0;
-            PyObject *go = r < 0 ? NULL : PyObject_CallFunction(flush_hook, "OLLk", x, number, rec.ts,
-                                                                (unsigned long)flush_ack);
+            if (r == 0 && t == 3 && walk_mv == NULL && (walk_mv = PyMemoryView_FromObject(walk_obj)) == NULL)
+                r = -1;
+            PyObject *go = r < 0 ? NULL
+                : t == 2 ? PyObject_CallFunction(flush_hook, "OLLk", x, number, rec.ts, (unsigned long)flush_ack)
+                : PyObject_CallFunction(hold_hook, "OOnnLLLkk", x, walk_mv, hold_at, hold_n, number, hold_fo, rec.ts,
+                                        (unsigned long)hold_seq, (unsigned long)hold_ack);
             Py_DECREF(x);
             if (go == NULL)
                 goto done;

@@ -210,9 +210,9 @@ class Association:
         self.loss_from = [0, 0]
         # The latest end time of its PDUs so far (what PduFacts' ``last`` holds), and per direction the quiet
         # P-DATA-TFs since PduFacts last looked (:meth:`count_quiet`): [count, context, first frame and start
-        # of the first, first frame of the second, first frame and end of the last, quiet_seq, the capture-loss
-        # findings of those a loss cut (:meth:`count_quiet_cut`: (frame, message), the first MAX_CUTS_KEPT), how
-        # many those are].
+        # of the first, first frame of the second, first frame and end of the last, quiet_seq, the capture losses
+        # of those a loss cut (:meth:`count_quiet_cut`: (frame, holes, length), the first MAX_CUTS_KEPT), how many
+        # those are].
         self.max_end_ts = 0
         self.quiet: list = [None, None]
         self.quiet_seq = 0                    # count_quiet calls since PduFacts looked (which direction was last)
@@ -394,14 +394,14 @@ class Association:
             q[7] = self.quiet_seq
 
     def count_quiet_cut(self, d: int, ctx: int, length: int, start_ts: int, end_ts: int, captured: int, first: int,
-                        last: int, finding) -> bool:
+                        last: int, lost: list) -> bool:
         """A middle P-DATA-TF of direction ``d`` on ``ctx`` (one data PDV, not the last), of ``length``, that a
         capture loss cut (``captured`` of its bytes were seen, from frame ``first`` to ``last``, between
         ``start_ts`` and ``end_ts``), counted as :meth:`on_pdu` counts it (and its "pdu-incomplete" finding) and
-        noted for PduFacts (:meth:`PduFacts.catch_up`) with its capture-loss finding (``finding()`` makes it:
-        only the first few are kept, all are counted), if :meth:`quiet_ok` allows it and the other direction's
-        quiet PDUs PduFacts has not seen carry no such finding (so that their order stays that of the PDUs):
-        True; False (nothing counted) otherwise."""
+        noted for PduFacts (:meth:`PduFacts.catch_up`) with what its capture-loss finding says (the holes
+        ``lost``, (stream offset, length), a list no longer changed: the first few are kept, all are counted),
+        if :meth:`quiet_ok` allows it and the other direction's quiet PDUs PduFacts has not seen carry no such
+        finding (so that their order stays that of the PDUs): True; False (nothing counted) otherwise."""
         other = self.quiet[1 - d]
         if (other is not None and other[9]) or not self.quiet_ok(d, ctx, length, start_ts, end_ts):
             return False
@@ -428,7 +428,7 @@ class Association:
             if q[8] is None:
                 q[8] = []
         if len(q[8]) < MAX_CUTS_KEPT:
-            q[8].append((first, finding().message))
+            q[8].append((first, lost, length))
         q[9] += 1
         return True
 

@@ -78,6 +78,19 @@ def _find_candidate_py(buf, i: int, pbound: int = -1, abound: int = -1) -> int:
 
 
 _find_candidate = _find_candidate_py
+
+
+def loss_message(lost: list, length: int) -> str:
+    """The message of the finding on a PDU of ``length`` whose bytes ``lost`` (stream offset, length) the capture
+    lacks (PduFramer._loss_finding; PduFacts writes it for the PDUs counted quietly)."""
+    if len(lost) == 1:              # (most: one hole per PDU)
+        o, n = lost[0]
+        where = f"{o}+{n}"
+    else:
+        n = sum(b for _, b in lost)
+        where = ", ".join(f"{o}+{b}" for o, b in lost[:4]) + (" …" if len(lost) > 4 else "")
+    return (f"{CAPTURE_LOSS}: {n} of {6 + length} bytes of this PDU are missing from the capture"
+            f" (stream offset+length {where})")
 # The same in C (capture/_walk.c, built with the record walk; DICOMSNIFF_PURE=1 keeps the regex): searches
 # after a capture loss scan pixel data, where the regex ran at ~200 MB/s (issue 18).
 if not os.environ.get("DICOMSNIFF_PURE"):
@@ -566,15 +579,7 @@ class PduFramer:
         self._reset_unit()
 
     def _loss_finding(self) -> Finding:
-        lost = self.lost
-        if len(lost) == 1:              # (most: one hole per PDU)
-            o, n = lost[0]
-            where = f"{o}+{n}"
-        else:
-            n = sum(b for _, b in lost)
-            where = ", ".join(f"{o}+{b}" for o, b in lost[:4]) + (" …" if len(lost) > 4 else "")
-        return Finding(WARN, "tcp-gap", f"{CAPTURE_LOSS}: {n} of {6 + self.length} bytes of this PDU are"
-                                        f" missing from the capture (stream offset+length {where})")
+        return Finding(WARN, "tcp-gap", loss_message(self.lost, self.length))
 
     def _end_pdu(self, out: list) -> None:
         if self.state == BODY:

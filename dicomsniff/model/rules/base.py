@@ -9,6 +9,7 @@ from ...dimse.commands import command_name
 from ...field import ERROR, WARN
 from ...textsafe import safe_text
 from ...uids import uid_name
+from ...ul.framer import loss_message
 from ...ul.pdus import P_DATA_TF, RELEASE_RP, RELEASE_RQ, pdu_name
 from ..association import IDLE_GAP_NS, MAX_CUTS_KEPT, Association, Exchange
 from ..findings import Finding
@@ -125,13 +126,13 @@ class PduFacts:
 
     def _cut_findings(self, d: int, cuts: list, count: int) -> None:
         """The capture-loss findings of ``count`` quiet P-DATA-TFs a loss cut (Association.count_quiet_cut), the
-        first of them kept as (frame, message): what :meth:`observe` takes of each such PDU's one finding."""
+        first of them kept as (frame, holes, length): what :meth:`observe` takes of each such PDU's one finding."""
         code = "tcp-gap"
         seen = self.expert_counts.get(code, 0)
         self.expert_counts[code] = seen + count
         name = pdu_name(P_DATA_TF)
-        for frame, message in cuts[:max(0, MAX_EXPERT - seen)]:
-            self.expert.append((WARN, code, f"{name} in frame {frame}: {message}", frame, d))
+        for frame, lost, length in cuts[:max(0, MAX_EXPERT - seen)]:
+            self.expert.append((WARN, code, f"{name} in frame {frame}: {loss_message(lost, length)}", frame, d))
 
     def _data_pdv(self, d: int, ctx: int, frame: int) -> None:
         """:meth:`_pdata` for a data PDV that is not the last one of its message."""
