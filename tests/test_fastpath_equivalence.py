@@ -765,3 +765,72 @@ def test_candidate_search_with_bounds_agrees_with_the_regex(seed):
         else:
             assert len(found["pure"]) < len(every)      # (the bounds leave some out)
     assert every and found["pure"]                      # (1 MiB bounds: some are left in)
+
+
+def _hostile_around_a_hole(d: Path) -> list[Path]:
+    """Copies of a big transfer with segments the reassembler must judge as the general path does, around a hole:
+    a segment whose TCP header is longer than its IP packet, 5000 bytes past a hole and after each segment of a
+    search for a lost PDU header (a negative payload length), and two segments past a hole of nearly 2**31
+    bytes, the second more than 2**31 past the next byte to deliver (the general path drops it)."""
+    import ipaddress
+    import struct
+    from capwriter import ACK, ETHERNET, frame, pcap_bytes, tcp_packet
+    from storecap import big_store_records
+    cli, srv = ipaddress.ip_address("10.0.0.1").packed, ipaddress.ip_address("10.0.0.2").packed
+
+    def fields(data: bytes):
+        total, doff = struct.unpack(">H", data[16:18])[0], data[46] >> 4
+        sport, seq, ack = struct.unpack(">HII", data[34:36] + data[38:46])
+        return sport, total - 20 - doff * 4, seq, ack
+
+    def bad_header(seq: int, ack: int) -> bytes:     # IP total 40, TCP data offset 15 (60 bytes)
+        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 40, 0x1234, 0, 64, 6, 0, cli, srv)
+        return frame(ETHERNET, ip + struct.pack(">HHIIBBHHH", 40000, 104, seq & 0xFFFFFFFF, ack, 0xF0, 0x10,
+                                                65535, 0, 0))
+
+    recs = big_store_records(400_000)
+    hits = [i for i, (_, b) in enumerate(recs) if fields(b)[0] == 40000 and fields(b)[1] == 1448]
+    i = hits[59]
+    _, n, seq, ack = fields(recs[i][1])
+    ts = recs[i][0]
+    out = []
+    neg = recs[:i + 1] + [(ts + 1, bad_header(seq + n + 5000, ack))] + recs[i + 1:]
+    far = recs[:i + 1] + [
+        (ts + 1, frame(ETHERNET, tcp_packet("10.0.0.1", "10.0.0.2", 40000, 104, (seq + n + 0x7FFFF000) & 0xFFFFFFFF,
+                                            ack, ACK, b"\x11" * 100))),
+        (ts + 2, frame(ETHERNET, tcp_packet("10.0.0.1", "10.0.0.2", 40000, 104,
+                                            (seq + n + 0x7FFFF000 + 100 + 0x10000000) & 0xFFFFFFFF, ack, ACK,
+                                            b"\x22" * 100)))]
+    for name, copy in (("neg", neg), ("far", far)):
+        out.append(d / f"hostile-{name}.pcap")
+        out[-1].write_bytes(pcap_bytes(copy, ETHERNET))
+    whole, lost = d / "hostile-whole.pcap", d / "hostile-lost-header.pcap"
+    whole.write_bytes(pcap_bytes(recs, ETHERNET))
+    losssim.drop_pdu_header(whole, lost, nth=3)
+    with open_capture(str(lost)) as r:
+        lrecs = [(f.ts_ns, bytes(f.data)) for f in r]
+    searched = []
+    for ts, b in lrecs:
+        searched.append((ts, b))
+        sport, n, seq, ack = fields(b)
+        if sport == 40000 and n > 0:
+            searched.append((ts + 1, bad_header(seq + n, ack)))
+    out.append(d / "hostile-search.pcap")
+    out[-1].write_bytes(pcap_bytes(searched, ETHERNET))
+    return out
+
+
+def test_hostile_segments_around_a_hole_agree_with_the_general_path(tmp_path, monkeypatch):
+    """Segments the fast path and the compiled walk see around a capture loss that the general path rejects or
+    drops (_hostile_around_a_hole) give what the general path gives, with and without the quiet counts, and no
+    error (before: the walk buffered a negative length, or placed a far segment by the held bytes' end)."""
+    monkeypatch.delenv("DICOMSNIFF_PURE", raising=False)
+    walks = (False, True) if pipeline._cwalk is not None else (False,)
+    for path in _hostile_around_a_hole(tmp_path):
+        ref = diagnosed(path, fast=False)
+        assert ref[2], path.name
+        for walk in walks:
+            for quiet in (False, True):
+                got = diagnosed(path, fast=True, walk=walk, quiet=quiet)
+                for i, what in enumerate(("findings", "PduFacts", "associations", "other events")):
+                    assert got[i] == ref[i], f"{path.name}: {what} differ (walk={walk}, quiet={quiet})"

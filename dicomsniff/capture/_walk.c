@@ -18,10 +18,15 @@
  *       next PDU after a loss, with a candidate that needs more bytes than the segment brings, or
  *   (f) with an analyzer that counts quiet PDUs (Analyzer(quiet_pdus=True): summary, diagnose), the _pdu_step
  *       branch whose P-DATA-TFs are all counted, none emitted (end_quiet calls Analyzer._quiet_hook): the walk
- *       goes on past the ends of a data set's PDUs.
+ *       goes on past the ends of a data set's PDUs, or
+ *   (g) for summary and diagnose (the analyzer gives the hooks), the records around a capture loss that feed_record
+ *       would answer with events: the pure ACK that declares a hole a gap (Analyzer._flush_hook) and the first
+ *       segment after a hole already acknowledged (Analyzer._hold_hook). The walk applies what it took, calls the
+ *       hook, arms its table again and goes on; a hook that made events leaves them in Analyzer._stash and the
+ *       walk ends after that record.
  * A lane whose collector still keeps bytes (f.fast_feed) is left to Python: only it feeds collectors.
- * take_held() does (b) for the pieces held after a hole, when the receiver's ACK has them delivered
- * (Analyzer._take_held).
+ * take_held() does (b), (e) and, for summary and diagnose, (f) for the pieces held after a hole, when the
+ * receiver's ACK has them delivered (Analyzer._take_held).
  * It stops at the first record it cannot take and returns where that record starts, so the reader
  * yields it to Python as before (CaptureReader._walk_hook, Analyzer._walk_hook).
  *
@@ -91,6 +96,9 @@ typedef struct {
     int held;
     PyObject *pend;             /* x.pending */
     long long pend_end;         /* stream offset just past the last piece (seq = base + pend_end) */
+    long long nxt_off;          /* x.nxt, the next byte to deliver (where a hole begins) */
+    uint32_t nxt_seq;           /* its raw sequence number: a held segment's offset is reckoned from it, as
+                                 * TcpReassembler._process does */
     long long held_room;        /* max_buffer - x.held: a segment may add at most this much */
     long long held_added;       /* bytes buffered by the walk (x.held grows by it) */
     int did_hold;               /* the walk held the first segment after a hole (hold_first): x is no longer ready */
@@ -241,6 +249,8 @@ static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t
         return -1;
     Py_ssize_t pstart = ip + 20 + ((doff >> 4) << 2);
     Py_ssize_t n = ip + total - pstart;
+    if (n < 0)                                          /* a TCP header longer than its IP packet: Python's */
+        return 0;
     if (n == 0) {                                       /* a pure ACK */
         if (pstart > e)
             return 0;
@@ -254,19 +264,18 @@ static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t
     } else if (d->stopped) {                            /* (feed_record's lanes need the peer not waiting) */
         return 0;
     } else if (d->held) {                               /* buffer_after: continues the last piece, or */
-        int32_t dist = (int32_t)(be32(h + 24) - d->seq);  /* begins after a new hole past it */
-        if (dist < 0 || n > d->held_room)
+        long long off = d->nxt_off + (int32_t)(be32(h + 24) - d->nxt_seq);     /* begins after a new hole */
+        if (off < d->pend_end || n > d->held_room)
             return 0;
-        PyObject *piece = new_piece(d->pend_end + dist, d->pend_end + dist + n, (const char *)b + pstart, n, number,
-                                    (long long)(pstart - s), ts);
+        PyObject *piece = new_piece(off, off + n, (const char *)b + pstart, n, number, (long long)(pstart - s), ts);
         if (piece == NULL)
             return -1;
         int r = PyList_Append(d->pend, piece);
         Py_DECREF(piece);
         if (r < 0)
             return -1;
-        d->seq += (uint32_t)dist + (uint32_t)n;
-        d->pend_end += dist + n;
+        d->seq = be32(h + 24) + (uint32_t)n;
+        d->pend_end = off + n;
         d->held_room -= n;
         d->held_added += n;
     } else if ((d->armed || d->next || d->resync) && (int32_t)(be32(h + 24) - d->seq) > 0) {
@@ -698,12 +707,14 @@ static int arm_held(Entry *d) {
     int cut = get_true(last, A_CUT);
     if (cut != 0)
         return cut < 0 ? -1 : 1;
-    long long end, held, base;
+    long long end, held, base, nxt;
     int r;
     if ((r = get_ll(last, A_END, &end)) != 0 || (r = get_ll(x, A_HELD, &held)) != 0
-            || (r = get_ll(x, A_BASE, &base)) != 0)
+            || (r = get_ll(x, A_BASE, &base)) != 0 || (r = get_ll(x, A_NXT, &nxt)) != 0)
         return r < 0 ? -1 : 1;
     d->pend_end = end;
+    d->nxt_off = nxt;
+    d->nxt_seq = (uint32_t)((unsigned long long)base + (unsigned long long)nxt);
     d->seq = (uint32_t)((unsigned long long)base + (unsigned long long)end);
     d->held_room = max_buffer - held;
     d->held = 1;
@@ -881,9 +892,9 @@ static int arm_rest(Entry *d) {
  * next expected byte of the ready direction d (its lane armed, so d->seq is that byte's): buffered as the first
  * piece of x.pending, unless the snap length cut the segment before it (x.cut), it exceeds the buffer bound, or
  * the receiver's latest ACK for these bytes (one its entry took in this walk, else x.ack) already reaches past
- * the hole (then a gap is declared at once: Python's). From here d is a held entry (its continuations are
- * buffer_after's), and the receiver's entry only takes pure ACKs that do not reach past the hole (x.wait);
- * settle() makes x not ready. 1 taken, 0 not (nothing changed), -1 error. */
+ * the hole (then a gap is declared at once: 3, Analyzer._hold_hook's, when the walk has one). From here d is a held
+ * entry (its continuations are buffer_after's), and the receiver's entry only takes pure ACKs that do not reach
+ * past the hole (x.wait); settle() makes x not ready. 1 taken, 0 not (nothing changed), 3, -1 error. */
 static int hold_first(Entry *ent, int nent, Entry *d, const unsigned char *p, Py_ssize_t n, uint32_t seq,
                       uint32_t rack, long long frame, long long fo, long long ts) {
     if ((long long)n > max_buffer)
@@ -955,6 +966,8 @@ static int hold_first(Entry *ent, int nent, Entry *d, const unsigned char *p, Py
     d->pend = pend;
     d->held = 1;
     d->did_hold = 1;
+    d->nxt_off = nxt + d->taken;
+    d->nxt_seq = d->seq;
     d->pend_end = off + n;
     d->seq = seq + (uint32_t)n;
     d->held_room = max_buffer - n;
@@ -2170,11 +2183,14 @@ done:
     for (int i = 0; i < nent; i++)
         release(&ent[i]);
     if (walk_mv != NULL) {      /* the hook's view of the buffer: released, so no one keeps it past the walk */
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);     /* (an error of the walk is what it reports) */
         PyObject *rel = PyObject_CallMethod(walk_mv, "release", NULL);
         if (rel == NULL)
             PyErr_Clear();      /* (still exported: it stays valid, holding the buffer) */
         Py_XDECREF(rel);
         Py_CLEAR(walk_mv);
+        PyErr_Restore(et, ev, tb);
     }
     PyBuffer_Release(&view);
     return result;

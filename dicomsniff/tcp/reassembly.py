@@ -211,9 +211,9 @@ class TcpReassembler:
             return False
         last = pend[-1]
         n = len(payload)
-        end = last.end
-        off = ((seq - d.base - end + _HALF) & _M) - _HALF + end
-        if last.cut or off < end or d.held + n > self.max_buffer:
+        nxt = d.nxt                 # (offsets reckoned from the next byte to deliver, as _process does)
+        off = ((seq - d.base - nxt + _HALF) & _M) - _HALF + nxt
+        if last.cut or off < last.end or d.held + n > self.max_buffer:
             return False
         pend.append(_Piece(off, off + n, payload, frame, foff, ts, False))
         d.held += n
