@@ -71,7 +71,7 @@ class PduSeen:
     # event was made: set only for events made while held bytes are delivered (Analyzer._take_held), after which
     # more PDUs may be counted quietly before the consumer sees this event. None: those before it are still in
     # Association.quiet (PduFacts.observe catches up from there).
-    quiet: tuple | None = None
+    quiet: list | None = None
 
 
 @dataclass(slots=True)
@@ -363,17 +363,9 @@ class Analyzer:
                             peer.ack = ack
                             if not peer.wait or ((ack - peer.base - peer.nxt + _HALF) & _M) <= _HALF:
                                 return ()       # (nothing waits, or the ACK does not reach past the first hole)
-                            out: list = []      # bytes wait behind a hole: this ACK may settle it
-                            if peer.lane is not None:   # each event handled as it comes, so that the bytes
-                                self._drain_out = out   # held go through the framer's lane (_take_held)
-                                self._sealing = self._held_quiet
-                                self.tcp.ack_while_waiting(d, self._push, self._take_held)
-                                self._sealing = False
-                                if self._walk_req is not None:
-                                    self._want_walk(d)      # the lane goes on: _walk_hook
-                            else:
-                                for ev in self.tcp.ack_while_waiting(d):
-                                    self._tcp_event(ev, out)
+                            out = self._ack_settles(d)  # bytes wait behind a hole: this ACK may settle it
+                            if peer.lane is not None and self._walk_req is not None:
+                                self._want_walk(d)      # the lane goes on: _walk_hook
                             return out
                     else:
                         f = d.lane
@@ -446,12 +438,8 @@ class Analyzer:
                                     st.last = number
                                     st.ts = ts
                                     peer.ack = ack
-                                    out = []
-                                    self._sealing = self._held_quiet    # (a hole acknowledged already: a gap,
-                                    for ev in evs:                      # and the bytes after it delivered)
-                                        self._tcp_event(ev, out)
-                                    self._sealing = False
-                                    if self._walk_req is not None:
+                                    out = self._held_events(evs)    # (a hole acknowledged already: a gap,
+                                    if self._walk_req is not None:      # and the bytes after it delivered)
                                         self._want_walk(d)  # what follows is held too: _walk_hook
                                     return out
         self.frames -= 1
@@ -569,6 +557,31 @@ class Analyzer:
         self.frames += last - number
         return pos, last
 
+    def _ack_settles(self, d) -> list:
+        """A pure ACK of ``d`` (recorded in ``d.peer.ack``) that reaches past the first hole of the bytes its peer
+        holds: acknowledged holes become gaps and what follows them is delivered (TcpReassembler.ack_while_waiting),
+        through the framer's lanes as each event comes (_take_held); the events that gives."""
+        out: list = []
+        if d.peer.lane is None:
+            for ev in self.tcp.ack_while_waiting(d):
+                self._tcp_event(ev, out)
+            return out
+        self._drain_out = out
+        self._sealing = self._held_quiet
+        self.tcp.ack_while_waiting(d, self._push, self._take_held)
+        self._sealing = False
+        return out
+
+    def _held_events(self, evs: list) -> list:
+        """The events of TcpReassembler.hold's stream events (a gap at once, the bytes after it delivered), the PDU
+        events among them carrying the quiet counts before them (_sealing)."""
+        out: list = []
+        self._sealing = self._held_quiet
+        for ev in evs:
+            self._tcp_event(ev, out)
+        self._sealing = False
+        return out
+
     def _flush_hook(self, d, number: int, ts: int, ack: int) -> bool:
         """The compiled walk's call for a pure ACK (frame ``number`` at ``ts``) of direction ``d`` that acknowledges
         bytes past the first hole of those its peer holds, after it applied what it took before: what feed_record
@@ -578,17 +591,8 @@ class Analyzer:
         st = d.st
         st.last = number
         st.ts = ts
-        peer = d.peer
-        peer.ack = ack
-        out: list = []
-        if peer.lane is not None:
-            self._drain_out = out
-            self._sealing = self._held_quiet
-            self.tcp.ack_while_waiting(d, self._push, self._take_held)
-            self._sealing = False
-        else:
-            for ev in self.tcp.ack_while_waiting(d):
-                self._tcp_event(ev, out)
+        d.peer.ack = ack
+        out = self._ack_settles(d)
         if out:
             self._stash = out
             return False
@@ -609,11 +613,7 @@ class Analyzer:
         st.last = number
         st.ts = ts
         d.peer.ack = ack
-        out: list = []
-        self._sealing = self._held_quiet
-        for ev in evs:
-            self._tcp_event(ev, out)
-        self._sealing = False
+        out = self._held_events(evs)
         if out:
             self._stash = out
             return False
@@ -863,12 +863,12 @@ class Analyzer:
         """Whether the P-DATA-TF a capture gap cut (the framer skips its rest) and the ``whole`` ones after it in
         the segment may all be counted (Association.count_quiet_cut, then :meth:`_quiet`) instead of emitted:
         summary and diagnose only (no ``quiet_out``: export writes each PDU's findings), its one data PDV and the
-        loss its only finding, and what :meth:`Association.quiet_ok` asks of each."""
+        loss its only finding, what :meth:`Association.quiet_cut_ok` asks of it and the receiver's limit of the
+        others."""
         if self.quiet_out is not None or not f.lost or f.findings or len(f.pdvs) != 1:
             return False
         d = f.direction
-        other = a.quiet[1 - d]
-        if (other is not None and other[9]) or not a.quiet_ok(d, ctx, f.length, f.start_ts, ts):
+        if not a.quiet_cut_ok(d, ctx, f.length, f.start_ts, ts):
             return False
         if whole:
             limit = a.receive_limit(d)

@@ -500,6 +500,17 @@ def test_walk_on_randomly_mutated_captures_agrees_with_the_pure_path(variants, t
     assert walked > 10_000              # the walk did run on them
 
 
+def counting(monkeypatch, owner, name: str, counts: dict, key: str, add=lambda result: 1) -> None:
+    """Count the calls of ``owner.name`` in ``counts[key]``: ``add(result)`` for each (1 by default)."""
+    orig = getattr(owner, name)
+
+    def wrapper(*args, **kwargs):
+        result = orig(*args, **kwargs)
+        counts[key] += add(result)
+        return result
+    monkeypatch.setattr(owner, name, wrapper)
+
+
 @pytest.mark.parametrize("walk", [False, True])
 def test_losses_go_the_fast_lanes(variants, walk, monkeypatch):
     """After a capture loss inside a data set nobody reads, the general framer is left only what it must
@@ -514,7 +525,7 @@ def test_losses_go_the_fast_lanes(variants, walk, monkeypatch):
         pytest.skip("the compiled walk is not built")
     monkeypatch.delenv("DICOMSNIFF_PURE", raising=False)
     counts = {"skip-end": 0, "searching-held": 0, "gap": 0, "replayed": 0, "held-in-python": 0}
-    feed, gap, replay, hold = fr.PduFramer.feed, fr.PduFramer.gap, pipeline.Analyzer._replay, fr.PduFramer.hold_candidate
+    feed, replay = fr.PduFramer.feed, pipeline.Analyzer._replay
 
     def counting_feed(self, ev):
         if self.state == fr.PDATA and self.fast is pipeline._SKIP:
@@ -523,22 +534,13 @@ def test_losses_go_the_fast_lanes(variants, walk, monkeypatch):
             counts["searching-held"] += 1
         return feed(self, ev)
 
-    def counting_gap(self, ev, out=None):
-        counts["gap"] += 1
-        return gap(self, ev, out)
-
     def counting_replay(self, d, f, out):
         counts["replayed"] += len(f.replay)
         return replay(self, d, f, out)
 
-    def counting_hold(self, *args):
-        held = hold(self, *args)
-        counts["held-in-python"] += held
-        return held
-
     monkeypatch.setattr(fr.PduFramer, "feed", counting_feed)
-    monkeypatch.setattr(fr.PduFramer, "hold_candidate", counting_hold)
-    monkeypatch.setattr(fr.PduFramer, "gap", counting_gap)
+    counting(monkeypatch, fr.PduFramer, "hold_candidate", counts, "held-in-python", bool)
+    counting(monkeypatch, fr.PduFramer, "gap", counts, "gap")
     monkeypatch.setattr(pipeline.Analyzer, "_replay", counting_replay)
     losses = 0
     for name in ("big-store-loss4", "big-store-split-loss7"):
@@ -701,27 +703,10 @@ def test_losses_stay_in_the_walk_and_quiet(variants, monkeypatch):
         pytest.skip("the compiled walk is not built")
     monkeypatch.delenv("DICOMSNIFF_PURE", raising=False)
     counts = {"hold in python": 0, "flush hook": 0, "flush hook events": 0, "cut counted": 0}
-    hold, hook, cut = (reassembly.TcpReassembler.hold, pipeline.Analyzer._flush_hook,
-                       pipeline.Association.count_quiet_cut)
-
-    def counting_hold(self, *args):
-        counts["hold in python"] += 1
-        return hold(self, *args)
-
-    def counting_hook(self, *args):
-        counts["flush hook"] += 1
-        quiet = hook(self, *args)
-        counts["flush hook events"] += not quiet
-        return quiet
-
-    def counting_cut(self, *args):
-        counted = cut(self, *args)
-        counts["cut counted"] += counted
-        return counted
-
-    monkeypatch.setattr(reassembly.TcpReassembler, "hold", counting_hold)
-    monkeypatch.setattr(pipeline.Analyzer, "_flush_hook", counting_hook)
-    monkeypatch.setattr(pipeline.Association, "count_quiet_cut", counting_cut)
+    counting(monkeypatch, reassembly.TcpReassembler, "hold", counts, "hold in python")
+    counting(monkeypatch, pipeline.Analyzer, "_flush_hook", counts, "flush hook")
+    counting(monkeypatch, pipeline.Analyzer, "_flush_hook", counts, "flush hook events", lambda quiet: not quiet)
+    counting(monkeypatch, pipeline.Association, "count_quiet_cut", counts, "cut counted")
     losses = cut_events = sealed = 0
     for name in ("big-store-loss4", "big-store-split-loss7"):
         path = next(p for p in variants if p.name == f"{name}.pcap")

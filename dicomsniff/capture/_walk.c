@@ -192,6 +192,8 @@ static Py_ssize_t ip_start(int lt, const unsigned char *b, Py_ssize_t s, Py_ssiz
 static int arm_rest(Entry *d);
 static int arm_lane(Entry *d);
 static int end_quiet(Entry *d, Py_ssize_t at, long long frame, long long fo, long long n, long long ts);
+static int quiet_end(Entry *d, Entry *ent, int nent, PyObject *buf, const unsigned char *p, Py_ssize_t at,
+                     long long frame, long long fo, long long n, long long ts);
 /* Analyzer._quiet_hook of the walk under way, or NULL (ctx: the analyzer does not count quiet PDUs); the object
  * whose buffer the walk reads, and a memoryview of it made at the first call of the hook (walk() releases it). */
 static PyObject *quiet_hook, *walk_obj, *walk_mv;
@@ -219,6 +221,36 @@ static PyObject *new_piece(long long off, long long end, const char *data, Py_ss
 static int ba_put(PyObject *ba, const void *src, Py_ssize_t k);
 static int hold_first(Entry *ent, int nent, Entry *d, const unsigned char *p, Py_ssize_t n, uint32_t seq,
                       uint32_t rack, long long frame, long long fo, long long ts);
+
+/* n payload bytes of frame (at ts) taken on d's lane: its budget, the bytes to settle, the last data record. */
+static inline void took(Entry *d, long long n, long long frame, long long ts) {
+    d->budget -= n;
+    d->taken += n;
+    d->last_data = frame;
+    d->last_data_ts = ts;
+}
+
+/* The spans of n bytes at fo in frame taken on d's lane: the framer's, and a message lane's data set's. 0, -1. */
+static int add_spans(Entry *d, long long frame, long long fo, long long n) {
+    if (add_quad(&d->fquads, &d->fcap, &d->flen, &d->fdrop, frame, fo, n) < 0)
+        return -1;
+    return d->data ? add_quad(&d->dquads, &d->dcap, &d->dlen, &d->ddrop, frame, fo, n) : 0;
+}
+
+/* PduFramer.hold_candidate for p[0:n] (at fo in frame, at ts) on d's searching lane: a piece [index in rbuf, frame,
+ * frame offset, ts] and the bytes appended. 0, -1 error. */
+static int hold_bytes(Entry *d, const unsigned char *p, Py_ssize_t n, long long frame, long long fo, long long ts) {
+    Py_ssize_t at = PyByteArray_GET_SIZE(d->rbuf);
+    PyObject *piece = Py_BuildValue("[nLLL]", at, frame, fo, ts);
+    if (piece == NULL)
+        return -1;
+    int r = PyList_Append(d->rpieces, piece);
+    Py_DECREF(piece);
+    if (r < 0 || PyByteArray_Resize(d->rbuf, at + n) < 0)
+        return -1;
+    memcpy(PyByteArray_AS_STRING(d->rbuf) + at, p, (size_t)n);
+    return 0;
+}
 
 /* Take the record buf[s:e] (frame `number`, time `ts`) if feed_record would finish it with `return ()`
  * through the pure-ACK or the _advance branch; 1 taken, 0 not, -1 error (memory); 2: a pure ACK that reaches past
@@ -294,20 +326,10 @@ static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t
     } else if (d->resync) {                             /* hold_candidate: in order, below the budget */
         if (be32(h + 24) != d->seq || n >= d->budget)
             return 0;
-        Py_ssize_t at = PyByteArray_GET_SIZE(d->rbuf);
-        PyObject *piece = Py_BuildValue("[nLnL]", at, number, (Py_ssize_t)(pstart - s), ts);
-        if (piece == NULL)
+        if (hold_bytes(d, b + pstart, n, number, (long long)(pstart - s), ts) < 0)
             return -1;
-        int r = PyList_Append(d->rpieces, piece);
-        Py_DECREF(piece);
-        if (r < 0 || PyByteArray_Resize(d->rbuf, at + n) < 0)
-            return -1;
-        memcpy(PyByteArray_AS_STRING(d->rbuf) + at, b + pstart, (size_t)n);
         d->seq += (uint32_t)n;
-        d->budget -= n;
-        d->taken += n;
-        d->last_data = number;
-        d->last_data_ts = ts;
+        took(d, n, number, ts);
     } else if (n >= d->budget && quiet_hook != NULL) {  /* the PDV ends here: its PDU and those after counted? */
         if (!d->armed || be32(h + 24) != d->seq)
             return 0;
@@ -315,11 +337,9 @@ static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t
         if (r <= 0)
             return r;
     } else {                                            /* _advance: in order, below the budget */
-        if (n < 0 || !d->armed || be32(h + 24) != d->seq || n >= d->budget)
+        if (!d->armed || be32(h + 24) != d->seq || n >= d->budget)
             return 0;
-        if (add_quad(&d->fquads, &d->fcap, &d->flen, &d->fdrop, number, pstart - s, n) < 0)
-            return -1;
-        if (d->data && add_quad(&d->dquads, &d->dcap, &d->dlen, &d->ddrop, number, pstart - s, n) < 0)
+        if (add_spans(d, number, pstart - s, n) < 0)
             return -1;
         if (d->feed != NULL && !d->saturated) {         /* DataSetCollector.feed */
             long long k = n < d->room ? n : d->room;
@@ -333,10 +353,7 @@ static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t
             }
         }
         d->seq += (uint32_t)n;
-        d->budget -= n;
-        d->taken += n;
-        d->last_data = number;
-        d->last_data_ts = ts;
+        took(d, n, number, ts);
     }
     d->ack = be32(h + 28);
     d->last_any = number;
@@ -1659,20 +1676,31 @@ static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long 
  * when it did, the lane is armed again from the framer's new state (_NEXT, or the PDU it begins).
  * 1 taken, 0 not (what was taken before stays applied), -1 error. */
 static int end_quiet(Entry *d, Py_ssize_t at, long long frame, long long fo, long long n, long long ts) {
+    return quiet_end(d, walk_ent, walk_nent, NULL, walk_base + at, at, frame, fo, n, ts);
+}
+
+/* end_quiet's step for the payload p (n bytes; buf[at:at + n], buf NULL: the walk's buffer, through walk_mv): apply
+ * what was taken of d so far, count the P-DATA-TFs p ends (quiet_step), or else hand it to Analyzer._quiet_hook (if
+ * any), the counts waiting in ent[0:nent] handed over first; the lane armed again after. 1, 0, -1 as end_quiet. */
+static int quiet_end(Entry *d, Entry *ent, int nent, PyObject *buf, const unsigned char *p, Py_ssize_t at,
+                     long long frame, long long fo, long long n, long long ts) {
     if (settle_lane(d) < 0)
         return -1;
     Py_CLEAR(d->fquads);
     Py_CLEAR(d->dquads);
     d->taken = d->fdrop = d->ddrop = 0;
     d->counted = 0;
-    int q = quiet_step(d, walk_base + at, (Py_ssize_t)n, frame, fo, ts);
-    if (q != 0)
+    int q = quiet_step(d, p, (Py_ssize_t)n, frame, fo, ts);
+    if (q != 0 || quiet_hook == NULL)
         return q;
-    if (flush_quiet(walk_ent, walk_nent) < 0)       /* the hook reads and counts in the associations */
+    if (flush_quiet(ent, nent) < 0)                 /* the hook reads and counts in the associations */
         return -1;
-    if (walk_mv == NULL && (walk_mv = PyMemoryView_FromObject(walk_obj)) == NULL)
-        return -1;
-    PyObject *r = PyObject_CallFunction(quiet_hook, "OOnLLLL", d->x, walk_mv, at, frame, fo, n, ts);
+    if (buf == NULL) {
+        if (walk_mv == NULL && (walk_mv = PyMemoryView_FromObject(walk_obj)) == NULL)
+            return -1;
+        buf = walk_mv;
+    }
+    PyObject *r = PyObject_CallFunction(quiet_hook, "OOnLLLL", d->x, buf, at, frame, fo, n, ts);
     if (r == NULL)
         return -1;
     int ok = PyObject_IsTrue(r);
@@ -1789,10 +1817,11 @@ static int settle_lane(Entry *d) {
     return message_took(f, d->m, d->last_data_ts, counted);
 }
 
-/* take_held's step for a held piece p[0:n] (frame, fo, ts) that its lane's budget does not cover, with quiet P-DATA-TFs
- * allowed: what the walk takes of such a record (end_quiet without the Python hook): on a _NEXT lane the next
- * P-DATA-TF begins (begin_pdu), or the pieces taken before are applied (settle_lane) and quiet_step counts the
- * PDUs the piece ends. 1 taken, 0 not (what was taken before stays applied), -1 error. */
+/* take_held's step for a held piece p[0:n] (frame, fo, ts; its bytes object data) that its lane's budget does not
+ * cover, with quiet P-DATA-TFs allowed: what the walk takes of such a record: on a _NEXT lane the next P-DATA-TF
+ * begins (begin_pdu), or the PDUs the piece ends are counted (quiet_end, with the quiet hook for the shapes
+ * quiet_step leaves, the end of a P-DATA-TF a loss cut above all). 1 taken, 0 not (what was taken before stays
+ * applied), -1 error. */
 static int held_step(Entry *d, PyObject *data, const unsigned char *p, Py_ssize_t n, long long frame, long long fo,
                      long long ts) {
     if (d->next) {
@@ -1800,32 +1829,7 @@ static int held_step(Entry *d, PyObject *data, const unsigned char *p, Py_ssize_
         if (r != 0)
             return r;
     }
-    if (settle_lane(d) < 0)
-        return -1;
-    Py_CLEAR(d->fquads);
-    Py_CLEAR(d->dquads);
-    d->taken = d->fdrop = d->ddrop = 0;
-    d->counted = 0;
-    int q = quiet_step(d, p, n, frame, fo, ts);
-    if (q != 0 || quiet_hook == NULL || !d->armed)
-        return q;
-    /* the shapes quiet_step leaves (the end of a P-DATA-TF a loss cut, above all): Analyzer._quiet_hook, as the
-     * walk's end_quiet calls it */
-    if (flush_quiet(d, 1) < 0)
-        return -1;
-    PyObject *r = PyObject_CallFunction(quiet_hook, "OOnLLLL", d->x, data, (Py_ssize_t)0, frame, fo, (long long)n, ts);
-    if (r == NULL)
-        return -1;
-    int ok = PyObject_IsTrue(r);
-    Py_DECREF(r);
-    if (ok <= 0) {
-        d->armed = 0;
-        return ok;
-    }
-    Py_CLEAR(d->m);
-    Py_CLEAR(d->next_msg);
-    d->armed = d->skip = d->data = d->next = 0;
-    return arm_lane(d) < 0 ? -1 : 1;
+    return quiet_end(d, d, 1, data, p, 0, frame, fo, (long long)n, ts);
 }
 
 /* take_held(ctx, x, quiet): Analyzer._take_held's step in one call. x (a _Dir) has pieces buffered after a hole the
@@ -1901,9 +1905,11 @@ static PyObject *take_held(PyObject *self, PyObject *args) {
         long long n = qend - qoff;
         if (qoff != off || n <= 0)
             break;
-        if (e.resync) {                 /* PduFramer.hold_candidate: the candidate still needs more */
-            if (n >= e.budget)
-                break;
+        if (e.armed && n < e.budget) {      /* _advance: only counted */
+            if (add_spans(&e, frame, foff, n) < 0)
+                goto done;
+            took(&e, n, frame, ts);
+        } else if (e.resync ? n < e.budget : quiet && (e.armed || e.next)) {    /* the piece's bytes are read */
             PyObject *data = get_attr(q, A_DATA);
             if (data == NULL)
                 goto done;
@@ -1913,43 +1919,14 @@ static PyObject *take_held(PyObject *self, PyObject *args) {
                 PyErr_Clear();
                 break;
             }
-            Py_ssize_t at = PyByteArray_GET_SIZE(e.rbuf);
-            PyObject *piece = v.len != n ? NULL : Py_BuildValue("[nLLL]", at, frame, foff, ts);
-            r = piece == NULL ? (v.len != n ? 0 : -1) : PyList_Append(e.rpieces, piece) < 0 ? -1
-                : PyByteArray_Resize(e.rbuf, at + (Py_ssize_t)n) < 0 ? -1 : 1;
-            if (r > 0)
-                memcpy(PyByteArray_AS_STRING(e.rbuf) + at, v.buf, (size_t)n);
-            Py_XDECREF(piece);
-            PyBuffer_Release(&v);
-            Py_DECREF(data);
-            if (r < 0)
-                goto done;
-            if (r == 0)
-                break;
-            e.budget -= n;
-            e.taken += n;
-            e.last_data = frame;
-            e.last_data_ts = ts;
-        } else if (e.armed && n < e.budget) {
-            if (add_quad(&e.fquads, &e.fcap, &e.flen, &e.fdrop, frame, foff, n) < 0)
-                goto done;
-            if (e.data && add_quad(&e.dquads, &e.dcap, &e.dlen, &e.ddrop, frame, foff, n) < 0)
-                goto done;
-            e.budget -= n;
-            e.taken += n;
-            e.last_data = frame;
-            e.last_data_ts = ts;
-        } else if (quiet && (e.armed || e.next)) {
-            PyObject *data = get_attr(q, A_DATA);
-            if (data == NULL)
-                goto done;
-            Py_buffer v;
-            if (PyObject_GetBuffer(data, &v, PyBUF_SIMPLE) < 0) {
-                Py_DECREF(data);
-                PyErr_Clear();
-                break;
+            if (v.len != n)
+                r = 0;
+            else if (!e.resync)         /* the P-DATA-TFs it ends, counted quietly */
+                r = held_step(&e, data, v.buf, (Py_ssize_t)n, frame, foff, ts);
+            else if ((r = hold_bytes(&e, v.buf, (Py_ssize_t)n, frame, foff, ts)) == 0) {   /* hold_candidate */
+                took(&e, n, frame, ts);
+                r = 1;
             }
-            r = v.len == n ? held_step(&e, data, v.buf, (Py_ssize_t)n, frame, foff, ts) : 0;
             PyBuffer_Release(&v);
             Py_DECREF(data);
             if (r < 0)

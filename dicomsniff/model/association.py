@@ -393,18 +393,21 @@ class Association:
             q[6] = end_ts
             q[7] = self.quiet_seq
 
-    def count_quiet_cut(self, d: int, ctx: int, length: int, start_ts: int, end_ts: int, captured: int, first: int,
-                        last: int, lost: list) -> bool:
-        """A middle P-DATA-TF of direction ``d`` on ``ctx`` (one data PDV, not the last), of ``length``, that a
-        capture loss cut (``captured`` of its bytes were seen, from frame ``first`` to ``last``, between
-        ``start_ts`` and ``end_ts``), counted as :meth:`on_pdu` counts it (and its "pdu-incomplete" finding) and
-        noted for PduFacts (:meth:`PduFacts.catch_up`) with what its capture-loss finding says (the holes
-        ``lost``, (stream offset, length), a list no longer changed: the first few are kept, all are counted),
-        if :meth:`quiet_ok` allows it and the other direction's quiet PDUs PduFacts has not seen carry no such
-        finding (so that their order stays that of the PDUs): True; False (nothing counted) otherwise."""
+    def quiet_cut_ok(self, d: int, ctx: int, length: int, start_ts: int, end_ts: int) -> bool:
+        """Whether a middle P-DATA-TF of direction ``d`` on ``ctx`` that a capture loss cut may be counted
+        (:meth:`count_quiet_cut`): :meth:`quiet_ok` allows it, and the other direction's quiet PDUs PduFacts has not
+        seen carry no capture-loss finding (so that those findings stay in the order of their PDUs)."""
         other = self.quiet[1 - d]
-        if (other is not None and other[9]) or not self.quiet_ok(d, ctx, length, start_ts, end_ts):
-            return False
+        return (other is None or not other[9]) and self.quiet_ok(d, ctx, length, start_ts, end_ts)
+
+    def count_quiet_cut(self, d: int, ctx: int, length: int, start_ts: int, end_ts: int, captured: int, first: int,
+                        last: int, lost: list) -> None:
+        """A middle P-DATA-TF of direction ``d`` on ``ctx`` (one data PDV, not the last), of ``length``, that a
+        capture loss cut and :meth:`quiet_cut_ok` allows (``captured`` of its bytes were seen, from frame ``first``
+        to ``last``, between ``start_ts`` and ``end_ts``): counted as :meth:`on_pdu` counts it (and its
+        "pdu-incomplete" finding) and noted for PduFacts (:meth:`PduFacts.catch_up`) with what its capture-loss
+        finding says (the holes ``lost``, (stream offset, length), a list no longer changed: the first few are
+        kept, all are counted)."""
         self.pdu_count += 1
         self.pdus_by_dir[d] += 1
         self.bytes[d] += captured
@@ -430,7 +433,6 @@ class Association:
         if len(q[8]) < MAX_CUTS_KEPT:
             q[8].append((first, lost, length))
         q[9] += 1
-        return True
 
     def on_pdu(self, pdu: PduEvent) -> None:
         if pdu.pdu_type == P_DATA_TF and pdu.complete and self.state != REQUESTED:
