@@ -259,10 +259,11 @@ def export(capture: str, output: str, jsonl: bool, no_trees: bool, slow: float, 
     path = sys.stdin.buffer if capture == "-" else capture
     # PDUs are not kept, and each association is diagnosed and dropped when it ends; the exchanges kept
     # for its diagnosis are capped (later ones are counted by outcome). The document spools its records.
-    # --no-trees writes a P-DATA-TF's record from what Analyzer.quiet_out keeps of it: the middle ones of a data
-    # set are counted, not emitted (quiet_pdus), and their records written before the next event's.
+    # --no-trees: the middle P-DATA-TFs of a data set are counted, not emitted (quiet_pdus); the analyzer writes
+    # their lines into Analyzer.quiet_out (from J.quiet_parts), written before the next event's record.
     an = Analyzer(ports=_ports(ports), keep_pdus=False, keep_exchanges=STREAM_EXCHANGES, keep_limit=256 << 10,
-                  quiet_pdus=no_trees, quiet_out=[] if no_trees else None)
+                  quiet_pdus=no_trees, quiet_out=[] if no_trees else None,
+                  quiet_parts=J.quiet_parts if no_trees else None)
     from .capture.captureset import input_files, input_name
     with sigterm_interrupts(), output_file(output, input_files(capture), binary=False) as out:
         write = out.write

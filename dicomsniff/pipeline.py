@@ -26,6 +26,7 @@ from .ul.detect import classify_stream_start, plausible_pdu_header
 from .ul.events import MAX_SPANS, PduEvent, PdvChunk, PdvLoss, SpanMap
 from .ul.pdus import ASSOCIATE_AC, AssociateRQ, Pdv
 from .ul.framer import HEADER, LOOKAHEAD, PDATA, RESYNC, PduFramer
+from .timefmt import iso_time
 from .tls.tables import looks_like_tls_hello, looks_like_tls_records
 
 try:        # the compiled record walk (issue 18, item 5); optional: without it the pure-Python path runs
@@ -186,9 +187,9 @@ def _advance(f: PduFramer, m, frame: int, frame_offset: int, n: int, ts: int, da
         f.pdv_left -= n
         f.pdv_done += n
         if m is not _ORPHAN and m is not _AFTER_LOSS:   # a data set nobody reads: its spans kept as evidence
-            sp = m.data_spans       # SpanMap.add_new, inline
+            sp = m.data_spans       # SpanMap.add_new, inline (an array: typed)
             if sp.count < sp.limit:
-                sp.flat += (sp.length, frame, frame_offset, n)
+                sp.flat.extend((sp.length, frame, frame_offset, n))
                 sp.count += 1
             else:
                 sp.dropped += 1
@@ -223,7 +224,8 @@ class Analyzer:
     def __init__(self, *, ports: set[int] | frozenset[int] = frozenset(), keep_pdus: bool = True,
                  stream_data: bool = False, decode_data: bool = True, keep_limit: int = 1 << 20,
                  keep_exchanges: int | None = None, data_span_limit: int = MAX_SPANS, tls_keylog=None,
-                 fast: bool = True, walk: bool = True, quiet_pdus: bool = False, quiet_out: list | None = None):
+                 fast: bool = True, walk: bool = True, quiet_pdus: bool = False, quiet_out: list | None = None,
+                 quiet_parts=None):
         self.ports = set(ports)
         self.keep_pdus = keep_pdus
         # A consumer that reads PDUs only through PduFacts and the association's counters (``run_diagnosed``)
@@ -231,11 +233,15 @@ class Analyzer:
         # (:meth:`_pdu_step`'s ``quiet``): no event, and the compiled walk goes on past their ends (its quiet_step).
         # Not with keep_pdus.
         self.quiet_pdus = quiet_pdus and not keep_pdus
-        # A consumer that also writes a line per PDU (``export --jsonl --no-trees``) gives a list: each quiet
-        # P-DATA-TF is appended to it, in the order they end, as (association, direction, frames, last frame,
-        # end time, PDU length, presentation context) — what its line needs (its one PDV: data, not last). They
-        # all end before the next event's record: the consumer writes them first (output.json_export.write_jsonl).
+        # A consumer that also writes a line per PDU (``export --jsonl --no-trees``) gives a list, and the text of
+        # that line around its numbers and time (``quiet_parts(association, direction, context)``: three strings,
+        # output.json_export.quiet_parts): each quiet P-DATA-TF is appended to the list as (association, its line),
+        # in the order they end (:meth:`_quiet_line`; the compiled walk writes the same lines). They all end before
+        # the next event's record: the consumer writes them first (output.json_export.write_jsonl).
         self.quiet_out = quiet_out if self.quiet_pdus else None
+        if self.quiet_out is not None and quiet_parts is None:
+            raise ValueError("quiet_out needs quiet_parts: the text of its lines")
+        self.quiet_parts = quiet_parts
         self.stream_data = stream_data
         self.decode_data = decode_data
         self.keep_limit = keep_limit
@@ -501,7 +507,8 @@ class Analyzer:
             # records go by (the viewer's frame index, export's records).
             hooks = (self._flush_hook, self._hold_hook) if self._held_quiet else (None, None)
             self._walk_ctx = (self._flows, _NEXT, _WALK_KINDS, self.tcp.max_buffer, _Piece, Pdv, PDATA, RESYNC,
-                              self._quiet_hook if self.quiet_pdus else None, HEADER, self.quiet_out) + hooks
+                              self._quiet_hook if self.quiet_pdus else None, HEADER, self.quiet_out) + hooks \
+                + (self.quiet_parts, iso_time)
             self._walk_req = reader._walk_req
             reader._walk_hook = self._walk_hook
 
@@ -746,7 +753,8 @@ class Analyzer:
                 ev = PduEvent(f.stream, direction, 4, f.length, f.start_offset, f.start_ts, ts, sp, None,
                               f.pdvs, f.findings)
             elif self.quiet_out is not None:
-                self.quiet_out.append((a, direction, sp.frames, sp.last_frame, ts, f.length, ctx))
+                self.quiet_out.append((a, self._quiet_line(a, direction, ",".join(map(str, sp.frames)),
+                                                           sp.last_frame, ts, f.length, ctx)))
         if k:
             f.pdus += 1
             f.offset += k
@@ -766,7 +774,7 @@ class Analyzer:
                 sp = SpanMap()
                 sp.add_new(number, at, 10 + plen)
             elif qo is not None:
-                qo.append((a, direction, [number], number, ts, length, ctx))
+                qo.append((a, self._quiet_line(a, direction, str(number), number, ts, length, ctx)))
             if lost:
                 orphans[direction] += 1
             else:
@@ -826,6 +834,13 @@ class Analyzer:
                 f.fast_coll = feed
                 f.fast_feed = None
         return out
+
+    def _quiet_line(self, a: Association, direction: int, frames: str, last: int, ts: int, length: int,
+                    ctx: int) -> str:
+        """The line of ``quiet_out`` for a quiet P-DATA-TF (``frames``: the text of its frames' list), from the
+        consumer's ``quiet_parts``; the compiled walk writes the same (its quiet_line)."""
+        p0, p1, p2 = self.quiet_parts(a, direction, ctx)
+        return f'{p0}{last},"frames":[{frames}],"time":"{iso_time(ts)}{p1}{length}{p2}'
 
     @staticmethod
     def _quiet(a: Association, f: PduFramer, k: int, ctx: int, whole: list, number: int, ts: int) -> bool:

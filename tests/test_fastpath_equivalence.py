@@ -595,7 +595,8 @@ def timed_copies(variants, d: Path) -> list[Path]:
     """Copies of the whole big transfers whose timing or end the quiet P-DATA-TFs must not hide: cut in the
     middle of a data set (its last PDU is a middle one: PduFacts' ``last``), with a Maximum Length Received
     its P-DATA-TFs exceed, with an idle gap of 2 s between two middle PDUs, and with the clock going back
-    1 s there (the PDUs after it end before the one before them)."""
+    1 s there (the PDUs after it end before the one before them); and (pcapng) with times that leave the
+    calendar in the middle of a data set (the quiet P-DATA-TFs' lines then give raw seconds)."""
     import capwriter as cw
     out = []
     for src in (p for p in variants if p.name in ("big-store.pcap", "big-store-split.pcap")):
@@ -615,6 +616,12 @@ def timed_copies(variants, d: Path) -> list[Path]:
             dst = d / f"{src.stem}-{name}.pcap"
             dst.write_bytes(cw.pcap_bytes(copy))
             out.append(dst)
+        # the calendar's end (timefmt: after 9999-12-30T23:59:59.999999999) 5 µs after the middle record
+        mid_ts = recs[len(recs) // 2][0]
+        shift = (253_402_300_800 - 86_400) * 1_000_000_000 - 5_000 - mid_ts
+        dst = d / f"{src.stem}-far.pcapng"
+        dst.write_bytes(cw.pcapng_bytes([(ts + shift, cw.ETHERNET, b) for ts, b in recs]))
+        out.append(dst)
     return out
 
 
@@ -627,7 +634,7 @@ def test_quiet_pdus_change_nothing_the_diagnosis_reads(variants, tmp_path):
     walks = (False, True) if pipeline._cwalk is not None else (False,)
     emitted = quiet = 0
     timed = timed_copies(variants, tmp_path)
-    assert len(timed) == 6
+    assert len(timed) == 8
     for path in [CAPTURES / n for n in ALL] + variants + timed:
         ref = diagnosed(path, fast=False)
         for walk in walks:
@@ -650,7 +657,7 @@ def export_written(path, *, fast: bool, walk: bool = False, quiet: bool = False,
     from dicomsniff.output import json_export as J
     from dicomsniff.reading import read_events
     an = Analyzer(fast=fast, walk=walk, keep_pdus=False, keep_exchanges=STREAM_EXCHANGES, keep_limit=256 << 10,
-                  quiet_pdus=quiet, quiet_out=[] if quiet else None)
+                  quiet_pdus=quiet, quiet_out=[] if quiet else None, quiet_parts=J.quiet_parts if quiet else None)
     assert an.walk == walk and (an.quiet_out is not None) == quiet
     seen = 0
 
@@ -671,10 +678,11 @@ def test_quiet_pdus_write_the_same_export(variants, tmp_path):
     """``export --no-trees`` counts the middle P-DATA-TFs of data sets quietly and writes their records from
     what the analyzer keeps of them (``Analyzer.quiet_out``: by the pure fast path and by the compiled walk):
     every line of ``--jsonl`` and of the ``-o`` document, in order, is the one written from the general path's
-    events, on every shipped capture, the re-segmented and lossy copies and the timed ones; and most of the big
-    transfers' PDUs were quiet."""
+    events, on every shipped capture, the re-segmented and lossy copies and the timed ones (times past the
+    calendar's end among them: raw seconds); and most of the big transfers' PDUs were quiet."""
     walks = (False, True) if pipeline._cwalk is not None else (False,)
     emitted = quiet = 0
+    raw_times = {False: 0, True: 0}
     for path, jsonl in [(p, j) for p in [CAPTURES / n for n in ALL] + variants + timed_copies(variants, tmp_path)
                         for j in (True, False)]:
         ref, ref_seen = export_written(path, fast=False, jsonl=jsonl)
@@ -686,7 +694,10 @@ def test_quiet_pdus_write_the_same_export(variants, tmp_path):
             if path in variants and path.name.startswith("big-store") and "loss" not in path.name:
                 emitted += ref_seen
                 quiet += ref_seen - seen
+            if path.name.endswith("-far.pcapng") and jsonl:
+                raw_times[walk] += sum('"type":"P-DATA-TF"' in line and '"time":"@' in line for line in got)
     assert quiet > emitted * 3 // 4
+    assert all(n > 10 for n in raw_times.values()), raw_times
 
 
 def test_losses_stay_in_the_walk_and_quiet(variants, monkeypatch):
@@ -819,3 +830,36 @@ def test_hostile_segments_around_a_hole_agree_with_the_general_path(tmp_path, mo
                 got = diagnosed(path, fast=True, walk=walk, quiet=quiet)
                 for i, what in enumerate(("findings", "PduFacts", "associations", "other events")):
                     assert got[i] == ref[i], f"{path.name}: {what} differ (walk={walk}, quiet={quiet})"
+
+
+def test_the_walk_feeds_kept_bytes_across_pdu_ends(variants, monkeypatch):
+    """``export`` keeps the first 256 KiB of each data set (keep_limit): the compiled walk feeds those bytes to
+    the message's collector across P-DATA-TF ends too (quiet_step, begin_pdu), so Analyzer._pdu_step is not
+    called for a lane whose collector still keeps bytes, as it is without the walk; what export writes is the
+    same (test_quiet_pdus_write_the_same_export). Counted on the intact big transfers."""
+    from dicomsniff.cli import STREAM_EXCHANGES
+    from dicomsniff.output.json_export import quiet_parts
+    from dicomsniff.reading import read_events
+    if pipeline._cwalk is None:
+        pytest.skip("the compiled walk is not built")
+    monkeypatch.delenv("DICOMSNIFF_PURE", raising=False)
+    fed = {False: 0, True: 0}
+    kept = {False: [], True: []}
+    step = pipeline.Analyzer._pdu_step
+
+    def counted(self, f, *args, **kwargs):
+        feeding = f.fast_feed is not None
+        out = step(self, f, *args, **kwargs)
+        fed[self.walk] += feeding and out is not None
+        return out
+    monkeypatch.setattr(pipeline.Analyzer, "_pdu_step", counted)
+    for name in ("big-store", "big-store-split"):
+        path = next(p for p in variants if p.name == f"{name}.pcap")
+        for walk in (False, True):
+            an = Analyzer(walk=walk, keep_pdus=False, keep_exchanges=STREAM_EXCHANGES, keep_limit=256 << 10,
+                          quiet_pdus=True, quiet_out=[], quiet_parts=quiet_parts)
+            for ev in read_events(str(path), an):
+                if type(ev).__name__ == "MessageSeen" and ev.message.data is not None:
+                    kept[walk].append((ev.message.data.kept, ev.message.data.length))
+    assert fed[False] > 20 and fed[True] == 0, fed
+    assert kept[True] == kept[False] and any(k == 256 << 10 and n > k for k, n in kept[True])

@@ -89,7 +89,8 @@ typedef struct {
     long long last_data_ts;     /* its time (f.end_ts, m.end_ts_ns) */
     long long last_any, last_any_ts;  /* the last record of this direction, any kind (st.last, st.ts) */
     uint32_t ack;               /* the last ACK this direction sent (x.peer.ack) */
-    PyObject *fquads, *dquads;  /* new spans: (unit offset, frame, frame offset, length) flat lists */
+    PyObject *fquads;           /* new spans: (unit offset, frame, frame offset, length) flat lists */
+    PyObject *dquads;           /* the same for the data set, as machine integers (a bytearray: settle_raw) */
     long long fdrop, ddrop;     /* spans beyond the capacities (SpanMap.dropped) */
     /* held: bytes wait behind a hole (x.pending, no FIN, open, the last piece not cut): an in-order
      * continuation of the last piece is buffered (TcpReassembler.buffer_after), up to the buffer bound */
@@ -169,6 +170,26 @@ static int add_quad(PyObject **list, long long *cap, long long *len, long long *
     return 0;
 }
 
+static int ba_put(PyObject *ba, const void *src, Py_ssize_t k);
+
+/* add_quad for a data set's spans (a typed SpanMap: its flat an array("q")): the quad as four machine integers
+ * appended to the bytearray *raw. */
+static int add_raw_quad(PyObject **raw, long long *cap, long long *len, long long *drop,
+                        long long frame, long long fo, long long n) {
+    if (*cap > 0) {
+        if (*raw == NULL && (*raw = PyByteArray_FromStringAndSize(NULL, 0)) == NULL)
+            return -1;
+        long long v[4] = {*len, frame, fo, n};
+        if (ba_put(*raw, v, sizeof v) < 0)
+            return -1;
+        (*cap)--;
+    } else {
+        (*drop)++;
+    }
+    *len += n;
+    return 0;
+}
+
 /* Where an IPv4 header may start in buf[s:e] for a link type: Analyzer.feed_record's table
  * (Ethernet, Linux cooked v1/v2, raw IP, BSD loopback), -1 for anything else. */
 static Py_ssize_t ip_start(int lt, const unsigned char *b, Py_ssize_t s, Py_ssize_t e) {
@@ -218,7 +239,6 @@ static PyObject *pdv_type;      /* ul.pdus.Pdv (ctx; declared with the other ctx
 
 static PyObject *new_piece(long long off, long long end, const char *data, Py_ssize_t n, long long frame,
                            long long foff, long long ts);
-static int ba_put(PyObject *ba, const void *src, Py_ssize_t k);
 static int hold_first(Entry *ent, int nent, Entry *d, const unsigned char *p, Py_ssize_t n, uint32_t seq,
                       uint32_t rack, long long frame, long long fo, long long ts);
 
@@ -234,7 +254,7 @@ static inline void took(Entry *d, long long n, long long frame, long long ts) {
 static int add_spans(Entry *d, long long frame, long long fo, long long n) {
     if (add_quad(&d->fquads, &d->fcap, &d->flen, &d->fdrop, frame, fo, n) < 0)
         return -1;
-    return d->data ? add_quad(&d->dquads, &d->dcap, &d->dlen, &d->ddrop, frame, fo, n) : 0;
+    return d->data ? add_raw_quad(&d->dquads, &d->dcap, &d->dlen, &d->ddrop, frame, fo, n) : 0;
 }
 
 /* PduFramer.hold_candidate for p[0:n] (at fo in frame, at ts) on d's searching lane: a piece [index in rbuf, frame,
@@ -373,9 +393,14 @@ typedef struct {
     long long base;
 } Sink;
 
+/* ba += src[0:k]. A bytearray grows by an eighth when it must (PyByteArray_Resize), so appending a segment at a time
+ * copies what it holds some eight times over; here it grows by half: the first resize asks for 1.5 times the new
+ * size (an exact allocation), the second sets the size within it (no copy). */
 static int ba_put(PyObject *ba, const void *src, Py_ssize_t k) {
-    Py_ssize_t n = PyByteArray_GET_SIZE(ba);
-    if (PyByteArray_Resize(ba, n + k) < 0)
+    Py_ssize_t n = PyByteArray_GET_SIZE(ba), want = n + k;
+    if (want >= ((PyByteArrayObject *)ba)->ob_alloc && want > 64 && PyByteArray_Resize(ba, want + want / 2) < 0)
+        return -1;
+    if (PyByteArray_Resize(ba, want) < 0)
         return -1;
     memcpy(PyByteArray_AS_STRING(ba) + n, src, (size_t)k);
     return 0;
@@ -665,6 +690,38 @@ static int settle_spans(PyObject *sp, PyObject *quads, long long drop, long long
     return add_ll(sp, A_LENGTH, taken);
 }
 
+static PyObject *str_frombytes;
+
+/* settle_spans for the machine-integer quads add_raw_quad made: a typed span map's array takes them in one call
+ * (array.frombytes); a list, as integers. */
+static int settle_raw(PyObject *sp, PyObject *raw, long long drop, long long taken) {
+    Py_ssize_t size = raw == NULL ? 0 : PyByteArray_GET_SIZE(raw);
+    if (size) {
+        PyObject *flat = get_attr(sp, A_FLAT);
+        if (flat == NULL)
+            return -1;
+        int r = 0;
+        if (PyList_CheckExact(flat)) {
+            const long long *v = (const long long *)PyByteArray_AS_STRING(raw);
+            for (Py_ssize_t i = 0; r == 0 && i < size / (Py_ssize_t)sizeof(long long); i++) {
+                PyObject *o = PyLong_FromLongLong(v[i]);
+                r = o == NULL ? -1 : PyList_Append(flat, o);
+                Py_XDECREF(o);
+            }
+        } else {
+            PyObject *res = PyObject_CallMethodOneArg(flat, str_frombytes, raw);
+            r = res == NULL ? -1 : 0;
+            Py_XDECREF(res);
+        }
+        Py_DECREF(flat);
+        if (r < 0 || add_ll(sp, A_COUNT, size / (Py_ssize_t)(4 * sizeof(long long))) < 0)
+            return -1;
+    }
+    if (drop && add_ll(sp, A_DROPPED, drop) < 0)
+        return -1;
+    return add_ll(sp, A_LENGTH, taken);
+}
+
 /* A span map's capacity (limit - count) and length. */
 static int span_state(PyObject *owner, int name, long long *cap, long long *len) {
     PyObject *sp = get_attr(owner, name);
@@ -821,6 +878,35 @@ static int arm_feed(Entry *d) {
     d->fed = d->saturated = 0;
     d->coll_from = 0;
     return 1;
+}
+
+/* quiet_step's and begin_pdu's DataSetCollector.feed for n value bytes at p (d->feed set): kept while the collector
+ * has room; fed_now counts them. 0, -1 error. */
+static int feed_now(Entry *d, const unsigned char *p, long long n) {
+    long long k = n < d->room ? n : d->room;
+    if (k > 0 && ba_put(d->feedbuf, p, (Py_ssize_t)k) < 0)
+        return -1;
+    if (k > 0)
+        d->room -= k;
+    return 0;
+}
+
+/* The collector's length grows by the n bytes feed_now gave it; full, from here on it only counts, as _pdu_step
+ * decides (f.fast_coll = it, f.fast_feed = None). 0, -1 error. */
+static int fed_now(Entry *d, long long n) {
+    if (d->fed) {
+        PyErr_SetString(PyExc_RuntimeError, "walk: a collector fed at a PDU's end before its bytes were settled");
+        return -1;
+    }
+    if (n && add_ll(d->feed, A_LENGTH, n) < 0)
+        return -1;
+    if (d->room > 0)
+        return 0;
+    if (set_attr(d->f, A_FAST_COLL, d->feed) < 0 || set_attr(d->f, A_FAST_FEED, Py_None) < 0)
+        return -1;
+    Py_CLEAR(d->feed);
+    Py_CLEAR(d->feedbuf);
+    return 0;
 }
 
 /* Whether a lane whose kind says ``first`` may be taken now: 1 yes (d->counted set when taking counts a PDV),
@@ -1022,7 +1108,7 @@ static int arm_next(Entry *d) {
         return -1;
     if (!empty)
         return 1;
-    if ((r = feeding(f)) != 0)
+    if ((r = arm_feed(d)) <= 0)     /* a collector to feed: the walk's (d->feed), or Python's */
         return r < 0 ? -1 : 1;
     if ((d->next_msg = get_attr(f, A_NEXT_MSG)) == NULL)
         return -1;
@@ -1117,33 +1203,42 @@ static int arm_resync(Entry *d) {
 
 /* SpanMap.add_new on the object itself. */
 static int span_add(PyObject *sp, long long frame, long long fo, long long n) {
-    long long limit = 0, count = 0;
+    long long limit = 0, count = 0, length = 0;
     int r;
-    if ((r = get_ll(sp, A_LIMIT, &limit)) != 0 || (r = get_ll(sp, A_COUNT, &count)) != 0) {
-        if (r > 0)
-            PyErr_SetString(PyExc_TypeError, "walk: a span map's limit and count are ints");
+    if ((r = get_ll(sp, A_LIMIT, &limit)) != 0 || (r = get_ll(sp, A_COUNT, &count)) != 0
+            || (r = get_ll(sp, A_LENGTH, &length)) != 0 || length > LLONG_MAX - n) {
+        if (r >= 0)
+            PyErr_SetString(PyExc_TypeError, "walk: a span map's limit, count and length are ints");
         return -1;
     }
     if (count < limit) {
         PyObject *flat = get_attr(sp, A_FLAT);
         if (flat == NULL)
             return -1;
-        PyObject *len = get_attr(sp, A_LENGTH);
-        PyObject *quad = len ? Py_BuildValue("(OLLL)", len, frame, fo, n) : NULL;
-        Py_XDECREF(len);
-        PyObject *res = quad ? PyNumber_InPlaceAdd(flat, quad) : NULL;   /* list += tuple: extends it */
-        Py_XDECREF(quad);
+        PyObject *res;
+        if (PyList_CheckExact(flat)) {              /* list += (length, frame, fo, n) */
+            long long v[4] = {length, frame, fo, n};
+            r = 0;
+            for (int i = 0; r == 0 && i < 4; i++) {
+                PyObject *o = PyLong_FromLongLong(v[i]);
+                r = o == NULL ? -1 : PyList_Append(flat, o);
+                Py_XDECREF(o);
+            }
+        } else {                                    /* a typed map's array: the quad as machine integers */
+            long long v[4] = {length, frame, fo, n};
+            PyObject *mv = PyMemoryView_FromMemory((char *)v, sizeof v, PyBUF_READ);
+            res = mv == NULL ? NULL : PyObject_CallMethodOneArg(flat, str_frombytes, mv);
+            Py_XDECREF(mv);
+            r = res == NULL ? -1 : 0;
+            Py_XDECREF(res);
+        }
         Py_DECREF(flat);
-        if (res == NULL)
-            return -1;
-        r = set_attr(sp, A_FLAT, res);
-        Py_DECREF(res);
         if (r < 0 || set_ll(sp, A_COUNT, count + 1) < 0)
             return -1;
     } else if (add_ll(sp, A_DROPPED, 1) < 0) {
         return -1;
     }
-    return add_ll(sp, A_LENGTH, n);
+    return set_ll(sp, A_LENGTH, length + n);
 }
 
 static int set_obj(PyObject *obj, int name, PyObject *v) {
@@ -1215,8 +1310,14 @@ static int begin_pdu(Entry *d, const unsigned char *p, Py_ssize_t n, long long f
                 return -1;
             r = span_add(sp, frame, fo + 12, here);
             Py_DECREF(sp);
-            if (r < 0 || message_took(f, m, ts, here) < 0)
+            if (r < 0)
                 return -1;
+            if (d->feed != NULL) {      /* a collector still keeping bytes: fed them */
+                if (feed_now(d, p + 12, here) < 0 || fed_now(d, here) < 0 || set_ll(m, A_END_TS_NS, ts) < 0)
+                    return -1;
+            } else if (message_took(f, m, ts, here) < 0) {
+                return -1;
+            }
         }
     }
     if (set_attr(f, A_FAST, m) < 0 || add_ll(d->x, A_NXT, (long long)n) < 0
@@ -1325,24 +1426,182 @@ static Entry *walk_ent;
 static int walk_nent;
 
 #define MAX_WHOLE 256
-static int add_int(PyObject *list, long long v) {
-    PyObject *o = PyLong_FromLongLong(v);
-    int r = o == NULL ? -1 : PyList_Append(list, o);
-    Py_XDECREF(o);
-    return r;
+/* v in decimal at w (at most 20 characters, no NUL): the end. Two digits a step. */
+static char *put_decimal(char *w, long long v) {
+    static const char pairs[201] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
+    char tmp[20];
+    int n = 20;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    while (u >= 100) {
+        unsigned d = (unsigned)(u % 100) * 2;
+        u /= 100;
+        tmp[--n] = pairs[d + 1];
+        tmp[--n] = pairs[d];
+    }
+    if (u >= 10) {
+        tmp[--n] = pairs[u * 2 + 1];
+        tmp[--n] = pairs[u * 2];
+    } else {
+        tmp[--n] = (char)('0' + u);
+    }
+    if (v < 0)
+        *w++ = '-';
+    memcpy(w, tmp + n, (size_t)(20 - n));
+    return w + (20 - n);
 }
 
-/* quiet_out.append(rec), rec a new reference (NULL: its error). 0, -1 error. */
-static int put_record(PyObject *rec) {
+/* The frames of a span list's flat quads (flat[1::4], a repeat of the one before left out: SpanMap.frames), then
+ * `frame` too if `more` (add_new's: unless it repeats the last), written at w as the text of their JSON list
+ * (",".join(map(str, ..))), at most (len(flat) / 4 + 1) * 21 characters; *last set to the last of them (0 if
+ * none). The end, NULL error. */
+static char *frames_into(char *w, PyObject *flat, long long frame, int more, long long *last) {
+    Py_ssize_t nf = PyList_GET_SIZE(flat);
+    char *start = w;
+    long long prev = -1;
+    for (Py_ssize_t i = 1; i < nf + 4; i += 4) {     /* (i past the quads: `frame`, if more) */
+        long long fr = frame;
+        if (i < nf) {
+            fr = PyLong_AsLongLong(PyList_GET_ITEM(flat, i));
+            if (fr == -1 && PyErr_Occurred())
+                return NULL;
+        } else if (!more) {
+            break;
+        }
+        if (fr != prev) {
+            if (w != start)
+                *w++ = ',';
+            w = put_decimal(w, fr);
+        }
+        prev = fr;
+    }
+    *last = prev < 0 ? 0 : prev;
+    return w;
+}
+
+/* Analyzer.quiet_parts (the text of a quiet P-DATA-TF's line around its numbers and time) and timefmt.iso_time, and
+ * what the walk remembers of them: the parts of the last (association, direction, context) it wrote a line for,
+ * and iso_time's text of the last second up to its fraction (qt_cal 0: that second is outside the calendar, its
+ * text is iso_time's whole, each time). Cleared at each walk (walk_ctx: qp_assoc is a reference). */
+static PyObject *quiet_parts, *quiet_iso;
+static PyObject *qp_assoc, *qp_text[3];
+static long long qp_dir, qp_ctx, qt_sec;
+static int qt_have, qt_cal;
+static char qt_day[64];
+static Py_ssize_t qt_len;
+
+static void quiet_text_clear(void) {
+    Py_CLEAR(qp_assoc);
+    for (int i = 0; i < 3; i++)
+        Py_CLEAR(qp_text[i]);
+    qt_have = 0;
+}
+
+#define NS 1000000000LL
+
+/* quiet_out.append((assoc, line)): the line Analyzer._quiet_line writes for a quiet P-DATA-TF of direction dirn on
+ * context ctx, ending at ts, of PDU length `length`, whose frames' list is frames[0:nframes] and last frame `last`:
+ * p0 last ,"frames":[ frames ],"time":" iso_time(ts) p1 length p2. 0, -1 error. */
+static int put_line(PyObject *assoc, long long dirn, long long ctx, const char *frames, Py_ssize_t nframes,
+                    long long last, long long ts, long long length) {
+    if (assoc != qp_assoc || dirn != qp_dir || ctx != qp_ctx) {
+        PyObject *t = PyObject_CallFunction(quiet_parts, "OLL", assoc, dirn, ctx);
+        if (t == NULL)
+            return -1;
+        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 3 || !PyUnicode_Check(PyTuple_GET_ITEM(t, 0))
+                || !PyUnicode_Check(PyTuple_GET_ITEM(t, 1)) || !PyUnicode_Check(PyTuple_GET_ITEM(t, 2))) {
+            Py_DECREF(t);
+            PyErr_SetString(PyExc_TypeError, "walk: quiet_parts gives three strings");
+            return -1;
+        }
+        for (int i = 0; i < 3; i++) {
+            Py_INCREF(PyTuple_GET_ITEM(t, i));
+            Py_XSETREF(qp_text[i], PyTuple_GET_ITEM(t, i));
+        }
+        Py_DECREF(t);
+        Py_INCREF(assoc);
+        Py_XSETREF(qp_assoc, assoc);
+        qp_dir = dirn;
+        qp_ctx = ctx;
+    }
+    long long rem = ts % NS;
+    if (rem < 0)
+        rem += NS;
+    long long sec = (ts - rem) / NS;
+    PyObject *whole = NULL;         /* iso_time(ts) when its second is outside the calendar */
+    if (!qt_have || sec != qt_sec || !qt_cal) {
+        whole = PyObject_CallFunction(quiet_iso, "L", ts);
+        if (whole == NULL)
+            return -1;
+        Py_ssize_t n;
+        const char *u = PyUnicode_Check(whole) ? PyUnicode_AsUTF8AndSize(whole, &n) : NULL;
+        if (u == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "walk: iso_time gives a string");
+            Py_DECREF(whole);
+            return -1;
+        }
+        qt_cal = n >= 8 && n - 8 < (Py_ssize_t)sizeof qt_day && u[n - 1] == 'Z' && u[n - 8] == '.';
+        if (qt_cal) {               /* (iso_time's text of a calendar time ends in ".uuuuuuZ") */
+            memcpy(qt_day, u, (size_t)(n - 8));
+            qt_len = n - 8;
+            Py_CLEAR(whole);
+        }
+        qt_sec = sec;
+        qt_have = 1;
+    }
+    Py_ssize_t n0, n1, n2, nt = 0;
+    const char *p0 = PyUnicode_AsUTF8AndSize(qp_text[0], &n0), *p1 = PyUnicode_AsUTF8AndSize(qp_text[1], &n1),
+               *p2 = PyUnicode_AsUTF8AndSize(qp_text[2], &n2), *tt = NULL;
+    if (whole != NULL)
+        tt = PyUnicode_AsUTF8AndSize(whole, &nt);
+    if (p0 == NULL || p1 == NULL || p2 == NULL || (whole != NULL && tt == NULL)) {
+        Py_XDECREF(whole);
+        return -1;
+    }
+    static const char f1[] = ",\"frames\":[", f2[] = "],\"time\":\"";
+    size_t cap = (size_t)(n0 + n1 + n2 + nframes + nt + qt_len) + sizeof f1 + sizeof f2 + 64;
+    char *buf = PyMem_Malloc(cap), *w = buf;
+    if (buf == NULL) {
+        Py_XDECREF(whole);
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(w, p0, (size_t)n0), w += n0;
+    w = put_decimal(w, last);
+    memcpy(w, f1, sizeof f1 - 1), w += sizeof f1 - 1;
+    memcpy(w, frames, (size_t)nframes), w += nframes;
+    memcpy(w, f2, sizeof f2 - 1), w += sizeof f2 - 1;
+    if (whole != NULL) {
+        memcpy(w, tt, (size_t)nt), w += nt;
+        Py_DECREF(whole);
+    } else {                        /* iso_time's ".{ns // 1000:06d}Z" */
+        memcpy(w, qt_day, (size_t)qt_len), w += qt_len;
+        *w++ = '.';
+        long long us = rem / 1000;
+        for (int i = 5; i >= 0; i--, us /= 10)
+            w[i] = (char)('0' + us % 10);
+        w += 6;
+        *w++ = 'Z';
+    }
+    memcpy(w, p1, (size_t)n1), w += n1;
+    w = put_decimal(w, length);
+    memcpy(w, p2, (size_t)n2), w += n2;
+    PyObject *line = PyUnicode_DecodeUTF8(buf, w - buf, NULL);
+    PyMem_Free(buf);
+    PyObject *rec = line == NULL ? NULL : PyTuple_Pack(2, assoc, line);
+    Py_XDECREF(line);
     int r = rec == NULL ? -1 : PyList_Append(quiet_out, rec);
     Py_XDECREF(rec);
     return r;
 }
 
 /* Analyzer.quiet_out's records of the P-DATA-TFs quiet_step counts in a segment (frame, ts), as Analyzer._pdu_step
- * appends them: (association, direction, frames, last frame, ts, PDU length, context) — the one in progress (k
- * bytes more: its frames and last frame those of its spans with the k bytes added, SpanMap.add_new), then each
- * whole one ([frame], frame). 0, or -1 with an exception. */
+ * appends them: (association, its line: put_line) — the one in progress (k bytes more: its frames and last frame
+ * those of its spans with the k bytes added, SpanMap.add_new), then each whole one (its frame). 0, or -1 with an
+ * exception. */
 static int quiet_records(Entry *d, long long k, long long frame, long long ts, long long dirn, long long flen,
                          const long long *wlen, int nwhole, long long ctx) {
     if (k) {
@@ -1361,33 +1620,23 @@ static int quiet_records(Entry *d, long long k, long long frame, long long ts, l
                 PyErr_SetString(PyExc_TypeError, "walk: a framer's spans are a flat list of quads");
             return -1;
         }
-        PyObject *frames = PyList_New(0);
-        long long prev = -1, last = 0;
-        Py_ssize_t nf = PyList_GET_SIZE(flat);
-        for (Py_ssize_t i = 1; frames != NULL && i < nf; i += 4) {
-            long long fr = PyLong_AsLongLong(PyList_GET_ITEM(flat, i));
-            if (fr != prev && add_int(frames, fr) < 0)
-                Py_CLEAR(frames);
-            prev = last = fr;
-        }
+        long long last = 0;
+        char *text = PyMem_Malloc((size_t)(PyList_GET_SIZE(flat) / 4 + 1) * 21), *end = NULL;
+        if (text == NULL)
+            PyErr_NoMemory();
+        else
+            end = frames_into(text, flat, frame, cnt < lim, &last);
         Py_DECREF(flat);
-        if (frames == NULL || PyErr_Occurred()) {
-            Py_XDECREF(frames);
-            return -1;
-        }
-        if (cnt < lim) {
-            if (frame != prev && add_int(frames, frame) < 0) {
-                Py_DECREF(frames);
-                return -1;
-            }
-            last = frame;
-        }
-        if (put_record(Py_BuildValue("(OLNLLLL)", d->assoc, dirn, frames, last, ts, flen, ctx)) < 0)
+        r = end == NULL ? -1 : put_line(d->assoc, dirn, ctx, text, end - text, last, ts, flen);
+        PyMem_Free(text);
+        if (r < 0)
             return -1;
     }
-    for (int i = 0; i < nwhole; i++)
-        if (put_record(Py_BuildValue("(OL[L]LLLL)", d->assoc, dirn, frame, frame, ts, wlen[i], ctx)) < 0)
+    for (int i = 0; i < nwhole; i++) {
+        char text[24];
+        if (put_line(d->assoc, dirn, ctx, text, put_decimal(text, frame) - text, frame, ts, wlen[i]) < 0)
             return -1;
+    }
     return 0;
 }
 
@@ -1426,7 +1675,7 @@ static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long 
     }
     if (!d->next && !lost && !d->data)
         return 0;
-    if (!d->next && (r = feeding(f)) != 0)     /* a collector being fed: _pdu_step feeds it (the hook) */
+    if (d->feed == NULL && (r = feeding(f)) != 0)  /* a collector the walk does not feed: _pdu_step feeds it */
         return r < 0 ? -1 : 0;
     if (!d->next) {             /* the PDU in progress: its one data PDV ends after k bytes, nothing to report */
         PyObject *pdv = get_attr(f, A_PDV);
@@ -1611,6 +1860,16 @@ static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long 
         Py_DECREF(dsp);
         if (r < 0)
             return -1;
+        if (d->feed != NULL) {  /* a collector still keeping bytes: fed the values, in order (begin_pdu: the tail's) */
+            r = k ? feed_now(d, p, k) : 0;
+            for (int i = 0; r == 0 && i < nwhole; i++)
+                r = feed_now(d, p + wat[i] + 12, wplen[i] - 2);
+            if (r < 0 || fed_now(d, value) < 0)
+                return -1;
+            value = 0;          /* (counted: message_took sets only the end time) */
+            if (set_ll(m, A_END_TS_NS, ts) < 0)
+                return -1;
+        }
     }
     /* the framer: its count and offset, and (the PDU in progress ended) a fresh unit, as _reset_unit leaves it */
     long long off = 0, pdus = 0;
@@ -1794,7 +2053,7 @@ static int settle_lane(Entry *d) {
     /* a data set nobody reads: counted, its spans kept as evidence (_advance) */
     if ((sp = get_attr(d->m, A_DATA_SPANS)) == NULL)
         return -1;
-    r = settle_spans(sp, d->dquads, d->ddrop, d->taken);
+    r = settle_raw(sp, d->dquads, d->ddrop, d->taken);
     Py_DECREF(sp);
     if (r < 0)
         return -1;
@@ -1967,6 +2226,13 @@ done:
 static int walk_ctx(PyObject *ctx) {
     quiet_hook = PyTuple_GET_ITEM(ctx, 8) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 8);
     quiet_out = PyList_Check(PyTuple_GET_ITEM(ctx, 10)) ? PyTuple_GET_ITEM(ctx, 10) : NULL;
+    quiet_parts = PyTuple_GET_ITEM(ctx, 13);
+    quiet_iso = PyTuple_GET_ITEM(ctx, 14);
+    quiet_text_clear();
+    if (quiet_out != NULL && (!PyCallable_Check(quiet_parts) || !PyCallable_Check(quiet_iso))) {
+        PyErr_SetString(PyExc_TypeError, "walk: quiet_out needs quiet_parts and iso_time");
+        return -1;
+    }
     flush_hook = PyTuple_GET_ITEM(ctx, 11) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 11);
     hold_hook = PyTuple_GET_ITEM(ctx, 12) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 12);
     walk_feeds = 1;
@@ -2047,11 +2313,11 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     Iface ifc[MAX_IFACES];
     int nifc = 0, nent = 0;
     memset(ent, 0, sizeof ent);
-    if (PyTuple_GET_SIZE(ctx) != 13 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
+    if (PyTuple_GET_SIZE(ctx) != 15 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
             || !PyTuple_Check(PyTuple_GET_ITEM(ctx, 2)) || !PyLong_Check(PyTuple_GET_ITEM(ctx, 3))) {
         PyErr_SetString(PyExc_TypeError,
                         "walk: ctx is (flows, NEXT, kinds, max_buffer, Piece, Pdv, PDATA, RESYNC, quiet hook, HEADER,"
-                        " quiet records, flush hook, hold hook)");
+                        " quiet records, flush hook, hold hook, quiet parts, iso_time)");
         goto done;
     }
     walk_obj = view.obj;
@@ -2157,6 +2423,7 @@ done:
     for (int i = 0; i < nqassoc; i++)          /* (after an error: what was not flushed is lost with it) */
         Py_CLEAR(qassoc[i].a);
     nqassoc = 0;
+    quiet_text_clear();
     for (int i = 0; i < nent; i++)
         release(&ent[i]);
     if (walk_mv != NULL) {      /* the hook's view of the buffer: released, so no one keeps it past the walk */
@@ -2273,5 +2540,7 @@ PyMODINIT_FUNC PyInit__walk(void) {
         if ((attr[i] = PyUnicode_InternFromString(attr_names[i])) == NULL)
             return NULL;
     }
+    if ((str_frombytes = PyUnicode_InternFromString("frombytes")) == NULL)
+        return NULL;
     return PyModule_Create(&module);
 }

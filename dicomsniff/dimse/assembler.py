@@ -11,6 +11,7 @@ small and buffered (bounded); data sets stream into a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import chain, groupby
 from typing import Callable
 
 from ..field import ERROR, NOTE, WARN, Finding
@@ -51,12 +52,13 @@ class Message:
 
     @property
     def frames(self) -> list[int]:
-        out = list(self.command_spans.frames)
-        if self.data_spans is not None:
-            for f in self.data_spans.frames:
-                if not out or out[-1] != f:
-                    out.append(f)
-        return out
+        """The frames of its command set's spans, then of its data set's, a frame repeated by consecutive spans
+        once (SpanMap.frames)."""
+        if self.data_spans is None:
+            return self.command_spans.frames
+        cmd = self.command_spans.flat[1::4]
+        data = self.data_spans.flat[1::4]
+        return [f for f, _ in groupby(chain(cmd, data))]
 
     @property
     def data_length(self) -> int:
@@ -220,7 +222,7 @@ class MessageAssembler:
         slot.cmd = None
         if msg.command.has_data_set:
             msg.transfer_syntax = self.ts_of(ch.direction, ch.pdv.context_id)
-            msg.data_spans = SpanMap(limit=self.data_span_limit)
+            msg.data_spans = SpanMap(limit=self.data_span_limit, typed=True)
             if self.decode_data and msg.transfer_syntax:
                 slot.collector = DataSetCollector(msg.transfer_syntax, keep_limit=self.keep_limit)
             if msg.transfer_syntax is None and ch.pdv.context_id not in self._no_ts_said:

@@ -132,22 +132,30 @@ def pdata_jsonl(a: Association, pdu) -> str | None:
 
 def _pdata_line(head: str, a: Association, last: int, frames: str, end_ts: int, direction: int, length: int,
                 info: str, complete: bool) -> str:
-    return (f'{{{head}"frame":{last},'
-            f'"frames":[{frames}],"time":"{iso_time(end_ts)}",'
-            f'"direction":"{a.side(direction)}","type":"P-DATA-TF","length":{length},'
-            f'"info":"{info}","complete":{"true" if complete else "false"}}}')
+    p0, p1, p2 = pdu_line_parts(head, a, direction, info, complete)
+    return f'{p0}{last},"frames":[{frames}],"time":"{iso_time(end_ts)}{p1}{length}{p2}'
 
 
-def quiet_jsonl(rec: tuple, *, record: bool = True) -> str:
-    """The ``pdu`` record of a P-DATA-TF the analyzer counted quietly (``Analyzer.quiet_out``: association,
-    direction, frames, last frame, end time, length, context; its one PDV data, not the last): the line
-    :func:`pdata_jsonl` writes for its event; ``record=False``: the compact :func:`pdu_json` of it, as the
-    ``-o`` document lists it (``--no-trees``)."""
-    a, direction, frames, last, end_ts, length, ctx = rec
-    info = _one_pdv_info(ctx, 0)
-    text = str(frames[0]) if len(frames) == 1 else ",".join(map(str, frames))
-    head = f'"record":"pdu","association":{a.number},' if record else ""
-    return _pdata_line(head, a, last, text, end_ts, direction, length, info, True)
+def pdu_line_parts(head: str, a: Association, direction: int, info: str, complete: bool) -> tuple[str, str, str]:
+    """The text of a P-DATA-TF's compact record (``head`` first: the ``record`` and ``association`` members of a
+    jsonl line, or none) around its last frame, the text of its frames' list, its time and its length."""
+    return (f'{{{head}"frame":',
+            f'","direction":"{a.side(direction)}","type":"P-DATA-TF","length":',
+            f',"info":"{info}","complete":{"true" if complete else "false"}}}')
+
+
+def quiet_parts(a: Association, direction: int, ctx: int) -> tuple[str, str, str]:
+    """:func:`pdu_line_parts` of the jsonl line of a P-DATA-TF the analyzer counted quietly (its one PDV data, not
+    the last, on ``ctx``): the analyzer writes these lines itself (``Analyzer(quiet_out=[], quiet_parts=this)``:
+    ``quiet_out`` gets (association, line) as each such PDU ends, in the compiled walk too), the very text
+    :func:`pdata_jsonl` writes for its event."""
+    return pdu_line_parts(f'"record":"pdu","association":{a.number},', a, direction, _one_pdv_info(ctx, 0), True)
+
+
+def quiet_record(a: Association, line: str) -> str:
+    """The compact :func:`pdu_json` record that the ``-o`` document (``--no-trees``) lists for a quiet P-DATA-TF
+    whose jsonl line (:func:`quiet_parts`) is ``line``: the same without its ``record`` and ``association``."""
+    return "{" + line[len(f'{{"record":"pdu","association":{a.number},'):]
 
 
 # pdata_jsonl's info lines of one-PDV P-DATA-TFs, by (presentation context, control header).
@@ -386,8 +394,8 @@ def write_document_stream(events, write, capture: str, analyzer, *, trees: bool 
     quiet = getattr(analyzer, "quiet_out", None)    # P-DATA-TFs counted, not emitted: before the next event
 
     def add_quiet() -> None:
-        for rec in quiet:
-            spool.add(of(rec[0])[1], quiet_jsonl(rec, record=False))
+        for a, line in quiet:
+            spool.add(of(a)[1], quiet_record(a, line))
         quiet.clear()
 
     try:
@@ -479,7 +487,7 @@ def write_jsonl(events, write, capture: str, analyzer, *, trees: bool = True, sl
     quiet = getattr(analyzer, "quiet_out", None)    # P-DATA-TFs counted, not emitted: before the next event
 
     def write_quiet() -> None:       # one write (``write`` ends each with a newline)
-        write("\n".join(map(quiet_jsonl, quiet)))
+        write("\n".join([line for _, line in quiet]))
         quiet.clear()
 
     events = iter(events)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from array import array
 from dataclasses import dataclass, field
+from itertools import groupby
 
 from ..field import Field, Finding
 from .pdus import P_DATA_TF, DecodedPdu, Pdv, pdu_name
@@ -35,13 +36,17 @@ class SpanMap:
     Stored compactly, as one flat list of integers (unit offset, frame, frame
     offset, length per span; an ``array`` once :meth:`freeze` is called), not
     one object per span: a capture of a million frames keeps a million spans.
-    :attr:`spans` builds :class:`Span` objects on demand for views.
+    ``typed``: an ``array("q")`` from the start (a data set's spans, which may
+    be thousands: no integer object each, and the compiled walk appends them as
+    machine integers). :attr:`spans` builds :class:`Span` objects on demand for
+    views.
     """
 
     __slots__ = ("flat", "count", "length", "dropped", "limit")
 
-    def __init__(self, limit: int = MAX_SPANS):
-        self.flat: list[int] | array = []   # unit_offset, frame, frame_offset, length; repeated
+    def __init__(self, limit: int = MAX_SPANS, typed: bool = False):
+        # unit_offset, frame, frame_offset, length; repeated
+        self.flat: list[int] | array = array("q") if typed else []
         self.count = 0          # spans stored
         self.length = 0
         self.dropped = 0        # spans not remembered past ``limit``
@@ -63,7 +68,7 @@ class SpanMap:
     def add_new(self, frame: int, frame_offset: int, length: int) -> None:
         """:meth:`add` for bytes that cannot continue the last span (another frame, or a hole between)."""
         if self.count < self.limit:
-            self.flat += (self.length, frame, frame_offset, length)
+            self.flat.extend((self.length, frame, frame_offset, length))
             self.count += 1
         else:
             self.dropped += 1
@@ -92,11 +97,8 @@ class SpanMap:
 
     @property
     def frames(self) -> list[int]:
-        seen: list[int] = []
-        for f in self.flat[1::4]:
-            if not seen or seen[-1] != f:
-                seen.append(f)
-        return seen
+        """The frames its spans lie in, in order, a frame repeated by consecutive spans once."""
+        return [f for f, _ in groupby(self.flat[1::4])]
 
     @property
     def first_frame(self) -> int:
