@@ -137,6 +137,26 @@ def test_span_maps_freeze_to_4_byte_integers_when_they_fit():
     big.freeze()
     assert big.flat.typecode == "q" and list(big.flat) == [0, 1, 5 << 30, 10]
     assert isinstance(big.flat, array)
+    # a data set's span map (typed: an array("q") while it grows) freezes the same way
+    typed, typed_big = SpanMap(typed=True), SpanMap(typed=True)
+    typed.add(7, 54, 1448)
+    typed.add(8, 54, 1448)
+    typed_big.add(1, 5 << 30, 10)
+    assert typed.flat.typecode == "q"
+    typed.freeze()
+    typed_big.freeze()
+    assert typed.flat.typecode == "I" and list(typed.flat) == list(small.flat)
+    assert typed_big.flat.typecode == "q" and list(typed_big.flat) == [0, 1, 5 << 30, 10]
+
+
+def test_the_viewer_keeps_data_set_spans_as_4_byte_integers():
+    """Once a message is complete, where its data set's bytes lie is kept in 4-byte integers (the viewer keeps
+    thousands of spans per object)."""
+    session = new_session("store", path=CAPTURES / "store.pcap")
+    Loader(session, new_analyzer(), lambda p: None).run_file(open_capture(CAPTURES / "store.pcap"))
+    kinds = [m.data_spans.flat.typecode for a in session.associations for m in a.messages
+             if m.complete and m.data_spans is not None]
+    assert kinds and set(kinds) == {"I"}
 
 
 def test_throughput_records_are_built_once_from_the_ladder_rows():

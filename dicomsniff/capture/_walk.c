@@ -171,6 +171,7 @@ static int add_quad(PyObject **list, long long *cap, long long *len, long long *
 }
 
 static int ba_put(PyObject *ba, const void *src, Py_ssize_t k);
+static int ba_put_upto(PyObject *ba, const void *src, Py_ssize_t k, Py_ssize_t most);
 
 /* add_quad for a data set's spans (a typed SpanMap: its flat an array("q")): the quad as four machine integers
  * appended to the bytearray *raw. */
@@ -363,7 +364,8 @@ static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t
             return -1;
         if (d->feed != NULL && !d->saturated) {         /* DataSetCollector.feed */
             long long k = n < d->room ? n : d->room;
-            if (k > 0 && ba_put(d->feedbuf, b + pstart, (Py_ssize_t)k) < 0)
+            if (k > 0 && ba_put_upto(d->feedbuf, b + pstart, (Py_ssize_t)k,
+                                     PyByteArray_GET_SIZE(d->feedbuf) + (Py_ssize_t)d->room) < 0)
                 return -1;
             d->room -= k;
             d->fed += n;
@@ -397,8 +399,16 @@ typedef struct {
  * copies what it holds some eight times over; here it grows by half: the first resize asks for 1.5 times the new
  * size (an exact allocation), the second sets the size within it (no copy). */
 static int ba_put(PyObject *ba, const void *src, Py_ssize_t k) {
+    return ba_put_upto(ba, src, k, PY_SSIZE_T_MAX);
+}
+
+/* ba_put for a bytearray that will never hold more than `most` bytes (a collector's _buf: its keep_limit): it grows
+ * by half at most up to that. */
+static int ba_put_upto(PyObject *ba, const void *src, Py_ssize_t k, Py_ssize_t most) {
     Py_ssize_t n = PyByteArray_GET_SIZE(ba), want = n + k;
-    if (want >= ((PyByteArrayObject *)ba)->ob_alloc && want > 64 && PyByteArray_Resize(ba, want + want / 2) < 0)
+    Py_ssize_t grow = want < most - want / 2 ? want + want / 2 : most;
+    if (want >= ((PyByteArrayObject *)ba)->ob_alloc && want > 64 && grow > want
+            && PyByteArray_Resize(ba, grow) < 0)
         return -1;
     if (PyByteArray_Resize(ba, want) < 0)
         return -1;
@@ -690,7 +700,19 @@ static int settle_spans(PyObject *sp, PyObject *quads, long long drop, long long
     return add_ll(sp, A_LENGTH, taken);
 }
 
-static PyObject *str_frombytes;
+static PyObject *str_frombytes, *str_typecode;
+
+/* 1 if obj is an array("q") (a typed SpanMap's flat, 8-byte items), 0 if not (an exception cleared). */
+static int is_q_array(PyObject *obj) {
+    PyObject *tc = PyObject_GetAttr(obj, str_typecode);
+    if (tc == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int r = PyUnicode_Check(tc) && PyUnicode_CompareWithASCIIString(tc, "q") == 0;
+    Py_DECREF(tc);
+    return r;
+}
 
 /* settle_spans for the machine-integer quads add_raw_quad made: a typed span map's array takes them in one call
  * (array.frombytes); a list, as integers. */
@@ -701,6 +723,11 @@ static int settle_raw(PyObject *sp, PyObject *raw, long long drop, long long tak
         if (flat == NULL)
             return -1;
         int r = 0;
+        if (!PyList_CheckExact(flat) && !is_q_array(flat)) {
+            Py_DECREF(flat);
+            PyErr_SetString(PyExc_TypeError, "walk: a span map's flat is a list or an array('q')");
+            return -1;
+        }
         if (PyList_CheckExact(flat)) {
             const long long *v = (const long long *)PyByteArray_AS_STRING(raw);
             for (Py_ssize_t i = 0; r == 0 && i < size / (Py_ssize_t)sizeof(long long); i++) {
@@ -884,7 +911,7 @@ static int arm_feed(Entry *d) {
  * has room; fed_now counts them. 0, -1 error. */
 static int feed_now(Entry *d, const unsigned char *p, long long n) {
     long long k = n < d->room ? n : d->room;
-    if (k > 0 && ba_put(d->feedbuf, p, (Py_ssize_t)k) < 0)
+    if (k > 0 && ba_put_upto(d->feedbuf, p, (Py_ssize_t)k, PyByteArray_GET_SIZE(d->feedbuf) + (Py_ssize_t)d->room) < 0)
         return -1;
     if (k > 0)
         d->room -= k;
@@ -1208,7 +1235,8 @@ static int span_add(PyObject *sp, long long frame, long long fo, long long n) {
     if ((r = get_ll(sp, A_LIMIT, &limit)) != 0 || (r = get_ll(sp, A_COUNT, &count)) != 0
             || (r = get_ll(sp, A_LENGTH, &length)) != 0 || length > LLONG_MAX - n) {
         if (r >= 0)
-            PyErr_SetString(PyExc_TypeError, "walk: a span map's limit, count and length are ints");
+            PyErr_SetString(r ? PyExc_TypeError : PyExc_OverflowError,
+                            r ? "walk: a span map's limit, count and length are ints" : "walk: a span map's length");
         return -1;
     }
     if (count < limit) {
@@ -1224,6 +1252,9 @@ static int span_add(PyObject *sp, long long frame, long long fo, long long n) {
                 r = o == NULL ? -1 : PyList_Append(flat, o);
                 Py_XDECREF(o);
             }
+        } else if (!is_q_array(flat)) {
+            PyErr_SetString(PyExc_TypeError, "walk: a span map's flat is a list or an array('q')");
+            r = -1;
         } else {                                    /* a typed map's array: the quad as machine integers */
             long long v[4] = {length, frame, fo, n};
             PyObject *mv = PyMemoryView_FromMemory((char *)v, sizeof v, PyBUF_READ);
@@ -1529,7 +1560,7 @@ static int put_line(PyObject *assoc, long long dirn, long long ctx, const char *
     long long rem = ts % NS;
     if (rem < 0)
         rem += NS;
-    long long sec = (ts - rem) / NS;
+    long long sec = ts / NS - (ts % NS < 0);     /* (floor division, no overflow near LLONG_MIN) */
     PyObject *whole = NULL;         /* iso_time(ts) when its second is outside the calendar */
     if (!qt_have || sec != qt_sec || !qt_cal) {
         whole = PyObject_CallFunction(quiet_iso, "L", ts);
@@ -2540,7 +2571,8 @@ PyMODINIT_FUNC PyInit__walk(void) {
         if ((attr[i] = PyUnicode_InternFromString(attr_names[i])) == NULL)
             return NULL;
     }
-    if ((str_frombytes = PyUnicode_InternFromString("frombytes")) == NULL)
+    if ((str_frombytes = PyUnicode_InternFromString("frombytes")) == NULL
+            || (str_typecode = PyUnicode_InternFromString("typecode")) == NULL)
         return NULL;
     return PyModule_Create(&module);
 }

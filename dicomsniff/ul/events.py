@@ -77,11 +77,13 @@ class SpanMap:
     def freeze(self) -> None:
         """The unit is complete: keep its spans as a machine-integer array: 4 bytes an integer when
         all fit (a PDU's offsets and frame numbers almost always do), else 8; a list takes ~32."""
-        if type(self.flat) is list:
+        fl = self.flat
+        if type(fl) is list or fl.typecode == "q":     # (a typed map's array("q") too)
             try:
-                self.flat = array("I", self.flat)
+                self.flat = array("I", fl)
             except OverflowError:           # an offset or frame number past 2**32 - 1
-                self.flat = array("q", self.flat)
+                if type(fl) is list:
+                    self.flat = array("q", fl)
 
     def trim(self, keep: int) -> None:
         """Forget all but the first ``keep`` spans (counted in ``dropped``), once nobody will re-read the bytes."""
