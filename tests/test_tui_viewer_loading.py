@@ -147,6 +147,20 @@ def test_span_maps_freeze_to_4_byte_integers_when_they_fit():
     typed_big.freeze()
     assert typed.flat.typecode == "I" and list(typed.flat) == list(small.flat)
     assert typed_big.flat.typecode == "q" and list(typed_big.flat) == [0, 1, 5 << 30, 10]
+    # the compiled helper (capture._walk.narrow) and the pure conversion agree, negative values kept too
+    import dicomsniff.ul.events as events
+    for values in ([3, 4, 5, 6], [0, (1 << 32) - 1, 7, 8], [0, 1 << 32, 7, 8], [-1, 2, 3, 4]):
+        got = []
+        for helper in (events._narrow, None):
+            saved, events._narrow = events._narrow, helper
+            try:
+                m = SpanMap(typed=True)
+                m.flat.extend(values)
+                m.freeze()
+            finally:
+                events._narrow = saved
+            got.append((m.flat.typecode, list(m.flat)))
+        assert got[0] == got[1] and got[0][1] == values
 
 
 def test_the_viewer_keeps_data_set_spans_as_4_byte_integers():

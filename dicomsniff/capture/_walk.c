@@ -2554,8 +2554,44 @@ static PyObject *guard_mapped(PyObject *self, PyObject *noargs) {
     Py_RETURN_NONE;
 }
 
+/* narrow(buffer of 8-byte signed integers): the same integers as 4-byte unsigned ones (bytes, native order: what
+ * array("I") reads with frombytes), or None if one does not fit: SpanMap.freeze of a typed span map, which may hold
+ * thousands of integers (array("I", array("q")) converts them one object at a time). */
+static PyObject *narrow(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer v;
+    if (!PyArg_ParseTuple(args, "y*", &v))
+        return NULL;
+    if (v.len % 8) {
+        PyBuffer_Release(&v);
+        PyErr_SetString(PyExc_ValueError, "narrow: a buffer of 8-byte integers");
+        return NULL;
+    }
+    Py_ssize_t n = v.len / 8;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, n * 4);
+    if (out == NULL) {
+        PyBuffer_Release(&v);
+        return NULL;
+    }
+    const char *src = (const char *)v.buf;
+    uint32_t *dst = (uint32_t *)PyBytes_AS_STRING(out);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t x;
+        memcpy(&x, src + 8 * i, 8);
+        if (x < 0 || x > (int64_t)UINT32_MAX) {
+            PyBuffer_Release(&v);
+            Py_DECREF(out);
+            Py_RETURN_NONE;
+        }
+        dst[i] = (uint32_t)x;
+    }
+    PyBuffer_Release(&v);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"guard_mapped", guard_mapped, METH_NOARGS, "SIGBUS (a mapped capture file cut short) ends with one line, status 2."},
+    {"narrow", narrow, METH_VARARGS, "8-byte integers as 4-byte unsigned ones (bytes), or None (SpanMap.freeze)."},
     {"candidate", candidate, METH_VARARGS, "Where PduFramer's search for a PDU looks next (its _CANDIDATE)."},
     {"walk", walk, METH_VARARGS, "Take the records the analyzer's fast path would finish with nothing to say."},
     {"take_held", take_held, METH_VARARGS, "Deliver the held pieces the framer's fast lane takes (_take_held)."},

@@ -14,6 +14,11 @@ from itertools import groupby
 from ..field import Field, Finding
 from .pdus import P_DATA_TF, DecodedPdu, Pdv, pdu_name
 
+try:        # the compiled walk's helper for SpanMap.freeze (optional, as the walk is)
+    from ..capture._walk import narrow as _narrow
+except ImportError:         # pragma: no cover - a machine without a C compiler
+    _narrow = None
+
 # At most this many (frame, offset) spans are remembered for one unit; a
 # 2 GB PDU over a million frames keeps the first ones and a count.
 MAX_SPANS = 4096
@@ -78,12 +83,20 @@ class SpanMap:
         """The unit is complete: keep its spans as a machine-integer array: 4 bytes an integer when
         all fit (a PDU's offsets and frame numbers almost always do), else 8; a list takes ~32."""
         fl = self.flat
-        if type(fl) is list or fl.typecode == "q":     # (a typed map's array("q") too)
+        if type(fl) is list:
             try:
                 self.flat = array("I", fl)
             except OverflowError:           # an offset or frame number past 2**32 - 1
-                if type(fl) is list:
-                    self.flat = array("q", fl)
+                self.flat = array("q", fl)
+        elif fl.typecode == "q" and _narrow is not None and array("I").itemsize == 4:   # a typed map's
+            low = _narrow(fl)
+            if low is not None:
+                self.flat = array("I", low)
+        elif fl.typecode == "q":            # (without the compiled helper: one integer at a time)
+            try:
+                self.flat = array("I", fl)
+            except OverflowError:
+                pass
 
     def trim(self, keep: int) -> None:
         """Forget all but the first ``keep`` spans (counted in ``dropped``), once nobody will re-read the bytes."""
