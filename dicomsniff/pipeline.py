@@ -595,15 +595,8 @@ class Analyzer:
         does for it (the stream's clock and the ACK recorded, acknowledged holes become gaps, what follows them is
         delivered, through the framer's lanes). True when that made no event; False when it did: they wait in
         ``_stash`` for the next record's (or :meth:`finish`'s) and the walk ends after this record."""
-        st = d.st
-        st.last = number
-        st.ts = ts
-        d.peer.ack = ack
-        out = self._ack_settles(d)
-        if out:
-            self._stash = out
-            return False
-        return True
+        self._hook_record(d, number, ts, ack)
+        return self._hook_done(self._ack_settles(d))
 
     def _hold_hook(self, d, mv, at: int, n: int, number: int, fo: int, ts: int, seq: int, ack: int) -> bool:
         """The compiled walk's call for the first segment after a hole (``mv[at:at + n]``, at ``fo`` in frame
@@ -616,11 +609,21 @@ class Analyzer:
                             ts)
         if evs is None:             # (the walk checked hold's conditions: cannot happen)
             raise RuntimeError("walk: a segment _hold_hook was given is not TcpReassembler.hold's")
+        self._hook_record(d, number, ts, ack)
+        return self._hook_done(self._held_events(evs))
+
+    @staticmethod
+    def _hook_record(d, number: int, ts: int, ack: int) -> None:
+        """A hook's record (frame ``number`` at ``ts``, sent with ACK ``ack``) of direction ``d``: the stream's clock
+        and the ACK, as feed_record records them."""
         st = d.st
         st.last = number
         st.ts = ts
         d.peer.ack = ack
-        out = self._held_events(evs)
+
+    def _hook_done(self, out: list) -> bool:
+        """A hook's answer to the walk: True when its record made no event, False when it did (they wait in
+        ``_stash``, returned with the next record's, and the walk ends after this record)."""
         if out:
             self._stash = out
             return False

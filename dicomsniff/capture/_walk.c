@@ -714,32 +714,22 @@ static int is_q_array(PyObject *obj) {
     return r;
 }
 
-/* settle_spans for the machine-integer quads add_raw_quad made: a typed span map's array takes them in one call
- * (array.frombytes); a list, as integers. */
+/* settle_spans for the machine-integer quads add_raw_quad made: a typed span map's array("q") takes them in one call
+ * (array.frombytes). */
 static int settle_raw(PyObject *sp, PyObject *raw, long long drop, long long taken) {
     Py_ssize_t size = raw == NULL ? 0 : PyByteArray_GET_SIZE(raw);
     if (size) {
         PyObject *flat = get_attr(sp, A_FLAT);
         if (flat == NULL)
             return -1;
-        int r = 0;
-        if (!PyList_CheckExact(flat) && !is_q_array(flat)) {
+        if (!is_q_array(flat)) {
             Py_DECREF(flat);
-            PyErr_SetString(PyExc_TypeError, "walk: a span map's flat is a list or an array('q')");
+            PyErr_SetString(PyExc_TypeError, "walk: a data set's span map is typed (an array('q'))");
             return -1;
         }
-        if (PyList_CheckExact(flat)) {
-            const long long *v = (const long long *)PyByteArray_AS_STRING(raw);
-            for (Py_ssize_t i = 0; r == 0 && i < size / (Py_ssize_t)sizeof(long long); i++) {
-                PyObject *o = PyLong_FromLongLong(v[i]);
-                r = o == NULL ? -1 : PyList_Append(flat, o);
-                Py_XDECREF(o);
-            }
-        } else {
-            PyObject *res = PyObject_CallMethodOneArg(flat, str_frombytes, raw);
-            r = res == NULL ? -1 : 0;
-            Py_XDECREF(res);
-        }
+        PyObject *res = PyObject_CallMethodOneArg(flat, str_frombytes, raw);
+        int r = res == NULL ? -1 : 0;
+        Py_XDECREF(res);
         Py_DECREF(flat);
         if (r < 0 || add_ll(sp, A_COUNT, size / (Py_ssize_t)(4 * sizeof(long long))) < 0)
             return -1;
