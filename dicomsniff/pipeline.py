@@ -569,15 +569,47 @@ class Analyzer:
         holds: acknowledged holes become gaps and what follows them is delivered (TcpReassembler.ack_while_waiting),
         through the framer's lanes as each event comes (_take_held); the events that gives."""
         out: list = []
-        if d.peer.lane is None:
+        x = d.peer
+        if x.lane is None:
             for ev in self.tcp.ack_while_waiting(d):
                 self._tcp_event(ev, out)
             return out
         self._drain_out = out
         self._sealing = self._held_quiet
-        self.tcp.ack_while_waiting(d, self._push, self._take_held)
+        if self._ack_gap_in_pdv(x):     # (most: one hole in a data set nobody reads) then as _ack_flush goes on
+            tcp = self.tcp
+            tcp._drain(x, self._push, self._take_held)
+            if x.pending or x.fin is not None:
+                tcp._ack_flush(x, self._push, self._take_held)
+            d.refresh()
+            x.refresh()
+        else:
+            self.tcp.ack_while_waiting(d, self._push, self._take_held)
         self._sealing = False
         return out
+
+    def _ack_gap_in_pdv(self, x) -> bool:
+        """The first step of TcpReassembler._ack_flush for direction ``x`` (a fast lane's, its receiver's ACK just
+        recorded) when the ACK reaches past the whole first hole and that hole ends inside the data PDV the lane is
+        in: the gap declared and handled as :meth:`_tcp_event` handles its StreamGap (Association.note_gap, then
+        :meth:`_gap_in_pdv`), without the event. True when it did; False (nothing changed) for anything else."""
+        pend = x.pending
+        if not pend or x.closed or x.base is None or x.ack is None:
+            return False
+        nxt = x.nxt
+        q = pend[0]
+        to = q.off
+        if to <= nxt or ((x.ack - x.base - nxt + _HALF) & _M) - _HALF + nxt < to:
+            return False            # (no hole, or the ACK reaches only part of it)
+        f = x.lane
+        dd = f.dicom
+        if dd is None or self.tls and x.st.index in self.tls or not self._gap_in_pdv(dd, f, nxt, to, True):
+            return False
+        dd.assoc.note_gap(to - nxt, q.frame, f.direction, q.ts)
+        self._gap_in_pdv(dd, f, nxt, to)
+        x.nxt = to
+        x.cut = False
+        return True
 
     def _held_events(self, evs: list) -> list:
         """The events of TcpReassembler.hold's stream events (a gap at once, the bytes after it delivered), the PDU
@@ -1035,12 +1067,13 @@ class Analyzer:
             out.append(ev)
 
     @staticmethod
-    def _gap_in_pdv(d: _Dicom, f: PduFramer, start: int, end: int) -> bool:
+    def _gap_in_pdv(d: _Dicom, f: PduFramer, start: int, end: int, check: bool = False) -> bool:
         """The fast path for a capture gap (stream offsets ``start`` to ``end``) that ends inside the data PDV
         a fast lane is in (a data set nobody reads, or the counted rest of one a loss ended): what
         :meth:`PduFramer.gap` and routing its broken chunk to the assembler would do — the PDV is cut, the
         framer skips to its end, the message has one more hole — without the chunk (:meth:`_relane` would
-        then give the lane ``_SKIP``). False (nothing changed) for any other gap."""
+        then give the lane ``_SKIP``). False (nothing changed) for any other gap. With ``check``, only whether it
+        would be True, nothing changed."""
         m = f.fast
         pdv = f.pdv
         if m is None or m is _SKIP or m is _NEXT or m is _ORPHAN or pdv is None or pdv.control \
@@ -1049,6 +1082,11 @@ class Analyzer:
         pdv_end = f.start_offset + pdv.offset + 4 + pdv.length
         if start != f.offset or end >= pdv_end:
             return False
+        if check:
+            if m is _AFTER_LOSS:
+                return True
+            slot = d.assembler.slots.get((f.direction, pdv.context_id))
+            return slot is not None and slot.msg is m and slot.cmd is None
         if m is _AFTER_LOSS:
             if not f.pdv_done:      # (the broken chunk is the PDV's first: counted)
                 d.assembler.orphans_after_loss[f.direction] += 1

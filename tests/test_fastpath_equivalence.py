@@ -703,7 +703,8 @@ def test_quiet_pdus_write_the_same_export(variants, tmp_path):
 def test_losses_stay_in_the_walk_and_quiet(variants, monkeypatch):
     """Around a capture loss inside a data set nobody reads, the compiled walk holds the first segment after the
     hole itself (_walk.c hold_first), and the pure ACK that declares the hole a gap goes to Analyzer._flush_hook
-    without the walk returning to the reader; ``summary``'s analyzer (quiet_pdus) counts the P-DATA-TF the loss cut
+    without the walk returning to the reader (a hole inside a data PDV becomes a gap there without a StreamGap
+    event: Analyzer._ack_gap_in_pdv); ``summary``'s analyzer (quiet_pdus) counts the P-DATA-TF the loss cut
     (Association.count_quiet_cut) and the middle ones its held bytes end, instead of emitting them. What that
     gives is what the general path gives (test_quiet_pdus_change_nothing_the_diagnosis_reads); here: that it
     happens, counted on the lossy big transfers."""
@@ -713,8 +714,9 @@ def test_losses_stay_in_the_walk_and_quiet(variants, monkeypatch):
     if pipeline._cwalk is None:
         pytest.skip("the compiled walk is not built")
     monkeypatch.delenv("DICOMSNIFF_PURE", raising=False)
-    counts = {"hold in python": 0, "flush hook": 0, "flush hook events": 0, "cut counted": 0}
+    counts = {"hold in python": 0, "flush hook": 0, "flush hook events": 0, "cut counted": 0, "gap events": 0}
     counting(monkeypatch, reassembly.TcpReassembler, "hold", counts, "hold in python")
+    counting(monkeypatch, reassembly, "StreamGap", counts, "gap events")
     counting(monkeypatch, pipeline.Analyzer, "_flush_hook", counts, "flush hook")
     counting(monkeypatch, pipeline.Analyzer, "_flush_hook", counts, "flush hook events", lambda quiet: not quiet)
     counting(monkeypatch, pipeline.Association, "count_quiet_cut", counts, "cut counted")
@@ -735,6 +737,9 @@ def test_losses_stay_in_the_walk_and_quiet(variants, monkeypatch):
     assert counts["flush hook"] >= losses // 4, counts
     assert counts["cut counted"] >= losses // 4 and cut_events < counts["cut counted"], (counts, cut_events)
     assert sealed > 0 and counts["flush hook events"] > 0, (counts, sealed)
+    # the holes such an ACK declares inside a data PDV make no StreamGap event (Analyzer._ack_gap_in_pdv): a fifth of
+    # these copies' (every hole made one before)
+    assert counts["gap events"] <= losses - losses // 5, counts
 
 
 @pytest.mark.parametrize("seed", range(6))
