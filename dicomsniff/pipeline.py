@@ -437,14 +437,12 @@ class Analyzer:
                                     self._want_walk(d)      # a search holds a candidate: _walk_hook holds its bytes
                                 return out
                             if off > nxt:       # the first segment after a hole: held
-                                # (hold reads neither the stream clock nor this ACK)
-                                evs = self.tcp.hold(d, off, buf[pstart:pstart + n], number, pstart - s, ts)
-                                if evs is not None:
+                                if self.tcp.hold(d, off, buf[pstart:pstart + n], number, pstart - s, ts):
                                     st = d.st
                                     st.last = number
                                     st.ts = ts
                                     peer.ack = ack
-                                    out = self._held_events(evs)    # (a hole acknowledged already: a gap,
+                                    out = self._ack_settles(peer)   # (a hole acknowledged already: a gap,
                                     if self._walk_req is not None:      # and the bytes after it delivered)
                                         self._want_walk(d)  # what follows is held too: _walk_hook
                                     return out
@@ -576,15 +574,11 @@ class Analyzer:
             return out
         self._drain_out = out
         self._sealing = self._held_quiet
-        if self._ack_gap_in_pdv(x):     # (most: one hole in a data set nobody reads) then as _ack_flush goes on
-            tcp = self.tcp
-            tcp._drain(x, self._push, self._take_held)
-            if x.pending or x.fin is not None:
-                tcp._ack_flush(x, self._push, self._take_held)
-            d.refresh()
-            x.refresh()
-        else:
-            self.tcp.ack_while_waiting(d, self._push, self._take_held)
+        tcp = self.tcp
+        push, take = self._push, self._take_held
+        while self._ack_gap_in_pdv(x):  # (most: holes in a data set nobody reads) as TcpReassembler._ack_flush
+            tcp._drain(x, push, take)
+        tcp.ack_while_waiting(d, push, take)        # (what is left: other holes, the FIN; then refresh both)
         self._sealing = False
         return out
 
@@ -611,16 +605,6 @@ class Analyzer:
         x.cut = False
         return True
 
-    def _held_events(self, evs: list) -> list:
-        """The events of TcpReassembler.hold's stream events (a gap at once, the bytes after it delivered), the PDU
-        events among them carrying the quiet counts before them (_sealing)."""
-        out: list = []
-        self._sealing = self._held_quiet
-        for ev in evs:
-            self._tcp_event(ev, out)
-        self._sealing = False
-        return out
-
     def _flush_hook(self, d, number: int, ts: int, ack: int) -> bool:
         """The compiled walk's call for a pure ACK (frame ``number`` at ``ts``) of direction ``d`` that acknowledges
         bytes past the first hole of those its peer holds, after it applied what it took before: what feed_record
@@ -634,15 +618,15 @@ class Analyzer:
         """The compiled walk's call for the first segment after a hole (``mv[at:at + n]``, at ``fo`` in frame
         ``number``, at ``ts``; raw sequence number ``seq``, ACK ``ack``) on the ready direction ``d`` whose receiver
         has already acknowledged bytes past the hole, after it applied what it took before: feed_record's hold
-        branch (TcpReassembler.hold, which declares the gap at once, and its events). True when that made no
+        branch (TcpReassembler.hold buffers it, then the gap declared at once and what follows it delivered, as
+        :meth:`_ack_settles` does for a pure ACK). True when that made no
         event; False when it did: they wait in ``_stash`` as for :meth:`_flush_hook`."""
         nxt = d.nxt
-        evs = self.tcp.hold(d, ((seq - d.base - nxt + _HALF) & _M) - _HALF + nxt, bytes(mv[at:at + n]), number, fo,
-                            ts)
-        if evs is None:             # (the walk checked hold's conditions: cannot happen)
+        if not self.tcp.hold(d, ((seq - d.base - nxt + _HALF) & _M) - _HALF + nxt, bytes(mv[at:at + n]), number, fo,
+                             ts):   # (the walk checked hold's conditions: cannot happen)
             raise RuntimeError("walk: a segment _hold_hook was given is not TcpReassembler.hold's")
         self._hook_record(d, number, ts, ack)
-        return self._hook_done(self._held_events(evs))
+        return self._hook_done(self._ack_settles(d.peer))
 
     @staticmethod
     def _hook_record(d, number: int, ts: int, ack: int) -> None:

@@ -221,8 +221,9 @@ class TcpReassembler:
 
     def ack_while_waiting(self, d: _Dir, out=None, take=None) -> list:
         """The analyzer's fast path for a pure ACK (no other flag, the ACK already recorded in ``d.peer``)
-        whose receiver direction has bytes buffered or a FIN pending: what :meth:`feed` does for it, without
-        a TcpSegment — acknowledged holes become gaps, and what follows them is delivered.
+        whose receiver direction has bytes buffered or a FIN pending (or for the segment :meth:`hold` buffered,
+        ``d`` its peer): what :meth:`feed` does for it, without a TcpSegment — acknowledged holes become gaps,
+        and what follows them is delivered.
 
         ``out`` receives the events (``out.append``); a consumer that handles each event as it is appended
         may also give ``take(x)``, called before each in-order buffered piece of direction ``x`` is delivered:
@@ -244,20 +245,17 @@ class TcpReassembler:
         d.last_frame = q.frame
         d.cut = q.cut
 
-    def hold(self, d: _Dir, off: int, payload: bytes, frame: int, foff: int, ts: int) -> list | None:
+    def hold(self, d: _Dir, off: int, payload: bytes, frame: int, foff: int, ts: int) -> bool:
         """The analyzer's fast path for the first segment after a hole (ACK, no other flag, not cut, the peer
         not waiting) on a direction with nothing buffered: ``payload`` starts at stream offset ``off`` past
-        the next expected byte. Buffered as :meth:`feed` would, and the events that gives (a hole the
-        receiver has already acknowledged is a gap at once); None (nothing changed) for anything else."""
+        the next expected byte. Buffered as :meth:`feed` would, and True: the caller then gives what a hole the
+        receiver has already acknowledged gives (:meth:`ack_while_waiting`: a gap at once, and what follows it
+        delivered); False (nothing changed) for anything else."""
         if not d.ready or d.pending or d.cut or off <= d.nxt or d.held + len(payload) > self.max_buffer:
-            return None
-        out: list = []
+            return False
         d.pending.append(_Piece(off, off + len(payload), payload, frame, foff, ts, False))
         d.held += len(payload)
-        self._ack_flush(d, out)
-        d.refresh()
-        d.peer.refresh()
-        return out
+        return True
 
     def stream_key(self, stream: int) -> StreamKey:
         """The 4-tuple of ``stream``; endpoint a is direction 0's sender (empty if unknown)."""
