@@ -564,8 +564,10 @@ class Analyzer:
 
     def _ack_settles(self, d) -> list:
         """A pure ACK of ``d`` (recorded in ``d.peer.ack``) that reaches past the first hole of the bytes its peer
-        holds: acknowledged holes become gaps and what follows them is delivered (TcpReassembler.ack_while_waiting),
-        through the framer's lanes as each event comes (_take_held); the events that gives."""
+        holds (or the first segment after a hole its peer already acknowledged, which TcpReassembler.hold buffered):
+        acknowledged holes become gaps (those inside a lane's data PDV without an event: :meth:`_ack_gap_in_pdv`) and
+        what follows them is delivered (TcpReassembler.ack_while_waiting), through the framer's lanes as each event
+        comes (_take_held); the events that gives."""
         out: list = []
         x = d.peer
         if x.lane is None:
