@@ -587,7 +587,7 @@ class Analyzer:
     def _ack_gap_in_pdv(self, x) -> bool:
         """The first step of TcpReassembler._ack_flush for direction ``x`` (a fast lane's, its receiver's ACK just
         recorded) when the ACK reaches past the whole first hole and that hole ends inside the data PDV the lane is
-        in: the gap declared and handled as :meth:`_tcp_event` handles its StreamGap (Association.note_gap, then
+        in (or before the end of what a ``_SKIP`` lane skips): the gap declared and handled as :meth:`_tcp_event` handles its StreamGap (Association.note_gap, then
         :meth:`_gap_in_pdv`), without the event. True when it did; False (nothing changed) for anything else."""
         pend = x.pending
         if not pend or x.closed or x.base is None or x.ack is None:
@@ -1059,11 +1059,22 @@ class Analyzer:
         :meth:`PduFramer.gap` and routing its broken chunk to the assembler would do — the PDV is cut, the
         framer skips to its end, the message has one more hole — without the chunk (:meth:`_relane` would
         then give the lane ``_SKIP``). False (nothing changed) for any other gap. With ``check``, only whether it
-        would be True, nothing changed."""
+        would be True, nothing changed. On a ``_SKIP`` lane, a gap that ends before the bytes the framer skips do
+        (the rest of a PDV or PDU a loss cut): what PduFramer.gap does for it, the framer skips less."""
         m = f.fast
         pdv = f.pdv
-        if m is None or m is _SKIP or m is _NEXT or m is _ORPHAN or pdv is None or pdv.control \
-                or d.held[f.direction]:
+        if m is _SKIP:
+            n = end - start
+            if pdv is not None or start != f.offset or n >= f.pdv_skip or f.state != PDATA or d.held[f.direction]:
+                return False
+            if not check:
+                f.lost.append((start, n))
+                f.pdv_skip -= n
+                f.remaining -= n
+                f.offset = end
+                f.fast_feed = None
+            return True
+        if m is None or m is _NEXT or m is _ORPHAN or pdv is None or pdv.control or d.held[f.direction]:
             return False
         pdv_end = f.start_offset + pdv.offset + 4 + pdv.length
         if start != f.offset or end >= pdv_end:

@@ -514,9 +514,9 @@ def counting(monkeypatch, owner, name: str, counts: dict, key: str, add=lambda r
 @pytest.mark.parametrize("walk", [False, True])
 def test_losses_go_the_fast_lanes(variants, walk, monkeypatch):
     """After a capture loss inside a data set nobody reads, the general framer is left only what it must
-    judge: the gap itself is taken by the lane (Analyzer._gap_in_pdv), the segment that ends the PDU the gap
-    cut and begins the data set's next P-DATA-TF by _pdu_step, and the bytes a search for the next PDU holds
-    are buffered without framing (PduFramer.hold_candidate, or the compiled walk) and, once a PDU validates,
+    judge: the gap itself is taken by the lane (Analyzer._gap_in_pdv, also one in the rest of a PDV a gap cut), the
+    segment that ends the PDU the gap cut and begins the data set's next P-DATA-TF by _pdu_step, and the bytes a
+    search for the next PDU holds are buffered without framing (PduFramer.hold_candidate, or the compiled walk) and, once a PDU validates,
     replayed through the lanes (Analyzer._replay). Counted on the lossy big transfers: the framer's general
     entry points see a few segments per loss, not the dozens after each lost header they used to."""
     from dicomsniff.reading import read_events
@@ -551,7 +551,7 @@ def test_losses_go_the_fast_lanes(variants, walk, monkeypatch):
     assert losses > 50
     assert counts["replayed"] > 0                   # searches validated PDUs: their bytes went the lanes
     assert counts["skip-end"] <= losses // 10, counts
-    assert counts["gap"] <= losses // 2, counts
+    assert counts["gap"] <= losses // 3, counts     # (a second hole in a PDV a loss cut too: _gap_in_pdv's _SKIP)
     assert counts["searching-held"] == 0, counts      # (held by hold_candidate, not framed)
     if walk:                                            # the walk holds most of them itself
         assert counts["held-in-python"] <= losses // 4, counts
