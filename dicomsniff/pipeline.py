@@ -579,16 +579,18 @@ class Analyzer:
         tcp = self.tcp
         push, take = self._push, self._take_held
         while self._ack_gap_in_pdv(x):  # (most: holes in a data set nobody reads) as TcpReassembler._ack_flush
-            tcp._drain(x, push, take)
+            tcp.hole_taken(x, x.pending[0].off, push, take)
         tcp.ack_while_waiting(d, push, take)        # (what is left: other holes, the FIN; then refresh both)
         self._sealing = False
         return out
 
     def _ack_gap_in_pdv(self, x) -> bool:
-        """The first step of TcpReassembler._ack_flush for direction ``x`` (a fast lane's, its receiver's ACK just
-        recorded) when the ACK reaches past the whole first hole and that hole ends inside the data PDV the lane is
-        in (or before the end of what a ``_SKIP`` lane skips): the gap declared and handled as :meth:`_tcp_event` handles its StreamGap (Association.note_gap, then
-        :meth:`_gap_in_pdv`), without the event. True when it did; False (nothing changed) for anything else."""
+        """The first step of TcpReassembler._ack_flush for direction ``x`` (a fast lane's, which is never a TLS
+        stream's; its receiver's ACK just recorded) when the ACK reaches past the whole first hole, up to the first
+        piece held, and that hole ends inside the data PDV the lane is in (or before the end of what a ``_SKIP``
+        lane skips): the gap handled as :meth:`_tcp_event` handles its StreamGap (:meth:`_gap_in_pdv`, and
+        Association.note_gap: they change separate things), without the event. True when it did (the caller then
+        moves the reassembler past the hole: TcpReassembler.hole_taken); False (nothing changed) otherwise."""
         pend = x.pending
         if not pend or x.closed or x.base is None or x.ack is None:
             return False
@@ -599,12 +601,9 @@ class Analyzer:
             return False            # (no hole, or the ACK reaches only part of it)
         f = x.lane
         dd = f.dicom
-        if dd is None or self.tls and x.st.index in self.tls or not self._gap_in_pdv(dd, f, nxt, to, True):
+        if dd is None or not self._gap_in_pdv(dd, f, nxt, to):
             return False
         dd.assoc.note_gap(to - nxt, q.frame, f.direction, q.ts)
-        self._gap_in_pdv(dd, f, nxt, to)
-        x.nxt = to
-        x.cut = False
         return True
 
     def _flush_hook(self, d, number: int, ts: int, ack: int) -> bool:
@@ -1053,37 +1052,30 @@ class Analyzer:
             out.append(ev)
 
     @staticmethod
-    def _gap_in_pdv(d: _Dicom, f: PduFramer, start: int, end: int, check: bool = False) -> bool:
+    def _gap_in_pdv(d: _Dicom, f: PduFramer, start: int, end: int) -> bool:
         """The fast path for a capture gap (stream offsets ``start`` to ``end``) that ends inside the data PDV
         a fast lane is in (a data set nobody reads, or the counted rest of one a loss ended): what
         :meth:`PduFramer.gap` and routing its broken chunk to the assembler would do — the PDV is cut, the
         framer skips to its end, the message has one more hole — without the chunk (:meth:`_relane` would
-        then give the lane ``_SKIP``). False (nothing changed) for any other gap. With ``check``, only whether it
-        would be True, nothing changed. On a ``_SKIP`` lane, a gap that ends before the bytes the framer skips do
-        (the rest of a PDV or PDU a loss cut): what PduFramer.gap does for it, the framer skips less."""
+        then give the lane ``_SKIP``). On a ``_SKIP`` lane, a gap that ends before the bytes the framer skips do
+        (the rest of a PDV or PDU a loss cut): what PduFramer.gap does for it, the framer skips less. False
+        (nothing changed) for any other gap."""
         m = f.fast
         pdv = f.pdv
         if m is _SKIP:
             n = end - start
             if pdv is not None or start != f.offset or n >= f.pdv_skip or f.state != PDATA or d.held[f.direction]:
                 return False
-            if not check:
-                f.lost.append((start, n))
-                f.pdv_skip -= n
-                f.remaining -= n
-                f.offset = end
-                f.fast_feed = None
+            f.lost.append((start, n))
+            f.pdv_skip -= n
+            f.remaining -= n
+            f.offset = end
             return True
         if m is None or m is _NEXT or m is _ORPHAN or pdv is None or pdv.control or d.held[f.direction]:
             return False
         pdv_end = f.start_offset + pdv.offset + 4 + pdv.length
         if start != f.offset or end >= pdv_end:
             return False
-        if check:
-            if m is _AFTER_LOSS:
-                return True
-            slot = d.assembler.slots.get((f.direction, pdv.context_id))
-            return slot is not None and slot.msg is m and slot.cmd is None
         if m is _AFTER_LOSS:
             if not f.pdv_done:      # (the broken chunk is the PDV's first: counted)
                 d.assembler.orphans_after_loss[f.direction] += 1

@@ -514,9 +514,9 @@ def counting(monkeypatch, owner, name: str, counts: dict, key: str, add=lambda r
 @pytest.mark.parametrize("walk", [False, True])
 def test_losses_go_the_fast_lanes(variants, walk, monkeypatch):
     """After a capture loss inside a data set nobody reads, the general framer is left only what it must
-    judge: the gap itself is taken by the lane (Analyzer._gap_in_pdv, also one in the rest of a PDV a gap cut), the
-    segment that ends the PDU the gap cut and begins the data set's next P-DATA-TF by _pdu_step, and the bytes a
-    search for the next PDU holds are buffered without framing (PduFramer.hold_candidate, or the compiled walk) and, once a PDU validates,
+    judge: the gap itself is taken by the lane (Analyzer._gap_in_pdv, also one in the rest of a PDV a gap
+    cut), the segment that ends the PDU the gap cut and begins the data set's next P-DATA-TF by _pdu_step, and
+    the bytes a search for the next PDU holds are buffered without framing (PduFramer.hold_candidate, or the compiled walk) and, once a PDU validates,
     replayed through the lanes (Analyzer._replay). Counted on the lossy big transfers: the framer's general
     entry points see a few segments per loss, not the dozens after each lost header they used to."""
     from dicomsniff.reading import read_events
@@ -737,9 +737,10 @@ def test_losses_stay_in_the_walk_and_quiet(variants, monkeypatch):
     assert counts["flush hook"] >= losses // 4, counts
     assert counts["cut counted"] >= losses // 4 and cut_events < counts["cut counted"], (counts, cut_events)
     assert sealed > 0 and counts["flush hook events"] > 0, (counts, sealed)
-    # the holes such an ACK declares inside a data PDV make no StreamGap event (Analyzer._ack_gap_in_pdv): a fifth of
-    # these copies' (every hole made one before)
-    assert counts["gap events"] <= losses - losses // 5, counts
+    # the holes declared inside a data PDV (by such an ACK, or for the first segment after a hole already
+    # acknowledged) make no StreamGap event (Analyzer._ack_gap_in_pdv): more than half of these copies' holes
+    # (every hole made one before)
+    assert counts["gap events"] <= losses // 2, counts
 
 
 @pytest.mark.parametrize("seed", range(6))

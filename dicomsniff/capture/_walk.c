@@ -1058,7 +1058,7 @@ static int hold_first(Entry *ent, int nent, Entry *d, const unsigned char *p, Py
         Py_DECREF(pend);
         if (!empty || hold_hook == NULL)
             return 0;
-        hold_x = d->x;          /* TcpReassembler.hold gives a gap at once: Analyzer._hold_hook's */
+        hold_x = d->x;          /* acknowledged past the hole: a gap at once (Analyzer._hold_hook's) */
         hold_at = (Py_ssize_t)(p - walk_base);
         hold_n = n;
         hold_seq = seq;

@@ -236,6 +236,14 @@ class TcpReassembler:
         peer.refresh()
         return out
 
+    def hole_taken(self, d: _Dir, to: int, out, take=None) -> None:
+        """The consumer declared the hole of ``d`` before stream offset ``to`` (the first piece held, acknowledged)
+        a gap itself, without a StreamGap event: move past it and deliver what follows (``out``, ``take``: see
+        :meth:`ack_while_waiting`), as :meth:`_ack_flush` does after each gap."""
+        d.nxt = to
+        d.cut = False
+        self._drain(d, out, take)
+
     @staticmethod
     def delivered(d: _Dir, q: _Piece) -> None:
         """``take`` (see :meth:`ack_while_waiting`) delivered ``q``, the first of ``d.pending``, in order."""
@@ -248,9 +256,10 @@ class TcpReassembler:
     def hold(self, d: _Dir, off: int, payload: bytes, frame: int, foff: int, ts: int) -> bool:
         """The analyzer's fast path for the first segment after a hole (ACK, no other flag, not cut, the peer
         not waiting) on a direction with nothing buffered: ``payload`` starts at stream offset ``off`` past
-        the next expected byte. Buffered as :meth:`feed` would, and True: the caller then gives what a hole the
-        receiver has already acknowledged gives (:meth:`ack_while_waiting`: a gap at once, and what follows it
-        delivered); False (nothing changed) for anything else."""
+        the next expected byte. Buffered, and True: the caller then calls :meth:`ack_while_waiting` (with ``d``'s
+        peer), which does the rest of what :meth:`feed` does for it: a hole the receiver has already acknowledged
+        becomes a gap at once and what follows it is delivered, and both directions' flags are refreshed (until
+        then ``d`` says ``ready`` with a piece held). False (nothing changed) for anything else."""
         if not d.ready or d.pending or d.cut or off <= d.nxt or d.held + len(payload) > self.max_buffer:
             return False
         d.pending.append(_Piece(off, off + len(payload), payload, frame, foff, ts, False))
