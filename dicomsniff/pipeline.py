@@ -619,9 +619,9 @@ class Analyzer:
         """The compiled walk's call for the first segment after a hole (``mv[at:at + n]``, at ``fo`` in frame
         ``number``, at ``ts``; raw sequence number ``seq``, ACK ``ack``) on the ready direction ``d`` whose receiver
         has already acknowledged bytes past the hole, after it applied what it took before: feed_record's hold
-        branch (TcpReassembler.hold buffers it, then the gap declared at once and what follows it delivered, as
-        :meth:`_ack_settles` does for a pure ACK). True when that made no
-        event; False when it did: they wait in ``_stash`` as for :meth:`_flush_hook`."""
+        branch (TcpReassembler.hold buffers it, then :meth:`_ack_settles` declares the gap at once and delivers
+        what follows it). True when that made no event; False when it did: they wait in ``_stash`` as for
+        :meth:`_flush_hook`."""
         nxt = d.nxt
         if not self.tcp.hold(d, ((seq - d.base - nxt + _HALF) & _M) - _HALF + nxt, bytes(mv[at:at + n]), number, fo,
                              ts):   # (the walk checked hold's conditions: cannot happen)

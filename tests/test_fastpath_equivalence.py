@@ -516,8 +516,8 @@ def test_losses_go_the_fast_lanes(variants, walk, monkeypatch):
     """After a capture loss inside a data set nobody reads, the general framer is left only what it must
     judge: the gap itself is taken by the lane (Analyzer._gap_in_pdv, also one in the rest of a PDV a gap
     cut), the segment that ends the PDU the gap cut and begins the data set's next P-DATA-TF by _pdu_step, and
-    the bytes a search for the next PDU holds are buffered without framing (PduFramer.hold_candidate, or the compiled walk) and, once a PDU validates,
-    replayed through the lanes (Analyzer._replay). Counted on the lossy big transfers: the framer's general
+    the bytes a search for the next PDU holds are buffered without framing (PduFramer.hold_candidate, or the
+    compiled walk) and, once a PDU validates, replayed through the lanes (Analyzer._replay). Counted on the lossy big transfers: the framer's general
     entry points see a few segments per loss, not the dozens after each lost header they used to."""
     from dicomsniff.reading import read_events
     from dicomsniff.ul import framer as fr
