@@ -437,13 +437,10 @@ class Analyzer:
                                     self._want_walk(d)      # a search holds a candidate: _walk_hook holds its bytes
                                 return out
                             if off > nxt:       # the first segment after a hole: held
-                                if self.tcp.hold(d, off, buf[pstart:pstart + n], number, pstart - s, ts):
-                                    st = d.st
-                                    st.last = number
-                                    st.ts = ts
-                                    peer.ack = ack
-                                    out = self._ack_settles(peer)   # (a hole acknowledged already: a gap,
-                                    if self._walk_req is not None:      # and the bytes after it delivered)
+                                out = self._hold_settles(d, off, buf[pstart:pstart + n], number, pstart - s, ts,
+                                                         ack)
+                                if out is not None:     # (a hole acknowledged already: a gap, and the bytes
+                                    if self._walk_req is not None:      # after it delivered)
                                         self._want_walk(d)  # what follows is held too: _walk_hook
                                     return out
         self.frames -= 1
@@ -565,7 +562,7 @@ class Analyzer:
     def _ack_settles(self, d) -> list:
         """A pure ACK of ``d`` (recorded in ``d.peer.ack``) that reaches past the first hole of the bytes its peer
         holds (or the first segment after a hole its peer already acknowledged, which TcpReassembler.hold buffered):
-        acknowledged holes become gaps (those inside a lane's data PDV without an event: :meth:`_ack_gap_in_pdv`) and
+        acknowledged holes become gaps (those inside a lane's data PDV without an event: :meth:`_take_gap`) and
         what follows them is delivered (TcpReassembler.ack_while_waiting), through the framer's lanes as each event
         comes (_take_held); the events that gives."""
         out: list = []
@@ -576,34 +573,22 @@ class Analyzer:
             return out
         self._drain_out = out
         self._sealing = self._held_quiet
-        tcp = self.tcp
-        push, take = self._push, self._take_held
-        while self._ack_gap_in_pdv(x):  # (most: holes in a data set nobody reads) as TcpReassembler._ack_flush
-            tcp.hole_taken(x, x.pending[0].off, push, take)
-        tcp.ack_while_waiting(d, push, take)        # (what is left: other holes, the FIN; then refresh both)
+        self.tcp.ack_while_waiting(d, self._push, self._take_held, self._take_gap)
         self._sealing = False
         return out
 
-    def _ack_gap_in_pdv(self, x) -> bool:
-        """The first step of TcpReassembler._ack_flush for direction ``x`` (a fast lane's, which is never a TLS
-        stream's; its receiver's ACK just recorded) when the ACK reaches past the whole first hole, up to the first
-        piece held, and that hole ends inside the data PDV the lane is in (or before the end of what a ``_SKIP``
-        lane skips): the gap handled as :meth:`_tcp_event` handles its StreamGap (:meth:`_gap_in_pdv`, and
-        Association.note_gap: they change separate things), without the event. True when it did (the caller then
-        moves the reassembler past the hole: TcpReassembler.hole_taken); False (nothing changed) otherwise."""
-        pend = x.pending
-        if not pend or x.closed or x.base is None or x.ack is None:
-            return False
-        nxt = x.nxt
-        q = pend[0]
-        to = q.off
-        if to <= nxt or ((x.ack - x.base - nxt + _HALF) & _M) - _HALF + nxt < to:
-            return False            # (no hole, or the ACK reaches only part of it)
+    def _take_gap(self, x, to: int, before_frame: int, ts: int) -> bool:
+        """TcpReassembler's ``take_gap`` for direction ``x`` (a fast lane's, which is never a TLS stream's): an
+        acknowledged hole (``x.nxt`` to ``to``, before frame ``before_frame`` at ``ts``) that ends inside the data
+        PDV the lane is in (or before the end of what a ``_SKIP`` lane skips) is handled as :meth:`_tcp_event`
+        handles its StreamGap (:meth:`_gap_in_pdv`, and Association.note_gap: they change separate things),
+        without the event: True; False (nothing changed) for any other."""
         f = x.lane
         dd = f.dicom
+        nxt = x.nxt
         if dd is None or not self._gap_in_pdv(dd, f, nxt, to):
             return False
-        dd.assoc.note_gap(to - nxt, q.frame, f.direction, q.ts)
+        dd.assoc.note_gap(to - nxt, before_frame, f.direction, ts)
         return True
 
     def _flush_hook(self, d, number: int, ts: int, ack: int) -> bool:
@@ -623,16 +608,26 @@ class Analyzer:
         what follows it). True when that made no event; False when it did: they wait in ``_stash`` as for
         :meth:`_flush_hook`."""
         nxt = d.nxt
-        if not self.tcp.hold(d, ((seq - d.base - nxt + _HALF) & _M) - _HALF + nxt, bytes(mv[at:at + n]), number, fo,
-                             ts):   # (the walk checked hold's conditions: cannot happen)
+        out = self._hold_settles(d, ((seq - d.base - nxt + _HALF) & _M) - _HALF + nxt, bytes(mv[at:at + n]), number,
+                                 fo, ts, ack)
+        if out is None:             # (the walk checked hold's conditions: cannot happen)
             raise RuntimeError("walk: a segment _hold_hook was given is not TcpReassembler.hold's")
+        return self._hook_done(out)
+
+    def _hold_settles(self, d, off: int, payload: bytes, number: int, fo: int, ts: int, ack: int) -> list | None:
+        """feed_record's hold branch: the first segment after a hole (``payload`` at stream offset ``off``, at
+        ``fo`` in frame ``number``, at ``ts``, sent with ACK ``ack``) on the ready direction ``d``, buffered
+        (TcpReassembler.hold), its record noted, and what a hole the receiver already acknowledged gives
+        (:meth:`_ack_settles`): the events; None (nothing changed) when hold does not take it."""
+        if not self.tcp.hold(d, off, payload, number, fo, ts):
+            return None
         self._hook_record(d, number, ts, ack)
-        return self._hook_done(self._ack_settles(d.peer))
+        return self._ack_settles(d.peer)
 
     @staticmethod
     def _hook_record(d, number: int, ts: int, ack: int) -> None:
-        """A hook's record (frame ``number`` at ``ts``, sent with ACK ``ack``) of direction ``d``: the stream's clock
-        and the ACK, as feed_record records them."""
+        """A record (frame ``number`` at ``ts``, sent with ACK ``ack``) of direction ``d`` a hook or a fast branch
+        took: the stream's clock and the ACK, as feed_record records them."""
         st = d.st
         st.last = number
         st.ts = ts

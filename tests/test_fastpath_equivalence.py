@@ -517,8 +517,9 @@ def test_losses_go_the_fast_lanes(variants, walk, monkeypatch):
     judge: the gap itself is taken by the lane (Analyzer._gap_in_pdv, also one in the rest of a PDV a gap
     cut), the segment that ends the PDU the gap cut and begins the data set's next P-DATA-TF by _pdu_step, and
     the bytes a search for the next PDU holds are buffered without framing (PduFramer.hold_candidate, or the
-    compiled walk) and, once a PDU validates, replayed through the lanes (Analyzer._replay). Counted on the lossy big transfers: the framer's general
-    entry points see a few segments per loss, not the dozens after each lost header they used to."""
+    compiled walk) and, once a PDU validates, replayed through the lanes (Analyzer._replay). Counted on the
+    lossy big transfers: the framer's general entry points see a few segments per loss, not the dozens after
+    each lost header they used to."""
     from dicomsniff.reading import read_events
     from dicomsniff.ul import framer as fr
     if walk and pipeline._cwalk is None:
@@ -704,7 +705,7 @@ def test_losses_stay_in_the_walk_and_quiet(variants, monkeypatch):
     """Around a capture loss inside a data set nobody reads, the compiled walk holds the first segment after the
     hole itself (_walk.c hold_first), and the pure ACK that declares the hole a gap goes to Analyzer._flush_hook
     without the walk returning to the reader (a hole inside a data PDV becomes a gap there without a StreamGap
-    event: Analyzer._ack_gap_in_pdv); ``summary``'s analyzer (quiet_pdus) counts the P-DATA-TF the loss cut
+    event: Analyzer._take_gap); ``summary``'s analyzer (quiet_pdus) counts the P-DATA-TF the loss cut
     (Association.count_quiet_cut) and the middle ones its held bytes end, instead of emitting them. What that
     gives is what the general path gives (test_quiet_pdus_change_nothing_the_diagnosis_reads); here: that it
     happens, counted on the lossy big transfers."""
@@ -738,7 +739,7 @@ def test_losses_stay_in_the_walk_and_quiet(variants, monkeypatch):
     assert counts["cut counted"] >= losses // 4 and cut_events < counts["cut counted"], (counts, cut_events)
     assert sealed > 0 and counts["flush hook events"] > 0, (counts, sealed)
     # the holes declared inside a data PDV (by such an ACK, or for the first segment after a hole already
-    # acknowledged) make no StreamGap event (Analyzer._ack_gap_in_pdv): more than half of these copies' holes
+    # acknowledged) make no StreamGap event (Analyzer._take_gap): more than half of these copies' holes
     # (every hole made one before)
     assert counts["gap events"] <= losses // 2, counts
 

@@ -219,7 +219,7 @@ class TcpReassembler:
         d.held += n
         return True
 
-    def ack_while_waiting(self, d: _Dir, out=None, take=None) -> list:
+    def ack_while_waiting(self, d: _Dir, out=None, take=None, take_gap=None) -> list:
         """The analyzer's fast path for a pure ACK (no other flag, the ACK already recorded in ``d.peer``)
         whose receiver direction has bytes buffered or a FIN pending (or for the segment :meth:`hold` buffered,
         ``d`` its peer): what :meth:`feed` does for it, without a TcpSegment — acknowledged holes become gaps,
@@ -228,21 +228,15 @@ class TcpReassembler:
         ``out`` receives the events (``out.append``); a consumer that handles each event as it is appended
         may also give ``take(x)``, called before each in-order buffered piece of direction ``x`` is delivered:
         it may deliver pieces from the front of ``x.pending`` itself (:meth:`delivered`) instead of as
-        StreamData events."""
+        StreamData events; and ``take_gap(x, to, before_frame, ts)``, called for each acknowledged hole
+        (``x.nxt`` to ``to``) before it becomes a gap: True when it handled the gap itself, as it would the
+        StreamGap event, which is then not made."""
         out = [] if out is None else out
         peer = d.peer
-        self._ack_flush(peer, out, take)
+        self._ack_flush(peer, out, take, take_gap)
         d.refresh()
         peer.refresh()
         return out
-
-    def hole_taken(self, d: _Dir, to: int, out, take=None) -> None:
-        """The consumer declared the hole of ``d`` before stream offset ``to`` (the first piece held, acknowledged)
-        a gap itself, without a StreamGap event: move past it and deliver what follows (``out``, ``take``: see
-        :meth:`ack_while_waiting`), as :meth:`_ack_flush` does after each gap."""
-        d.nxt = to
-        d.cut = False
-        self._drain(d, out, take)
 
     @staticmethod
     def delivered(d: _Dir, q: _Piece) -> None:
@@ -541,10 +535,11 @@ class TcpReassembler:
             if d.nxt >= d.fin:
                 self._close(d, "fin", d.fin_frame, d.fin_ts, out)
 
-    def _gap(self, d: _Dir, to: int, before_frame: int, ts: int, out: list) -> None:
+    def _gap(self, d: _Dir, to: int, before_frame: int, ts: int, out: list, take_gap=None) -> None:
         if to > d.nxt:
-            out.append(StreamGap(d.st.index, d.index, d.nxt, to - d.nxt, d.last_frame,
-                                 before_frame, ts))
+            if take_gap is None or not take_gap(d, to, before_frame, ts):
+                out.append(StreamGap(d.st.index, d.index, d.nxt, to - d.nxt, d.last_frame,
+                                     before_frame, ts))
             d.nxt = to
         d.cut = False
 
@@ -569,7 +564,7 @@ class TcpReassembler:
         while d.held > self.max_buffer and not d.closed and self._skip_hole(d, out):
             pass
 
-    def _ack_flush(self, d: _Dir, out: list, take=None) -> None:
+    def _ack_flush(self, d: _Dir, out: list, take=None, take_gap=None) -> None:
         """Bytes the receiver has acknowledged but the capture lacks were lost by the capture.
 
         Only the acknowledged part of a hole becomes a gap: the rest may still arrive.
@@ -591,7 +586,7 @@ class TcpReassembler:
                 return
             if to <= nxt:
                 return
-            self._gap(d, to, before, ts, out)
+            self._gap(d, to, before, ts, out, take_gap)
             self._drain(d, out, take)
 
     def _flush(self, d: _Dir, out: list) -> None:
