@@ -500,10 +500,12 @@ class Analyzer:
             # the quiet counts before them: PduSeen.quiet). Not with quiet_out, whose records the next record may
             # add to before the consumer has seen those events, nor where a consumer reads anything else as the
             # records go by (the viewer's frame index, export's records).
+            # With them, a hole inside a lane's data PDV that the records after it settle as a capture loss becomes a
+            # gap at once (the walk's look-ahead, _take_gap), without holding the segments after it.
             hooks = (self._flush_hook, self._hold_hook) if self._held_quiet else (None, None)
             self._walk_ctx = (self._flows, _NEXT, _WALK_KINDS, self.tcp.max_buffer, _Piece, Pdv, PDATA, RESYNC,
                               self._quiet_hook if self.quiet_pdus else None, HEADER, self.quiet_out) + hooks \
-                + (self.quiet_parts, iso_time)
+                + (self.quiet_parts, iso_time, self._take_gap if self._held_quiet else None)
             self._walk_req = reader._walk_req
             reader._walk_hook = self._walk_hook
 
@@ -578,8 +580,9 @@ class Analyzer:
         return out
 
     def _take_gap(self, x, to: int, before_frame: int, ts: int) -> bool:
-        """TcpReassembler's ``take_gap`` for direction ``x`` (a fast lane's, which is never a TLS stream's): an
-        acknowledged hole (``x.nxt`` to ``to``, before frame ``before_frame`` at ``ts``) that ends inside the data
+        """TcpReassembler's ``take_gap`` for direction ``x`` (a fast lane's, which is never a TLS stream's), and the
+        compiled walk's for a hole the records after it settle (its look-ahead, before it would hold the segment after
+        it): an acknowledged hole (``x.nxt`` to ``to``, before frame ``before_frame`` at ``ts``) that ends inside the data
         PDV the lane is in (or before the end of what a ``_SKIP`` lane skips) is handled as :meth:`_tcp_event`
         handles its StreamGap (:meth:`_gap_in_pdv`, and Association.note_gap: they change separate things),
         without the event: True; False (nothing changed) for any other."""

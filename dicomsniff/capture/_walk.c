@@ -23,7 +23,10 @@
  *       would answer with events: the pure ACK that declares a hole a gap (Analyzer._flush_hook) and the first
  *       segment after a hole already acknowledged (Analyzer._hold_hook). The walk applies what it took, calls the
  *       hook, arms its table again and goes on; a hook that made events leaves them in Analyzer._stash and the
- *       walk ends after that record.
+ *       walk ends after that record. Before it holds the first segment after a hole inside a lane's data PDV, it
+ *       reads the records after it (hole_settled): when the receiver's ACK past the hole comes before anything that
+ *       would make an event, the hole is a gap at once (gap_ahead, Analyzer._take_gap) and the segment and those
+ *       after it go on in order, as they would once held and delivered at that ACK.
  * A lane whose collector still keeps bytes (f.fast_feed) is left to Python: only it feeds collectors.
  * take_held() does (b), (e) and, for summary and diagnose, (f) for the pieces held after a hole, when the
  * receiver's ACK has them delivered (Analyzer._take_held).
@@ -223,6 +226,15 @@ static PyObject *quiet_out;     /* Analyzer.quiet_out (a list: a record per quie
 /* Analyzer._flush_hook of the walk under way, or NULL; the direction and ACK of the record take() left to it. */
 static PyObject *flush_hook, *flush_x;
 static uint32_t flush_ack;
+/* What hold_first leaves the look-ahead (it returned 4): the first segment after a hole (ahead_n bytes at raw sequence
+ * ahead_seq of the flow ahead_key, whose hole begins at ahead_hole); with ahead_past, the receiver's ACK past the hole
+ * (ahead_ack) is seen already. */
+static uint32_t ahead_seq, ahead_hole, ahead_ack;
+static int ahead_past;
+static unsigned char ahead_key[12];
+static Py_ssize_t ahead_n;
+/* Analyzer._take_gap (hold_first's look-ahead: gap_ahead), or NULL */
+static PyObject *take_gap_hook;
 /* Analyzer._hold_hook of the walk under way, or NULL; the direction, payload (at in the buffer, n bytes, at fo in its
  * frame), sequence number and ACK of the record take() left to it. */
 static PyObject *hold_hook, *hold_x;
@@ -241,7 +253,9 @@ static PyObject *pdv_type;      /* ul.pdus.Pdv (ctx; declared with the other ctx
 static PyObject *new_piece(long long off, long long end, const char *data, Py_ssize_t n, long long frame,
                            long long foff, long long ts);
 static int hold_first(Entry *ent, int nent, Entry *d, const unsigned char *p, Py_ssize_t n, uint32_t seq,
-                      uint32_t rack, long long frame, long long fo, long long ts);
+                      uint32_t rack, long long frame, long long fo, long long ts, int look);
+static int hole_settled(const Entry *ent, int nent);
+static int gap_ahead(Entry *ent, int nent, Entry *d, long long frame, long long ts);
 
 /* n payload bytes of frame (at ts) taken on d's lane: its budget, the bytes to settle, the last data record. */
 static inline void took(Entry *d, long long n, long long frame, long long ts) {
@@ -304,6 +318,8 @@ static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t
     Py_ssize_t n = ip + total - pstart;
     if (n < 0)                                          /* a TCP header longer than its IP packet: Python's */
         return 0;
+    int retaken = 0;
+retake:
     if (n == 0) {                                       /* a pure ACK */
         if (pstart > e)
             return 0;
@@ -333,7 +349,19 @@ static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t
         d->held_added += n;
     } else if ((d->armed || d->next || d->resync) && (int32_t)(be32(h + 24) - d->seq) > 0) {
         int r = hold_first(ent, nent, d, b + pstart, n, be32(h + 24), be32(h + 28), number, (long long)(pstart - s),
-                           ts);
+                           ts, !retaken);
+        if (r == 4) {           /* a hole inside the lane's PDV: do the records after it settle it as a loss? */
+            r = (ahead_past ? (int32_t)(ahead_ack - ahead_seq) >= 0 : hole_settled(ent, nent))
+                ? gap_ahead(ent, nent, d, number, ts) : 0;
+            if (r < 0)
+                return -1;
+            if (r == 1) {       /* a gap: the segment is in order now */
+                retaken = 1;
+                goto retake;
+            }
+            r = hold_first(ent, nent, d, b + pstart, n, be32(h + 24), be32(h + 28), number, (long long)(pstart - s),
+                           ts, 0);      /* else held as before */
+        }
         if (r != 1)                                     /* TcpReassembler.hold: the first segment after a hole */
             return r;
     } else if (d->next) {                               /* _pdu_step: the next P-DATA-TF begins */
@@ -502,6 +530,116 @@ static int pcapng_record(const unsigned char *b, Py_ssize_t size, Py_ssize_t pos
     rec->next = pos + (Py_ssize_t)blen;
     rec->lt = f->linktype;
     return 1;
+}
+
+/* Records the look-ahead reads at most before it holds the segment after a hole as before. */
+#define AHEAD_RECORDS 256
+
+/* What the look-ahead reads the records after the walk's current one with: the walk's buffer and record format
+ * (walk()'s arguments), and where the record after the current one starts. */
+typedef struct {
+    const unsigned char *b;
+    Py_ssize_t size;
+    int fmt, big;
+    long long tick;
+    Py_ssize_t hsize;
+    int lt;
+    const Iface *ifc;
+    int nifc;
+    Py_ssize_t next;
+} AheadSrc;
+static AheadSrc ahead_src;
+
+/* hold_first's look-ahead: whether the records after the walk's current one (the first segment after a hole: ahead_n
+ * bytes at raw sequence ahead_seq, the hole beginning at ahead_hole; ahead_key its flow) settle the hole as a loss
+ * while nothing else would make an event: the receiver's pure ACK reaches past the hole to the segment, and until then
+ *   - the sender's records are segments that TcpReassembler.buffer_after would hold (in order after the last, or past
+ *     it after a new hole; within the buffer bound) and pure ACKs,
+ *   - the receiver's are pure ACKs that do not reach into the hole (they only record the acknowledgement), and
+ *   - those of other directions in the walk's table (ent[0:nent]: associations in parallel) are what take() takes
+ *     without an event: pure ACKs that do not flush, payload below an armed lane's budget or held after a hole.
+ * Then holding the sender's segments and delivering them at that ACK (the gap first) changes nothing that delivering
+ * them now, after the gap, does not (Analyzer._take_gap: the hole inside the lane's PDV), and the events come in the
+ * same order. 1, 0. */
+static int hole_settled(const Entry *ent, int nent) {
+    const AheadSrc *w = &ahead_src;
+    const unsigned char *b = w->b;
+    const unsigned char *key = ahead_key;
+    uint32_t expect = ahead_seq + (uint32_t)ahead_n;
+    long long held = (long long)ahead_n;
+    uint32_t seq[MAX_ENTRIES];          /* the other directions' next in-order byte and budget, as take() moves them, */
+    long long budget[MAX_ENTRIES], pend_end[MAX_ENTRIES], room[MAX_ENTRIES];    /* and what they hold */
+    for (int i = 0; i < nent; i++) {
+        seq[i] = ent[i].seq;
+        budget[i] = ent[i].budget;
+        pend_end[i] = ent[i].pend_end;
+        room[i] = ent[i].held_room;
+    }
+    Py_ssize_t pos = w->next;
+    Rec rec;
+    for (int k = 0; k < AHEAD_RECORDS; k++) {
+        if (!(w->fmt == 0 ? pcap_record(b, w->size, pos, w->big, w->tick, w->hsize, w->lt, &rec)
+                          : pcapng_record(b, w->size, pos, w->big, w->ifc, w->nifc, &rec)))
+            return 0;
+        pos = rec.next;
+        Py_ssize_t ip = ip_start(rec.lt, b, rec.s, rec.e);
+        if (ip < 0 || b[ip] != 0x45)
+            return 0;
+        const unsigned char *h = b + ip;
+        Py_ssize_t total = be16(h + 2);
+        unsigned frag = be16(h + 6), doff = h[32], flags = h[33];
+        if (h[9] != 6 || (frag & 0x3FFF) || total < 40 || doff < 0x50 || ip + total > rec.e
+                || (flags != 0x10 && flags != 0x18))
+            return 0;
+        Py_ssize_t n = total - 20 - ((doff >> 4) << 2);
+        if (n < 0)
+            return 0;
+        uint32_t sq = be32(h + 24);
+        if (memcmp(h + 12, key, 8) == 0 && memcmp(h + 20, key + 8, 4) == 0) {          /* the sender */
+            if (n) {
+                if ((int32_t)(sq - expect) < 0)
+                    return 0;                   /* (a retransmission: the reassembler compares and trims) */
+                expect = sq + (uint32_t)n;
+                held += n;
+                if (held > max_buffer)
+                    return 0;
+            }
+            continue;
+        }
+        if (memcmp(h + 12, key + 4, 4) == 0 && memcmp(h + 16, key, 4) == 0 && memcmp(h + 20, key + 10, 2) == 0
+                && memcmp(h + 22, key + 8, 2) == 0) {                                   /* the receiver */
+            if (n)
+                return 0;
+            uint32_t ack = be32(h + 28);
+            if ((int32_t)(ack - ahead_hole) <= 0)
+                continue;
+            return (int32_t)(ack - ahead_seq) >= 0;
+        }
+        int i = 0;                              /* another direction of the table (take()'s lookup) */
+        while (i < nent && !(memcmp(h + 12, ent[i].key, 8) == 0 && memcmp(h + 20, ent[i].key + 8, 4) == 0))
+            i++;
+        if (i == nent || !ent[i].full)
+            return 0;
+        const Entry *o = &ent[i];
+        if (n == 0) {
+            if (!(o->ack_ok || (o->ack_hole && (int32_t)(be32(h + 28) - o->hole_seq) <= 0)))
+                return 0;
+        } else if (o->stopped) {
+            return 0;
+        } else if (o->held) {                   /* buffer_after */
+            long long off = o->nxt_off + (int32_t)(sq - o->nxt_seq);
+            if (off < pend_end[i] || n > room[i])
+                return 0;
+            pend_end[i] = off + n;
+            room[i] -= n;
+        } else {                                /* _advance */
+            if (!o->armed || o->next || o->resync || sq != seq[i] || n >= budget[i])
+                return 0;
+            seq[i] += (uint32_t)n;
+            budget[i] -= n;
+        }
+    }
+    return 0;
 }
 
 /* Attribute names, interned once. */
@@ -1014,12 +1152,16 @@ static int arm_rest(Entry *d) {
  * the receiver's latest ACK for these bytes (one its entry took in this walk, else x.ack) already reaches past
  * the hole (then a gap is declared at once: 3, Analyzer._hold_hook's, when the walk has one). From here d is a held
  * entry (its continuations are buffer_after's), and the receiver's entry only takes pure ACKs that do not reach
- * past the hole (x.wait); settle() makes x not ready. 1 taken, 0 not (nothing changed), 3, -1 error. */
+ * past the hole (x.wait); settle() makes x not ready. With `look` (summary and diagnose: the analyzer's take_gap),
+ * a hole inside the lane's PDV is first left to the look-ahead (4: ahead_seq and the others set, nothing changed:
+ * take() asks hole_settled, and holds the segment only if the records after it do not settle the hole as a loss).
+ * 1 taken, 0 not (nothing changed), 3, 4, -1 error. */
 static int hold_first(Entry *ent, int nent, Entry *d, const unsigned char *p, Py_ssize_t n, uint32_t seq,
-                      uint32_t rack, long long frame, long long fo, long long ts) {
+                      uint32_t rack, long long frame, long long fo, long long ts, int look) {
     if ((long long)n > max_buffer)
         return 0;
     int past = 0;               /* the receiver acknowledged bytes past the hole already: a gap at once */
+    uint32_t pack = 0;          /* (that ACK) */
     int r = get_true(d->x, A_CUT);
     if (r != 0)
         return r < 0 ? -1 : 0;
@@ -1028,6 +1170,7 @@ static int hold_first(Entry *ent, int nent, Entry *d, const unsigned char *p, Py
         if (ent[i].x == d->peer)
             pe = &ent[i];
     if (pe != NULL && pe->last_any) {
+        pack = pe->ack;
         past = (int32_t)(pe->ack - d->seq) > 0;
     } else {
         PyObject *ack = get_attr(d->x, A_ACK);
@@ -1041,6 +1184,7 @@ static int hold_first(Entry *ent, int nent, Entry *d, const unsigned char *p, Py
                 PyErr_Clear();
                 return 0;
             }
+            pack = (uint32_t)raw;
             past = (int32_t)((uint32_t)raw - d->seq) > 0;
         } else {
             Py_DECREF(ack);
@@ -1054,6 +1198,16 @@ static int hold_first(Entry *ent, int nent, Entry *d, const unsigned char *p, Py
     if (pend == NULL)
         return -1;
     int empty = PyList_CheckExact(pend) && PyList_GET_SIZE(pend) == 0;
+    if (empty && look && take_gap_hook != NULL && d->armed && (long long)(int32_t)(seq - d->seq) < d->budget) {
+        Py_DECREF(pend);        /* a hole inside the lane's PDV: the walk looks ahead before it holds (4) */
+        ahead_seq = seq;
+        ahead_hole = d->seq;
+        ahead_n = n;
+        ahead_past = past;
+        ahead_ack = pack;
+        memcpy(ahead_key, d->key, sizeof ahead_key);
+        return 4;
+    }
     if (!empty || past) {
         Py_DECREF(pend);
         if (!empty || hold_hook == NULL)
@@ -1995,6 +2149,41 @@ static int quiet_end(Entry *d, Entry *ent, int nent, PyObject *buf, const unsign
     return arm_lane(d) < 0 ? -1 : 1;
 }
 
+/* The hole before the segment hold_first looked ahead from (d's next byte to the segment's; the segment is in frame
+ * `frame` at ts) a gap, as the receiver's ACK would have it once the segments after it were held: what was
+ * taken of d so far applied and the counts waiting in ent[0:nent] handed over (as for Analyzer._quiet_hook), then
+ * Analyzer._take_gap takes it (the hole inside the lane's PDV, without an event) and the direction's next byte moves
+ * past it (TcpReassembler._gap); the lane armed again from the framer's new state (_SKIP). 1 done, 0 not (nothing
+ * changed but what was applied), -1 error. */
+static int gap_ahead(Entry *ent, int nent, Entry *d, long long frame, long long ts) {
+    if (settle_lane(d) < 0)
+        return -1;
+    Py_CLEAR(d->fquads);
+    Py_CLEAR(d->dquads);
+    d->taken = d->fdrop = d->ddrop = 0;
+    d->counted = 0;
+    if (flush_quiet(ent, nent) < 0)
+        return -1;
+    long long nxt;
+    int r = get_ll(d->x, A_NXT, &nxt);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    long long to = nxt + (long long)(int32_t)(ahead_seq - ahead_hole);
+    PyObject *t = PyObject_CallFunction(take_gap_hook, "OLLL", d->x, to, frame, ts);
+    if (t == NULL)
+        return -1;
+    r = PyObject_IsTrue(t);
+    Py_DECREF(t);
+    if (r <= 0)
+        return r;
+    if (set_ll(d->x, A_NXT, to) < 0 || set_attr(d->x, A_CUT, Py_False) < 0)
+        return -1;
+    Py_CLEAR(d->m);
+    Py_CLEAR(d->next_msg);
+    d->armed = d->skip = d->data = d->next = 0;
+    return arm_lane(d) < 0 ? -1 : 1;
+}
+
 /* Apply what the walk took of a direction, as repeated feed_record calls would have. */
 static int settle(Entry *d) {
     long long last = 0;
@@ -2255,6 +2444,7 @@ static int walk_ctx(PyObject *ctx) {
         return -1;
     }
     flush_hook = PyTuple_GET_ITEM(ctx, 11) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 11);
+    take_gap_hook = PyTuple_GET_ITEM(ctx, 15) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 15);
     hold_hook = PyTuple_GET_ITEM(ctx, 12) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 12);
     walk_feeds = 1;
     header_state = PyTuple_GET_ITEM(ctx, 9);
@@ -2300,7 +2490,8 @@ static int settle_all(Entry *ent, int nent) {
 /* walk(ctx, dirs, buf, pos, number, big, fmt, a, b, c)
  *   ctx: (TcpReassembler._flows, pipeline._NEXT, pipeline._WALK_KINDS, TcpReassembler.max_buffer, reassembly._Piece,
  *         ul.pdus.Pdv, framer.PDATA, framer.RESYNC, Analyzer._quiet_hook or None, framer.HEADER, Analyzer.quiet_out
- *         or None, Analyzer._flush_hook or None, Analyzer._hold_hook or None)
+ *         or None, Analyzer._flush_hook or None, Analyzer._hold_hook or None, quiet_parts, iso_time,
+ *         Analyzer._take_gap or None)
  *   dirs: the reassembly directions (_Dir) the walk may take records of (both of each stream)
  *   buf: the reader's chunk; pos: where the next record starts; number: the last record's number
  *   big: the capture's byte order is big-endian
@@ -2334,11 +2525,11 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     Iface ifc[MAX_IFACES];
     int nifc = 0, nent = 0;
     memset(ent, 0, sizeof ent);
-    if (PyTuple_GET_SIZE(ctx) != 15 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
+    if (PyTuple_GET_SIZE(ctx) != 16 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
             || !PyTuple_Check(PyTuple_GET_ITEM(ctx, 2)) || !PyLong_Check(PyTuple_GET_ITEM(ctx, 3))) {
         PyErr_SetString(PyExc_TypeError,
                         "walk: ctx is (flows, NEXT, kinds, max_buffer, Piece, Pdv, PDATA, RESYNC, quiet hook, HEADER,"
-                        " quiet records, flush hook, hold hook, quiet parts, iso_time)");
+                        " quiet records, flush hook, hold hook, quiet parts, iso_time, take_gap)");
         goto done;
     }
     walk_obj = view.obj;
@@ -2387,9 +2578,11 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     long long tick = 0;
     if (fmt == 0 && (tick = PyLong_AsLongLong(a)) == -1 && PyErr_Occurred())
         goto done;
+    ahead_src = (AheadSrc){b, size, fmt, big, tick, (Py_ssize_t)b_arg, (int)c_arg, ifc, nifc, 0};
     Rec rec;
     while (fmt == 0 ? pcap_record(b, size, pos, big, tick, (Py_ssize_t)b_arg, (int)c_arg, &rec)
                     : pcapng_record(b, size, pos, big, ifc, nifc, &rec)) {
+        ahead_src.next = rec.next;
         int t = take_record(ent, nent, rec.lt, b, rec.s, rec.e, number + 1, rec.ts, &last_number, &last_ts, sink);
         if (t < 0)
             goto done;
