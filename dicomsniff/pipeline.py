@@ -589,10 +589,69 @@ class Analyzer:
         f = x.lane
         dd = f.dicom
         nxt = x.nxt
-        if dd is None or not self._gap_in_pdv(dd, f, nxt, to):
+        if dd is None:
+            return False
+        if self._gap_in_pdv(dd, f, nxt, to):
+            dd.assoc.note_gap(to - nxt, before_frame, f.direction, ts)
+            return True
+        cut = self._held_quiet and self._gap_ends_pdu(dd, f, nxt, to)
+        if not cut:
             return False
         dd.assoc.note_gap(to - nxt, before_frame, f.direction, ts)
+        self._count_cut(f, *cut, 0, 0, 0)       # (the PDU it cut ends with it, at its last bytes' time)
         return True
+
+    def _gap_ends_pdu(self, d: _Dicom, f: PduFramer, start: int, end: int):
+        """For summary and diagnose (``_held_quiet``): a capture gap (stream offsets ``start`` to ``end``) that ends
+        exactly at the end of the P-DATA-TF a fast lane is in, its data PDV (or what a ``_SKIP`` lane skips) ending
+        there too, when that PDU may then be counted (:meth:`_cut_countable`): what :meth:`_gap_in_pdv` does for a
+        gap inside the PDV, and the PDU ends with the gap, as PduFramer.gap ends it (:meth:`_count_cut`, once the
+        caller noted the gap): (the message its data set's next PDUs continue, their context, the PDU's end time);
+        None (nothing changed) for any other gap."""
+        m = f.fast
+        n = end - start
+        if start != f.offset or f.remaining != n or f.state != PDATA or d.held[f.direction]:
+            return None
+        pdv = f.pdv
+        if m is _SKIP:
+            if pdv is not None or n != f.pdv_skip:
+                return None
+        elif m is None or m is _NEXT or m is _ORPHAN or pdv is None or pdv.control or n != f.pdv_left:
+            return None
+        elif m is not _AFTER_LOSS:
+            slot = d.assembler.slots.get((f.direction, pdv.context_id))
+            if slot is None or slot.msg is not m or slot.cmd is not None or m.data_spans is None:
+                return None
+        if f.findings or len(f.pdvs) != 1:
+            return None
+        ts = f.end_ts
+        if m is _SKIP or m is _AFTER_LOSS:      # (the assembler's state after the gap is what it is now)
+            cut = self._cut_countable(f, ts, True)
+        else:                                   # (the message goes on after its hole: _after_cut's answer then)
+            cut = (m, pdv.context_id) if not self.stream_data and \
+                self._quiet_cut_ok(d.assoc, f, pdv.context_id, (), ts, lost=True) else None
+        if cut is None:
+            return None
+        if m is _SKIP:
+            f.lost.append((start, n))
+            f.pdv_skip = 0
+        else:
+            if m is _AFTER_LOSS:
+                if not f.pdv_done:
+                    d.assembler.orphans_after_loss[f.direction] += 1
+            else:
+                slot.hole += 1
+                m.end_ts_ns = ts
+                m.cut = CAPTURE_LOSS
+            f.lost.append((start, n))
+            f.pdv = None
+            f.pdvhdr = bytearray()
+            f.pdv_skip = 0
+            f.fast = _SKIP
+            f.fast_feed = None
+        f.remaining = 0
+        f.offset = end
+        return cut[0], cut[1], ts
 
     def _flush_hook(self, d, number: int, ts: int, ack: int) -> bool:
         """The compiled walk's call for a pure ACK (frame ``number`` at ``ts``) of direction ``d`` that acknowledges
@@ -892,13 +951,13 @@ class Analyzer:
         return a.take_quiet(f.direction, ctx, first_len, start, ts, longest, (1 if k else 0) + len(whole),
                             nbytes, first, number, last)
 
-    def _quiet_cut_ok(self, a: Association, f: PduFramer, ctx: int, whole: list, ts: int) -> bool:
+    def _quiet_cut_ok(self, a: Association, f: PduFramer, ctx: int, whole: list, ts: int, lost: bool = False) -> bool:
         """Whether the P-DATA-TF a capture gap cut (the framer skips its rest) and the ``whole`` ones after it in
         the segment may all be counted (Association.count_quiet_cut, then :meth:`_quiet`) instead of emitted:
         summary and diagnose only (no ``quiet_out``: export writes each PDU's findings), its one data PDV and the
         loss its only finding, what :meth:`Association.quiet_cut_ok` asks of it and the receiver's limit of the
-        others."""
-        if self.quiet_out is not None or not f.lost or f.findings or len(f.pdvs) != 1:
+        others. (``lost``: the loss is about to be noted in it.)"""
+        if self.quiet_out is not None or not (f.lost or lost) or f.findings or len(f.pdvs) != 1:
             return False
         d = f.direction
         if not a.quiet_cut_ok(d, ctx, f.length, f.start_ts, ts):
@@ -931,27 +990,43 @@ class Analyzer:
         """:meth:`_pdu_step` with ``quiet=2`` for a segment (``k`` bytes at ``fo`` in frame ``number``) that ends
         exactly the P-DATA-TF a capture gap cut, the rest of which the framer skips: the same checks and the same
         changes for that one shape, without the segment's bytes (nothing follows the PDU's end in it)."""
-        pdvs = f.pdvs
-        if f.remaining != k or not pdvs or f.pdv is not None or self.stream_data:
+        if f.remaining != k or f.pdv is not None:
             return False
+        cut = self._cut_countable(f, ts)
+        if cut is None:
+            return False
+        self._count_cut(f, cut[0], cut[1], ts, number, fo, k)
+        return True
+
+    def _cut_countable(self, f: PduFramer, ts: int, lost: bool = False):
+        """Whether the P-DATA-TF a capture gap cut (its last PDV a data PDV, ending at ``ts``; ``lost``: the gap is
+        about to be noted in it) may be counted when it ends (:meth:`_quiet_cut_ok`), and the message its data set's
+        next PDUs continue (``_after_cut``): (that, its context), or None."""
+        pdvs = f.pdvs
+        if not pdvs or self.stream_data:
+            return None
         last = pdvs[-1]
         if last.control:
-            return False
+            return None
         ctx = last.context_id
         dd = f.dicom
-        direction = f.direction
-        m = _after_cut(dd.assembler, direction, ctx)
-        if m is None or dd.held[direction]:
-            return False
-        a = dd.assoc
-        if not self._quiet_cut_ok(a, f, ctx, (), ts):
-            return False
+        m = _after_cut(dd.assembler, f.direction, ctx)
+        if m is None or dd.held[f.direction] or not self._quiet_cut_ok(dd.assoc, f, ctx, (), ts, lost):
+            return None
+        return m, ctx
+
+    @staticmethod
+    def _count_cut(f: PduFramer, m, ctx: int, ts: int, number: int, fo: int, k: int) -> None:
+        """The end of a P-DATA-TF a capture gap cut, counted (:meth:`_cut_countable` allows it), at ``ts``: its last
+        ``k`` bytes (at ``fo`` in frame ``number``; none when the gap took them), Association.count_quiet_cut, and the
+        framer's fresh unit, waiting for the next P-DATA-TF of message ``m`` (``_NEXT``), as _pdu_step leaves it."""
         f.fast_coll = None
         sp = f.spans
-        sp.add_new(number, fo, k)
+        if k:
+            sp.add_new(number, fo, k)
         fl = sp.flat
-        a.count_quiet_cut(direction, ctx, f.length, f.start_ts, ts, sp.length, fl[1] if fl else 0, sp.last_frame,
-                          f.lost)
+        f.dicom.assoc.count_quiet_cut(f.direction, ctx, f.length, f.start_ts, ts, sp.length, fl[1] if fl else 0,
+                                      sp.last_frame, f.lost)
         f.pdus += 1
         f.offset += k
         f.state = HEADER
@@ -960,7 +1035,6 @@ class Analyzer:
         f.fast = _NEXT
         f.next_msg = m
         f.next_ctx = ctx
-        return True
 
     def finish(self) -> list:
         out: list = self._stash or []

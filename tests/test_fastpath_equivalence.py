@@ -750,10 +750,10 @@ def test_losses_stay_in_the_walk_and_quiet(variants, monkeypatch):
     assert counts["flush hook"] > 0, counts
     assert counts["cut counted"] >= losses // 4 and cut_events < counts["cut counted"], (counts, cut_events)
     assert sealed > 0 and counts["flush hook events"] > 0, (counts, sealed)
-    # the holes declared inside a data PDV (by such an ACK, or for the first segment after a hole already
-    # acknowledged) make no StreamGap event (Analyzer._take_gap): more than half of these copies' holes
-    # (every hole made one before)
-    assert counts["gap events"] <= losses // 2, counts
+    # the holes declared inside a data PDV, or ending the P-DATA-TF they cut (Analyzer._gap_ends_pdu), make no
+    # StreamGap event (Analyzer._take_gap): three quarters of these copies' holes (every hole made one before;
+    # 24 of 84 without _gap_ends_pdu)
+    assert counts["gap events"] <= losses // 4, counts
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -1198,8 +1198,8 @@ static int hold_first(Entry *ent, int nent, Entry *d, const unsigned char *p, Py
     if (pend == NULL)
         return -1;
     int empty = PyList_CheckExact(pend) && PyList_GET_SIZE(pend) == 0;
-    if (empty && look && take_gap_hook != NULL && d->armed && (long long)(int32_t)(seq - d->seq) < d->budget) {
-        Py_DECREF(pend);        /* a hole inside the lane's PDV: the walk looks ahead before it holds (4) */
+    if (empty && look && take_gap_hook != NULL && d->armed && (long long)(int32_t)(seq - d->seq) <= d->budget) {
+        Py_DECREF(pend);        /* a hole inside the lane's PDV (or to its end): the walk looks ahead before it holds */
         ahead_seq = seq;
         ahead_hole = d->seq;
         ahead_n = n;
