@@ -27,6 +27,7 @@ IDLE_GAP_NS = 1_000_000_000
 # The capture-loss findings of quiet cut P-DATA-TFs kept for PduFacts (count_quiet_cut): PduFacts keeps the first
 # this many findings of a code (rules.base.MAX_EXPERT is this), so the others need only be counted.
 MAX_CUTS_KEPT = 50
+_P_DATA_TF_NAME = pdu_name(P_DATA_TF)
 
 C_CANCEL_RQ = 0x0FFF
 PENDING = {0xFF00, 0xFF01}
@@ -379,8 +380,18 @@ class Association:
         if last > self.pdu_end_frame[d]:
             self.pdu_end_frame[d] = last
         self.max_end_ts = end_ts
-        self._touch(tmin, lead)         # (hi >= lead: the first frame, then the last)
-        self._touch(tmax, hi)
+        # _touch(tmin, lead), then _touch(tmax, hi), inline (this runs for every batch of quiet PDUs counted)
+        early, late = (tmin, tmax) if tmin <= tmax else (tmax, tmin)
+        if self.start_ns is None or early < self.start_ns:
+            self.start_ns = early
+        if self.end_ns is None or late > self.end_ns:
+            self.end_ns = late
+        if lead or hi:
+            if not self.first_frame:
+                self.first_frame = lead or hi
+            top = lead if lead > hi else hi
+            if top > self.last_frame:
+                self.last_frame = top
         self.quiet_seq += 1
         q = self.quiet[d]
         if q is None:
@@ -412,10 +423,20 @@ class Association:
         self.pdus_by_dir[d] += 1
         self.bytes[d] += captured
         self.max_end_ts = end_ts
-        self._touch(start_ts, first)
-        self._touch(end_ts, last)
+        # _touch(start_ts, first), then _touch(end_ts, last), inline (this runs once per cut P-DATA-TF)
+        early, late = (start_ts, end_ts) if start_ts <= end_ts else (end_ts, start_ts)
+        if self.start_ns is None or early < self.start_ns:
+            self.start_ns = early
+        if self.end_ns is None or late > self.end_ns:
+            self.end_ns = late
+        if first or last:
+            if not self.first_frame:
+                self.first_frame = first or last
+            top = first if first > last else last
+            if top > self.last_frame:
+                self.last_frame = top
         if len(self.findings) < 1000:
-            self.add_finding(WARN, "pdu-incomplete", f"{pdu_name(P_DATA_TF)} in frame {first} is incomplete", [first],
+            self.add_finding(WARN, "pdu-incomplete", f"{_P_DATA_TF_NAME} in frame {first} is incomplete", [first],
                              direction=d, last=last or first)
         self.quiet_seq += 1
         q = self.quiet[d]
