@@ -603,54 +603,25 @@ class Analyzer:
 
     def _gap_ends_pdu(self, d: _Dicom, f: PduFramer, start: int, end: int):
         """For summary and diagnose (``_held_quiet``): a capture gap (stream offsets ``start`` to ``end``) that ends
-        exactly at the end of the P-DATA-TF a fast lane is in, its data PDV (or what a ``_SKIP`` lane skips) ending
-        there too, when that PDU may then be counted (:meth:`_cut_countable`): what :meth:`_gap_in_pdv` does for a
-        gap inside the PDV, and the PDU ends with the gap, as PduFramer.gap ends it (:meth:`_count_cut`, once the
-        caller noted the gap): (the message its data set's next PDUs continue, their context, the PDU's end time);
-        None (nothing changed) for any other gap."""
+        exactly at the end of the P-DATA-TF a fast lane is in, its one data PDV (or what a ``_SKIP`` lane skips)
+        ending there too, when that PDU may then be counted (:meth:`_cut_countable`): :meth:`_gap_in_pdv` takes it
+        (``to_end``) and the PDU ends with it, as PduFramer.gap ends it (:meth:`_count_cut`, once the caller noted
+        the gap): (the message its data set's next PDUs continue, their context, the PDU's end time); None (nothing
+        changed) for any other gap."""
         m = f.fast
-        n = end - start
-        if start != f.offset or f.remaining != n or f.state != PDATA or d.held[f.direction]:
-            return None
         pdv = f.pdv
-        if m is _SKIP:
-            if pdv is not None or n != f.pdv_skip:
-                return None
-        elif m is None or m is _NEXT or m is _ORPHAN or pdv is None or pdv.control or n != f.pdv_left:
-            return None
-        elif m is not _AFTER_LOSS:
-            slot = d.assembler.slots.get((f.direction, pdv.context_id))
-            if slot is None or slot.msg is not m or slot.cmd is not None or m.data_spans is None:
-                return None
-        if f.findings or len(f.pdvs) != 1:
+        if f.remaining != end - start or f.findings or len(f.pdvs) != 1:
             return None
         ts = f.end_ts
         if m is _SKIP or m is _AFTER_LOSS:      # (the assembler's state after the gap is what it is now)
             cut = self._cut_countable(f, ts, True)
-        else:                                   # (the message goes on after its hole: _after_cut's answer then)
-            cut = (m, pdv.context_id) if not self.stream_data and \
-                self._quiet_cut_ok(d.assoc, f, pdv.context_id, (), ts, lost=True) else None
-        if cut is None:
+        elif m is None or m is _NEXT or m is _ORPHAN or pdv is None:
             return None
-        if m is _SKIP:
-            f.lost.append((start, n))
-            f.pdv_skip = 0
-        else:
-            if m is _AFTER_LOSS:
-                if not f.pdv_done:
-                    d.assembler.orphans_after_loss[f.direction] += 1
-            else:
-                slot.hole += 1
-                m.end_ts_ns = ts
-                m.cut = CAPTURE_LOSS
-            f.lost.append((start, n))
-            f.pdv = None
-            f.pdvhdr = bytearray()
-            f.pdv_skip = 0
-            f.fast = _SKIP
-            f.fast_feed = None
-        f.remaining = 0
-        f.offset = end
+        else:                                   # (the message goes on after its hole: _after_cut's answer then)
+            cut = (m, pdv.context_id) if m.data_spans is not None and not self.stream_data and \
+                self._quiet_cut_ok(d.assoc, f, pdv.context_id, (), ts, True) else None
+        if cut is None or not self._gap_in_pdv(d, f, start, end, True):
+            return None
         return cut[0], cut[1], ts
 
     def _flush_hook(self, d, number: int, ts: int, ack: int) -> bool:
@@ -1124,19 +1095,20 @@ class Analyzer:
             out.append(ev)
 
     @staticmethod
-    def _gap_in_pdv(d: _Dicom, f: PduFramer, start: int, end: int) -> bool:
+    def _gap_in_pdv(d: _Dicom, f: PduFramer, start: int, end: int, to_end: bool = False) -> bool:
         """The fast path for a capture gap (stream offsets ``start`` to ``end``) that ends inside the data PDV
         a fast lane is in (a data set nobody reads, or the counted rest of one a loss ended): what
         :meth:`PduFramer.gap` and routing its broken chunk to the assembler would do — the PDV is cut, the
         framer skips to its end, the message has one more hole — without the chunk (:meth:`_relane` would
         then give the lane ``_SKIP``). On a ``_SKIP`` lane, a gap that ends before the bytes the framer skips do
-        (the rest of a PDV or PDU a loss cut): what PduFramer.gap does for it, the framer skips less. False
-        (nothing changed) for any other gap."""
+        (the rest of a PDV or PDU a loss cut): what PduFramer.gap does for it, the framer skips less. ``to_end``: a
+        gap that ends exactly there too (:meth:`_gap_ends_pdu`'s). False (nothing changed) for any other gap."""
         m = f.fast
         pdv = f.pdv
         if m is _SKIP:
             n = end - start
-            if pdv is not None or start != f.offset or n >= f.pdv_skip or f.state != PDATA or d.held[f.direction]:
+            if pdv is not None or start != f.offset or n > f.pdv_skip or n == f.pdv_skip and not to_end \
+                    or f.state != PDATA or d.held[f.direction]:
                 return False
             f.lost.append((start, n))
             f.pdv_skip -= n
@@ -1146,7 +1118,7 @@ class Analyzer:
         if m is None or m is _NEXT or m is _ORPHAN or pdv is None or pdv.control or d.held[f.direction]:
             return False
         pdv_end = f.start_offset + pdv.offset + 4 + pdv.length
-        if start != f.offset or end >= pdv_end:
+        if start != f.offset or end > pdv_end or end == pdv_end and not to_end:
             return False
         if m is _AFTER_LOSS:
             if not f.pdv_done:      # (the broken chunk is the PDV's first: counted)
