@@ -581,11 +581,12 @@ class Analyzer:
 
     def _take_gap(self, x, to: int, before_frame: int, ts: int) -> bool:
         """TcpReassembler's ``take_gap`` for direction ``x`` (a fast lane's, which is never a TLS stream's), and the
-        compiled walk's for a hole the records after it settle (its look-ahead, before it would hold the segment after
-        it): an acknowledged hole (``x.nxt`` to ``to``, before frame ``before_frame`` at ``ts``) that ends inside the data
-        PDV the lane is in (or before the end of what a ``_SKIP`` lane skips) is handled as :meth:`_tcp_event`
-        handles its StreamGap (:meth:`_gap_in_pdv`, and Association.note_gap: they change separate things),
-        without the event: True; False (nothing changed) for any other."""
+        compiled walk's for a hole the records after it settle (its look-ahead, before it would hold the segment
+        after it): an acknowledged hole (``x.nxt`` to ``to``, before frame ``before_frame`` at ``ts``) that ends
+        inside the data PDV the lane is in (or before the end of what a ``_SKIP`` lane skips) is handled as
+        :meth:`_tcp_event` handles its StreamGap (:meth:`_gap_in_pdv`, and Association.note_gap: they change
+        separate things), without the event, and for summary and diagnose one that ends the P-DATA-TF it cut too
+        (:meth:`_gap_ends_pdu`, the PDU counted): True; False (nothing changed) for any other."""
         f = x.lane
         dd = f.dicom
         nxt = x.nxt

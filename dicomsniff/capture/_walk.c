@@ -350,7 +350,8 @@ retake:
     } else if ((d->armed || d->next || d->resync) && (int32_t)(be32(h + 24) - d->seq) > 0) {
         int r = hold_first(ent, nent, d, b + pstart, n, be32(h + 24), be32(h + 28), number, (long long)(pstart - s),
                            ts, !retaken);
-        if (r == 4) {           /* a hole inside the lane's PDV: do the records after it settle it as a loss? */
+        if (r == 4) {           /* a hole inside (or to the end of) the lane's PDV: do the records after it settle
+                                 * it as a loss? */
             r = (ahead_past ? (int32_t)(ahead_ack - ahead_seq) >= 0 : hole_settled(ent, nent))
                 ? gap_ahead(ent, nent, d, number, ts) : 0;
             if (r < 0)
@@ -598,7 +599,7 @@ static int hole_settled(const Entry *ent, int nent) {
         if (memcmp(h + 12, key, 8) == 0 && memcmp(h + 20, key + 8, 4) == 0) {          /* the sender */
             if (n) {
                 if ((int32_t)(sq - expect) < 0)
-                    return 0;                   /* (a retransmission: the reassembler compares and trims) */
+                    return 0;                   /* (a retransmission, or a late segment that fills the hole) */
                 expect = sq + (uint32_t)n;
                 held += n;
                 if (held > max_buffer)
@@ -1153,9 +1154,9 @@ static int arm_rest(Entry *d) {
  * the hole (then a gap is declared at once: 3, Analyzer._hold_hook's, when the walk has one). From here d is a held
  * entry (its continuations are buffer_after's), and the receiver's entry only takes pure ACKs that do not reach
  * past the hole (x.wait); settle() makes x not ready. With `look` (summary and diagnose: the analyzer's take_gap),
- * a hole inside the lane's PDV is first left to the look-ahead (4: ahead_seq and the others set, nothing changed:
- * take() asks hole_settled, and holds the segment only if the records after it do not settle the hole as a loss).
- * 1 taken, 0 not (nothing changed), 3, 4, -1 error. */
+ * a hole inside the lane's PDV (or to its end) is first left to the look-ahead (4: ahead_seq and the others set,
+ * nothing changed: take() asks hole_settled, and holds the segment only if the records after it do not settle the
+ * hole as a loss). 1 taken, 0 not (nothing changed), 3, 4, -1 error. */
 static int hold_first(Entry *ent, int nent, Entry *d, const unsigned char *p, Py_ssize_t n, uint32_t seq,
                       uint32_t rack, long long frame, long long fo, long long ts, int look) {
     if ((long long)n > max_buffer)
