@@ -125,6 +125,16 @@ def test_shipped_captures_same_events(name, mode):
     assert_same(CAPTURES / name, OPTIONS[mode])
 
 
+def _other_ports(frame: bytes) -> bytes:
+    """An Ethernet frame of the test transfers (10.0.0.1:40000 ↔ 10.0.0.2:104) moved to ports 40001 ↔ 105: another
+    association on the same hosts."""
+    b = bytearray(frame)
+    for at in (34, 36):
+        port = int.from_bytes(b[at:at + 2], "big")
+        b[at:at + 2] = {40000: 40001, 104: 105}.get(port, port).to_bytes(2, "big")
+    return bytes(b)
+
+
 @pytest.fixture(scope="module")
 def variants(tmp_path_factory):
     """Re-segmented and lossy copies of the multi-object C-STORE captures."""
@@ -165,6 +175,33 @@ def variants(tmp_path_factory):
     # The same lossy transfer on the other link layers the fast path reads (Linux cooked v1/v2,
     # raw IP, BSD loopback in both byte orders).
     import capwriter as cw
+    # Two lossy transfers interleaved a few records at a time (associations in parallel, as the bench captures
+    # have them): after a hole, the walk's look-ahead reads the other association's records too (_walk.c
+    # hole_settled), and the events must still come in the general path's order.
+    # The receiver acknowledges every 16th segment, as on loopback, so that the other's records come between.
+    import random
+    pair = []
+    for name, kw, seed in (("acks16", {}, 9), ("acks16-split", {"split_headers": True}, 10)):
+        whole = d / f"{name}.pcap"
+        whole.write_bytes(big_store(1 << 20, ack_every=16, **kw))
+        lossy = d / f"{name}-loss{seed}.pcap"
+        losssim.drop_segments(whole, lossy, rate=0.03, seed=seed)
+        with open_capture(str(lossy)) as r:
+            pair.append([bytes(f.data) for f in r])
+    one, two = pair[0], [_other_ports(b) for b in pair[1]]
+    rng = random.Random(8)
+    mixed, i, j = [], 0, 0
+    while i < len(one) or j < len(two):
+        k = rng.randint(1, 8)
+        if j >= len(two) or i < len(one) and rng.random() < 0.5:
+            mixed += one[i:i + k]
+            i += k
+        else:
+            mixed += two[j:j + k]
+            j += k
+    dst = d / "big-store-parallel-loss.pcap"
+    dst.write_bytes(cw.pcap_bytes([(1_700_000_000_000_000_000 + n * 1000, b) for n, b in enumerate(mixed)]))
+    out.append(dst)
     with open_capture(str(d / "big-store-loss4.pcap")) as r:
         recs = [(f.ts_ns, f.data[14:]) for f in r]
     for link, name, kw in ((cw.SLL, "sll", {}), (cw.SLL2, "sll2", {}), (cw.RAW, "raw", {}),
@@ -754,6 +791,33 @@ def test_losses_stay_in_the_walk_and_quiet(variants, monkeypatch):
     # StreamGap event (Analyzer._take_gap): three quarters of these copies' holes (every hole made one before;
     # 24 of 84 without _gap_ends_pdu)
     assert counts["gap events"] <= losses // 4, counts
+
+
+def test_look_ahead_reads_past_another_association(variants, monkeypatch):
+    """After a hole, the walk's look-ahead (_walk.c hole_settled) reads past the records of another association in
+    parallel that the walk takes without an event, up to the receiver's ACK past the hole: on two lossy transfers
+    interleaved a few records at a time, their receivers acknowledging every 16th segment, it settles a third of
+    the holes at least (9 of 57 when such a record stops it; 25 with the rule). That the events are still the
+    general path's is test_quiet_pdus_change_nothing_the_diagnosis_reads's."""
+    from dicomsniff.reading import read_events
+    if pipeline._cwalk is None:
+        pytest.skip("the compiled walk is not built")
+    monkeypatch.delenv("DICOMSNIFF_PURE", raising=False)
+    counts = {"settled ahead": 0}
+    take_gap = pipeline.Analyzer._take_gap
+
+    def taking(an, x, *args):
+        held = bool(x.pending)
+        took = take_gap(an, x, *args)
+        counts["settled ahead"] += took and not held
+        return took
+    monkeypatch.setattr(pipeline.Analyzer, "_take_gap", taking)
+    path = next(p for p in variants if p.name == "big-store-parallel-loss.pcap")
+    an = Analyzer(walk=True, quiet_pdus=True, **OPTIONS["summary"])
+    list(read_events(str(path), an))
+    losses = sum(a.gaps for a in an.associations)
+    assert len(an.associations) == 2 and losses > 40
+    assert counts["settled ahead"] >= losses // 3, (counts, losses)
 
 
 @pytest.mark.parametrize("seed", range(6))
