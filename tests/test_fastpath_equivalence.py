@@ -172,14 +172,12 @@ def variants(tmp_path_factory):
     whole_and_lossy("big-store-split", big_store(1 << 20, split_headers=True), ((6, 0.02), (7, 0.05)))
     # Loopback-sized segments (64 KiB) carrying several whole 4 KiB P-DATA-TFs each, whole and lossy.
     whole_and_lossy("big-store-jumbo", big_store(1 << 20, max_pdu=4096, mss=65000), ((5, 0.05),))
-    # The same lossy transfer on the other link layers the fast path reads (Linux cooked v1/v2,
-    # raw IP, BSD loopback in both byte orders).
-    import capwriter as cw
     # Two lossy transfers interleaved a few records at a time (associations in parallel, as the bench captures
     # have them): after a hole, the walk's look-ahead reads the other association's records too (_walk.c
-    # hole_settled), and the events must still come in the general path's order.
-    # The receiver acknowledges every 16th segment, as on loopback, so that the other's records come between.
+    # hole_settled), and the events must still come in the general path's order. The receivers acknowledge every
+    # 16th segment, as on loopback, so that the other's records come between a hole and its ACK.
     import random
+    import capwriter as cw
     pair = []
     for name, kw, seed in (("acks16", {}, 9), ("acks16-split", {"split_headers": True}, 10)):
         whole = d / f"{name}.pcap"
@@ -202,6 +200,8 @@ def variants(tmp_path_factory):
     dst = d / "big-store-parallel-loss.pcap"
     dst.write_bytes(cw.pcap_bytes([(1_700_000_000_000_000_000 + n * 1000, b) for n, b in enumerate(mixed)]))
     out.append(dst)
+    # The same lossy transfer on the other link layers the fast path reads (Linux cooked v1/v2,
+    # raw IP, BSD loopback in both byte orders).
     with open_capture(str(d / "big-store-loss4.pcap")) as r:
         recs = [(f.ts_ns, f.data[14:]) for f in r]
     for link, name, kw in ((cw.SLL, "sll", {}), (cw.SLL2, "sll2", {}), (cw.RAW, "raw", {}),
@@ -548,6 +548,19 @@ def counting(monkeypatch, owner, name: str, counts: dict, key: str, add=lambda r
     monkeypatch.setattr(owner, name, wrapper)
 
 
+def counting_settled(monkeypatch, counts: dict) -> None:
+    """Count the holes Analyzer._take_gap takes: in ``counts["settled ahead"]`` those with nothing held after them
+    (the compiled walk's look-ahead settled them), in ``counts["settled held"]`` the others."""
+    take_gap = pipeline.Analyzer._take_gap
+
+    def taking(an, x, *args):
+        held = bool(x.pending)
+        took = take_gap(an, x, *args)
+        counts["settled held" if held else "settled ahead"] += took
+        return took
+    monkeypatch.setattr(pipeline.Analyzer, "_take_gap", taking)
+
+
 @pytest.mark.parametrize("walk", [False, True])
 def test_losses_go_the_fast_lanes(variants, walk, monkeypatch):
     """After a capture loss inside a data set nobody reads, the general framer is left only what it must
@@ -756,14 +769,7 @@ def test_losses_stay_in_the_walk_and_quiet(variants, monkeypatch):
     monkeypatch.delenv("DICOMSNIFF_PURE", raising=False)
     counts = {"hold in python": 0, "flush hook": 0, "flush hook events": 0, "cut counted": 0, "gap events": 0,
               "settled ahead": 0, "settled held": 0}
-    take_gap = pipeline.Analyzer._take_gap
-
-    def taking(an, x, *args):       # a hole taken with nothing held after it: the look-ahead's
-        held = bool(x.pending)
-        took = take_gap(an, x, *args)
-        counts["settled held" if held else "settled ahead"] += took
-        return took
-    monkeypatch.setattr(pipeline.Analyzer, "_take_gap", taking)
+    counting_settled(monkeypatch, counts)
     counting(monkeypatch, reassembly.TcpReassembler, "hold", counts, "hold in python")
     counting(monkeypatch, reassembly, "StreamGap", counts, "gap events")
     counting(monkeypatch, pipeline.Analyzer, "_flush_hook", counts, "flush hook")
@@ -803,15 +809,8 @@ def test_look_ahead_reads_past_another_association(variants, monkeypatch):
     if pipeline._cwalk is None:
         pytest.skip("the compiled walk is not built")
     monkeypatch.delenv("DICOMSNIFF_PURE", raising=False)
-    counts = {"settled ahead": 0}
-    take_gap = pipeline.Analyzer._take_gap
-
-    def taking(an, x, *args):
-        held = bool(x.pending)
-        took = take_gap(an, x, *args)
-        counts["settled ahead"] += took and not held
-        return took
-    monkeypatch.setattr(pipeline.Analyzer, "_take_gap", taking)
+    counts = {"settled ahead": 0, "settled held": 0}
+    counting_settled(monkeypatch, counts)
     path = next(p for p in variants if p.name == "big-store-parallel-loss.pcap")
     an = Analyzer(walk=True, quiet_pdus=True, **OPTIONS["summary"])
     list(read_events(str(path), an))
