@@ -592,7 +592,9 @@ class Analyzer:
         nxt = x.nxt
         if dd is None:
             return False
-        if self._gap_in_pdv(dd, f, nxt, to):
+        if f.remaining != to - nxt:     # (a gap that ends the PDU is never inside its PDV)
+            if not self._gap_in_pdv(dd, f, nxt, to):
+                return False
             dd.assoc.note_gap(to - nxt, before_frame, f.direction, ts)
             return True
         cut = self._held_quiet and self._gap_ends_pdu(dd, f, nxt, to)
@@ -604,14 +606,14 @@ class Analyzer:
 
     def _gap_ends_pdu(self, d: _Dicom, f: PduFramer, start: int, end: int):
         """For summary and diagnose (``_held_quiet``): a capture gap (stream offsets ``start`` to ``end``) that ends
-        exactly at the end of the P-DATA-TF a fast lane is in, its one data PDV (or what a ``_SKIP`` lane skips)
-        ending there too, when that PDU may then be counted (:meth:`_cut_countable`): :meth:`_gap_in_pdv` takes it
-        (``to_end``) and the PDU ends with it, as PduFramer.gap ends it (:meth:`_count_cut`, once the caller noted
-        the gap): (the message its data set's next PDUs continue, their context, the PDU's end time); None (nothing
-        changed) for any other gap."""
+        exactly at the end of the P-DATA-TF a fast lane is in (the caller checked: ``f.remaining`` bytes), its one
+        data PDV (or what a ``_SKIP`` lane skips) ending there too, when that PDU may then be counted
+        (:meth:`_cut_countable`): :meth:`_gap_in_pdv` takes it (``to_end``) and the PDU ends with it, as
+        PduFramer.gap ends it (:meth:`_count_cut`, once the caller noted the gap): (the message its data set's next
+        PDUs continue, their context, the PDU's end time); None (nothing changed) for any other gap."""
         m = f.fast
         pdv = f.pdv
-        if f.remaining != end - start or f.findings or len(f.pdvs) != 1:
+        if f.findings or len(f.pdvs) != 1:
             return None
         ts = f.end_ts
         if m is _SKIP or m is _AFTER_LOSS:      # (the assembler's state after the gap is what it is now)

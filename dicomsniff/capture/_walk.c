@@ -2114,17 +2114,33 @@ static int end_quiet(Entry *d, Py_ssize_t at, long long frame, long long fo, lon
     return quiet_end(d, walk_ent, walk_nent, NULL, walk_base + at, at, frame, fo, n, ts);
 }
 
-/* end_quiet's step for the payload p (n bytes; buf[at:at + n], buf NULL: the walk's buffer, through walk_mv): apply
- * what was taken of d so far, count the P-DATA-TFs p ends (quiet_step), or else hand it to Analyzer._quiet_hook (if
- * any), the counts waiting in ent[0:nent] handed over first; the lane armed again after. 1, 0, -1 as end_quiet. */
-static int quiet_end(Entry *d, Entry *ent, int nent, PyObject *buf, const unsigned char *p, Py_ssize_t at,
-                     long long frame, long long fo, long long n, long long ts) {
+/* Apply what was taken of d so far (settle_lane) and start counting afresh: before Python reads or moves its objects.
+ * 0, -1 error. */
+static int settle_taken(Entry *d) {
     if (settle_lane(d) < 0)
         return -1;
     Py_CLEAR(d->fquads);
     Py_CLEAR(d->dquads);
     d->taken = d->fdrop = d->ddrop = 0;
     d->counted = 0;
+    return 0;
+}
+
+/* d's lane armed again from the framer's new state, after Python moved it. 1, -1 error. */
+static int rearm(Entry *d) {
+    Py_CLEAR(d->m);
+    Py_CLEAR(d->next_msg);
+    d->armed = d->skip = d->data = d->next = 0;
+    return arm_lane(d) < 0 ? -1 : 1;
+}
+
+/* end_quiet's step for the payload p (n bytes; buf[at:at + n], buf NULL: the walk's buffer, through walk_mv): apply
+ * what was taken of d so far, count the P-DATA-TFs p ends (quiet_step), or else hand it to Analyzer._quiet_hook (if
+ * any), the counts waiting in ent[0:nent] handed over first; the lane armed again after. 1, 0, -1 as end_quiet. */
+static int quiet_end(Entry *d, Entry *ent, int nent, PyObject *buf, const unsigned char *p, Py_ssize_t at,
+                     long long frame, long long fo, long long n, long long ts) {
+    if (settle_taken(d) < 0)
+        return -1;
     int q = quiet_step(d, p, (Py_ssize_t)n, frame, fo, ts);
     if (q != 0 || quiet_hook == NULL)
         return q;
@@ -2144,10 +2160,7 @@ static int quiet_end(Entry *d, Entry *ent, int nent, PyObject *buf, const unsign
         d->armed = 0;           /* (its state moved to the objects: armed again by the next walk) */
         return ok;
     }
-    Py_CLEAR(d->m);
-    Py_CLEAR(d->next_msg);
-    d->armed = d->skip = d->data = d->next = 0;
-    return arm_lane(d) < 0 ? -1 : 1;
+    return rearm(d);
 }
 
 /* The hole before the segment hold_first looked ahead from (d's next byte to the segment's; the segment is in frame
@@ -2157,12 +2170,8 @@ static int quiet_end(Entry *d, Entry *ent, int nent, PyObject *buf, const unsign
  * past it (TcpReassembler._gap); the lane armed again from the framer's new state (_SKIP). 1 done, 0 not (nothing
  * changed but what was applied), -1 error. */
 static int gap_ahead(Entry *ent, int nent, Entry *d, long long frame, long long ts) {
-    if (settle_lane(d) < 0)
+    if (settle_taken(d) < 0)
         return -1;
-    Py_CLEAR(d->fquads);
-    Py_CLEAR(d->dquads);
-    d->taken = d->fdrop = d->ddrop = 0;
-    d->counted = 0;
     if (flush_quiet(ent, nent) < 0)
         return -1;
     long long nxt;
@@ -2179,10 +2188,7 @@ static int gap_ahead(Entry *ent, int nent, Entry *d, long long frame, long long 
         return r;
     if (set_ll(d->x, A_NXT, to) < 0 || set_attr(d->x, A_CUT, Py_False) < 0)
         return -1;
-    Py_CLEAR(d->m);
-    Py_CLEAR(d->next_msg);
-    d->armed = d->skip = d->data = d->next = 0;
-    return arm_lane(d) < 0 ? -1 : 1;
+    return rearm(d);
 }
 
 /* Apply what the walk took of a direction, as repeated feed_record calls would have. */

@@ -312,6 +312,21 @@ class Association:
                 self.first_frame = frame
             self.last_frame = max(self.last_frame, frame)
 
+    def _touch_both(self, t0: int, f0: int, t1: int, f1: int) -> None:
+        """:meth:`_touch` (``t0``, ``f0``), then (``t1``, ``f1``), in one call (the quiet counts run it per cut
+        P-DATA-TF and per batch of quiet PDUs)."""
+        early, late = (t0, t1) if t0 <= t1 else (t1, t0)
+        if self.start_ns is None or early < self.start_ns:
+            self.start_ns = early
+        if self.end_ns is None or late > self.end_ns:
+            self.end_ns = late
+        if f0 or f1:
+            if not self.first_frame:
+                self.first_frame = f0 or f1
+            top = f0 if f0 > f1 else f1
+            if top > self.last_frame:
+                self.last_frame = top
+
     def quiet_ok(self, d: int, ctx: int, length: int, start_ts: int, end_ts: int) -> bool:
         """Whether a complete middle P-DATA-TF of direction ``d`` on ``ctx`` (one data PDV, not the last), of
         ``length``, that began at ``start_ts`` and ended at ``end_ts`` may be counted (:meth:`count_quiet`)
@@ -380,18 +395,7 @@ class Association:
         if last > self.pdu_end_frame[d]:
             self.pdu_end_frame[d] = last
         self.max_end_ts = end_ts
-        # _touch(tmin, lead), then _touch(tmax, hi), inline (this runs for every batch of quiet PDUs counted)
-        early, late = (tmin, tmax) if tmin <= tmax else (tmax, tmin)
-        if self.start_ns is None or early < self.start_ns:
-            self.start_ns = early
-        if self.end_ns is None or late > self.end_ns:
-            self.end_ns = late
-        if lead or hi:
-            if not self.first_frame:
-                self.first_frame = lead or hi
-            top = lead if lead > hi else hi
-            if top > self.last_frame:
-                self.last_frame = top
+        self._touch_both(tmin, lead, tmax, hi)
         self.quiet_seq += 1
         q = self.quiet[d]
         if q is None:
@@ -423,18 +427,7 @@ class Association:
         self.pdus_by_dir[d] += 1
         self.bytes[d] += captured
         self.max_end_ts = end_ts
-        # _touch(start_ts, first), then _touch(end_ts, last), inline (this runs once per cut P-DATA-TF)
-        early, late = (start_ts, end_ts) if start_ts <= end_ts else (end_ts, start_ts)
-        if self.start_ns is None or early < self.start_ns:
-            self.start_ns = early
-        if self.end_ns is None or late > self.end_ns:
-            self.end_ns = late
-        if first or last:
-            if not self.first_frame:
-                self.first_frame = first or last
-            top = first if first > last else last
-            if top > self.last_frame:
-                self.last_frame = top
+        self._touch_both(start_ts, first, end_ts, last)
         if len(self.findings) < 1000:
             self.add_finding(WARN, "pdu-incomplete", f"{_P_DATA_TF_NAME} in frame {first} is incomplete", [first],
                              direction=d, last=last or first)
