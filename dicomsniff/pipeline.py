@@ -69,9 +69,11 @@ class PduSeen:
     association: Association
     pdu: PduEvent
     # The association's quiet P-DATA-TFs (Association.quiet) that came before this PDU, taken from it when the
-    # event was made: set only for events made while held bytes are delivered (Analyzer._take_held), after which
-    # more PDUs may be counted quietly before the consumer sees this event. None: those before it are still in
-    # Association.quiet (PduFacts.observe catches up from there).
+    # event was made: set for every PDU event of an analyzer that counts them and holds them back
+    # (Analyzer._held_quiet: summary, diagnose), since more PDUs may be counted quietly before the consumer sees
+    # this event (while held bytes are delivered, or after a hole the walk's look-ahead settled, where the held
+    # path would have made it while delivering). None: those before it are still in Association.quiet
+    # (PduFacts.observe catches up from there).
     quiet: list | None = None
 
 
@@ -150,6 +152,13 @@ def _seal(a: Association) -> list:
     sealed = [q[0], q[1]]
     q[0] = q[1] = None
     a.quiet_seq = 0
+    # Their quiet_seq says only which direction was counted last (PduFacts.catch_up); its value depends on how
+    # the counts were handed over (the compiled walk hands several over in one count_quiet call): 1 and 2.
+    first, second = sealed
+    if first is not None and second is not None:
+        first[7], second[7] = (1, 2) if first[7] < second[7] else (2, 1)
+    elif first is not None or second is not None:
+        (first or second)[7] = 1
     return sealed
 
 
@@ -282,10 +291,10 @@ class Analyzer:
         # come (_push.append), the events they give go to _drain_out.
         self._drain_out: list = []
         self._push = _Push(self)
-        # While such an ACK's held bytes are delivered, the middle P-DATA-TFs they end may be counted quietly
-        # too (summary, diagnose: not when quiet_out wants their records in order): every PDU event made
-        # meanwhile takes the association's quiet PDUs before it along (PduSeen.quiet, _seal), since more may be
-        # counted before the consumer sees it.
+        # While such an ACK's held bytes are delivered (_sealing), the middle P-DATA-TFs they end may be counted
+        # quietly too (summary, diagnose: not when quiet_out wants their records in order). Then every PDU event
+        # takes the association's quiet PDUs before it along (PduSeen.quiet, _seal), since more may be counted
+        # before the consumer sees it: the same event whether the held path or the walk's look-ahead made it.
         self._held_quiet = self.quiet_pdus and self.quiet_out is None
         self._sealing = False
         # The events of a pure ACK the compiled walk handed to _flush_hook, returned before the next record's.
@@ -815,7 +824,7 @@ class Analyzer:
                 if keep:
                     sp.freeze()
                 a.on_pdu(ev)
-                out.append(PduSeen(a, ev, _seal(a) if self._sealing else None))
+                out.append(PduSeen(a, ev, _seal(a) if self._held_quiet else None))
         # Whole P-DATA-TFs: each is framed, emitted and forgotten at once; the framer's unit stays as
         # the end of the previous PDU left it (fresh), only its offset and count move.
         qo = self.quiet_out if quiet else None
@@ -839,7 +848,7 @@ class Analyzer:
                 if keep:
                     sp.freeze()
                 a.on_pdu(ev)
-                out.append(PduSeen(a, ev, _seal(a) if self._sealing else None))
+                out.append(PduSeen(a, ev, _seal(a) if self._held_quiet else None))
             f.offset += 10 + plen
             value += plen - 2
         if whole:
@@ -1010,9 +1019,15 @@ class Analyzer:
         f.next_msg = m
         f.next_ctx = ctx
 
+    def stashed(self) -> list:
+        """The events of the last record the compiled walk took (a hook's: ``_stash``), which the next record's
+        call returns first; for a reader that ends without one, before its own notices of that end, as
+        :meth:`feed_record` of that last record would have returned them."""
+        out, self._stash = self._stash or [], None
+        return out
+
     def finish(self) -> list:
-        out: list = self._stash or []
-        self._stash = None
+        out = self.stashed()
         for ev in self.tcp.finish():
             self._tcp_event(ev, out)
         for stream in list(self.pending):
@@ -1328,7 +1343,7 @@ class Analyzer:
                 assoc.on_pdu(ev)
                 if ev.pdu_type <= 2 and ev.complete:
                     self._negotiated(d, ev)
-                out.append(PduSeen(assoc, ev, _seal(assoc) if self._sealing else None))
+                out.append(PduSeen(assoc, ev, _seal(assoc) if self._held_quiet else None))
                 if held:
                     out.extend(held)
                     held.clear()

@@ -35,6 +35,7 @@ def read_events(path, analyzer: Analyzer, *, reader_out: list | None = None) -> 
             if notices and len(notices) > seen:
                 yield from notices[seen:]
                 seen = len(notices)
+        yield from analyzer.stashed()   # (the last record's, when the walk took it: before the reader's last notices)
         if len(notices) > seen:
             yield from notices[seen:]
         yield from analyzer.finish()
