@@ -151,14 +151,6 @@ def _seal(a: Association) -> list:
     q = a.quiet
     sealed = [q[0], q[1]]
     q[0] = q[1] = None
-    a.quiet_seq = 0
-    # Their quiet_seq says only which direction was counted last (PduFacts.catch_up); its value depends on how
-    # the counts were handed over (the compiled walk hands several over in one count_quiet call): 1 and 2.
-    first, second = sealed
-    if first is not None and second is not None:
-        first[7], second[7] = (1, 2) if first[7] < second[7] else (2, 1)
-    elif first is not None or second is not None:
-        (first or second)[7] = 1
     return sealed
 
 

@@ -211,12 +211,11 @@ class Association:
         self.loss_from = [0, 0]
         # The latest end time of its PDUs so far (what PduFacts' ``last`` holds), and per direction the quiet
         # P-DATA-TFs since PduFacts last looked (:meth:`count_quiet`): [count, context, first frame and start
-        # of the first, first frame of the second, first frame and end of the last, quiet_seq, the capture losses
-        # of those a loss cut (:meth:`count_quiet_cut`: (frame, holes, length), the first MAX_CUTS_KEPT), how many
-        # those are].
+        # of the first, first frame of the second, first frame and end of the last, 2 if this direction's were
+        # counted last else 1 (:meth:`_counted_last`), the capture losses of those a loss cut (:meth:`count_quiet_cut`:
+        # (frame, holes, length), the first MAX_CUTS_KEPT), how many those are].
         self.max_end_ts = 0
         self.quiet: list = [None, None]
-        self.quiet_seq = 0                    # count_quiet calls since PduFacts looked (which direction was last)
         self.first_frame = 0
         self.last_frame = 0
         self.closed = False
@@ -396,17 +395,24 @@ class Association:
             self.pdu_end_frame[d] = last
         self.max_end_ts = end_ts
         self._touch_both(tmin, lead, tmax, hi)
-        self.quiet_seq += 1
         q = self.quiet[d]
         if q is None:
-            self.quiet[d] = [count, ctx, first, start_ts, second, last_first, end_ts, self.quiet_seq, None, 0]
+            self.quiet[d] = [count, ctx, first, start_ts, second, last_first, end_ts, 2, None, 0]
         else:
             if q[0] == 1:
                 q[4] = first
             q[0] += count
             q[5] = last_first
             q[6] = end_ts
-            q[7] = self.quiet_seq
+        self._counted_last(d)
+
+    def _counted_last(self, d: int) -> None:
+        """Direction ``d``'s quiet PDUs were counted last: which of the two PduFacts.catch_up takes as ending last
+        (however the counts were handed over: the compiled walk hands several over in one call)."""
+        self.quiet[d][7] = 2
+        other = self.quiet[1 - d]
+        if other is not None:
+            other[7] = 1
 
     def quiet_cut_ok(self, d: int, ctx: int, length: int, start_ts: int, end_ts: int) -> bool:
         """Whether a middle P-DATA-TF of direction ``d`` on ``ctx`` that a capture loss cut may be counted
@@ -431,19 +437,18 @@ class Association:
         if len(self.findings) < 1000:
             self.add_finding(WARN, "pdu-incomplete", f"{_P_DATA_TF_NAME} in frame {first} is incomplete", [first],
                              direction=d, last=last or first)
-        self.quiet_seq += 1
         q = self.quiet[d]
         if q is None:
-            q = self.quiet[d] = [1, ctx, first, start_ts, 0, first, end_ts, self.quiet_seq, [], 0]
+            q = self.quiet[d] = [1, ctx, first, start_ts, 0, first, end_ts, 2, [], 0]
         else:
             if q[0] == 1:
                 q[4] = first
             q[0] += 1
             q[5] = first
             q[6] = end_ts
-            q[7] = self.quiet_seq
             if q[8] is None:
                 q[8] = []
+        self._counted_last(d)
         if len(q[8]) < MAX_CUTS_KEPT:
             q[8].append((first, lost, length))
         q[9] += 1

@@ -121,8 +121,6 @@ class PduFacts:
                 latest = (seq, frame, end)
         if latest is not None:
             self._last = (P_DATA_TF, latest[1], latest[2])
-        if sealed is None:
-            a.quiet_seq = 0
 
     def _cut_findings(self, d: int, cuts: list, count: int) -> None:
         """The capture-loss findings of ``count`` quiet P-DATA-TFs a loss cut (Association.count_quiet_cut), the
