@@ -506,7 +506,8 @@ class Analyzer:
             hooks = (self._flush_hook, self._hold_hook) if self._held_quiet else (None, None)
             self._walk_ctx = (self._flows, _NEXT, _WALK_KINDS, self.tcp.max_buffer, _Piece, Pdv, PDATA, RESYNC,
                               self._quiet_hook if self.quiet_pdus else None, HEADER, self.quiet_out) + hooks \
-                + (self.quiet_parts, iso_time, self._take_gap if self._held_quiet else None)
+                + (self.quiet_parts, iso_time, self._take_gap if self._held_quiet else None,
+                   (CAPTURE_LOSS, self.stream_data))
             self._walk_req = reader._walk_req
             reader._walk_hook = self._walk_hook
 

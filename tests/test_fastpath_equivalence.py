@@ -573,6 +573,43 @@ def test_walk_on_mutated_lossy_captures_read_as_summary_agrees(variants, tmp_pat
         _walk_agrees(path, dict(OPTIONS["summary"], quiet_pdus=True))
 
 
+@pytest.mark.parametrize("bound, kept, inputs", [(0, 50, 120), (6, 2, 120)])
+def test_walk_counts_holes_past_the_findings_bound_as_the_pure_path(variants, tmp_path, monkeypatch, bound, kept,
+                                                                   inputs):
+    """Past an association's findings bound (association.MAX_FINDINGS) a hole inside a data PDV and the end of the
+    P-DATA-TF it cut change only counts, and the compiled walk keeps those counts with the quiet PDUs' until it hands
+    them over (_walk.c gap_pdv and cut_end: Association.note_gaps, count_quiet's cuts and what count_quiet_cut would
+    have kept of them, MAX_CUTS_KEPT). With the bounds lowered so that the small lossy copies pass them (the big
+    captures' associations do at ~500 holes), the lossy copies and mutated inputs of them read as summary reads them
+    give the pure path's events, associations and PduFacts; and the walk did count holes and cut PDUs that way."""
+    import random
+    from dicomsniff.model import association
+    if pipeline._cwalk is None:
+        pytest.skip("the compiled walk is not built")
+    monkeypatch.delenv("DICOMSNIFF_PURE", raising=False)
+    monkeypatch.setattr(association, "MAX_FINDINGS", bound)
+    monkeypatch.setattr(association, "MAX_CUTS_KEPT", kept)
+    counts = {"holes": 0, "cuts": 0}
+    counting(monkeypatch, association.Association, "note_gaps", counts, "holes")
+    count_quiet = association.Association.count_quiet
+
+    def counting_cuts(a, *args):
+        counts["cuts"] += args[14] if len(args) > 14 else 0     # (cuts: the walk passes all by position)
+        return count_quiet(a, *args)
+    monkeypatch.setattr(association.Association, "count_quiet", counting_cuts)
+    options = dict(OPTIONS["summary"], quiet_pdus=True)
+    seeds = [next(p for p in variants if p.name == name)
+             for name in ("big-store-parallel-loss.pcap", "big-store-split-loss7.pcap", "big-store-loss4.pcap")]
+    for path in seeds:
+        _walk_agrees(path, options)
+    assert counts["holes"] > 10 and counts["cuts"] > 10, counts
+    rnd = random.Random(bound)
+    for i in range(inputs):
+        path = tmp_path / f"mutated-{i}.pcap"
+        path.write_bytes(_mutated(rnd, seeds[i % 3].read_bytes()))
+        _walk_agrees(path, options)
+
+
 def counting(monkeypatch, owner, name: str, counts: dict, key: str, add=lambda result: 1) -> None:
     """Count the calls of ``owner.name`` in ``counts[key]``: ``add(result)`` for each (1 by default)."""
     orig = getattr(owner, name)
@@ -585,16 +622,31 @@ def counting(monkeypatch, owner, name: str, counts: dict, key: str, add=lambda r
 
 
 def counting_settled(monkeypatch, counts: dict) -> None:
-    """Count the holes Analyzer._take_gap takes: in ``counts["settled ahead"]`` those with nothing held after them
-    (the compiled walk's look-ahead settled them), in ``counts["settled held"]`` the others."""
+    """Count the holes taken without a StreamGap event: in ``counts["settled ahead"]`` those with nothing held after
+    them (the compiled walk's look-ahead settled them: Analyzer._take_gap, or for the usual shapes the walk itself,
+    _walk.c gap_pdv, whose only Python call is Association.note_gap, or note_gaps for several past the findings'
+    bound), in ``counts["settled held"]`` the others."""
     take_gap = pipeline.Analyzer._take_gap
+    note_gap = pipeline.Association.note_gap
+    note_gaps = pipeline.Association.note_gaps
 
     def taking(an, x, *args):
         held = bool(x.pending)
         took = take_gap(an, x, *args)
         counts["settled held" if held else "settled ahead"] += took
         return took
+
+    def noting(a, *args):
+        if sys._getframe(1).f_code is pipeline.Analyzer._walk_hook.__code__:     # (called by the walk itself)
+            counts["settled ahead"] += 1
+        return note_gap(a, *args)
+
+    def noting_all(a, d, count, *args):
+        counts["settled ahead"] += count            # (only the walk calls it)
+        return note_gaps(a, d, count, *args)
     monkeypatch.setattr(pipeline.Analyzer, "_take_gap", taking)
+    monkeypatch.setattr(pipeline.Association, "note_gap", noting)
+    monkeypatch.setattr(pipeline.Association, "note_gaps", noting_all)
 
 
 @pytest.mark.parametrize("walk", [False, True])

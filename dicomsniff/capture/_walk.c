@@ -26,7 +26,10 @@
  *       walk ends after that record. Before it holds the first segment after a hole inside a lane's data PDV, it
  *       reads the records after it (hole_settled): when the receiver's ACK past the hole comes before anything that
  *       would make an event, the hole is a gap at once (gap_ahead, Analyzer._take_gap) and the segment and those
- *       after it go on in order, as they would once held and delivered at that ACK.
+ *       after it go on in order, as they would once held and delivered at that ACK. The usual holes, inside a
+ *       message's or an after-loss lane's data PDV, and the ends of the P-DATA-TFs they cut, the walk takes itself
+ *       (gap_pdv, cut_end: the framer's and the message's changes, and the association's counts, which wait with
+ *       the quiet PDUs' once they make no finding: past the association's findings bound, MAX_FINDINGS).
  * A lane whose collector still keeps bytes (f.fast_feed) is left to Python: only it feeds collectors.
  * take_held() does (b), (e) and, for summary and diagnose, (f) for the pieces held after a hole, when the
  * receiver's ACK has them delivered (Analyzer._take_held).
@@ -119,6 +122,13 @@ typedef struct {
      * Association.count_quiet, and when the last were counted (the walk's order of counting) */
     long long pcount, pbytes, pfirst, pstart, psecond, plast_first, plead, phi, plast, ptmin, ptmax, pend_ts, pctx,
               porder, pdir;
+    /* of those, the P-DATA-TFs a capture loss cut (cut_end: Association.count_quiet_cut's counts, once it makes no
+     * finding), and the (frame, holes, length) it would have kept of them (a list, or NULL) */
+    long long pcuts;
+    PyObject *pkept;
+    /* the holes gap_pdv took and not yet handed to the association (Association.note_gaps: once note_gap makes no
+     * finding and the direction had a hole before): how many, their bytes, the last one's frame and time */
+    long long pgaps, pgbytes, pgframe, pgts;
 } Entry;
 
 /* What Association.quiet_ok reads of an association, as the walk moves it (quiet_step): read once a walk per
@@ -130,6 +140,9 @@ typedef struct {
     int read[2];                /* the direction's state is read */
     long long qctx[2];          /* the context of the direction's quiet PDUs PduFacts has not seen (-1: none) */
     long long limit[2];         /* the receiver's Maximum Length Received (0: none; -1: the hook's to compare) */
+    long long cuts[2];          /* how many of the direction's quiet PDUs a capture loss cut (quiet[d][9]) */
+    long long room[2];          /* how many more of those cuts it keeps (MAX_CUTS_KEPT) */
+    int counts_only[2];         /* a hole of the direction and a cut PDU change only counts (no finding) */
 } QAssoc;
 static QAssoc qassoc[MAX_ENTRIES];
 static int nqassoc;
@@ -256,6 +269,8 @@ static int hold_first(Entry *ent, int nent, Entry *d, const unsigned char *p, Py
                       uint32_t rack, long long frame, long long fo, long long ts, int look);
 static int hole_settled(const Entry *ent, int nent);
 static int gap_ahead(Entry *ent, int nent, Entry *d, long long frame, long long ts);
+static int gap_pdv(Entry *d, long long nxt, long long to, long long frame, long long ts);
+static int cut_end(Entry *ent, int nent, Entry *d, long long frame, long long fo, long long n, long long ts);
 
 /* n payload bytes of frame (at ts) taken on d's lane: its budget, the bytes to settle, the last data record. */
 static inline void took(Entry *d, long long n, long long frame, long long ts) {
@@ -651,7 +666,9 @@ enum { A_ST, A_FWD, A_REV, A_INDEX, A_PEER, A_WAIT, A_LANE, A_READY, A_FAST, A_O
        A_ASSEMBLER, A_ORPHANS, A_DIRECTION, A_DATA, A_NEXT_MSG, A_NEXT_CTX, A_PDVS, A_PDV, A_START_OFFSET,
        A_START_TS, A_HDR, A_PDVHDR, A_PDU_TYPE, A_PDV_START, A_STATE, A_FAST_FEED, A_RNEED, A_RPIECES,
        A_CONTROL, A_CONTEXT_ID, A_ASSOC, A_LOST, A_FINDINGS, A_BODY, A_BODY_DROPPED, A_HOLED, A_PDUS,
-       A_PREV_LENGTH, A_QUIET_STATE, A_COUNT_QUIET, A_INFLATER, A_BUF, A_KEEP_LIMIT, N_ATTR };
+       A_PREV_LENGTH, A_QUIET_STATE, A_COUNT_QUIET, A_INFLATER, A_BUF, A_KEEP_LIMIT, A_SLOTS, A_MSG, A_CMD, A_HOLE,
+       A_MCUT, A_PDV_OFF, A_PDV_LEN, A_NOTE_GAP, A_LOSS, A_GAPS, A_DHELD, A_QUIET_CUT_OK, A_COUNT_QUIET_CUT,
+       A_LOSS_STATE, A_NOTE_GAPS, A_QUIET, N_ATTR };
 static const char *attr_names[N_ATTR] = {
     "st", "fwd", "rev", "index", "peer", "wait", "lane", "ready", "fast", "other", "rbuf", "pdv_done",
     "pdv_left", "pdv_skip", "base", "nxt", "spans", "limit", "count", "length", "data_spans", "last",
@@ -660,7 +677,11 @@ static const char *attr_names[N_ATTR] = {
     "assembler", "orphans_after_loss", "direction", "data", "next_msg", "next_ctx", "pdvs", "pdv", "start_offset",
     "start_ts", "hdr", "pdvhdr", "pdu_type", "pdv_start", "state", "fast_feed", "rneed", "rpieces",
     "control", "context_id", "assoc", "lost", "findings", "body", "body_dropped", "holed", "pdus",
-    "prev_length", "quiet_state", "count_quiet", "_inflater", "_buf", "keep_limit"};
+    "prev_length", "quiet_state", "count_quiet", "_inflater", "_buf", "keep_limit", "slots", "msg", "cmd", "hole",
+    "cut", "offset", "length", "note_gap", "loss", "gaps", "held", "quiet_cut_ok", "count_quiet_cut",
+    "_loss_state", "note_gaps", "quiet"};
+/* (A_MCUT, A_PDV_OFF, A_PDV_LEN and A_DHELD name attributes of other types than A_CUT, A_OFFSET, A_LENGTH and A_HELD
+ * do: a message, a Pdv, a _Dicom; each its own slot cache) */
 static PyObject *attr[N_ATTR];
 
 /* Attributes kept in __slots__ (reassembly._Dir, _Piece, the framer, span maps, messages): read and written at their
@@ -909,6 +930,7 @@ static void release(Entry *d) {
     Py_XDECREF(d->assoc);
     Py_XDECREF(d->feed);
     Py_XDECREF(d->feedbuf);
+    Py_XDECREF(d->pkept);
 }
 
 /* A direction that is not ready (TcpReassembler.buffer_after's conditions): bytes wait behind a hole,
@@ -1518,6 +1540,15 @@ static int empty_attr(PyObject *obj, int name) {
     return r;
 }
 
+/* lst[i] (a list) as a long long: 0 done, 1 not an int that fits (or no such item), -1 error. */
+static int get_ll_item(PyObject *lst, Py_ssize_t i, long long *out) {
+    if (!PyList_Check(lst) || i < 0 || i >= PyList_GET_SIZE(lst) || !PyLong_Check(PyList_GET_ITEM(lst, i)))
+        return 1;
+    int overflow = 0;
+    *out = PyLong_AsLongLongAndOverflow(PyList_GET_ITEM(lst, i), &overflow);
+    return overflow ? 1 : 0;
+}
+
 /* A method call returning a Python bool or int: its truth (or int value in *out), -1 error. */
 static PyObject *call_method(PyObject *obj, int name, const char *fmt, ...) {
     PyObject *meth = PyObject_GetAttr(obj, attr[name]);
@@ -1559,8 +1590,9 @@ static QAssoc *quiet_assoc(PyObject *a, long long dirn) {
     }
     if (!qa->read[dirn]) {
         PyObject *st = call_method(a, A_QUIET_STATE, "(L)", dirn);
-        long long max_end = 0, ok = 0;
-        if (st == NULL || !PyArg_ParseTuple(st, "LLLL", &max_end, &ok, &qa->qctx[dirn], &qa->limit[dirn])) {
+        long long max_end = 0, ok = 0, only = 0;
+        if (st == NULL || !PyArg_ParseTuple(st, "LLLLLLL", &max_end, &ok, &qa->qctx[dirn], &qa->limit[dirn],
+                                            &qa->cuts[dirn], &qa->room[dirn], &only)) {
             Py_XDECREF(st);
             return NULL;
         }
@@ -1568,13 +1600,15 @@ static QAssoc *quiet_assoc(PyObject *a, long long dirn) {
         if (fresh)              /* (the other direction's counts may have moved it since: the walk's is later) */
             qa->max_end = max_end;
         qa->ok = (int)ok;
+        qa->counts_only[dirn] = only != 0;
         qa->read[dirn] = 1;
     }
     return qa;
 }
 
-/* Hand the counts waiting in the entries to their associations (Association.count_quiet), in the order they
- * were counted, and forget the walk's QAssoc states (Python reads and moves them from here). 0, -1 error. */
+/* Hand the counts waiting in the entries to their associations (Association.count_quiet, with the cut PDUs among
+ * them; Association.note_gaps), in the order they were counted, and forget the walk's QAssoc states (Python reads
+ * and moves them from here). 0, -1 error. */
 static int flush_quiet(Entry *ent, int nent) {
     for (;;) {
         Entry *e = NULL;
@@ -1583,10 +1617,25 @@ static int flush_quiet(Entry *ent, int nent) {
                 e = &ent[i];
         if (e == NULL)
             break;
-        PyObject *r = call_method(e->assoc, A_COUNT_QUIET, "(LLLLLLLLLLLLLL)", e->pdir, e->pcount, e->pbytes,
+        PyObject *r = call_method(e->assoc, A_COUNT_QUIET, "(LLLLLLLLLLLLLLLO)", e->pdir, e->pcount, e->pbytes,
                                   e->pfirst, e->pstart, e->psecond, e->plast_first, e->plead, e->phi, e->plast,
-                                  e->ptmin, e->ptmax, e->pend_ts, e->pctx);
-        e->pcount = 0;
+                                  e->ptmin, e->ptmax, e->pend_ts, e->pctx, e->pcuts,
+                                  e->pkept != NULL ? e->pkept : Py_None);
+        e->pcount = e->pcuts = 0;
+        Py_CLEAR(e->pkept);
+        if (r == NULL)
+            return -1;
+        Py_DECREF(r);
+    }
+    for (int i = 0; i < nent; i++) {            /* the holes (their own counts: no order between them and those) */
+        Entry *g = &ent[i];
+        if (!g->pgaps)
+            continue;
+        long long dirn = 0;
+        if (get_ll(g->f, A_DIRECTION, &dirn) < 0)
+            return -1;
+        PyObject *r = call_method(g->assoc, A_NOTE_GAPS, "(LLLLL)", dirn, g->pgaps, g->pgbytes, g->pgframe, g->pgts);
+        g->pgaps = g->pgbytes = g->pgframe = g->pgts = 0;
         if (r == NULL)
             return -1;
         Py_DECREF(r);
@@ -1826,6 +1875,49 @@ static int quiet_records(Entry *d, long long k, long long frame, long long ts, l
  * reassembler's offset and last frame; on the rest of a data set a loss ended (_AFTER_LOSS), its PDVs only
  * counted (orphans_after_loss). 1 taken, 0 not (nothing changed: the Python hook decides), -1 error. A collector
  * to feed and unusual framer states are the hook's. */
+/* count P-DATA-TFs of direction dirn on ctx counted quietly, nbytes with their headers, to wait in d for
+ * Association.count_quiet (flush_quiet), merged with those waiting as one call after the other would count them: the
+ * first began at start in frame first (0: its spans were not kept), the second in second (0: one PDU), the last in
+ * last_first; lead is the first of their nonzero first frames, hi the largest first or last frame, last the largest
+ * last frame that ends a PDU (count_quiet's `last`); the last ended at ts. */
+static void pend_quiet(Entry *d, long long dirn, long long ctx, long long count, long long nbytes, long long first,
+                       long long start, long long second, long long lead, long long hi, long long last,
+                       long long last_first, long long ts) {
+    long long tmin = start < ts ? start : ts, tmax = start > ts ? start : ts;
+    if (d->pcount == 0) {
+        d->pcount = count;
+        d->pbytes = nbytes;
+        d->pfirst = first;
+        d->pstart = start;
+        d->psecond = second;
+        d->plead = lead;
+        d->phi = hi;
+        d->plast = last;
+        d->ptmin = tmin;
+        d->ptmax = tmax;
+        d->pctx = ctx;
+        d->pdir = dirn;
+    } else {
+        if (d->pcount == 1)
+            d->psecond = first;
+        d->pcount += count;
+        d->pbytes += nbytes;
+        if (!d->plead)
+            d->plead = lead;
+        if (hi > d->phi)
+            d->phi = hi;
+        if (last > d->plast)
+            d->plast = last;
+        if (tmin < d->ptmin)
+            d->ptmin = tmin;
+        if (tmax > d->ptmax)
+            d->ptmax = tmax;
+    }
+    d->plast_first = last_first;
+    d->pend_ts = ts;
+    d->porder = ++quiet_order;
+}
+
 static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long frame, long long fo, long long ts) {
     PyObject *f = d->f, *m;
     long long k, ctx, flen = 0, fstart = 0, v;
@@ -1980,39 +2072,7 @@ static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long 
     {
         long long second = count > 1 ? frame : 0, lead = qfirst ? qfirst : second;
         long long hi = !lead ? 0 : qfirst > second ? (qfirst > qlast ? qfirst : qlast) : (second > qlast ? second : qlast);
-        long long tmin = start < ts ? start : ts, tmax = start > ts ? start : ts;
-        if (d->pcount == 0) {
-            d->pcount = count;
-            d->pbytes = nbytes;
-            d->pfirst = qfirst;
-            d->pstart = start;
-            d->psecond = second;
-            d->plead = lead;
-            d->phi = hi;
-            d->plast = qlast;
-            d->ptmin = tmin;
-            d->ptmax = tmax;
-            d->pctx = ctx;
-            d->pdir = dirn;
-        } else {
-            if (d->pcount == 1)
-                d->psecond = qfirst;
-            d->pcount += count;
-            d->pbytes += nbytes;
-            if (!d->plead)
-                d->plead = lead;
-            if (hi > d->phi)
-                d->phi = hi;
-            if (qlast > d->plast)
-                d->plast = qlast;
-            if (tmin < d->ptmin)
-                d->ptmin = tmin;
-            if (tmax > d->ptmax)
-                d->ptmax = tmax;
-        }
-        d->plast_first = count > 1 ? frame : qfirst;
-        d->pend_ts = ts;
-        d->porder = ++quiet_order;
+        pend_quiet(d, dirn, ctx, count, nbytes, qfirst, start, second, lead, hi, qlast, count > 1 ? frame : qfirst, ts);
     }
     if (quiet_out != NULL && quiet_records(d, k, frame, ts, dirn, flen, wlen, nwhole, ctx) < 0)
         return -1;
@@ -2144,6 +2204,8 @@ static int quiet_end(Entry *d, Entry *ent, int nent, PyObject *buf, const unsign
     int q = quiet_step(d, p, (Py_ssize_t)n, frame, fo, ts);
     if (q != 0 || quiet_hook == NULL)
         return q;
+    if (d->skip && (q = cut_end(ent, nent, d, frame, fo, n, ts)) != 0)     /* the end of a P-DATA-TF a loss cut */
+        return q < 0 ? -1 : rearm(d);
     if (flush_quiet(ent, nent) < 0)                 /* the hook reads and counts in the associations */
         return -1;
     if (buf == NULL) {
@@ -2165,20 +2227,25 @@ static int quiet_end(Entry *d, Entry *ent, int nent, PyObject *buf, const unsign
 
 /* The hole before the segment hold_first looked ahead from (d's next byte to the segment's; the segment is in frame
  * `frame` at ts) a gap, as the receiver's ACK would have it once the segments after it were held: what was
- * taken of d so far applied and the counts waiting in ent[0:nent] handed over (as for Analyzer._quiet_hook), then
- * Analyzer._take_gap takes it (the hole inside the lane's PDV, without an event) and the direction's next byte moves
- * past it (TcpReassembler._gap); the lane armed again from the framer's new state (_SKIP). 1 done, 0 not (nothing
- * changed but what was applied), -1 error. */
+ * taken of d so far applied, then gap_pdv takes it (the usual shapes) or, the counts waiting in ent[0:nent] handed
+ * over (as for Analyzer._quiet_hook), Analyzer._take_gap does (the hole inside the lane's PDV, without an event),
+ * and the direction's next byte moves past it (TcpReassembler._gap); the lane armed again from the framer's new
+ * state (_SKIP). 1 done, 0 not (nothing changed but what was applied and handed over), -1 error. */
 static int gap_ahead(Entry *ent, int nent, Entry *d, long long frame, long long ts) {
     if (settle_taken(d) < 0)
-        return -1;
-    if (flush_quiet(ent, nent) < 0)
         return -1;
     long long nxt;
     int r = get_ll(d->x, A_NXT, &nxt);
     if (r != 0)
         return r < 0 ? -1 : 0;
     long long to = nxt + (long long)(int32_t)(ahead_seq - ahead_hole);
+    if ((r = gap_pdv(d, nxt, to, frame, ts)) != 0) {        /* the usual shapes, in C */
+        if (r < 0 || set_ll(d->x, A_NXT, to) < 0 || set_attr(d->x, A_CUT, Py_False) < 0)
+            return -1;
+        return rearm(d);
+    }
+    if (flush_quiet(ent, nent) < 0)
+        return -1;
     PyObject *t = PyObject_CallFunction(take_gap_hook, "OLLL", d->x, to, frame, ts);
     if (t == NULL)
         return -1;
@@ -2189,6 +2256,383 @@ static int gap_ahead(Entry *ent, int nent, Entry *d, long long frame, long long 
     if (set_ll(d->x, A_NXT, to) < 0 || set_attr(d->x, A_CUT, Py_False) < 0)
         return -1;
     return rearm(d);
+}
+
+/* dimse.assembler.CAPTURE_LOSS, the reason a message's data set is cut by the capture, and Analyzer.stream_data
+ * (walk ctx) */
+static PyObject *capture_loss;
+static int stream_data;
+
+/* 1 if held (a _Dicom's held: a list of two lists) has nothing for direction dirn, 0 if it has (or is no such
+ * list), -1 error. */
+static int held_empty(PyObject *dd, long long dirn) {
+    PyObject *held = get_attr(dd, A_DHELD);
+    if (held == NULL)
+        return -1;
+    int empty = PyList_Check(held) && dirn >= 0 && dirn < PyList_GET_SIZE(held)
+                && PyList_Check(PyList_GET_ITEM(held, dirn)) && PyList_GET_SIZE(PyList_GET_ITEM(held, dirn)) == 0;
+    Py_DECREF(held);
+    return empty;
+}
+
+/* The sentinel of the _WALK_KINDS row of kind `kind` (2: _AFTER_LOSS), or of the lane that skips (kind -1: _SKIP);
+ * NULL with an exception if there is none. Borrowed. */
+static PyObject *lane_sentinel(long kind) {
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(lane_kinds); i++) {
+        PyObject *row = PyTuple_GET_ITEM(lane_kinds, i);
+        if (kind < 0 ? PyTuple_GET_ITEM(row, 1) == Py_True : PyLong_AsLong(PyTuple_GET_ITEM(row, 2)) == kind)
+            return PyTuple_GET_ITEM(row, 0);
+    }
+    PyErr_SetString(PyExc_TypeError, "walk: a lane kind is missing");
+    return NULL;
+}
+
+/* d's association is a (the counts it keeps wait for it: flush_quiet). 0, -1 error. */
+static int entry_assoc(Entry *d, PyObject *a) {
+    if (d->assoc == NULL) {
+        Py_INCREF(a);
+        d->assoc = a;
+    } else if (d->assoc != a) {
+        PyErr_SetString(PyExc_RuntimeError, "walk: a direction's association changed");
+        return -1;
+    }
+    return 0;
+}
+
+/* The assembler of dd (a _Dicom) in *asm_ and its fragment state of (dirn, ctx) (MessageAssembler.slots) in *slot,
+ * new references (*slot NULL: none). 0, -1 error. */
+static int slot_of(PyObject *dd, long long dirn, long long ctx, PyObject **asm_, PyObject **slot) {
+    PyObject *slots = NULL, *key = NULL;
+    *slot = NULL;
+    if ((*asm_ = get_attr(dd, A_ASSEMBLER)) == NULL || (slots = get_attr(*asm_, A_SLOTS)) == NULL
+            || (key = Py_BuildValue("(LL)", dirn, ctx)) == NULL) {
+        Py_XDECREF(slots);
+        return -1;
+    }
+    *slot = PyDict_Check(slots) ? PyDict_GetItemWithError(slots, key) : NULL;
+    Py_XINCREF(*slot);
+    Py_DECREF(slots);
+    Py_DECREF(key);
+    return *slot == NULL && PyErr_Occurred() ? -1 : 0;
+}
+
+/* Analyzer._take_gap for a hole (stream offsets nxt to `to`, before frame `frame` at ts) that ends inside the data
+ * PDV of d's message or _AFTER_LOSS lane, or before the end of what its _SKIP lane skips (the PDU's end not reached:
+ * that one is the hook's), in C, what had been taken of d settled: _gap_in_pdv's changes, then Association.note_gap,
+ * or where it would make no finding (QAssoc.counts_only) the hole counted in the entry (pgaps: flush_quiet hands the
+ * holes over with Association.note_gaps). Not for the first hole of the direction (note_gap then reads what the
+ * counts waiting in the entries change: the hook's, after flush_quiet). 1 done, 0 not (nothing changed: the hook
+ * decides), -1 error. */
+static int gap_pdv(Entry *d, long long nxt, long long to, long long frame, long long ts) {
+    PyObject *f = d->f, *dd = NULL, *pdv = NULL, *a = NULL, *loss = NULL, *asm_ = NULL, *slot = NULL, *msg = NULL,
+             *cmd = NULL, *lost = NULL, *v = NULL;
+    long long n = to - nxt, rem, off, dirn, gaps, skip_to = 0;
+    int r, result = 0;
+    PyObject *after = lane_sentinel(2), *skip_lane = lane_sentinel(-1);
+    if (after == NULL || skip_lane == NULL)
+        return -1;
+    int after_loss = d->m == after;     /* an _AFTER_LOSS lane: the counted rest of a data set a loss ended */
+    if (!d->armed || d->next || d->resync || !(d->data || d->skip || after_loss) || n <= 0)
+        return 0;
+    if ((r = get_ll(f, A_REMAINING, &rem)) != 0 || rem == n || (r = get_ll(f, A_OFFSET, &off)) != 0 || off != nxt
+            || (r = get_ll(f, A_DIRECTION, &dirn)) != 0 || dirn < 0 || dirn > 1)
+        return r < 0 ? -1 : 0;
+    if ((dd = get_attr(f, A_DICOM)) == NULL)
+        return -1;
+    if (dd == Py_None || (r = held_empty(dd, dirn)) != 1)
+        goto fail;
+    if ((a = get_attr(dd, A_ASSOC)) == NULL || (loss = get_attr(a, A_LOSS)) == NULL)
+        goto error;
+    if (!PyList_Check(loss) || PyList_GET_SIZE(loss) != 2 || (r = get_ll(PyList_GET_ITEM(loss, dirn), A_GAPS, &gaps)) != 0
+            || !gaps)
+        goto fail;              /* (the direction's first hole) */
+    QAssoc *qa = quiet_assoc(a, dirn);
+    if (qa == NULL || (pdv = get_attr(f, A_PDV)) == NULL)
+        goto error;
+    if (d->skip) {              /* a hole in what the _SKIP lane skips: it skips less */
+        long long skip;
+        if (pdv != Py_None || (r = get_ll(f, A_PDV_SKIP, &skip)) != 0 || n >= skip)
+            goto fail;
+        if ((v = get_attr(f, A_STATE)) == NULL || (r = PyObject_RichCompareBool(v, pdata_state, Py_EQ)) != 1)
+            goto fail;
+        skip_to = skip - n;
+    } else {                    /* a hole inside the lane's data PDV: the PDV is cut, the lane skips its rest */
+        long long control, poff, plen, sof, ctx;
+        if (pdv == Py_None || (r = get_ll(pdv, A_CONTROL, &control)) != 0 || control
+                || (r = get_ll(pdv, A_PDV_OFF, &poff)) != 0 || (r = get_ll(pdv, A_PDV_LEN, &plen)) != 0
+                || (r = get_ll(pdv, A_CONTEXT_ID, &ctx)) != 0 || (r = get_ll(f, A_START_OFFSET, &sof)) != 0)
+            goto fail;
+        long long pdv_end = sof + poff + 4 + plen;
+        if (to >= pdv_end)
+            goto fail;
+        skip_to = pdv_end - to;
+        if (after_loss) {       /* the broken chunk is the PDV's first: one more counted */
+            long long done;
+            if ((r = get_ll(f, A_PDV_DONE, &done)) != 0)
+                goto fail;
+            if (!done && count_orphan(f) < 0)
+                goto error;
+        } else {                /* the message: one more hole, cut by the capture */
+            if (slot_of(dd, dirn, ctx, &asm_, &slot) < 0)
+                goto error;
+            if (slot == NULL)
+                goto done;
+            if ((msg = get_attr(slot, A_MSG)) == NULL || (cmd = get_attr(slot, A_CMD)) == NULL)
+                goto error;
+            if (msg != d->m || cmd != Py_None)
+                goto done;
+            if ((v = get_attr(f, A_END_TS)) == NULL || set_attr(msg, A_END_TS_NS, v) < 0
+                    || add_ll(slot, A_HOLE, 1) < 0 || set_attr(msg, A_MCUT, capture_loss) < 0)
+                goto error;
+        }
+        if (set_attr(f, A_PDV, Py_None) < 0 || set_obj(f, A_PDVHDR, PyByteArray_FromStringAndSize(NULL, 0)) < 0
+                || set_attr(f, A_FAST, skip_lane) < 0 || set_attr(f, A_FAST_FEED, Py_None) < 0)
+            goto error;
+    }
+    if ((lost = get_attr(f, A_LOST)) == NULL)
+        goto error;
+    PyObject *hole = Py_BuildValue("(LL)", nxt, n);
+    r = hole == NULL || !PyList_Check(lost) ? -1 : PyList_Append(lost, hole);
+    Py_XDECREF(hole);
+    if (r < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "walk: a framer's lost is a list");
+        goto error;
+    }
+    if (set_ll(f, A_PDV_SKIP, skip_to) < 0 || add_ll(f, A_REMAINING, -n) < 0 || set_ll(f, A_OFFSET, to) < 0)
+        goto error;
+    if (qa->counts_only[dirn]) {            /* only counts: they wait in the entry (flush_quiet: note_gaps) */
+        if (entry_assoc(d, a) < 0)
+            goto error;
+        d->pgaps++;
+        d->pgbytes += n;
+        d->pgframe = frame;
+        if (ts)
+            d->pgts = ts;
+    } else {
+        Py_CLEAR(v);
+        if ((v = call_method(a, A_NOTE_GAP, "(LLLL)", n, frame, dirn, ts)) == NULL)
+            goto error;
+    }
+    result = 1;
+    goto done;
+fail:
+    result = r < 0 ? -1 : 0;
+    goto done;
+error:
+    result = -1;
+done:
+    Py_XDECREF(dd);
+    Py_XDECREF(pdv);
+    Py_XDECREF(a);
+    Py_XDECREF(loss);
+    Py_XDECREF(asm_);
+    Py_XDECREF(slot);
+    Py_XDECREF(msg);
+    Py_XDECREF(cmd);
+    Py_XDECREF(lost);
+    Py_XDECREF(v);
+    return result;
+}
+
+/* Analyzer._quiet_hook's most usual shape, in C: the record (n bytes at fo in frame, at ts) that ends exactly the
+ * P-DATA-TF a capture gap cut, on d's _SKIP lane, what had been taken of d settled: when _cut_countable allows it
+ * (the message _after_cut finds, Association.quiet_cut_ok), _count_cut (Association.count_quiet_cut, the framer's
+ * fresh unit as _reset_unit leaves it, waiting for the next P-DATA-TF: _NEXT) and the reassembler's offset past the
+ * record. Where count_quiet_cut would make no finding (QAssoc.counts_only) the walk answers quiet_cut_ok from its
+ * QAssoc and the cut waits with the quiet counts in the entry (pcuts, pkept: flush_quiet), else the counts waiting in
+ * ent[0:nent] are handed over first and the association's methods are called. 1 done, 0 not (nothing changed but
+ * what was handed over: the hook decides), -1 error. */
+static int cut_end(Entry *ent, int nent, Entry *d, long long frame, long long fo, long long n, long long ts) {
+    PyObject *f = d->f, *pdv = NULL, *pdvs = NULL, *dd = NULL, *asm_ = NULL, *slot = NULL, *msg = NULL, *cmd = NULL,
+             *dsp = NULL, *a = NULL, *v = NULL, *sp = NULL, *flat = NULL, *lost = NULL;
+    long long skip, rem, dirn, ctx, control, hole, flen, fstart, ptype;
+    int r = 0, result = 0;
+    if (stream_data || quiet_out != NULL || !d->skip)
+        return 0;
+    if ((r = get_ll(f, A_PDV_SKIP, &skip)) != 0 || skip != n || (r = get_ll(f, A_REMAINING, &rem)) != 0 || rem != n
+            || (r = get_ll(f, A_PDU_TYPE, &ptype)) != 0 || ptype != 4
+            || (r = get_ll(f, A_DIRECTION, &dirn)) != 0 || dirn < 0 || dirn > 1)
+        return r < 0 ? -1 : 0;
+    if ((pdv = get_attr(f, A_PDV)) == NULL || (pdvs = get_attr(f, A_PDVS)) == NULL)
+        goto error;
+    if (pdv != Py_None || !PyList_CheckExact(pdvs) || PyList_GET_SIZE(pdvs) != 1)
+        goto done;
+    PyObject *last = PyList_GET_ITEM(pdvs, 0);      /* borrowed */
+    if ((r = get_ll(last, A_CONTROL, &control)) != 0 || control || (r = get_ll(last, A_CONTEXT_ID, &ctx)) != 0)
+        goto fail;
+    if ((dd = get_attr(f, A_DICOM)) == NULL)
+        goto error;
+    if (dd == Py_None || (r = held_empty(dd, dirn)) != 1)
+        goto fail;
+    /* _after_cut: the message the cut PDV was on, its data set nobody reads, with a hole */
+    if (slot_of(dd, dirn, ctx, &asm_, &slot) < 0)
+        goto error;
+    if (slot == NULL) {
+        msg = Py_None;
+        Py_INCREF(msg);
+    } else if ((msg = get_attr(slot, A_MSG)) == NULL) {
+        goto error;
+    }
+    PyObject *next = msg;       /* what the next P-DATA-TFs continue: the message, or _AFTER_LOSS */
+    if (msg == Py_None) {       /* no message: the counted rest of a data set a loss ended, once that was reported */
+        long long state = 0;
+        PyObject *ls = get_attr(asm_, A_LOSS_STATE);
+        if (ls == NULL)
+            goto error;
+        r = PyList_Check(ls) && PyList_GET_SIZE(ls) == 2 ? get_ll_item(ls, dirn, &state) : 1;
+        Py_DECREF(ls);
+        if (r != 0 || state != 2)
+            goto fail;
+        if ((next = lane_sentinel(2)) == NULL)
+            goto error;
+    } else {
+        if ((cmd = get_attr(slot, A_CMD)) == NULL)
+            goto error;
+        if (cmd != Py_None || (r = get_ll(slot, A_HOLE, &hole)) != 0 || !hole)
+            goto fail;
+        if ((dsp = get_attr(msg, A_DATA_SPANS)) == NULL)
+            goto error;
+        if (dsp == Py_None)
+            goto done;
+    }
+    /* _quiet_cut_ok: the loss its only finding, its one data PDV, and the association's quiet_cut_ok */
+    if ((r = empty_attr(f, A_LOST)) != 0 || (r = empty_attr(f, A_FINDINGS)) != 1)
+        goto fail;
+    if ((r = get_ll(f, A_LENGTH, &flen)) != 0 || (r = get_ll(f, A_START_TS, &fstart)) != 0)
+        goto fail;
+    if ((a = get_attr(dd, A_ASSOC)) == NULL)
+        goto error;
+    QAssoc *qa = quiet_assoc(a, dirn);
+    if (qa == NULL)
+        goto error;
+    int counted = qa->counts_only[dirn] && qa->limit[dirn] >= 0;
+    if (counted) {              /* quiet_cut_ok, from what the walk holds (quiet_step's test, and no cut the other way) */
+        long long lim = qa->limit[dirn], other = 0;
+        if (qa->read[1 - dirn]) {
+            other = qa->cuts[1 - dirn];
+        } else {                /* (the other direction's quiet PDUs as the association has them: none counted here) */
+            PyObject *quiet = get_attr(a, A_QUIET);
+            if (quiet == NULL)
+                goto error;
+            PyObject *oq = PyList_Check(quiet) && PyList_GET_SIZE(quiet) == 2 ? PyList_GET_ITEM(quiet, 1 - dirn) : NULL;
+            r = oq == NULL ? 1 : oq == Py_None ? 0 : get_ll_item(oq, 9, &other);
+            Py_DECREF(quiet);
+            if (r != 0)
+                goto fail;
+        }
+        if (other || ts < qa->max_end || fstart - qa->max_end > IDLE_GAP_NS || !qa->ok
+                || (qa->qctx[dirn] >= 0 && qa->qctx[dirn] != ctx) || (lim && flen > lim))
+            goto done;
+    } else {
+        qa = NULL;              /* (flush_quiet forgets the walk's QAssoc states) */
+        if (flush_quiet(ent, nent) < 0
+                || (v = call_method(a, A_QUIET_CUT_OK, "(LLLLL)", dirn, ctx, flen, fstart, ts)) == NULL)
+            goto error;
+        if ((r = PyObject_IsTrue(v)) != 1)
+            goto fail;
+        Py_CLEAR(v);
+    }
+    /* _count_cut: the record's bytes in the PDU's spans (SpanMap.add_new), the PDU counted */
+    if (set_attr(f, A_FAST_COLL, Py_None) < 0 || (sp = get_attr(f, A_SPANS)) == NULL || (flat = get_attr(sp, A_FLAT)) == NULL)
+        goto error;
+    long long cnt, lim, slen;
+    if (!PyList_CheckExact(flat) || PyList_GET_SIZE(flat) % 4 || get_ll(sp, A_COUNT, &cnt) != 0
+            || get_ll(sp, A_LIMIT, &lim) != 0 || get_ll(sp, A_LENGTH, &slen) != 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "walk: a framer's spans are a SpanMap of a list");
+        goto error;
+    }
+    if (cnt < lim) {
+        PyObject *quad = Py_BuildValue("[LLLL]", slen, frame, fo, n);
+        r = quad == NULL ? -1 : PyList_SetSlice(flat, PyList_GET_SIZE(flat), PyList_GET_SIZE(flat), quad);
+        Py_XDECREF(quad);
+        if (r < 0 || set_ll(sp, A_COUNT, cnt + 1) < 0)
+            goto error;
+    } else if (add_ll(sp, A_DROPPED, 1) < 0) {
+        goto error;
+    }
+    slen += n;
+    if (set_ll(sp, A_LENGTH, slen) < 0)
+        goto error;
+    Py_ssize_t nf = PyList_GET_SIZE(flat);
+    long long first = nf ? PyLong_AsLongLong(PyList_GET_ITEM(flat, 1)) : 0;
+    long long lastf = nf ? PyLong_AsLongLong(PyList_GET_ITEM(flat, nf - 3)) : 0;
+    if (PyErr_Occurred() || (lost = get_attr(f, A_LOST)) == NULL)
+        goto error;
+    if (counted) {              /* count_quiet_cut's counts, with the quiet counts waiting in the entry */
+        if (entry_assoc(d, a) < 0)
+            goto error;
+        /* (its captured bytes; its frames as _touch_both reads them; its last frame not one count_quiet_cut makes the
+         * direction's last PDU end: 0) */
+        pend_quiet(d, dirn, ctx, 1, slen, first, fstart, 0, first ? first : lastf, first > lastf ? first : lastf, 0,
+                   first, ts);
+        d->pcuts++;
+        if (qa->room[dirn] > 0) {
+            PyObject *cut = Py_BuildValue("(LOL)", first, lost, flen);
+            if (cut == NULL || (d->pkept == NULL && (d->pkept = PyList_New(0)) == NULL)
+                    || PyList_Append(d->pkept, cut) < 0) {
+                Py_XDECREF(cut);
+                goto error;
+            }
+            Py_DECREF(cut);
+            qa->room[dirn]--;
+        }
+        qa->max_end = ts;
+        qa->qctx[dirn] = ctx;
+        qa->cuts[dirn]++;
+    } else if ((v = call_method(a, A_COUNT_QUIET_CUT, "(LLLLLLLLO)", dirn, ctx, flen, fstart, ts, slen, first, lastf,
+                                lost)) == NULL) {
+        goto error;
+    }
+    /* the framer's count and offset, its fresh unit (_reset_unit), waiting for the next P-DATA-TF of msg (_NEXT) */
+    long long off, pdus;
+    if (get_ll(f, A_OFFSET, &off) != 0 || get_ll(f, A_PDUS, &pdus) != 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "walk: a framer's offset and count are ints");
+        goto error;
+    }
+    off += n;
+    PyObject *fresh = PyList_New(0);
+    r = fresh == NULL ? -1 : set_attr(sp, A_FLAT, fresh);
+    Py_XDECREF(fresh);
+    if (r < 0 || set_ll(sp, A_COUNT, 0) < 0 || set_ll(sp, A_LENGTH, 0) < 0 || set_ll(sp, A_DROPPED, 0) < 0
+            || set_ll(f, A_PDUS, pdus + 1) < 0 || set_ll(f, A_OFFSET, off) < 0 || set_attr(f, A_STATE, header_state) < 0
+            || set_ll(f, A_PREV_LENGTH, flen) < 0 || set_obj(f, A_HDR, PyByteArray_FromStringAndSize(NULL, 0)) < 0
+            || set_ll(f, A_START_OFFSET, off) < 0 || set_ll(f, A_START_TS, 0) < 0 || set_ll(f, A_END_TS, 0) < 0
+            || set_ll(f, A_PDU_TYPE, 0) < 0 || set_ll(f, A_LENGTH, 0) < 0 || set_ll(f, A_REMAINING, 0) < 0
+            || set_obj(f, A_BODY, PyByteArray_FromStringAndSize(NULL, 0)) < 0 || set_ll(f, A_BODY_DROPPED, 0) < 0
+            || set_obj(f, A_PDVS, PyList_New(0)) < 0 || set_obj(f, A_FINDINGS, PyList_New(0)) < 0
+            || set_obj(f, A_LOST, PyList_New(0)) < 0 || set_obj(f, A_PDVHDR, PyByteArray_FromStringAndSize(NULL, 0)) < 0
+            || set_ll(f, A_PDV_START, 0) < 0 || set_attr(f, A_PDV, Py_None) < 0 || set_ll(f, A_PDV_LEFT, 0) < 0
+            || set_ll(f, A_PDV_DONE, 0) < 0 || set_ll(f, A_PDV_SKIP, 0) < 0 || set_attr(f, A_HOLED, Py_False) < 0
+            || set_attr(f, A_FAST, lane_next) < 0 || set_attr(f, A_NEXT_MSG, next) < 0 || set_ll(f, A_NEXT_CTX, ctx) < 0)
+        goto error;
+    /* the reassembler's offset past the record (_quiet_hook) */
+    if (add_ll(d->x, A_NXT, n) < 0 || set_ll(d->x, A_LAST_FRAME, frame) < 0)
+        goto error;
+    result = 1;
+    goto done;
+fail:
+    result = r < 0 ? -1 : 0;
+    goto done;
+error:
+    result = -1;
+done:
+    Py_XDECREF(pdv);
+    Py_XDECREF(pdvs);
+    Py_XDECREF(dd);
+    Py_XDECREF(asm_);
+    Py_XDECREF(slot);
+    Py_XDECREF(msg);
+    Py_XDECREF(cmd);
+    Py_XDECREF(dsp);
+    Py_XDECREF(a);
+    Py_XDECREF(v);
+    Py_XDECREF(sp);
+    Py_XDECREF(flat);
+    Py_XDECREF(lost);
+    return result;
 }
 
 /* Apply what the walk took of a direction, as repeated feed_record calls would have. */
@@ -2452,6 +2896,13 @@ static int walk_ctx(PyObject *ctx) {
     }
     flush_hook = PyTuple_GET_ITEM(ctx, 11) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 11);
     take_gap_hook = PyTuple_GET_ITEM(ctx, 15) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 15);
+    PyObject *lossy = PyTuple_GET_ITEM(ctx, 16);
+    if (!PyTuple_Check(lossy) || PyTuple_GET_SIZE(lossy) != 2) {
+        PyErr_SetString(PyExc_TypeError, "walk: ctx[16] is (CAPTURE_LOSS, stream_data)");
+        return -1;
+    }
+    capture_loss = PyTuple_GET_ITEM(lossy, 0);
+    stream_data = PyObject_IsTrue(PyTuple_GET_ITEM(lossy, 1));
     hold_hook = PyTuple_GET_ITEM(ctx, 12) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 12);
     walk_feeds = 1;
     header_state = PyTuple_GET_ITEM(ctx, 9);
@@ -2532,11 +2983,11 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     Iface ifc[MAX_IFACES];
     int nifc = 0, nent = 0;
     memset(ent, 0, sizeof ent);
-    if (PyTuple_GET_SIZE(ctx) != 16 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
+    if (PyTuple_GET_SIZE(ctx) != 17 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
             || !PyTuple_Check(PyTuple_GET_ITEM(ctx, 2)) || !PyLong_Check(PyTuple_GET_ITEM(ctx, 3))) {
         PyErr_SetString(PyExc_TypeError,
                         "walk: ctx is (flows, NEXT, kinds, max_buffer, Piece, Pdv, PDATA, RESYNC, quiet hook, HEADER,"
-                        " quiet records, flush hook, hold hook, quiet parts, iso_time, take_gap)");
+                        " quiet records, flush hook, hold hook, quiet parts, iso_time, take_gap, (CAPTURE_LOSS, stream_data))");
         goto done;
     }
     walk_obj = view.obj;

@@ -27,6 +27,7 @@ IDLE_GAP_NS = 1_000_000_000
 # The capture-loss findings of quiet cut P-DATA-TFs kept for PduFacts (count_quiet_cut): PduFacts keeps the first
 # this many findings of a code (rules.base.MAX_EXPERT is this), so the others need only be counted.
 MAX_CUTS_KEPT = 50
+MAX_FINDINGS = 1000     # findings kept per association (add_finding); past it, holes and cut PDUs only count
 _P_DATA_TF_NAME = pdu_name(P_DATA_TF)
 
 C_CANCEL_RQ = 0x0FFF
@@ -361,16 +362,22 @@ class Association:
                          max(start_ts, end_ts), end_ts, ctx)
         return True
 
-    def quiet_state(self, d: int) -> tuple[int, bool, int, int]:
-        """What :meth:`quiet_ok` reads, for the compiled walk (which counts quiet PDUs itself and hands them
-        over with :meth:`count_quiet`): the latest PDU end so far, whether the association is past its
-        request, the context of direction ``d``'s quiet PDUs PduFacts has not seen (-1: none), and the
-        receiver's Maximum Length Received (0: none; -1: not an int the walk compares)."""
+    def quiet_state(self, d: int) -> tuple[int, bool, int, int, int, int, bool]:
+        """What :meth:`quiet_ok` and :meth:`quiet_cut_ok` read, for the compiled walk (which counts quiet PDUs
+        itself and hands them over with :meth:`count_quiet`, and holes with :meth:`note_gaps`): the latest PDU end
+        so far, whether the association is past its request, the context of direction ``d``'s quiet PDUs PduFacts
+        has not seen (-1: none), the receiver's Maximum Length Received (0: none; -1: not an int the walk
+        compares), how many of those PDUs a capture loss cut, how many more such cuts they may keep
+        (MAX_CUTS_KEPT), and whether a hole of ``d`` and a cut PDU would make no finding and change only counts
+        (the findings' bound reached; a hole before this one with its frame: LossTally.add's usual branch)."""
         q = self.quiet[d]
         limit = self.receive_limit(d) or 0
         if type(limit) is not int or not 0 <= limit < 1 << 62:
             limit = -1
-        return self.max_end_ts, self.state != REQUESTED, -1 if q is None else q[1], limit
+        t = self.loss[d]
+        cuts, kept = (0, 0) if q is None else (q[9], len(q[8] or ()))
+        return self.max_end_ts, self.state != REQUESTED, -1 if q is None else q[1], limit, cuts, \
+            MAX_CUTS_KEPT - kept, len(self.findings) >= MAX_FINDINGS and t.gaps > 0 and t.first_frame > 0
 
     def receive_limit(self, d: int) -> int | None:
         """The Maximum Length Received the receiver of direction ``d`` negotiated (PduFacts' limit: 0 or None
@@ -380,14 +387,16 @@ class Association:
 
     def count_quiet(self, d: int, count: int, nbytes: int, first: int, start_ts: int, second: int,
                     last_first: int, lead: int, hi: int, last: int, tmin: int, tmax: int, end_ts: int,
-                    ctx: int) -> None:
+                    ctx: int, cuts: int = 0, kept: list | None = None) -> None:
         """``count`` P-DATA-TFs of direction ``d`` on ``ctx``, ``nbytes`` with their headers, that :meth:`quiet_ok`
         allowed one after another, counted as :meth:`on_pdu` counts them one by one and noted for PduFacts
         (:meth:`PduFacts.catch_up`). Their first began at ``start_ts`` in frame ``first`` (0: its spans were
         not kept), the second in ``second`` (0: one PDU), the last in ``last_first``; ``lead`` is the first of
         their nonzero first frames, ``hi`` the largest first or last frame of those, ``last`` the largest last
         frame; ``tmin`` and ``tmax`` bound their start and end times; the last ended at ``end_ts``, the latest
-        PDU end so far."""
+        PDU end so far. ``cuts`` of them are P-DATA-TFs a capture loss cut that :meth:`count_quiet_cut` would have
+        counted where they came (once no finding is made: the walk's; their last frames not in ``last``), ``kept``
+        what it would have kept of them (its (frame, holes, length), at most as many as there is room for)."""
         self.pdu_count += count
         self.pdus_by_dir[d] += count
         self.bytes[d] += nbytes
@@ -405,6 +414,25 @@ class Association:
             q[5] = last_first
             q[6] = end_ts
         self._counted_last(d)
+        if cuts:
+            q = self.quiet[d]
+            if q[8] is None:
+                q[8] = []
+            if kept:
+                q[8] += kept[:MAX_CUTS_KEPT - len(q[8])]
+            q[9] += cuts
+
+    def note_gaps(self, d: int, count: int, nbytes: int, frame: int, ts: int) -> None:
+        """``count`` holes of direction ``d``, ``nbytes`` in all, the last before ``frame`` (at ``ts``, 0: none
+        known), that :meth:`note_gap` would have noted one by one where each came: as it does once the findings'
+        bound is reached and the direction had a hole before (the walk's: :meth:`quiet_state`)."""
+        self.gaps += count
+        t = self.loss[d]
+        t.gaps += count
+        t.bytes += nbytes
+        t.last_frame = frame
+        if ts:
+            t.last_ts = ts
 
     def _counted_last(self, d: int) -> None:
         """Direction ``d``'s quiet PDUs were counted last: which of the two PduFacts.catch_up takes as ending last
@@ -434,7 +462,7 @@ class Association:
         self.bytes[d] += captured
         self.max_end_ts = end_ts
         self._touch_both(start_ts, first, end_ts, last)
-        if len(self.findings) < 1000:
+        if len(self.findings) < MAX_FINDINGS:
             self.add_finding(WARN, "pdu-incomplete", f"{_P_DATA_TF_NAME} in frame {first} is incomplete", [first],
                              direction=d, last=last or first)
         q = self.quiet[d]
@@ -650,9 +678,9 @@ class Association:
 
     def add_finding(self, severity: str, code: str, message: str, frames: list[int], hint: str = "", *,
                     direction: int | None = None, last: int = 0, key: str = "") -> None:
-        """Record a finding (bounded: the first 1000); ``direction``: whose bytes it rests on; ``last``: the
+        """Record a finding (bounded: the first MAX_FINDINGS); ``direction``: whose bytes it rests on; ``last``: the
         evidence's last frame when ``frames`` shows only its start."""
-        if len(self.findings) < 1000:
+        if len(self.findings) < MAX_FINDINGS:
             f = Finding(severity, code, message, self.number, list(frames), hint, key=key, direction=direction)
             if last and last > max(f.frames, default=0):
                 f.first_frame, f.last_frame = min(f.frames, default=last), last
@@ -664,7 +692,7 @@ class Association:
         if not self.loss[direction].gaps:
             self.loss_from[direction] = self.pdu_end_frame[direction] or 1
         self.loss[direction].add(length, frame, ts_ns)
-        if len(self.findings) < 1000:   # add_finding's bound, checked first: gaps come in thousands
+        if len(self.findings) < MAX_FINDINGS:   # add_finding's bound, checked first: gaps come in thousands
             self.add_finding(WARN, "tcp-gap", f"{self.side(direction)} → {self.side(1 - direction)}: {length} bytes"
                              f" missing from the capture before frame {frame}", [frame], direction=direction,
                              key=str(direction))
