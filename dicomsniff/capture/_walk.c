@@ -61,6 +61,13 @@
  * (the reader's timestamp-out-of-range notice). */
 #define SURELY_IN_CALENDAR (7258118400LL * 1000000000LL)
 #define MAX_RECORD (256u << 20)
+
+/* A function the walk's loop calls only around a capture loss: kept out of the loop's code (GCC and Clang). */
+#if defined(__GNUC__)
+#define RARE __attribute__((cold, noinline))
+#else
+#define RARE
+#endif
 #define B_EPB 6u
 
 /* One direction of a stream (a value of TcpReassembler._flows, a reassembly._Dir) and what the walk may
@@ -2231,7 +2238,7 @@ static int quiet_end(Entry *d, Entry *ent, int nent, PyObject *buf, const unsign
  * over (as for Analyzer._quiet_hook), Analyzer._take_gap does (the hole inside the lane's PDV, without an event),
  * and the direction's next byte moves past it (TcpReassembler._gap); the lane armed again from the framer's new
  * state (_SKIP). 1 done, 0 not (nothing changed but what was applied and handed over), -1 error. */
-static int gap_ahead(Entry *ent, int nent, Entry *d, long long frame, long long ts) {
+RARE static int gap_ahead(Entry *ent, int nent, Entry *d, long long frame, long long ts) {
     if (settle_taken(d) < 0)
         return -1;
     long long nxt;
@@ -2323,7 +2330,7 @@ static int slot_of(PyObject *dd, long long dirn, long long ctx, PyObject **asm_,
  * holes over with Association.note_gaps). Not for the first hole of the direction (note_gap then reads what the
  * counts waiting in the entries change: the hook's, after flush_quiet). 1 done, 0 not (nothing changed: the hook
  * decides), -1 error. */
-static int gap_pdv(Entry *d, long long nxt, long long to, long long frame, long long ts) {
+RARE static int gap_pdv(Entry *d, long long nxt, long long to, long long frame, long long ts) {
     PyObject *f = d->f, *dd = NULL, *pdv = NULL, *a = NULL, *loss = NULL, *asm_ = NULL, *slot = NULL, *msg = NULL,
              *cmd = NULL, *lost = NULL, *v = NULL;
     long long n = to - nxt, rem, off, dirn, gaps, skip_to = 0;
@@ -2443,7 +2450,7 @@ done:
  * QAssoc and the cut waits with the quiet counts in the entry (pcuts, pkept: flush_quiet), else the counts waiting in
  * ent[0:nent] are handed over first and the association's methods are called. 1 done, 0 not (nothing changed but
  * what was handed over: the hook decides), -1 error. */
-static int cut_end(Entry *ent, int nent, Entry *d, long long frame, long long fo, long long n, long long ts) {
+RARE static int cut_end(Entry *ent, int nent, Entry *d, long long frame, long long fo, long long n, long long ts) {
     PyObject *f = d->f, *pdv = NULL, *pdvs = NULL, *dd = NULL, *asm_ = NULL, *slot = NULL, *msg = NULL, *cmd = NULL,
              *dsp = NULL, *a = NULL, *v = NULL, *sp = NULL, *flat = NULL, *lost = NULL;
     long long skip, rem, dirn, ctx, control, hole, flen, fstart, ptype;
