@@ -1872,16 +1872,6 @@ static int quiet_records(Entry *d, long long k, long long frame, long long ts, l
     return 0;
 }
 
-/* Analyzer._pdu_step with quiet=2 for the shape the walk meets most (the bytes after a message lane's PDV end, or
- * a _NEXT lane's segment that goes past its first PDV): the rest of the PDV ends its P-DATA-TF (k = the budget;
- * none on a _NEXT lane), whole P-DATA-TFs of one data PDV each follow, and maybe the start of one whose PDV goes
- * on; all on the lane's context, none the last fragment, and every PDU it ends counted quietly
- * (Association.take_quiet: quiet_ok for the first, the receiver's limit for the others). Applies what
- * _pdu_step applies (the message's data spans and end time, its collector's length, Association.count_quiet, the
- * framer's count, offset and fresh unit as _reset_unit leaves it, the PDU it begins: begin_pdu) and the
- * reassembler's offset and last frame; on the rest of a data set a loss ended (_AFTER_LOSS), its PDVs only
- * counted (orphans_after_loss). 1 taken, 0 not (nothing changed: the Python hook decides), -1 error. A collector
- * to feed and unusual framer states are the hook's. */
 /* count P-DATA-TFs of direction dirn on ctx counted quietly, nbytes with their headers, to wait in d for
  * Association.count_quiet (flush_quiet), merged with those waiting as one call after the other would count them: the
  * first began at start in frame first (0: its spans were not kept), the second in second (0: one PDU), the last in
@@ -1925,6 +1915,16 @@ static void pend_quiet(Entry *d, long long dirn, long long ctx, long long count,
     d->porder = ++quiet_order;
 }
 
+/* Analyzer._pdu_step with quiet=2 for the shape the walk meets most (the bytes after a message lane's PDV end, or
+ * a _NEXT lane's segment that goes past its first PDV): the rest of the PDV ends its P-DATA-TF (k = the budget;
+ * none on a _NEXT lane), whole P-DATA-TFs of one data PDV each follow, and maybe the start of one whose PDV goes
+ * on; all on the lane's context, none the last fragment, and every PDU it ends counted quietly
+ * (Association.take_quiet: quiet_ok for the first, the receiver's limit for the others). Applies what
+ * _pdu_step applies (the message's data spans and end time, its collector's length, Association.count_quiet, the
+ * framer's count, offset and fresh unit as _reset_unit leaves it, the PDU it begins: begin_pdu) and the
+ * reassembler's offset and last frame; on the rest of a data set a loss ended (_AFTER_LOSS), its PDVs only
+ * counted (orphans_after_loss). 1 taken, 0 not (nothing changed: the Python hook decides), -1 error. A collector
+ * to feed and unusual framer states are the hook's. */
 static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long frame, long long fo, long long ts) {
     PyObject *f = d->f, *m;
     long long k, ctx, flen = 0, fstart = 0, v;
