@@ -2,6 +2,7 @@
 
     python fuzz/fuzz_pipeline.py --minutes 60            # atheris (libFuzzer) when installed
     python fuzz/fuzz_pipeline.py --minutes 60 --hypothesis   # or hypothesis, looped until time is up
+    python fuzz/fuzz_pipeline.py --minutes 60 --walk     # the compiled walk against the pure path
 
 An input is either a whole capture file (mode byte even: seeds are captures/*.pcap and
 tests/malformed/*) or, mode byte odd, the client side of a DICOM conversation after a valid
@@ -9,6 +10,12 @@ A-ASSOCIATE-RQ/AC, cut into TCP segments of the size in the next byte. A finding
 exception escaping ``Analyzer.feed``/``finish``/``association_json``, a Field outside its
 parent or unit, or an input slower than ``--timeout`` seconds. atheris writes failing inputs
 to fuzz/artifacts/; ``python fuzz/fuzz_pipeline.py --replay FILE`` re-runs one.
+
+``--walk`` fuzzes the compiled record walk (issue 18) instead: random changes (the suite's ``_mutated``) of the lossy
+C-STORE copies the equivalence tests build, each read as ``summary`` reads it with and without the walk, every
+other one with the association's findings bound lowered to a few (``association.MAX_FINDINGS``, and
+``MAX_CUTS_KEPT``) so that the walk's own loss counting runs; a finding is any difference in events, frames,
+associations or PduFacts (saved to fuzz/artifacts/walk-*.pcap; ``--walk --replay FILE`` re-runs one).
 """
 
 from __future__ import annotations
@@ -97,6 +104,54 @@ def run_atheris(minutes: float, workdir: Path) -> int:
     return 0
 
 
+def walk_input(path: Path, lowered: bool) -> None:
+    """``path`` read as summary reads it, with and without the compiled walk: the same (else AssertionError)."""
+    import test_fastpath_equivalence as E
+    from dicomsniff.model import association
+    bounds = association.MAX_FINDINGS, association.MAX_CUTS_KEPT
+    if lowered:
+        association.MAX_FINDINGS, association.MAX_CUTS_KEPT = 2, 3
+    try:
+        E._walk_agrees(path, dict(E.OPTIONS["summary"], quiet_pdus=True))
+    finally:
+        association.MAX_FINDINGS, association.MAX_CUTS_KEPT = bounds
+
+
+def run_walk(minutes: float, workdir: Path, seed: int) -> int:
+    import random
+    import tempfile
+    import test_fastpath_equivalence as E
+    from dicomsniff import pipeline
+    if pipeline._cwalk is None:
+        print("the compiled walk is not built (pip install .)", file=sys.stderr)
+        return 2
+    artifacts = workdir / "artifacts"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    found = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        variants = E.build_variants(Path(tmp))
+        seeds = [next(p for p in variants if p.name == name).read_bytes() for name in E.LOSSY_SEEDS]
+        rnd = random.Random(seed)
+        deadline = time.monotonic() + minutes * 60
+        path = Path(tmp) / "input.pcap"
+        n = 0
+        while time.monotonic() < deadline:
+            data = E._mutated(rnd, seeds[n % len(seeds)])
+            path.write_bytes(data)
+            try:
+                walk_input(path, lowered=n % 2 == 1)
+            except AssertionError:
+                found += 1
+                out = artifacts / f"walk-{seed}-{n}{'-lowered' if n % 2 else ''}.pcap"
+                out.write_bytes(data)
+                print(f"finding: {out}", flush=True)
+            n += 1
+            if n % 500 == 0:
+                print(f"walk: {n} inputs, {found} findings", flush=True)
+    print(f"walk: {n} inputs, {found} findings")
+    return 1 if found else 0
+
+
 def run_hypothesis(minutes: float) -> int:
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
@@ -125,13 +180,20 @@ def main() -> int:
     ap.add_argument("--hypothesis", action="store_true", help="use hypothesis even if atheris is installed")
     ap.add_argument("--workdir", type=Path, default=Path(__file__).resolve().parent)
     ap.add_argument("--replay", type=Path, nargs="*", help="run these inputs once and report")
+    ap.add_argument("--walk", action="store_true", help="fuzz the compiled walk against the pure path")
+    ap.add_argument("--seed", type=int, default=1, help="--walk: the random changes' seed")
     a = ap.parse_args()
     TIMEOUT = a.timeout
     if a.replay:
         for p in a.replay:
-            one_input(p.read_bytes())
+            if a.walk:
+                walk_input(p, lowered="-lowered" in p.name)
+            else:
+                one_input(p.read_bytes())
             print(f"{p}: ok")
         return 0
+    if a.walk:
+        return run_walk(a.minutes, a.workdir, a.seed)
     if not a.hypothesis:
         try:
             import atheris  # noqa: F401

@@ -137,8 +137,17 @@ def _other_ports(frame: bytes) -> bytes:
 
 @pytest.fixture(scope="module")
 def variants(tmp_path_factory):
-    """Re-segmented and lossy copies of the multi-object C-STORE captures."""
-    d = tmp_path_factory.mktemp("fastpath")
+    """Re-segmented and lossy copies of the multi-object C-STORE captures (build_variants)."""
+    return build_variants(tmp_path_factory.mktemp("fastpath"))
+
+
+# The lossy copies the walk's look-ahead and hooks work on most: two associations interleaved, headers in segments of
+# their own, 3 to 5 % loss (the mutated-input tests and fuzz/fuzz_pipeline.py --walk start from these).
+LOSSY_SEEDS = ("big-store-parallel-loss.pcap", "big-store-split-loss7.pcap", "big-store-loss4.pcap")
+
+
+def build_variants(d: Path) -> list[Path]:
+    """Re-segmented and lossy copies of the multi-object C-STORE captures, written in folder ``d``."""
     out = []
     for name in ("store.pcap", "diag_per_object.pcap", "close_scp_killed.pcap", "peer_orthanc_scp.pcap"):
         src = CAPTURES / name
@@ -564,8 +573,7 @@ def test_walk_on_mutated_lossy_captures_read_as_summary_agrees(variants, tmp_pat
     import random
     if pipeline._cwalk is None:
         pytest.skip("the compiled walk is not built")
-    seeds = [next(p for p in variants if p.name == name).read_bytes()
-             for name in ("big-store-parallel-loss.pcap", "big-store-split-loss7.pcap", "big-store-loss4.pcap")]
+    seeds = [next(p for p in variants if p.name == name).read_bytes() for name in LOSSY_SEEDS]
     rnd = random.Random(seed)
     for i in range(inputs):
         path = tmp_path / f"mutated-{i}.pcap"
@@ -598,8 +606,7 @@ def test_walk_counts_holes_past_the_findings_bound_as_the_pure_path(variants, tm
         return count_quiet(a, *args)
     monkeypatch.setattr(association.Association, "count_quiet", counting_cuts)
     options = dict(OPTIONS["summary"], quiet_pdus=True)
-    seeds = [next(p for p in variants if p.name == name)
-             for name in ("big-store-parallel-loss.pcap", "big-store-split-loss7.pcap", "big-store-loss4.pcap")]
+    seeds = [next(p for p in variants if p.name == name) for name in LOSSY_SEEDS]
     for path in seeds:
         _walk_agrees(path, options)
     assert counts["holes"] > 10 and counts["cuts"] > 10, counts
