@@ -1638,10 +1638,8 @@ static int flush_quiet(Entry *ent, int nent) {
         Entry *g = &ent[i];
         if (!g->pgaps)
             continue;
-        long long dirn = 0;
-        if (get_ll(g->f, A_DIRECTION, &dirn) < 0)
-            return -1;
-        PyObject *r = call_method(g->assoc, A_NOTE_GAPS, "(LLLLL)", dirn, g->pgaps, g->pgbytes, g->pgframe, g->pgts);
+        PyObject *r = call_method(g->assoc, A_NOTE_GAPS, "(LLLLL)", g->pdir, g->pgaps, g->pgbytes, g->pgframe,
+                                  g->pgts);
         g->pgaps = g->pgbytes = g->pgframe = g->pgts = 0;
         if (r == NULL)
             return -1;
@@ -1870,6 +1868,38 @@ static int quiet_records(Entry *d, long long k, long long frame, long long ts, l
             return -1;
     }
     return 0;
+}
+
+/* The framer f's fresh unit after a P-DATA-TF of `prev_length` ended, as PduFramer._reset_unit leaves it: its span map
+ * emptied in place, no PDVs, no header, PDV or times. Where the PDU ended quietly its body, findings and losses are
+ * empty already; `cut` (a P-DATA-TF a capture loss cut, cut_end) makes them afresh too (its `lost` list stays with
+ * what Association.count_quiet_cut kept) and clears what the skip left. 0, -1 error. */
+static int fresh_unit(PyObject *f, long long prev_length, int cut) {
+    PyObject *sp = get_attr(f, A_SPANS), *fl = PyList_New(0), *pl = sp && fl ? get_attr(f, A_PDVS) : NULL;
+    int r = pl == NULL ? -1
+        : set_attr(sp, A_FLAT, fl) < 0 || set_ll(sp, A_COUNT, 0) < 0 || set_ll(sp, A_LENGTH, 0) < 0
+          || set_ll(sp, A_DROPPED, 0) < 0 || PyList_SetSlice(pl, 0, PyList_GET_SIZE(pl), NULL) < 0 ? -1 : 0;
+    Py_XDECREF(sp);
+    Py_XDECREF(fl);
+    Py_XDECREF(pl);
+    if (r < 0 || set_ll(f, A_PREV_LENGTH, prev_length) < 0
+            || set_obj(f, A_HDR, PyByteArray_FromStringAndSize(NULL, 0)) < 0
+            || set_obj(f, A_PDVHDR, PyByteArray_FromStringAndSize(NULL, 0)) < 0
+            || set_ll(f, A_START_TS, 0) < 0 || set_ll(f, A_END_TS, 0) < 0 || set_ll(f, A_PDU_TYPE, 0) < 0
+            || set_ll(f, A_LENGTH, 0) < 0 || set_ll(f, A_REMAINING, 0) < 0 || set_ll(f, A_PDV_START, 0) < 0
+            || set_attr(f, A_PDV, Py_None) < 0 || set_ll(f, A_PDV_LEFT, 0) < 0 || set_ll(f, A_PDV_DONE, 0) < 0)
+        return -1;
+    if (cut && (set_obj(f, A_BODY, PyByteArray_FromStringAndSize(NULL, 0)) < 0 || set_ll(f, A_BODY_DROPPED, 0) < 0
+                || set_obj(f, A_FINDINGS, PyList_New(0)) < 0 || set_obj(f, A_LOST, PyList_New(0)) < 0
+                || set_ll(f, A_PDV_SKIP, 0) < 0 || set_attr(f, A_HOLED, Py_False) < 0))
+        return -1;
+    return 0;
+}
+
+/* The framer f waiting for the next PDU header at stream offset `off`, `pdus` PDUs framed. 0, -1 error. */
+static int framer_at(PyObject *f, long long pdus, long long off) {
+    return set_ll(f, A_PDUS, pdus) < 0 || set_ll(f, A_OFFSET, off) < 0 || set_ll(f, A_START_OFFSET, off) < 0
+           || set_attr(f, A_STATE, header_state) < 0 ? -1 : 0;
 }
 
 /* count P-DATA-TFs of direction dirn on ctx counted quietly, nbytes with their headers, to wait in d for
@@ -2122,27 +2152,8 @@ static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long 
         return -1;
     }
     off += (long long)(tail >= 0 ? tail : n);
-    if (k) {
-        PyObject *sp = get_attr(f, A_SPANS), *fl = PyList_New(0);
-        PyObject *pl = get_attr(f, A_PDVS);
-        r = sp == NULL || fl == NULL || pl == NULL ? -1
-            : set_attr(sp, A_FLAT, fl) < 0 || set_ll(sp, A_COUNT, 0) < 0 || set_ll(sp, A_LENGTH, 0) < 0
-              || set_ll(sp, A_DROPPED, 0) < 0 || PyList_SetSlice(pl, 0, PyList_GET_SIZE(pl), NULL) < 0 ? -1 : 0;
-        Py_XDECREF(sp);
-        Py_XDECREF(fl);
-        Py_XDECREF(pl);
-        if (r < 0 || set_ll(f, A_PREV_LENGTH, flen) < 0
-                || set_obj(f, A_HDR, PyByteArray_FromStringAndSize(NULL, 0)) < 0
-                || set_obj(f, A_PDVHDR, PyByteArray_FromStringAndSize(NULL, 0)) < 0
-                || set_ll(f, A_START_TS, 0) < 0 || set_ll(f, A_END_TS, 0) < 0 || set_ll(f, A_PDU_TYPE, 0) < 0
-                || set_ll(f, A_LENGTH, 0) < 0 || set_ll(f, A_REMAINING, 0) < 0 || set_ll(f, A_PDV_START, 0) < 0
-                || set_attr(f, A_PDV, Py_None) < 0 || set_ll(f, A_PDV_LEFT, 0) < 0
-                || set_ll(f, A_PDV_DONE, 0) < 0)
-            return -1;
-    }
-    if ((nwhole && set_ll(f, A_PREV_LENGTH, wlen[nwhole - 1]) < 0) || set_ll(f, A_PDUS, pdus + count) < 0
-            || set_ll(f, A_OFFSET, off) < 0 || set_ll(f, A_START_OFFSET, off) < 0
-            || set_attr(f, A_STATE, header_state) < 0)
+    if ((k && fresh_unit(f, flen, 0) < 0) || (nwhole && set_ll(f, A_PREV_LENGTH, wlen[nwhole - 1]) < 0)
+            || framer_at(f, pdus + count, off) < 0)
         return -1;
     if (value && message_took(f, m, ts, value) < 0)    /* (begin_pdu adds the tail's) */
         return -1;
@@ -2411,6 +2422,7 @@ RARE static int gap_pdv(Entry *d, long long nxt, long long to, long long frame, 
     if (qa->counts_only[dirn]) {            /* only counts: they wait in the entry (flush_quiet: note_gaps) */
         if (entry_assoc(d, a) < 0)
             goto error;
+        d->pdir = dirn;
         d->pgaps++;
         d->pgbytes += n;
         d->pgframe = frame;
@@ -2599,21 +2611,8 @@ RARE static int cut_end(Entry *ent, int nent, Entry *d, long long frame, long lo
             PyErr_SetString(PyExc_TypeError, "walk: a framer's offset and count are ints");
         goto error;
     }
-    off += n;
-    PyObject *fresh = PyList_New(0);
-    r = fresh == NULL ? -1 : set_attr(sp, A_FLAT, fresh);
-    Py_XDECREF(fresh);
-    if (r < 0 || set_ll(sp, A_COUNT, 0) < 0 || set_ll(sp, A_LENGTH, 0) < 0 || set_ll(sp, A_DROPPED, 0) < 0
-            || set_ll(f, A_PDUS, pdus + 1) < 0 || set_ll(f, A_OFFSET, off) < 0 || set_attr(f, A_STATE, header_state) < 0
-            || set_ll(f, A_PREV_LENGTH, flen) < 0 || set_obj(f, A_HDR, PyByteArray_FromStringAndSize(NULL, 0)) < 0
-            || set_ll(f, A_START_OFFSET, off) < 0 || set_ll(f, A_START_TS, 0) < 0 || set_ll(f, A_END_TS, 0) < 0
-            || set_ll(f, A_PDU_TYPE, 0) < 0 || set_ll(f, A_LENGTH, 0) < 0 || set_ll(f, A_REMAINING, 0) < 0
-            || set_obj(f, A_BODY, PyByteArray_FromStringAndSize(NULL, 0)) < 0 || set_ll(f, A_BODY_DROPPED, 0) < 0
-            || set_obj(f, A_PDVS, PyList_New(0)) < 0 || set_obj(f, A_FINDINGS, PyList_New(0)) < 0
-            || set_obj(f, A_LOST, PyList_New(0)) < 0 || set_obj(f, A_PDVHDR, PyByteArray_FromStringAndSize(NULL, 0)) < 0
-            || set_ll(f, A_PDV_START, 0) < 0 || set_attr(f, A_PDV, Py_None) < 0 || set_ll(f, A_PDV_LEFT, 0) < 0
-            || set_ll(f, A_PDV_DONE, 0) < 0 || set_ll(f, A_PDV_SKIP, 0) < 0 || set_attr(f, A_HOLED, Py_False) < 0
-            || set_attr(f, A_FAST, lane_next) < 0 || set_attr(f, A_NEXT_MSG, next) < 0 || set_ll(f, A_NEXT_CTX, ctx) < 0)
+    if (fresh_unit(f, flen, 1) < 0 || framer_at(f, pdus + 1, off + n) < 0 || set_attr(f, A_FAST, lane_next) < 0
+            || set_attr(f, A_NEXT_MSG, next) < 0 || set_ll(f, A_NEXT_CTX, ctx) < 0)
         goto error;
     /* the reassembler's offset past the record (_quiet_hook) */
     if (add_ll(d->x, A_NXT, n) < 0 || set_ll(d->x, A_LAST_FRAME, frame) < 0)
