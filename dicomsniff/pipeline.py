@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import struct
-from collections import deque
 from dataclasses import dataclass
 
 from .capture.frame import Frame
@@ -507,7 +506,7 @@ class Analyzer:
             self._walk_ctx = (self._flows, _NEXT, _WALK_KINDS, self.tcp.max_buffer, _Piece, Pdv, PDATA, RESYNC,
                               self._quiet_hook if self.quiet_pdus else None, HEADER, self.quiet_out) + hooks \
                 + (self.quiet_parts, iso_time, self._take_gap if self._held_quiet else None,
-                   (CAPTURE_LOSS, self.stream_data))
+                   (CAPTURE_LOSS, self.stream_data), self._search_hook if self._held_quiet else None)
             self._walk_req = reader._walk_req
             reader._walk_hook = self._walk_hook
 
@@ -661,6 +660,20 @@ class Analyzer:
             return None
         self._hook_record(d, number, ts, ack)
         return self._ack_settles(d.peer)
+
+    def _search_hook(self, x) -> bool:
+        """The compiled walk's call for a segment of direction ``x`` that completes the bytes the candidate of its
+        framer's search needs, after it applied what it took (the segment held as PduFramer.hold_candidate holds
+        one, its record noted): what :meth:`_tcp_event` does for it then (PduFramer.feed's search, its events
+        routed, a validated PDU's bytes replayed). True when that made no event; False when it did: they wait in
+        ``_stash`` as for :meth:`_flush_hook`."""
+        f = x.lane
+        d = f.dicom
+        out: list = []
+        self._route(d, f.direction, f.search_held(), out)
+        if f.replay is not None:
+            self._replay(d, f, out)
+        return self._hook_done(out)
 
     @staticmethod
     def _hook_record(d, number: int, ts: int, ack: int) -> None:
@@ -1155,22 +1168,35 @@ class Analyzer:
         """Frame the bytes a search held from the PDU it validated (``f.replay``), piece by piece, as
         the framer's own replay would, routing each piece's events before the next: the pieces inside a
         data PDV nobody reads then take the fast lane (:func:`_advance`, :meth:`_pdu_step`)."""
-        queue = deque(f.replay)
+        pieces = f.replay
         f.replay = None
         direction = f.direction
-        while queue:
-            piece = queue.popleft()
+        x = None
+        if self.walk:           # (the compiled step takes the runs of pieces _advance would: _walk.take_held)
+            st = self.tcp._streams.get(f.stream)
+            x = st.dirs[direction] if st is not None else None
+            if x is not None and x.lane is not f:
+                x = None
+        i = 0
+        while i < len(pieces):
             if f.fast is not None:
-                data, frame, fo, ts = piece
+                if x is not None:
+                    k = _cwalk.take_held(self._lane_ctx, x, self._sealing, pieces, i)
+                    if k:
+                        i += k
+                        continue
+                data, frame, fo, ts = pieces[i]
                 evs = self._lane(f, f.fast, data, len(data), frame, fo, ts)
                 if evs is not None:
                     out.extend(evs)
+                    i += 1
                     continue
             evs = []
-            more = f.frame_piece(piece, evs)
+            more = f.frame_piece(pieces[i], evs)
+            i += 1
             self._route(d, direction, evs, out)
             if more:
-                queue.extendleft(reversed(more))
+                pieces[i:i] = more
 
     @staticmethod
     def _both_closed(p: _Pending) -> bool:

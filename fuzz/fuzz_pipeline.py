@@ -130,13 +130,14 @@ def run_walk(minutes: float, workdir: Path, seed: int) -> int:
     found = 0
     with tempfile.TemporaryDirectory() as tmp:
         variants = E.build_variants(Path(tmp))
-        seeds = [next(p for p in variants if p.name == name).read_bytes() for name in E.LOSSY_SEEDS]
+        seeds = [next(p for p in variants if p.name == name).read_bytes()
+                 for name in E.LOSSY_SEEDS + (E.HEADERS_LOST,)]
         rnd = random.Random(seed)
         deadline = time.monotonic() + minutes * 60
         path = Path(tmp) / "input.pcap"
         n = 0
         while time.monotonic() < deadline:
-            data = E._mutated(rnd, seeds[n % len(seeds)])
+            data = E._mutated(rnd, seeds[n // 2 % len(seeds)])     # (each seed with and without the bounds lowered)
             path.write_bytes(data)
             try:
                 walk_input(path, lowered=n % 2 == 1)

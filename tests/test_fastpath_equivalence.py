@@ -144,6 +144,8 @@ def variants(tmp_path_factory):
 # The lossy copies the walk's look-ahead and hooks work on most: two associations interleaved, headers in segments of
 # their own, 3 to 5 % loss (the mutated-input tests and fuzz/fuzz_pipeline.py --walk start from these).
 LOSSY_SEEDS = ("big-store-parallel-loss.pcap", "big-store-split-loss7.pcap", "big-store-loss4.pcap")
+# big-store-split with every third P-DATA-TF header lost: a search for the next PDU after each
+HEADERS_LOST = "big-store-split-headers-lost.pcap"
 
 
 def build_variants(d: Path) -> list[Path]:
@@ -179,6 +181,18 @@ def build_variants(d: Path) -> list[Path]:
     # Each P-DATA-TF's headers in a 12-byte segment of their own (DCMTK on a TCP_NODELAY socket): the walk
     # begins the next PDU of a data set itself (begin_pdu), whole and lossy.
     whole_and_lossy("big-store-split", big_store(1 << 20, split_headers=True), ((6, 0.02), (7, 0.05)))
+    # The same with every third P-DATA-TF header lost (its 12-byte segments): after each, the framer searches for the
+    # next PDU (PduFramer._expect), and the walk holds and replays the bytes that search needs.
+    headers = [0]
+
+    def every_third_header(seg) -> bool:
+        if seg.length != 12:
+            return False
+        headers[0] += 1
+        return headers[0] % 3 == 0
+    dst = d / HEADERS_LOST
+    losssim.drop_segments(d / "big-store-split.pcap", dst, only=every_third_header)
+    out.append(dst)
     # Loopback-sized segments (64 KiB) carrying several whole 4 KiB P-DATA-TFs each, whole and lossy.
     whole_and_lossy("big-store-jumbo", big_store(1 << 20, max_pdu=4096, mss=65000), ((5, 0.05),))
     # Two lossy transfers interleaved a few records at a time (associations in parallel, as the bench captures
@@ -892,6 +906,65 @@ def test_losses_stay_in_the_walk_and_quiet(variants, monkeypatch):
     # StreamGap event (Analyzer._take_gap): three quarters of these copies' holes (every hole made one before;
     # 24 of 84 without _gap_ends_pdu)
     assert counts["gap events"] <= losses // 4, counts
+
+
+def test_a_lost_pdu_header_is_searched_and_replayed_in_the_walk(variants, monkeypatch):
+    """A capture loss that takes a P-DATA-TF's header (big-store-split: each PDU's headers in a 12-byte segment of
+    their own; every third of those lost): the framer searches for the next PDU (PduFramer._expect). ``summary``'s
+    walk holds the bytes the search needs, from the first segment after the hole (_walk.take_held, once the
+    receiver's ACK declared it) to the one that completes them, which it hands to Analyzer._search_hook instead of
+    returning to the reader; the framer judges them there, once where the next header is expected and once when the
+    PDU found there and the header after it are whole (PduFramer._validate waits for both at once); the PDU it
+    validates is framed again from the bytes held, the runs of pieces inside its data PDV in one _walk.take_held
+    call each (Analyzer._replay) rather than one _advance each. The events, associations and PduFacts are the pure
+    path's (and for mutated copies: test_walk_on_mutated_copies_with_lost_headers_agrees); and it happens, with the
+    framer's search run twice a lost header."""
+    if pipeline._cwalk is None:
+        pytest.skip("the compiled walk is not built")
+    monkeypatch.delenv("DICOMSNIFF_PURE", raising=False)
+    path = next(p for p in variants if p.name == HEADERS_LOST)
+    options = dict(OPTIONS["summary"], quiet_pdus=True)
+    _walk_agrees(path, options)
+    counts = {"search hook": 0, "searches": 0, "accepted": 0, "replayed by the walk": 0, "held in python": 0}
+    counting(monkeypatch, pipeline.Analyzer, "_search_hook", counts, "search hook")
+    counting(monkeypatch, pipeline.PduFramer, "_search", counts, "searches")
+    counting(monkeypatch, pipeline.PduFramer, "_accept", counts, "accepted")
+    counting(monkeypatch, pipeline.PduFramer, "hold_candidate", counts, "held in python", bool)
+    take_held = pipeline._cwalk.take_held
+
+    def taking(ctx, x, quiet=False, *replay):
+        k = take_held(ctx, x, quiet, *replay)
+        if replay:
+            counts["replayed by the walk"] += k
+        return k
+    monkeypatch.setattr(pipeline._cwalk, "take_held", taking)
+    from dicomsniff.reading import read_events
+    an = Analyzer(walk=True, **options)
+    list(read_events(str(path), an))
+    lost = sum(a.gaps for a in an.associations)
+    accepted = counts["accepted"]
+    assert lost >= 15 and accepted == lost, (counts, lost)
+    # (16 KiB PDUs at MSS 1448: 13 segments a PDU, the first its headers, the last with the next PDU's; the walk
+    # replays the middle ones but the first, which reports the orphan data of the message the hole ended)
+    assert counts["replayed by the walk"] >= 9 * accepted, counts
+    assert counts["search hook"] == counts["searches"] == 2 * accepted, counts
+    # (the bytes after a hole are held by the walk; Python's hold_candidate holds one now and then: a segment the
+    # walk did not reach)
+    assert counts["held in python"] <= accepted // 10, counts
+
+
+def test_walk_on_mutated_copies_with_lost_headers_agrees(variants, tmp_path):
+    """Mutated inputs (_mutated) of the copy whose P-DATA-TF headers are lost every third PDU, read as summary reads
+    them: the walk's search hook and replay give the pure path's events, associations and PduFacts."""
+    import random
+    if pipeline._cwalk is None:
+        pytest.skip("the compiled walk is not built")
+    seed = next(p for p in variants if p.name == HEADERS_LOST).read_bytes()
+    rnd = random.Random(18)
+    for i in range(150):
+        path = tmp_path / f"mutated-{i}.pcap"
+        path.write_bytes(_mutated(rnd, seed))
+        _walk_agrees(path, dict(OPTIONS["summary"], quiet_pdus=True))
 
 
 def test_look_ahead_reads_past_another_association(variants, monkeypatch):

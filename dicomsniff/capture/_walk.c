@@ -255,6 +255,9 @@ static unsigned char ahead_key[12];
 static Py_ssize_t ahead_n;
 /* Analyzer._take_gap (hold_first's look-ahead: gap_ahead), or NULL */
 static PyObject *take_gap_hook;
+/* Analyzer._search_hook of the walk under way, or NULL; the direction whose held candidate bytes the record take()
+ * left to it completes (it returned 5). */
+static PyObject *search_hook, *search_x;
 /* Analyzer._hold_hook of the walk under way, or NULL; the direction, payload (at in the buffer, n bytes, at fo in its
  * frame), sequence number and ACK of the record take() left to it. */
 static PyObject *hold_hook, *hold_x;
@@ -303,17 +306,16 @@ static int hold_bytes(Entry *d, const unsigned char *p, Py_ssize_t n, long long 
         return -1;
     int r = PyList_Append(d->rpieces, piece);
     Py_DECREF(piece);
-    if (r < 0 || PyByteArray_Resize(d->rbuf, at + n) < 0)
-        return -1;
-    memcpy(PyByteArray_AS_STRING(d->rbuf) + at, p, (size_t)n);
-    return 0;
+    return r < 0 ? -1 : ba_put(d->rbuf, p, n);
 }
 
 /* Take the record buf[s:e] (frame `number`, time `ts`) if feed_record would finish it with `return ()`
  * through the pure-ACK or the _advance branch; 1 taken, 0 not, -1 error (memory); 2: a pure ACK that reaches past
  * the first hole of bytes held (feed_record's flush), left to Analyzer._flush_hook (flush_x, flush_ack); 3: the first
  * segment after a hole the receiver has acknowledged already (feed_record's hold, then a gap), left to
- * Analyzer._hold_hook (hold_x and the others). */
+ * Analyzer._hold_hook (hold_x and the others); 5: a segment taken that completes the bytes a search's candidate
+ * needs (held, as PduFramer._resync holds them before it searches), the search left to Analyzer._search_hook
+ * (search_x). */
 static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t s, Py_ssize_t e,
                 long long number, long long ts, long long *last_number, long long *last_ts) {
     Py_ssize_t ip = ip_start(lt, b, s, e);
@@ -340,7 +342,7 @@ static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t
     Py_ssize_t n = ip + total - pstart;
     if (n < 0)                                          /* a TCP header longer than its IP packet: Python's */
         return 0;
-    int retaken = 0;
+    int retaken = 0, searched = 0;
 retake:
     if (n == 0) {                                       /* a pure ACK */
         if (pstart > e)
@@ -396,12 +398,16 @@ retake:
         if (r <= 0)
             return r;
     } else if (d->resync) {                             /* hold_candidate: in order, below the budget */
-        if (be32(h + 24) != d->seq || n >= d->budget)
+        if (be32(h + 24) != d->seq || (n >= d->budget && search_hook == NULL))
             return 0;
         if (hold_bytes(d, b + pstart, n, number, (long long)(pstart - s), ts) < 0)
             return -1;
         d->seq += (uint32_t)n;
         took(d, n, number, ts);
+        if (d->budget <= 0) {                           /* the bytes the candidate needs: PduFramer._resync's search, */
+            search_x = d->x;                            /* left to the search hook */
+            searched = 1;
+        }
     } else if (n >= d->budget && quiet_hook != NULL) {  /* the PDV ends here: its PDU and those after counted? */
         if (!d->armed || be32(h + 24) != d->seq)
             return 0;
@@ -433,7 +439,7 @@ retake:
     d->last_any_ts = ts;
     *last_number = number;
     *last_ts = ts;
-    return 1;
+    return searched ? 5 : 1;
 }
 
 /* The per-record sink (the viewer's frame index: file offset, length, time of every record, walked or not):
@@ -1364,10 +1370,15 @@ static int arm_lane(Entry *d) {
 
 static int count_orphan(PyObject *f);
 
+/* 1 while take_held runs: a search may begin holding (f.rbuf empty, as a hole leaves it). Not in the walk, whose
+ * other entries were armed because this direction held nothing (a record of the other direction then needs
+ * PduFramer.settle: _tcp_event). */
+static int resync_empty;
+
 /* A lane with no fast value (f.fast None): armed when the framer searches for the next PDU (f.state RESYNC)
- * holding candidate bytes (f.rbuf not empty) that need more (f.rneed past their end) at the reassembler's
- * next offset, the other direction not searching (PduFramer.hold_candidate's conditions, as _tcp_event reads
- * them). 1 (armed or not), -1 error. */
+ * holding candidate bytes (f.rbuf not empty, or empty with resync_empty) that need more (f.rneed past their end)
+ * at the reassembler's next offset, the other direction not searching (PduFramer.hold_candidate's conditions, as
+ * _tcp_event reads them). 1 (armed or not), -1 error. */
 static int arm_resync(Entry *d) {
     PyObject *f = d->f;
     long long need, off, nxt;
@@ -1390,7 +1401,8 @@ static int arm_resync(Entry *d) {
         return busy < 0 ? -1 : 1;
     if ((d->rbuf = get_attr(f, A_RBUF)) == NULL || (d->rpieces = get_attr(f, A_RPIECES)) == NULL)
         return -1;
-    if (!PyByteArray_CheckExact(d->rbuf) || PyByteArray_GET_SIZE(d->rbuf) == 0 || !PyList_CheckExact(d->rpieces))
+    if (!PyByteArray_CheckExact(d->rbuf) || (PyByteArray_GET_SIZE(d->rbuf) == 0 && !resync_empty)
+            || !PyList_CheckExact(d->rpieces))
         return 1;
     if ((r = get_ll(f, A_OFFSET, &off)) != 0
             || (r = get_ll(d->x, A_NXT, &nxt)) != 0 || (r = next_seq(d)) <= 0)
@@ -2758,21 +2770,56 @@ static int held_step(Entry *d, PyObject *data, const unsigned char *p, Py_ssize_
     return quiet_end(d, d, 1, data, p, 0, frame, fo, (long long)n, ts);
 }
 
-/* take_held(ctx, x, quiet): Analyzer._take_held's step in one call. x (a _Dir) has pieces buffered after a hole the
- * receiver acknowledged, the first at x.nxt; while the framer's lane (x.lane.fast) is armed as for the walk
- * (arm_lane: the other direction not searching, an orphan's first bytes done, no collector to feed; or a search
- * whose candidate needs more bytes: arm_resync), deliver the pieces at the front (in order at the framer's
- * offset, not cut by the snap length) as TcpReassembler.delivered would, piece by piece: those below the lane's
- * budget as _advance (or PduFramer.hold_candidate) takes them; with `quiet` (Analyzer._sealing: the PDU events
- * made meanwhile carry the quiet counts before them) also those that end P-DATA-TFs of a data set nobody reads,
- * when every PDU they end is counted quietly (held_step, as the walk takes such records).
+/* One piece (its bytes object or memoryview data, n bytes at fo in frame, at ts) for take_held's loop on e's lane:
+ * 1 taken, 0 not (nothing changed by it), -1 error. */
+static int take_piece(Entry *e, PyObject *data, long long n, long long frame, long long fo, long long ts, int quiet) {
+    if (e->armed && n < e->budget) {        /* _advance: only counted */
+        if (add_spans(e, frame, fo, n) < 0)
+            return -1;
+        took(e, n, frame, ts);
+        return 1;
+    }
+    if (!(e->resync ? n < e->budget : quiet && (e->armed || e->next)))
+        return 0;
+    Py_buffer v;                            /* the piece's bytes are read */
+    if (PyObject_GetBuffer(data, &v, PyBUF_SIMPLE) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    int r;
+    if (v.len != n)
+        r = 0;
+    else if (!e->resync)                    /* the P-DATA-TFs it ends, counted quietly */
+        r = held_step(e, data, v.buf, (Py_ssize_t)n, frame, fo, ts);
+    else if ((r = hold_bytes(e, v.buf, (Py_ssize_t)n, frame, fo, ts)) == 0) {     /* hold_candidate */
+        took(e, n, frame, ts);
+        r = 1;
+    }
+    PyBuffer_Release(&v);
+    return r;
+}
+
+/* take_held(ctx, x, quiet[, pieces, start]): Analyzer._take_held's step in one call. x (a _Dir) has pieces buffered
+ * after a hole the receiver acknowledged, the first at x.nxt; while the framer's lane (x.lane.fast) is armed as for
+ * the walk (arm_lane: the other direction not searching, an orphan's first bytes done, no collector to feed; or a
+ * search whose candidate needs more bytes, or one a hole just began: arm_resync), deliver the pieces at the front
+ * (in order at the framer's offset, not cut by the snap length) as TcpReassembler.delivered would, piece by piece:
+ * those below the lane's budget as _advance (or PduFramer.hold_candidate) takes them; with `quiet`
+ * (Analyzer._sealing: the PDU events made meanwhile carry the quiet counts before them) also those that end
+ * P-DATA-TFs of a data set nobody reads, when every PDU they end is counted quietly (held_step, as the walk takes
+ * such records).
+ * With `pieces` (a list of (data, frame, frame offset, ts)), Analyzer._replay's step instead: the framer frames
+ * again, from pieces[start], the bytes a search held (PduFramer._accept's replay), which x delivered already: the
+ * same steps on its lane (not a search's), x.nxt and x.last_frame as they were (x.nxt is lowered by the pieces'
+ * bytes meanwhile, so that the steps that move it find it where delivering them would).
  * ctx: (flows, NEXT, kinds, Pdv, PDATA, HEADER, RESYNC, Analyzer._quiet_hook or None). Returns how many pieces it
- * delivered. */
+ * delivered (framed). */
 static PyObject *take_held(PyObject *self, PyObject *args) {
     (void)self;
-    PyObject *ctx, *x;
+    PyObject *ctx, *x, *pieces = NULL;
+    Py_ssize_t start = 0;
     int quiet = 0;
-    if (!PyArg_ParseTuple(args, "O!O|p", &PyTuple_Type, &ctx, &x, &quiet))
+    if (!PyArg_ParseTuple(args, "O!O|pO!n", &PyTuple_Type, &ctx, &x, &quiet, &PyList_Type, &pieces, &start))
         return NULL;
     if (PyTuple_GET_SIZE(ctx) < 8 || !PyTuple_Check(PyTuple_GET_ITEM(ctx, 2))) {
         PyErr_SetString(PyExc_TypeError,
@@ -2795,15 +2842,70 @@ static PyObject *take_held(PyObject *self, PyObject *args) {
     e.x = x;
     Py_INCREF(x);
     long long k = 0, off = 0, held = 0, sub = 0;
-    PyObject *pend = NULL, *result = NULL;
+    PyObject *pend = NULL, *result = NULL, *nxt0 = NULL, *last0 = NULL;
     int r;
     /* armed as for the walk (arm_lane: its budget, span states, kind, or _NEXT; a collector to feed is not), plus
      * the framer's offset the first piece must start at and the bytes x holds */
-    if ((e.f = get_attr(x, A_LANE)) == NULL || arm_lane(&e) < 0)
+    resync_empty = pieces == NULL;
+    r = (e.f = get_attr(x, A_LANE)) == NULL ? -1 : arm_lane(&e);
+    resync_empty = 0;
+    if (r < 0)
         goto done;
     if (!e.armed && !e.resync && !(quiet && e.next))
         goto none;
-    if ((r = get_ll(e.f, A_OFFSET, &off)) != 0 || (r = get_ll(x, A_HELD, &held)) != 0) {
+    if ((r = get_ll(e.f, A_OFFSET, &off)) != 0) {
+        if (r < 0)
+            goto done;
+        goto none;
+    }
+    if (pieces != NULL) {
+        Py_ssize_t np = PyList_GET_SIZE(pieces);
+        long long rest = 0;
+        if (e.resync || start < 0 || start >= np)
+            goto none;
+        for (Py_ssize_t i = start; i < np; i++) {
+            PyObject *t = PyList_GET_ITEM(pieces, i);
+            if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 4)
+                goto none;
+            Py_ssize_t len = PyObject_Length(PyTuple_GET_ITEM(t, 0));
+            if (len < 0)
+                goto done;
+            rest += len;
+        }
+        if ((nxt0 = get_attr(x, A_NXT)) == NULL || (last0 = get_attr(x, A_LAST_FRAME)) == NULL
+                || add_ll(x, A_NXT, -rest) < 0)
+            goto done;
+        for (Py_ssize_t i = start; i < np; i++) {
+            PyObject *t = PyList_GET_ITEM(pieces, i);    /* borrowed */
+            long long frame, foff, ts;
+            PyObject *data = PyTuple_GET_ITEM(t, 0);
+            if (!PyLong_Check(PyTuple_GET_ITEM(t, 1)) || !PyLong_Check(PyTuple_GET_ITEM(t, 2))
+                    || !PyLong_Check(PyTuple_GET_ITEM(t, 3)))
+                break;
+            frame = PyLong_AsLongLong(PyTuple_GET_ITEM(t, 1));
+            foff = PyLong_AsLongLong(PyTuple_GET_ITEM(t, 2));
+            ts = PyLong_AsLongLong(PyTuple_GET_ITEM(t, 3));
+            if (PyErr_Occurred()) {
+                PyErr_Clear();
+                break;
+            }
+            long long n = PyObject_Length(data);
+            if (n <= 0)
+                break;
+            if ((r = take_piece(&e, data, n, frame, foff, ts, quiet)) < 0)
+                goto done;
+            if (r == 0)
+                break;
+            k++;
+        }
+        if (k == 0)
+            goto none;
+        if (settle_lane(&e) < 0 || flush_quiet(&e, 1) < 0)
+            goto done;
+        result = PyLong_FromLongLong(k);
+        goto done;
+    }
+    if ((r = get_ll(x, A_HELD, &held)) != 0) {
         if (r < 0)
             goto done;
         goto none;
@@ -2831,37 +2933,15 @@ static PyObject *take_held(PyObject *self, PyObject *args) {
         long long n = qend - qoff;
         if (qoff != off || n <= 0)
             break;
-        if (e.armed && n < e.budget) {      /* _advance: only counted */
-            if (add_spans(&e, frame, foff, n) < 0)
-                goto done;
-            took(&e, n, frame, ts);
-        } else if (e.resync ? n < e.budget : quiet && (e.armed || e.next)) {    /* the piece's bytes are read */
-            PyObject *data = get_attr(q, A_DATA);
-            if (data == NULL)
-                goto done;
-            Py_buffer v;
-            if (PyObject_GetBuffer(data, &v, PyBUF_SIMPLE) < 0) {
-                Py_DECREF(data);
-                PyErr_Clear();
-                break;
-            }
-            if (v.len != n)
-                r = 0;
-            else if (!e.resync)         /* the P-DATA-TFs it ends, counted quietly */
-                r = held_step(&e, data, v.buf, (Py_ssize_t)n, frame, foff, ts);
-            else if ((r = hold_bytes(&e, v.buf, (Py_ssize_t)n, frame, foff, ts)) == 0) {   /* hold_candidate */
-                took(&e, n, frame, ts);
-                r = 1;
-            }
-            PyBuffer_Release(&v);
-            Py_DECREF(data);
-            if (r < 0)
-                goto done;
-            if (r == 0)
-                break;
-        } else {
+        PyObject *data = NULL;
+        if (!(e.armed && n < e.budget) && (data = get_attr(q, A_DATA)) == NULL)
+            goto done;
+        r = take_piece(&e, data, n, frame, foff, ts, quiet);
+        Py_XDECREF(data);
+        if (r < 0)
+            goto done;
+        if (r == 0)
             break;
-        }
         off = qend;
         sub += n;
         k++;
@@ -2884,6 +2964,16 @@ done:
     for (int i = 0; i < nqassoc; i++)          /* (after an error: what was not flushed is lost with it) */
         Py_CLEAR(qassoc[i].a);
     nqassoc = 0;
+    if (nxt0 != NULL) {                         /* (a replay: x as it was) */
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        if ((set_attr(x, A_NXT, nxt0) < 0 || set_attr(x, A_LAST_FRAME, last0) < 0) && et == NULL)
+            Py_CLEAR(result);
+        else if (et != NULL)
+            PyErr_Restore(et, ev, tb);
+    }
+    Py_XDECREF(nxt0);
+    Py_XDECREF(last0);
     Py_XDECREF(pend);
     release(&e);
     return result;
@@ -2902,6 +2992,7 @@ static int walk_ctx(PyObject *ctx) {
     }
     flush_hook = PyTuple_GET_ITEM(ctx, 11) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 11);
     take_gap_hook = PyTuple_GET_ITEM(ctx, 15) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 15);
+    search_hook = PyTuple_GET_ITEM(ctx, 17) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 17);
     PyObject *lossy = PyTuple_GET_ITEM(ctx, 16);
     if (!PyTuple_Check(lossy) || PyTuple_GET_SIZE(lossy) != 2) {
         PyErr_SetString(PyExc_TypeError, "walk: ctx[16] is (CAPTURE_LOSS, stream_data)");
@@ -2989,11 +3080,12 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     Iface ifc[MAX_IFACES];
     int nifc = 0, nent = 0;
     memset(ent, 0, sizeof ent);
-    if (PyTuple_GET_SIZE(ctx) != 17 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
+    if (PyTuple_GET_SIZE(ctx) != 18 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
             || !PyTuple_Check(PyTuple_GET_ITEM(ctx, 2)) || !PyLong_Check(PyTuple_GET_ITEM(ctx, 3))) {
         PyErr_SetString(PyExc_TypeError,
                         "walk: ctx is (flows, NEXT, kinds, max_buffer, Piece, Pdv, PDATA, RESYNC, quiet hook, HEADER,"
-                        " quiet records, flush hook, hold hook, quiet parts, iso_time, take_gap, (CAPTURE_LOSS, stream_data))");
+                        " quiet records, flush hook, hold hook, quiet parts, iso_time, take_gap, (CAPTURE_LOSS, stream_data),"
+                        " search hook)");
         goto done;
     }
     walk_obj = view.obj;
@@ -3055,9 +3147,9 @@ static PyObject *walk(PyObject *self, PyObject *args) {
         number++;
         count++;
         pos = rec.next;
-        if (t >= 2) {       /* feed_record's flush for this pure ACK (2) or its hold and gap for this segment (3),
-                             * after all taken so far is applied */
-            PyObject *x = t == 2 ? flush_x : hold_x;
+        if (t >= 2) {       /* feed_record's flush for this pure ACK (2), its hold and gap for this segment (3), or
+                             * the search this segment's bytes complete (5), after all taken so far is applied */
+            PyObject *x = t == 2 ? flush_x : t == 3 ? hold_x : search_x;
             Py_INCREF(x);
             int r = flush_quiet(ent, nent) < 0 || settle_all(ent, nent) < 0 ? -1 : 0;
             for (int i = 0; i < nent; i++)
@@ -3067,6 +3159,7 @@ static PyObject *walk(PyObject *self, PyObject *args) {
             if (r == 0 && t == 3 && walk_mv == NULL && (walk_mv = PyMemoryView_FromObject(walk_obj)) == NULL)
                 r = -1;
             PyObject *go = r < 0 ? NULL
+                : t == 5 ? PyObject_CallOneArg(search_hook, x)
                 : t == 2 ? PyObject_CallFunction(flush_hook, "OLLk", x, number, rec.ts, (unsigned long)flush_ack)
                 : PyObject_CallFunction(hold_hook, "OOnnLLLkk", x, walk_mv, hold_at, hold_n, number, hold_fo, rec.ts,
                                         (unsigned long)hold_seq, (unsigned long)hold_ack);

@@ -218,12 +218,25 @@ class PduFramer:
         ``data`` completes: hold them as :meth:`feed` would (no event, nothing to judge yet) and say True;
         False (nothing changed) otherwise."""
         rbuf = self.rbuf
-        if self.state != RESYNC or not rbuf or len(rbuf) + len(data) >= self.rneed:
+        if self.state != RESYNC or len(rbuf) + len(data) >= self.rneed:
             return False
         self.rpieces.append([len(rbuf), frame, frame_offset, ts])
         rbuf += data
         self.offset += len(data)
         return True
+
+    def search_held(self) -> list:
+        """The search :meth:`feed` makes for a piece that completes the bytes a candidate needs, when that piece was
+        held already as :meth:`hold_candidate` holds one (the compiled walk's): its events, and the replay of a
+        PDU it validates as :meth:`feed` leaves or frames it."""
+        out: list = []
+        replay = self._search(out, final=False, replay_out=True)
+        if replay:
+            if self.defer_replay:
+                self.replay = replay
+            else:
+                self._run(deque(replay), out)
+        return out
 
     def frame_piece(self, piece: tuple, out: list) -> list | None:
         """Frame one piece of a deferred ``replay`` (data, frame, frame offset, time); returns the pieces
@@ -709,7 +722,7 @@ class PduFramer:
         if end == n and (final or settle):
             return True
         if end + 6 > n:
-            return self._wait(end if n < end else end + 6, final)
+            return self._wait(end + 6, final)
         return self._next_header_ok(buf, end, n)
 
     def _wait(self, need: int, final: bool) -> bool | None:
@@ -760,13 +773,13 @@ class PduFramer:
                 f"resynchronised at stream offset {at} (frame {resume_frame}) after skipping {skipped} bytes"
                 + (" after a gap in the capture" if self.resync_after_loss else ""),
                 resume_frame))
-        buf = bytes(self.rbuf)
+        buf = memoryview(self.rbuf)     # (the replay's own: self.rbuf is a new bytearray from here on)
         pieces = self.rpieces
         replay = []
         for idx, (start, frame, frame_offset, ts) in enumerate(pieces):
             stop = pieces[idx + 1][0] if idx + 1 < len(pieces) else len(buf)
             if stop > start:
-                replay.append((memoryview(buf)[start:stop], frame, frame_offset, ts))
+                replay.append((buf[start:stop], frame, frame_offset, ts))
         self.rbuf = bytearray()
         self.rpieces = []
         self.rpos = 0
