@@ -506,7 +506,8 @@ class Analyzer:
             self._walk_ctx = (self._flows, _NEXT, _WALK_KINDS, self.tcp.max_buffer, _Piece, Pdv, PDATA, RESYNC,
                               self._quiet_hook if self.quiet_pdus else None, HEADER, self.quiet_out) + hooks \
                 + (self.quiet_parts, iso_time, self._take_gap if self._held_quiet else None,
-                   (CAPTURE_LOSS, self.stream_data), self._search_hook if self._held_quiet else None)
+                   (CAPTURE_LOSS, self.stream_data)) \
+                + ((self._search_hook, self._drain_hook) if self._held_quiet else (None, None))
             self._walk_req = reader._walk_req
             reader._walk_hook = self._walk_hook
 
@@ -660,6 +661,24 @@ class Analyzer:
             return None
         self._hook_record(d, number, ts, ack)
         return self._ack_settles(d.peer)
+
+    def _drain_hook(self, d) -> bool:
+        """The rest of :meth:`_flush_hook` for a pure ACK of direction ``d`` whose first step the compiled walk took
+        (_walk.c flush_c: the ACK recorded, the hole up to the first piece its peer holds declared, the pieces after
+        it its lane takes delivered): the pieces left delivered, then whatever further hole the ACK reaches past, as
+        TcpReassembler._ack_flush goes on, and both directions' flags refreshed. True when that made no event;
+        False when it did: they wait in ``_stash``."""
+        x = d.peer
+        out: list = []
+        self._drain_out = out
+        self._sealing = self._held_quiet
+        tcp = self.tcp
+        tcp._drain(x, self._push, self._take_held)
+        tcp._ack_flush(x, self._push, self._take_held, self._take_gap)
+        self._sealing = False
+        d.refresh()
+        x.refresh()
+        return self._hook_done(out)
 
     def _search_hook(self, x) -> bool:
         """The compiled walk's call for a segment of direction ``x`` that completes the bytes the candidate of its

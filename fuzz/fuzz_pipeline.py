@@ -131,7 +131,7 @@ def run_walk(minutes: float, workdir: Path, seed: int) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         variants = E.build_variants(Path(tmp))
         seeds = [next(p for p in variants if p.name == name).read_bytes()
-                 for name in E.LOSSY_SEEDS + (E.HEADERS_LOST,)]
+                 for name in E.LOSSY_SEEDS + (E.HEADERS_LOST,) + E.FLUSH_SEEDS]
         rnd = random.Random(seed)
         deadline = time.monotonic() + minutes * 60
         path = Path(tmp) / "input.pcap"

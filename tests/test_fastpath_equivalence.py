@@ -146,6 +146,10 @@ def variants(tmp_path_factory):
 LOSSY_SEEDS = ("big-store-parallel-loss.pcap", "big-store-split-loss7.pcap", "big-store-loss4.pcap")
 # big-store-split with every third P-DATA-TF header lost: a search for the next PDU after each
 HEADERS_LOST = "big-store-split-headers-lost.pcap"
+# two lossy transfers interleaved, their receivers acknowledging every 300th segment: the walk flushes held segments
+SPARSE_ACKS = "big-store-parallel-sparse-acks-loss.pcap"
+# the copies whose held segments the walk flushes (acknowledged every 300th segment)
+FLUSH_SEEDS = ("big-store-acks300-loss6.pcap", SPARSE_ACKS)
 
 
 def build_variants(d: Path) -> list[Path]:
@@ -195,6 +199,9 @@ def build_variants(d: Path) -> list[Path]:
     out.append(dst)
     # Loopback-sized segments (64 KiB) carrying several whole 4 KiB P-DATA-TFs each, whole and lossy.
     whole_and_lossy("big-store-jumbo", big_store(1 << 20, max_pdu=4096, mss=65000), ((5, 0.05),))
+    # A receiver that acknowledges every 300th segment: the segments after a hole often wait for an ACK beyond the
+    # look-ahead's reach, several holes to one ACK, which the walk flushes itself (_walk.c flush_deferred).
+    whole_and_lossy("big-store-acks300", big_store(2 << 20, ack_every=300), ((6, 0.03),))
     # Two lossy transfers interleaved a few records at a time (associations in parallel, as the bench captures
     # have them): after a hole, the walk's look-ahead reads the other association's records too (_walk.c
     # hole_settled), and the events must still come in the general path's order. The receivers acknowledge every
@@ -221,6 +228,30 @@ def build_variants(d: Path) -> list[Path]:
             mixed += two[j:j + k]
             j += k
     dst = d / "big-store-parallel-loss.pcap"
+    dst.write_bytes(cw.pcap_bytes([(1_700_000_000_000_000_000 + n * 1000, b) for n, b in enumerate(mixed)]))
+    out.append(dst)
+    # The same with receivers that acknowledge every 300th segment (SPARSE_ACKS): past the look-ahead's reach, the
+    # segments after a hole are held until the ACK, several holes to one ACK, which the walk flushes itself
+    # (_walk.c flush_deferred).
+    pair = []
+    for name, kw, seed in (("acks300", {}, 13), ("acks300-split", {"split_headers": True}, 14)):
+        whole = d / f"{name}.pcap"
+        whole.write_bytes(big_store(2 << 20, ack_every=300, **kw))
+        lossy = d / f"{name}-loss{seed}.pcap"
+        losssim.drop_segments(whole, lossy, rate=0.03, seed=seed)
+        with open_capture(str(lossy)) as r:
+            pair.append([bytes(f.data) for f in r])
+    one, two = pair[0], [_other_ports(b) for b in pair[1]]
+    mixed, i, j = [], 0, 0
+    while i < len(one) or j < len(two):
+        k = rng.randint(1, 8)
+        if j >= len(two) or i < len(one) and rng.random() < 0.5:
+            mixed += one[i:i + k]
+            i += k
+        else:
+            mixed += two[j:j + k]
+            j += k
+    dst = d / SPARSE_ACKS
     dst.write_bytes(cw.pcap_bytes([(1_700_000_000_000_000_000 + n * 1000, b) for n, b in enumerate(mixed)]))
     out.append(dst)
     # The same lossy transfer on the other link layers the fast path reads (Linux cooked v1/v2,
@@ -965,6 +996,40 @@ def test_walk_on_mutated_copies_with_lost_headers_agrees(variants, tmp_path):
         path = tmp_path / f"mutated-{i}.pcap"
         path.write_bytes(_mutated(rnd, seed))
         _walk_agrees(path, dict(OPTIONS["summary"], quiet_pdus=True))
+
+
+def test_the_walk_flushes_the_segments_it_held(variants, monkeypatch):
+    """Segments held after a hole (the receiver's ACK past it beyond the look-ahead's reach: it acknowledges every
+    300th segment) stay in the walk's buffer, not made Python pieces, and the ACK that reaches past the hole is
+    flushed by the walk itself (_walk.c flush_deferred): each hole the ACK covers declared as Analyzer._take_gap
+    declares it (gap_pdv), the segments after it taken as in-order records, what waits behind a hole the ACK does
+    not reach held on; what its lane does not take left to Python (Analyzer._drain_hook). The events are the pure
+    path's (the equivalence tests read these copies too, and mutated copies here)."""
+    import random
+    if pipeline._cwalk is None:
+        pytest.skip("the compiled walk is not built")
+    monkeypatch.delenv("DICOMSNIFF_PURE", raising=False)
+    from dicomsniff.reading import read_events
+    paths = [next(p for p in variants if p.name == name) for name in FLUSH_SEEDS]
+    before = pipeline._cwalk.stats()
+    holes = 0
+    for path in paths:
+        an = Analyzer(walk=True, **dict(OPTIONS["summary"], quiet_pdus=True))
+        list(read_events(str(path), an))
+        holes += sum(a.gaps for a in an.associations)
+    after = pipeline._cwalk.stats()
+    done = {k: after[k] - before[k] for k in after}
+    # (one flush for each ACK that reaches past a hole after the look-ahead gave up on it: a few in these copies, each
+    # delivering a couple of hundred segments from the walk's buffer; and a flush the walk leaves to the drain hook
+    # when its lane stops taking the segments)
+    assert holes > 100 and done["flushed"] >= 1 and done["drained"] >= 1, (done, holes)
+    assert done["delivered"] >= 400, done
+    rnd = random.Random(300)
+    for i in range(80):
+        mutated = paths[0].with_name(f"mutated-sparse-{i}.pcap")
+        mutated.write_bytes(_mutated(rnd, paths[i % 2].read_bytes()))
+        _walk_agrees(mutated, dict(OPTIONS["summary"], quiet_pdus=True))
+        mutated.unlink()
 
 
 def test_look_ahead_reads_past_another_association(variants, monkeypatch):

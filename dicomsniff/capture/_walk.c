@@ -136,6 +136,10 @@ typedef struct {
     /* the holes gap_pdv took and not yet handed to the association (Association.note_gaps: once note_gap makes no
      * finding and the direction had a hole before): how many, their bytes, the last one's frame and time */
     long long pgaps, pgbytes, pgframe, pgts;
+    /* the segments held in this walk, not yet Python pieces (materialize: they join x.pending), in order: where
+     * their payload is in the walk's buffer, their stream offset and length, frame, frame offset and time */
+    struct Deferred { Py_ssize_t at; long long off, n, frame, fo, ts; } *def;
+    int ndef, cdef;
 } Entry;
 
 /* What Association.quiet_ok reads of an association, as the walk moves it (quiet_step): read once a walk per
@@ -258,6 +262,12 @@ static PyObject *take_gap_hook;
 /* Analyzer._search_hook of the walk under way, or NULL; the direction whose held candidate bytes the record take()
  * left to it completes (it returned 5). */
 static PyObject *search_hook, *search_x;
+/* Analyzer._drain_hook of the walk under way, or NULL: what flush_c leaves to Python. */
+static PyObject *drain_hook;
+/* What the walk did of the flushes of held segments since the module was loaded (stats(): for tests and benches):
+ * ACK flushes done in the walk from its own buffer (flush_deferred), segments delivered so, flushes it began and
+ * left to the drain hook, and flushes flush_c did without Python. */
+static long long st_flushed, st_delivered, st_drained, st_flush_c;
 /* Analyzer._hold_hook of the walk under way, or NULL; the direction, payload (at in the buffer, n bytes, at fo in its
  * frame), sequence number and ACK of the record take() left to it. */
 static PyObject *hold_hook, *hold_x;
@@ -273,6 +283,11 @@ static PyObject *piece_type;
 static long long max_buffer;
 static PyObject *pdv_type;      /* ul.pdus.Pdv (ctx; declared with the other ctx values below) */
 
+static PyObject *flush_c(PyObject *xa, long long number, long long ts, uint32_t ack);
+static int defer_piece(Entry *d, const unsigned char *p, long long n, long long off, long long frame, long long fo,
+                       long long ts);
+static int materialize(Entry *d, int i);
+static int flush_deferred(Entry *ent, int nent, Entry *d, uint32_t ack);
 static PyObject *new_piece(long long off, long long end, const char *data, Py_ssize_t n, long long frame,
                            long long foff, long long ts);
 static int hold_first(Entry *ent, int nent, Entry *d, const unsigned char *p, Py_ssize_t n, uint32_t seq,
@@ -281,6 +296,8 @@ static int hole_settled(const Entry *ent, int nent);
 static int gap_ahead(Entry *ent, int nent, Entry *d, long long frame, long long ts);
 static int gap_pdv(Entry *d, long long nxt, long long to, long long frame, long long ts);
 static int cut_end(Entry *ent, int nent, Entry *d, long long frame, long long fo, long long n, long long ts);
+static int cut_cross(Entry *ent, int nent, Entry *d, const unsigned char *p, long long n, long long frame,
+                     long long fo, long long ts);
 
 /* n payload bytes of frame (at ts) taken on d's lane: its budget, the bytes to settle, the last data record. */
 static inline void took(Entry *d, long long n, long long frame, long long ts) {
@@ -309,13 +326,55 @@ static int hold_bytes(Entry *d, const unsigned char *p, Py_ssize_t n, long long 
     return r < 0 ? -1 : ba_put(d->rbuf, p, n);
 }
 
+/* take()'s steps for the payload of n bytes at pstart in the walk's buffer (raw sequence number seq; frame `number`,
+ * fo into it, time ts) on d's lane that is not searching: the next P-DATA-TF begins (begin_pdu, _pdu_step), the PDV
+ * ends there and the PDUs it ends are counted (end_quiet), or it is advanced (_advance, the collector fed). 1 taken,
+ * 0 not, -1 error. */
+static inline __attribute__((always_inline)) int in_order(Entry *d, Py_ssize_t pstart, Py_ssize_t n, uint32_t seq,
+                                                         long long number, long long fo, long long ts) {
+    const unsigned char *p = walk_base + pstart;
+    if (d->next) {                                      /* _pdu_step: the next P-DATA-TF begins */
+        if (seq != d->seq)
+            return 0;
+        int r = begin_pdu(d, p, n, number, fo, ts);
+        if (r == 0 && quiet_hook != NULL)               /* and more: quiet PDUs only? */
+            r = end_quiet(d, pstart, number, fo, (long long)n, ts);
+        return r;
+    }
+    if (n >= d->budget && quiet_hook != NULL) {         /* the PDV ends here: its PDU and those after counted? */
+        if (!d->armed || seq != d->seq)
+            return 0;
+        return end_quiet(d, pstart, number, fo, (long long)n, ts);
+    }
+    if (!d->armed || seq != d->seq || n >= d->budget)   /* _advance: in order, below the budget */
+        return 0;
+    if (add_spans(d, number, fo, n) < 0)
+        return -1;
+    if (d->feed != NULL && !d->saturated) {             /* DataSetCollector.feed */
+        long long k = n < d->room ? n : d->room;
+        if (k > 0 && ba_put_upto(d->feedbuf, p, (Py_ssize_t)k,
+                                 PyByteArray_GET_SIZE(d->feedbuf) + (Py_ssize_t)d->room) < 0)
+            return -1;
+        d->room -= k;
+        d->fed += n;
+        if (d->room <= 0) {
+            d->saturated = 1;
+            d->coll_from = d->taken + n;
+        }
+    }
+    d->seq += (uint32_t)n;
+    took(d, n, number, ts);
+    return 1;
+}
+
 /* Take the record buf[s:e] (frame `number`, time `ts`) if feed_record would finish it with `return ()`
  * through the pure-ACK or the _advance branch; 1 taken, 0 not, -1 error (memory); 2: a pure ACK that reaches past
  * the first hole of bytes held (feed_record's flush), left to Analyzer._flush_hook (flush_x, flush_ack); 3: the first
  * segment after a hole the receiver has acknowledged already (feed_record's hold, then a gap), left to
  * Analyzer._hold_hook (hold_x and the others); 5: a segment taken that completes the bytes a search's candidate
  * needs (held, as PduFramer._resync holds them before it searches), the search left to Analyzer._search_hook
- * (search_x). */
+ * (search_x); 6: a pure ACK past the first hole of what the walk held (2's case) whose flush it began
+ * (flush_deferred) and left to Analyzer._drain_hook (flush_x, flush_ack). */
 static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t s, Py_ssize_t e,
                 long long number, long long ts, long long *last_number, long long *last_ts) {
     Py_ssize_t ip = ip_start(lt, b, s, e);
@@ -350,9 +409,15 @@ retake:
         if (!(d->ack_ok || (d->ack_hole && (int32_t)(be32(h + 28) - d->hole_seq) <= 0))) {
             if (!d->ack_hole || flush_hook == NULL)
                 return 0;
-            flush_x = d->x;                             /* it reaches past the hole: the flush hook's */
-            flush_ack = be32(h + 28);
-            return 2;
+            int fr = flush_deferred(ent, nent, d, be32(h + 28));
+            if (fr < 0)
+                return -1;
+            if (fr != 1) {
+                flush_x = d->x;                         /* it reaches past the hole: the flush hook's (2), or the rest
+                                                         * of what flush_deferred began, the drain hook's (6) */
+                flush_ack = be32(h + 28);
+                return fr == 6 ? 6 : 2;
+            }
         }
     } else if (d->stopped) {                            /* (feed_record's lanes need the peer not waiting) */
         return 0;
@@ -360,12 +425,7 @@ retake:
         long long off = d->nxt_off + (int32_t)(be32(h + 24) - d->nxt_seq);     /* begins after a new hole */
         if (off < d->pend_end || n > d->held_room)
             return 0;
-        PyObject *piece = new_piece(off, off + n, (const char *)b + pstart, n, number, (long long)(pstart - s), ts);
-        if (piece == NULL)
-            return -1;
-        int r = PyList_Append(d->pend, piece);
-        Py_DECREF(piece);
-        if (r < 0)
+        if (defer_piece(d, b + pstart, n, off, number, (long long)(pstart - s), ts) < 0)
             return -1;
         d->seq = be32(h + 24) + (uint32_t)n;
         d->pend_end = off + n;
@@ -389,14 +449,6 @@ retake:
         }
         if (r != 1)                                     /* TcpReassembler.hold: the first segment after a hole */
             return r;
-    } else if (d->next) {                               /* _pdu_step: the next P-DATA-TF begins */
-        if (be32(h + 24) != d->seq)
-            return 0;
-        int r = begin_pdu(d, b + pstart, n, number, (long long)(pstart - s), ts);
-        if (r == 0 && quiet_hook != NULL)               /* and more: quiet PDUs only? */
-            r = end_quiet(d, pstart, number, (long long)(pstart - s), (long long)n, ts);
-        if (r <= 0)
-            return r;
     } else if (d->resync) {                             /* hold_candidate: in order, below the budget */
         if (be32(h + 24) != d->seq || (n >= d->budget && search_hook == NULL))
             return 0;
@@ -408,31 +460,10 @@ retake:
             search_x = d->x;                            /* left to the search hook */
             searched = 1;
         }
-    } else if (n >= d->budget && quiet_hook != NULL) {  /* the PDV ends here: its PDU and those after counted? */
-        if (!d->armed || be32(h + 24) != d->seq)
-            return 0;
-        int r = end_quiet(d, pstart, number, (long long)(pstart - s), (long long)n, ts);
+    } else {
+        int r = in_order(d, pstart, n, be32(h + 24), number, (long long)(pstart - s), ts);
         if (r <= 0)
             return r;
-    } else {                                            /* _advance: in order, below the budget */
-        if (!d->armed || be32(h + 24) != d->seq || n >= d->budget)
-            return 0;
-        if (add_spans(d, number, pstart - s, n) < 0)
-            return -1;
-        if (d->feed != NULL && !d->saturated) {         /* DataSetCollector.feed */
-            long long k = n < d->room ? n : d->room;
-            if (k > 0 && ba_put_upto(d->feedbuf, b + pstart, (Py_ssize_t)k,
-                                     PyByteArray_GET_SIZE(d->feedbuf) + (Py_ssize_t)d->room) < 0)
-                return -1;
-            d->room -= k;
-            d->fed += n;
-            if (d->room <= 0) {
-                d->saturated = 1;
-                d->coll_from = d->taken + n;
-            }
-        }
-        d->seq += (uint32_t)n;
-        took(d, n, number, ts);
     }
     d->ack = be32(h + 28);
     d->last_any = number;
@@ -944,6 +975,7 @@ static void release(Entry *d) {
     Py_XDECREF(d->feed);
     Py_XDECREF(d->feedbuf);
     Py_XDECREF(d->pkept);
+    PyMem_Free(d->def);
 }
 
 /* A direction that is not ready (TcpReassembler.buffer_after's conditions): bytes wait behind a hole,
@@ -1182,6 +1214,41 @@ static int arm_rest(Entry *d) {
     return arm_lane(d);
 }
 
+/* A segment held after a hole (p[0:n] in the walk's buffer, at stream offset off): noted in d's deferred list, not
+ * made a Python piece until something must see it in x.pending (materialize), so that the flush of an ACK later in
+ * the walk (flush_deferred) delivers it from the buffer as a record. 0, -1 error. */
+static int defer_piece(Entry *d, const unsigned char *p, long long n, long long off, long long frame, long long fo,
+                       long long ts) {
+    if (d->ndef == d->cdef) {
+        int c = d->cdef ? 2 * d->cdef : 16;
+        struct Deferred *g = PyMem_Realloc(d->def, (size_t)c * sizeof *g);
+        if (g == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        d->def = g;
+        d->cdef = c;
+    }
+    d->def[d->ndef++] = (struct Deferred){(Py_ssize_t)(p - walk_base), off, n, frame, fo, ts};
+    return 0;
+}
+
+/* d's deferred segments, from the i-th, made Python pieces at the end of x.pending (reassembly._Piece), as
+ * TcpReassembler.hold and buffer_after keep them. 0, -1 error. */
+static int materialize(Entry *d, int i) {
+    for (; i < d->ndef; i++) {
+        struct Deferred *q = &d->def[i];
+        PyObject *piece = new_piece(q->off, q->off + q->n, (const char *)walk_base + q->at, (Py_ssize_t)q->n,
+                                    q->frame, q->fo, q->ts);
+        int r = piece == NULL ? -1 : PyList_Append(d->pend, piece);
+        Py_XDECREF(piece);
+        if (r < 0)
+            return -1;
+    }
+    d->ndef = 0;
+    return 0;
+}
+
 /* feed_record's hold branch (TcpReassembler.hold) for the payload p[0:n] at raw sequence number seq, past the
  * next expected byte of the ready direction d (its lane armed, so d->seq is that byte's): buffered as the first
  * piece of x.pending, unless the snap length cut the segment before it (x.cut), it exceeds the buffer bound, or
@@ -1260,13 +1327,10 @@ static int hold_first(Entry *ent, int nent, Entry *d, const unsigned char *p, Py
         Py_DECREF(pend);
         return -1;
     }
-    PyObject *piece = new_piece(off, off + n, (const char *)p, n, frame, fo, ts);
-    if (piece == NULL || PyList_Append(pend, piece) < 0) {
-        Py_XDECREF(piece);
+    if (defer_piece(d, p, n, off, frame, fo, ts) < 0) {
         Py_DECREF(pend);
         return -1;
     }
-    Py_DECREF(piece);
     if (pe != NULL) {           /* the receiver's pure ACKs: taken while they do not reach past the hole */
         pe->ack_ok = 0;
         pe->ack_hole = 1;
@@ -2236,6 +2300,8 @@ static int quiet_end(Entry *d, Entry *ent, int nent, PyObject *buf, const unsign
         return q;
     if (d->skip && (q = cut_end(ent, nent, d, frame, fo, n, ts)) != 0)     /* the end of a P-DATA-TF a loss cut */
         return q < 0 ? -1 : rearm(d);
+    if (d->skip && (q = cut_cross(ent, nent, d, p, n, frame, fo, ts)) != 0)  /* and the P-DATA-TFs after it */
+        return q;
     if (flush_quiet(ent, nent) < 0)                 /* the hook reads and counts in the associations */
         return -1;
     if (buf == NULL) {
@@ -2653,9 +2719,89 @@ done:
     return result;
 }
 
+/* Analyzer._quiet_hook's next shape, in C: the record (n bytes at p: frame, fo, ts) on d's _SKIP lane ends the
+ * P-DATA-TF a capture gap cut (its first pdv_skip bytes) and goes on with whole P-DATA-TFs of one data PDV each on
+ * the cut PDV's context and/or the start of one whose PDV goes past it, none the last fragment: Analyzer._pdu_step's
+ * _SKIP branch with quiet=2. Its shape, the receiver's limit for the whole ones and no collector to feed checked
+ * first; then cut_end takes the cut PDU's end (nothing changed if it does not), and the rest is what the walk takes
+ * of a segment on the _NEXT lane that leaves (begin_pdu, quiet_step): counted as _pdu_step counts it once
+ * _quiet_cut_ok allowed the cut one (its PDUs end last, after no gap, on that context). 1 taken, 0 not (nothing
+ * changed but what cut_end hands over before it declines), -1 error. */
+RARE static int cut_cross(Entry *ent, int nent, Entry *d, const unsigned char *p, long long n, long long frame,
+                          long long fo, long long ts) {
+    PyObject *f = d->f;
+    long long k, ctx, dirn;
+    int r;
+    if (stream_data || quiet_out != NULL || !d->skip)
+        return 0;
+    if ((r = get_ll(f, A_PDV_SKIP, &k)) != 0 || k <= 0 || k >= n || (r = get_ll(f, A_DIRECTION, &dirn)) != 0
+            || dirn < 0 || dirn > 1)
+        return r < 0 ? -1 : 0;
+    PyObject *pdvs = get_attr(f, A_PDVS);
+    if (pdvs == NULL)
+        return -1;
+    r = PyList_CheckExact(pdvs) && PyList_GET_SIZE(pdvs) == 1 ? get_ll(PyList_GET_ITEM(pdvs, 0), A_CONTEXT_ID, &ctx) : 1;
+    Py_DECREF(pdvs);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    /* the rest's shape, as quiet_step reads it */
+    const unsigned char *q = p + k;
+    long long m = n - k, pos = 0, longest = 0;
+    int nwhole = 0;
+    while (pos < m) {
+        const unsigned char *h = q + pos;
+        if (m - pos < 12 || nwhole >= MAX_WHOLE)
+            return 0;
+        long long length = be32(h + 2), plen = be32(h + 6);
+        if (h[0] != 4 || h[1] != 0 || length != plen + 4 || h[10] != ctx || (h[11] & ~2) || plen <= 2)
+            return 0;
+        if (m - pos - 12 < plen - 2)
+            break;
+        if (h[11])
+            return 0;           /* the last fragment: the message ends (Python's) */
+        if (length > longest)
+            longest = length;
+        nwhole++;
+        pos += 10 + plen;
+    }
+    if (nwhole) {               /* the receiver's limit (Association.receive_limit) for the whole ones */
+        PyObject *dd = get_attr(f, A_DICOM);
+        if (dd == NULL)
+            return -1;
+        PyObject *a = dd == Py_None ? NULL : get_attr(dd, A_ASSOC);
+        Py_DECREF(dd);
+        if (a == NULL)
+            return PyErr_Occurred() ? -1 : 0;
+        QAssoc *qa = quiet_assoc(a, dirn);
+        Py_DECREF(a);           /* (the walk's QAssoc holds it) */
+        if (qa == NULL)
+            return -1;
+        long long lim = qa->limit[dirn];
+        if (lim < 0 || (lim && longest > lim))
+            return 0;
+    }
+    if (d->feed == NULL && (r = feeding(f)) != 0)  /* a collector the walk does not feed: Python's */
+        return r < 0 ? -1 : 0;
+    /* the cut PDU's end, then the rest on the _NEXT lane it leaves */
+    if ((r = cut_end(ent, nent, d, frame, fo, k, ts)) <= 0)
+        return r;
+    if (rearm(d) < 0)
+        return -1;
+    r = !d->next ? 0 : begin_pdu(d, q, (Py_ssize_t)m, frame, fo + k, ts);
+    if (r == 0 && d->next)
+        r = quiet_step(d, q, (Py_ssize_t)m, frame, fo + k, ts);
+    if (r == 0) {
+        PyErr_SetString(PyExc_RuntimeError, "walk: the P-DATA-TFs after a cut one were not counted as checked");
+        return -1;
+    }
+    return r < 0 ? -1 : 1;
+}
+
 /* Apply what the walk took of a direction, as repeated feed_record calls would have. */
 static int settle(Entry *d) {
     long long last = 0;
+    if (d->ndef && materialize(d, 0) < 0)
+        return -1;
     if (get_ll(d->st, A_LAST, &last) < 0)
         return -1;
     if (d->last_any > last && (set_ll(d->st, A_LAST, d->last_any) < 0 || set_ll(d->st, A_TS, d->last_any_ts) < 0))
@@ -2755,6 +2901,92 @@ static int settle_lane(Entry *d) {
     return message_took(f, d->m, d->last_data_ts, counted);
 }
 
+/* feed_record's flush (Analyzer._flush_hook) for a pure ACK of the receiver entry d, acknowledging `ack`, that reaches
+ * past the hole before the segments its peer's entry pe held in this walk (hold_first: nothing was pending before,
+ * all still deferred, pe's lane armed on a data PDV nobody reads), when gap_pdv takes that hole: the hole declared
+ * (TcpReassembler._gap, Analyzer._take_gap), then the segments after it delivered from the walk's buffer as the
+ * walk takes in-order records (in_order: Analyzer._take_held and the lanes take them so), x ready again (nothing
+ * pending) and the receiver's ACKs taken again. 1 done (the ACK is taken as any), 0 not (nothing changed but what
+ * was taken of pe settled: the flush hook's, 2), 6 the hole declared and the segments in_order did not take made
+ * Python pieces, held as before (the rest is Analyzer._drain_hook's), -1 error. */
+RARE static int flush_deferred(Entry *ent, int nent, Entry *d, uint32_t ack) {
+    Entry *pe = NULL;
+    for (int i = 0; i < nent; i++)
+        if (ent[i].x == d->peer)
+            pe = &ent[i];
+    if (pe == NULL || !pe->held || !pe->did_hold || pe->ndef == 0 || drain_hook == NULL || !pe->armed
+            || pe->next || pe->resync || !PyList_CheckExact(pe->pend) || PyList_GET_SIZE(pe->pend) != 0)
+        return 0;
+    long long at = pe->nxt_off;                 /* x.nxt once what was taken of pe is settled */
+    long long acked = at + (long long)(int32_t)(ack - pe->nxt_seq), held = pe->held_added, nxt;
+    if (acked < pe->def[0].off || pe->def[0].off <= at)
+        return 0;
+    int r, i = 0;
+    while (i < pe->ndef) {
+        struct Deferred *q = &pe->def[i];
+        if (q->off > at) {                      /* a hole before it: TcpReassembler._ack_flush's next round */
+            if (acked < q->off) {
+                if (acked > at)                 /* (only part of it acknowledged: Python's) */
+                    goto rest;
+                break;                          /* (none of it: it waits, held) */
+            }
+            if (settle_taken(pe) < 0)
+                return -1;
+            if ((r = get_ll(pe->x, A_NXT, &nxt)) != 0 || nxt != at)
+                return r < 0 ? -1 : 0;
+            if ((r = gap_pdv(pe, at, q->off, q->frame, q->ts)) < 0)
+                return -1;
+            if (r == 0) {
+                if (i == 0)                     /* (nothing changed: the flush hook's) */
+                    return 0;
+                goto rest;
+            }
+            if (set_ll(pe->x, A_NXT, q->off) < 0 || set_attr(pe->x, A_CUT, Py_False) < 0 || rearm(pe) < 0)
+                return -1;
+            at = q->off;
+            if (i == 0) {                       /* x does not wait while the walk delivers (nor after) */
+                pe->held = pe->did_hold = 0;
+                pe->held_added = 0;
+                d->ack_ok = 1;
+                d->ack_hole = d->stopped = 0;
+            }
+        }
+        if (q->off != at || pe->resync)         /* (an overlap: cannot be, the walk held none) */
+            goto rest;
+        if ((r = in_order(pe, q->at, (Py_ssize_t)q->n, pe->seq, q->frame, q->fo, q->ts)) < 0)
+            return -1;
+        if (r == 0)
+            goto rest;
+        at += q->n;
+        held -= q->n;
+        i++;
+        st_delivered++;
+    }
+    st_flushed++;
+    if (i < pe->ndef) {                         /* the rest waits behind the next hole, held by the walk */
+        memmove(pe->def, pe->def + i, (size_t)(pe->ndef - i) * sizeof *pe->def);
+        pe->ndef -= i;
+        pe->held = pe->did_hold = 1;
+        pe->held_added = held;
+        pe->nxt_off = at;
+        pe->nxt_seq = pe->seq;
+        pe->seq = pe->nxt_seq + (uint32_t)(pe->pend_end - at);
+        d->ack_ok = 0;
+        d->ack_hole = d->stopped = 1;
+        d->hole_seq = pe->nxt_seq;
+        return 1;
+    }
+    pe->ndef = 0;
+    return 1;
+rest:                                           /* the rest is Python's: pieces held as before, the drain hook's */
+    st_drained++;
+    if (materialize(pe, i) < 0)
+        return -1;
+    pe->held = pe->did_hold = 1;
+    pe->held_added = held;
+    return 6;
+}
+
 /* take_held's step for a held piece p[0:n] (frame, fo, ts; its bytes object data) that its lane's budget does not
  * cover, with quiet P-DATA-TFs allowed: what the walk takes of such a record: on a _NEXT lane the next P-DATA-TF
  * begins (begin_pdu), or the PDUs the piece ends are counted (quiet_end, with the quiet hook for the shapes
@@ -2799,6 +3031,65 @@ static int take_piece(Entry *e, PyObject *data, long long n, long long frame, lo
     return r;
 }
 
+/* take_held's delivery of x.pending (e armed for e->x, its framer at stream offset off): the pieces at the front, in
+ * order at the framer's offset and not cut by the snap length, taken one by one (take_piece) while the lane takes
+ * them; then TcpReassembler.delivered for each (they leave x.pending, x.held shrinks, x.nxt reaches the last one's
+ * end: settle_lane for what was advanced, the pieces held_step took moved it already) and the counts made meanwhile
+ * handed over (flush_quiet). How many pieces it delivered, -1 error. */
+static long long take_pending(Entry *e, long long off, int quiet) {
+    PyObject *x = e->x, *pend = NULL;
+    long long k = 0, held = 0, sub = 0;
+    int r;
+    if ((r = get_ll(x, A_HELD, &held)) != 0)
+        return r < 0 ? -1 : 0;
+    if ((pend = get_attr(x, A_PENDING)) == NULL)
+        return -1;
+    if (!PyList_Check(pend)) {
+        Py_DECREF(pend);
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(pend); i++) {
+        PyObject *q = PyList_GET_ITEM(pend, i);       /* borrowed */
+        long long qoff, qend, frame, foff, ts;
+        int cut = get_true(q, A_CUT);
+        if (cut != 0) {
+            if (cut < 0)
+                goto fail;
+            break;
+        }
+        if ((r = get_ll(q, A_OFF, &qoff)) != 0 || (r = get_ll(q, A_END, &qend)) != 0
+                || (r = get_ll(q, A_FRAME, &frame)) != 0 || (r = get_ll(q, A_FOFF, &foff)) != 0
+                || (r = get_ll(q, A_TS, &ts)) != 0) {
+            if (r < 0)
+                goto fail;
+            break;
+        }
+        long long n = qend - qoff;
+        if (qoff != off || n <= 0)
+            break;
+        PyObject *data = NULL;
+        if (!(e->armed && n < e->budget) && (data = get_attr(q, A_DATA)) == NULL)
+            goto fail;
+        r = take_piece(e, data, n, frame, foff, ts, quiet);
+        Py_XDECREF(data);
+        if (r < 0)
+            goto fail;
+        if (r == 0)
+            break;
+        off = qend;
+        sub += n;
+        k++;
+    }
+    if (k > 0 && (PyList_SetSlice(pend, 0, (Py_ssize_t)k, NULL) < 0 || set_ll(x, A_HELD, held - sub) < 0
+                  || set_attr(x, A_CUT, Py_False) < 0 || settle_lane(e) < 0 || flush_quiet(e, 1) < 0))
+        goto fail;
+    Py_DECREF(pend);
+    return k;
+fail:
+    Py_DECREF(pend);
+    return -1;
+}
+
 /* take_held(ctx, x, quiet[, pieces, start]): Analyzer._take_held's step in one call. x (a _Dir) has pieces buffered
  * after a hole the receiver acknowledged, the first at x.nxt; while the framer's lane (x.lane.fast) is armed as for
  * the walk (arm_lane: the other direction not searching, an orphan's first bytes done, no collector to feed; or a
@@ -2841,8 +3132,8 @@ static PyObject *take_held(PyObject *self, PyObject *args) {
     memset(&e, 0, sizeof e);
     e.x = x;
     Py_INCREF(x);
-    long long k = 0, off = 0, held = 0, sub = 0;
-    PyObject *pend = NULL, *result = NULL, *nxt0 = NULL, *last0 = NULL;
+    long long k = 0, off = 0;
+    PyObject *result = NULL, *nxt0 = NULL, *last0 = NULL;
     int r;
     /* armed as for the walk (arm_lane: its budget, span states, kind, or _NEXT; a collector to feed is not), plus
      * the framer's offset the first piece must start at and the bytes x holds */
@@ -2905,58 +3196,12 @@ static PyObject *take_held(PyObject *self, PyObject *args) {
         result = PyLong_FromLongLong(k);
         goto done;
     }
-    if ((r = get_ll(x, A_HELD, &held)) != 0) {
-        if (r < 0)
-            goto done;
-        goto none;
-    }
-    if ((pend = get_attr(x, A_PENDING)) == NULL)
+    long long k2 = take_pending(&e, off, quiet);
+    if (k2 < 0)
         goto done;
-    if (!PyList_Check(pend))
+    if (k2 == 0)
         goto none;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(pend); i++) {
-        PyObject *q = PyList_GET_ITEM(pend, i);       /* borrowed */
-        long long qoff, qend, frame, foff, ts;
-        int cut = get_true(q, A_CUT);
-        if (cut != 0) {
-            if (cut < 0)
-                goto done;
-            break;
-        }
-        if ((r = get_ll(q, A_OFF, &qoff)) != 0 || (r = get_ll(q, A_END, &qend)) != 0
-                || (r = get_ll(q, A_FRAME, &frame)) != 0 || (r = get_ll(q, A_FOFF, &foff)) != 0
-                || (r = get_ll(q, A_TS, &ts)) != 0) {
-            if (r < 0)
-                goto done;
-            break;
-        }
-        long long n = qend - qoff;
-        if (qoff != off || n <= 0)
-            break;
-        PyObject *data = NULL;
-        if (!(e.armed && n < e.budget) && (data = get_attr(q, A_DATA)) == NULL)
-            goto done;
-        r = take_piece(&e, data, n, frame, foff, ts, quiet);
-        Py_XDECREF(data);
-        if (r < 0)
-            goto done;
-        if (r == 0)
-            break;
-        off = qend;
-        sub += n;
-        k++;
-    }
-    if (k == 0)
-        goto none;
-    /* TcpReassembler.delivered for each: the pieces leave x.pending, x.nxt reaches the last one's end (the pieces
-     * held_step took moved it already) */
-    if (PyList_SetSlice(pend, 0, (Py_ssize_t)k, NULL) < 0 || set_ll(x, A_HELD, held - sub) < 0
-            || set_attr(x, A_CUT, Py_False) < 0)
-        goto done;
-    /* settle_lane adds e.taken to x.nxt and sets x.last_frame, then the framer's and the message's state */
-    if (settle_lane(&e) < 0 || flush_quiet(&e, 1) < 0)
-        goto done;
-    result = PyLong_FromLongLong(k);
+    result = PyLong_FromLongLong(k2);
     goto done;
 none:
     result = PyLong_FromLong(0);
@@ -2974,6 +3219,132 @@ done:
     }
     Py_XDECREF(nxt0);
     Py_XDECREF(last0);
+    release(&e);
+    return result;
+}
+
+/* Analyzer._hook_record for the record (frame `number` at ts) of direction xa that acknowledged `ack`: its stream's
+ * clock, and the ACK its peer x receives. 0, -1 error. */
+static int hook_record(PyObject *xa, long long number, long long ts, uint32_t ack) {
+    PyObject *st = get_attr(xa, A_ST), *x = st ? get_attr(xa, A_PEER) : NULL, *v = NULL;
+    int r = x == NULL || set_ll(st, A_LAST, number) < 0 || set_ll(st, A_TS, ts) < 0
+            || (v = PyLong_FromUnsignedLong(ack)) == NULL || set_attr(x, A_ACK, v) < 0 ? -1 : 0;
+    Py_XDECREF(st);
+    Py_XDECREF(x);
+    Py_XDECREF(v);
+    return r;
+}
+
+/* The rest of a flush flush_deferred began (take() returned 6): the ACK recorded, then Analyzer._drain_hook.
+ * Returns (new reference) the hook's answer; NULL error. */
+static PyObject *drain_c(PyObject *xa, long long number, long long ts, uint32_t ack) {
+    if (hook_record(xa, number, ts, ack) < 0)
+        return NULL;
+    return PyObject_CallOneArg(drain_hook, xa);
+}
+
+/* TcpReassembler.refresh for the _Dir d: ready and wait from closed, base, pending and fin. 0, -1 error. */
+static int refresh_dir(PyObject *d) {
+    PyObject *base = get_attr(d, A_BASE), *pend = base ? get_attr(d, A_PENDING) : NULL,
+             *fin = pend ? get_attr(d, A_FIN) : NULL;
+    int closed = fin ? get_true(d, A_CLOSED) : -1, busy = -1;
+    if (closed >= 0 && (busy = PyObject_IsTrue(pend)) >= 0)
+        busy = busy || fin != Py_None;
+    int open_ = closed == 0 && base != Py_None;
+    Py_XDECREF(base);
+    Py_XDECREF(pend);
+    Py_XDECREF(fin);
+    if (busy < 0 || set_attr(d, A_READY, open_ && !busy ? Py_True : Py_False) < 0
+            || set_attr(d, A_WAIT, open_ && busy ? Py_True : Py_False) < 0)
+        return -1;
+    return 0;
+}
+
+/* Analyzer._flush_hook for a pure ACK of direction xa (frame `number` at ts, acknowledging `ack`) that reaches past
+ * the first hole of what its peer x holds, in C for its usual shape: the ACK recorded (Analyzer._hook_record), the
+ * hole up to the first piece held (the ACK past it) declared as TcpReassembler._ack_flush declares it, where gap_pdv
+ * takes it (inside a data PDV nobody reads, or in what a _SKIP lane skips), then the pieces after it delivered as
+ * Analyzer._take_held delivers them (take_pending), both directions' flags refreshed. A hole gap_pdv does not take, or
+ * an ACK short of the first piece: the Python hook does it all (nothing changed but the ACK recorded, which it records
+ * again); pieces the lane does not take: Analyzer._drain_hook delivers them and goes on. Returns (new reference) True
+ * when that made no event, else the hook's answer; NULL error. */
+static PyObject *flush_c(PyObject *xa, long long number, long long ts, uint32_t ack) {
+    PyObject *x = NULL, *v = NULL, *pend = NULL, *result = NULL;
+    Entry e;
+    memset(&e, 0, sizeof e);
+    long long base, nxt, q0off, q0frame, q0ts;
+    int r = 0;
+    walk_feeds = 0;                         /* (as take_held: the pieces' bytes are Python's) */
+    if (hook_record(xa, number, ts, ack) < 0 || (x = get_attr(xa, A_PEER)) == NULL)
+        goto done;
+    if (drain_hook == NULL || (r = get_true(x, A_CLOSED)) != 0)
+        goto python;
+    if ((v = get_attr(x, A_FIN)) == NULL)
+        goto done;
+    if (v != Py_None || (r = get_ll(x, A_BASE, &base)) != 0 || (r = get_ll(x, A_NXT, &nxt)) != 0)
+        goto python;
+    Py_CLEAR(v);
+    if ((pend = get_attr(x, A_PENDING)) == NULL)
+        goto done;
+    if (!PyList_Check(pend) || PyList_GET_SIZE(pend) == 0)
+        goto python;
+    PyObject *q0 = PyList_GET_ITEM(pend, 0);     /* borrowed */
+    if ((r = get_ll(q0, A_OFF, &q0off)) != 0 || (r = get_ll(q0, A_FRAME, &q0frame)) != 0
+            || (r = get_ll(q0, A_TS, &q0ts)) != 0)
+        goto python;
+    /* _ack_flush: the acknowledged offset, unwrapped near nxt */
+    long long acked = (long long)((((unsigned long long)ack - (unsigned long long)base - (unsigned long long)nxt
+                                    + 0x80000000ULL) & 0xFFFFFFFFULL)) - 0x80000000LL + nxt;
+    if (acked < q0off || q0off <= nxt)
+        goto python;
+    /* the hole [nxt, q0off): TcpReassembler._gap with Analyzer._take_gap, as gap_pdv takes it */
+    e.x = x;
+    Py_INCREF(x);
+    if ((e.f = get_attr(x, A_LANE)) == NULL || arm_lane(&e) < 0)
+        goto done;
+    if ((r = gap_pdv(&e, nxt, q0off, q0frame, q0ts)) < 0)
+        goto done;
+    if (r == 0) {
+        if (flush_quiet(&e, 1) < 0)
+            goto done;
+        goto python;
+    }
+    if (set_ll(x, A_NXT, q0off) < 0 || set_attr(x, A_CUT, Py_False) < 0)
+        goto done;
+    /* _drain: the pieces from there, Analyzer._take_held's first step (take_held's, a search's lane included) */
+    long long off;
+    Py_CLEAR(e.m);
+    Py_CLEAR(e.next_msg);
+    e.armed = e.skip = e.data = e.next = 0;
+    resync_empty = 1;
+    r = arm_lane(&e);
+    resync_empty = 0;
+    if (r < 0 || (r = get_ll(e.f, A_OFFSET, &off)) < 0)
+        goto done;
+    long long k = r == 0 && (e.armed || e.resync || e.next) ? take_pending(&e, off, 1) : 0;
+    if (k < 0 || flush_quiet(&e, 1) < 0)
+        goto done;
+    if (PyList_GET_SIZE(pend) > 0) {        /* the rest is Python's: _drain, and _ack_flush goes on */
+        result = PyObject_CallOneArg(drain_hook, xa);
+        goto done;
+    }
+    /* _ack_flush ends (nothing pending, no FIN); ack_while_waiting refreshes both directions */
+    if (refresh_dir(xa) < 0 || refresh_dir(x) < 0)
+        goto done;
+    st_flush_c++;
+    result = Py_True;
+    Py_INCREF(result);
+    goto done;
+python:
+    if (r < 0 || PyErr_Occurred())
+        goto done;
+    result = PyObject_CallFunction(flush_hook, "OLLk", xa, number, ts, (unsigned long)ack);
+done:
+    for (int i = 0; i < nqassoc; i++)          /* (after an error: what was not flushed is lost with it) */
+        Py_CLEAR(qassoc[i].a);
+    nqassoc = 0;
+    Py_XDECREF(x);
+    Py_XDECREF(v);
     Py_XDECREF(pend);
     release(&e);
     return result;
@@ -2993,6 +3364,7 @@ static int walk_ctx(PyObject *ctx) {
     flush_hook = PyTuple_GET_ITEM(ctx, 11) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 11);
     take_gap_hook = PyTuple_GET_ITEM(ctx, 15) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 15);
     search_hook = PyTuple_GET_ITEM(ctx, 17) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 17);
+    drain_hook = PyTuple_GET_ITEM(ctx, 18) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 18);
     PyObject *lossy = PyTuple_GET_ITEM(ctx, 16);
     if (!PyTuple_Check(lossy) || PyTuple_GET_SIZE(lossy) != 2) {
         PyErr_SetString(PyExc_TypeError, "walk: ctx[16] is (CAPTURE_LOSS, stream_data)");
@@ -3046,7 +3418,8 @@ static int settle_all(Entry *ent, int nent) {
  *   ctx: (TcpReassembler._flows, pipeline._NEXT, pipeline._WALK_KINDS, TcpReassembler.max_buffer, reassembly._Piece,
  *         ul.pdus.Pdv, framer.PDATA, framer.RESYNC, Analyzer._quiet_hook or None, framer.HEADER, Analyzer.quiet_out
  *         or None, Analyzer._flush_hook or None, Analyzer._hold_hook or None, quiet_parts, iso_time,
- *         Analyzer._take_gap or None)
+ *         Analyzer._take_gap or None, (CAPTURE_LOSS, Analyzer.stream_data), Analyzer._search_hook or None,
+ *         Analyzer._drain_hook or None)
  *   dirs: the reassembly directions (_Dir) the walk may take records of (both of each stream)
  *   buf: the reader's chunk; pos: where the next record starts; number: the last record's number
  *   big: the capture's byte order is big-endian
@@ -3080,12 +3453,12 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     Iface ifc[MAX_IFACES];
     int nifc = 0, nent = 0;
     memset(ent, 0, sizeof ent);
-    if (PyTuple_GET_SIZE(ctx) != 18 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
+    if (PyTuple_GET_SIZE(ctx) != 19 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
             || !PyTuple_Check(PyTuple_GET_ITEM(ctx, 2)) || !PyLong_Check(PyTuple_GET_ITEM(ctx, 3))) {
         PyErr_SetString(PyExc_TypeError,
                         "walk: ctx is (flows, NEXT, kinds, max_buffer, Piece, Pdv, PDATA, RESYNC, quiet hook, HEADER,"
                         " quiet records, flush hook, hold hook, quiet parts, iso_time, take_gap, (CAPTURE_LOSS, stream_data),"
-                        " search hook)");
+                        " search hook, drain hook)");
         goto done;
     }
     walk_obj = view.obj;
@@ -3149,7 +3522,7 @@ static PyObject *walk(PyObject *self, PyObject *args) {
         pos = rec.next;
         if (t >= 2) {       /* feed_record's flush for this pure ACK (2), its hold and gap for this segment (3), or
                              * the search this segment's bytes complete (5), after all taken so far is applied */
-            PyObject *x = t == 2 ? flush_x : t == 3 ? hold_x : search_x;
+            PyObject *x = t == 2 || t == 6 ? flush_x : t == 3 ? hold_x : search_x;
             Py_INCREF(x);
             int r = flush_quiet(ent, nent) < 0 || settle_all(ent, nent) < 0 ? -1 : 0;
             for (int i = 0; i < nent; i++)
@@ -3160,7 +3533,8 @@ static PyObject *walk(PyObject *self, PyObject *args) {
                 r = -1;
             PyObject *go = r < 0 ? NULL
                 : t == 5 ? PyObject_CallOneArg(search_hook, x)
-                : t == 2 ? PyObject_CallFunction(flush_hook, "OLLk", x, number, rec.ts, (unsigned long)flush_ack)
+                : t == 6 ? drain_c(x, number, rec.ts, flush_ack)
+                : t == 2 ? flush_c(x, number, rec.ts, flush_ack)
                 : PyObject_CallFunction(hold_hook, "OOnnLLLkk", x, walk_mv, hold_at, hold_n, number, hold_fo, rec.ts,
                                         (unsigned long)hold_seq, (unsigned long)hold_ack);
             Py_DECREF(x);
@@ -3329,12 +3703,21 @@ static PyObject *narrow(PyObject *self, PyObject *args) {
     return out;
 }
 
+/* stats(): the walk's flush counters (st_flushed and the others) as a dict. */
+static PyObject *stats(PyObject *self, PyObject *noargs) {
+    (void)self;
+    (void)noargs;
+    return Py_BuildValue("{sLsLsLsL}", "flushed", st_flushed, "delivered", st_delivered, "drained", st_drained,
+                         "flush_c", st_flush_c);
+}
+
 static PyMethodDef methods[] = {
     {"guard_mapped", guard_mapped, METH_NOARGS, "SIGBUS (a mapped capture file cut short) ends with one line, status 2."},
     {"narrow", narrow, METH_VARARGS, "8-byte integers as 4-byte unsigned ones (bytes), or None (SpanMap.freeze)."},
     {"candidate", candidate, METH_VARARGS, "Where PduFramer's search for a PDU looks next (its _CANDIDATE)."},
     {"walk", walk, METH_VARARGS, "Take the records the analyzer's fast path would finish with nothing to say."},
     {"take_held", take_held, METH_VARARGS, "Deliver the held pieces the framer's fast lane takes (_take_held)."},
+    {"stats", stats, METH_NOARGS, "The walk's flush counters since the module was loaded (tests, benches)."},
     {NULL, NULL, 0, NULL},
 };
 
