@@ -396,7 +396,7 @@ def test_a_mapped_file_reads_as_reading_it_does(tmp_path, monkeypatch, chunk):
     """A capture file opened by its path is mapped a window at a time (mmap): its frames, offsets, notices and
     count are those read() gives of the same file, whole and cut at many places, pcap and pcapng, with windows
     of every size (a record running past a window begins the next one, mapped from the page before it)."""
-    monkeypatch.setattr(reader_mod, "CHUNK", chunk)
+    monkeypatch.setattr(reader_mod, "WINDOW", chunk)
     packets = pkts(50, ETHERNET, size=1400)
     rng = random.Random(chunk)
     mapped = 0
@@ -430,7 +430,7 @@ def test_a_mapped_file_reads_as_reading_it_does(tmp_path, monkeypatch, chunk):
 
 def test_a_file_still_being_written_is_read_to_its_end(tmp_path, monkeypatch):
     """Windows are mapped up to the file's size when mapped: what a writer appends meanwhile is read too."""
-    monkeypatch.setattr(reader_mod, "CHUNK", 4096)
+    monkeypatch.setattr(reader_mod, "WINDOW", 4096)
     packets = pkts(100, ETHERNET, size=400)
     data = pcap_bytes([(i * NS, p) for i, p in enumerate(packets)])
     path = tmp_path / "growing.pcap"

@@ -255,6 +255,7 @@ static uint32_t flush_ack;
  * (ahead_ack) is seen already. */
 static uint32_t ahead_seq, ahead_hole, ahead_ack;
 static int ahead_past;
+static int ahead_cross;         /* the hole is not inside the lane's PDV (it ends it, or a PDU header is in it) */
 static unsigned char ahead_key[12];
 static Py_ssize_t ahead_n;
 /* Analyzer._take_gap (hold_first's look-ahead: gap_ahead), or NULL */
@@ -264,6 +265,11 @@ static PyObject *take_gap_hook;
 static PyObject *search_hook, *search_x;
 /* Analyzer._drain_hook of the walk under way, or NULL: what flush_c leaves to Python. */
 static PyObject *drain_hook;
+/* Analyzer._gap_hook of the walk under way, or NULL; the direction, and the raw sequence number of the segment after
+ * a hole that is not inside its lane's PDV, whose gap the records after it settle (take() returned 7). */
+static PyObject *gap_hook, *gap_x;
+static uint32_t gap_seq;
+static long long st_gap_now;
 /* What the walk did of the flushes of held segments since the module was loaded (stats(): for tests and benches):
  * ACK flushes done in the walk from its own buffer (flush_deferred), segments delivered so, flushes it began and
  * left to the drain hook, and flushes flush_c did without Python. */
@@ -436,8 +442,13 @@ retake:
                            ts, !retaken);
         if (r == 4) {           /* a hole inside (or to the end of) the lane's PDV: do the records after it settle
                                  * it as a loss? */
-            r = (ahead_past ? (int32_t)(ahead_ack - ahead_seq) >= 0 : hole_settled(ent, nent))
-                ? gap_ahead(ent, nent, d, number, ts) : 0;
+            int settled = ahead_past ? (int32_t)(ahead_ack - ahead_seq) >= 0 : hole_settled(ent, nent);
+            if (settled && ahead_cross) {       /* one past the PDV: the gap hook's, before this segment (7) */
+                gap_x = d->x;
+                gap_seq = be32(h + 24);
+                return 7;
+            }
+            r = settled ? gap_ahead(ent, nent, d, number, ts) : 0;
             if (r < 0)
                 return -1;
             if (r == 1) {       /* a gap: the segment is in order now */
@@ -534,7 +545,7 @@ static int take_record(Entry *ent, int nent, int lt, const unsigned char *b, Py_
     if (!sink_fits(sink, s, e))
         return 0;
     int t = take(ent, nent, lt, b, s, e, number, ts, last_number, last_ts);
-    if (t <= 0)
+    if (t <= 0 || t == 7)       /* (7: not taken yet) */
         return t;
     return sink_put(sink, s, e, ts) < 0 ? -1 : t;
 }
@@ -592,8 +603,10 @@ static int pcapng_record(const unsigned char *b, Py_ssize_t size, Py_ssize_t pos
     return 1;
 }
 
-/* Records the look-ahead reads at most before it holds the segment after a hole as before. */
-#define AHEAD_RECORDS 256
+/* Records the look-ahead reads at most before it holds the segment after a hole as before (look_ahead()). A receiver
+ * may acknowledge a megabyte at a time (storescp on loopback: ~700 segments between two ACKs); reading that far for
+ * each hole costs far less than holding what follows it. */
+static int ahead_records = 4096;
 
 /* What the look-ahead reads the records after the walk's current one with: the walk's buffer and record format
  * (walk()'s arguments), and where the record after the current one starts. */
@@ -637,7 +650,7 @@ static int hole_settled(const Entry *ent, int nent) {
     }
     Py_ssize_t pos = w->next;
     Rec rec;
-    for (int k = 0; k < AHEAD_RECORDS; k++) {
+    for (int k = 0; k < ahead_records; k++) {
         if (!(w->fmt == 0 ? pcap_record(b, w->size, pos, w->big, w->tick, w->hsize, w->lt, &rec)
                           : pcapng_record(b, w->size, pos, w->big, w->ifc, w->nifc, &rec)))
             return 0;
@@ -836,6 +849,7 @@ static PyObject *new_piece(long long off, long long end, const char *data, Py_ss
         return NULL;
     }
     Py_DECREF(bytes);
+    PyObject_GC_UnTrack(p);     /* (ints and bytes only: never in a cycle, nothing for the collector to visit) */
     return p;
 }
 
@@ -1301,8 +1315,11 @@ static int hold_first(Entry *ent, int nent, Entry *d, const unsigned char *p, Py
     if (pend == NULL)
         return -1;
     int empty = PyList_CheckExact(pend) && PyList_GET_SIZE(pend) == 0;
-    if (empty && look && take_gap_hook != NULL && d->armed && (long long)(int32_t)(seq - d->seq) <= d->budget) {
-        Py_DECREF(pend);        /* a hole inside the lane's PDV (or to its end): the walk looks ahead before it holds */
+    int inside = d->armed && (long long)(int32_t)(seq - d->seq) <= d->budget;
+    if (empty && look && take_gap_hook != NULL && (inside || (gap_hook != NULL && !past))) {
+        Py_DECREF(pend);        /* the walk looks ahead before it holds: a hole inside the lane's PDV (or to its end),
+                                 * or one past it (a PDU or PDV header lost), that the gap hook declares */
+        ahead_cross = !inside;
         ahead_seq = seq;
         ahead_hole = d->seq;
         ahead_n = n;
@@ -3365,6 +3382,7 @@ static int walk_ctx(PyObject *ctx) {
     take_gap_hook = PyTuple_GET_ITEM(ctx, 15) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 15);
     search_hook = PyTuple_GET_ITEM(ctx, 17) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 17);
     drain_hook = PyTuple_GET_ITEM(ctx, 18) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 18);
+    gap_hook = PyTuple_GET_ITEM(ctx, 19) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 19);
     PyObject *lossy = PyTuple_GET_ITEM(ctx, 16);
     if (!PyTuple_Check(lossy) || PyTuple_GET_SIZE(lossy) != 2) {
         PyErr_SetString(PyExc_TypeError, "walk: ctx[16] is (CAPTURE_LOSS, stream_data)");
@@ -3386,9 +3404,15 @@ static int walk_ctx(PyObject *ctx) {
 }
 
 /* Arm the walk's table from the directions in dirs (arm(): up to MAX_ENTRIES, those whose flow key still maps to
- * them); *nent counts them. 0, -1 error. */
+ * them) that are not in ent[0:*nent] already; *nent counts them. 0, -1 error. */
 static int arm_all(Entry *ent, int *nent, PyObject *dirs, PyObject *flows) {
+    int kept = *nent;
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(dirs) && *nent < MAX_ENTRIES; i++) {
+        int j = 0;
+        while (j < kept && ent[j].x != PyTuple_GET_ITEM(dirs, i))
+            j++;
+        if (j < kept)
+            continue;
         int r = arm(&ent[*nent], PyTuple_GET_ITEM(dirs, i), flows);
         if (r < 0) {
             (*nent)++;
@@ -3414,12 +3438,40 @@ static int settle_all(Entry *ent, int nent) {
     return 0;
 }
 
+/* Before a hook for direction x: what the walk took of x's stream (both its directions) applied and their entries
+ * taken out of the table, the others kept as they are (a hook changes only x's stream: the segments another
+ * association's entry holds stay in the walk's buffer, not made Python pieces); ent[0:*nent] the kept ones. An x
+ * with no entry: every direction's (settle_all). 0, -1 error. */
+static int settle_stream(Entry *ent, int *nent, PyObject *x) {
+    PyObject *st = NULL;
+    for (int i = 0; i < *nent; i++)
+        if (ent[i].x == x)
+            st = ent[i].st;
+    int k = 0;
+    for (int i = 0; i < *nent; i++) {
+        if (st == NULL || ent[i].st == st) {
+            if (ent[i].last_any && settle(&ent[i]) < 0)
+                return -1;
+            release(&ent[i]);
+            memset(&ent[i], 0, sizeof(Entry));
+        } else {
+            if (k != i) {
+                ent[k] = ent[i];
+                memset(&ent[i], 0, sizeof(Entry));
+            }
+            k++;
+        }
+    }
+    *nent = walk_nent = k;
+    return 0;
+}
+
 /* walk(ctx, dirs, buf, pos, number, big, fmt, a, b, c)
  *   ctx: (TcpReassembler._flows, pipeline._NEXT, pipeline._WALK_KINDS, TcpReassembler.max_buffer, reassembly._Piece,
  *         ul.pdus.Pdv, framer.PDATA, framer.RESYNC, Analyzer._quiet_hook or None, framer.HEADER, Analyzer.quiet_out
  *         or None, Analyzer._flush_hook or None, Analyzer._hold_hook or None, quiet_parts, iso_time,
  *         Analyzer._take_gap or None, (CAPTURE_LOSS, Analyzer.stream_data), Analyzer._search_hook or None,
- *         Analyzer._drain_hook or None)
+ *         Analyzer._drain_hook or None, Analyzer._gap_hook or None)
  *   dirs: the reassembly directions (_Dir) the walk may take records of (both of each stream)
  *   buf: the reader's chunk; pos: where the next record starts; number: the last record's number
  *   big: the capture's byte order is big-endian
@@ -3453,7 +3505,7 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     Iface ifc[MAX_IFACES];
     int nifc = 0, nent = 0;
     memset(ent, 0, sizeof ent);
-    if (PyTuple_GET_SIZE(ctx) != 19 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
+    if (PyTuple_GET_SIZE(ctx) != 20 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
             || !PyTuple_Check(PyTuple_GET_ITEM(ctx, 2)) || !PyLong_Check(PyTuple_GET_ITEM(ctx, 3))) {
         PyErr_SetString(PyExc_TypeError,
                         "walk: ctx is (flows, NEXT, kinds, max_buffer, Piece, Pdv, PDATA, RESYNC, quiet hook, HEADER,"
@@ -3517,6 +3569,29 @@ static PyObject *walk(PyObject *self, PyObject *args) {
             goto done;
         if (!t)
             break;
+        if (t == 7) {       /* the hole before this segment a gap now (the gap hook's), all taken so far applied;
+                             * then the segment is taken as any, unless that made an event: then the walk ends
+                             * before it (the events wait in Analyzer._stash, returned before its own) */
+            PyObject *x = gap_x;
+            Py_INCREF(x);
+            int r = flush_quiet(ent, nent) < 0 || settle_stream(ent, &nent, x) < 0 ? -1 : 0;
+            PyObject *go = r < 0 ? NULL
+                : PyObject_CallFunction(gap_hook, "OkLL", x, (unsigned long)gap_seq, number + 1, rec.ts);
+            Py_DECREF(x);
+            if (go == NULL)
+                goto done;
+            r = PyObject_IsTrue(go);
+            Py_DECREF(go);
+            st_gap_now++;
+            if (r <= 0) {
+                if (r < 0)
+                    goto done;
+                break;
+            }
+            if (walk_ctx(ctx) < 0 || arm_all(ent, &nent, dirs, PyTuple_GET_ITEM(ctx, 0)) < 0)
+                goto done;
+            continue;
+        }
         number++;
         count++;
         pos = rec.next;
@@ -3524,11 +3599,7 @@ static PyObject *walk(PyObject *self, PyObject *args) {
                              * the search this segment's bytes complete (5), after all taken so far is applied */
             PyObject *x = t == 2 || t == 6 ? flush_x : t == 3 ? hold_x : search_x;
             Py_INCREF(x);
-            int r = flush_quiet(ent, nent) < 0 || settle_all(ent, nent) < 0 ? -1 : 0;
-            for (int i = 0; i < nent; i++)
-                release(&ent[i]);
-            memset(ent, 0, sizeof ent);
-            nent = walk_nent = 0;
+            int r = flush_quiet(ent, nent) < 0 || settle_stream(ent, &nent, x) < 0 ? -1 : 0;
             if (r == 0 && t == 3 && walk_mv == NULL && (walk_mv = PyMemoryView_FromObject(walk_obj)) == NULL)
                 r = -1;
             PyObject *go = r < 0 ? NULL
@@ -3703,12 +3774,25 @@ static PyObject *narrow(PyObject *self, PyObject *args) {
     return out;
 }
 
-/* stats(): the walk's flush counters (st_flushed and the others) as a dict. */
+/* look_ahead([n]): the records the look-ahead reads at most (set to n when given: tests that make the walk hold and
+ * flush on small captures); the value before. */
+static PyObject *look_ahead(PyObject *self, PyObject *args) {
+    (void)self;
+    int n = -1, was = ahead_records;
+    if (!PyArg_ParseTuple(args, "|i", &n))
+        return NULL;
+    if (n >= 0)
+        ahead_records = n;
+    return PyLong_FromLong(was);
+}
+
+/* stats(): the walk's flush counters (st_flushed and the others) and its gaps declared ahead past a PDV (st_gap_now)
+ * as a dict. */
 static PyObject *stats(PyObject *self, PyObject *noargs) {
     (void)self;
     (void)noargs;
-    return Py_BuildValue("{sLsLsLsL}", "flushed", st_flushed, "delivered", st_delivered, "drained", st_drained,
-                         "flush_c", st_flush_c);
+    return Py_BuildValue("{sLsLsLsLsL}", "flushed", st_flushed, "delivered", st_delivered, "drained", st_drained,
+                         "flush_c", st_flush_c, "gap_now", st_gap_now);
 }
 
 static PyMethodDef methods[] = {
@@ -3717,6 +3801,7 @@ static PyMethodDef methods[] = {
     {"candidate", candidate, METH_VARARGS, "Where PduFramer's search for a PDU looks next (its _CANDIDATE)."},
     {"walk", walk, METH_VARARGS, "Take the records the analyzer's fast path would finish with nothing to say."},
     {"take_held", take_held, METH_VARARGS, "Deliver the held pieces the framer's fast lane takes (_take_held)."},
+    {"look_ahead", look_ahead, METH_VARARGS, "The look-ahead's reach in records (set it when given); the value before."},
     {"stats", stats, METH_NOARGS, "The walk's flush counters since the module was loaded (tests, benches)."},
     {NULL, NULL, 0, NULL},
 };

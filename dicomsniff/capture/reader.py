@@ -28,6 +28,10 @@ from ..timefmt import in_calendar, raw_seconds
 from .frame import Frame
 
 CHUNK = 4 << 20
+# A regular file is mapped this much at a time: the compiled walk's records stay in one window four times
+# longer than in a read's chunk (bytes it holds after a capture's hole are copied out at a window's end); the
+# mapped pages count in the resident set while the window is mapped (~12 MB more than a chunk's).
+WINDOW = 16 << 20
 # No real record is this large; a bigger claim means a corrupt file, so we
 # stop instead of trying to allocate it.
 MAX_RECORD = 256 << 20
@@ -221,7 +225,7 @@ class CaptureReader:
         return have >= need
 
     def _map(self, need: int) -> bool:
-        """Map the window of the file from ``self._pos`` on: at least ``need`` bytes, :data:`CHUNK` if the file
+        """Map the window of the file from ``self._pos`` on: at least ``need`` bytes, :data:`WINDOW` if the file
         has them (from the page boundary before; ``_pos`` keeps its place). False when the file has fewer
         than ``need`` bytes there now (a file being written may have more later; a cut one never will: the
         read path says which) or will not be mapped. Only bytes the file has when the window is mapped are
@@ -232,7 +236,7 @@ class CaptureReader:
             if size - start < need:
                 return False
             at = start - start % mmap.ALLOCATIONGRANULARITY
-            m = mmap.mmap(self._fd, min(size, start + max(need, CHUNK)) - at, offset=at, access=mmap.ACCESS_READ)
+            m = mmap.mmap(self._fd, min(size, start + max(need, WINDOW)) - at, offset=at, access=mmap.ACCESS_READ)
         except (OSError, ValueError, OverflowError):
             return False
         self._buf, self._base, self._pos = m, at, start - at
