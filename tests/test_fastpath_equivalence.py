@@ -1007,7 +1007,8 @@ def test_the_walk_flushes_the_segments_it_held(variants, monkeypatch):
     here: it acknowledges every 300th segment) stay in the walk's buffer, not made Python pieces, and the ACK that
     reaches past the hole is flushed by the walk itself (_walk.c flush_deferred): each hole the ACK covers declared as Analyzer._take_gap
     declares it (gap_pdv), the segments after it taken as in-order records, what waits behind a hole the ACK does
-    not reach held on; what its lane does not take left to Python (Analyzer._drain_hook). The events are the pure
+    not reach held on; what its lane does not take left to Python (Analyzer._drain_hook). Segments held since an
+    earlier walk (Python pieces, the walk's own after them) are flushed in the walk too (flush_mixed). The events are the pure
     path's (the equivalence tests read these copies too, and mutated copies here)."""
     if pipeline._cwalk is None:
         pytest.skip("the compiled walk is not built")
@@ -1036,6 +1037,9 @@ def _walk_flushes(paths: list) -> None:
     # when its lane stops taking the segments)
     assert holes > 100 and done["flushed"] >= 1 and done["drained"] >= 1, (done, holes)
     assert done["delivered"] >= 400, done
+    # (and one whose segments the walk began holding before a walk of its own ended: Python pieces first, flushed
+    # in the walk all the same, flush_mixed: the interleaved transfers end walks in the middle of each other's holds)
+    assert done["mixed"] >= 1, done
     rnd = random.Random(300)
     for i in range(80):
         mutated = paths[0].with_name(f"mutated-sparse-{i}.pcap")

@@ -269,7 +269,7 @@ static PyObject *drain_hook;
  * a hole that is not inside its lane's PDV, whose gap the records after it settle (take() returned 7). */
 static PyObject *gap_hook, *gap_x;
 static uint32_t gap_seq;
-static long long st_gap_now;
+static long long st_gap_now, st_mixed;
 /* What the walk did of the flushes of held segments since the module was loaded (stats(): for tests and benches):
  * ACK flushes done in the walk from its own buffer (flush_deferred), segments delivered so, flushes it began and
  * left to the drain hook, and flushes flush_c did without Python. */
@@ -294,6 +294,8 @@ static int defer_piece(Entry *d, const unsigned char *p, long long n, long long 
                        long long ts);
 static int materialize(Entry *d, int i);
 static int flush_deferred(Entry *ent, int nent, Entry *d, uint32_t ack);
+static long long take_pending(Entry *e, long long off, int quiet);
+static int refresh_dir(PyObject *d);
 static PyObject *new_piece(long long off, long long end, const char *data, Py_ssize_t n, long long frame,
                            long long foff, long long ts);
 static int hold_first(Entry *ent, int nent, Entry *d, const unsigned char *p, Py_ssize_t n, uint32_t seq,
@@ -2926,18 +2928,117 @@ static int settle_lane(Entry *d) {
  * pending) and the receiver's ACKs taken again. 1 done (the ACK is taken as any), 0 not (nothing changed but what
  * was taken of pe settled: the flush hook's, 2), 6 the hole declared and the segments in_order did not take made
  * Python pieces, held as before (the rest is Analyzer._drain_hook's), -1 error. */
+/* d's lane not armed (its fields cleared) before it is armed again on the framer's new state. */
+static void disarm(Entry *d) {
+    Py_CLEAR(d->m);
+    Py_CLEAR(d->next_msg);
+    Py_CLEAR(d->rbuf);
+    Py_CLEAR(d->rpieces);
+    d->armed = d->skip = d->data = d->next = d->resync = 0;
+}
+
+/* flush_deferred's start for segments held since an earlier walk (pe->did_hold 0, its lane not armed: x.pending
+ * holds Python pieces, the walk's own deferred segments come after them): flush_c's steps in the walk, the hole
+ * before the first piece declared where gap_pdv takes it, then the pieces delivered as take_held delivers them
+ * (take_pending, the lane armed as for take_held: no collector fed); when that delivered all of them, the lane armed
+ * for the walk again at x.nxt (x and its peer ready again: nothing pending) and what follows left to flush_deferred's
+ * loop (2: pe->nxt_off and the others set as after its first hole). 0 not (nothing changed but the lane's state
+ * read), 1 done (nothing deferred), 6 the rest Python's (the deferred segments made pieces after those left),
+ * -1 error. */
+RARE static int flush_mixed(Entry *d, Entry *pe, uint32_t ack) {
+    PyObject *x = pe->x, *pend = pe->pend;
+    long long q0off, q0frame, q0ts, nxt, base, off;
+    int r;
+    PyObject *q0 = PyList_GET_ITEM(pend, 0);    /* borrowed */
+    if ((r = get_ll(q0, A_OFF, &q0off)) != 0 || (r = get_ll(q0, A_FRAME, &q0frame)) != 0
+            || (r = get_ll(q0, A_TS, &q0ts)) != 0 || (r = get_ll(x, A_NXT, &nxt)) != 0
+            || (r = get_ll(x, A_BASE, &base)) != 0)
+        return r < 0 ? -1 : 0;
+    uint32_t at_seq = (uint32_t)((unsigned long long)base + (unsigned long long)nxt);
+    long long acked = nxt + (long long)(int32_t)(ack - at_seq);
+    if (acked < q0off || q0off <= nxt || nxt != pe->nxt_off || at_seq != pe->nxt_seq)
+        return 0;
+    uint32_t hseq = pe->seq;
+    walk_feeds = 0;                             /* (as take_held: the pieces' bytes are Python's) */
+    if (arm_lane(pe) < 0)
+        goto fail;
+    if ((r = gap_pdv(pe, nxt, q0off, q0frame, q0ts)) <= 0) {
+        if (r < 0 || flush_quiet(pe, 1) < 0)
+            goto fail;
+        disarm(pe);                             /* (nothing changed: the flush hook's) */
+        pe->seq = hseq;
+        walk_feeds = 1;
+        return 0;
+    }
+    if (set_ll(x, A_NXT, q0off) < 0 || set_attr(x, A_CUT, Py_False) < 0)
+        goto fail;
+    disarm(pe);
+    resync_empty = 1;                           /* (take_held's: a search's lane included) */
+    r = arm_lane(pe);
+    resync_empty = 0;
+    if (r < 0 || get_ll(pe->f, A_OFFSET, &off) < 0)
+        goto fail;
+    long long k = pe->armed || pe->resync || pe->next ? take_pending(pe, off, 1) : 0;
+    if (k < 0 || flush_quiet(pe, 1) < 0)
+        goto fail;
+    Py_CLEAR(pe->fquads);                       /* (take_pending settled what the lane took) */
+    Py_CLEAR(pe->dquads);
+    pe->taken = pe->fdrop = pe->ddrop = 0;
+    pe->counted = 0;
+    disarm(pe);
+    walk_feeds = 1;
+    if (PyList_GET_SIZE(pend) > 0) {            /* pieces its lane did not take: the rest is Python's */
+        if (materialize(pe, 0) < 0)
+            return -1;
+        pe->did_hold = 1;
+        return 6;
+    }
+    if (refresh_dir(x) < 0 || refresh_dir(d->x) < 0 || get_ll(x, A_NXT, &nxt) < 0 || arm_lane(pe) < 0)
+        return -1;
+    at_seq = (uint32_t)((unsigned long long)base + (unsigned long long)nxt);
+    pe->held = pe->did_hold = 0;                /* x does not wait while the walk delivers (nor after) */
+    d->ack_ok = 1;
+    d->ack_hole = d->stopped = 0;
+    pe->nxt_off = nxt;
+    pe->nxt_seq = pe->seq = at_seq;
+    if (pe->ndef == 0) {
+        pe->held_added = 0;
+        return 1;
+    }
+    if (!pe->armed || pe->next || pe->resync) {     /* (its lane not one the loop delivers on: Python's) */
+        if (materialize(pe, 0) < 0)
+            return -1;
+        pe->held = pe->did_hold = 1;
+        return 6;
+    }
+    pe->held_added = 0;
+    return 2;
+fail:
+    walk_feeds = 1;
+    return -1;
+}
+
 RARE static int flush_deferred(Entry *ent, int nent, Entry *d, uint32_t ack) {
     Entry *pe = NULL;
     for (int i = 0; i < nent; i++)
         if (ent[i].x == d->peer)
             pe = &ent[i];
-    if (pe == NULL || !pe->held || !pe->did_hold || pe->ndef == 0 || drain_hook == NULL || !pe->armed
-            || pe->next || pe->resync || !PyList_CheckExact(pe->pend) || PyList_GET_SIZE(pe->pend) != 0)
-        return 0;
+    long long held = pe != NULL ? pe->held_added : 0;
+    if (pe != NULL && pe->held && !pe->did_hold && drain_hook != NULL && !pe->armed && !pe->next && !pe->resync
+            && !pe->taken && pe->pend != NULL && PyList_CheckExact(pe->pend) && PyList_GET_SIZE(pe->pend) > 0) {
+        int m = flush_mixed(d, pe, ack);        /* (held since an earlier walk: Python pieces first) */
+        st_mixed += m > 0;
+        if (m != 2)
+            return m;
+    } else {
+        if (pe == NULL || !pe->held || !pe->did_hold || pe->ndef == 0 || drain_hook == NULL || !pe->armed
+                || pe->next || pe->resync || !PyList_CheckExact(pe->pend) || PyList_GET_SIZE(pe->pend) != 0)
+            return 0;
+        if (pe->nxt_off + (long long)(int32_t)(ack - pe->nxt_seq) < pe->def[0].off || pe->def[0].off <= pe->nxt_off)
+            return 0;
+    }
     long long at = pe->nxt_off;                 /* x.nxt once what was taken of pe is settled */
-    long long acked = at + (long long)(int32_t)(ack - pe->nxt_seq), held = pe->held_added, nxt;
-    if (acked < pe->def[0].off || pe->def[0].off <= at)
-        return 0;
+    long long acked = at + (long long)(int32_t)(ack - pe->nxt_seq), nxt;
     int r, i = 0;
     while (i < pe->ndef) {
         struct Deferred *q = &pe->def[i];
@@ -3791,8 +3892,8 @@ static PyObject *look_ahead(PyObject *self, PyObject *args) {
 static PyObject *stats(PyObject *self, PyObject *noargs) {
     (void)self;
     (void)noargs;
-    return Py_BuildValue("{sLsLsLsLsL}", "flushed", st_flushed, "delivered", st_delivered, "drained", st_drained,
-                         "flush_c", st_flush_c, "gap_now", st_gap_now);
+    return Py_BuildValue("{sLsLsLsLsLsL}", "flushed", st_flushed, "delivered", st_delivered, "drained", st_drained,
+                         "flush_c", st_flush_c, "gap_now", st_gap_now, "mixed", st_mixed);
 }
 
 static PyMethodDef methods[] = {
