@@ -507,7 +507,7 @@ class Analyzer:
                               self._quiet_hook if self.quiet_pdus else None, HEADER, self.quiet_out) + hooks \
                 + (self.quiet_parts, iso_time, self._take_gap if self._held_quiet else None,
                    (CAPTURE_LOSS, self.stream_data)) \
-                + ((self._search_hook, self._drain_hook, self._gap_hook) if self._held_quiet else (None, None, None))
+                + ((self._search_hook, self._drain_hook) if self._held_quiet else (None, None))
             self._walk_req = reader._walk_req
             reader._walk_hook = self._walk_hook
 
@@ -678,25 +678,6 @@ class Analyzer:
         self._sealing = False
         d.refresh()
         x.refresh()
-        return self._hook_done(out)
-
-    def _gap_hook(self, x, seq: int, number: int, ts: int) -> bool:
-        """The compiled walk's call for the first segment after a hole in direction ``x`` (raw sequence number
-        ``seq``, frame ``number`` at ``ts``) that is not inside its lane's PDV (a PDU or PDV header is in it, or it
-        ends the PDV), when the records after it settle the hole as a loss (its look-ahead: the receiver's ACK
-        reaches past it, and nothing else makes an event before), after the walk applied what it took: the gap
-        declared now, as that ACK would declare it (TcpReassembler._gap before the segment, through the lanes as
-        _ack_settles does), instead of holding the segments after it until then. True when that made no event (the
-        walk then takes the segment); False when it did: they wait in ``_stash`` and the walk ends before the
-        segment, returned before its own."""
-        nxt = x.nxt
-        out: list = []
-        self._drain_out = out
-        self._sealing = self._held_quiet
-        self.tcp._gap(x, ((seq - x.base - nxt + _HALF) & _M) - _HALF + nxt, number, ts, self._push, self._take_gap)
-        self._sealing = False
-        x.refresh()
-        x.peer.refresh()
         return self._hook_done(out)
 
     def _search_hook(self, x) -> bool:

@@ -255,7 +255,6 @@ static uint32_t flush_ack;
  * (ahead_ack) is seen already. */
 static uint32_t ahead_seq, ahead_hole, ahead_ack;
 static int ahead_past;
-static int ahead_cross;         /* the hole is not inside the lane's PDV (it ends it, or a PDU header is in it) */
 static unsigned char ahead_key[12];
 static Py_ssize_t ahead_n;
 /* Analyzer._take_gap (hold_first's look-ahead: gap_ahead), or NULL */
@@ -265,11 +264,8 @@ static PyObject *take_gap_hook;
 static PyObject *search_hook, *search_x;
 /* Analyzer._drain_hook of the walk under way, or NULL: what flush_c leaves to Python. */
 static PyObject *drain_hook;
-/* Analyzer._gap_hook of the walk under way, or NULL; the direction, and the raw sequence number of the segment after
- * a hole that is not inside its lane's PDV, whose gap the records after it settle (take() returned 7). */
-static PyObject *gap_hook, *gap_x;
-static uint32_t gap_seq;
-static long long st_gap_now, st_mixed;
+/* ACK flushes of segments held since an earlier walk it did in the walk (flush_mixed: stats() "mixed") */
+static long long st_mixed;
 /* What the walk did of the flushes of held segments since the module was loaded (stats(): for tests and benches):
  * ACK flushes done in the walk from its own buffer (flush_deferred), segments delivered so, flushes it began and
  * left to the drain hook, and flushes flush_c did without Python. */
@@ -444,13 +440,8 @@ retake:
                            ts, !retaken);
         if (r == 4) {           /* a hole inside (or to the end of) the lane's PDV: do the records after it settle
                                  * it as a loss? */
-            int settled = ahead_past ? (int32_t)(ahead_ack - ahead_seq) >= 0 : hole_settled(ent, nent);
-            if (settled && ahead_cross) {       /* one past the PDV: the gap hook's, before this segment (7) */
-                gap_x = d->x;
-                gap_seq = be32(h + 24);
-                return 7;
-            }
-            r = settled ? gap_ahead(ent, nent, d, number, ts) : 0;
+            r = (ahead_past ? (int32_t)(ahead_ack - ahead_seq) >= 0 : hole_settled(ent, nent))
+                ? gap_ahead(ent, nent, d, number, ts) : 0;
             if (r < 0)
                 return -1;
             if (r == 1) {       /* a gap: the segment is in order now */
@@ -547,7 +538,7 @@ static int take_record(Entry *ent, int nent, int lt, const unsigned char *b, Py_
     if (!sink_fits(sink, s, e))
         return 0;
     int t = take(ent, nent, lt, b, s, e, number, ts, last_number, last_ts);
-    if (t <= 0 || t == 7)       /* (7: not taken yet) */
+    if (t <= 0)
         return t;
     return sink_put(sink, s, e, ts) < 0 ? -1 : t;
 }
@@ -751,13 +742,21 @@ typedef struct {
     unsigned int version;
     Py_ssize_t off;
 } SlotCache;
-static SlotCache slot_cache[N_ATTR];
+/* Two types a name (a _Dir's cut and ts and a _Piece's, say: one entry each, not one found again at every turn),
+ * the one found last first. */
+static SlotCache slot_cache[N_ATTR][2];
 
 static PyObject **slot_ptr(PyObject *obj, int name) {
     PyTypeObject *tp = Py_TYPE(obj);
-    SlotCache *c = &slot_cache[name];
+    SlotCache *c = slot_cache[name];
     if (c->tp == tp && c->version == tp->tp_version_tag && (tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG))
         return (PyObject **)((char *)obj + c->off);
+    if (c[1].tp == tp && c[1].version == tp->tp_version_tag && (tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG)) {
+        SlotCache t = c[1];
+        c[1] = c[0];
+        c[0] = t;
+        return (PyObject **)((char *)obj + c->off);
+    }
     if (tp->tp_getattro != PyObject_GenericGetAttr || tp->tp_setattro != PyObject_GenericSetAttr)
         return NULL;
     PyObject *descr = _PyType_Lookup(tp, attr[name]);          /* borrowed */
@@ -766,6 +765,7 @@ static PyObject **slot_ptr(PyObject *obj, int name) {
     PyMemberDef *m = ((PyMemberDescrObject *)descr)->d_member;
     if (m->type != T_OBJECT_EX || (m->flags & READONLY) || m->offset <= 0)
         return NULL;
+    c[1] = c[0];
     c->tp = tp;
     c->version = tp->tp_version_tag;
     c->off = m->offset;
@@ -1317,11 +1317,8 @@ static int hold_first(Entry *ent, int nent, Entry *d, const unsigned char *p, Py
     if (pend == NULL)
         return -1;
     int empty = PyList_CheckExact(pend) && PyList_GET_SIZE(pend) == 0;
-    int inside = d->armed && (long long)(int32_t)(seq - d->seq) <= d->budget;
-    if (empty && look && take_gap_hook != NULL && (inside || (gap_hook != NULL && !past))) {
-        Py_DECREF(pend);        /* the walk looks ahead before it holds: a hole inside the lane's PDV (or to its end),
-                                 * or one past it (a PDU or PDV header lost), that the gap hook declares */
-        ahead_cross = !inside;
+    if (empty && look && take_gap_hook != NULL && d->armed && (long long)(int32_t)(seq - d->seq) <= d->budget) {
+        Py_DECREF(pend);        /* a hole inside the lane's PDV (or to its end): the walk looks ahead before it holds */
         ahead_seq = seq;
         ahead_hole = d->seq;
         ahead_n = n;
@@ -3483,7 +3480,6 @@ static int walk_ctx(PyObject *ctx) {
     take_gap_hook = PyTuple_GET_ITEM(ctx, 15) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 15);
     search_hook = PyTuple_GET_ITEM(ctx, 17) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 17);
     drain_hook = PyTuple_GET_ITEM(ctx, 18) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 18);
-    gap_hook = PyTuple_GET_ITEM(ctx, 19) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 19);
     PyObject *lossy = PyTuple_GET_ITEM(ctx, 16);
     if (!PyTuple_Check(lossy) || PyTuple_GET_SIZE(lossy) != 2) {
         PyErr_SetString(PyExc_TypeError, "walk: ctx[16] is (CAPTURE_LOSS, stream_data)");
@@ -3572,7 +3568,7 @@ static int settle_stream(Entry *ent, int *nent, PyObject *x) {
  *         ul.pdus.Pdv, framer.PDATA, framer.RESYNC, Analyzer._quiet_hook or None, framer.HEADER, Analyzer.quiet_out
  *         or None, Analyzer._flush_hook or None, Analyzer._hold_hook or None, quiet_parts, iso_time,
  *         Analyzer._take_gap or None, (CAPTURE_LOSS, Analyzer.stream_data), Analyzer._search_hook or None,
- *         Analyzer._drain_hook or None, Analyzer._gap_hook or None)
+ *         Analyzer._drain_hook or None)
  *   dirs: the reassembly directions (_Dir) the walk may take records of (both of each stream)
  *   buf: the reader's chunk; pos: where the next record starts; number: the last record's number
  *   big: the capture's byte order is big-endian
@@ -3606,7 +3602,7 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     Iface ifc[MAX_IFACES];
     int nifc = 0, nent = 0;
     memset(ent, 0, sizeof ent);
-    if (PyTuple_GET_SIZE(ctx) != 20 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
+    if (PyTuple_GET_SIZE(ctx) != 19 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
             || !PyTuple_Check(PyTuple_GET_ITEM(ctx, 2)) || !PyLong_Check(PyTuple_GET_ITEM(ctx, 3))) {
         PyErr_SetString(PyExc_TypeError,
                         "walk: ctx is (flows, NEXT, kinds, max_buffer, Piece, Pdv, PDATA, RESYNC, quiet hook, HEADER,"
@@ -3670,29 +3666,6 @@ static PyObject *walk(PyObject *self, PyObject *args) {
             goto done;
         if (!t)
             break;
-        if (t == 7) {       /* the hole before this segment a gap now (the gap hook's), all taken so far applied;
-                             * then the segment is taken as any, unless that made an event: then the walk ends
-                             * before it (the events wait in Analyzer._stash, returned before its own) */
-            PyObject *x = gap_x;
-            Py_INCREF(x);
-            int r = flush_quiet(ent, nent) < 0 || settle_stream(ent, &nent, x) < 0 ? -1 : 0;
-            PyObject *go = r < 0 ? NULL
-                : PyObject_CallFunction(gap_hook, "OkLL", x, (unsigned long)gap_seq, number + 1, rec.ts);
-            Py_DECREF(x);
-            if (go == NULL)
-                goto done;
-            r = PyObject_IsTrue(go);
-            Py_DECREF(go);
-            st_gap_now++;
-            if (r <= 0) {
-                if (r < 0)
-                    goto done;
-                break;
-            }
-            if (walk_ctx(ctx) < 0 || arm_all(ent, &nent, dirs, PyTuple_GET_ITEM(ctx, 0)) < 0)
-                goto done;
-            continue;
-        }
         number++;
         count++;
         pos = rec.next;
@@ -3887,13 +3860,12 @@ static PyObject *look_ahead(PyObject *self, PyObject *args) {
     return PyLong_FromLong(was);
 }
 
-/* stats(): the walk's flush counters (st_flushed and the others) and its gaps declared ahead past a PDV (st_gap_now)
- * as a dict. */
+/* stats(): the walk's flush counters (st_flushed and the others) as a dict. */
 static PyObject *stats(PyObject *self, PyObject *noargs) {
     (void)self;
     (void)noargs;
-    return Py_BuildValue("{sLsLsLsLsLsL}", "flushed", st_flushed, "delivered", st_delivered, "drained", st_drained,
-                         "flush_c", st_flush_c, "gap_now", st_gap_now, "mixed", st_mixed);
+    return Py_BuildValue("{sLsLsLsLsL}", "flushed", st_flushed, "delivered", st_delivered, "drained", st_drained,
+                         "flush_c", st_flush_c, "mixed", st_mixed);
 }
 
 static PyMethodDef methods[] = {
