@@ -196,6 +196,14 @@ def tcpdump(procs: Procs, pcap: Path, port: int, stats: dict):
         time.sleep(0.3)
         yield
         time.sleep(1.0)  # the last FIN/ACKs
+        # tcpdump writes what its (1 GiB) buffer holds some time after the peers are done, 64 KB frames above all:
+        # stopped before that, the capture ends in the middle of the last associations (no drop is counted)
+        size, still, deadline = -1, 0, time.monotonic() + 120
+        while still < 5 and time.monotonic() < deadline:
+            now = pcap.stat().st_size if pcap.exists() else 0
+            still = still + 1 if now == size else 0
+            size = now
+            time.sleep(0.2)
     finally:
         if p.poll() is None:
             p.send_signal(signal.SIGINT)

@@ -2917,14 +2917,6 @@ static int settle_lane(Entry *d) {
     return message_took(f, d->m, d->last_data_ts, counted);
 }
 
-/* feed_record's flush (Analyzer._flush_hook) for a pure ACK of the receiver entry d, acknowledging `ack`, that reaches
- * past the hole before the segments its peer's entry pe held in this walk (hold_first: nothing was pending before,
- * all still deferred, pe's lane armed on a data PDV nobody reads), when gap_pdv takes that hole: the hole declared
- * (TcpReassembler._gap, Analyzer._take_gap), then the segments after it delivered from the walk's buffer as the
- * walk takes in-order records (in_order: Analyzer._take_held and the lanes take them so), x ready again (nothing
- * pending) and the receiver's ACKs taken again. 1 done (the ACK is taken as any), 0 not (nothing changed but what
- * was taken of pe settled: the flush hook's, 2), 6 the hole declared and the segments in_order did not take made
- * Python pieces, held as before (the rest is Analyzer._drain_hook's), -1 error. */
 /* d's lane not armed (its fields cleared) before it is armed again on the framer's new state. */
 static void disarm(Entry *d) {
     Py_CLEAR(d->m);
@@ -3015,6 +3007,15 @@ fail:
     return -1;
 }
 
+/* feed_record's flush (Analyzer._flush_hook) for a pure ACK of the receiver entry d, acknowledging `ack`, that reaches
+ * past the hole before the segments its peer's entry pe held in this walk (hold_first: nothing was pending before,
+ * all still deferred, pe's lane armed on a data PDV nobody reads; or since an earlier walk, its Python pieces
+ * delivered first: flush_mixed), when gap_pdv takes that hole: the hole declared
+ * (TcpReassembler._gap, Analyzer._take_gap), then the segments after it delivered from the walk's buffer as the
+ * walk takes in-order records (in_order: Analyzer._take_held and the lanes take them so), x ready again (nothing
+ * pending) and the receiver's ACKs taken again. 1 done (the ACK is taken as any), 0 not (nothing changed but what
+ * was taken of pe settled: the flush hook's, 2), 6 the hole declared and the segments in_order did not take made
+ * Python pieces, held as before (the rest is Analyzer._drain_hook's), -1 error. */
 RARE static int flush_deferred(Entry *ent, int nent, Entry *d, uint32_t ack) {
     Entry *pe = NULL;
     for (int i = 0; i < nent; i++)
