@@ -290,6 +290,8 @@ class Analyzer:
         self._sealing = False
         # The events of a pure ACK the compiled walk handed to _flush_hook, returned before the next record's.
         self._stash: list | None = None
+        # The events of the steps of one flush the compiled walk gave to _seal_hook, which its _drain_hook returns.
+        self._seal_out: list | None = None
         # what _walk.take_held reads (its quiet hook: only while held bytes are delivered with _sealing)
         self._lane_ctx = (None, _NEXT, _WALK_KINDS, Pdv, PDATA, HEADER, RESYNC,
                           self._quiet_hook if self._held_quiet else None)
@@ -507,7 +509,7 @@ class Analyzer:
                               self._quiet_hook if self.quiet_pdus else None, HEADER, self.quiet_out) + hooks \
                 + (self.quiet_parts, iso_time, self._take_gap if self._held_quiet else None,
                    (CAPTURE_LOSS, self.stream_data)) \
-                + ((self._search_hook, self._drain_hook) if self._held_quiet else (None, None))
+                + ((self._search_hook, self._drain_hook, self._seal_hook) if self._held_quiet else (None, None, None))
             self._walk_req = reader._walk_req
             reader._walk_hook = self._walk_hook
 
@@ -666,10 +668,12 @@ class Analyzer:
         """The rest of :meth:`_flush_hook` for a pure ACK of direction ``d`` whose first step the compiled walk took
         (_walk.c flush_c: the ACK recorded, the hole up to the first piece its peer holds declared, the pieces after
         it its lane takes delivered): the pieces left delivered, then whatever further hole the ACK reaches past, as
-        TcpReassembler._ack_flush goes on, and both directions' flags refreshed. True when that made no event;
-        False when it did: they wait in ``_stash``."""
+        TcpReassembler._ack_flush goes on, and both directions' flags refreshed; the events of the flush's steps
+        :meth:`_seal_hook` took come first. True when that made no event; False when it did: they wait in
+        ``_stash``."""
         x = d.peer
-        out: list = []
+        out: list = self._seal_out if self._seal_out is not None else []
+        self._seal_out = None
         self._drain_out = out
         self._sealing = self._held_quiet
         tcp = self.tcp
@@ -679,6 +683,23 @@ class Analyzer:
         d.refresh()
         x.refresh()
         return self._hook_done(out)
+
+    def _seal_hook(self, x, to: int, frame: int, ts: int) -> None:
+        """One step of a flush of held segments the compiled walk does (its ACK recorded, x waiting as the held path's
+        x waits), that only Python takes: with ``to`` >= 0 the hole from ``x.nxt`` to ``to`` declared (before frame
+        ``frame`` at ``ts``: a PDU header lost in it, say), else the one piece at the front of ``x.pending`` delivered
+        (the next message's command, say), both as TcpReassembler._ack_flush and _drain do them under the held path's
+        sealing. Their events wait in ``_seal_out`` for the flush's :meth:`_drain_hook`, which ends it."""
+        out = self._seal_out
+        if out is None:
+            out = self._seal_out = []
+        self._drain_out = out
+        self._sealing = self._held_quiet
+        if to >= 0:
+            self.tcp._gap(x, to, frame, ts, self._push, self._take_gap)
+        else:
+            self.tcp._drain(x, self._push, self._take_held)
+        self._sealing = False
 
     def _search_hook(self, x) -> bool:
         """The compiled walk's call for a segment of direction ``x`` that completes the bytes the candidate of its

@@ -999,18 +999,20 @@ def test_walk_on_mutated_copies_with_lost_headers_agrees(variants, tmp_path):
 
 
 def test_the_walk_flushes_the_segments_it_held(variants, monkeypatch):
-    """Segments held after a hole (the receiver's ACK past it beyond the look-ahead's reach, lowered to 256 records
-    here: it acknowledges every 300th segment) stay in the walk's buffer, not made Python pieces, and the ACK that
+    """Segments held after a hole (the receiver's ACK past it beyond the look-ahead's reach, 256 records, set here
+    whatever it is: it acknowledges every 300th segment) stay in the walk's buffer, not made Python pieces, and the ACK that
     reaches past the hole is flushed by the walk itself (_walk.c flush_deferred): each hole the ACK covers declared as Analyzer._take_gap
     declares it (gap_pdv), the segments after it taken as in-order records, what waits behind a hole the ACK does
-    not reach held on; what its lane does not take left to Python (Analyzer._drain_hook). Segments held since an
-    earlier walk (Python pieces, the walk's own after them) are flushed in the walk too (flush_mixed). The events are the pure
+    not reach held on; a segment its lane does not take, and a hole gap_pdv does not declare (a PDU header lost in
+    it), given to Python one at a time under the held path's sealing (Analyzer._seal_hook), their events returned
+    by the flush's Analyzer._drain_hook. Segments held since an earlier walk (Python pieces, the walk's own after
+    them) are flushed in the walk too (flush_mixed). The events are the pure
     path's (the equivalence tests read these copies too, and mutated copies here)."""
     if pipeline._cwalk is None:
         pytest.skip("the compiled walk is not built")
     monkeypatch.delenv("DICOMSNIFF_PURE", raising=False)
     paths = [next(p for p in variants if p.name == name) for name in FLUSH_SEEDS]
-    reach = pipeline._cwalk.look_ahead(256)     # (every ACK of these small copies is within its usual reach)
+    reach = pipeline._cwalk.look_ahead(256)     # (a longer reach would settle these holes ahead)
     try:
         _walk_flushes(paths)
     finally:
@@ -1029,9 +1031,9 @@ def _walk_flushes(paths: list) -> None:
     after = pipeline._cwalk.stats()
     done = {k: after[k] - before[k] for k in after}
     # (one flush for each ACK that reaches past a hole after the look-ahead gave up on it: a few in these copies, each
-    # delivering a couple of hundred segments from the walk's buffer; and a flush the walk leaves to the drain hook
-    # when its lane stops taking the segments)
-    assert holes > 100 and done["flushed"] >= 1 and done["drained"] >= 1, (done, holes)
+    # delivering a couple of hundred segments from the walk's buffer; the segment its lane does not take, the next
+    # message's command say, given to Python alone in the middle of the flush, the rest still delivered by the walk)
+    assert holes > 100 and done["flushed"] >= 1 and done["sealed"] >= 1, (done, holes)
     assert done["delivered"] >= 400, done
     # (and one whose segments the walk began holding before a walk of its own ended: Python pieces first, flushed
     # in the walk all the same, flush_mixed: the interleaved transfers end walks in the middle of each other's holds)
@@ -1046,12 +1048,11 @@ def _walk_flushes(paths: list) -> None:
 
 def test_walk_on_mutated_sparse_ack_copies_agrees(variants, tmp_path):
     """Mutated inputs (_mutated) of the copies whose receivers acknowledge every 300th segment, read as summary reads
-    them with the look-ahead's own reach (4,096 records: it settles their holes ahead, where
-    test_the_walk_flushes_the_segments_it_held lowers it so that they are held and flushed). A version of the walk
-    that declared a hole past the lane's PDV at once (a lost PDU header, once the look-ahead saw the receiver's ACK
-    past it) gave other events on such inputs: the segments after the hole were framed outside the held path's
-    sealing, so a PDU they ended became an event where the pure path counts it quietly (the walk fuzzer, seed 42:
-    458 of 6,500 inputs)."""
+    them: the walk holds the segments after each hole until the receiver's ACK (beyond the look-ahead's 256 records)
+    and flushes them itself, a hole with a lost PDU header in it and a segment its lane does not take given to Python
+    one step at a time under the held path's sealing (Analyzer._seal_hook). Two versions that framed the segments
+    after such a hole outside that sealing gave other events on inputs like these (the walk fuzzer: a PDU they ended
+    became an event where the pure path counts it quietly; bench/README.md, 4 December)."""
     import random
     if pipeline._cwalk is None:
         pytest.skip("the compiled walk is not built")

@@ -264,8 +264,12 @@ static PyObject *take_gap_hook;
 static PyObject *search_hook, *search_x;
 /* Analyzer._drain_hook of the walk under way, or NULL: what flush_c leaves to Python. */
 static PyObject *drain_hook;
-/* ACK flushes of segments held since an earlier walk it did in the walk (flush_mixed: stats() "mixed") */
-static long long st_mixed;
+/* ACK flushes of segments held since an earlier walk it did in the walk (flush_mixed: stats() "mixed"), and
+ * Analyzer._seal_hook calls in flushes (stats() "sealed") */
+static long long st_mixed, st_sealed;
+/* Analyzer._seal_hook of the walk under way, or NULL: in a flush of held segments, a hole gap_pdv does not declare
+ * and a segment the lane does not take, each given to Python alone under the held path's sealing; the walk's ctx. */
+static PyObject *seal_hook, *walk_ctx_arg;
 /* What the walk did of the flushes of held segments since the module was loaded (stats(): for tests and benches):
  * ACK flushes done in the walk from its own buffer (flush_deferred), segments delivered so, flushes it began and
  * left to the drain hook, and flushes flush_c did without Python. */
@@ -289,9 +293,11 @@ static PyObject *flush_c(PyObject *xa, long long number, long long ts, uint32_t 
 static int defer_piece(Entry *d, const unsigned char *p, long long n, long long off, long long frame, long long fo,
                        long long ts);
 static int materialize(Entry *d, int i);
-static int flush_deferred(Entry *ent, int nent, Entry *d, uint32_t ack);
+static int flush_deferred(Entry *ent, int nent, Entry *d, uint32_t ack, long long number, long long ts);
 static long long take_pending(Entry *e, long long off, int quiet);
 static int refresh_dir(PyObject *d);
+static int hook_record(PyObject *xa, long long number, long long ts, uint32_t ack);
+static int walk_ctx(PyObject *ctx);
 static PyObject *new_piece(long long off, long long end, const char *data, Py_ssize_t n, long long frame,
                            long long foff, long long ts);
 static int hold_first(Entry *ent, int nent, Entry *d, const unsigned char *p, Py_ssize_t n, uint32_t seq,
@@ -413,7 +419,7 @@ retake:
         if (!(d->ack_ok || (d->ack_hole && (int32_t)(be32(h + 28) - d->hole_seq) <= 0))) {
             if (!d->ack_hole || flush_hook == NULL)
                 return 0;
-            int fr = flush_deferred(ent, nent, d, be32(h + 28));
+            int fr = flush_deferred(ent, nent, d, be32(h + 28), number, ts);
             if (fr < 0)
                 return -1;
             if (fr != 1) {
@@ -597,9 +603,10 @@ static int pcapng_record(const unsigned char *b, Py_ssize_t size, Py_ssize_t pos
 }
 
 /* Records the look-ahead reads at most before it holds the segment after a hole as before (look_ahead()). A receiver
- * may acknowledge a megabyte at a time (storescp on loopback: ~700 segments between two ACKs); reading that far for
- * each hole costs far less than holding what follows it. */
-static int ahead_records = 4096;
+ * may acknowledge a megabyte at a time (storescp on loopback: ~700 segments between two ACKs), but 4,096 records
+ * let the walk's fuzzer find an input whose events differ from the pure path's (bench/README.md, 4 December): the
+ * segments after a hole settled so far ahead are framed outside the held path's sealing. */
+static int ahead_records = 256;
 
 /* What the look-ahead reads the records after the walk's current one with: the walk's buffer and record format
  * (walk()'s arguments), and where the record after the current one starts. */
@@ -3007,6 +3014,65 @@ fail:
     return -1;
 }
 
+/* flush_deferred's delivery of the held segment q on pe's lane: as the walk takes an in-order record (in_order), or on
+ * a searching lane as hold_candidate holds it (the bytes its candidate needs, not the last of them: take_held's).
+ * 1 taken, 0 not (nothing changed), -1 error. */
+static int deliver_held(Entry *pe, const struct Deferred *q) {
+    if (!pe->resync)
+        return in_order(pe, q->at, (Py_ssize_t)q->n, pe->seq, q->frame, q->fo, q->ts);
+    if (q->n >= pe->budget)
+        return 0;
+    if (hold_bytes(pe, walk_base + q->at, (Py_ssize_t)q->n, q->frame, q->fo, q->ts) < 0)
+        return -1;
+    pe->seq += (uint32_t)q->n;
+    took(pe, q->n, q->frame, q->ts);
+    return 1;
+}
+
+/* The first of flush_deferred's steps that Python takes: the ACK recorded first (as feed_record records it before
+ * its flush), and x waiting (not ready) while its held segments are delivered, as the held path's x is. 0, -1. */
+static int seal_begin(Entry *d, Entry *pe, long long number, long long ts, uint32_t ack) {
+    if (hook_record(d->x, number, ts, ack) < 0 || set_attr(pe->x, A_READY, Py_False) < 0
+            || set_attr(pe->x, A_WAIT, Py_True) < 0)
+        return -1;
+    return 0;
+}
+
+/* One step of a flush given to Python (Analyzer._seal_hook, the held path's sealing): with to >= 0 the hole from
+ * x.nxt to `to` declared (TcpReassembler._gap, before frame `frame` at ts), else the one piece at the front of
+ * x.pending delivered (TcpReassembler._drain); what the walk took of the stream applied first, the counts waiting
+ * handed over. Then pe's lane armed again on the framer's new state (a search's included, as take_held arms it) and
+ * the receiver's lane left unarmed for the rest of the walk (its framer may now see this one search). 1 done, x.nxt
+ * at `want`; 0 x.nxt elsewhere (the rest is Python's); -1 error. */
+static int seal_step(Entry *ent, int nent, Entry *d, Entry *pe, long long to, long long frame, long long ts,
+                     long long want) {
+    PyObject *x = pe->x;
+    if (flush_quiet(ent, nent) < 0 || settle_taken(pe) < 0 || settle_taken(d) < 0)
+        return -1;
+    PyObject *r = PyObject_CallFunction(seal_hook, "OLLL", x, to, frame, ts);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    st_sealed++;
+    if (walk_ctx(walk_ctx_arg) < 0)     /* (the hook's take_held set its own) */
+        return -1;
+    disarm(d);
+    disarm(pe);
+    long long nxt, base;
+    int k;
+    if ((k = get_ll(x, A_NXT, &nxt)) != 0 || (k = get_ll(x, A_BASE, &base)) != 0)
+        return k < 0 ? -1 : 0;
+    if (nxt != want || PyList_GET_SIZE(pe->pend) != 0)
+        return 0;
+    resync_empty = 1;
+    k = arm_lane(pe);
+    resync_empty = 0;
+    if (k < 0)
+        return -1;
+    pe->seq = (uint32_t)((unsigned long long)base + (unsigned long long)nxt);
+    return 1;
+}
+
 /* feed_record's flush (Analyzer._flush_hook) for a pure ACK of the receiver entry d, acknowledging `ack`, that reaches
  * past the hole before the segments its peer's entry pe held in this walk (hold_first: nothing was pending before,
  * all still deferred, pe's lane armed on a data PDV nobody reads; or since an earlier walk, its Python pieces
@@ -3016,7 +3082,7 @@ fail:
  * pending) and the receiver's ACKs taken again. 1 done (the ACK is taken as any), 0 not (nothing changed but what
  * was taken of pe settled: the flush hook's, 2), 6 the hole declared and the segments in_order did not take made
  * Python pieces, held as before (the rest is Analyzer._drain_hook's), -1 error. */
-RARE static int flush_deferred(Entry *ent, int nent, Entry *d, uint32_t ack) {
+RARE static int flush_deferred(Entry *ent, int nent, Entry *d, uint32_t ack, long long number, long long ts) {
     Entry *pe = NULL;
     for (int i = 0; i < nent; i++)
         if (ent[i].x == d->peer)
@@ -3037,7 +3103,8 @@ RARE static int flush_deferred(Entry *ent, int nent, Entry *d, uint32_t ack) {
     }
     long long at = pe->nxt_off;                 /* x.nxt once what was taken of pe is settled */
     long long acked = at + (long long)(int32_t)(ack - pe->nxt_seq), nxt;
-    int r, i = 0;
+    int r, i = 0, sealed = 0;
+    int sealing = seal_hook != NULL && !d->held && !d->did_hold && PyList_CheckExact(pe->pend);
     while (i < pe->ndef) {
         struct Deferred *q = &pe->def[i];
         if (q->off > at) {                      /* a hole before it: TcpReassembler._ack_flush's next round */
@@ -3048,17 +3115,32 @@ RARE static int flush_deferred(Entry *ent, int nent, Entry *d, uint32_t ack) {
             }
             if (settle_taken(pe) < 0)
                 return -1;
-            if ((r = get_ll(pe->x, A_NXT, &nxt)) != 0 || nxt != at)
-                return r < 0 ? -1 : 0;
+            if ((r = get_ll(pe->x, A_NXT, &nxt)) != 0 || nxt != at) {
+                if (r < 0)
+                    return -1;
+                if (sealed)
+                    goto rest;
+                return 0;
+            }
             if ((r = gap_pdv(pe, at, q->off, q->frame, q->ts)) < 0)
                 return -1;
-            if (r == 0) {
-                if (i == 0)                     /* (nothing changed: the flush hook's) */
-                    return 0;
-                goto rest;
-            }
-            if (set_ll(pe->x, A_NXT, q->off) < 0 || set_attr(pe->x, A_CUT, Py_False) < 0 || rearm(pe) < 0)
+            if (r == 0) {                       /* a hole gap_pdv does not declare (a PDU header lost): Python's */
+                if (!sealing) {
+                    if (i == 0)                 /* (nothing changed: the flush hook's) */
+                        return 0;
+                    goto rest;
+                }
+                if (!sealed && seal_begin(d, pe, number, ts, ack) < 0)
+                    return -1;
+                sealed = 1;
+                if ((r = seal_step(ent, nent, d, pe, q->off, q->frame, q->ts, q->off)) <= 0) {
+                    if (r < 0)
+                        return -1;
+                    goto rest;
+                }
+            } else if (set_ll(pe->x, A_NXT, q->off) < 0 || set_attr(pe->x, A_CUT, Py_False) < 0 || rearm(pe) < 0) {
                 return -1;
+            }
             at = q->off;
             if (i == 0) {                       /* x does not wait while the walk delivers (nor after) */
                 pe->held = pe->did_hold = 0;
@@ -3067,12 +3149,30 @@ RARE static int flush_deferred(Entry *ent, int nent, Entry *d, uint32_t ack) {
                 d->ack_hole = d->stopped = 0;
             }
         }
-        if (q->off != at || pe->resync)         /* (an overlap: cannot be, the walk held none) */
+        if (q->off != at || (pe->resync && !sealing))   /* (an overlap: cannot be, the walk held none) */
             goto rest;
-        if ((r = in_order(pe, q->at, (Py_ssize_t)q->n, pe->seq, q->frame, q->fo, q->ts)) < 0)
+        if ((r = deliver_held(pe, q)) < 0)
             return -1;
-        if (r == 0)
-            goto rest;
+        if (r == 0) {                           /* a segment the lane does not take: Python's, alone */
+            if (!sealing)
+                goto rest;
+            if (!sealed && seal_begin(d, pe, number, ts, ack) < 0)
+                return -1;
+            sealed = 1;
+            PyObject *piece = new_piece(q->off, q->off + q->n, (const char *)walk_base + q->at, (Py_ssize_t)q->n,
+                                        q->frame, q->fo, q->ts);
+            r = piece == NULL ? -1 : PyList_Append(pe->pend, piece);
+            Py_XDECREF(piece);
+            if (r < 0 || add_ll(pe->x, A_HELD, q->n) < 0)
+                return -1;
+            if ((r = seal_step(ent, nent, d, pe, -1, 0, 0, q->off + q->n)) <= 0) {
+                if (r < 0)
+                    return -1;
+                i++;                            /* (it is Python's already) */
+                held -= q->n;
+                goto rest;
+            }
+        }
         at += q->n;
         held -= q->n;
         i++;
@@ -3090,10 +3190,10 @@ RARE static int flush_deferred(Entry *ent, int nent, Entry *d, uint32_t ack) {
         d->ack_ok = 0;
         d->ack_hole = d->stopped = 1;
         d->hole_seq = pe->nxt_seq;
-        return 1;
+        return sealed ? 6 : 1;                  /* (Python's steps: the drain hook returns their events) */
     }
     pe->ndef = 0;
-    return 1;
+    return sealed ? 6 : 1;
 rest:                                           /* the rest is Python's: pieces held as before, the drain hook's */
     st_drained++;
     if (materialize(pe, i) < 0)
@@ -3481,6 +3581,8 @@ static int walk_ctx(PyObject *ctx) {
     take_gap_hook = PyTuple_GET_ITEM(ctx, 15) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 15);
     search_hook = PyTuple_GET_ITEM(ctx, 17) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 17);
     drain_hook = PyTuple_GET_ITEM(ctx, 18) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 18);
+    seal_hook = PyTuple_GET_ITEM(ctx, 19) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 19);
+    walk_ctx_arg = ctx;
     PyObject *lossy = PyTuple_GET_ITEM(ctx, 16);
     if (!PyTuple_Check(lossy) || PyTuple_GET_SIZE(lossy) != 2) {
         PyErr_SetString(PyExc_TypeError, "walk: ctx[16] is (CAPTURE_LOSS, stream_data)");
@@ -3569,7 +3671,7 @@ static int settle_stream(Entry *ent, int *nent, PyObject *x) {
  *         ul.pdus.Pdv, framer.PDATA, framer.RESYNC, Analyzer._quiet_hook or None, framer.HEADER, Analyzer.quiet_out
  *         or None, Analyzer._flush_hook or None, Analyzer._hold_hook or None, quiet_parts, iso_time,
  *         Analyzer._take_gap or None, (CAPTURE_LOSS, Analyzer.stream_data), Analyzer._search_hook or None,
- *         Analyzer._drain_hook or None)
+ *         Analyzer._drain_hook or None, Analyzer._seal_hook or None)
  *   dirs: the reassembly directions (_Dir) the walk may take records of (both of each stream)
  *   buf: the reader's chunk; pos: where the next record starts; number: the last record's number
  *   big: the capture's byte order is big-endian
@@ -3603,7 +3705,7 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     Iface ifc[MAX_IFACES];
     int nifc = 0, nent = 0;
     memset(ent, 0, sizeof ent);
-    if (PyTuple_GET_SIZE(ctx) != 19 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
+    if (PyTuple_GET_SIZE(ctx) != 20 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))
             || !PyTuple_Check(PyTuple_GET_ITEM(ctx, 2)) || !PyLong_Check(PyTuple_GET_ITEM(ctx, 3))) {
         PyErr_SetString(PyExc_TypeError,
                         "walk: ctx is (flows, NEXT, kinds, max_buffer, Piece, Pdv, PDATA, RESYNC, quiet hook, HEADER,"
@@ -3865,8 +3967,8 @@ static PyObject *look_ahead(PyObject *self, PyObject *args) {
 static PyObject *stats(PyObject *self, PyObject *noargs) {
     (void)self;
     (void)noargs;
-    return Py_BuildValue("{sLsLsLsLsL}", "flushed", st_flushed, "delivered", st_delivered, "drained", st_drained,
-                         "flush_c", st_flush_c, "mixed", st_mixed);
+    return Py_BuildValue("{sLsLsLsLsLsL}", "flushed", st_flushed, "delivered", st_delivered, "drained", st_drained,
+                         "flush_c", st_flush_c, "mixed", st_mixed, "sealed", st_sealed);
 }
 
 static PyMethodDef methods[] = {
