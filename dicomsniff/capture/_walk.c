@@ -3079,9 +3079,12 @@ static int seal_step(Entry *ent, int nent, Entry *d, Entry *pe, long long to, lo
  * delivered first: flush_mixed), when gap_pdv takes that hole: the hole declared
  * (TcpReassembler._gap, Analyzer._take_gap), then the segments after it delivered from the walk's buffer as the
  * walk takes in-order records (in_order: Analyzer._take_held and the lanes take them so), x ready again (nothing
- * pending) and the receiver's ACKs taken again. 1 done (the ACK is taken as any), 0 not (nothing changed but what
- * was taken of pe settled: the flush hook's, 2), 6 the hole declared and the segments in_order did not take made
- * Python pieces, held as before (the rest is Analyzer._drain_hook's), -1 error. */
+ * pending) and the receiver's ACKs taken again. A hole gap_pdv does not declare (a PDU header lost in it) and a
+ * segment the lane does not take (the next message's command set) are given to Python one step at a time
+ * (seal_step, under the held path's sealing) and the walk goes on delivering after them. 1 done (the ACK is taken as
+ * any), 0 not (nothing changed but what was taken of pe settled: the flush hook's, 2), 6 Python took steps of it
+ * (their events are Analyzer._drain_hook's to return), or what was left made Python pieces, held as before (the
+ * rest is the drain hook's), -1 error. */
 RARE static int flush_deferred(Entry *ent, int nent, Entry *d, uint32_t ack, long long number, long long ts) {
     Entry *pe = NULL;
     for (int i = 0; i < nent; i++)
