@@ -152,6 +152,36 @@ SPARSE_ACKS = "big-store-parallel-sparse-acks-loss.pcap"
 FLUSH_SEEDS = ("big-store-acks300-loss6.pcap", SPARSE_ACKS)
 
 
+def _interleaved_lossy(d: Path, dst_name: str, size: int, ack_every: int, first: tuple, second: tuple,
+                       rng) -> Path:
+    """Two lossy big_store transfers (``first``: (name, loss seed), whole headers; ``second``: headers in segments of
+    their own, other ports) whose receivers acknowledge every ``ack_every``-th segment, interleaved 1 to 8 records at
+    a time as ``rng`` draws, written to ``d / dst_name``."""
+    import capwriter as cw
+    from storecap import big_store
+    pair = []
+    for (name, seed), kw in ((first, {}), (second, {"split_headers": True})):
+        whole = d / f"{name}.pcap"
+        whole.write_bytes(big_store(size, ack_every=ack_every, **kw))
+        lossy = d / f"{name}-loss{seed}.pcap"
+        losssim.drop_segments(whole, lossy, rate=0.03, seed=seed)
+        with open_capture(str(lossy)) as r:
+            pair.append([bytes(f.data) for f in r])
+    one, two = pair[0], [_other_ports(b) for b in pair[1]]
+    mixed, i, j = [], 0, 0
+    while i < len(one) or j < len(two):
+        k = rng.randint(1, 8)
+        if j >= len(two) or i < len(one) and rng.random() < 0.5:
+            mixed += one[i:i + k]
+            i += k
+        else:
+            mixed += two[j:j + k]
+            j += k
+    dst = d / dst_name
+    dst.write_bytes(cw.pcap_bytes([(1_700_000_000_000_000_000 + n * 1000, b) for n, b in enumerate(mixed)]))
+    return dst
+
+
 def build_variants(d: Path) -> list[Path]:
     """Re-segmented and lossy copies of the multi-object C-STORE captures, written in folder ``d``."""
     out = []
@@ -208,52 +238,13 @@ def build_variants(d: Path) -> list[Path]:
     # 16th segment, as on loopback, so that the other's records come between a hole and its ACK.
     import random
     import capwriter as cw
-    pair = []
-    for name, kw, seed in (("acks16", {}, 9), ("acks16-split", {"split_headers": True}, 10)):
-        whole = d / f"{name}.pcap"
-        whole.write_bytes(big_store(1 << 20, ack_every=16, **kw))
-        lossy = d / f"{name}-loss{seed}.pcap"
-        losssim.drop_segments(whole, lossy, rate=0.03, seed=seed)
-        with open_capture(str(lossy)) as r:
-            pair.append([bytes(f.data) for f in r])
-    one, two = pair[0], [_other_ports(b) for b in pair[1]]
     rng = random.Random(8)
-    mixed, i, j = [], 0, 0
-    while i < len(one) or j < len(two):
-        k = rng.randint(1, 8)
-        if j >= len(two) or i < len(one) and rng.random() < 0.5:
-            mixed += one[i:i + k]
-            i += k
-        else:
-            mixed += two[j:j + k]
-            j += k
-    dst = d / "big-store-parallel-loss.pcap"
-    dst.write_bytes(cw.pcap_bytes([(1_700_000_000_000_000_000 + n * 1000, b) for n, b in enumerate(mixed)]))
-    out.append(dst)
+    out.append(_interleaved_lossy(d, "big-store-parallel-loss.pcap", 1 << 20, 16, ("acks16", 9), ("acks16-split", 10),
+                                  rng))
     # The same with receivers that acknowledge every 300th segment (SPARSE_ACKS): past the look-ahead's reach, the
     # segments after a hole are held until the ACK, several holes to one ACK, which the walk flushes itself
     # (_walk.c flush_deferred).
-    pair = []
-    for name, kw, seed in (("acks300", {}, 13), ("acks300-split", {"split_headers": True}, 14)):
-        whole = d / f"{name}.pcap"
-        whole.write_bytes(big_store(2 << 20, ack_every=300, **kw))
-        lossy = d / f"{name}-loss{seed}.pcap"
-        losssim.drop_segments(whole, lossy, rate=0.03, seed=seed)
-        with open_capture(str(lossy)) as r:
-            pair.append([bytes(f.data) for f in r])
-    one, two = pair[0], [_other_ports(b) for b in pair[1]]
-    mixed, i, j = [], 0, 0
-    while i < len(one) or j < len(two):
-        k = rng.randint(1, 8)
-        if j >= len(two) or i < len(one) and rng.random() < 0.5:
-            mixed += one[i:i + k]
-            i += k
-        else:
-            mixed += two[j:j + k]
-            j += k
-    dst = d / SPARSE_ACKS
-    dst.write_bytes(cw.pcap_bytes([(1_700_000_000_000_000_000 + n * 1000, b) for n, b in enumerate(mixed)]))
-    out.append(dst)
+    out.append(_interleaved_lossy(d, SPARSE_ACKS, 2 << 20, 300, ("acks300", 13), ("acks300-split", 14), rng))
     # The same lossy transfer on the other link layers the fast path reads (Linux cooked v1/v2,
     # raw IP, BSD loopback in both byte orders).
     with open_capture(str(d / "big-store-loss4.pcap")) as r:
