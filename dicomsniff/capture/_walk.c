@@ -325,7 +325,7 @@ static int add_spans(Entry *d, long long frame, long long fo, long long n) {
 }
 
 /* PduFramer.hold_candidate for p[0:n] (at fo in frame, at ts) on d's searching lane: a piece [index in rbuf, frame,
- * frame offset, ts] and the bytes appended. 0, -1 error. */
+ * frame offset, ts] and the bytes appended, and taken on the lane (took). 0, -1 error. */
 static int hold_bytes(Entry *d, const unsigned char *p, Py_ssize_t n, long long frame, long long fo, long long ts) {
     Py_ssize_t at = PyByteArray_GET_SIZE(d->rbuf);
     PyObject *piece = Py_BuildValue("[nLLL]", at, frame, fo, ts);
@@ -333,7 +333,10 @@ static int hold_bytes(Entry *d, const unsigned char *p, Py_ssize_t n, long long 
         return -1;
     int r = PyList_Append(d->rpieces, piece);
     Py_DECREF(piece);
-    return r < 0 ? -1 : ba_put(d->rbuf, p, n);
+    if (r < 0 || ba_put(d->rbuf, p, n) < 0)
+        return -1;
+    took(d, n, frame, ts);
+    return 0;
 }
 
 /* take()'s steps for the payload of n bytes at pstart in the walk's buffer (raw sequence number seq; frame `number`,
@@ -465,7 +468,6 @@ retake:
         if (hold_bytes(d, b + pstart, n, number, (long long)(pstart - s), ts) < 0)
             return -1;
         d->seq += (uint32_t)n;
-        took(d, n, number, ts);
         if (d->budget <= 0) {                           /* the bytes the candidate needs: PduFramer._resync's search, */
             search_x = d->x;                            /* left to the search hook */
             searched = 1;
@@ -3025,7 +3027,6 @@ static int deliver_held(Entry *pe, const struct Deferred *q) {
     if (hold_bytes(pe, walk_base + q->at, (Py_ssize_t)q->n, q->frame, q->fo, q->ts) < 0)
         return -1;
     pe->seq += (uint32_t)q->n;
-    took(pe, q->n, q->frame, q->ts);
     return 1;
 }
 
@@ -3242,10 +3243,8 @@ static int take_piece(Entry *e, PyObject *data, long long n, long long frame, lo
         r = 0;
     else if (!e->resync)                    /* the P-DATA-TFs it ends, counted quietly */
         r = held_step(e, data, v.buf, (Py_ssize_t)n, frame, fo, ts);
-    else if ((r = hold_bytes(e, v.buf, (Py_ssize_t)n, frame, fo, ts)) == 0) {     /* hold_candidate */
-        took(e, n, frame, ts);
-        r = 1;
-    }
+    else                                    /* hold_candidate */
+        r = hold_bytes(e, v.buf, (Py_ssize_t)n, frame, fo, ts) < 0 ? -1 : 1;
     PyBuffer_Release(&v);
     return r;
 }
