@@ -264,6 +264,9 @@ class Analyzer:
         self._walk_backoff = 0      # after walks that took nothing, this many requests are not made
         self._walk_cool = 0
         self._walk_peers: tuple | None = None     # _walk_streams(), until an association starts or ends
+        # The connected walk parks the segments it holds at its end (summary, diagnose: its drain hook), given back
+        # to the next walk, made pieces when Python must see them (_walk.unpark: feed_record, feed, finish).
+        self._parking = False
         self.tcp = TcpReassembler()
         self._flows = self.tcp._flows      # the fast path's flow lookup (feed_record)
         self.pending: dict[int, _Pending] = {}
@@ -306,6 +309,15 @@ class Analyzer:
         seg = decode_tcp(frame)
         if seg is None:
             return []
+        if self._parking:       # segments the walk parked made pieces first: its stream's, every stream's for a
+            try:                # new stream (which may evict another)
+                d = self._flows.get((seg.src_ip, seg.sport, seg.dst_ip, seg.dport))
+            except (TypeError, ValueError):      # (TcpReassembler.feed's lookup)
+                d = self._flows.get((bytes(seg.src_ip), seg.sport, bytes(seg.dst_ip), seg.dport))
+            if d is None:
+                _cwalk.unpark(self._walk_ctx)
+            elif d.st.parked:
+                _cwalk.unpark(self._walk_ctx, d.st)
         evs = self.tcp.feed(seg)
         if not evs:
             return evs
@@ -363,6 +375,8 @@ class Analyzer:
                     pstart = ip + 20 + ((doff >> 4) << 2)
                     n = ip + total - pstart
                     peer = d.peer
+                    if d.st.parked and self._parked_record(d, n, seq, ack, buf, pstart, s, number, ts):
+                        return ()
                     if n == 0:
                         if pstart <= e:
                             st = d.st
@@ -450,6 +464,28 @@ class Analyzer:
 
     # -- bytes held after a hole, delivered when the receiver acknowledges past it ---
 
+    def _parked_record(self, d, n: int, seq: int, ack: int, buf, pstart: int, s: int, number: int, ts: int) -> bool:
+        """A record of direction ``d`` (``n`` payload bytes at ``pstart`` in ``buf``, the frame at ``s``) whose stream
+        has segments the walk parked (held after a hole, not in ``pending``: _walk.c park()): one that continues the
+        bytes ``d`` holds is parked after them, as feed_record's ``buffer_after`` branch buffers it (True: taken);
+        a pure ACK that does not reach past the hole they wait behind leaves them parked; anything else makes them
+        pieces in ``pending`` first (_walk.unpark), and feed_record goes on with it (False)."""
+        peer = d.peer
+        if n == 0:          # (a pure ACK needs them only when it reaches past the first hole of its peer's bytes)
+            if not peer.wait or ((ack - peer.base - peer.nxt + _HALF) & _M) <= _HALF:
+                return False
+        elif not d.ready and not peer.wait and \
+                _cwalk.park_after(self._walk_ctx, d, seq, buf, pstart, n, number, pstart - s, ts):
+            st = d.st
+            st.last = number
+            st.ts = ts
+            peer.ack = ack
+            if self._walk_req is not None:
+                self._want_walk(d)          # what follows may be held too: _walk_hook
+            return True
+        _cwalk.unpark(self._walk_ctx, d.st)
+        return False
+
     def _lane(self, f: PduFramer, m, data, n: int, frame: int, fo: int, ts: int):
         """One in-order piece (``data``, ``n`` bytes at ``fo`` in ``frame``) on the fast lane ``m`` of ``f``:
         () when :func:`_advance` took it, the events when :meth:`_pdu_step` did (it crosses P-DATA-TF
@@ -512,6 +548,7 @@ class Analyzer:
                 + ((self._search_hook, self._drain_hook, self._seal_hook) if self._held_quiet else (None, None, None))
             self._walk_req = reader._walk_req
             reader._walk_hook = self._walk_hook
+            self._parking = self._held_quiet
 
     def _want_walk(self, d) -> None:
         """Ask the reader to offer the records after this one to :meth:`_walk_hook` (``d``: the direction
@@ -1073,6 +1110,8 @@ class Analyzer:
         return out
 
     def finish(self) -> list:
+        if self._parking:
+            _cwalk.unpark(self._walk_ctx)
         out = self.stashed()
         for ev in self.tcp.finish():
             self._tcp_event(ev, out)

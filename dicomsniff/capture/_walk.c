@@ -140,6 +140,12 @@ typedef struct {
      * their payload is in the walk's buffer, their stream offset and length, frame, frame offset and time */
     struct Deferred { Py_ssize_t at; long long off, n, frame, fo, ts; } *def;
     int ndef, cdef;
+    /* segments a walk before this one held, parked (park()) and given back to this entry (restore()): their bytes
+     * (pbuf, owned; their Deferred.at reckoned from walk_base, as at_ptr() reads it); restored: x.ready and x.wait
+     * are Python's values of the held path (settle set them), refreshed when the walk delivers what they held */
+    unsigned char *pbuf;
+    Py_ssize_t plen;            /* bytes used in pbuf */
+    int restored;
 } Entry;
 
 /* What Association.quiet_ok reads of an association, as the walk moves it (quiet_step): read once a walk per
@@ -281,6 +287,13 @@ static Py_ssize_t hold_at, hold_n;
 static uint32_t hold_seq, hold_ack;
 static long long hold_fo;
 static const unsigned char *walk_base;     /* the buffer's bytes */
+static Py_ssize_t walk_len;                 /* and their number */
+/* The bytes at `at` from walk_base: a record's payload in the walk's buffer (0 <= at < walk_len), or a restored
+ * segment's in its entry's pbuf (a separate allocation: at is the difference of the two addresses, reckoned in
+ * unsigned integers so that no pointer leaves its object). */
+static inline const unsigned char *at_ptr(Py_ssize_t at) {
+    return (const unsigned char *)((uintptr_t)walk_base + (uintptr_t)at);
+}
 static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long frame, long long fo, long long ts);
 static int arm_resync(Entry *d);
 static int begin_pdu(Entry *d, const unsigned char *p, Py_ssize_t n, long long frame, long long fo, long long ts);
@@ -292,7 +305,29 @@ static PyObject *pdv_type;      /* ul.pdus.Pdv (ctx; declared with the other ctx
 static PyObject *flush_c(PyObject *xa, long long number, long long ts, uint32_t ack);
 static int defer_piece(Entry *d, const unsigned char *p, long long n, long long off, long long frame, long long fo,
                        long long ts);
+/* Segments held at a walk's end, parked: kept here (their bytes copied, one buffer a direction) instead of made
+ * Python pieces, and given back to the next walk that arms their direction (restore()), which goes on holding and
+ * delivers them from that buffer as from its own; made pieces (unpark_at) only when something else must see them
+ * in x.pending first: a record of their stream that Python takes (Analyzer.feed_record, feed), a hook for their
+ * stream, the end of the capture (Analyzer.finish). Meanwhile x.held counts them (x.pending does not) and their
+ * stream's `parked` is True. A walk's end parks only for the analyzers whose walk delivers held segments itself
+ * (the drain hook: summary, diagnose), where most of them are: another association's hook made events, so the walk
+ * had to end (~50,000 pieces on the lossy copy of issue 18), or the mapped window ended. */
+typedef struct {
+    PyObject *x, *st, *flows;   /* the _Dir, its _Stream, and the analyzer's flows (TcpReassembler._flows) */
+    struct Deferred *def;       /* its segments in order, Deferred.at an offset into buf */
+    int ndef, cdef;
+    unsigned char *buf;
+    Py_ssize_t len;             /* bytes used in buf (those of segments delivered since included) */
+} Park;
+static Park *parks;
+static int nparks, cparks;
+static long long st_parked, st_restored, st_unparked;   /* segments parked, given back to a walk, made pieces */
+
 static int materialize(Entry *d, int i);
+static int park_of(PyObject *x);
+static int unpark_at(int i);
+static int restore(Entry *d, int i);
 static int flush_deferred(Entry *ent, int nent, Entry *d, uint32_t ack, long long number, long long ts);
 static long long take_pending(Entry *e, long long off, int quiet);
 static int refresh_dir(PyObject *d);
@@ -345,7 +380,7 @@ static int hold_bytes(Entry *d, const unsigned char *p, Py_ssize_t n, long long 
  * 0 not, -1 error. */
 static inline __attribute__((always_inline)) int in_order(Entry *d, Py_ssize_t pstart, Py_ssize_t n, uint32_t seq,
                                                          long long number, long long fo, long long ts) {
-    const unsigned char *p = walk_base + pstart;
+    const unsigned char *p = at_ptr(pstart);
     if (d->next) {                                      /* _pdu_step: the next P-DATA-TF begins */
         if (seq != d->seq)
             return 0;
@@ -388,6 +423,22 @@ static inline __attribute__((always_inline)) int in_order(Entry *d, Py_ssize_t p
  * needs (held, as PduFramer._resync holds them before it searches), the search left to Analyzer._search_hook
  * (search_x); 6: a pure ACK past the first hole of what the walk held (2's case) whose flush it began
  * (flush_deferred) and left to Analyzer._drain_hook (flush_x, flush_ack). */
+static inline Entry *entry_of(Entry *ent, int nent, const unsigned char *h) {
+    for (int i = 0; i < nent; i++)                      /* self._flows.get((src, sport, dst, dport)) */
+        if (memcmp(h + 12, ent[i].key, 8) == 0 && memcmp(h + 20, ent[i].key + 8, 4) == 0)
+            return &ent[i];
+    return NULL;
+}
+
+/* The entry of the record b[s:e]'s flow (an IPv4 TCP segment as take() reads one), NULL none: where the walk
+ * stopped, Python's next. */
+static Entry *record_entry(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t s, Py_ssize_t e) {
+    Py_ssize_t ip = ip_start(lt, b, s, e);
+    if (ip < 0 || b[ip] != 0x45 || ip + 40 > e || b[ip + 9] != 6)
+        return NULL;
+    return entry_of(ent, nent, b + ip);
+}
+
 static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t s, Py_ssize_t e,
                 long long number, long long ts, long long *last_number, long long *last_ts) {
     Py_ssize_t ip = ip_start(lt, b, s, e);
@@ -399,13 +450,7 @@ static int take(Entry *ent, int nent, int lt, const unsigned char *b, Py_ssize_t
     if (proto != 6 || (flags != 0x10 && flags != 0x18) || (frag & 0x3FFF) || total < 40 || doff < 0x50
             || ip + total > e)
         return 0;
-    Entry *d = NULL;                                    /* self._flows.get((src, sport, dst, dport)) */
-    for (int i = 0; i < nent; i++) {
-        if (memcmp(h + 12, ent[i].key, 8) == 0 && memcmp(h + 20, ent[i].key + 8, 4) == 0) {
-            d = &ent[i];
-            break;
-        }
-    }
+    Entry *d = entry_of(ent, nent, h);
     if (d == NULL)
         return 0;
     if (!d->full && arm_rest(d) < 0)
@@ -727,7 +772,7 @@ enum { A_ST, A_FWD, A_REV, A_INDEX, A_PEER, A_WAIT, A_LANE, A_READY, A_FAST, A_O
        A_CONTROL, A_CONTEXT_ID, A_ASSOC, A_LOST, A_FINDINGS, A_BODY, A_BODY_DROPPED, A_HOLED, A_PDUS,
        A_PREV_LENGTH, A_QUIET_STATE, A_COUNT_QUIET, A_INFLATER, A_BUF, A_KEEP_LIMIT, A_SLOTS, A_MSG, A_CMD, A_HOLE,
        A_MCUT, A_PDV_OFF, A_PDV_LEN, A_NOTE_GAP, A_LOSS, A_GAPS, A_DHELD, A_QUIET_CUT_OK, A_COUNT_QUIET_CUT,
-       A_LOSS_STATE, A_NOTE_GAPS, A_QUIET, N_ATTR };
+       A_LOSS_STATE, A_NOTE_GAPS, A_QUIET, A_PARKED, N_ATTR };
 static const char *attr_names[N_ATTR] = {
     "st", "fwd", "rev", "index", "peer", "wait", "lane", "ready", "fast", "other", "rbuf", "pdv_done",
     "pdv_left", "pdv_skip", "base", "nxt", "spans", "limit", "count", "length", "data_spans", "last",
@@ -738,7 +783,7 @@ static const char *attr_names[N_ATTR] = {
     "control", "context_id", "assoc", "lost", "findings", "body", "body_dropped", "holed", "pdus",
     "prev_length", "quiet_state", "count_quiet", "_inflater", "_buf", "keep_limit", "slots", "msg", "cmd", "hole",
     "cut", "offset", "length", "note_gap", "loss", "gaps", "held", "quiet_cut_ok", "count_quiet_cut",
-    "_loss_state", "note_gaps", "quiet"};
+    "_loss_state", "note_gaps", "quiet", "parked"};
 /* (A_MCUT, A_PDV_OFF, A_PDV_LEN and A_DHELD name attributes of other types than A_CUT, A_OFFSET, A_LENGTH and A_HELD
  * do: a message, a Pdv, a _Dicom; each its own slot cache) */
 static PyObject *attr[N_ATTR];
@@ -1001,18 +1046,20 @@ static void release(Entry *d) {
     Py_XDECREF(d->feedbuf);
     Py_XDECREF(d->pkept);
     PyMem_Free(d->def);
+    PyMem_Free(d->pbuf);
 }
 
 /* A direction that is not ready (TcpReassembler.buffer_after's conditions): bytes wait behind a hole,
  * no FIN, open, the last piece not cut: its in-order continuations are buffered. 1 (armed or not), -1 error. */
 static int arm_held(Entry *d) {
     PyObject *x = d->x;
+    int pk = nparks ? park_of(x) : -1;      /* segments a walk before parked: restore() */
     PyObject *pend = get_attr(x, A_PENDING);
     if (pend == NULL)
         return -1;
-    if (!PyList_Check(pend) || PyList_GET_SIZE(pend) == 0) {
+    if (!PyList_Check(pend) || (PyList_GET_SIZE(pend) == 0 && pk < 0)) {
         Py_DECREF(pend);
-        return 1;
+        return 1;               /* (a parked x not restored: made pieces by arm_all) */
     }
     d->pend = pend;
     PyObject *fin = get_attr(x, A_FIN);
@@ -1025,6 +1072,8 @@ static int arm_held(Entry *d) {
         return -1;
     if (!nofin || closed)
         return 1;
+    if (pk >= 0)
+        return restore(d, pk) < 0 ? -1 : 1;
     PyObject *last = PyList_GET_ITEM(pend, PyList_GET_SIZE(pend) - 1);     /* borrowed */
     int cut = get_true(last, A_CUT);
     if (cut != 0)
@@ -1263,7 +1312,7 @@ static int defer_piece(Entry *d, const unsigned char *p, long long n, long long 
 static int materialize(Entry *d, int i) {
     for (; i < d->ndef; i++) {
         struct Deferred *q = &d->def[i];
-        PyObject *piece = new_piece(q->off, q->off + q->n, (const char *)walk_base + q->at, (Py_ssize_t)q->n,
+        PyObject *piece = new_piece(q->off, q->off + q->n, (const char *)at_ptr(q->at), (Py_ssize_t)q->n,
                                     q->frame, q->fo, q->ts);
         int r = piece == NULL ? -1 : PyList_Append(d->pend, piece);
         Py_XDECREF(piece);
@@ -1272,6 +1321,194 @@ static int materialize(Entry *d, int i) {
     }
     d->ndef = 0;
     return 0;
+}
+
+/* The index of x's parked segments, -1 none. */
+static int park_of(PyObject *x) {
+    for (int i = 0; i < nparks; i++)
+        if (parks[i].x == x)
+            return i;
+    return -1;
+}
+
+/* parks[i] out of the table (its references and buffers the caller's), and its stream's `parked` False unless its
+ * other direction is parked too. 0, -1 error. */
+static int park_out(int i, Park *p) {
+    *p = parks[i];
+    parks[i] = parks[--nparks];
+    for (int k = 0; k < nparks; k++)
+        if (parks[k].st == p->st)
+            return 0;
+    return set_attr(p->st, A_PARKED, Py_False);
+}
+
+static void park_free(Park *p) {
+    Py_XDECREF(p->x);
+    Py_XDECREF(p->st);
+    Py_XDECREF(p->flows);
+    PyMem_Free(p->def);
+    PyMem_Free(p->buf);
+}
+
+/* d's deferred segments parked at the walk's end, before settle(): it then finds none to make pieces of, and adds
+ * them to x.held as ever. The bytes of those in the walk's buffer are copied after those restore() gave back, which
+ * stay where they are in pbuf (moved to its start once most of it is bytes delivered since). 0, -1 error. */
+static int park(Entry *d, PyObject *flows) {
+    if (nparks == cparks) {
+        int c = cparks ? 2 * cparks : 8;
+        Park *g = PyMem_Realloc(parks, (size_t)c * sizeof *g);
+        if (g == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        parks = g;
+        cparks = c;
+    }
+    uintptr_t pb = (uintptr_t)d->pbuf;
+    Py_ssize_t len = d->plen, lo = -1, extra = 0;
+    for (int i = 0; i < d->ndef; i++) {         /* in pbuf: its offset there (-1 - offset); else copied below */
+        struct Deferred *q = &d->def[i];
+        uintptr_t a = (uintptr_t)at_ptr(q->at);
+        if (pb != 0 && a >= pb && a + (uintptr_t)q->n <= pb + (uintptr_t)len) {
+            q->at = -1 - (Py_ssize_t)(a - pb);
+            if (lo < 0)
+                lo = (Py_ssize_t)(a - pb);
+        } else {
+            extra += (Py_ssize_t)q->n;
+        }
+    }
+    unsigned char *buf = d->pbuf;
+    if (lo < 0) {
+        len = 0;
+    } else if (lo > len / 2) {                  /* mostly delivered: what is left moved to the start */
+        memmove(buf, buf + lo, (size_t)(len - lo));
+        len -= lo;
+    } else {
+        lo = 0;
+    }
+    unsigned char *g = PyMem_Realloc(buf, (size_t)(len + extra > 0 ? len + extra : 1));
+    if (g == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    d->pbuf = NULL;
+    d->plen = 0;
+    buf = g;
+    for (int i = 0; i < d->ndef; i++) {
+        struct Deferred *q = &d->def[i];
+        if (q->at < 0 && lo >= 0) {
+            q->at = -1 - q->at - lo;
+        } else {
+            memcpy(buf + len, at_ptr(q->at), (size_t)q->n);
+            q->at = len;
+            len += (Py_ssize_t)q->n;
+        }
+    }
+    Py_INCREF(d->x);
+    Py_INCREF(d->st);
+    Py_INCREF(flows);
+    parks[nparks++] = (Park){d->x, d->st, flows, d->def, d->ndef, d->cdef, buf, len};
+    st_parked += d->ndef;
+    d->def = NULL;
+    d->ndef = d->cdef = 0;
+    return set_attr(d->st, A_PARKED, Py_True);
+}
+
+/* parks[i] made pieces at the end of x.pending, as materialize() makes a walk's (x.held counts them already), and
+ * out of the table. 0, -1 error. */
+static int unpark_at(int i) {
+    Park p;
+    int r = park_out(i, &p);
+    PyObject *pend = r < 0 ? NULL : get_attr(p.x, A_PENDING);
+    if (pend == NULL)
+        r = -1;
+    for (int j = 0; r == 0 && j < p.ndef; j++) {
+        struct Deferred *q = &p.def[j];
+        PyObject *piece = new_piece(q->off, q->off + q->n, (const char *)p.buf + q->at, (Py_ssize_t)q->n, q->frame,
+                                    q->fo, q->ts);
+        r = piece == NULL ? -1 : PyList_Append(pend, piece);
+        Py_XDECREF(piece);
+    }
+    st_unparked += p.ndef;
+    Py_XDECREF(pend);
+    park_free(&p);
+    return r;
+}
+
+/* The segments parked for d's direction (parks[i]) given back to d, armed as a held entry (arm_held, x not ready,
+ * its peer not waiting, d->pend read): as if this walk had held them after the pieces x.pending has (x.held less
+ * their bytes, held_added theirs); with no such piece, after the hole at x.nxt (hold_first's state: d's lane armed
+ * there, did_hold). d counts as taking a record already (last_any: the stream's clock; ack: the ACK x's sender last
+ * sent), so that settle() applies it. 1 done, 0 not (nothing changed: the caller makes them pieces), -1 error. */
+static int restore(Entry *d, int i) {
+    Park *p = &parks[i];
+    PyObject *x = d->x;
+    long long held, base, nxt, last, ts, total = 0;
+    int r;
+    PyObject *ack = get_attr(d->peer, A_ACK);
+    if (ack == NULL)
+        return -1;
+    int ok = PyLong_Check(ack);
+    uint32_t a = ok ? (uint32_t)PyLong_AsUnsignedLongMask(ack) : 0;
+    Py_DECREF(ack);
+    if (!ok || PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    if ((r = get_ll(x, A_HELD, &held)) != 0 || (r = get_ll(x, A_BASE, &base)) != 0
+            || (r = get_ll(x, A_NXT, &nxt)) != 0 || (r = get_ll(d->st, A_LAST, &last)) != 0
+            || (r = get_ll(d->st, A_TS, &ts)) != 0)
+        return r < 0 ? -1 : 0;
+    for (int j = 0; j < p->ndef; j++)
+        total += p->def[j].n;
+    int empty = PyList_GET_SIZE(d->pend) == 0;
+    if (held < total || p->ndef == 0 || (empty && p->def[0].off <= nxt))
+        return 0;
+    if (!empty) {               /* (after the last piece, which the snap length did not cut) */
+        PyObject *q = PyList_GET_ITEM(d->pend, PyList_GET_SIZE(d->pend) - 1);     /* borrowed */
+        long long end;
+        int cut = get_true(q, A_CUT);
+        if (cut != 0)
+            return cut < 0 ? -1 : 0;
+        if ((r = get_ll(q, A_END, &end)) != 0 || end > p->def[0].off)
+            return r < 0 ? -1 : 0;
+    }
+    if (set_ll(x, A_HELD, held - total) < 0)
+        return -1;
+    Park g;
+    if (park_out(i, &g) < 0) {
+        park_free(&g);
+        return -1;
+    }
+    for (int j = 0; j < g.ndef; j++)
+        g.def[j].at = (Py_ssize_t)((uintptr_t)g.buf + (uintptr_t)g.def[j].at - (uintptr_t)walk_base);
+    PyMem_Free(d->def);
+    d->def = g.def;
+    d->ndef = g.ndef;
+    d->cdef = g.cdef;
+    d->pbuf = g.buf;
+    d->plen = g.len;
+    g.def = NULL;
+    g.buf = NULL;
+    st_restored += g.ndef;
+    park_free(&g);
+    struct Deferred *z = &d->def[d->ndef - 1];
+    d->pend_end = z->off + z->n;
+    d->nxt_off = nxt;
+    d->nxt_seq = (uint32_t)((unsigned long long)base + (unsigned long long)nxt);
+    d->held_room = max_buffer - held;
+    d->held_added = total;
+    d->held = d->restored = 1;
+    d->last_any = last;
+    d->last_any_ts = ts;
+    d->ack = a;
+    if (empty) {                /* hold_first's state: the lane armed at the hole */
+        d->did_hold = 1;
+        if (arm_lane(d) < 0)
+            return -1;
+    }
+    d->seq = (uint32_t)((unsigned long long)base + (unsigned long long)d->pend_end);
+    return 1;
 }
 
 /* feed_record's hold branch (TcpReassembler.hold) for the payload p[0:n] at raw sequence number seq, past the
@@ -2290,7 +2527,15 @@ static int quiet_step(Entry *d, const unsigned char *p, Py_ssize_t n, long long 
  * when it did, the lane is armed again from the framer's new state (_NEXT, or the PDU it begins).
  * 1 taken, 0 not (what was taken before stays applied), -1 error. */
 static int end_quiet(Entry *d, Py_ssize_t at, long long frame, long long fo, long long n, long long ts) {
-    return quiet_end(d, walk_ent, walk_nent, NULL, walk_base + at, at, frame, fo, n, ts);
+    if (at >= 0 && at <= walk_len - n)
+        return quiet_end(d, walk_ent, walk_nent, NULL, walk_base + at, at, frame, fo, n, ts);
+    const unsigned char *p = at_ptr(at);        /* a restored segment: the hook reads a copy */
+    PyObject *data = PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n);
+    if (data == NULL)
+        return -1;
+    int r = quiet_end(d, walk_ent, walk_nent, data, p, 0, frame, fo, n, ts);
+    Py_DECREF(data);
+    return r;
 }
 
 /* Apply what was taken of d so far (settle_lane) and start counting afresh: before Python reads or moves its objects.
@@ -3024,7 +3269,7 @@ static int deliver_held(Entry *pe, const struct Deferred *q) {
         return in_order(pe, q->at, (Py_ssize_t)q->n, pe->seq, q->frame, q->fo, q->ts);
     if (q->n >= pe->budget)
         return 0;
-    if (hold_bytes(pe, walk_base + q->at, (Py_ssize_t)q->n, q->frame, q->fo, q->ts) < 0)
+    if (hold_bytes(pe, at_ptr(q->at), (Py_ssize_t)q->n, q->frame, q->fo, q->ts) < 0)
         return -1;
     pe->seq += (uint32_t)q->n;
     return 1;
@@ -3151,6 +3396,11 @@ RARE static int flush_deferred(Entry *ent, int nent, Entry *d, uint32_t ack, lon
                 pe->held_added = 0;
                 d->ack_ok = 1;
                 d->ack_hole = d->stopped = 0;
+                if (pe->restored) {             /* (its flags were settled as waiting: as Python's refresh sets them) */
+                    pe->restored = 0;
+                    if (refresh_dir(pe->x) < 0 || refresh_dir(d->x) < 0)
+                        return -1;
+                }
             }
         }
         if (q->off != at || (pe->resync && !sealing))   /* (an overlap: cannot be, the walk held none) */
@@ -3163,7 +3413,7 @@ RARE static int flush_deferred(Entry *ent, int nent, Entry *d, uint32_t ack, lon
             if (!sealed && seal_begin(d, pe, number, ts, ack) < 0)
                 return -1;
             sealed = 1;
-            PyObject *piece = new_piece(q->off, q->off + q->n, (const char *)walk_base + q->at, (Py_ssize_t)q->n,
+            PyObject *piece = new_piece(q->off, q->off + q->n, (const char *)at_ptr(q->at), (Py_ssize_t)q->n,
                                         q->frame, q->fo, q->ts);
             r = piece == NULL ? -1 : PyList_Append(pe->pend, piece);
             Py_XDECREF(piece);
@@ -3615,7 +3865,12 @@ static int arm_all(Entry *ent, int *nent, PyObject *dirs, PyObject *flows) {
             j++;
         if (j < kept)
             continue;
-        int r = arm(&ent[*nent], PyTuple_GET_ITEM(dirs, i), flows);
+        PyObject *x = PyTuple_GET_ITEM(dirs, i);
+        int r = arm(&ent[*nent], x, flows), pk;
+        if (r > 0 && nparks && park_of(x) >= 0)    /* parked: given back now (arm_rest, arm_held: restore()), */
+            r = arm_rest(&ent[*nent]) < 0 ? -1 : 1;
+        if (r >= 0 && nparks && (pk = park_of(x)) >= 0 && unpark_at(pk) < 0)   /* or made pieces: a direction */
+            r = -1;                                 /* in the table is never parked */
         if (r < 0) {
             (*nent)++;
             walk_nent = *nent;
@@ -3649,6 +3904,9 @@ static int settle_stream(Entry *ent, int *nent, PyObject *x) {
     for (int i = 0; i < *nent; i++)
         if (ent[i].x == x)
             st = ent[i].st;
+    for (int i = nparks - 1; i >= 0; i--)      /* (none: a direction in the table is never parked) */
+        if ((st == NULL || parks[i].st == st) && unpark_at(i) < 0)
+            return -1;
     int k = 0;
     for (int i = 0; i < *nent; i++) {
         if (st == NULL || ent[i].st == st) {
@@ -3718,12 +3976,16 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     walk_obj = view.obj;
     walk_mv = NULL;
     walk_base = view.buf;
+    walk_len = view.len;
     walk_ent = ent;
     walk_nent = 0;
     nqassoc = 0;
     quiet_order = 0;
     if (walk_ctx(ctx) < 0)
         goto done;
+    for (int i = nparks - 1; i >= 0; i--)      /* (another analyzer's: made pieces, as its own feed would) */
+        if (parks[i].flows != PyTuple_GET_ITEM(ctx, 0) && unpark_at(i) < 0)
+            goto done;
     if (arm_all(ent, &nent, dirs, PyTuple_GET_ITEM(ctx, 0)) < 0)
         goto done;
     if (fmt == 1) {
@@ -3763,14 +4025,18 @@ static PyObject *walk(PyObject *self, PyObject *args) {
         goto done;
     ahead_src = (AheadSrc){b, size, fmt, big, tick, (Py_ssize_t)b_arg, (int)c_arg, ifc, nifc, 0};
     Rec rec;
+    PyObject *stop_st = NULL;       /* the stream of the record the walk stopped at (Python's next): not parked */
     while (fmt == 0 ? pcap_record(b, size, pos, big, tick, (Py_ssize_t)b_arg, (int)c_arg, &rec)
                     : pcapng_record(b, size, pos, big, ifc, nifc, &rec)) {
         ahead_src.next = rec.next;
         int t = take_record(ent, nent, rec.lt, b, rec.s, rec.e, number + 1, rec.ts, &last_number, &last_ts, sink);
         if (t < 0)
             goto done;
-        if (!t)
+        if (!t) {
+            Entry *se = record_entry(ent, nent, rec.lt, b, rec.s, rec.e);
+            stop_st = se != NULL ? se->st : NULL;
             break;
+        }
         number++;
         count++;
         pos = rec.next;
@@ -3806,13 +4072,16 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     }
     if (flush_quiet(ent, nent) < 0)
         goto done;
+    for (int i = 0; drain_hook != NULL && i < nent; i++)    /* what the entries hold, parked for the next walk */
+        if (ent[i].ndef && ent[i].last_any && ent[i].st != stop_st && park(&ent[i], PyTuple_GET_ITEM(ctx, 0)) < 0)
+            goto done;
+    if (settle_all(ent, nent) < 0)      /* (with no record taken, the entries restore() gave segments back) */
+        goto done;
     if (count == 0) {
         result = Py_None;
         Py_INCREF(result);
         goto done;
     }
-    if (settle_all(ent, nent) < 0)
-        goto done;
     result = Py_BuildValue("(nLL)", pos, number, last_ts);
 done:
     for (int i = 0; i < nqassoc; i++)          /* (after an error: what was not flushed is lost with it) */
@@ -3965,12 +4234,112 @@ static PyObject *look_ahead(PyObject *self, PyObject *args) {
     return PyLong_FromLong(was);
 }
 
+/* unpark(ctx[, st]): the segments walks parked for the analyzer whose walk ctx this is (those of the stream st, when
+ * given) made pieces in x.pending, before Python reads them. Returns how many directions had some. */
+static PyObject *unpark(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *ctx, *st = Py_None;
+    if (!PyArg_ParseTuple(args, "O!|O", &PyTuple_Type, &ctx, &st))
+        return NULL;
+    if (PyTuple_GET_SIZE(ctx) < 5) {
+        PyErr_SetString(PyExc_TypeError, "unpark: ctx is the walk's");
+        return NULL;
+    }
+    PyObject *flows = PyTuple_GET_ITEM(ctx, 0);
+    long k = 0;
+    for (int i = nparks - 1; i >= 0; i--) {
+        if (parks[i].flows != flows || (st != Py_None && parks[i].st != st))
+            continue;
+        piece_type = PyTuple_GET_ITEM(ctx, 4);
+        if (unpark_at(i) < 0)
+            return NULL;
+        k++;
+    }
+    return PyLong_FromLong(k);
+}
+
+/* park_after(ctx, x, seq, buf, at, n, frame, fo, ts): TcpReassembler.buffer_after for x whose held segments a walk
+ * parked (Analyzer.feed_record, x not ready, its peer not waiting): the payload buf[at:at + n] (raw sequence number
+ * seq, at fo in frame, at ts) that continues them, or begins past them after a new hole, parked after them (x.held
+ * grows by n): True; False (nothing changed) for anything else, or x not parked. */
+static PyObject *park_after(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *ctx, *x;
+    Py_buffer v;
+    Py_ssize_t at, n;
+    unsigned long seq;
+    long long frame, fo, ts, held, base, nxt, mb;
+    int r;
+    if (!PyArg_ParseTuple(args, "O!Oky*nnLLL", &PyTuple_Type, &ctx, &x, &seq, &v, &at, &n, &frame, &fo, &ts))
+        return NULL;
+    PyObject *result = Py_False;
+    int i = park_of(x);
+    if (i < 0 || PyTuple_GET_SIZE(ctx) < 5 || at < 0 || n <= 0 || at > v.len - n)
+        goto done;
+    Park *p = &parks[i];
+    if ((mb = PyLong_AsLongLong(PyTuple_GET_ITEM(ctx, 3))) == -1 && PyErr_Occurred())
+        goto fail;
+    PyObject *fin = get_attr(x, A_FIN);
+    if (fin == NULL)
+        goto fail;
+    int nofin = fin == Py_None;
+    Py_DECREF(fin);
+    int closed = get_true(x, A_CLOSED);
+    if (closed < 0)
+        goto fail;
+    if (!nofin || closed)
+        goto done;
+    if ((r = get_ll(x, A_HELD, &held)) != 0 || (r = get_ll(x, A_BASE, &base)) != 0
+            || (r = get_ll(x, A_NXT, &nxt)) != 0) {
+        if (r < 0)
+            goto fail;
+        goto done;
+    }
+    struct Deferred *z = &p->def[p->ndef - 1];
+    long long off = nxt + (long long)(int32_t)((uint32_t)seq - (uint32_t)((unsigned long long)base
+                                                                           + (unsigned long long)nxt));
+    if (off < z->off + z->n || held + n > mb)
+        goto done;
+    long long used = p->len;
+    unsigned char *g = PyMem_Realloc(p->buf, (size_t)(used + n));
+    if (g == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    p->buf = g;
+    if (p->ndef == p->cdef) {
+        int c = 2 * p->cdef;
+        struct Deferred *e = PyMem_Realloc(p->def, (size_t)c * sizeof *e);
+        if (e == NULL) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+        p->def = e;
+        p->cdef = c;
+    }
+    memcpy(p->buf + used, (const char *)v.buf + at, (size_t)n);
+    p->def[p->ndef++] = (struct Deferred){(Py_ssize_t)used, off, n, frame, fo, ts};
+    p->len = used + n;
+    st_parked++;
+    if (set_ll(x, A_HELD, held + n) < 0)
+        goto fail;
+    result = Py_True;
+done:
+    PyBuffer_Release(&v);
+    Py_INCREF(result);
+    return result;
+fail:
+    PyBuffer_Release(&v);
+    return NULL;
+}
+
 /* stats(): the walk's flush counters (st_flushed and the others) as a dict. */
 static PyObject *stats(PyObject *self, PyObject *noargs) {
     (void)self;
     (void)noargs;
-    return Py_BuildValue("{sLsLsLsLsLsL}", "flushed", st_flushed, "delivered", st_delivered, "drained", st_drained,
-                         "flush_c", st_flush_c, "mixed", st_mixed, "sealed", st_sealed);
+    return Py_BuildValue("{sLsLsLsLsLsLsLsLsL}", "flushed", st_flushed, "delivered", st_delivered, "drained",
+                         st_drained, "flush_c", st_flush_c, "mixed", st_mixed, "sealed", st_sealed, "parked",
+                         st_parked, "restored", st_restored, "unparked", st_unparked);
 }
 
 static PyMethodDef methods[] = {
@@ -3980,6 +4349,8 @@ static PyMethodDef methods[] = {
     {"walk", walk, METH_VARARGS, "Take the records the analyzer's fast path would finish with nothing to say."},
     {"take_held", take_held, METH_VARARGS, "Deliver the held pieces the framer's fast lane takes (_take_held)."},
     {"look_ahead", look_ahead, METH_VARARGS, "The look-ahead's reach in records (set it when given); the value before."},
+    {"park_after", park_after, METH_VARARGS, "TcpReassembler.buffer_after for a direction whose segments are parked."},
+    {"unpark", unpark, METH_VARARGS, "Make pieces of the segments walks parked for an analyzer (or a stream)."},
     {"stats", stats, METH_NOARGS, "The walk's flush counters since the module was loaded (tests, benches)."},
     {NULL, NULL, 0, NULL},
 };

@@ -99,7 +99,7 @@ class _Dir:
 class _Stream:
     """One TCP connection: its index, key, both directions and LRU bookkeeping."""
 
-    __slots__ = ("index", "key", "fwd", "rev", "dirs", "last", "ts", "mark", "noted")
+    __slots__ = ("index", "key", "fwd", "rev", "dirs", "last", "ts", "mark", "noted", "parked")
 
     def __init__(self, index: int, key: StreamKey, frame: int, ts: int):
         self.index = index
@@ -113,6 +113,9 @@ class _Stream:
         self.ts = ts
         self.mark = frame         # value of ``last`` when queued in the LRU order
         self.noted: set[str] = set()   # notice codes already issued for this stream
+        # segments the analyzer's compiled walk held and parked (capture/_walk.c park()): buffered after a hole
+        # (counted in ``held``) but not in ``pending`` until the analyzer asks for them (_walk.unpark)
+        self.parked = False
 
     @property
     def done(self) -> bool:
