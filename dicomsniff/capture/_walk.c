@@ -3344,8 +3344,9 @@ RARE static int flush_deferred(Entry *ent, int nent, Entry *d, uint32_t ack, lon
         if (m != 2)
             return m;
     } else {
-        if (pe == NULL || !pe->held || !pe->did_hold || pe->ndef == 0 || drain_hook == NULL || !pe->armed
-                || pe->next || pe->resync || !PyList_CheckExact(pe->pend) || PyList_GET_SIZE(pe->pend) != 0)
+        if (pe == NULL || !pe->held || !pe->did_hold || pe->ndef == 0 || drain_hook == NULL
+                || !(pe->armed || pe->next || pe->resync) || !PyList_CheckExact(pe->pend)
+                || PyList_GET_SIZE(pe->pend) != 0)
             return 0;
         if (pe->nxt_off + (long long)(int32_t)(ack - pe->nxt_seq) < pe->def[0].off || pe->def[0].off <= pe->nxt_off)
             return 0;
