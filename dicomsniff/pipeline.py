@@ -724,9 +724,11 @@ class Analyzer:
     def _seal_hook(self, x, to: int, frame: int, ts: int) -> None:
         """One step of a flush of held segments the compiled walk does (its ACK recorded, x waiting as the held path's
         x waits), that only Python takes: with ``to`` >= 0 the hole from ``x.nxt`` to ``to`` declared (before frame
-        ``frame`` at ``ts``: a PDU header lost in it, say), else the one piece at the front of ``x.pending`` delivered
+        ``frame`` at ``ts``: a PDU header lost in it, say), -1 the one piece at the front of ``x.pending`` delivered
         (the next message's command, say), both as TcpReassembler._ack_flush and _drain do them under the held path's
-        sealing. Their events wait in ``_seal_out`` for the flush's :meth:`_drain_hook`, which ends it."""
+        sealing; -2 the search of a candidate PDU whose bytes the segment the walk just delivered completes (held as
+        PduFramer.hold_candidate holds them), as :meth:`_search_hook` makes it and PduFramer.feed would for that
+        segment. Their events wait in ``_seal_out`` for the flush's :meth:`_drain_hook`, which ends it."""
         out = self._seal_out
         if out is None:
             out = self._seal_out = []
@@ -734,8 +736,13 @@ class Analyzer:
         self._sealing = self._held_quiet
         if to >= 0:
             self.tcp._gap(x, to, frame, ts, self._push, self._take_gap)
-        else:
+        elif to == -1:
             self.tcp._drain(x, self._push, self._take_held)
+        else:
+            f = x.lane
+            self._route(f.dicom, f.direction, f.search_held(), out)
+            if f.replay is not None:
+                self._replay(f.dicom, f, out)
         self._sealing = False
 
     def _search_hook(self, x) -> bool:

@@ -3262,17 +3262,18 @@ fail:
 }
 
 /* flush_deferred's delivery of the held segment q on pe's lane: as the walk takes an in-order record (in_order), or on
- * a searching lane as hold_candidate holds it (the bytes its candidate needs, not the last of them: take_held's).
- * 1 taken, 0 not (nothing changed), -1 error. */
-static int deliver_held(Entry *pe, const struct Deferred *q) {
+ * a searching lane as hold_candidate holds it (the bytes its candidate needs, not the last of them: take_held's); with
+ * `search` the last of them too, as take() holds them for the search hook. 1 taken, 2 taken and the candidate's
+ * bytes complete (its search is Python's), 0 not (nothing changed), -1 error. */
+static int deliver_held(Entry *pe, const struct Deferred *q, int search) {
     if (!pe->resync)
         return in_order(pe, q->at, (Py_ssize_t)q->n, pe->seq, q->frame, q->fo, q->ts);
-    if (q->n >= pe->budget)
+    if (q->n >= pe->budget && !search)
         return 0;
     if (hold_bytes(pe, at_ptr(q->at), (Py_ssize_t)q->n, q->frame, q->fo, q->ts) < 0)
         return -1;
     pe->seq += (uint32_t)q->n;
-    return 1;
+    return pe->budget <= 0 ? 2 : 1;
 }
 
 /* The first of flush_deferred's steps that Python takes: the ACK recorded first (as feed_record records it before
@@ -3285,8 +3286,9 @@ static int seal_begin(Entry *d, Entry *pe, long long number, long long ts, uint3
 }
 
 /* One step of a flush given to Python (Analyzer._seal_hook, the held path's sealing): with to >= 0 the hole from
- * x.nxt to `to` declared (TcpReassembler._gap, before frame `frame` at ts), else the one piece at the front of
- * x.pending delivered (TcpReassembler._drain); what the walk took of the stream applied first, the counts waiting
+ * x.nxt to `to` declared (TcpReassembler._gap, before frame `frame` at ts), -1 the one piece at the front of
+ * x.pending delivered (TcpReassembler._drain), -2 the search of a candidate whose bytes the lane just completed
+ * (as Analyzer._search_hook makes it); what the walk took of the stream applied first, the counts waiting
  * handed over. Then pe's lane armed again on the framer's new state (a search's included, as take_held arms it) and
  * the receiver's lane left unarmed for the rest of the walk (its framer may now see this one search). 1 done, x.nxt
  * at `want`; 0 x.nxt elsewhere (the rest is Python's); -1 error. */
@@ -3406,9 +3408,21 @@ RARE static int flush_deferred(Entry *ent, int nent, Entry *d, uint32_t ack, lon
         }
         if (q->off != at || (pe->resync && !sealing))   /* (an overlap: cannot be, the walk held none) */
             goto rest;
-        if ((r = deliver_held(pe, q)) < 0)
+        if ((r = deliver_held(pe, q, sealing)) < 0)
             return -1;
-        if (r == 0) {                           /* a segment the lane does not take: Python's, alone */
+        if (r == 2) {                           /* it completes what the search's candidate needs: the search
+                                                 * Python's (as the walk's search hook makes it), alone */
+            if (!sealed && seal_begin(d, pe, number, ts, ack) < 0)
+                return -1;
+            sealed = 1;
+            if ((r = seal_step(ent, nent, d, pe, -2, 0, 0, q->off + q->n)) <= 0) {
+                if (r < 0)
+                    return -1;
+                i++;                            /* (delivered) */
+                held -= q->n;
+                goto rest;
+            }
+        } else if (r == 0) {                    /* a segment the lane does not take: Python's, alone */
             if (!sealing)
                 goto rest;
             if (!sealed && seal_begin(d, pe, number, ts, ack) < 0)
