@@ -375,8 +375,10 @@ class Analyzer:
                     pstart = ip + 20 + ((doff >> 4) << 2)
                     n = ip + total - pstart
                     peer = d.peer
-                    if d.st.parked and self._parked_record(d, n, seq, ack, buf, pstart, s, number, ts):
-                        return ()
+                    if d.st.parked:
+                        evs = self._parked_record(d, n, seq, ack, buf, pstart, s, number, ts)
+                        if evs is not None:
+                            return evs
                     if n == 0:
                         if pstart <= e:
                             st = d.st
@@ -464,16 +466,24 @@ class Analyzer:
 
     # -- bytes held after a hole, delivered when the receiver acknowledges past it ---
 
-    def _parked_record(self, d, n: int, seq: int, ack: int, buf, pstart: int, s: int, number: int, ts: int) -> bool:
+    def _parked_record(self, d, n: int, seq: int, ack: int, buf, pstart: int, s: int, number: int,
+                       ts: int) -> list | tuple | None:
         """A record of direction ``d`` (``n`` payload bytes at ``pstart`` in ``buf``, the frame at ``s``) whose stream
         has segments the walk parked (held after a hole, not in ``pending``: _walk.c park()): one that continues the
-        bytes ``d`` holds is parked after them, as feed_record's ``buffer_after`` branch buffers it (True: taken);
-        a pure ACK that does not reach past the hole they wait behind leaves them parked; anything else makes them
-        pieces in ``pending`` first (_walk.unpark), and feed_record goes on with it (False)."""
+        bytes ``d`` holds is parked after them, as feed_record's ``buffer_after`` branch buffers it; a pure ACK that
+        reaches past the hole they wait behind is flushed as the walk flushes one (_walk.flush_parked: its events,
+        those of the steps Python took first); one that does not leaves them parked; anything else makes them pieces
+        in ``pending`` first (_walk.unpark), and feed_record goes on with it (None, as for that ACK)."""
         peer = d.peer
         if n == 0:          # (a pure ACK needs them only when it reaches past the first hole of its peer's bytes)
             if not peer.wait or ((ack - peer.base - peer.nxt + _HALF) & _M) <= _HALF:
-                return False
+                return None
+            done = _cwalk.flush_parked(self._walk_ctx, d, number, ts, ack)
+            if done:
+                out = () if done == 1 else self._drain_rest(d)
+                if peer.lane is not None and self._walk_req is not None:
+                    self._want_walk(d)
+                return out
         elif not d.ready and not peer.wait and \
                 _cwalk.park_after(self._walk_ctx, d, seq, buf, pstart, n, number, pstart - s, ts):
             st = d.st
@@ -482,9 +492,9 @@ class Analyzer:
             peer.ack = ack
             if self._walk_req is not None:
                 self._want_walk(d)          # what follows may be held too: _walk_hook
-            return True
+            return ()
         _cwalk.unpark(self._walk_ctx, d.st)
-        return False
+        return None
 
     def _lane(self, f: PduFramer, m, data, n: int, frame: int, fo: int, ts: int):
         """One in-order piece (``data``, ``n`` bytes at ``fo`` in ``frame``) on the fast lane ``m`` of ``f``:
@@ -704,10 +714,14 @@ class Analyzer:
     def _drain_hook(self, d) -> bool:
         """The rest of :meth:`_flush_hook` for a pure ACK of direction ``d`` whose first step the compiled walk took
         (_walk.c flush_c: the ACK recorded, the hole up to the first piece its peer holds declared, the pieces after
-        it its lane takes delivered): the pieces left delivered, then whatever further hole the ACK reaches past, as
-        TcpReassembler._ack_flush goes on, and both directions' flags refreshed; the events of the flush's steps
-        :meth:`_seal_hook` took come first. True when that made no event; False when it did: they wait in
-        ``_stash``."""
+        it its lane takes delivered): :meth:`_drain_rest`. True when that made no event; False when it did: they wait
+        in ``_stash``."""
+        return self._hook_done(self._drain_rest(d))
+
+    def _drain_rest(self, d) -> list:
+        """The rest of a flush the compiled walk began for a pure ACK of direction ``d``: the pieces left delivered,
+        then whatever further hole the ACK reaches past, as TcpReassembler._ack_flush goes on, and both directions'
+        flags refreshed; the events of the flush's steps :meth:`_seal_hook` took come first. Its events."""
         x = d.peer
         out: list = self._seal_out if self._seal_out is not None else []
         self._seal_out = None
@@ -719,7 +733,7 @@ class Analyzer:
         self._sealing = False
         d.refresh()
         x.refresh()
-        return self._hook_done(out)
+        return out
 
     def _seal_hook(self, x, to: int, frame: int, ts: int) -> None:
         """One step of a flush of held segments the compiled walk does (its ACK recorded, x waiting as the held path's

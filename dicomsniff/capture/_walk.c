@@ -4348,6 +4348,85 @@ fail:
     return NULL;
 }
 
+/* flush_parked(ctx, xa, number, ts, ack): feed_record's flush for a pure ACK of direction xa (frame `number` at ts,
+ * acknowledging `ack`) that reaches past the hole before the segments a walk parked for its peer x (the walk had ended
+ * just before this record): done as the walk's own flush does it (flush_deferred), on a table of the stream's two
+ * directions armed as a walk arms them (x's parked segments given back: restore()), the ACK recorded first as
+ * feed_record records it. What is still held after it is parked again. Returns 1 done (no event), 6 Python took steps
+ * of it (their events wait in Analyzer._seal_out; the rest is Analyzer._drain_hook's to do), 0 not (nothing changed
+ * but the ACK recorded: x's segments are Python pieces now, the caller's flush goes on as ever). */
+static PyObject *flush_parked(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *ctx, *xa;
+    long long number, ts;
+    unsigned long ack;
+    if (!PyArg_ParseTuple(args, "O!OLLk", &PyTuple_Type, &ctx, &xa, &number, &ts, &ack))
+        return NULL;
+    if (PyTuple_GET_SIZE(ctx) != 20 || !PyDict_Check(PyTuple_GET_ITEM(ctx, 0))) {
+        PyErr_SetString(PyExc_TypeError, "flush_parked: ctx is the walk's");
+        return NULL;
+    }
+    PyObject *flows = PyTuple_GET_ITEM(ctx, 0), *x = NULL;
+    Entry ent[2];
+    int nent = 0, fr = 0;
+    long result = -1;
+    memset(ent, 0, sizeof ent);
+    if (walk_ctx(ctx) < 0 || hook_record(xa, number, ts, (uint32_t)ack) < 0 || (x = get_attr(xa, A_PEER)) == NULL)
+        goto done;
+    walk_base = NULL;           /* (no buffer: every segment is a restored one, at_ptr reads its pbuf) */
+    walk_len = 0;
+    walk_obj = NULL;
+    walk_mv = NULL;
+    walk_ent = ent;
+    walk_nent = 0;
+    nqassoc = 0;
+    quiet_order = 0;
+    PyObject *both[2] = {xa, x};
+    for (int i = 0; i < 2; i++) {
+        int r = arm(&ent[nent], both[i], flows);
+        if (r > 0)
+            r = arm_rest(&ent[nent]) < 0 ? -1 : 1;
+        nent++;
+        walk_nent = nent;
+        if (r <= 0) {
+            if (r == 0)         /* (a flow not the table's: Python's) */
+                result = 0;
+            goto settle;
+        }
+    }
+    if (!ent[1].restored || !ent[0].ack_hole) {     /* (not as the walk would find them: Python's) */
+        result = 0;
+        goto settle;
+    }
+    fr = flush_deferred(ent, nent, &ent[0], (uint32_t)ack, number, ts);
+    if (fr < 0)
+        goto settle;
+    result = fr == 1 || fr == 6 ? fr : 0;
+settle:
+    if (result >= 0 && flush_quiet(ent, nent) < 0)
+        result = -1;
+    for (int i = 0; result > 0 && i < nent; i++)    /* what is still held, parked again */
+        if (ent[i].ndef && ent[i].last_any && park(&ent[i], flows) < 0)
+            result = -1;
+    if (result >= 0 && settle_all(ent, nent) < 0)   /* (declined: the segments given back made pieces) */
+        result = -1;
+done:
+    for (int i = 0; i < nqassoc; i++)
+        Py_CLEAR(qassoc[i].a);
+    nqassoc = 0;
+    for (int i = 0; i < nent; i++)
+        release(&ent[i]);
+    walk_ent = NULL;
+    walk_nent = 0;
+    Py_XDECREF(x);
+    if (result < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "flush_parked: failed");
+        return NULL;
+    }
+    return PyLong_FromLong(result);
+}
+
 /* stats(): the walk's flush counters (st_flushed and the others) as a dict. */
 static PyObject *stats(PyObject *self, PyObject *noargs) {
     (void)self;
@@ -4365,6 +4444,7 @@ static PyMethodDef methods[] = {
     {"take_held", take_held, METH_VARARGS, "Deliver the held pieces the framer's fast lane takes (_take_held)."},
     {"look_ahead", look_ahead, METH_VARARGS, "The look-ahead's reach in records (set it when given); the value before."},
     {"park_after", park_after, METH_VARARGS, "TcpReassembler.buffer_after for a direction whose segments are parked."},
+    {"flush_parked", flush_parked, METH_VARARGS, "feed_record's flush of an ACK past a hole, of parked segments."},
     {"unpark", unpark, METH_VARARGS, "Make pieces of the segments walks parked for an analyzer (or a stream)."},
     {"stats", stats, METH_NOARGS, "The walk's flush counters since the module was loaded (tests, benches)."},
     {NULL, NULL, 0, NULL},
