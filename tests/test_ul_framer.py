@@ -661,8 +661,8 @@ def test_search_holds_no_more_than_its_cap_whatever_max_pdu_a_peer_announces():
 def test_compiled_candidate_search_finds_what_the_regex_finds():
     """The search after a loss looks for a PDU type (1-7) and a zero byte; where the record walk is built,
     C finds them (capture/_walk.c ``candidate``): the same positions as the regex, on bytes, bytearrays and
-    memoryviews, from any start; with zero bytes dense, and sparse (C skips eight bytes at a time where none
-    is zero)."""
+    memoryviews, from any start; with zero bytes dense, and sparse (C looks at 32 places at a time with AVX2, 16
+    with SSE2, else skips eight bytes at a time where none is zero)."""
     import random
     from dicomsniff.ul import framer as fr
     try:

@@ -748,17 +748,16 @@ class PduFramer:
         self.rbase += k
         self.skipped += k
         pieces = self.rpieces
-        keep = []
-        for idx, p in enumerate(pieces):
-            nxt = pieces[idx + 1][0] if idx + 1 < len(pieces) else None
-            if nxt is not None and nxt <= k:
-                continue
-            if p[0] < k:
-                p = [0, p[1], p[2] + (k - p[0]), p[3]]
-            else:
-                p = [p[0] - k, p[1], p[2], p[3]]
-            keep.append(p)
-        self.rpieces = keep if self.rbuf else []
+        if self.rbuf and pieces:
+            j, last = 0, len(pieces) - 1        # the first piece kept: the last that begins at or before k
+            while j < last and pieces[j + 1][0] <= k:
+                j += 1
+            p = pieces[j]
+            keep = [[0, p[1], p[2] + (k - p[0]), p[3]] if p[0] < k else [p[0] - k, p[1], p[2], p[3]]]
+            keep += [[p[0] - k, p[1], p[2], p[3]] for p in pieces[j + 1:]]
+            self.rpieces = keep
+        else:
+            self.rpieces = []
         self.rpos = 0
 
     def _accept(self, i: int, out: list, replay_out: bool) -> list | None:
