@@ -486,10 +486,7 @@ class Analyzer:
                 return out
         elif not d.ready and not peer.wait and \
                 _cwalk.park_after(self._walk_ctx, d, seq, buf, pstart, n, number, pstart - s, ts):
-            st = d.st
-            st.last = number
-            st.ts = ts
-            peer.ack = ack
+            self._hook_record(d, number, ts, ack)
             if self._walk_req is not None:
                 self._want_walk(d)          # what follows may be held too: _walk_hook
             return ()

@@ -315,11 +315,12 @@ static int defer_piece(Entry *d, const unsigned char *p, long long n, long long 
 /* Segments held at a walk's end, parked: kept here (their bytes copied, one buffer a direction) instead of made
  * Python pieces, and given back to the next walk that arms their direction (restore()), which goes on holding and
  * delivers them from that buffer as from its own; made pieces (unpark_at) only when something else must see them
- * in x.pending first: a record of their stream that Python takes (Analyzer.feed_record, feed), a hook for their
- * stream, the end of the capture (Analyzer.finish). Meanwhile x.held counts them (x.pending does not) and their
- * stream's `parked` is True. A walk's end parks only for the analyzers whose walk delivers held segments itself
- * (the drain hook: summary, diagnose), where most of them are: another association's hook made events, so the walk
- * had to end (~50,000 pieces on the lossy copy of issue 18), or the mapped window ended. */
+ * in x.pending first: a record of their stream that Python takes (Analyzer.feed_record, feed; but one that continues
+ * them is parked after them, park_after, and an ACK past their hole flushed as the walk flushes one, flush_parked),
+ * a hook for their stream, the end of the capture (Analyzer.finish). Meanwhile x.held counts them (x.pending does
+ * not) and their stream's `parked` is True. A walk's end parks only for the analyzers whose walk delivers held
+ * segments itself (the drain hook: summary, diagnose), where most of them are: another association's hook made
+ * events, so the walk had to end (~50,000 pieces on the lossy copy of issue 18), or the mapped window ended. */
 typedef struct {
     PyObject *x, *st, *flows;   /* the _Dir, its _Stream, and the analyzer's flows (TcpReassembler._flows) */
     struct Deferred *def;       /* its segments in order, Deferred.at an offset into buf */
