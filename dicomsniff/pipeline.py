@@ -310,10 +310,7 @@ class Analyzer:
         if seg is None:
             return []
         if self._parking:       # segments the walk parked made pieces first: its stream's, every stream's for a
-            try:                # new stream (which may evict another)
-                d = self._flows.get((seg.src_ip, seg.sport, seg.dst_ip, seg.dport))
-            except (TypeError, ValueError):      # (TcpReassembler.feed's lookup)
-                d = self._flows.get((bytes(seg.src_ip), seg.sport, bytes(seg.dst_ip), seg.dport))
+            d = self.tcp.flow(seg)      # new stream (which may evict another)
             if d is None:
                 _cwalk.unpark(self._walk_ctx)
             elif d.st.parked:

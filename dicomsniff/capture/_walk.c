@@ -1299,18 +1299,26 @@ static int arm_rest(Entry *d) {
 /* A segment held after a hole (p[0:n] in the walk's buffer, at stream offset off): noted in d's deferred list, not
  * made a Python piece until something must see it in x.pending (materialize), so that the flush of an ACK later in
  * the walk (flush_deferred) delivers it from the buffer as a record. 0, -1 error. */
+/* Room for one more segment in a deferred list (*def, *cdef of them allocated, ndef used): doubled when full.
+ * 0, -1 error. */
+static int def_room(struct Deferred **def, int *cdef, int ndef) {
+    if (ndef < *cdef)
+        return 0;
+    int c = *cdef ? 2 * *cdef : 16;
+    struct Deferred *g = PyMem_Realloc(*def, (size_t)c * sizeof *g);
+    if (g == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    *def = g;
+    *cdef = c;
+    return 0;
+}
+
 static int defer_piece(Entry *d, const unsigned char *p, long long n, long long off, long long frame, long long fo,
                        long long ts) {
-    if (d->ndef == d->cdef) {
-        int c = d->cdef ? 2 * d->cdef : 16;
-        struct Deferred *g = PyMem_Realloc(d->def, (size_t)c * sizeof *g);
-        if (g == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        d->def = g;
-        d->cdef = c;
-    }
+    if (def_room(&d->def, &d->cdef, d->ndef) < 0)
+        return -1;
     d->def[d->ndef++] = (struct Deferred){(Py_ssize_t)(p - walk_base), off, n, frame, fo, ts};
     return 0;
 }
@@ -4384,16 +4392,8 @@ static PyObject *park_after(PyObject *self, PyObject *args) {
         goto fail;
     }
     p->buf = g;
-    if (p->ndef == p->cdef) {
-        int c = 2 * p->cdef;
-        struct Deferred *e = PyMem_Realloc(p->def, (size_t)c * sizeof *e);
-        if (e == NULL) {
-            PyErr_NoMemory();
-            goto fail;
-        }
-        p->def = e;
-        p->cdef = c;
-    }
+    if (def_room(&p->def, &p->cdef, p->ndef) < 0)
+        goto fail;
     memcpy(p->buf + used, (const char *)v.buf + at, (size_t)n);
     p->def[p->ndef++] = (struct Deferred){(Py_ssize_t)used, off, n, frame, fo, ts};
     p->len = used + n;

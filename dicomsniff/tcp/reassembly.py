@@ -144,13 +144,17 @@ class TcpReassembler:
 
     # -- public ---------------------------------------------------------------
 
+    def flow(self, seg: TcpSegment) -> _Dir | None:
+        """The direction ``seg`` travels in, None for a flow not seen yet."""
+        try:
+            return self._flows.get((seg.src_ip, seg.sport, seg.dst_ip, seg.dport))
+        except (TypeError, ValueError):      # an unhashable (writable) memoryview address
+            return self._flows.get((bytes(seg.src_ip), seg.sport, bytes(seg.dst_ip), seg.dport))
+
     def feed(self, seg: TcpSegment) -> list:
         """Events caused by one segment (often none, for pure ACKs)."""
         try:
-            try:
-                d = self._flows.get((seg.src_ip, seg.sport, seg.dst_ip, seg.dport))
-            except (TypeError, ValueError):      # an unhashable (writable) memoryview address
-                d = self._flows.get((bytes(seg.src_ip), seg.sport, bytes(seg.dst_ip), seg.dport))
+            d = self.flow(seg)
             if d is None:
                 out: list = []
                 self._first(seg, out)
