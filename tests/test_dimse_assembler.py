@@ -301,6 +301,22 @@ def test_cut_command_is_an_incomplete_message_with_its_frames():
     assert m.name == "incomplete command set" and m.frames == [1] and m.command_spans.length == 0
 
 
+def test_first_frames_and_last_frame_read_only_the_ends_of_the_frame_list():
+    # (what Association._pair reads of a message with findings: frames[:3] and frames[-1], without listing all)
+    cmd, data = store_rq(7), patient("P7", PatientComments="x" * 3000)
+    p = pdata(frags(1, COMMAND, cmd, 10)) + b"".join(pdata([f]) for f in frags(1, DATA, data, 100))
+    w = Wire()
+    (m,) = done(w.send(0, p, 60))
+    assert len(m.frames) > 10
+    for k in (1, 2, 3, len(m.frames) + 5):
+        assert m.first_frames(k) == m.frames[:k]
+    assert m.last_frame == m.frames[-1]
+    w = Wire()                                      # a command only, cut: no data spans
+    c = pdata([(1, COMMAND | LAST, echo_rq(12))])
+    (m,) = done(w.send(0, c[:-4]) + w.send(0, c[-4:], skip=True))
+    assert m.data_spans is None and m.first_frames(3) == m.frames == [1] and m.last_frame == 1
+
+
 def test_data_set_with_a_hole_ends_at_its_last_fragment():
     data = patient(PatientComments="h" * 400)
     frs = frags(1, DATA, data, 100)

@@ -11,7 +11,7 @@ small and buffered (bounded); data sets stream into a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import chain, groupby
+from itertools import chain, groupby, islice
 from typing import Callable
 
 from ..field import ERROR, NOTE, WARN, Finding
@@ -59,6 +59,20 @@ class Message:
         cmd = self.command_spans.flat[1::4]
         data = self.data_spans.flat[1::4]
         return [f for f, _ in groupby(chain(cmd, data))]
+
+    def first_frames(self, k: int) -> list[int]:
+        """``frames[:k]``, without listing the rest."""
+        cmd = islice(self.command_spans.flat, 1, None, 4)
+        if self.data_spans is not None:
+            cmd = chain(cmd, islice(self.data_spans.flat, 1, None, 4))
+        return [f for f, _ in islice(groupby(cmd), k)]
+
+    @property
+    def last_frame(self) -> int:
+        """``frames[-1]`` (0 with no span)."""
+        flat = self.data_spans.flat if self.data_spans is not None and self.data_spans.flat else \
+            self.command_spans.flat
+        return flat[-3] if flat else 0
 
     @property
     def data_length(self) -> int:

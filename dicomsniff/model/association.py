@@ -605,8 +605,8 @@ class Association:
         self._touch(msg.ts_ns, msg.command_spans.first_frame)
         cmd = msg.command
         for f in msg.findings:
-            self.add_finding(f.severity, f.code, f.message, msg.frames[:3], direction=msg.direction,
-                             last=msg.frames[-1] if msg.frames else 0)
+            self.add_finding(f.severity, f.code, f.message, msg.first_frames(3), direction=msg.direction,
+                             last=msg.last_frame)
         if cmd is None or cmd.command_field is None:
             return None
         cf = cmd.command_field
