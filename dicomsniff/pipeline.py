@@ -23,7 +23,7 @@ from .tcp.events import StreamClosed, StreamData, StreamGap, StreamOpened
 from .tcp.reassembly import _HALF, _M, TcpReassembler, _Piece  # _M, _HALF: 32-bit sequence arithmetic
 from .ul.detect import classify_stream_start, plausible_pdu_header
 from .ul.events import MAX_SPANS, PduEvent, PdvChunk, PdvLoss, SpanMap
-from .ul.pdus import ASSOCIATE_AC, AssociateRQ, Pdv
+from .ul.pdus import ASSOCIATE_AC, P_DATA_TF, AssociateRQ, Pdv
 from .ul.framer import HEADER, LOOKAHEAD, PDATA, RESYNC, PduFramer
 from .timefmt import iso_time
 from .tls.tables import looks_like_tls_hello, looks_like_tls_records
@@ -142,6 +142,21 @@ def find_pdu_run(buf: bytes, limit: int = DETECT_LIMIT) -> int:
                     return i
             i = buf.find(first, i + 1, n)
     return -1
+
+
+def _deferrable(events: list) -> bool:
+    """Whether summary's and diagnose's consumer (cli.run_diagnosed) would read the same of ``events`` later, once
+    the records after them are taken: notices (unchanging), and P-DATA-TFs' PduSeen events that carry the quiet PDUs
+    before them (PduSeen.quiet) of an association past its A-ASSOCIATE-AC (PduFacts reads its negotiation), but no
+    message (whose Exchange a later response changes) and no other PDU."""
+    for ev in events:
+        t = type(ev)
+        if t is PduSeen:
+            if ev.quiet is None or ev.pdu.pdu_type != P_DATA_TF or ev.association.ac is None:
+                return False
+        elif t is not Notice:
+            return False
+    return True
 
 
 def _seal(a: Association) -> list:
@@ -676,8 +691,8 @@ class Analyzer:
         """The compiled walk's call for a pure ACK (frame ``number`` at ``ts``) of direction ``d`` that acknowledges
         bytes past the first hole of those its peer holds, after it applied what it took before: what feed_record
         does for it (the stream's clock and the ACK recorded, acknowledged holes become gaps, what follows them is
-        delivered, through the framer's lanes). True when that made no event; False when it did: they wait in
-        ``_stash`` for the next record's (or :meth:`finish`'s) and the walk ends after this record."""
+        delivered, through the framer's lanes). Whether the walk goes on (:meth:`_hook_done`: the events it made
+        wait in ``_stash`` for the next record's, or :meth:`finish`'s)."""
         self._hook_record(d, number, ts, ack)
         return self._hook_done(self._ack_settles(d))
 
@@ -686,8 +701,7 @@ class Analyzer:
         ``number``, at ``ts``; raw sequence number ``seq``, ACK ``ack``) on the ready direction ``d`` whose receiver
         has already acknowledged bytes past the hole, after it applied what it took before: feed_record's hold
         branch (TcpReassembler.hold buffers it, then :meth:`_ack_settles` declares the gap at once and delivers
-        what follows it). True when that made no event; False when it did: they wait in ``_stash`` as for
-        :meth:`_flush_hook`."""
+        what follows it). Whether the walk goes on, as for :meth:`_flush_hook`."""
         nxt = d.nxt
         out = self._hold_settles(d, ((seq - d.base - nxt + _HALF) & _M) - _HALF + nxt, bytes(mv[at:at + n]), number,
                                  fo, ts, ack)
@@ -708,8 +722,7 @@ class Analyzer:
     def _drain_hook(self, d) -> bool:
         """The rest of :meth:`_flush_hook` for a pure ACK of direction ``d`` whose first step the compiled walk took
         (_walk.c flush_c: the ACK recorded, the hole up to the first piece its peer holds declared, the pieces after
-        it its lane takes delivered): :meth:`_drain_rest`. True when that made no event; False when it did: they wait
-        in ``_stash``."""
+        it its lane takes delivered): :meth:`_drain_rest`. Whether the walk goes on, as for :meth:`_flush_hook`."""
         return self._hook_done(self._drain_rest(d))
 
     def _drain_rest(self, d) -> list:
@@ -757,8 +770,7 @@ class Analyzer:
         """The compiled walk's call for a segment of direction ``x`` that completes the bytes the candidate of its
         framer's search needs, after it applied what it took (the segment held as PduFramer.hold_candidate holds
         one, its record noted): what :meth:`_tcp_event` does for it then (PduFramer.feed's search, its events
-        routed, a validated PDU's bytes replayed). True when that made no event; False when it did: they wait in
-        ``_stash`` as for :meth:`_flush_hook`."""
+        routed, a validated PDU's bytes replayed). Whether the walk goes on, as for :meth:`_flush_hook`."""
         f = x.lane
         d = f.dicom
         out: list = []
@@ -777,12 +789,16 @@ class Analyzer:
         d.peer.ack = ack
 
     def _hook_done(self, out: list) -> bool:
-        """A hook's answer to the walk: True when its record made no event, False when it did (they wait in
-        ``_stash``, returned with the next record's, and the walk ends after this record)."""
-        if out:
+        """A hook's answer to the walk: whether it may go on. Events its record made wait in ``_stash`` (after those
+        already there), returned with the next record's; the walk goes on past them only when the consumer reads
+        nothing of them that the records after may change (:func:`_deferrable`), else it ends after this record."""
+        if not out:
+            return True
+        if self._stash is None:
             self._stash = out
-            return False
-        return True
+        else:
+            self._stash += out
+        return _deferrable(out)
 
     def _walk_streams(self) -> tuple:
         """The TCP streams of the first 16 live DICOM associations not over TLS (the walk's table takes the

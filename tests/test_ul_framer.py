@@ -719,6 +719,34 @@ def test_search_after_a_lost_header_looks_where_the_next_one_would_be(shorter):
     assert results["expect"][2] * fewer < results["each segment"][2], (results["expect"][2], results["each segment"][2])
 
 
+@pytest.mark.parametrize("third", [2048, 600])
+def test_search_after_a_lost_header_takes_the_predicted_header_at_once(third):
+    """Where the arithmetic of a lost header predicts the next one (as long as the last P-DATA-TF) and one is
+    there, as long as that, with a plausible PDV header, the search takes it without waiting for the header after
+    it: a further hole inside that PDU then cuts a framed PDU instead of throwing it away with the search. A PDU of
+    any other length there is judged as any candidate is, by the header after it."""
+    body = bytes([3, 0, 5, 0, 200, 7, 0, 1]) * 256          # data with candidate bytes (type 1-7, then 0) in it
+    lens = [2048, 2048, third, 2048, 2048]
+    units = [pdata([(1, DATA, body[:k])]) for k in lens]
+    stream = b"".join(units)
+    third_at = len(units[0]) + len(units[1])
+    fd = Feeder()
+    evs = fd.feed(stream[:len(units[0])]) + fd.gap(100)       # the second PDU's header is lost
+    evs += fd.feed(stream[len(units[0]) + 100:third_at + 12])  # up to the third's PDU and PDV headers
+    if third != 2048:
+        assert fd.f.state == RESYNC and not [e for e in evs if type(e) is Notice]
+        return
+    assert fd.f.state == PDATA and fd.f.start_offset == third_at
+    (n,) = [e for e in evs if type(e) is Notice]
+    assert f"resynchronised at stream offset {third_at}" in n.message
+    evs += fd.feed(stream[third_at + 12:third_at + 500]) + fd.gap(300)     # a hole inside the third PDU
+    evs += fd.feed(stream[third_at + 800:]) + fd.f.finish()
+    framed = [(p.stream_offset, p.complete) for p in pdus(evs)]
+    assert framed == [(0, True), (third_at, False), (third_at + len(units[2]), True),
+                      (third_at + len(units[2]) + len(units[3]), True)]
+    assert len([e for e in evs if type(e) is Notice]) == 1
+
+
 def test_search_after_a_lost_header_waits_no_further_than_a_searched_pdu():
     """The place a search waits for after a lost header follows the last P-DATA-TF's length, which a peer
     chooses (up to 4 GiB, streamed): it is used only within what a search may hold for one candidate PDU

@@ -22,14 +22,15 @@
  *   (g) for summary and diagnose (the analyzer gives the hooks), the records around a capture loss that feed_record
  *       would answer with events: the pure ACK that declares a hole a gap (Analyzer._flush_hook) and the first
  *       segment after a hole already acknowledged (Analyzer._hold_hook). The walk applies what it took, calls the
- *       hook, arms its table again and goes on; a hook that made events leaves them in Analyzer._stash and the
- *       walk ends after that record. Before it holds the first segment after a hole inside a lane's data PDV, it
- *       reads the records after it (hole_settled): when the receiver's ACK past the hole comes before anything that
- *       would make an event, the hole is a gap at once (gap_ahead, Analyzer._take_gap) and the segment and those
- *       after it go on in order, as they would once held and delivered at that ACK. The usual holes, inside a
- *       message's or an after-loss lane's data PDV, and the ends of the P-DATA-TFs they cut, the walk takes itself
- *       (gap_pdv, cut_end: the framer's and the message's changes, and the association's counts, which wait with
- *       the quiet PDUs' once they make no finding: past the association's findings bound, MAX_FINDINGS).
+ *       hook, arms its table again and goes on; a hook that made events leaves them in Analyzer._stash and the walk
+ *       ends after that record, unless they are events the consumer reads the same later (notices, PDUs that carry
+ *       their quiet counts: Analyzer._hook_done). Before it holds the first segment after a hole inside a lane's
+ *       data PDV, it reads the records after it (hole_settled): when the receiver's ACK past the hole comes before
+ *       anything that would make an event, the hole is a gap at once (gap_ahead, Analyzer._take_gap) and the segment
+ *       and those after it go on in order, as they would once held and delivered at that ACK. The usual holes,
+ *       inside a message's or an after-loss lane's data PDV, and the ends of the P-DATA-TFs they cut, the walk takes
+ *       itself (gap_pdv, cut_end: the framer's and the message's changes, and the association's counts, which wait
+ *       with the quiet PDUs' once they make no finding: past the association's findings bound, MAX_FINDINGS).
  * A lane whose collector still keeps bytes (f.fast_feed) is left to Python: only it feeds collectors.
  * take_held() does (b), (e) and, for summary and diagnose, (f) for the pieces held after a hole, when the
  * receiver's ACK has them delivered (Analyzer._take_held).
@@ -4091,7 +4092,7 @@ static PyObject *walk(PyObject *self, PyObject *args) {
             Py_DECREF(go);
             last_number = number;
             last_ts = rec.ts;
-            if (r <= 0) {   /* events wait in Analyzer._stash (or an error): the walk ends after this record */
+            if (r <= 0) {   /* events wait in Analyzer._stash that may not (or an error): the walk ends here */
                 if (r < 0)
                     goto done;
                 break;
