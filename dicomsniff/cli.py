@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import gc
 import os
 import signal
 import sys
@@ -105,13 +106,19 @@ def run_diagnosed(capture: str, an: Analyzer, *, slow: float, idle: float) -> tu
     from .output.diagnose import notice_findings
     watch = PduWatch()
     notices = []
-    for ev in read_events(sys.stdin.buffer if capture == "-" else capture, an):
-        if type(ev) is Notice:
-            if ev.where in ("capture", "tcp"):
-                notices.append(ev)
-        else:
-            watch.event(ev)
-    findings = run_rules(an.associations, slow_s=slow, idle_s=idle, watch=watch) + notice_findings(notices)
+    # What exists now (the modules imported, mostly) lives as long as the process: kept out of the collector's
+    # traversals while the capture is read (a full collection on a lossy gigabyte: 12 ms of 26), back in after.
+    gc.freeze()
+    try:
+        for ev in read_events(sys.stdin.buffer if capture == "-" else capture, an):
+            if type(ev) is Notice:
+                if ev.where in ("capture", "tcp"):
+                    notices.append(ev)
+            else:
+                watch.event(ev)
+        findings = run_rules(an.associations, slow_s=slow, idle_s=idle, watch=watch) + notice_findings(notices)
+    finally:
+        gc.unfreeze()
     return notices, findings
 
 

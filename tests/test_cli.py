@@ -227,3 +227,22 @@ def test_no_deprecation_warnings_with_W_error(tmp_path):
     assert "A-ASSOCIATE-RQ ECHOSCU" in subprocess.run(
         [sys.executable, "-W", "error", "-m", "dicomsniff", "dump", echo], capture_output=True, text=True,
         timeout=60, cwd=ROOT).stdout
+
+
+def test_summary_keeps_what_existed_before_it_out_of_the_collector_only_while_it_reads(monkeypatch):
+    """run_diagnosed freezes what exists when it starts (the modules imported: gc.freeze) while it reads the
+    capture, so that the collections its reading triggers do not traverse them, and gives them back to the
+    collector after (gc.unfreeze): frozen for good, a caller's garbage would never be freed."""
+    import gc
+    import dicomsniff.reading as reading
+    seen = []
+    read_events = reading.read_events
+
+    def reading_events(*args, **kwargs):
+        seen.append(gc.get_freeze_count())
+        yield from read_events(*args, **kwargs)
+    monkeypatch.setattr(reading, "read_events", reading_events)
+    before = gc.get_freeze_count()
+    result = CliRunner().invoke(main, ["summary", str(CAPTURES / "store.pcap")])
+    assert result.exit_code == 0, result.output
+    assert seen and seen[0] > before and gc.get_freeze_count() == before
