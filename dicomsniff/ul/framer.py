@@ -697,7 +697,7 @@ class PduFramer:
                 if (ctx not in ctxs) if ctxs else not ctx & 1:
                     return False
                 p += 4 + plen
-            if self.rbase + i == self.expect_at and length == self.prev_length:
+            if self.expect_at and self.rbase + i == self.expect_at and length == self.prev_length:
                 return True     # where the arithmetic said, as long as the last one: the next header adds nothing
         elif t in _FIXED4:
             if length != 4:
