@@ -748,7 +748,7 @@ class Analyzer:
         ``frame`` at ``ts``: a PDU header lost in it, say), -1 the one piece at the front of ``x.pending`` delivered
         (the next message's command, say), both as TcpReassembler._ack_flush and _drain do them under the held path's
         sealing; -2 the search of a candidate PDU whose bytes the segment the walk just delivered completes (held as
-        PduFramer.hold_candidate holds them), as :meth:`_search_hook` makes it and PduFramer.feed would for that
+        PduFramer.hold_candidate holds them), as :meth:`_search_held` makes it and PduFramer.feed would for that
         segment. Their events wait in ``_seal_out`` for the flush's :meth:`_drain_hook`, which ends it."""
         out = self._seal_out
         if out is None:
@@ -760,10 +760,7 @@ class Analyzer:
         elif to == -1:
             self.tcp._drain(x, self._push, self._take_held)
         else:
-            f = x.lane
-            self._route(f.dicom, f.direction, f.search_held(), out)
-            if f.replay is not None:
-                self._replay(f.dicom, f, out)
+            self._search_held(x, out)
         self._sealing = False
 
     def _search_hook(self, x) -> bool:
@@ -771,13 +768,19 @@ class Analyzer:
         framer's search needs, after it applied what it took (the segment held as PduFramer.hold_candidate holds
         one, its record noted): what :meth:`_tcp_event` does for it then (PduFramer.feed's search, its events
         routed, a validated PDU's bytes replayed). Whether the walk goes on, as for :meth:`_flush_hook`."""
+        out: list = []
+        self._search_held(x, out)
+        return self._hook_done(out)
+
+    def _search_held(self, x, out: list) -> None:
+        """The search of the candidate whose bytes direction ``x``'s framer holds (PduFramer.search_held), its events
+        routed into ``out`` and a validated PDU's bytes replayed, as :meth:`_tcp_event` does for a segment that
+        completes them."""
         f = x.lane
         d = f.dicom
-        out: list = []
         self._route(d, f.direction, f.search_held(), out)
         if f.replay is not None:
             self._replay(d, f, out)
-        return self._hook_done(out)
 
     @staticmethod
     def _hook_record(d, number: int, ts: int, ack: int) -> None:

@@ -1297,25 +1297,30 @@ static int arm_rest(Entry *d) {
     return arm_lane(d);
 }
 
-/* A segment held after a hole (p[0:n] in the walk's buffer, at stream offset off): noted in d's deferred list, not
- * made a Python piece until something must see it in x.pending (materialize), so that the flush of an ACK later in
- * the walk (flush_deferred) delivers it from the buffer as a record. 0, -1 error. */
-/* Room for one more segment in a deferred list (*def, *cdef of them allocated, ndef used): doubled when full.
- * 0, -1 error. */
-static int def_room(struct Deferred **def, int *cdef, int ndef) {
-    if (ndef < *cdef)
+/* Room for one more item in an array of items of `size` bytes (*arr, *cap of them allocated, n used): doubled when
+ * full, `first` at first. 0, -1 error. */
+static int room(void **arr, int *cap, int n, size_t size, int first) {
+    if (n < *cap)
         return 0;
-    int c = *cdef ? 2 * *cdef : 16;
-    struct Deferred *g = PyMem_Realloc(*def, (size_t)c * sizeof *g);
+    int c = *cap ? 2 * *cap : first;
+    void *g = PyMem_Realloc(*arr, (size_t)c * size);
     if (g == NULL) {
         PyErr_NoMemory();
         return -1;
     }
-    *def = g;
-    *cdef = c;
+    *arr = g;
+    *cap = c;
     return 0;
 }
 
+/* Room for one more segment in a deferred list (*def, *cdef of them allocated, ndef used). 0, -1 error. */
+static int def_room(struct Deferred **def, int *cdef, int ndef) {
+    return room((void **)def, cdef, ndef, sizeof **def, 16);
+}
+
+/* A segment held after a hole (p[0:n] in the walk's buffer, at stream offset off): noted in d's deferred list, not
+ * made a Python piece until something must see it in x.pending (materialize), so that the flush of an ACK later in
+ * the walk (flush_deferred) delivers it from the buffer as a record. 0, -1 error. */
 static int defer_piece(Entry *d, const unsigned char *p, long long n, long long off, long long frame, long long fo,
                        long long ts) {
     if (def_room(&d->def, &d->cdef, d->ndef) < 0)
@@ -1371,16 +1376,8 @@ static void park_free(Park *p) {
  * them to x.held as ever. The bytes of those in the walk's buffer are copied after those restore() gave back, which
  * stay where they are in pbuf (moved to its start once most of it is bytes delivered since). 0, -1 error. */
 static int park(Entry *d, PyObject *flows) {
-    if (nparks == cparks) {
-        int c = cparks ? 2 * cparks : 8;
-        Park *g = PyMem_Realloc(parks, (size_t)c * sizeof *g);
-        if (g == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        parks = g;
-        cparks = c;
-    }
+    if (room((void **)&parks, &cparks, nparks, sizeof *parks, 8) < 0)
+        return -1;
     uintptr_t pb = (uintptr_t)d->pbuf;
     Py_ssize_t len = d->plen, lo = -1, extra = 0;
     for (int i = 0; i < d->ndef; i++) {         /* in pbuf: its offset there (-1 - offset); else copied below */
