@@ -68,8 +68,8 @@ class PduSeen:
     association: Association
     pdu: PduEvent
     # The association's quiet P-DATA-TFs (Association.quiet) that came before this PDU, taken from it when the
-    # event was made: set for every PDU event of an analyzer that counts them and holds them back
-    # (Analyzer._held_quiet: summary, diagnose), since more PDUs may be counted quietly before the consumer sees
+    # event was made: set for every PDU event of an analyzer that counts them (``quiet_pdus``: summary, diagnose,
+    # export --no-trees), since more PDUs may be counted quietly before the consumer sees
     # this event (while held bytes are delivered, or after a hole the walk's look-ahead settled, where the held
     # path would have made it while delivering). None: those before it are still in Association.quiet
     # (PduFacts.observe catches up from there).
@@ -144,13 +144,17 @@ def find_pdu_run(buf: bytes, limit: int = DETECT_LIMIT) -> int:
     return -1
 
 
-def _deferrable(events: list) -> bool:
-    """Whether summary's and diagnose's consumer (cli.run_diagnosed) would read the same of ``events`` later, once
-    the records after them are taken: notices (unchanging), and P-DATA-TFs' PduSeen events that carry the quiet PDUs
-    before them (PduSeen.quiet) of an association past its A-ASSOCIATE-AC (PduFacts reads its negotiation), but no
-    message (whose Exchange a later response changes) and no other PDU."""
-    for ev in events:
+def _deferrable(events: list, start: int = 0) -> bool:
+    """Whether the consumers of quiet P-DATA-TFs (cli.run_diagnosed; output.json_export's writers, which write
+    ``quiet_out``'s records) would read the same of ``events[start:]`` later, once the records after them are taken:
+    notices (unchanging), ``quiet_out``'s lines (tuples), and P-DATA-TFs' PduSeen events that carry the quiet PDUs
+    before them (PduSeen.quiet) of an association past its A-ASSOCIATE-AC (PduFacts reads its negotiation; a PDU's
+    record reads only the PDU), but no message (whose Exchange a later response changes) and no other PDU."""
+    for i in range(start, len(events)):
+        ev = events[i]
         t = type(ev)
+        if t is tuple:
+            continue
         if t is PduSeen:
             if ev.quiet is None or ev.pdu.pdu_type != P_DATA_TF or ev.association.ac is None:
                 return False
@@ -252,7 +256,10 @@ class Analyzer:
         # that line around its numbers and time (``quiet_parts(association, direction, context)``: three strings,
         # output.json_export.quiet_parts): each quiet P-DATA-TF is appended to the list as (association, its line),
         # in the order they end (:meth:`_quiet_line`; the compiled walk writes the same lines). They all end before
-        # the next event's record: the consumer writes them first (output.json_export.write_jsonl).
+        # the next event's record: the consumer writes them first (output.json_export.write_jsonl). Where events are
+        # made among such PDUs (bytes held after a hole delivered, a walk's hook), the events go into quiet_out too,
+        # in their order, when the consumer reads them the same later; otherwise the lines made with them are given
+        # among the events, as they are in the list (:meth:`_ordered_out`). The consumer takes both in order.
         self.quiet_out = quiet_out if self.quiet_pdus else None
         if self.quiet_out is not None and quiet_parts is None:
             raise ValueError("quiet_out needs quiet_parts: the text of its lines")
@@ -301,18 +308,22 @@ class Analyzer:
         self._drain_out: list = []
         self._push = _Push(self)
         # While such an ACK's held bytes are delivered (_sealing), the middle P-DATA-TFs they end may be counted
-        # quietly too (summary, diagnose: not when quiet_out wants their records in order). Then every PDU event
-        # takes the association's quiet PDUs before it along (PduSeen.quiet, _seal), since more may be counted
-        # before the consumer sees it: the same event whether the held path or the walk's look-ahead made it.
-        self._held_quiet = self.quiet_pdus and self.quiet_out is None
+        # quietly too (quiet_pdus). Then every PDU event takes the association's quiet PDUs before it along
+        # (PduSeen.quiet, _seal), since more may be counted before the consumer sees it: the same event whether the
+        # held path or the walk's look-ahead made it. With quiet_out (export), what such a delivery, a walk's hook
+        # or a walk's flush makes goes into quiet_out itself, events and lines in the order they were made
+        # (_ordered_out): the consumer writes quiet_out in order before the next event it is given.
         self._sealing = False
         # The events of a pure ACK the compiled walk handed to _flush_hook, returned before the next record's.
         self._stash: list | None = None
-        # The events of the steps of one flush the compiled walk gave to _seal_hook, which its _drain_hook returns.
+        # The events of the steps of one flush the compiled walk gave to _seal_hook, which its _drain_hook returns
+        # (with quiet_out: where the first step's began in quiet_out).
         self._seal_out: list | None = None
-        # what _walk.take_held reads (its quiet hook: only while held bytes are delivered with _sealing)
+        self._seal_at: int | None = None
+        # what _walk.take_held reads (its quiet hook: only while held bytes are delivered with _sealing; the
+        # records of what it counts, with quiet_out)
         self._lane_ctx = (None, _NEXT, _WALK_KINDS, Pdv, PDATA, HEADER, RESYNC,
-                          self._quiet_hook if self._held_quiet else None)
+                          self._quiet_hook if self.quiet_pdus else None, self.quiet_out, self.quiet_parts, iso_time)
 
     # -- public ---------------------------------------------------------------
 
@@ -552,22 +563,24 @@ class Analyzer:
         :meth:`~CaptureReader.records` are fed to :meth:`feed_record`): after a record that advanced a fast
         lane, the reader offers the records after it to :meth:`_walk_hook` instead of yielding them."""
         if self.walk and isinstance(reader, CaptureReader):      # its own records(), not a wrapper's
-            # The hooks that may leave a record's events in _stash, returned with the next record's: only for summary
-            # and diagnose (_held_quiet), whose consumer reads PDUs through PduFacts (the events made meanwhile carry
-            # the quiet counts before them: PduSeen.quiet). Not with quiet_out, whose records the next record may
-            # add to before the consumer has seen those events, nor where a consumer reads anything else as the
-            # records go by (the viewer's frame index, export's records).
+            # The hooks that may leave a record's events for later (in _stash, returned before the next record's; or
+            # with quiet_out, in it: :meth:`_ordered_out`): only for consumers of quiet PDUs (``quiet_pdus``: summary,
+            # diagnose, export --no-trees), which read PDUs through PduFacts (the events made meanwhile carry the quiet
+            # counts before them: PduSeen.quiet) and the PDUs' own fields, not where a consumer reads anything else as
+            # the records go by (the viewer's frame index, the PDUs' trees).
             # With them, a hole inside a lane's data PDV that the records after it settle as a capture loss becomes a
             # gap at once (the walk's look-ahead, _take_gap), without holding the segments after it.
-            hooks = (self._flush_hook, self._hold_hook) if self._held_quiet else (None, None)
+            q = self.quiet_pdus
             self._walk_ctx = (self._flows, _NEXT, _WALK_KINDS, self.tcp.max_buffer, _Piece, Pdv, PDATA, RESYNC,
-                              self._quiet_hook if self.quiet_pdus else None, HEADER, self.quiet_out) + hooks \
-                + (self.quiet_parts, iso_time, self._take_gap if self._held_quiet else None,
-                   (CAPTURE_LOSS, self.stream_data)) \
-                + ((self._search_hook, self._drain_hook, self._seal_hook) if self._held_quiet else (None, None, None))
+                              self._quiet_hook if q else None, HEADER, self.quiet_out,
+                              self._flush_hook if q else None, self._hold_hook if q else None,
+                              self.quiet_parts, iso_time, self._take_gap if q else None,
+                              (CAPTURE_LOSS, self.stream_data),
+                              self._search_hook if q else None, self._drain_hook if q else None,
+                              self._seal_hook if q else None)
             self._walk_req = reader._walk_req
             reader._walk_hook = self._walk_hook
-            self._parking = self._held_quiet
+            self._parking = q
 
     def _want_walk(self, d) -> None:
         """Ask the reader to offer the records after this one to :meth:`_walk_hook` (``d``: the direction
@@ -626,17 +639,32 @@ class Analyzer:
         holds (or the first segment after a hole its peer already acknowledged, which TcpReassembler.hold buffered):
         acknowledged holes become gaps (those inside a lane's data PDV without an event: :meth:`_take_gap`) and
         what follows them is delivered (TcpReassembler.ack_while_waiting), through the framer's lanes as each event
-        comes (_take_held); the events that gives."""
-        out: list = []
+        comes (_take_held); the events that gives (with quiet_out: :meth:`_ordered_out`'s)."""
+        qo = self.quiet_out
+        out: list = [] if qo is None else qo
+        at = 0 if qo is None else len(qo)
         x = d.peer
         if x.lane is None:
             for ev in self.tcp.ack_while_waiting(d):
                 self._tcp_event(ev, out)
-            return out
-        self._drain_out = out
-        self._sealing = self._held_quiet
-        self.tcp.ack_while_waiting(d, self._push, self._take_held, self._take_gap)
-        self._sealing = False
+        else:
+            self._drain_out = out
+            self._sealing = self.quiet_pdus
+            self.tcp.ack_while_waiting(d, self._push, self._take_held, self._take_gap)
+            self._sealing = False
+        return out if qo is None else self._ordered_out(at)
+
+    def _ordered_out(self, at: int) -> list | tuple:
+        """With quiet_out (export), where a held delivery, a walk's hook or a walk's flush put what it made: from
+        ``at`` in quiet_out, its events and its quiet P-DATA-TFs' lines in the order they were made. When the consumer
+        reads them all the same later (:func:`_deferrable`) they stay there, written before the next event it is given
+        (): the walk may go on. Otherwise all of quiet_out (the lines before them too, in order) is the events to give
+        the consumer now, before the next record: quiet_out emptied."""
+        qo = self.quiet_out
+        if _deferrable(qo, at):
+            return ()
+        out = qo[:]
+        qo.clear()
         return out
 
     def _take_gap(self, x, to: int, before_frame: int, ts: int) -> bool:
@@ -645,7 +673,7 @@ class Analyzer:
         after it): an acknowledged hole (``x.nxt`` to ``to``, before frame ``before_frame`` at ``ts``) that ends
         inside the data PDV the lane is in (or before the end of what a ``_SKIP`` lane skips) is handled as
         :meth:`_tcp_event` handles its StreamGap (:meth:`_gap_in_pdv`, and Association.note_gap: they change
-        separate things), without the event, and for summary and diagnose one that ends the P-DATA-TF it cut too
+        separate things), without the event, and where PDUs are counted quietly one that ends the P-DATA-TF it cut too
         (:meth:`_gap_ends_pdu`, the PDU counted): True; False (nothing changed) for any other."""
         f = x.lane
         dd = f.dicom
@@ -657,7 +685,7 @@ class Analyzer:
                 return False
             dd.assoc.note_gap(to - nxt, before_frame, f.direction, ts)
             return True
-        cut = self._held_quiet and self._gap_ends_pdu(dd, f, nxt, to)
+        cut = self.quiet_pdus and self._gap_ends_pdu(dd, f, nxt, to)
         if not cut:
             return False
         dd.assoc.note_gap(to - nxt, before_frame, f.direction, ts)
@@ -665,8 +693,8 @@ class Analyzer:
         return True
 
     def _gap_ends_pdu(self, d: _Dicom, f: PduFramer, start: int, end: int):
-        """For summary and diagnose (``_held_quiet``): a capture gap (stream offsets ``start`` to ``end``) that ends
-        exactly at the end of the P-DATA-TF a fast lane is in (the caller checked: ``f.remaining`` bytes), its one
+        """Where PDUs are counted quietly: a capture gap (stream offsets ``start`` to ``end``) that ends exactly at
+        the end of the P-DATA-TF a fast lane is in (the caller checked: ``f.remaining`` bytes), its one
         data PDV (or what a ``_SKIP`` lane skips) ending there too, when that PDU may then be counted
         (:meth:`_cut_countable`): :meth:`_gap_in_pdv` takes it (``to_end``) and the PDU ends with it, as
         PduFramer.gap ends it (:meth:`_count_cut`, once the caller noted the gap): (the message its data set's next
@@ -730,17 +758,22 @@ class Analyzer:
         then whatever further hole the ACK reaches past, as TcpReassembler._ack_flush goes on, and both directions'
         flags refreshed; the events of the flush's steps :meth:`_seal_hook` took come first. Its events."""
         x = d.peer
-        out: list = self._seal_out if self._seal_out is not None else []
-        self._seal_out = None
+        qo = self.quiet_out
+        if qo is None:
+            out: list = self._seal_out if self._seal_out is not None else []
+        else:
+            out = qo
+            at = len(qo) if self._seal_at is None else self._seal_at
+        self._seal_out = self._seal_at = None
         self._drain_out = out
-        self._sealing = self._held_quiet
+        self._sealing = self.quiet_pdus
         tcp = self.tcp
         tcp._drain(x, self._push, self._take_held)
         tcp._ack_flush(x, self._push, self._take_held, self._take_gap)
         self._sealing = False
         d.refresh()
         x.refresh()
-        return out
+        return out if qo is None else self._ordered_out(at)
 
     def _seal_hook(self, x, to: int, frame: int, ts: int) -> None:
         """One step of a flush of held segments the compiled walk does (its ACK recorded, x waiting as the held path's
@@ -749,12 +782,19 @@ class Analyzer:
         (the next message's command, say), both as TcpReassembler._ack_flush and _drain do them under the held path's
         sealing; -2 the search of a candidate PDU whose bytes the segment the walk just delivered completes (held as
         PduFramer.hold_candidate holds them), as :meth:`_search_held` makes it and PduFramer.feed would for that
-        segment. Their events wait in ``_seal_out`` for the flush's :meth:`_drain_hook`, which ends it."""
-        out = self._seal_out
-        if out is None:
-            out = self._seal_out = []
+        segment. Their events wait in ``_seal_out`` (with quiet_out: in it, in order with the lines the walk writes,
+        from ``_seal_at``) for the flush's :meth:`_drain_hook`, which ends it."""
+        qo = self.quiet_out
+        if qo is not None:
+            out = qo
+            if self._seal_at is None:
+                self._seal_at = len(qo)
+        else:
+            out = self._seal_out
+            if out is None:
+                out = self._seal_out = []
         self._drain_out = out
-        self._sealing = self._held_quiet
+        self._sealing = self.quiet_pdus
         if to >= 0:
             self.tcp._gap(x, to, frame, ts, self._push, self._take_gap)
         elif to == -1:
@@ -768,9 +808,14 @@ class Analyzer:
         framer's search needs, after it applied what it took (the segment held as PduFramer.hold_candidate holds
         one, its record noted): what :meth:`_tcp_event` does for it then (PduFramer.feed's search, its events
         routed, a validated PDU's bytes replayed). Whether the walk goes on, as for :meth:`_flush_hook`."""
-        out: list = []
-        self._search_held(x, out)
-        return self._hook_done(out)
+        qo = self.quiet_out
+        if qo is None:
+            out: list = []
+            self._search_held(x, out)
+            return self._hook_done(out)
+        at = len(qo)
+        self._search_held(x, qo)
+        return self._hook_done(self._ordered_out(at))
 
     def _search_held(self, x, out: list) -> None:
         """The search of the candidate whose bytes direction ``x``'s framer holds (PduFramer.search_held), its events
@@ -791,17 +836,18 @@ class Analyzer:
         st.ts = ts
         d.peer.ack = ack
 
-    def _hook_done(self, out: list) -> bool:
+    def _hook_done(self, out: list | tuple) -> bool:
         """A hook's answer to the walk: whether it may go on. Events its record made wait in ``_stash`` (after those
-        already there), returned with the next record's; the walk goes on past them only when the consumer reads
-        nothing of them that the records after may change (:func:`_deferrable`), else it ends after this record."""
+        already there), returned before the next record's; the walk goes on past them only when the consumer reads
+        nothing of them that the records after may change (:func:`_deferrable`), else it ends after this record.
+        (With quiet_out, those it may go on past wait in quiet_out: :meth:`_ordered_out` gives the others.)"""
         if not out:
             return True
         if self._stash is None:
             self._stash = out
         else:
             self._stash += out
-        return _deferrable(out)
+        return self.quiet_out is None and _deferrable(out)
 
     def _walk_streams(self) -> tuple:
         """The TCP streams of the first 16 live DICOM associations not over TLS (the walk's table takes the
@@ -909,6 +955,8 @@ class Analyzer:
                 fl = sp.flat
                 a.count_quiet_cut(direction, ctx, f.length, f.start_ts, ts, sp.length, fl[1] if fl else 0,
                                   sp.last_frame, f.lost)
+                if self.quiet_out is not None:
+                    self.quiet_out.append((a, self._cut_line(a, f, ctx, ts)))
                 if whole:
                     self._quiet(a, f, 0, ctx, whole, number, ts)
             else:
@@ -941,7 +989,7 @@ class Analyzer:
                 if keep:
                     sp.freeze()
                 a.on_pdu(ev)
-                out.append(PduSeen(a, ev, _seal(a) if self._held_quiet else None))
+                out.append(PduSeen(a, ev, _seal(a) if self.quiet_pdus else None))
         # Whole P-DATA-TFs: each is framed, emitted and forgotten at once; the framer's unit stays as
         # the end of the previous PDU left it (fresh), only its offset and count move.
         qo = self.quiet_out if quiet else None
@@ -965,7 +1013,7 @@ class Analyzer:
                 if keep:
                     sp.freeze()
                 a.on_pdu(ev)
-                out.append(PduSeen(a, ev, _seal(a) if self._held_quiet else None))
+                out.append(PduSeen(a, ev, _seal(a) if self.quiet_pdus else None))
             f.offset += 10 + plen
             value += plen - 2
         if whole:
@@ -1019,6 +1067,17 @@ class Analyzer:
         p0, p1, p2 = self.quiet_parts(a, direction, ctx)
         return f'{p0}{last},"frames":[{frames}],"time":"{iso_time(ts)}{p1}{length}{p2}'
 
+    def _cut_line(self, a: Association, f: PduFramer, ctx: int, ts: int) -> str:
+        """The line of ``quiet_out`` for a P-DATA-TF a capture gap cut, counted quietly as it ends at ``ts``
+        (Association.count_quiet_cut: its one data PDV, not the last, on ``ctx``; the loss its only finding): the
+        line of :meth:`_quiet_line`, not complete, with the stream offsets and lengths of what it lost, as the
+        consumer writes its event's (output.json_export.pdu_json)."""
+        sp = f.spans
+        p0, p1, p2 = self.quiet_parts(a, f.direction, ctx, False)
+        lost = ",".join([f"[{off},{n}]" for off, n in f.lost])
+        return f'{p0}{sp.last_frame},"frames":[{",".join(map(str, sp.frames))}],"time":"{iso_time(ts)}{p1}' \
+               f'{f.length}{p2[:-1]},"lost":[{lost}]}}'
+
     @staticmethod
     def _quiet(a: Association, f: PduFramer, k: int, ctx: int, whole: list, number: int, ts: int) -> bool:
         """Count the P-DATA-TFs a segment (frame ``number``, at ``ts``) ends in the association if every one may
@@ -1054,10 +1113,10 @@ class Analyzer:
     def _quiet_cut_ok(self, a: Association, f: PduFramer, ctx: int, whole: list, ts: int, lost: bool = False) -> bool:
         """Whether the P-DATA-TF a capture gap cut (the framer skips its rest) and the ``whole`` ones after it in
         the segment may all be counted (Association.count_quiet_cut, then :meth:`_quiet`) instead of emitted:
-        summary and diagnose only (no ``quiet_out``: export writes each PDU's findings), its one data PDV and the
-        loss its only finding, what :meth:`Association.quiet_cut_ok` asks of it and the receiver's limit of the
+        its one data PDV and the loss its only finding (with ``quiet_out``, its line says what it lost:
+        :meth:`_cut_line`), what :meth:`Association.quiet_cut_ok` asks of it and the receiver's limit of the
         others. (``lost``: the loss is about to be noted in it.)"""
-        if self.quiet_out is not None or not (f.lost or lost) or f.findings or len(f.pdvs) != 1:
+        if not (f.lost or lost) or f.findings or len(f.pdvs) != 1:
             return False
         d = f.direction
         if not a.quiet_cut_ok(d, ctx, f.length, f.start_ts, ts):
@@ -1115,8 +1174,7 @@ class Analyzer:
             return None
         return m, ctx
 
-    @staticmethod
-    def _count_cut(f: PduFramer, m, ctx: int, ts: int, number: int, fo: int, k: int) -> None:
+    def _count_cut(self, f: PduFramer, m, ctx: int, ts: int, number: int, fo: int, k: int) -> None:
         """The end of a P-DATA-TF a capture gap cut, counted (:meth:`_cut_countable` allows it), at ``ts``: its last
         ``k`` bytes (at ``fo`` in frame ``number``; none when the gap took them), Association.count_quiet_cut, and the
         framer's fresh unit, waiting for the next P-DATA-TF of message ``m`` (``_NEXT``), as _pdu_step leaves it."""
@@ -1125,8 +1183,11 @@ class Analyzer:
         if k:
             sp.add_new(number, fo, k)
         fl = sp.flat
-        f.dicom.assoc.count_quiet_cut(f.direction, ctx, f.length, f.start_ts, ts, sp.length, fl[1] if fl else 0,
-                                      sp.last_frame, f.lost)
+        a = f.dicom.assoc
+        a.count_quiet_cut(f.direction, ctx, f.length, f.start_ts, ts, sp.length, fl[1] if fl else 0, sp.last_frame,
+                          f.lost)
+        if self.quiet_out is not None:
+            self.quiet_out.append((a, self._cut_line(a, f, ctx, ts)))
         f.pdus += 1
         f.offset += k
         f.state = HEADER
@@ -1136,17 +1197,21 @@ class Analyzer:
         f.next_msg = m
         f.next_ctx = ctx
 
-    def stashed(self) -> list:
+    def stashed(self) -> list | tuple:
         """The events of the last record the compiled walk took (a hook's: ``_stash``), which the next record's
-        call returns first; for a reader that ends without one, before its own notices of that end, as
-        :meth:`feed_record` of that last record would have returned them."""
-        out, self._stash = self._stash or [], None
+        call returns first (read_events takes them before it gives that record, so that the consumer reads them
+        before the record changes anything); for a reader that ends without one, before its own notices of that
+        end, as :meth:`feed_record` of that last record would have returned them."""
+        out = self._stash
+        if out is None:
+            return ()
+        self._stash = None
         return out
 
     def finish(self) -> list:
         if self._parking:
             _cwalk.unpark(self._walk_ctx)
-        out = self.stashed()
+        out = list(self.stashed())
         for ev in self.tcp.finish():
             self._tcp_event(ev, out)
         for stream in list(self.pending):
@@ -1475,7 +1540,7 @@ class Analyzer:
                 assoc.on_pdu(ev)
                 if ev.pdu_type <= 2 and ev.complete:
                     self._negotiated(d, ev)
-                out.append(PduSeen(assoc, ev, _seal(assoc) if self._held_quiet else None))
+                out.append(PduSeen(assoc, ev, _seal(assoc) if self.quiet_pdus else None))
                 if held:
                     out.extend(held)
                     held.clear()

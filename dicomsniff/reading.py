@@ -27,8 +27,12 @@ def read_events(path, analyzer: Analyzer, *, reader_out: list | None = None) -> 
     try:
         seen = 0
         feed = analyzer.feed_record
+        stashed = analyzer.stashed
         notices = reader.notices
         for rec in reader.records():
+            held = stashed()    # (events of the last record the compiled walk took: before this record is read)
+            if held:
+                yield from held
             evs = feed(rec)
             if evs:
                 yield from evs

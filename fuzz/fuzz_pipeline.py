@@ -12,10 +12,12 @@ parent or unit, or an input slower than ``--timeout`` seconds. atheris writes fa
 to fuzz/artifacts/; ``python fuzz/fuzz_pipeline.py --replay FILE`` re-runs one.
 
 ``--walk`` fuzzes the compiled record walk (issue 18) instead: random changes (the suite's ``_mutated``) of the lossy
-C-STORE copies the equivalence tests build, each read as ``summary`` reads it with and without the walk, every
-other one with the association's findings bound lowered to a few (``association.MAX_FINDINGS``, and
+C-STORE copies the equivalence tests build, each read as ``summary`` reads it with and without the walk (two inputs
+in four) or written as ``export --jsonl --no-trees`` writes it with the walk and by the general path (the other
+two), every other one with the association's findings bound lowered to a few (``association.MAX_FINDINGS``, and
 ``MAX_CUTS_KEPT``) so that the walk's own loss counting runs; a finding is any difference in events, frames,
-associations or PduFacts (saved to fuzz/artifacts/walk-*.pcap; ``--walk --replay FILE`` re-runs one).
+associations or PduFacts, or in a line export writes (saved to fuzz/artifacts/walk-*.pcap, ``-export`` in the name
+for export's; ``--walk --replay FILE`` re-runs one).
 """
 
 from __future__ import annotations
@@ -104,15 +106,21 @@ def run_atheris(minutes: float, workdir: Path) -> int:
     return 0
 
 
-def walk_input(path: Path, lowered: bool) -> None:
-    """``path`` read as summary reads it, with and without the compiled walk: the same (else AssertionError)."""
+def walk_input(path: Path, lowered: bool, export: bool = False) -> None:
+    """``path`` read as summary reads it, with and without the compiled walk (``export``: written as ``export --jsonl
+    --no-trees`` writes it, with the walk and by the general path): the same (else AssertionError)."""
     import test_fastpath_equivalence as E
     from dicomsniff.model import association
     bounds = association.MAX_FINDINGS, association.MAX_CUTS_KEPT
     if lowered:
         association.MAX_FINDINGS, association.MAX_CUTS_KEPT = 2, 3
     try:
-        E._walk_agrees(path, dict(E.OPTIONS["summary"], quiet_pdus=True))
+        if export:
+            got, _ = E.export_written(path, fast=True, walk=True, quiet=True)
+            ref, _ = E.export_written(path, fast=False)
+            assert got == ref, next(i for i, (a, b) in enumerate(zip(got + [None], ref + [None])) if a != b)
+        else:
+            E._walk_agrees(path, dict(E.OPTIONS["summary"], quiet_pdus=True))
     finally:
         association.MAX_FINDINGS, association.MAX_CUTS_KEPT = bounds
 
@@ -137,13 +145,15 @@ def run_walk(minutes: float, workdir: Path, seed: int) -> int:
         path = Path(tmp) / "input.pcap"
         n = 0
         while time.monotonic() < deadline:
-            data = E._mutated(rnd, seeds[n // 2 % len(seeds)])     # (each seed with and without the bounds lowered)
+            data = E._mutated(rnd, seeds[n // 4 % len(seeds)])     # (each seed four ways: summary and export, with
+                                                                    # and without the bounds lowered)
             path.write_bytes(data)
+            export = n % 4 >= 2
             try:
-                walk_input(path, lowered=n % 2 == 1)
+                walk_input(path, lowered=n % 2 == 1, export=export)
             except AssertionError:
                 found += 1
-                out = artifacts / f"walk-{seed}-{n}{'-lowered' if n % 2 else ''}.pcap"
+                out = artifacts / f"walk-{seed}-{n}{'-lowered' if n % 2 else ''}{'-export' if export else ''}.pcap"
                 out.write_bytes(data)
                 print(f"finding: {out}", flush=True)
             n += 1
@@ -188,7 +198,7 @@ def main() -> int:
     if a.replay:
         for p in a.replay:
             if a.walk:
-                walk_input(p, lowered="-lowered" in p.name)
+                walk_input(p, lowered="-lowered" in p.name, export="-export" in p.name)
             else:
                 one_input(p.read_bytes())
             print(f"{p}: ok")

@@ -949,6 +949,63 @@ def test_losses_stay_in_the_walk_and_quiet(variants, monkeypatch):
     assert counts["gap events"] <= losses // 4, counts
 
 
+def test_export_stays_in_the_walk_around_losses(variants, monkeypatch):
+    """``export --no-trees`` (quiet_out: it writes a line per PDU, in order) gets what summary's analyzer gets around
+    a capture loss (test_losses_stay_in_the_walk_and_quiet): the walk's hooks for the holes, the bytes held after them
+    delivered with their middle P-DATA-TFs counted, and the P-DATA-TF a loss cut counted with a line that says what it
+    lost (Analyzer._cut_line). What a hook or a held delivery makes goes into quiet_out in order with the lines around
+    it (Analyzer._ordered_out): the walk goes on past the PDUs' events and notices, which the consumer writes the same
+    later; a message (whose Exchange the records after may change) is given, with the lines before it, before the next
+    record is read (read_events takes the stash first). What it writes is the general path's, line for line
+    (test_quiet_pdus_write_the_same_export); here: that it happens, on the lossy big transfers."""
+    from dicomsniff.cli import STREAM_EXCHANGES
+    from dicomsniff.output import json_export as J
+    from dicomsniff.reading import read_events
+    if pipeline._cwalk is None:
+        pytest.skip("the compiled walk is not built")
+    monkeypatch.delenv("DICOMSNIFF_PURE", raising=False)
+    counts = {"flush hook": 0, "cut lines": 0, "cut events": 0, "stash at a record": 0}
+    counting(monkeypatch, pipeline.Analyzer, "_flush_hook", counts, "flush hook")
+    counting(monkeypatch, pipeline.Analyzer, "_cut_line", counts, "cut lines")
+    ordered_out = pipeline.Analyzer._ordered_out
+    went_on = {"events": 0, "past a message": 0}
+    given = {"messages": 0, "lines with them": 0}
+
+    def ordering(an, at):
+        made = an.quiet_out[at:]
+        out = ordered_out(an, at)
+        events = [ev for ev in made if type(ev) is not tuple]
+        if not out:
+            went_on["events"] += bool(events)
+            went_on["past a message"] += any(type(ev) is pipeline.MessageSeen for ev in events)
+        else:
+            assert not an.quiet_out and out[-len(made):] == made     # (all of quiet_out, in order)
+            given["messages"] += any(type(ev) is pipeline.MessageSeen for ev in out)
+            given["lines with them"] += any(type(ev) is tuple for ev in out)
+        return out
+    monkeypatch.setattr(pipeline.Analyzer, "_ordered_out", ordering)
+    feed_record = pipeline.Analyzer.feed_record
+
+    def feeding(an, rec):               # (a hook's events never wait for the record after them)
+        counts["stash at a record"] += an._stash is not None
+        return feed_record(an, rec)
+    monkeypatch.setattr(pipeline.Analyzer, "feed_record", feeding)
+    for name in ("big-store-loss4", "big-store-split-loss7"):
+        path = next(p for p in variants if p.name == f"{name}.pcap")
+        an = Analyzer(walk=True, keep_pdus=False, keep_exchanges=STREAM_EXCHANGES, keep_limit=256 << 10,
+                      quiet_pdus=True, quiet_out=[], quiet_parts=J.quiet_parts)
+        chunks: list[str] = []
+        before = counts["cut lines"]
+        J.write_jsonl(read_events(str(path), an), chunks.append, path.name, an, trees=False)
+        lost = sum('"lost":' in line for line in "\n".join(chunks).split("\n"))
+        counts["cut events"] += lost - (counts["cut lines"] - before)
+    assert counts["flush hook"] > 0, counts
+    assert counts["cut lines"] > 20 and counts["cut events"] < counts["cut lines"], counts
+    assert went_on["events"] > 0 and not went_on["past a message"], went_on
+    assert given["messages"] > 0 and given["lines with them"] > 0, given
+    assert counts["stash at a record"] == 0, counts
+
+
 def test_a_lost_pdu_header_is_searched_and_replayed_in_the_walk(variants, monkeypatch):
     """A capture loss that takes a P-DATA-TF's header (big-store-split: each PDU's headers in a 12-byte segment of
     their own; every third of those lost): the framer searches for the next PDU (PduFramer._expect). ``summary``'s

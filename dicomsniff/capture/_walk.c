@@ -16,23 +16,26 @@
  *       TCP_NODELAY socket sends each P-DATA-TF's 12 header bytes as a segment of their own, or
  *   (e) the in-order branch whose bytes the framer only holds (PduFramer.hold_candidate): searching for the
  *       next PDU after a loss, with a candidate that needs more bytes than the segment brings, or
- *   (f) with an analyzer that counts quiet PDUs (Analyzer(quiet_pdus=True): summary, diagnose), the _pdu_step
+ *   (f) with an analyzer that counts quiet PDUs (Analyzer(quiet_pdus=True): summary, diagnose, export --no-trees,
+ *       whose records of them the walk writes into Analyzer.quiet_out), the _pdu_step
  *       branch whose P-DATA-TFs are all counted, none emitted (end_quiet calls Analyzer._quiet_hook): the walk
  *       goes on past the ends of a data set's PDUs, or
- *   (g) for summary and diagnose (the analyzer gives the hooks), the records around a capture loss that feed_record
+ *   (g) for those analyzers (they give the hooks), the records around a capture loss that feed_record
  *       would answer with events: the pure ACK that declares a hole a gap (Analyzer._flush_hook) and the first
  *       segment after a hole already acknowledged (Analyzer._hold_hook). The walk applies what it took, calls the
  *       hook, arms its table again and goes on; a hook that made events leaves them in Analyzer._stash and the walk
  *       ends after that record, unless they are events the consumer reads the same later (notices, PDUs that carry
- *       their quiet counts: Analyzer._hook_done). Before it holds the first segment after a hole inside a lane's
+ *       their quiet counts: Analyzer._hook_done; with quiet_out they wait there, in order with its records:
+ *       Analyzer._ordered_out). Before it holds the first segment after a hole inside a lane's
  *       data PDV, it reads the records after it (hole_settled): when the receiver's ACK past the hole comes before
  *       anything that would make an event, the hole is a gap at once (gap_ahead, Analyzer._take_gap) and the segment
  *       and those after it go on in order, as they would once held and delivered at that ACK. The usual holes,
  *       inside a message's or an after-loss lane's data PDV, and the ends of the P-DATA-TFs they cut, the walk takes
  *       itself (gap_pdv, cut_end: the framer's and the message's changes, and the association's counts, which wait
- *       with the quiet PDUs' once they make no finding: past the association's findings bound, MAX_FINDINGS).
+ *       with the quiet PDUs' once they make no finding: past the association's findings bound, MAX_FINDINGS; not
+ *       with quiet_out, whose records of cut PDUs Python writes: Analyzer._cut_line).
  * A lane whose collector still keeps bytes (f.fast_feed) is left to Python: only it feeds collectors.
- * take_held() does (b), (e) and, for summary and diagnose, (f) for the pieces held after a hole, when the
+ * take_held() does (b), (e) and, for those analyzers, (f) for the pieces held after a hole, when the
  * receiver's ACK has them delivered (Analyzer._take_held).
  * It stops at the first record it cannot take and returns where that record starts, so the reader
  * yields it to Python as before (CaptureReader._walk_hook, Analyzer._walk_hook).
@@ -320,8 +323,9 @@ static int defer_piece(Entry *d, const unsigned char *p, long long n, long long 
  * them is parked after them, park_after, and an ACK past their hole flushed as the walk flushes one, flush_parked),
  * a hook for their stream, the end of the capture (Analyzer.finish). Meanwhile x.held counts them (x.pending does
  * not) and their stream's `parked` is True. A walk's end parks only for the analyzers whose walk delivers held
- * segments itself (the drain hook: summary, diagnose), where most of them are: another association's hook made
- * events, so the walk had to end (~50,000 pieces on the lossy copy of issue 18), or the mapped window ended. */
+ * segments itself (the drain hook: summary, diagnose, export --no-trees), where most of them are: another
+ * association's hook made events, so the walk had to end (~50,000 pieces on the lossy copy of issue 18), or the
+ * mapped window ended. */
 typedef struct {
     PyObject *x, *st, *flows;   /* the _Dir, its _Stream, and the analyzer's flows (TcpReassembler._flows) */
     struct Deferred *def;       /* its segments in order, Deferred.at an offset into buf */
@@ -1531,7 +1535,7 @@ static int restore(Entry *d, int i) {
  * the receiver's latest ACK for these bytes (one its entry took in this walk, else x.ack) already reaches past
  * the hole (then a gap is declared at once: 3, Analyzer._hold_hook's, when the walk has one). From here d is a held
  * entry (its continuations are buffer_after's), and the receiver's entry only takes pure ACKs that do not reach
- * past the hole (x.wait); settle() makes x not ready. With `look` (summary and diagnose: the analyzer's take_gap),
+ * past the hole (x.wait); settle() makes x not ready. With `look` (quiet PDUs counted: the analyzer's take_gap),
  * a hole inside the lane's PDV (or to its end) is first left to the look-ahead (4: ahead_seq and the others set,
  * nothing changed: take() asks hole_settled, and holds the segment only if the records after it do not settle the
  * hole as a loss). 1 taken, 0 not (nothing changed), 3, 4, -1 error. */
@@ -3600,8 +3604,8 @@ fail:
  * again, from pieces[start], the bytes a search held (PduFramer._accept's replay), which x delivered already: the
  * same steps on its lane (not a search's), x.nxt and x.last_frame as they were (x.nxt is lowered by the pieces'
  * bytes meanwhile, so that the steps that move it find it where delivering them would).
- * ctx: (flows, NEXT, kinds, Pdv, PDATA, HEADER, RESYNC, Analyzer._quiet_hook or None). Returns how many pieces it
- * delivered (framed). */
+ * ctx: (flows, NEXT, kinds, Pdv, PDATA, HEADER, RESYNC, Analyzer._quiet_hook or None[, Analyzer.quiet_out or None,
+ * quiet_parts, iso_time]). Returns how many pieces it delivered (framed). */
 static PyObject *take_held(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *ctx, *x, *pieces = NULL;
@@ -3621,7 +3625,19 @@ static PyObject *take_held(PyObject *self, PyObject *args) {
     header_state = PyTuple_GET_ITEM(ctx, 5);
     resync_state = PyTuple_GET_ITEM(ctx, 6);
     quiet_hook = quiet && PyTuple_GET_ITEM(ctx, 7) != Py_None ? PyTuple_GET_ITEM(ctx, 7) : NULL;
-    quiet_out = NULL;                       /* (Analyzer._sealing: no quiet_out) */
+    /* Analyzer.quiet_out (export): the records of the P-DATA-TFs it counts, in order with the events the held
+     * delivery makes around this step (Analyzer._ordered_out) */
+    quiet_out = quiet && PyTuple_GET_SIZE(ctx) >= 11 && PyList_Check(PyTuple_GET_ITEM(ctx, 8))
+        ? PyTuple_GET_ITEM(ctx, 8) : NULL;
+    if (quiet_out != NULL) {
+        quiet_parts = PyTuple_GET_ITEM(ctx, 9);
+        quiet_iso = PyTuple_GET_ITEM(ctx, 10);
+        quiet_text_clear();
+        if (!PyCallable_Check(quiet_parts) || !PyCallable_Check(quiet_iso)) {
+            PyErr_SetString(PyExc_TypeError, "take_held: quiet_out needs quiet_parts and iso_time");
+            return NULL;
+        }
+    }
     walk_feeds = 0;
     nqassoc = 0;
     quiet_order = 0;

@@ -144,12 +144,14 @@ def pdu_line_parts(head: str, a: Association, direction: int, info: str, complet
             f',"info":"{info}","complete":{"true" if complete else "false"}}}')
 
 
-def quiet_parts(a: Association, direction: int, ctx: int) -> tuple[str, str, str]:
+def quiet_parts(a: Association, direction: int, ctx: int, complete: bool = True) -> tuple[str, str, str]:
     """:func:`pdu_line_parts` of the jsonl line of a P-DATA-TF the analyzer counted quietly (its one PDV data, not
     the last, on ``ctx``): the analyzer writes these lines itself (``Analyzer(quiet_out=[], quiet_parts=this)``:
     ``quiet_out`` gets (association, line) as each such PDU ends, in the compiled walk too), the very text
-    :func:`pdata_jsonl` writes for its event."""
-    return pdu_line_parts(f'"record":"pdu","association":{a.number},', a, direction, _one_pdv_info(ctx, 0), True)
+    :func:`pdata_jsonl` writes for its event (``complete`` False: one a capture gap cut, whose line the analyzer
+    ends with what it lost, as :func:`pdu_json` does)."""
+    return pdu_line_parts(f'"record":"pdu","association":{a.number},', a, direction, _one_pdv_info(ctx, 0),
+                          complete)
 
 
 def quiet_record(a: Association, line: str) -> str:
@@ -391,33 +393,39 @@ def write_document_stream(events, write, capture: str, analyzer, *, trees: bool 
         done.append((a.number, head, msgs, pdus))
         analyzer.forget(a)
 
-    quiet = getattr(analyzer, "quiet_out", None)    # P-DATA-TFs counted, not emitted: before the next event
+    # P-DATA-TFs counted, not emitted (their records), and events made with them: before the next event
+    quiet = getattr(analyzer, "quiet_out", None)
 
     def add_quiet() -> None:
-        for a, line in quiet:
-            spool.add(of(a)[1], quiet_record(a, line))
+        for ev in quiet:
+            add(ev)
         quiet.clear()
+
+    def add(ev) -> None:
+        t = type(ev)
+        if t is tuple:                  # (a quiet P-DATA-TF's record: Analyzer.quiet_out)
+            a, line = ev
+            spool.add(of(a)[1], quiet_record(a, line))
+        elif t is PduSeen:
+            watch.event(ev)
+            spool.add(of(ev.association)[1], json_text(pdu_json(ev.association, ev.pdu, trees=trees), compact=True))
+        elif t is MessageSeen:
+            spool.add(of(ev.association)[0],
+                      json_text(message_json(ev.association, ev.message, ev.exchange, t0=0), compact=True))
+            if ev.message.data_spans is not None:
+                ev.message.data_spans.trim(BRIEF_SPANS)     # written: the diagnosis needs only the first frames
+        elif t is AssociationClosed:
+            close(ev.association)
+        elif t is Notice and ev.where in ("capture", "tcp"):
+            if ev.severity in ("error", "warning") and len(notices) < 1000:
+                notices.append(ev)
+            spool.add(notice_records, json_text(notice_json(ev), compact=True))
 
     try:
         for ev in events:
             if quiet:
                 add_quiet()
-            t = type(ev)
-            if t is PduSeen:
-                watch.event(ev)
-                spool.add(of(ev.association)[1], json_text(pdu_json(ev.association, ev.pdu, trees=trees),
-                                                           compact=True))
-            elif t is MessageSeen:
-                spool.add(of(ev.association)[0],
-                          json_text(message_json(ev.association, ev.message, ev.exchange, t0=0), compact=True))
-                if ev.message.data_spans is not None:
-                    ev.message.data_spans.trim(BRIEF_SPANS)     # written: the diagnosis needs only the first frames
-            elif t is AssociationClosed:
-                close(ev.association)
-            elif t is Notice and ev.where in ("capture", "tcp"):
-                if ev.severity in ("error", "warning") and len(notices) < 1000:
-                    notices.append(ev)
-                spool.add(notice_records, json_text(notice_json(ev), compact=True))
+            add(ev)
         if quiet:
             add_quiet()
         for a in list(analyzer.associations):      # never closed (should not happen): written anyway
@@ -484,20 +492,28 @@ def write_jsonl(events, write, capture: str, analyzer, *, trees: bool = True, sl
     diag = Diagnoser(slow_s=slow_s, idle_s=idle_s, watch=watch)
     findings: list = []
     notices: list = []
-    quiet = getattr(analyzer, "quiet_out", None)    # P-DATA-TFs counted, not emitted: before the next event
+    # P-DATA-TFs counted, not emitted (their records), and events made with them: before the next event
+    quiet = getattr(analyzer, "quiet_out", None)
 
-    def write_quiet() -> None:       # one write (``write`` ends each with a newline)
-        write("\n".join([line for _, line in quiet]))
+    def write_quiet() -> None:       # the records' runs in one write each (``write`` ends each with a newline)
+        run: list = []
+        for ev in quiet:
+            if type(ev) is tuple:
+                run.append(ev[1])
+                continue
+            if run:
+                write("\n".join(run))
+                run = []
+            record(ev)
+        if run:
+            write("\n".join(run))
         quiet.clear()
 
-    events = iter(events)
-    first = next(events, None)     # a file that is no capture raises here, before any record is written
-    write(jsonl_record("header", header_json(capture)))
-    for ev in itertools.chain(() if first is None else (first,), events):
-        if quiet:
-            write_quiet()
+    def record(ev) -> None:
         t = type(ev)
-        if t is PduSeen:
+        if t is tuple:                  # (a quiet P-DATA-TF's record: Analyzer.quiet_out)
+            write(ev[1])
+        elif t is PduSeen:
             watch.event(ev)
             line = None if trees else pdata_jsonl(ev.association, ev.pdu)
             write(line if line is not None else
@@ -518,6 +534,14 @@ def write_jsonl(events, write, capture: str, analyzer, *, trees: bool = True, sl
             if ev.severity in ("error", "warning") and len(notices) < 1000:
                 notices.append(ev)
             write(jsonl_record("notice", notice_json(ev)))
+
+    events = iter(events)
+    first = next(events, None)     # a file that is no capture raises here, before any record is written
+    write(jsonl_record("header", header_json(capture)))
+    for ev in itertools.chain(() if first is None else (first,), events):
+        if quiet:
+            write_quiet()
+        record(ev)
     if quiet:
         write_quiet()
     for a in list(analyzer.associations):          # never closed (should not happen): diagnose them anyway
