@@ -116,9 +116,7 @@ def walk_input(path: Path, lowered: bool, export: bool = False) -> None:
         association.MAX_FINDINGS, association.MAX_CUTS_KEPT = 2, 3
     try:
         if export:
-            got, _ = E.export_written(path, fast=True, walk=True, quiet=True)
-            ref, _ = E.export_written(path, fast=False)
-            assert got == ref, next(i for i, (a, b) in enumerate(zip(got + [None], ref + [None])) if a != b)
+            E._export_agrees(path)
         else:
             E._walk_agrees(path, dict(E.OPTIONS["summary"], quiet_pdus=True))
     finally:

@@ -617,6 +617,39 @@ def test_walk_on_mutated_lossy_captures_read_as_summary_agrees(variants, tmp_pat
         _walk_agrees(path, dict(OPTIONS["summary"], quiet_pdus=True))
 
 
+def _export_agrees(path, jsonl: bool = True) -> None:
+    """What ``export --no-trees`` writes of ``path`` (export_written) with the compiled walk, counting PDUs quietly
+    as the command does, is what the general path's events give, line for line (a file that is no capture: neither
+    writes anything), else an assertion."""
+    from dicomsniff.capture.reader import CaptureFormatError
+    results = []
+    for options in (dict(fast=False), dict(fast=True, walk=True, quiet=True)):
+        try:
+            results.append(export_written(path, jsonl=jsonl, **options)[0])
+        except CaptureFormatError:
+            results.append("not a capture")
+    ref, got = results
+    if got != ref:
+        line = next(i for i, (x, y) in enumerate(zip(list(got) + [None], list(ref) + [None])) if x != y)
+        raise AssertionError(f"{path.name}: line {line} differs: {got[line] if line < len(got) else None!r} "
+                             f"against {ref[line] if line < len(ref) else None!r}")
+
+
+def test_walk_on_mutated_lossy_captures_written_as_export_agrees(variants, tmp_path):
+    """Mutated lossy inputs (_mutated) written as ``export --jsonl --no-trees`` and as the ``-o`` document write them:
+    with the walk, its hooks around the losses and the held deliveries writing into quiet_out (Analyzer._ordered_out),
+    the lines are the general path's (_export_agrees); the fuzzer's ``--walk`` runs more (fuzz/README.md)."""
+    import random
+    if pipeline._cwalk is None:
+        pytest.skip("the compiled walk is not built")
+    seeds = [next(p for p in variants if p.name == name).read_bytes() for name in LOSSY_SEEDS + (HEADERS_LOST,)]
+    rnd = random.Random(56)
+    for i in range(160):
+        path = tmp_path / f"mutated-{i}.pcap"
+        path.write_bytes(_mutated(rnd, seeds[i % len(seeds)]))
+        _export_agrees(path, jsonl=i % 2 == 0)
+
+
 @pytest.mark.parametrize("bound, kept, inputs", [(0, 50, 120), (6, 2, 120)])
 def test_walk_counts_holes_past_the_findings_bound_as_the_pure_path(variants, tmp_path, monkeypatch, bound, kept,
                                                                    inputs):
