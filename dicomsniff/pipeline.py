@@ -634,7 +634,7 @@ class Analyzer:
         self.frames += last - number
         return pos, last
 
-    def _ack_settles(self, d) -> list:
+    def _ack_settles(self, d) -> list | tuple:
         """A pure ACK of ``d`` (recorded in ``d.peer.ack``) that reaches past the first hole of the bytes its peer
         holds (or the first segment after a hole its peer already acknowledged, which TcpReassembler.hold buffered):
         acknowledged holes become gaps (those inside a lane's data PDV without an event: :meth:`_take_gap`) and
@@ -737,7 +737,8 @@ class Analyzer:
             raise RuntimeError("walk: a segment _hold_hook was given is not TcpReassembler.hold's")
         return self._hook_done(out)
 
-    def _hold_settles(self, d, off: int, payload: bytes, number: int, fo: int, ts: int, ack: int) -> list | None:
+    def _hold_settles(self, d, off: int, payload: bytes, number: int, fo: int, ts: int,
+                      ack: int) -> list | tuple | None:
         """feed_record's hold branch: the first segment after a hole (``payload`` at stream offset ``off``, at
         ``fo`` in frame ``number``, at ``ts``, sent with ACK ``ack``) on the ready direction ``d``, buffered
         (TcpReassembler.hold), its record noted, and what a hole the receiver already acknowledged gives
@@ -753,7 +754,7 @@ class Analyzer:
         it its lane takes delivered): :meth:`_drain_rest`. Whether the walk goes on, as for :meth:`_flush_hook`."""
         return self._hook_done(self._drain_rest(d))
 
-    def _drain_rest(self, d) -> list:
+    def _drain_rest(self, d) -> list | tuple:
         """The rest of a flush the compiled walk began for a pure ACK of direction ``d``: the pieces left delivered,
         then whatever further hole the ACK reaches past, as TcpReassembler._ack_flush goes on, and both directions'
         flags refreshed; the events of the flush's steps :meth:`_seal_hook` took come first. Its events."""
