@@ -316,10 +316,9 @@ class Analyzer:
         self._sealing = False
         # The events of a pure ACK the compiled walk handed to _flush_hook, returned before the next record's.
         self._stash: list | None = None
-        # The events of the steps of one flush the compiled walk gave to _seal_hook, which its _drain_hook returns
-        # (with quiet_out: where the first step's began in quiet_out).
-        self._seal_out: list | None = None
-        self._seal_at: int | None = None
+        # Where the steps of one flush the compiled walk gave to _seal_hook put their events, which its _drain_hook
+        # returns: _step_out's (list, start) of the first step.
+        self._flush_out: tuple | None = None
         # what _walk.take_held reads (its quiet hook: only while held bytes are delivered with _sealing; the
         # records of what it counts, with quiet_out)
         self._lane_ctx = (None, _NEXT, _WALK_KINDS, Pdv, PDATA, HEADER, RESYNC,
@@ -639,10 +638,8 @@ class Analyzer:
         holds (or the first segment after a hole its peer already acknowledged, which TcpReassembler.hold buffered):
         acknowledged holes become gaps (those inside a lane's data PDV without an event: :meth:`_take_gap`) and
         what follows them is delivered (TcpReassembler.ack_while_waiting), through the framer's lanes as each event
-        comes (_take_held); the events that gives (with quiet_out: :meth:`_ordered_out`'s)."""
-        qo = self.quiet_out
-        out: list = [] if qo is None else qo
-        at = 0 if qo is None else len(qo)
+        comes (_take_held); the events that gives (:meth:`_step_given`)."""
+        out, at = self._step_out()
         x = d.peer
         if x.lane is None:
             for ev in self.tcp.ack_while_waiting(d):
@@ -652,7 +649,19 @@ class Analyzer:
             self._sealing = self.quiet_pdus
             self.tcp.ack_while_waiting(d, self._push, self._take_held, self._take_gap)
             self._sealing = False
-        return out if qo is None else self._ordered_out(at)
+        return self._step_given(out, at)
+
+    def _step_out(self) -> tuple[list, int]:
+        """Where a settling step (a held delivery, a walk's hook or flush) puts the events it makes, and where they
+        begin there: a list of its own, or with quiet_out (export) quiet_out itself, in order with the lines
+        (:meth:`_ordered_out`)."""
+        qo = self.quiet_out
+        return ([], 0) if qo is None else (qo, len(qo))
+
+    def _step_given(self, out: list, at: int) -> list | tuple:
+        """What a settling step whose events went to ``out`` from ``at`` (:meth:`_step_out`) gives its caller: the
+        events; with quiet_out, :meth:`_ordered_out`'s."""
+        return out if self.quiet_out is None else self._ordered_out(at)
 
     def _ordered_out(self, at: int) -> list | tuple:
         """With quiet_out (export), where a held delivery, a walk's hook or a walk's flush put what it made: from
@@ -759,13 +768,8 @@ class Analyzer:
         then whatever further hole the ACK reaches past, as TcpReassembler._ack_flush goes on, and both directions'
         flags refreshed; the events of the flush's steps :meth:`_seal_hook` took come first. Its events."""
         x = d.peer
-        qo = self.quiet_out
-        if qo is None:
-            out: list = self._seal_out if self._seal_out is not None else []
-        else:
-            out = qo
-            at = len(qo) if self._seal_at is None else self._seal_at
-        self._seal_out = self._seal_at = None
+        out, at = self._flush_out if self._flush_out is not None else self._step_out()
+        self._flush_out = None
         self._drain_out = out
         self._sealing = self.quiet_pdus
         tcp = self.tcp
@@ -774,7 +778,7 @@ class Analyzer:
         self._sealing = False
         d.refresh()
         x.refresh()
-        return out if qo is None else self._ordered_out(at)
+        return self._step_given(out, at)
 
     def _seal_hook(self, x, to: int, frame: int, ts: int) -> None:
         """One step of a flush of held segments the compiled walk does (its ACK recorded, x waiting as the held path's
@@ -783,18 +787,11 @@ class Analyzer:
         (the next message's command, say), both as TcpReassembler._ack_flush and _drain do them under the held path's
         sealing; -2 the search of a candidate PDU whose bytes the segment the walk just delivered completes (held as
         PduFramer.hold_candidate holds them), as :meth:`_search_held` makes it and PduFramer.feed would for that
-        segment. Their events wait in ``_seal_out`` (with quiet_out: in it, in order with the lines the walk writes,
-        from ``_seal_at``) for the flush's :meth:`_drain_hook`, which ends it."""
-        qo = self.quiet_out
-        if qo is not None:
-            out = qo
-            if self._seal_at is None:
-                self._seal_at = len(qo)
-        else:
-            out = self._seal_out
-            if out is None:
-                out = self._seal_out = []
-        self._drain_out = out
+        segment. Their events wait where the flush's first step began (``_flush_out``: :meth:`_step_out`; with
+        quiet_out, in order with the lines the walk writes) for the flush's :meth:`_drain_hook`, which ends it."""
+        if self._flush_out is None:
+            self._flush_out = self._step_out()
+        out = self._drain_out = self._flush_out[0]
         self._sealing = self.quiet_pdus
         if to >= 0:
             self.tcp._gap(x, to, frame, ts, self._push, self._take_gap)
@@ -809,14 +806,9 @@ class Analyzer:
         framer's search needs, after it applied what it took (the segment held as PduFramer.hold_candidate holds
         one, its record noted): what :meth:`_tcp_event` does for it then (PduFramer.feed's search, its events
         routed, a validated PDU's bytes replayed). Whether the walk goes on, as for :meth:`_flush_hook`."""
-        qo = self.quiet_out
-        if qo is None:
-            out: list = []
-            self._search_held(x, out)
-            return self._hook_done(out)
-        at = len(qo)
-        self._search_held(x, qo)
-        return self._hook_done(self._ordered_out(at))
+        out, at = self._step_out()
+        self._search_held(x, out)
+        return self._hook_done(self._step_given(out, at))
 
     def _search_held(self, x, out: list) -> None:
         """The search of the candidate whose bytes direction ``x``'s framer holds (PduFramer.search_held), its events
@@ -1062,10 +1054,10 @@ class Analyzer:
         return out
 
     def _quiet_line(self, a: Association, direction: int, frames: str, last: int, ts: int, length: int,
-                    ctx: int) -> str:
+                    ctx: int, complete: bool = True) -> str:
         """The line of ``quiet_out`` for a quiet P-DATA-TF (``frames``: the text of its frames' list), from the
         consumer's ``quiet_parts``; the compiled walk writes the same (its quiet_line)."""
-        p0, p1, p2 = self.quiet_parts(a, direction, ctx)
+        p0, p1, p2 = self.quiet_parts(a, direction, ctx, complete)
         return f'{p0}{last},"frames":[{frames}],"time":"{iso_time(ts)}{p1}{length}{p2}'
 
     def _cut_line(self, a: Association, f: PduFramer, ctx: int, ts: int) -> str:
@@ -1074,10 +1066,10 @@ class Analyzer:
         line of :meth:`_quiet_line`, not complete, with the stream offsets and lengths of what it lost, as the
         consumer writes its event's (output.json_export.pdu_json)."""
         sp = f.spans
-        p0, p1, p2 = self.quiet_parts(a, f.direction, ctx, False)
+        line = self._quiet_line(a, f.direction, ",".join(map(str, sp.frames)), sp.last_frame, ts, f.length, ctx,
+                                False)
         lost = ",".join([f"[{off},{n}]" for off, n in f.lost])
-        return f'{p0}{sp.last_frame},"frames":[{",".join(map(str, sp.frames))}],"time":"{iso_time(ts)}{p1}' \
-               f'{f.length}{p2[:-1]},"lost":[{lost}]}}'
+        return f'{line[:-1]},"lost":[{lost}]}}'
 
     @staticmethod
     def _quiet(a: Association, f: PduFramer, k: int, ctx: int, whole: list, number: int, ts: int) -> bool:

@@ -346,6 +346,7 @@ static long long take_pending(Entry *e, long long off, int quiet);
 static int refresh_dir(PyObject *d);
 static int hook_record(PyObject *xa, long long number, long long ts, uint32_t ack);
 static int walk_ctx(PyObject *ctx);
+static int quiet_sink(PyObject *out, PyObject *parts, PyObject *iso);
 static PyObject *new_piece(long long off, long long end, const char *data, Py_ssize_t n, long long frame,
                            long long foff, long long ts);
 static int hold_first(Entry *ent, int nent, Entry *d, const unsigned char *p, Py_ssize_t n, uint32_t seq,
@@ -3627,16 +3628,11 @@ static PyObject *take_held(PyObject *self, PyObject *args) {
     quiet_hook = quiet && PyTuple_GET_ITEM(ctx, 7) != Py_None ? PyTuple_GET_ITEM(ctx, 7) : NULL;
     /* Analyzer.quiet_out (export): the records of the P-DATA-TFs it counts, in order with the events the held
      * delivery makes around this step (Analyzer._ordered_out) */
-    quiet_out = quiet && PyTuple_GET_SIZE(ctx) >= 11 && PyList_Check(PyTuple_GET_ITEM(ctx, 8))
-        ? PyTuple_GET_ITEM(ctx, 8) : NULL;
-    if (quiet_out != NULL) {
-        quiet_parts = PyTuple_GET_ITEM(ctx, 9);
-        quiet_iso = PyTuple_GET_ITEM(ctx, 10);
-        quiet_text_clear();
-        if (!PyCallable_Check(quiet_parts) || !PyCallable_Check(quiet_iso)) {
-            PyErr_SetString(PyExc_TypeError, "take_held: quiet_out needs quiet_parts and iso_time");
+    if (quiet && PyTuple_GET_SIZE(ctx) >= 11) {
+        if (quiet_sink(PyTuple_GET_ITEM(ctx, 8), PyTuple_GET_ITEM(ctx, 9), PyTuple_GET_ITEM(ctx, 10)) < 0)
             return NULL;
-        }
+    } else {
+        quiet_out = NULL;
     }
     walk_feeds = 0;
     nqassoc = 0;
@@ -3863,17 +3859,25 @@ done:
     return result;
 }
 
+/* Where quiet_records writes (borrowed): Analyzer.quiet_out when `out` is a list (else NULL: no records), the text
+ * of its lines (quiet_parts) and iso_time; the text cached for another list cleared. 0, -1 error. */
+static int quiet_sink(PyObject *out, PyObject *parts, PyObject *iso) {
+    quiet_out = PyList_Check(out) ? out : NULL;
+    quiet_parts = parts;
+    quiet_iso = iso;
+    quiet_text_clear();
+    if (quiet_out != NULL && (!PyCallable_Check(quiet_parts) || !PyCallable_Check(quiet_iso))) {
+        PyErr_SetString(PyExc_TypeError, "quiet_out needs quiet_parts and iso_time");
+        return -1;
+    }
+    return 0;
+}
+
 /* The walk's values from its ctx argument (borrowed: it outlives the walk). 0, -1 error. */
 static int walk_ctx(PyObject *ctx) {
     quiet_hook = PyTuple_GET_ITEM(ctx, 8) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 8);
-    quiet_out = PyList_Check(PyTuple_GET_ITEM(ctx, 10)) ? PyTuple_GET_ITEM(ctx, 10) : NULL;
-    quiet_parts = PyTuple_GET_ITEM(ctx, 13);
-    quiet_iso = PyTuple_GET_ITEM(ctx, 14);
-    quiet_text_clear();
-    if (quiet_out != NULL && (!PyCallable_Check(quiet_parts) || !PyCallable_Check(quiet_iso))) {
-        PyErr_SetString(PyExc_TypeError, "walk: quiet_out needs quiet_parts and iso_time");
+    if (quiet_sink(PyTuple_GET_ITEM(ctx, 10), PyTuple_GET_ITEM(ctx, 13), PyTuple_GET_ITEM(ctx, 14)) < 0)
         return -1;
-    }
     flush_hook = PyTuple_GET_ITEM(ctx, 11) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 11);
     take_gap_hook = PyTuple_GET_ITEM(ctx, 15) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 15);
     search_hook = PyTuple_GET_ITEM(ctx, 17) == Py_None ? NULL : PyTuple_GET_ITEM(ctx, 17);
